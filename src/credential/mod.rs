@@ -1,0 +1,1 @@
+//! Credential validation (stub; filled by the card issue).

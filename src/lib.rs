@@ -1,0 +1,11 @@
+//! medsettle: the medical-insurance settlement terminal daemon.
+//!
+//! The library holds everything but argument parsing: the daemon's wiring (`daemon`), its typed
+//! configuration (`config`), the SQLite store (`store`), the local API (`api`), the card
+//! application as pure code (`card`), credential validation (`credential`) and logging with PII
+//! masking (`telemetry`). Edges to hardware and the network live in the `drivers/` crates.
+#![forbid(unsafe_code)]
+
+pub mod card;
+pub mod credential;
+pub mod store;
