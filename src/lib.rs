@@ -8,4 +8,5 @@
 
 pub mod card;
 pub mod credential;
+pub mod error;
 pub mod store;
