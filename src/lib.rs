@@ -6,7 +6,13 @@
 //! masking (`telemetry`). Edges to hardware and the network live in the `drivers/` crates.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod card;
+pub mod cli;
+pub mod config;
 pub mod credential;
+pub mod daemon;
 pub mod error;
+pub mod status;
 pub mod store;
+pub mod telemetry;

@@ -1,1 +1,8 @@
-fn main() {}
+//! The `medsettle` binary: parse the command line and hand over to the library.
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    medsettle::cli::Cli::parse().execute()
+}

@@ -1,1 +1,8 @@
+//! The one integration test binary, a module per boundary. `support` starts real daemons
+//! (in-process or as the built binary) with their own temporary directories.
 
+mod api;
+mod cli;
+mod lifecycle;
+mod pii;
+mod support;

@@ -1,0 +1,115 @@
+//! The layers every API request passes through, outermost first: `track` (refuse during
+//! shutdown, count in-flight work, metrics, a log line without personal data), `limits`
+//! (body size, timeout), and on protected routes `auth` (bearer token, constant time).
+//!
+//! Request logging names the route template, never the raw URI, query or body: those can
+//! carry ID numbers and names.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body_util::Limited;
+use subtle::ConstantTimeEq;
+
+use super::{ApiError, AppState};
+use crate::status::Phase;
+
+pub(super) async fn track(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let started = Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let method = method_label(req.method());
+    let response = if state.status.phase() == Phase::Stopping && route != "/healthz" {
+        ApiError::stopping().into_response()
+    } else {
+        let _guard = state.work.start();
+        next.run(req).await
+    };
+    let status = response.status().as_u16();
+    let took = started.elapsed();
+    state.metrics.observe_http(&route, method, status, took);
+    let ms = took.as_secs_f64() * 1e3;
+    if status >= 500 {
+        tracing::warn!(method, route, status, ms, "api request failed");
+    } else {
+        tracing::debug!(method, route, status, ms, "api request");
+    }
+    response
+}
+
+pub(super) async fn limits(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let max = state.limits.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > max as u64) {
+        return ApiError::too_large(max).into_response();
+    }
+    // Chunked bodies without a length are cut off at the same limit while they are read.
+    let req = req.map(|body| Body::new(Limited::new(body, max)));
+    let timeout = state.limits.request_timeout;
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => ApiError::timeout(timeout.as_millis() as u64).into_response(),
+    }
+}
+
+pub(super) async fn auth(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return ApiError::missing_token().into_response();
+    };
+    let presented = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim());
+    let Some(presented) = presented else {
+        return ApiError::missing_token().into_response();
+    };
+    let ok: bool = state.with_token(|t| t.expose().as_bytes().ct_eq(presented.as_bytes()).into());
+    if !ok {
+        tracing::warn!("api request with an invalid token refused");
+        return ApiError::invalid_token().into_response();
+    }
+    next.run(req).await
+}
+
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// The limits applied to every request.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `api.max_body_bytes`.
+    pub max_body_bytes: usize,
+    /// `api.request_timeout_ms`.
+    pub request_timeout: Duration,
+}

@@ -1,0 +1,180 @@
+//! The local API for cashier software, kiosk UIs and operators: HTTP/JSON on loopback TCP and
+//! optionally a Unix socket.
+//!
+//! [`router`] builds the routes from one table ([`ROUTES`] is what it registered), so the
+//! OpenAPI document can be checked against the real routes. Every route but `/healthz`
+//! requires the bearer token. Handlers call into the core; they never open the database or a
+//! device themselves.
+
+mod error;
+mod middleware;
+mod system;
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::MethodRouter;
+
+pub use error::ApiError;
+pub use middleware::Limits;
+pub use system::OPENAPI;
+
+use crate::config::{Config, Secret, TerminalConfig};
+use crate::daemon::WorkTracker;
+use crate::status::StatusBoard;
+use crate::store::Store;
+use crate::telemetry::metrics::Metrics;
+
+/// Everything handlers share.
+pub struct AppState {
+    token: RwLock<Secret>,
+    /// Terminal identity, for status answers.
+    pub terminal: TerminalConfig,
+    /// The database.
+    pub store: Store,
+    /// Component health and alarms.
+    pub status: Arc<StatusBoard>,
+    /// Counters for `/metrics`.
+    pub metrics: Arc<Metrics>,
+    /// In-flight work, drained on shutdown.
+    pub work: WorkTracker,
+    /// Request limits.
+    pub limits: Limits,
+    /// When the daemon started.
+    pub started: Instant,
+}
+
+impl AppState {
+    /// Builds the shared state.
+    pub fn new(
+        config: &Config,
+        token: Secret,
+        store: Store,
+        status: Arc<StatusBoard>,
+        metrics: Arc<Metrics>,
+        work: WorkTracker,
+    ) -> AppState {
+        AppState {
+            token: RwLock::new(token),
+            terminal: config.terminal.clone(),
+            store,
+            status,
+            metrics,
+            work,
+            limits: Limits {
+                max_body_bytes: config.api.max_body_bytes,
+                request_timeout: Duration::from_millis(config.api.request_timeout_ms),
+            },
+            started: Instant::now(),
+        }
+    }
+
+    /// Swaps the API token (SIGHUP after rotation).
+    pub fn replace_token(&self, token: Secret) {
+        if let Ok(mut t) = self.token.write() {
+            *t = token;
+        }
+    }
+
+    fn with_token<R>(&self, f: impl FnOnce(&Secret) -> R) -> R {
+        let guard = self.token.read().unwrap_or_else(|p| p.into_inner());
+        f(&guard)
+    }
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone who can connect (only `/healthz`).
+    Public,
+    /// Callers presenting the bearer token.
+    Token,
+}
+
+/// One registered route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Route {
+    /// HTTP method, uppercase.
+    pub method: &'static str,
+    /// Path template in OpenAPI style (`/v1/sales/{id}`).
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+}
+
+/// Every route the API serves; the router is built from this table.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: "GET",
+        path: "/healthz",
+        access: Access::Public,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/version",
+        access: Access::Token,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/status",
+        access: Access::Token,
+    },
+    Route {
+        method: "GET",
+        path: "/metrics",
+        access: Access::Token,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/openapi.json",
+        access: Access::Token,
+    },
+];
+
+type S = Arc<AppState>;
+
+fn handler_for(route: &Route) -> MethodRouter<S> {
+    use axum::routing::get;
+    match (route.method, route.path) {
+        ("GET", "/healthz") => get(system::healthz),
+        ("GET", "/v1/version") => get(system::version),
+        ("GET", "/v1/status") => get(system::status),
+        ("GET", "/metrics") => get(system::metrics),
+        ("GET", "/v1/openapi.json") => get(system::openapi),
+        _ => unreachable!(
+            "route {} {} in ROUTES has no handler",
+            route.method, route.path
+        ),
+    }
+}
+
+/// Builds the API router with its middleware.
+pub fn router(state: Arc<AppState>) -> Router {
+    let mut public = Router::new();
+    let mut protected = Router::new();
+    for route in ROUTES {
+        let mr = handler_for(route);
+        match route.access {
+            Access::Public => public = public.route(route.path, mr),
+            Access::Token => protected = protected.route(route.path, mr),
+        }
+    }
+    let protected = protected.route_layer(axum::middleware::from_fn_with_state(
+        Arc::clone(&state),
+        middleware::auth,
+    ));
+    public
+        .merge(protected)
+        .fallback(system::not_found)
+        .method_not_allowed_fallback(system::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            middleware::limits,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            middleware::track,
+        ))
+        .with_state(state)
+}

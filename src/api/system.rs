@@ -1,0 +1,162 @@
+//! Endpoints about the daemon itself: `/healthz`, `/v1/version`, `/v1/status`, `/metrics`,
+//! `/v1/openapi.json`. Read-only; none of them shows personal data.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::{ApiError, AppState};
+use crate::status::{Health, Phase};
+use crate::telemetry::metrics::Exposition;
+
+/// The OpenAPI document, kept in the repository beside this file.
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+pub(super) async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let phase = state.status.phase();
+    let code = if phase == Phase::Running {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(serde_json::json!({ "status": if code == StatusCode::OK { "ok" } else { "unavailable" }, "phase": phase }))).into_response()
+}
+
+#[derive(Serialize)]
+struct Version {
+    name: &'static str,
+    version: &'static str,
+    api: &'static str,
+    schema_version: u32,
+}
+
+pub(super) async fn version(State(state): State<Arc<AppState>>) -> Json<impl Serialize> {
+    Json(Version {
+        name: env!("CARGO_PKG_NAME"),
+        version: env!("CARGO_PKG_VERSION"),
+        api: "v1",
+        schema_version: state.store.schema_version(),
+    })
+}
+
+pub(super) async fn status(State(state): State<Arc<AppState>>) -> Json<serde_json::Value> {
+    let snap = state.status.snapshot();
+    Json(serde_json::json!({
+        "phase": snap.phase,
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_s": state.started.elapsed().as_secs(),
+        "terminal": {
+            "id": state.terminal.id,
+            "fixmedins_code": state.terminal.fixmedins_code,
+            "region": state.terminal.region,
+            "mode": state.terminal.mode,
+        },
+        "work_in_flight": state.work.in_flight(),
+        "components": snap.components,
+        "alarms": snap.alarms,
+    }))
+}
+
+pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    let mut e = Exposition::default();
+    e.header("medsettle_build_info", "Build information.", "gauge");
+    e.sample(
+        "medsettle_build_info",
+        &[("version", env!("CARGO_PKG_VERSION"))],
+        1.0,
+    );
+    e.gauge(
+        "medsettle_uptime_seconds",
+        "Seconds since the daemon started.",
+        state.started.elapsed().as_secs_f64(),
+    );
+    let snap = state.status.snapshot();
+    e.gauge(
+        "medsettle_running",
+        "1 while serving, 0 while starting or stopping.",
+        f64::from(u8::from(snap.phase == Phase::Running)),
+    );
+    e.header(
+        "medsettle_component_up",
+        "1 when a component is ok, 0 otherwise.",
+        "gauge",
+    );
+    for (name, c) in &snap.components {
+        e.sample(
+            "medsettle_component_up",
+            &[("component", name)],
+            f64::from(u8::from(c.health == Health::Ok)),
+        );
+    }
+    e.gauge(
+        "medsettle_alarms_active",
+        "Alarms waiting for an operator.",
+        snap.alarms.len() as f64,
+    );
+    e.gauge(
+        "medsettle_work_in_flight",
+        "Requests and jobs in progress.",
+        state.work.in_flight() as f64,
+    );
+    let s = state.store.stats();
+    e.header(
+        "medsettle_store_writes_total",
+        "Store write operations, by result.",
+        "counter",
+    );
+    e.sample(
+        "medsettle_store_writes_total",
+        &[("result", "ok")],
+        s.writes_ok as f64,
+    );
+    e.sample(
+        "medsettle_store_writes_total",
+        &[("result", "failed")],
+        s.writes_failed as f64,
+    );
+    e.header(
+        "medsettle_store_write_seconds_sum",
+        "Total time spent in store writes.",
+        "counter",
+    );
+    e.sample(
+        "medsettle_store_write_seconds_sum",
+        &[],
+        s.write_latency_us_sum as f64 / 1e6,
+    );
+    e.gauge(
+        "medsettle_store_queue_depth",
+        "Operations waiting for the store writer.",
+        s.queue_depth as f64,
+    );
+    e.gauge(
+        "medsettle_store_schema_version",
+        "Schema version of the open database.",
+        f64::from(state.store.schema_version()),
+    );
+    state.metrics.render_into(&mut e);
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        e.finish(),
+    )
+        .into_response()
+}
+
+pub(super) async fn openapi() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+pub(super) async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+pub(super) async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}

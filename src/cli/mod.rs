@@ -1,0 +1,80 @@
+//! The `medsettle` command line: one file per subcommand. This is binary-side glue: it parses
+//! arguments, sets up logging and the runtime, and calls the library. `anyhow` is allowed here
+//! and in `main.rs` only.
+
+mod config_check;
+mod demo;
+mod run;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code for a configuration that cannot be used (sysexits EX_CONFIG).
+pub const EXIT_CONFIG: u8 = 78;
+
+/// medsettle — medical-insurance settlement terminal daemon (医保结算终端服务).
+#[derive(Debug, Parser)]
+#[command(name = "medsettle", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon with a configuration file (what systemd starts).
+    Run {
+        /// The TOML configuration file.
+        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
+        config: PathBuf,
+    },
+    /// Run the daemon on built-in defaults: database under ./var, API on loopback,
+    /// simulated devices and sandbox insurer. No hardware, no configuration needed.
+    Demo {
+        /// Directory for the demo's database and token.
+        #[arg(long, default_value = "var")]
+        var: PathBuf,
+        /// Address of the demo API.
+        #[arg(long, default_value = "127.0.0.1:8790")]
+        listen: std::net::SocketAddr,
+    },
+    /// Work with configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Print the version and the database schema version this build uses.
+    Version,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Validate a configuration file and print the effective configuration (secrets masked).
+    Check {
+        /// The TOML configuration file.
+        path: PathBuf,
+    },
+}
+
+impl Cli {
+    /// Runs the chosen subcommand.
+    pub fn execute(self) -> ExitCode {
+        match self.command {
+            Command::Run { config } => run::execute(&config),
+            Command::Demo { var, listen } => demo::execute(&var, listen),
+            Command::Config {
+                command: ConfigCommand::Check { path },
+            } => config_check::execute(&path),
+            Command::Version => {
+                println!(
+                    "medsettle {} (database schema v{})",
+                    env!("CARGO_PKG_VERSION"),
+                    crate::store::SCHEMA_VERSION
+                );
+                ExitCode::SUCCESS
+            }
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The daemon's typed configuration: one TOML file, every key documented in
+//! `fixtures/config/medsettle.example.toml`.
+//!
+//! Parsing is strict: unknown keys and bad values are errors that name the key and the line.
+//! Secrets are never required inline; they are references ([`SecretRef`]) resolved from files
+//! or systemd credentials when the daemon starts. This module reads files but opens no sockets
+//! and no database.
+
+mod error;
+mod locate;
+mod secret;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{ConfigError, ConfigErrors};
+pub use secret::{Secret, SecretError, SecretRef};
+
+/// The whole configuration file.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Who this terminal is, as the platform knows it.
+    pub terminal: TerminalConfig,
+    /// Where and how the SQLite database is kept.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// The local API for cashier software, kiosk UIs and operators.
+    pub api: ApiConfig,
+    /// Lifecycle settings.
+    #[serde(default)]
+    pub daemon: DaemonConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// How the terminal is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TerminalMode {
+    /// A cashier station or pharmacy counter: staff drive each sale.
+    #[default]
+    Counter,
+    /// A self-service kiosk: the daemon drives the flow for a patient.
+    Kiosk,
+}
+
+/// Identity of the terminal and its institution.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TerminalConfig {
+    /// Terminal id (终端机编号), printed in the iReadCardBas line and used as operator id on kiosks.
+    pub id: String,
+    /// Device number (终端设备号 / dev_no).
+    #[serde(default)]
+    pub device_no: String,
+    /// Designated institution code (定点医药机构编号, fixmedins_code).
+    pub fixmedins_code: String,
+    /// Designated institution name.
+    pub fixmedins_name: String,
+    /// 就医地 region code of the terminal (mdtrtarea_admvs), 6 digits.
+    pub region: String,
+    /// `counter` or `kiosk`.
+    #[serde(default)]
+    pub mode: TerminalMode,
+}
+
+/// The SQLite store.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Database file. Relative paths are taken from the config file's directory.
+    pub path: PathBuf,
+    /// How long a connection waits for a lock before giving up, in milliseconds.
+    pub busy_timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            path: PathBuf::from("/var/lib/medsettle/medsettle.db"),
+            busy_timeout_ms: 5_000,
+        }
+    }
+}
+
+/// The local HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// TCP address to listen on. Loopback by default: the cashier software runs on this PC.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// Optional Unix socket path, in addition to TCP.
+    #[serde(default)]
+    pub unix_socket: Option<PathBuf>,
+    /// Permission bits of the Unix socket, octal as a string.
+    #[serde(default = "default_socket_mode")]
+    pub unix_socket_mode: String,
+    /// The bearer token every request but `/healthz` must carry.
+    pub token: SecretRef,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Longest a request may take before it is answered with a timeout error, in milliseconds.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_ms: u64,
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8790))
+}
+fn default_socket_mode() -> String {
+    "0660".to_owned()
+}
+fn default_max_body() -> usize {
+    64 * 1024
+}
+fn default_request_timeout() -> u64 {
+    30_000
+}
+
+/// Lifecycle settings.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DaemonConfig {
+    /// On SIGTERM, how long in-flight work may take to finish before the daemon exits anyway.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for DaemonConfig {
+    fn default() -> Self {
+        DaemonConfig {
+            shutdown_grace_ms: 10_000,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// `journald` when started by systemd (JOURNAL_STREAM set), otherwise `text`.
+    #[default]
+    Auto,
+    /// Human-readable lines with timestamps (colour on a terminal).
+    Text,
+    /// No timestamps (the journal adds them), syslog priority prefixes like `<4>`.
+    Journald,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter: a level (`info`) or per-module directives (`info,medsettle::store=debug`).
+    pub level: String,
+    /// `auto`, `text` or `journald`.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".to_owned(),
+            format: LogFormat::Auto,
+        }
+    }
+}
+
+impl Config {
+    /// Reads, parses and validates a config file. Relative paths inside it are resolved
+    /// against the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigErrors::single(ConfigError::unreadable(path, &e)))?;
+        let mut config = Config::parse(&text).map_err(|e| e.with_file(path))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_relative(base);
+        Ok(config)
+    }
+
+    /// Parses and validates config text. Errors name the key and the line.
+    pub fn parse(text: &str) -> Result<Config, ConfigErrors> {
+        let config: Config = locate::deserialize(text)?;
+        let problems = validate::validate(&config);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(locate::place(text, problems))
+        }
+    }
+
+    /// The configuration `medsettle demo` runs on: everything under `var_dir`, API on
+    /// `listen`, token from `var_dir/api-token`.
+    pub fn demo(var_dir: &Path, listen: SocketAddr) -> Config {
+        Config {
+            terminal: TerminalConfig {
+                id: "DEMO0001".to_owned(),
+                device_no: "DEMO-DEVICE-01".to_owned(),
+                fixmedins_code: "H11010500001".to_owned(),
+                fixmedins_name: "演示社区卫生服务中心".to_owned(),
+                region: "110105".to_owned(),
+                mode: TerminalMode::Counter,
+            },
+            store: StoreConfig {
+                path: var_dir.join("medsettle.db"),
+                ..StoreConfig::default()
+            },
+            api: ApiConfig {
+                listen,
+                unix_socket: None,
+                unix_socket_mode: default_socket_mode(),
+                token: SecretRef::File(var_dir.join("api-token")),
+                max_body_bytes: default_max_body(),
+                request_timeout_ms: default_request_timeout(),
+            },
+            daemon: DaemonConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+
+    /// Renders the effective configuration as TOML. Secrets appear only as their references
+    /// (file path or credential name), never their values.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}\n"))
+    }
+
+    /// Which settings differ between `self` (running) and `new` that only a restart applies.
+    pub fn restart_required(&self, new: &Config) -> Vec<&'static str> {
+        let mut keys = Vec::new();
+        if self.terminal != new.terminal {
+            keys.push("terminal");
+        }
+        if self.store != new.store {
+            keys.push("store");
+        }
+        if self.api.listen != new.api.listen {
+            keys.push("api.listen");
+        }
+        if self.api.unix_socket != new.api.unix_socket
+            || self.api.unix_socket_mode != new.api.unix_socket_mode
+        {
+            keys.push("api.unix_socket");
+        }
+        if self.api.max_body_bytes != new.api.max_body_bytes {
+            keys.push("api.max_body_bytes");
+        }
+        if self.api.request_timeout_ms != new.api.request_timeout_ms {
+            keys.push("api.request_timeout_ms");
+        }
+        if self.log.format != new.log.format {
+            keys.push("log.format");
+        }
+        keys
+    }
+
+    fn resolve_relative(&mut self, base: &Path) {
+        let absolutise = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        absolutise(&mut self.store.path);
+        if let Some(sock) = self.api.unix_socket.as_mut() {
+            absolutise(sock);
+        }
+        if let SecretRef::File(p) = &mut self.api.token {
+            absolutise(p);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

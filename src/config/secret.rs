@@ -1,0 +1,140 @@
+//! Secrets (API token, later upstream keys and client certificates): referenced from the
+//! config, never written in it.
+//!
+//! A [`SecretRef`] names a file or a systemd credential (`LoadCredential=` puts it under
+//! `$CREDENTIALS_DIRECTORY`). [`Secret`] holds the loaded bytes, zeroised on drop, and prints
+//! as `****` everywhere.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+/// Largest secret file accepted; anything bigger is a wrong path, not a token.
+const MAX_SECRET_BYTES: u64 = 64 * 1024;
+
+/// Where a secret comes from: `{ file = "/path" }` or `{ credential = "name" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum SecretRef {
+    /// A file readable by the daemon's user; surrounding whitespace is trimmed.
+    File(PathBuf),
+    /// A systemd credential name, read from `$CREDENTIALS_DIRECTORY/<name>`.
+    Credential(String),
+}
+
+impl fmt::Display for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SecretRef::File(p) => write!(f, "file {}", p.display()),
+            SecretRef::Credential(n) => write!(f, "systemd credential `{n}`"),
+        }
+    }
+}
+
+/// Why a secret could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// A credential was named but systemd did not pass a credentials directory.
+    #[error(
+        "{0} is a systemd credential, but $CREDENTIALS_DIRECTORY is not set (add LoadCredential= to the unit, or use {{ file = \"...\" }})"
+    )]
+    NoCredentialsDirectory(SecretRef),
+    /// A credential name that could escape the credentials directory.
+    #[error("credential name `{0}` is invalid: use letters, digits, '-', '_' and '.'")]
+    BadCredentialName(String),
+    /// The file could not be read.
+    #[error("cannot read {source_ref}: {error}")]
+    Unreadable {
+        /// Which secret.
+        source_ref: SecretRef,
+        /// The I/O error.
+        error: std::io::Error,
+    },
+    /// The file is empty (after trimming).
+    #[error("{0} is empty")]
+    Empty(SecretRef),
+    /// The file is implausibly large.
+    #[error("{0} is larger than {MAX_SECRET_BYTES} bytes; is the path right?")]
+    TooLarge(SecretRef),
+}
+
+/// A loaded secret. Never printed, zeroised when dropped.
+#[derive(Clone)]
+pub struct Secret {
+    value: Zeroizing<String>,
+    /// True when the file can be read by users other than its owner and group.
+    pub world_readable: bool,
+}
+
+impl Secret {
+    /// Loads the secret `r` refers to. `credentials_dir` is `$CREDENTIALS_DIRECTORY`.
+    pub fn load(r: &SecretRef, credentials_dir: Option<&Path>) -> Result<Secret, SecretError> {
+        let path = match r {
+            SecretRef::File(p) => p.clone(),
+            SecretRef::Credential(name) => {
+                let valid = !name.is_empty()
+                    && name != "."
+                    && name != ".."
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+                if !valid {
+                    return Err(SecretError::BadCredentialName(name.clone()));
+                }
+                let dir = credentials_dir
+                    .ok_or_else(|| SecretError::NoCredentialsDirectory(r.clone()))?;
+                dir.join(name)
+            }
+        };
+        let unreadable = |error| SecretError::Unreadable {
+            source_ref: r.clone(),
+            error,
+        };
+        let meta = std::fs::metadata(&path).map_err(unreadable)?;
+        if meta.len() > MAX_SECRET_BYTES {
+            return Err(SecretError::TooLarge(r.clone()));
+        }
+        let raw = Zeroizing::new(std::fs::read_to_string(&path).map_err(unreadable)?);
+        let value = Zeroizing::new(raw.trim().to_owned());
+        if value.is_empty() {
+            return Err(SecretError::Empty(r.clone()));
+        }
+        use std::os::unix::fs::PermissionsExt;
+        let world_readable = meta.permissions().mode() & 0o004 != 0;
+        Ok(Secret {
+            value,
+            world_readable,
+        })
+    }
+
+    /// Builds a secret from a value held in memory (tests, generated demo tokens).
+    pub fn from_value(value: impl Into<String>) -> Secret {
+        Secret {
+            value: Zeroizing::new(value.into()),
+            world_readable: false,
+        }
+    }
+
+    /// The secret's bytes, for the one place that needs them (e.g. a constant-time compare).
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
+    /// Length in bytes, safe to print.
+    pub fn len(&self) -> usize {
+        self.value.len()
+    }
+
+    /// Always false for a loaded secret; present for API symmetry with `len`.
+    pub fn is_empty(&self) -> bool {
+        self.value.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(****)")
+    }
+}

@@ -1,0 +1,225 @@
+//! Unit tests for config parsing: every error names its key and line.
+
+use super::*;
+
+const MINIMAL: &str = r#"
+[terminal]
+id = "T0001"
+fixmedins_code = "H11010500001"
+fixmedins_name = "测试药店"
+region = "110105"
+
+[api]
+token = { file = "/etc/medsettle/api-token" }
+"#;
+
+fn example() -> &'static str {
+    include_str!("../../fixtures/config/medsettle.example.toml")
+}
+
+#[test]
+fn minimal_config_gets_defaults() {
+    let c = Config::parse(MINIMAL).unwrap();
+    assert_eq!(c.api.listen, "127.0.0.1:8790".parse().unwrap());
+    assert_eq!(
+        c.store.path,
+        PathBuf::from("/var/lib/medsettle/medsettle.db")
+    );
+    assert_eq!(c.terminal.mode, TerminalMode::Counter);
+    assert_eq!(c.daemon.shutdown_grace_ms, 10_000);
+}
+
+#[test]
+fn example_file_parses() {
+    let c = Config::parse(example()).unwrap();
+    assert_eq!(c.api.token, SecretRef::Credential("api-token".into()));
+    assert_eq!(
+        c.api.unix_socket,
+        Some(PathBuf::from("/run/medsettle/api.sock"))
+    );
+}
+
+#[test]
+fn every_key_is_documented_in_the_example() {
+    // The effective config of the example, rendered back, must use only keys the example
+    // itself writes down; a new key added to the structs without documentation fails here.
+    let c = Config::parse(example()).unwrap();
+    let rendered: toml::Table = toml::from_str(&c.to_toml()).unwrap();
+    let documented: toml::Table = toml::from_str(example()).unwrap();
+    for (section, value) in &rendered {
+        let doc = documented
+            .get(section)
+            .and_then(|v| v.as_table())
+            .unwrap_or_else(|| panic!("section [{section}] missing from the example"));
+        for key in value.as_table().unwrap().keys() {
+            assert!(
+                doc.contains_key(key),
+                "`{section}.{key}` missing from the example"
+            );
+        }
+    }
+}
+
+#[test]
+fn unknown_key_names_key_and_line() {
+    let text = MINIMAL.replace("[api]\n", "[api]\nlisten_addr = \"127.0.0.1:1\"\n");
+    let err = Config::parse(&text).unwrap_err();
+    let e = &err.0[0];
+    assert_eq!(e.key.as_deref(), Some("api.listen_addr"));
+    assert_eq!(e.line, Some(9));
+    assert!(e.message.contains("unknown field"), "{}", e.message);
+}
+
+#[test]
+fn unknown_section_is_an_error() {
+    let text = format!("{MINIMAL}\n[upstrem]\nurl = \"x\"\n");
+    let err = Config::parse(&text).unwrap_err();
+    assert_eq!(err.first_key(), Some("upstrem"));
+}
+
+#[test]
+fn bad_type_names_key_and_line() {
+    let text = MINIMAL.replace("[api]\n", "[api]\nlisten = \"not an address\"\n");
+    let err = Config::parse(&text).unwrap_err();
+    assert_eq!(err.first_key(), Some("api.listen"));
+    assert_eq!(err.0[0].line, Some(9));
+}
+
+#[test]
+fn missing_required_key_is_named() {
+    let text = MINIMAL.replace("region = \"110105\"\n", "");
+    let err = Config::parse(&text).unwrap_err();
+    assert_eq!(err.first_key(), Some("terminal.region"));
+}
+
+#[test]
+fn validation_errors_name_key_and_line() {
+    let text = MINIMAL
+        .replace("region = \"110105\"", "region = \"11010\"")
+        .replace("[api]\n", "[api]\nunix_socket_mode = \"0666\"\n");
+    let err = Config::parse(&text).unwrap_err();
+    let keys: Vec<_> = err.0.iter().map(|e| e.key.clone().unwrap()).collect();
+    assert_eq!(keys, ["terminal.region", "api.unix_socket_mode"]);
+    assert_eq!(err.0[0].line, Some(6));
+    assert_eq!(err.0[1].line, Some(9));
+    let shown = err.to_string();
+    assert!(shown.contains("line 6: `terminal.region`"), "{shown}");
+}
+
+#[test]
+fn bad_log_filter_is_refused() {
+    let text = format!("{MINIMAL}\n[log]\nlevel = \"info,[bad\"\n");
+    let err = Config::parse(&text).unwrap_err();
+    assert_eq!(err.first_key(), Some("log.level"));
+    assert_eq!(err.0[0].line, Some(12));
+}
+
+#[test]
+fn bare_word_log_level_is_refused() {
+    for level in ["loud", "info,verbose", "medsettle=chatty"] {
+        let text = format!("{MINIMAL}\n[log]\nlevel = \"{level}\"\n");
+        let err = Config::parse(&text).unwrap_err();
+        assert_eq!(err.first_key(), Some("log.level"), "{level}");
+    }
+    let ok = format!("{MINIMAL}\n[log]\nlevel = \"warn,medsettle::store=DEBUG\"\n");
+    Config::parse(&ok).unwrap();
+}
+
+#[test]
+fn syntax_error_names_line() {
+    let text = MINIMAL.replace("id = \"T0001\"", "id = \"T0001");
+    let err = Config::parse(&text).unwrap_err();
+    assert_eq!(err.0[0].key, None);
+    assert_eq!(err.0[0].line, Some(3));
+    assert!(err.0[0].message.contains("syntax"));
+}
+
+#[test]
+fn inline_secret_is_not_accepted() {
+    let text = MINIMAL.replace(
+        "token = { file = \"/etc/medsettle/api-token\" }",
+        "token = \"s3cret\"",
+    );
+    let err = Config::parse(&text).unwrap_err();
+    assert_eq!(err.first_key(), Some("api.token"));
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_dir() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = MINIMAL
+        .replace("/etc/medsettle/api-token", "secrets/token")
+        .replace("[api]\n", "[api]\nunix_socket = \"api.sock\"\n")
+        + "\n[store]\npath = \"data/m.db\"\n";
+    let path = dir.path().join("m.toml");
+    std::fs::write(&path, text).unwrap();
+    let c = Config::load(&path).unwrap();
+    assert_eq!(c.store.path, dir.path().join("data/m.db"));
+    assert_eq!(c.api.unix_socket, Some(dir.path().join("api.sock")));
+    assert_eq!(
+        c.api.token,
+        SecretRef::File(dir.path().join("secrets/token"))
+    );
+}
+
+#[test]
+fn load_error_names_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.toml");
+    std::fs::write(&path, MINIMAL.replace("110105", "x")).unwrap();
+    let shown = Config::load(&path).unwrap_err().to_string();
+    assert!(
+        shown.starts_with(&format!("{}:6: ", path.display())),
+        "{shown}"
+    );
+}
+
+#[test]
+fn restart_required_lists_only_restart_keys() {
+    let a = Config::parse(MINIMAL).unwrap();
+    let mut b = a.clone();
+    b.log.level = "debug".into();
+    assert!(a.restart_required(&b).is_empty());
+    b.api.listen = "127.0.0.1:9999".parse().unwrap();
+    assert_eq!(a.restart_required(&b), ["api.listen"]);
+}
+
+#[test]
+fn secrets_load_from_file_and_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("tok"), "abc123\n").unwrap();
+    let s = Secret::load(&SecretRef::File(dir.path().join("tok")), None).unwrap();
+    assert_eq!(s.expose(), "abc123");
+    assert_eq!(format!("{s:?}"), "Secret(****)");
+
+    let cred = SecretRef::Credential("tok".into());
+    assert!(matches!(
+        Secret::load(&cred, None),
+        Err(SecretError::NoCredentialsDirectory(_))
+    ));
+    assert_eq!(
+        Secret::load(&cred, Some(dir.path())).unwrap().expose(),
+        "abc123"
+    );
+    let escape = SecretRef::Credential("../tok".into());
+    assert!(matches!(
+        Secret::load(&escape, Some(dir.path())),
+        Err(SecretError::BadCredentialName(_))
+    ));
+    std::fs::write(dir.path().join("empty"), " \n").unwrap();
+    assert!(matches!(
+        Secret::load(&SecretRef::File(dir.path().join("empty")), None),
+        Err(SecretError::Empty(_))
+    ));
+}
+
+#[test]
+fn rendered_config_never_contains_secret_values() {
+    let c = Config::parse(MINIMAL).unwrap();
+    let shown = c.to_toml();
+    assert!(shown.contains("/etc/medsettle/api-token"));
+    assert!(
+        Config::parse(&shown).is_ok(),
+        "the rendering must parse back:\n{shown}"
+    );
+}

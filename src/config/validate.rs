@@ -1,0 +1,127 @@
+//! Semantic checks on a parsed [`Config`]: values serde accepts but the daemon cannot run
+//! with. Each finding is (dotted key, message); `locate` puts it on its line.
+
+use super::{Config, SecretRef};
+
+pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut bad = |key: &str, msg: String| out.push((key.to_owned(), msg));
+
+    let t = &c.terminal;
+    if !is_code(&t.id, 30) {
+        bad(
+            "terminal.id",
+            "must be 1-30 ASCII letters, digits, '-' or '_'".into(),
+        );
+    }
+    if t.device_no.chars().count() > 100 {
+        bad(
+            "terminal.device_no",
+            "must be at most 100 characters".into(),
+        );
+    }
+    if !is_code(&t.fixmedins_code, 30) {
+        bad(
+            "terminal.fixmedins_code",
+            "must be 1-30 ASCII letters or digits (usually 12, e.g. H11010500001)".into(),
+        );
+    }
+    let name_len = t.fixmedins_name.chars().count();
+    if name_len == 0 || name_len > 200 {
+        bad("terminal.fixmedins_name", "must be 1-200 characters".into());
+    }
+    if t.region.len() != 6 || !t.region.bytes().all(|b| b.is_ascii_digit()) {
+        bad(
+            "terminal.region",
+            format!(
+                "must be a 6-digit region code (e.g. 110105), got {:?}",
+                t.region
+            ),
+        );
+    }
+
+    if c.store.path.as_os_str().is_empty() || c.store.path.file_name().is_none() {
+        bad("store.path", "must name a database file".into());
+    }
+    if !(1..=600_000).contains(&c.store.busy_timeout_ms) {
+        bad(
+            "store.busy_timeout_ms",
+            "must be between 1 and 600000".into(),
+        );
+    }
+
+    match u32::from_str_radix(&c.api.unix_socket_mode, 8) {
+        Ok(m) if m <= 0o777 && m & 0o002 == 0 && m & 0o600 == 0o600 => {}
+        Ok(_) => bad(
+            "api.unix_socket_mode",
+            "must let the owner read and write and must not be world-writable (e.g. \"0660\")"
+                .into(),
+        ),
+        Err(_) => bad(
+            "api.unix_socket_mode",
+            format!(
+                "must be octal like \"0660\", got {:?}",
+                c.api.unix_socket_mode
+            ),
+        ),
+    }
+    if let SecretRef::Credential(name) = &c.api.token {
+        if name.is_empty() || name.contains('/') {
+            bad(
+                "api.token",
+                "credential name must be non-empty and contain no '/'".into(),
+            );
+        }
+    }
+    if !(1024..=16 * 1024 * 1024).contains(&c.api.max_body_bytes) {
+        bad(
+            "api.max_body_bytes",
+            "must be between 1024 and 16777216".into(),
+        );
+    }
+    if !(100..=600_000).contains(&c.api.request_timeout_ms) {
+        bad(
+            "api.request_timeout_ms",
+            "must be between 100 and 600000".into(),
+        );
+    }
+    if c.daemon.shutdown_grace_ms > 300_000 {
+        bad(
+            "daemon.shutdown_grace_ms",
+            "must be at most 300000 (5 minutes)".into(),
+        );
+    }
+    if let Err(e) = check_log_filter(&c.log.level) {
+        bad("log.level", e);
+    }
+    out
+}
+
+/// A log filter is a comma-separated list of `LEVEL` or `target=LEVEL`. A bare word that is
+/// not a level is refused: tracing would read it as a target name and silently log nothing
+/// for it, which is never what an operator who wrote `level = "verbose"` meant.
+fn check_log_filter(filter: &str) -> Result<(), String> {
+    const LEVELS: [&str; 6] = ["off", "error", "warn", "info", "debug", "trace"];
+    for directive in filter.split(',').map(str::trim) {
+        let level = match directive.rsplit_once('=') {
+            Some((target, level)) if !target.is_empty() => level,
+            _ => directive,
+        };
+        if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(format!(
+                "`{directive}` is not a level; use one of {} or `target=level`",
+                LEVELS.join(", ")
+            ));
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(filter)
+        .map(drop)
+        .map_err(|e| format!("is not a valid log filter: {e}"))
+}
+
+fn is_code(s: &str, max: usize) -> bool {
+    !s.is_empty()
+        && s.len() <= max
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}

@@ -1,0 +1,175 @@
+//! A small Prometheus registry: counters and a latency histogram kept in memory, rendered in
+//! the text exposition format (version 0.0.4) for `/metrics`.
+//!
+//! Gauges that describe current state (uptime, queue depth, component health) are not stored
+//! here; their owners hand them to [`Exposition`] when a scrape renders. Nothing here does I/O.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds of the request latency histogram, in seconds.
+const BUCKETS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0];
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum_us: u64,
+}
+
+/// Counters and histograms the daemon accumulates.
+#[derive(Default)]
+pub struct Metrics {
+    http: Mutex<BTreeMap<(String, &'static str, u16), u64>>,
+    http_latency: Mutex<BTreeMap<String, Histogram>>,
+}
+
+impl Metrics {
+    /// Records one answered API request. `route` is the route template (never the raw URI, which
+    /// could carry personal data).
+    pub fn observe_http(&self, route: &str, method: &'static str, status: u16, took: Duration) {
+        if let Ok(mut m) = self.http.lock() {
+            *m.entry((route.to_owned(), method, status)).or_default() += 1;
+        }
+        if let Ok(mut h) = self.http_latency.lock() {
+            let h = h.entry(route.to_owned()).or_default();
+            let secs = took.as_secs_f64();
+            for (i, bound) in BUCKETS.iter().enumerate() {
+                if secs <= *bound {
+                    h.counts[i] += 1;
+                }
+            }
+            h.count += 1;
+            h.sum_us += u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        }
+    }
+
+    /// Renders the stored series into `out`.
+    pub fn render_into(&self, out: &mut Exposition) {
+        out.header(
+            "medsettle_http_requests_total",
+            "API requests answered, by route template, method and status.",
+            "counter",
+        );
+        if let Ok(m) = self.http.lock() {
+            for ((route, method, status), n) in m.iter() {
+                let labels = [
+                    ("route", route.as_str()),
+                    ("method", method),
+                    ("status", &status.to_string()),
+                ];
+                out.sample("medsettle_http_requests_total", &labels, *n as f64);
+            }
+        }
+        let name = "medsettle_http_request_duration_seconds";
+        out.header(name, "API request latency by route template.", "histogram");
+        if let Ok(h) = self.http_latency.lock() {
+            for (route, h) in h.iter() {
+                for (i, bound) in BUCKETS.iter().enumerate() {
+                    let le = bound.to_string();
+                    out.sample(
+                        &format!("{name}_bucket"),
+                        &[("route", route), ("le", &le)],
+                        h.counts[i] as f64,
+                    );
+                }
+                out.sample(
+                    &format!("{name}_bucket"),
+                    &[("route", route), ("le", "+Inf")],
+                    h.count as f64,
+                );
+                out.sample(
+                    &format!("{name}_sum"),
+                    &[("route", route)],
+                    h.sum_us as f64 / 1e6,
+                );
+                out.sample(
+                    &format!("{name}_count"),
+                    &[("route", route)],
+                    h.count as f64,
+                );
+            }
+        }
+    }
+}
+
+/// The text being rendered for one scrape.
+#[derive(Default)]
+pub struct Exposition {
+    text: String,
+}
+
+impl Exposition {
+    /// `# HELP` and `# TYPE` lines for a metric family.
+    pub fn header(&mut self, name: &str, help: &str, kind: &str) {
+        let _ = writeln!(self.text, "# HELP {name} {help}");
+        let _ = writeln!(self.text, "# TYPE {name} {kind}");
+    }
+
+    /// One sample line with escaped label values.
+    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        self.text.push_str(name);
+        if !labels.is_empty() {
+            self.text.push('{');
+            for (i, (k, v)) in labels.iter().enumerate() {
+                if i > 0 {
+                    self.text.push(',');
+                }
+                let escaped = v
+                    .replace('\\', "\\\\")
+                    .replace('"', "\\\"")
+                    .replace('\n', "\\n");
+                let _ = write!(self.text, "{k}=\"{escaped}\"");
+            }
+            self.text.push('}');
+        }
+        let _ = writeln!(self.text, " {value}");
+    }
+
+    /// A whole single-sample gauge family.
+    pub fn gauge(&mut self, name: &str, help: &str, value: f64) {
+        self.header(name, help, "gauge");
+        self.sample(name, &[], value);
+    }
+
+    /// The finished text.
+    pub fn finish(self) -> String {
+        self.text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histograms() {
+        let m = Metrics::default();
+        m.observe_http("/v1/status", "GET", 200, Duration::from_micros(1500));
+        m.observe_http("/v1/status", "GET", 200, Duration::from_millis(30));
+        let mut e = Exposition::default();
+        m.render_into(&mut e);
+        let text = e.finish();
+        assert!(text.contains(
+            "medsettle_http_requests_total{route=\"/v1/status\",method=\"GET\",status=\"200\"} 2"
+        ));
+        assert!(text.contains(
+            "medsettle_http_request_duration_seconds_bucket{route=\"/v1/status\",le=\"0.002\"} 1"
+        ));
+        assert!(text.contains(
+            "medsettle_http_request_duration_seconds_bucket{route=\"/v1/status\",le=\"0.05\"} 2"
+        ));
+        assert!(
+            text.contains("medsettle_http_request_duration_seconds_count{route=\"/v1/status\"} 2")
+        );
+    }
+
+    #[test]
+    fn label_values_are_escaped() {
+        let mut e = Exposition::default();
+        e.sample("x", &[("a", "q\"b\\\n")], 1.0);
+        assert_eq!(e.finish(), "x{a=\"q\\\"b\\\\\\n\"} 1\n");
+    }
+}

@@ -1,0 +1,219 @@
+//! The local API's base: token on every route but `/healthz`, JSON errors with stable codes,
+//! limits, the Unix socket, and the OpenAPI document against the real routes.
+
+use std::collections::BTreeSet;
+
+use medsettle::api::{Access, OPENAPI, ROUTES};
+use serde_json::Value;
+
+use crate::support::{self, InProcess, TOKEN, Terminal};
+
+fn assert_error(body: &Value, code: &str) {
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["message_zh"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(
+        body["message_en"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert!(body["details"].is_object(), "{body}");
+}
+
+#[tokio::test]
+async fn every_route_but_healthz_needs_the_token() {
+    let t = Terminal::new();
+    let d = InProcess::start(&t).await;
+    let c = support::client();
+    for r in ROUTES {
+        let url = d.url(r.path);
+        let bare = c.get(&url).send().await.unwrap();
+        let wrong = c
+            .get(&url)
+            .bearer_auth("not-the-token")
+            .send()
+            .await
+            .unwrap();
+        let right = c.get(&url).bearer_auth(TOKEN).send().await.unwrap();
+        assert_eq!(right.status(), 200, "{} with token", r.path);
+        match r.access {
+            Access::Public => {
+                assert_eq!(bare.status(), 200, "{}", r.path);
+            }
+            Access::Token => {
+                assert_eq!(bare.status(), 401, "{}", r.path);
+                assert_eq!(bare.headers()["www-authenticate"], "Bearer");
+                assert_error(&bare.json().await.unwrap(), "auth.missing_token");
+                assert_eq!(wrong.status(), 401, "{}", r.path);
+                assert_error(&wrong.json().await.unwrap(), "auth.invalid_token");
+            }
+        }
+    }
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn status_reports_components_without_personal_data() {
+    let t = Terminal::new();
+    let d = InProcess::start(&t).await;
+    let s: Value = support::client()
+        .get(d.url("/v1/status"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["phase"], "running");
+    assert_eq!(s["components"]["store"]["health"], "ok");
+    assert_eq!(s["components"]["api"]["health"], "ok");
+    assert_eq!(s["terminal"]["id"], "T0001");
+    assert!(s["alarms"].as_array().unwrap().is_empty());
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn openapi_document_matches_the_routes() {
+    let doc: Value = serde_json::from_str(OPENAPI).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let public = op
+                .get("security")
+                .is_some_and(|s| s.as_array().is_some_and(|a| a.is_empty()));
+            documented.insert((method.to_uppercase(), path.clone(), public));
+            assert!(op["responses"].get("200").is_some() || op["responses"].get("201").is_some());
+        }
+    }
+    let served: BTreeSet<_> = ROUTES
+        .iter()
+        .map(|r| {
+            (
+                r.method.to_owned(),
+                r.path.to_owned(),
+                r.access == Access::Public,
+            )
+        })
+        .collect();
+    assert_eq!(documented, served, "openapi.json and api::ROUTES disagree");
+
+    // The daemon serves the same document.
+    let t = Terminal::new();
+    let d = InProcess::start(&t).await;
+    let served_doc: Value = support::client()
+        .get(d.url("/v1/openapi.json"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served_doc, doc);
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn errors_are_json_with_stable_codes() {
+    let t = Terminal::new();
+    let d = InProcess::start(&t).await;
+    let c = support::client();
+    let r = c
+        .get(d.url("/v1/no-such-thing"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert_error(&r.json().await.unwrap(), "request.not_found");
+    let r = c
+        .delete(d.url("/v1/status"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_error(&r.json().await.unwrap(), "request.method_not_allowed");
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused() {
+    let t = Terminal::with(|x| x.push_str("max_body_bytes = 2048\n"));
+    let d = InProcess::start(&t).await;
+    let r = support::client()
+        .post(d.url("/v1/status"))
+        .bearer_auth(TOKEN)
+        .body(vec![b'x'; 4096])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let body: Value = r.json().await.unwrap();
+    assert_error(&body, "request.too_large");
+    assert_eq!(body["details"]["limit_bytes"], 2048);
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_template() {
+    let t = Terminal::new();
+    let d = InProcess::start(&t).await;
+    let c = support::client();
+    for _ in 0..3 {
+        c.get(d.url("/v1/version"))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+    }
+    let text = c
+        .get(d.url("/metrics"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"medsettle_http_requests_total{route="/v1/version",method="GET",status="200"} 3"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains("medsettle_component_up{component=\"store\"} 1"));
+    d.shutdown().await;
+}
+
+#[tokio::test]
+async fn unix_socket_serves_the_api_with_its_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let t = Terminal::new();
+    let sock = t.path().join("run/api.sock");
+    let t = Terminal {
+        extra: format!(
+            "unix_socket = \"{}\"\nunix_socket_mode = \"0660\"\n",
+            sock.display()
+        ),
+        ..t
+    };
+    let d = InProcess::start(&t).await;
+    let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    let mut s = tokio::net::UnixStream::connect(&sock).await.unwrap();
+    let req = format!(
+        "GET /v1/version HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.unwrap();
+    assert!(out.starts_with("HTTP/1.1 200"), "{out}");
+    assert!(out.contains("\"name\":\"medsettle\""), "{out}");
+    d.shutdown().await;
+    assert!(!sock.exists(), "the socket file is removed on shutdown");
+}

@@ -1,0 +1,75 @@
+//! The command line: `config check`, `run` with a broken config, `version`.
+
+use crate::support::Terminal;
+use crate::support::process::run_cli;
+
+#[test]
+fn config_check_prints_the_effective_config_without_secrets() {
+    let t = Terminal::new();
+    let path = t.write_config();
+    let (status, out, err) = run_cli(&["config", "check", path.to_str().unwrap()], None);
+    assert!(status.success(), "{err}");
+    assert!(out.contains("fixmedins_code = \"H11010500001\""), "{out}");
+    assert!(
+        out.contains("busy_timeout_ms = 5000"),
+        "defaults are shown: {out}"
+    );
+    assert!(out.contains("api.token: loaded"), "{out}");
+    assert!(
+        !out.contains(crate::support::TOKEN),
+        "the token value leaked: {out}"
+    );
+    assert!(err.contains("is valid"));
+}
+
+#[test]
+fn config_check_names_key_and_line_and_exits_78() {
+    let t = Terminal::with(|x| x.push_str("\n[daemon]\nshutdown_grace = 5\n"));
+    let path = t.write_config();
+    let (status, _, err) = run_cli(&["config", "check", path.to_str().unwrap()], None);
+    assert_eq!(status.code(), Some(78));
+    let line = t
+        .config_text()
+        .lines()
+        .position(|l| l.starts_with("shutdown_grace"))
+        .unwrap()
+        + 1;
+    assert!(
+        err.contains(&format!(":{line}: `daemon.shutdown_grace`: unknown field")),
+        "{err}"
+    );
+}
+
+#[test]
+fn run_refuses_a_broken_config_before_touching_anything() {
+    let t = Terminal::with(|x| x.push_str("\n[log]\nlevel = \"loud\"\n"));
+    let path = t.write_config();
+    let (status, _, err) = run_cli(&["run", "--config", path.to_str().unwrap()], None);
+    assert_eq!(status.code(), Some(78));
+    assert!(err.contains("`log.level`"), "{err}");
+    assert!(
+        !t.db_path().exists(),
+        "no database is created for a config that does not load"
+    );
+}
+
+#[test]
+fn run_reports_a_missing_token_file_by_key() {
+    let t = Terminal::new();
+    std::fs::remove_file(t.path().join("api-token")).unwrap();
+    let path = t.write_config();
+    let (status, _, err) = run_cli(&["run", "--config", path.to_str().unwrap()], None);
+    assert_eq!(status.code(), Some(1));
+    assert!(err.contains("`api.token`"), "{err}");
+}
+
+#[test]
+fn version_names_the_schema() {
+    let (status, out, _) = run_cli(&["version"], None);
+    assert!(status.success());
+    assert!(
+        out.starts_with(&format!("medsettle {}", env!("CARGO_PKG_VERSION"))),
+        "{out}"
+    );
+    assert!(out.contains("schema v"));
+}

@@ -1,0 +1,138 @@
+//! Test support: temporary terminals with a config file, a token and a fake systemd
+//! notification socket, run either in-process (`InProcess`) or as the real binary
+//! (`Process`). Synchronisation is by events (notifications, process exit), never by sleeps.
+
+#![allow(dead_code)]
+
+pub mod notify;
+pub mod process;
+
+use std::path::{Path, PathBuf};
+
+pub use notify::NotifySocket;
+pub use process::Process;
+
+use medsettle::config::Config;
+use medsettle::daemon::{self, Control, Environment, Notifier, WorkTracker};
+use tokio::sync::mpsc;
+
+/// The token every test terminal uses.
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+
+/// A temporary terminal directory: config, token file, database path.
+pub struct Terminal {
+    pub dir: tempfile::TempDir,
+    /// Extra TOML appended to the base config (`[section]` blocks).
+    pub extra: String,
+}
+
+impl Terminal {
+    pub fn new() -> Terminal {
+        Terminal::with(|_| {})
+    }
+
+    pub fn with(edit: impl FnOnce(&mut String)) -> Terminal {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("api-token"), format!("{TOKEN}\n")).unwrap();
+        let mut extra = String::new();
+        edit(&mut extra);
+        Terminal { dir, extra }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.dir.path().join("medsettle.db")
+    }
+
+    /// The config text: loopback port 0, everything inside the temp dir.
+    pub fn config_text(&self) -> String {
+        let mut text = format!(
+            r#"
+[terminal]
+id = "T0001"
+fixmedins_code = "H11010500001"
+fixmedins_name = "测试社区卫生服务中心"
+region = "110105"
+
+[store]
+path = "{db}"
+
+[api]
+listen = "127.0.0.1:0"
+token = {{ file = "{tok}" }}
+"#,
+            db = self.db_path().display(),
+            tok = self.dir.path().join("api-token").display(),
+        );
+        text.push_str(&self.extra);
+        text
+    }
+
+    /// Writes the config file and returns its path.
+    pub fn write_config(&self) -> PathBuf {
+        let path = self.dir.path().join("medsettle.toml");
+        std::fs::write(&path, self.config_text()).unwrap();
+        path
+    }
+
+    pub fn config(&self) -> Config {
+        Config::parse(&self.config_text()).unwrap()
+    }
+}
+
+/// A daemon running inside the test's runtime.
+pub struct InProcess {
+    pub addr: std::net::SocketAddr,
+    pub control: mpsc::Sender<Control>,
+    pub work: WorkTracker,
+    pub notify: NotifySocket,
+    pub task: tokio::task::JoinHandle<Result<(), daemon::DaemonError>>,
+}
+
+impl InProcess {
+    /// Starts the daemon and waits for its READY notification.
+    pub async fn start(terminal: &Terminal) -> InProcess {
+        let notify = NotifySocket::new(terminal.path());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let env = Environment {
+            notifier: Notifier::to_socket(notify.path(), None),
+            credentials_dir: None,
+            log: None,
+        };
+        let d = daemon::Daemon::start(terminal.config(), listener, env)
+            .await
+            .unwrap();
+        let addr = d.local_addr().unwrap();
+        let work = d.work();
+        let (control, rx) = mpsc::channel(4);
+        let task = tokio::spawn(d.serve(rx));
+        notify.wait_for("READY=1").await;
+        InProcess {
+            addr,
+            control,
+            work,
+            notify,
+            task,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub async fn shutdown(self) {
+        self.control.send(Control::Shutdown).await.unwrap();
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+/// An HTTP client that never reuses connections (each request sees the daemon as it is now).
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}

@@ -1,0 +1,132 @@
+//! The real `medsettle` binary as a child process, with a fake notification socket and its
+//! stderr captured for log assertions.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+
+use super::{NotifySocket, Terminal};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_medsettle");
+
+pub struct Process {
+    pub child: Child,
+    pub addr: std::net::SocketAddr,
+    pub notify: NotifySocket,
+    stderr: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Process {
+    /// Runs `medsettle run --config <terminal config>` and waits for READY.
+    pub async fn start(terminal: &Terminal) -> Process {
+        Process::start_with(terminal, |_| {}).await
+    }
+
+    pub async fn start_with(terminal: &Terminal, edit: impl FnOnce(&mut Command)) -> Process {
+        let config = terminal.write_config();
+        let notify = NotifySocket::new(terminal.path());
+        let mut cmd = Command::new(BIN);
+        cmd.arg("run")
+            .arg("--config")
+            .arg(&config)
+            .env("NOTIFY_SOCKET", notify.path())
+            .env_remove("WATCHDOG_USEC")
+            .env_remove("JOURNAL_STREAM")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        edit(&mut cmd);
+        let mut child = cmd.spawn().unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.stderr.take().unwrap();
+        let sink = Arc::clone(&stderr);
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let ready = notify.wait_for("READY=1").await;
+        let addr = parse_addr(&ready);
+        Process {
+            child,
+            addr,
+            notify,
+            stderr,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn signal(&self, sig: i32) {
+        let rc = send_signal(self.child.id(), sig);
+        assert!(rc, "kill -{sig} failed");
+    }
+
+    /// Waits for exit and returns the status and everything written to stderr.
+    pub fn wait(mut self) -> (ExitStatus, String) {
+        let status = self.child.wait().unwrap();
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        let text = self.stderr.lock().unwrap().clone();
+        (status, text)
+    }
+
+    pub fn db(&self, terminal: &Terminal) -> std::path::PathBuf {
+        terminal.db_path()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The address from `STATUS=ready: API on 127.0.0.1:PORT, ...`.
+fn parse_addr(ready: &str) -> std::net::SocketAddr {
+    let after = ready
+        .split("API on ")
+        .nth(1)
+        .expect("READY status names the API address");
+    let addr = after.split([',', ' ']).next().unwrap();
+    addr.parse()
+        .unwrap_or_else(|_| panic!("bad address in {ready:?}"))
+}
+
+/// Sends a signal with the `kill` command, so the tests need no unsafe code.
+fn send_signal(pid: u32, sig: i32) -> bool {
+    Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Runs the binary to completion with arguments; returns (status, stdout, stderr).
+pub fn run_cli(args: &[&str], cwd: Option<&Path>) -> (ExitStatus, String, String) {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args).env_remove("CREDENTIALS_DIRECTORY");
+    if let Some(d) = cwd {
+        cmd.current_dir(d);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
