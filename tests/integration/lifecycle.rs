@@ -157,3 +157,58 @@ async fn watchdog_is_pinged_when_systemd_asks() {
     p.signal(SIGTERM);
     assert_eq!(p.wait().0.code(), Some(0));
 }
+
+#[test]
+fn a_newer_database_stops_the_start_and_is_left_untouched() {
+    let t = Terminal::new();
+    {
+        let conn = rusqlite::Connection::open(t.db_path()).unwrap();
+        conn.execute_batch(&format!(
+            "CREATE TABLE future(x); PRAGMA user_version = {};",
+            SCHEMA_VERSION + 1
+        ))
+        .unwrap();
+    }
+    let before = std::fs::read(t.db_path()).unwrap();
+    let path = t.write_config();
+    let (status, _, err) =
+        support::process::run_cli(&["run", "--config", path.to_str().unwrap()], None);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("{}", SCHEMA_VERSION + 1)), "{err}");
+    assert!(err.to_lowercase().contains("newer"), "{err}");
+    assert_eq!(
+        std::fs::read(t.db_path()).unwrap(),
+        before,
+        "the database was modified"
+    );
+}
+
+#[tokio::test]
+async fn a_corrupt_database_is_moved_aside_and_raises_an_alarm() {
+    let t = Terminal::new();
+    let garbage: Vec<u8> = (0..8192u32).map(|i| (i * 7 + 3) as u8).collect();
+    std::fs::write(t.db_path(), &garbage).unwrap();
+    let d = InProcess::start(&t).await;
+    let status: serde_json::Value = support::client()
+        .get(d.url("/v1/status"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let alarms = status["alarms"].as_array().expect("alarms array");
+    let alarm = alarms
+        .iter()
+        .find(|a| a["code"] == "store.quarantined")
+        .unwrap_or_else(|| panic!("no quarantine alarm in {status}"));
+    let moved_to = alarm["details"]["moved_to"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read(moved_to).unwrap(),
+        garbage,
+        "the corrupt file was not kept as it was"
+    );
+    assert_eq!(user_version(&t), SCHEMA_VERSION);
+    d.shutdown().await;
+}

@@ -5,6 +5,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use super::{NotifySocket, Terminal};
 
@@ -116,14 +117,35 @@ fn send_signal(pid: u32, sig: i32) -> bool {
         .unwrap_or(false)
 }
 
-/// Runs the binary to completion with arguments; returns (status, stdout, stderr).
+/// Runs the binary to completion with arguments; returns (status, stdout, stderr). A command
+/// that has not finished after a minute is killed and the test fails, rather than hanging CI.
 pub fn run_cli(args: &[&str], cwd: Option<&Path>) -> (ExitStatus, String, String) {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env_remove("CREDENTIALS_DIRECTORY");
+    cmd.args(args)
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     if let Some(d) = cwd {
         cmd.current_dir(d);
     }
-    let out = cmd.output().unwrap();
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        let timed_out = finished.recv_timeout(Duration::from_secs(60)).is_err();
+        if timed_out {
+            send_signal(pid, 9);
+        }
+        timed_out
+    });
+    let out = child.wait_with_output().unwrap();
+    let _ = done.send(());
+    assert!(
+        !watchdog.join().unwrap(),
+        "`medsettle {}` did not finish within 60 s",
+        args.join(" ")
+    );
     (
         out.status,
         String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -1,0 +1,37 @@
+# medsettle — the two commands that matter on a fresh Debian machine with Rust:
+#   make demo   the daemon on built-in defaults (simulated devices, sandbox insurer, ./var)
+#   make test   the whole test suite
+# Both run scripts/bootstrap first, which installs the Debian packages the project needs.
+
+CARGO ?= cargo
+DEMO_ARGS ?=
+
+.PHONY: demo test bench lint fmt bootstrap build release clean
+
+bootstrap:
+	scripts/bootstrap
+
+build: bootstrap
+	$(CARGO) build --workspace
+
+release: bootstrap
+	$(CARGO) build --release --workspace
+
+demo: bootstrap
+	$(CARGO) run --release --bin medsettle -- demo $(DEMO_ARGS)
+
+test: bootstrap
+	$(CARGO) test --workspace
+
+bench: bootstrap
+	$(CARGO) bench --workspace
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
