@@ -1,6 +1,7 @@
 //! medsettle: the medical-insurance settlement terminal daemon.
 //!
-//! The library holds everything but argument parsing: the daemon's wiring (`daemon`), its typed
+//! The core library holds everything but argument parsing (the binary package's `src/main.rs`
+//! and `src/cli/`): the daemon's wiring (`daemon`), its typed
 //! configuration (`config`), the SQLite store (`store`), the local API (`api`), the card
 //! application as pure code (`card`), credential validation (`credential`) and logging with PII
 //! masking (`telemetry`). Edges to hardware and the network live in the `drivers/` crates.
@@ -8,7 +9,6 @@
 
 pub mod api;
 pub mod card;
-pub mod cli;
 pub mod config;
 pub mod credential;
 pub mod daemon;

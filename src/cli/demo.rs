@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::config::Config;
+use medsettle::config::Config;
 
 pub(super) fn execute(var: &Path, listen: SocketAddr) -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(var) {

@@ -71,7 +71,7 @@ impl Cli {
                 println!(
                     "medsettle {} (database schema v{})",
                     env!("CARGO_PKG_VERSION"),
-                    crate::store::SCHEMA_VERSION
+                    medsettle::store::SCHEMA_VERSION
                 );
                 ExitCode::SUCCESS
             }

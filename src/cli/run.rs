@@ -8,9 +8,9 @@ use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use crate::config::Config;
-use crate::daemon::{self, Control, Environment, Notifier};
-use crate::telemetry;
+use medsettle::config::Config;
+use medsettle::daemon::{self, Control, Environment, Notifier};
+use medsettle::telemetry;
 
 pub(super) fn execute(path: &Path) -> ExitCode {
     let config = match Config::load(path) {
