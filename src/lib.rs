@@ -13,6 +13,7 @@ pub mod config;
 pub mod credential;
 pub mod daemon;
 pub mod error;
+pub mod events;
 pub mod status;
 pub mod store;
 pub mod telemetry;

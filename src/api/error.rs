@@ -123,6 +123,17 @@ impl ApiError {
         )
     }
 
+    /// A request whose query, headers or body do not have the documented shape. `what` says
+    /// which part and what is expected (shown in both messages; never contains personal data).
+    pub fn bad_request(what: &str) -> Self {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request.invalid",
+            format!("请求格式不正确：{what}"),
+            format!("The request is not valid: {what}"),
+        )
+    }
+
     /// The daemon is draining for shutdown.
     pub fn stopping() -> Self {
         ApiError::new(
@@ -174,6 +185,7 @@ mod tests {
             ApiError::timeout(1),
             ApiError::not_found(),
             ApiError::method_not_allowed(),
+            ApiError::bad_request("x"),
             ApiError::stopping(),
             ApiError::internal(),
         ];

@@ -7,6 +7,7 @@
 //! device themselves.
 
 mod error;
+mod events;
 mod middleware;
 mod system;
 
@@ -22,6 +23,7 @@ pub use system::OPENAPI;
 
 use crate::config::{Config, Secret, TerminalConfig};
 use crate::daemon::WorkTracker;
+use crate::events::EventBus;
 use crate::status::StatusBoard;
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
@@ -39,6 +41,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// In-flight work, drained on shutdown.
     pub work: WorkTracker,
+    /// Events for `/v1/events`.
+    pub events: EventBus,
     /// Request limits.
     pub limits: Limits,
     /// When the daemon started.
@@ -54,6 +58,7 @@ impl AppState {
         status: Arc<StatusBoard>,
         metrics: Arc<Metrics>,
         work: WorkTracker,
+        events: EventBus,
     ) -> AppState {
         AppState {
             token: RwLock::new(token),
@@ -62,6 +67,7 @@ impl AppState {
             status,
             metrics,
             work,
+            events,
             limits: Limits {
                 max_body_bytes: config.api.max_body_bytes,
                 request_timeout: Duration::from_millis(config.api.request_timeout_ms),
@@ -130,6 +136,11 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/openapi.json",
         access: Access::Token,
     },
+    Route {
+        method: "GET",
+        path: "/v1/events",
+        access: Access::Token,
+    },
 ];
 
 type S = Arc<AppState>;
@@ -142,6 +153,7 @@ fn handler_for(route: &Route) -> MethodRouter<S> {
         ("GET", "/v1/status") => get(system::status),
         ("GET", "/metrics") => get(system::metrics),
         ("GET", "/v1/openapi.json") => get(system::openapi),
+        ("GET", "/v1/events") => get(events::events),
         _ => unreachable!(
             "route {} {} in ROUTES has no handler",
             route.method, route.path

@@ -55,6 +55,7 @@ pub(super) fn serve(
             notifier: Notifier::from_env(),
             credentials_dir: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
             log: Some(log),
+            events: Default::default(),
         };
         let (tx, rx) = mpsc::channel(4);
         spawn_signal_handlers(tx, config_path)?;

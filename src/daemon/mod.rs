@@ -37,6 +37,8 @@ pub struct Environment {
     pub credentials_dir: Option<PathBuf>,
     /// Changes the log filter on reload; `None` when the caller owns logging (tests).
     pub log: Option<LogHandle>,
+    /// The event bus; device glue created before the daemon publishes into the same bus.
+    pub events: crate::events::EventBus,
 }
 
 /// Instructions to a running daemon.
@@ -180,6 +182,7 @@ impl Daemon {
             status,
             Arc::new(Metrics::default()),
             WorkTracker::default(),
+            env.events.clone(),
         ));
         Ok(Daemon {
             config,
@@ -278,6 +281,7 @@ impl Daemon {
         ));
         tracing::info!(in_flight, "shutting down: draining in-flight work");
         stop_accepting.cancel();
+        state.events.close();
         let grace = Duration::from_millis(config.daemon.shutdown_grace_ms);
         let started = Instant::now();
         let drained = tokio::time::timeout(grace, async {

@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod events;
 mod lifecycle;
 mod pii;
 mod support;

@@ -89,6 +89,7 @@ pub struct InProcess {
     pub control: mpsc::Sender<Control>,
     pub work: WorkTracker,
     pub notify: NotifySocket,
+    pub events: medsettle::events::EventBus,
     pub task: tokio::task::JoinHandle<Result<(), daemon::DaemonError>>,
 }
 
@@ -97,10 +98,12 @@ impl InProcess {
     pub async fn start(terminal: &Terminal) -> InProcess {
         let notify = NotifySocket::new(terminal.path());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let events = medsettle::events::EventBus::default();
         let env = Environment {
             notifier: Notifier::to_socket(notify.path(), None),
             credentials_dir: None,
             log: None,
+            events: events.clone(),
         };
         let d = daemon::Daemon::start(terminal.config(), listener, env)
             .await
@@ -115,6 +118,7 @@ impl InProcess {
             control,
             work,
             notify,
+            events,
             task,
         }
     }
