@@ -2,6 +2,11 @@
 //! application sequence, as pure code over a byte-level [`CardTransport`]. Nothing here links a
 //! reader library or does I/O of its own; see `../shared/domain/card.md` for the contract.
 
+pub mod access;
 pub mod transport;
 
+pub use access::{
+    AccessError, CardJob, CardReaders, CardRequest, DeviceEvent, InterfacePolicy, SlotInfo,
+    SlotKind,
+};
 pub use transport::{CardTransport, Interface, TransportError};
