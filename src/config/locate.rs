@@ -75,14 +75,18 @@ fn line_of(text: &str, offset: usize) -> usize {
         + 1
 }
 
-/// The line where the dotted `key` is written, if it is written at all.
+/// The line where the dotted `key` is written. A key that is missing is placed on the line of
+/// its closest written ancestor (usually the `[section]` header), so "required with …" errors
+/// still point somewhere useful; `None` when not even the section is written.
 pub(crate) fn line_of_key(text: &str, key: &str) -> Option<usize> {
     let doc = ImDocument::parse(text).ok()?;
     let mut table = doc.as_table() as &dyn toml_edit::TableLike;
     let parts: Vec<&str> = key.split('.').collect();
     let mut span: Option<Range<usize>> = None;
     for (i, part) in parts.iter().enumerate() {
-        let (k, item) = table.get_key_value(part)?;
+        let Some((k, item)) = table.get_key_value(part) else {
+            break;
+        };
         span = k.span().or_else(|| item.span()).or(span);
         if i + 1 < parts.len() {
             table = match item {

@@ -6,6 +6,7 @@
 //! or systemd credentials when the daemon starts. This module reads files but opens no sockets
 //! and no database.
 
+mod devices;
 mod error;
 mod locate;
 mod secret;
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use devices::{CardConfig, ReaderBackend, ReadersConfig, SlotRule};
 pub use error::{ConfigError, ConfigErrors};
 pub use secret::{Secret, SecretError, SecretRef};
 
@@ -30,6 +32,12 @@ pub struct Config {
     pub store: StoreConfig,
     /// The local API for cashier software, kiosk UIs and operators.
     pub api: ApiConfig,
+    /// Card readers.
+    #[serde(default)]
+    pub readers: ReadersConfig,
+    /// Which cards are accepted.
+    #[serde(default)]
+    pub card: CardConfig,
     /// Lifecycle settings.
     #[serde(default)]
     pub daemon: DaemonConfig,
@@ -219,6 +227,11 @@ impl Config {
                 max_body_bytes: default_max_body(),
                 request_timeout_ms: default_request_timeout(),
             },
+            readers: ReadersConfig {
+                backend: ReaderBackend::None,
+                ..ReadersConfig::default()
+            },
+            card: CardConfig::default(),
             daemon: DaemonConfig::default(),
             log: LogConfig::default(),
         }
@@ -253,6 +266,12 @@ impl Config {
         if self.api.request_timeout_ms != new.api.request_timeout_ms {
             keys.push("api.request_timeout_ms");
         }
+        if self.readers != new.readers {
+            keys.push("readers");
+        }
+        if self.card != new.card {
+            keys.push("card");
+        }
         if self.log.format != new.log.format {
             keys.push("log.format");
         }
@@ -268,6 +287,12 @@ impl Config {
         absolutise(&mut self.store.path);
         if let Some(sock) = self.api.unix_socket.as_mut() {
             absolutise(sock);
+        }
+        if let Some(p) = self.readers.virtual_profile.as_mut() {
+            absolutise(p);
+        }
+        if let Some(p) = self.card.blacklist.as_mut() {
+            absolutise(p);
         }
         if let SecretRef::File(p) = &mut self.api.token {
             absolutise(p);

@@ -223,3 +223,27 @@ fn rendered_config_never_contains_secret_values() {
         "the rendering must parse back:\n{shown}"
     );
 }
+
+#[test]
+fn reader_and_card_settings_are_checked() {
+    let cases = [
+        ("[readers]\nwait_ms = 5\n", "readers.wait_ms"),
+        (
+            "[readers]\nbackend = \"virtual\"\n",
+            "readers.virtual_profile",
+        ),
+        ("[readers]\npolicy = \"contact-first\"\n", "readers.policy"),
+        (
+            "[readers]\nslots = [{ pattern = \" \", kind = \"sam\" }]\n",
+            "readers.slots",
+        ),
+        ("[card]\nspec_versions = [\"3.0\"]\n", "card.spec_versions"),
+        ("[card]\nspec_versions = []\n", "card.spec_versions"),
+    ];
+    for (extra, key) in cases {
+        let text = format!("{MINIMAL}\n{extra}");
+        let err = Config::parse(&text).unwrap_err();
+        assert_eq!(err.first_key(), Some(key), "{extra}");
+        assert!(err.0[0].line.is_some(), "{extra}");
+    }
+}

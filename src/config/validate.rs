@@ -91,6 +91,41 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
             "must be at most 300000 (5 minutes)".into(),
         );
     }
+    let r = &c.readers;
+    if !(100..=600_000).contains(&r.wait_ms) {
+        bad("readers.wait_ms", "must be between 100 and 600000".into());
+    }
+    if r.slots.iter().any(|s| s.pattern.trim().is_empty()) {
+        bad(
+            "readers.slots",
+            "every rule needs a non-empty pattern".into(),
+        );
+    }
+    if r.reader.as_deref().is_some_and(|n| n.trim().is_empty()) {
+        bad(
+            "readers.reader",
+            "must be a reader name; leave it out for any reader".into(),
+        );
+    }
+    if r.backend == super::ReaderBackend::Virtual && r.virtual_profile.is_none() {
+        bad(
+            "readers.virtual_profile",
+            "is required with backend = \"virtual\" (a card profile JSON file)".into(),
+        );
+    }
+    let versions = &c.card.spec_versions;
+    if versions.is_empty() {
+        bad(
+            "card.spec_versions",
+            "must list at least one version, e.g. \"3.00\"".into(),
+        );
+    }
+    if let Some(v) = versions.iter().find(|v| !is_spec_version(v)) {
+        bad(
+            "card.spec_versions",
+            format!("`{v}` is not a version like \"2.00\" or \"3.00\""),
+        );
+    }
     if let Err(e) = check_log_filter(&c.log.level) {
         bad("log.level", e);
     }
@@ -117,6 +152,11 @@ fn check_log_filter(filter: &str) -> Result<(), String> {
     tracing_subscriber::EnvFilter::try_new(filter)
         .map(drop)
         .map_err(|e| format!("is not a valid log filter: {e}"))
+}
+
+fn is_spec_version(v: &str) -> bool {
+    let b = v.as_bytes();
+    b.len() == 4 && b[0].is_ascii_digit() && b[1] == b'.' && b[2..].iter().all(u8::is_ascii_digit)
 }
 
 fn is_code(s: &str, max: usize) -> bool {

@@ -1,0 +1,144 @@
+//! Configuration of the card readers (`[readers]`) and of card acceptance (`[card]`).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::card::{InterfacePolicy, SlotKind};
+
+/// Which reader stack the daemon uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReaderBackend {
+    /// Real readers through pcscd.
+    #[default]
+    Pcsc,
+    /// A virtual card inside the daemon (demo and tests; no pcscd needed).
+    Virtual,
+    /// No card readers at this terminal (QR only).
+    None,
+}
+
+/// A reader-name rule: readers whose name contains `pattern` (ASCII case-insensitive) are of
+/// `kind`. Rules are tried in order before the built-in defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlotRule {
+    /// Part of the reader name, e.g. "PICC" or "Terminal 00 01".
+    pub pattern: String,
+    /// `contact`, `contactless` or `sam`.
+    pub kind: SlotKind,
+}
+
+/// `[readers]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ReadersConfig {
+    /// `pcsc`, `virtual` or `none`.
+    pub backend: ReaderBackend,
+    /// Default slot preference when a request names none.
+    pub policy: InterfacePolicy,
+    /// Only use the reader with exactly this name (default: any).
+    pub reader: Option<String>,
+    /// How long a read waits for a card to be presented, in milliseconds.
+    pub wait_ms: u64,
+    /// Extra reader-name rules, tried before the defaults.
+    pub slots: Vec<SlotRule>,
+    /// Card profile (JSON) of the virtual card, for `backend = "virtual"`.
+    pub virtual_profile: Option<PathBuf>,
+}
+
+impl Default for ReadersConfig {
+    fn default() -> Self {
+        ReadersConfig {
+            backend: ReaderBackend::Pcsc,
+            policy: InterfacePolicy::AutoContact,
+            reader: None,
+            wait_ms: 30_000,
+            slots: Vec::new(),
+            virtual_profile: None,
+        }
+    }
+}
+
+impl ReadersConfig {
+    /// The kind of a reader slot: the configured rules first, then the defaults (names with
+    /// "SAM" are SAM slots; "PICC", "Contactless" or "CL" mean contactless; else contact).
+    pub fn classify(&self, reader: &str) -> SlotKind {
+        let name = reader.to_ascii_lowercase();
+        if let Some(rule) = self
+            .slots
+            .iter()
+            .find(|r| name.contains(&r.pattern.to_ascii_lowercase()))
+        {
+            return rule.kind;
+        }
+        let words: Vec<&str> = name
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .collect();
+        if words.iter().any(|w| *w == "sam" || *w == "psam") {
+            SlotKind::Sam
+        } else if name.contains("contactless") || words.iter().any(|w| *w == "picc" || *w == "cl") {
+            SlotKind::Contactless
+        } else {
+            SlotKind::Contact
+        }
+    }
+}
+
+/// `[card]`: which cards are accepted.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CardConfig {
+    /// Accepted card specification versions (规范版本), as the card reports them.
+    pub spec_versions: Vec<String>,
+    /// File of blacklisted card numbers / card identifiers, one per line (optional).
+    pub blacklist: Option<PathBuf>,
+}
+
+impl Default for CardConfig {
+    fn default() -> Self {
+        CardConfig {
+            spec_versions: vec!["2.00".to_owned(), "3.00".to_owned()],
+            blacklist: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_slot_classification() {
+        let c = ReadersConfig::default();
+        for (name, kind) in [
+            ("Virtual PCD 00 00", SlotKind::Contact),
+            (
+                "ACS ACR1281 1S Dual Reader PICC 00 00",
+                SlotKind::Contactless,
+            ),
+            ("ACS ACR1281 1S Dual Reader SAM 00 01", SlotKind::Sam),
+            ("Generic Contactless Reader 01 00", SlotKind::Contactless),
+            ("OMNIKEY CardMan 5x21-CL 0", SlotKind::Contactless),
+            ("Samsung Reader 00 00", SlotKind::Contact),
+            ("CLASSIC Reader 00 00", SlotKind::Contact),
+        ] {
+            assert_eq!(c.classify(name), kind, "{name}");
+        }
+    }
+
+    #[test]
+    fn configured_rules_come_first() {
+        let c = ReadersConfig {
+            slots: vec![SlotRule {
+                pattern: "pcd 00 01".into(),
+                kind: SlotKind::Contactless,
+            }],
+            ..ReadersConfig::default()
+        };
+        assert_eq!(c.classify("Virtual PCD 00 01"), SlotKind::Contactless);
+        assert_eq!(c.classify("Virtual PCD 00 00"), SlotKind::Contact);
+    }
+}
