@@ -3,6 +3,7 @@
 //! reader library or does I/O of its own; see `../shared/domain/card.md` for the contract.
 
 pub mod access;
+pub mod monitor;
 pub mod transport;
 
 pub use access::{

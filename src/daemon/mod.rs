@@ -39,6 +39,9 @@ pub struct Environment {
     pub log: Option<LogHandle>,
     /// The event bus; device glue created before the daemon publishes into the same bus.
     pub events: crate::events::EventBus,
+    /// The card reader stack, if this terminal has one (built by the binary from
+    /// `[readers]`: PC/SC or the virtual reader).
+    pub readers: Option<Arc<dyn crate::card::CardReaders>>,
 }
 
 /// Instructions to a running daemon.
@@ -249,6 +252,23 @@ impl Daemon {
         ));
         tracing::info!(api = %display_addr(addr, &config), "medsettle ready");
 
+        let monitors = CancellationToken::new();
+        match &env.readers {
+            Some(readers) => {
+                tokio::spawn(crate::card::monitor::run(
+                    Arc::clone(readers),
+                    state.events.clone(),
+                    Arc::clone(&state.status),
+                    monitors.clone(),
+                ));
+            }
+            None => state.status.set(
+                crate::card::monitor::COMPONENT,
+                Health::Disabled,
+                "no card readers configured",
+            ),
+        }
+
         let watchdog = env.notifier.watchdog_interval().map(|every| {
             tokio::spawn(watchdog_loop(
                 every,
@@ -281,6 +301,7 @@ impl Daemon {
         ));
         tracing::info!(in_flight, "shutting down: draining in-flight work");
         stop_accepting.cancel();
+        monitors.cancel();
         state.events.close();
         let grace = Duration::from_millis(config.daemon.shutdown_grace_ms);
         let started = Instant::now();

@@ -104,6 +104,7 @@ impl InProcess {
             credentials_dir: None,
             log: None,
             events: events.clone(),
+            readers: None,
         };
         let d = daemon::Daemon::start(terminal.config(), listener, env)
             .await
