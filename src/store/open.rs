@@ -31,7 +31,14 @@ pub(super) fn open(path: &Path, busy: Duration) -> Result<Opened, StoreError> {
     }
     match attempt(path, busy) {
         Err(e) if e.is_corruption() => {
-            let reason = e.to_string();
+            // What SQLite found, without the operator advice of the full message.
+            let reason = match &e {
+                StoreError::Open { source, .. } | StoreError::Migration { source, .. } => {
+                    source.to_string()
+                }
+                StoreError::Corrupt { detail, .. } => format!("quick_check: {detail}"),
+                other => other.to_string(),
+            };
             let q = quarantine::move_aside(path, &reason, chrono::Utc::now())?;
             let mut opened = attempt(path, busy)?;
             opened.report.quarantined = Some(q);

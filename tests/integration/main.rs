@@ -5,4 +5,5 @@ mod api;
 mod cli;
 mod lifecycle;
 mod pii;
+mod store;
 mod support;
