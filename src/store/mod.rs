@@ -1,50 +1,96 @@
-//! TEMPORARY stand-in with the store's interface, replaced by the real single-writer store.
+//! The SQLite store, the only code in medsettle that opens SQLite.
+//!
+//! [`Store::open`] prepares the file (WAL, `synchronous=FULL`, foreign keys, busy timeout),
+//! refuses a database that is newer than this code or not ours without touching it, moves a
+//! corrupt one aside, migrates by `PRAGMA user_version` and marks runs a crash left open.
+//! Writes go to one writer thread as a closed [`WriteOp`] enum, one transaction each; reads
+//! use a separate read-only connection on the blocking pool. Handles are cheap clones.
+//!
+//! Layout: `open.rs` (pragmas, probe), `migrate.rs` + `migrations/*.sql`, `quarantine.rs`,
+//! `writer.rs` (the thread), `ops.rs` (SQL of each write), `reads.rs`, `error.rs`.
+
+mod error;
+mod migrate;
+mod open;
+mod ops;
+mod quarantine;
+mod reads;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+pub use error::StoreError;
+use writer::{Command, Counters};
+
+/// The schema version this code writes; `MIGRATIONS` has exactly this many steps.
 pub const SCHEMA_VERSION: u32 = 2;
 
-#[derive(Clone)]
-pub struct Store {
-    conn: Arc<Mutex<Option<rusqlite::Connection>>>,
-    path: PathBuf,
-}
+/// `PRAGMA application_id` of every medsettle database: "MDST" in ASCII.
+pub const APPLICATION_ID: i32 = i32::from_be_bytes(*b"MDST");
+
+/// What [`Store::open`] found and did.
 #[derive(Debug, Clone)]
 pub struct OpenReport {
+    /// The file did not exist or was empty (also true after a quarantine).
     pub created: bool,
+    /// The schema version found (0 for a new file).
     pub migrated_from: u32,
+    /// The schema version now ([`SCHEMA_VERSION`]).
     pub schema_version: u32,
+    /// Set when a corrupt file was moved aside and a new one created.
     pub quarantined: Option<Quarantine>,
+    /// Runs a previous process left in progress, marked unclean by this open.
     pub unclean_runs: u32,
 }
+
+/// Where a corrupt database went, and why it was judged corrupt.
 #[derive(Debug, Clone)]
 pub struct Quarantine {
+    /// The new name of the database file (its `-wal`/`-shm` sit beside it).
     pub moved_to: PathBuf,
+    /// The error or `quick_check` output.
     pub reason: String,
 }
+
+/// Every write the store accepts. Each is one transaction.
 #[derive(Debug)]
 pub enum WriteOp {
+    /// This process started; answers [`WriteOutcome::RunId`].
     RunStarted {
         pid: u32,
         version: String,
         started_at_ms: i64,
     },
+    /// This process stopped; `clean` is false when the drain was cut short.
     RunStopped {
         run_id: i64,
         stopped_at_ms: i64,
         clean: bool,
     },
-    SetMeta {
-        key: String,
-        value: String,
-    },
+    /// Sets (inserts or replaces) a `meta` entry.
+    SetMeta { key: String, value: String },
 }
+
+/// What a write produced.
 #[derive(Debug, PartialEq)]
 pub enum WriteOutcome {
+    /// The id of the inserted run.
     RunId(i64),
+    /// The write committed; nothing to return.
     Done,
 }
+
+/// One row of `runs`.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct RunRow {
     pub id: i64,
@@ -52,8 +98,11 @@ pub struct RunRow {
     pub version: String,
     pub started_at_ms: i64,
     pub stopped_at_ms: Option<i64>,
+    /// `None` while running; `Some(false)` after a cut-short stop or a crash.
     pub clean: Option<bool>,
 }
+
+/// Counters for `/metrics`.
 #[derive(Debug, Clone, Default)]
 pub struct StoreStats {
     pub writes_ok: u64,
@@ -61,98 +110,192 @@ pub struct StoreStats {
     pub write_latency_us_sum: u64,
     pub queue_depth: u64,
 }
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("newer schema {found} > {supported} at {path}")]
-    NewerSchema {
-        path: PathBuf,
-        found: u32,
-        supported: u32,
-    },
-    #[error("sqlite: {0}")]
-    Sqlite(#[from] rusqlite::Error),
-    #[error("closed")]
-    Closed,
+
+/// The write connection's settings, read back from SQLite (for tests and diagnostics).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pragmas {
+    pub journal_mode: String,
+    /// 2 is `FULL`.
+    pub synchronous: i64,
+    pub foreign_keys: bool,
+    pub busy_timeout_ms: i64,
+    pub application_id: i32,
+    pub user_version: u32,
 }
+
+/// A handle on the open database. Clones share the writer thread and the read connection.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    tx: mpsc::Sender<Command>,
+    reader: Arc<Mutex<Option<Connection>>>,
+    counters: Arc<Counters>,
+    closed: AtomicBool,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
 impl Store {
-    pub fn open(path: &Path, _busy: Duration) -> Result<(Store, OpenReport), StoreError> {
-        if let Some(p) = path.parent() {
-            let _ = std::fs::create_dir_all(p);
-        }
-        let c = rusqlite::Connection::open(path)?;
-        c.execute_batch("PRAGMA journal_mode=WAL; PRAGMA user_version=2; CREATE TABLE IF NOT EXISTS runs(id INTEGER PRIMARY KEY, pid, version, started_at_ms, stopped_at_ms, clean);")?;
-        let report = OpenReport {
-            created: true,
-            migrated_from: 0,
-            schema_version: 2,
-            quarantined: None,
-            unclean_runs: 0,
+    /// Opens, migrates or creates the database at `path` and starts the writer thread.
+    /// Blocking: call it from `spawn_blocking` in async code.
+    pub fn open(path: &Path, busy: Duration) -> Result<(Store, OpenReport), StoreError> {
+        let opened = open::open(path, busy)?;
+        let counters = Arc::new(Counters::default());
+        let (tx, thread) =
+            writer::spawn(opened.writer, counters.clone()).map_err(|source| StoreError::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+        let inner = Inner {
+            path: path.to_owned(),
+            tx,
+            reader: Arc::new(Mutex::new(Some(opened.reader))),
+            counters,
+            closed: AtomicBool::new(false),
+            thread: Mutex::new(Some(thread)),
         };
         Ok((
             Store {
-                conn: Arc::new(Mutex::new(Some(c))),
-                path: path.to_owned(),
+                inner: Arc::new(inner),
             },
-            report,
+            opened.report,
         ))
     }
+
+    /// Runs one write operation as one transaction on the writer thread.
     pub async fn write(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
-        let g = self.conn.lock().unwrap();
-        let c = g.as_ref().ok_or(StoreError::Closed)?;
-        match op {
-            WriteOp::RunStarted {
-                pid,
-                version,
-                started_at_ms,
-            } => {
-                c.execute(
-                    "INSERT INTO runs(pid,version,started_at_ms) VALUES (?1,?2,?3)",
-                    rusqlite::params![pid, version, started_at_ms],
-                )?;
-                Ok(WriteOutcome::RunId(c.last_insert_rowid()))
-            }
-            WriteOp::RunStopped {
-                run_id,
-                stopped_at_ms,
-                clean,
-            } => {
-                c.execute(
-                    "UPDATE runs SET stopped_at_ms=?2, clean=?3 WHERE id=?1",
-                    rusqlite::params![run_id, stopped_at_ms, clean],
-                )?;
-                Ok(WriteOutcome::Done)
-            }
-            WriteOp::SetMeta { .. } => Ok(WriteOutcome::Done),
+        let reply = self.submit(op).await?;
+        reply.await.map_err(|_| self.gone())?
+    }
+
+    /// Queues `op` and returns the receiver of its answer (so tests can order sends).
+    async fn submit(
+        &self,
+        op: WriteOp,
+    ) -> Result<oneshot::Receiver<Result<WriteOutcome, StoreError>>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Write { op, reply }).await?;
+        Ok(rx)
+    }
+
+    /// Succeeds when the writer thread answers a trivial query.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Ping { reply }).await?;
+        rx.await.map_err(|_| self.gone())?
+    }
+
+    /// The write connection's pragmas, read back from SQLite.
+    pub async fn pragmas(&self) -> Result<Pragmas, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Pragmas { reply }).await?;
+        rx.await.map_err(|_| self.gone())?
+    }
+
+    /// The `limit` most recent runs, newest first.
+    pub async fn recent_runs(&self, limit: u32) -> Result<Vec<RunRow>, StoreError> {
+        self.read(move |c| reads::recent_runs(c, limit)).await
+    }
+
+    /// The `meta` value under `key`.
+    pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |c| reads::meta(c, &key)).await
+    }
+
+    /// `PRAGMA quick_check` now: `"ok"` or SQLite's findings, one per line.
+    pub async fn quick_check(&self) -> Result<String, StoreError> {
+        self.read(open::quick_check).await
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> u32 {
+        SCHEMA_VERSION
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Write counters and queue depth.
+    pub fn stats(&self) -> StoreStats {
+        self.inner.counters.snapshot()
+    }
+
+    /// Finishes the writes queued so far, checkpoints the WAL, closes both connections and
+    /// joins the writer thread. Afterwards every handle answers [`StoreError::Closed`].
+    /// Closing twice is not an error.
+    pub async fn close(self) -> Result<(), StoreError> {
+        if self.inner.closed.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        // The reader first, so the checkpoint is not held back by it.
+        drop(lock(&self.inner.reader).take());
+        let (reply, rx) = oneshot::channel();
+        self.inner
+            .counters
+            .queue_depth
+            .fetch_add(1, Ordering::Relaxed);
+        if self.inner.tx.send(Command::Close { reply }).await.is_err() {
+            self.inner
+                .counters
+                .queue_depth
+                .fetch_sub(1, Ordering::Relaxed);
+            return Err(StoreError::WriterGone);
+        }
+        let result = rx.await.map_err(|_| StoreError::WriterGone)?;
+        let thread = lock(&self.inner.thread).take();
+        if let Some(t) = thread {
+            tokio::task::spawn_blocking(move || t.join())
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .ok_or(StoreError::WriterGone)?;
+        }
+        result
+    }
+
+    async fn send(&self, cmd: Command) -> Result<(), StoreError> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(StoreError::Closed);
+        }
+        let depth = &self.inner.counters.queue_depth;
+        depth.fetch_add(1, Ordering::Relaxed);
+        self.inner.tx.send(cmd).await.map_err(|_| {
+            depth.fetch_sub(1, Ordering::Relaxed);
+            self.gone()
+        })
+    }
+
+    /// The error for a writer that no longer answers: closed on purpose, or died.
+    fn gone(&self) -> StoreError {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            StoreError::Closed
+        } else {
+            StoreError::WriterGone
         }
     }
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        self.conn
-            .lock()
-            .unwrap()
-            .as_ref()
-            .map(|_| ())
-            .ok_or(StoreError::Closed)
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let reader = self.inner.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let guard = lock(&reader);
+            let conn = guard.as_ref().ok_or(StoreError::Closed)?;
+            f(conn).map_err(StoreError::from)
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
     }
-    pub async fn recent_runs(&self, _limit: u32) -> Result<Vec<RunRow>, StoreError> {
-        Ok(vec![])
-    }
-    pub async fn meta(&self, _key: &str) -> Result<Option<String>, StoreError> {
-        Ok(None)
-    }
-    pub async fn quick_check(&self) -> Result<String, StoreError> {
-        Ok("ok".into())
-    }
-    pub fn schema_version(&self) -> u32 {
-        2
-    }
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-    pub fn stats(&self) -> StoreStats {
-        StoreStats::default()
-    }
-    pub async fn close(self) -> Result<(), StoreError> {
-        self.conn.lock().unwrap().take();
-        Ok(())
-    }
+}
+
+/// Locks `m`, ignoring poisoning: the data is a connection or a handle, still usable.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

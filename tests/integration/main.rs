@@ -6,4 +6,5 @@ mod cli;
 mod events;
 mod lifecycle;
 mod pii;
+mod store;
 mod support;

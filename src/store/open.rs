@@ -1,0 +1,163 @@
+//! Opening the database file: a read-only probe that refuses foreign or newer files without
+//! touching them and detects corruption, then the write connection with its pragmas (WAL,
+//! `synchronous=FULL`, foreign keys, busy timeout), migrations, crash recovery, and the
+//! read-only connection used for queries.
+//!
+//! A corrupt file is moved aside once (see `quarantine.rs`) and a fresh one created; nothing
+//! is ever deleted. This module does not start the writer thread; `mod.rs` does.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::migrate::{self, MIGRATIONS};
+use super::{OpenReport, SCHEMA_VERSION, StoreError, ops, quarantine};
+
+/// What a successful open hands to `Store`.
+pub(super) struct Opened {
+    pub writer: Connection,
+    pub reader: Connection,
+    pub report: OpenReport,
+}
+
+/// Opens (creating, migrating, or quarantining and recreating) the database at `path`.
+pub(super) fn open(path: &Path, busy: Duration) -> Result<Opened, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    match attempt(path, busy) {
+        Err(e) if e.is_corruption() => {
+            // What SQLite found, without the operator advice of the full message.
+            let reason = match &e {
+                StoreError::Open { source, .. } | StoreError::Migration { source, .. } => {
+                    source.to_string()
+                }
+                StoreError::Corrupt { detail, .. } => format!("quick_check: {detail}"),
+                other => other.to_string(),
+            };
+            let q = quarantine::move_aside(path, &reason, chrono::Utc::now())?;
+            let mut opened = attempt(path, busy)?;
+            opened.report.quarantined = Some(q);
+            Ok(opened)
+        }
+        other => other,
+    }
+}
+
+/// One try at opening; corruption comes back as an error for which `is_corruption()` holds.
+fn attempt(path: &Path, busy: Duration) -> Result<Opened, StoreError> {
+    let existed = std::fs::metadata(path)
+        .map(|m| m.len() > 0)
+        .unwrap_or(false);
+    if existed {
+        probe(path, busy)?;
+    }
+    let open_err = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let mut writer = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(open_err)?;
+    configure(&writer, busy).map_err(open_err)?;
+    let mode: String = writer
+        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+        .map_err(open_err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::NoWal {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    let migrated_from = migrate::migrate(&mut writer, path, MIGRATIONS, |_| {})?;
+    let unclean_runs = ops::recover_unclean_runs(&mut writer).map_err(open_err)?;
+    let reader = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(open_err)?;
+    configure(&reader, busy).map_err(open_err)?;
+    Ok(Opened {
+        writer,
+        reader,
+        report: OpenReport {
+            created: !existed,
+            migrated_from,
+            schema_version: SCHEMA_VERSION,
+            quarantined: None,
+            unclean_runs,
+        },
+    })
+}
+
+/// Per-connection settings; `journal_mode` is per file and set once by the writer.
+fn configure(conn: &Connection, busy: Duration) -> rusqlite::Result<()> {
+    conn.busy_timeout(busy)?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", true)
+}
+
+/// Looks at an existing file through a read-only connection: refuses a foreign or newer
+/// database (leaving it byte-identical) and reports corruption, including a `quick_check`
+/// that does not answer `ok`.
+fn probe(path: &Path, busy: Duration) -> Result<(), StoreError> {
+    let open_err = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = match immutable_uri(path) {
+        Some(uri) => Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI),
+        None => Connection::open_with_flags(path, flags),
+    }
+    .map_err(open_err)?;
+    conn.busy_timeout(busy).map_err(open_err)?;
+    migrate::check_identity(&conn, path, SCHEMA_VERSION)?;
+    let detail = quick_check(&conn).map_err(open_err)?;
+    if detail != "ok" {
+        return Err(StoreError::Corrupt {
+            path: path.to_owned(),
+            detail,
+        });
+    }
+    Ok(())
+}
+
+/// A `file:` URI opening `path` with `immutable=1` when no connection can be using it (no
+/// `-wal` or `-journal` beside it). Even a read-only connection to a WAL database creates
+/// `-wal` and `-shm` files it cannot remove; an immutable one creates nothing, so a refused
+/// file stays exactly as found. `None` (use a plain read-only open) when companions exist or
+/// the path is not UTF-8.
+fn immutable_uri(path: &Path) -> Option<String> {
+    let busy = ["-wal", "-journal"]
+        .iter()
+        .any(|s| quarantine::with_suffix(path, s).exists());
+    if busy {
+        return None;
+    }
+    let mut uri = String::from("file:");
+    for b in path.to_str()?.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            uri.push(char::from(b));
+        } else {
+            uri.push_str(&format!("%{b:02X}"));
+        }
+    }
+    uri.push_str("?immutable=1");
+    Some(uri)
+}
+
+/// `PRAGMA quick_check`, its rows joined by newlines (`"ok"` when healthy).
+pub(super) fn quick_check(conn: &Connection) -> rusqlite::Result<String> {
+    let mut stmt = conn.prepare("PRAGMA quick_check")?;
+    let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?.join("\n"))
+}

@@ -1,0 +1,70 @@
+//! The SQL behind each [`WriteOp`], and the crash recovery run once at open. Every function
+//! here runs exactly one `BEGIN IMMEDIATE` transaction on the write connection.
+//!
+//! Only the writer thread (and `open.rs`, before that thread exists) calls into this module;
+//! it knows nothing about channels, threads or file handling.
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{StoreError, WriteOp, WriteOutcome};
+
+/// Applies one operation in its own transaction: all of it commits or none of it does.
+pub(super) fn apply(conn: &mut Connection, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let outcome = match op {
+        WriteOp::RunStarted {
+            pid,
+            version,
+            started_at_ms,
+        } => {
+            tx.execute(
+                "INSERT INTO runs (pid, version, started_at_ms) VALUES (?1, ?2, ?3)",
+                params![pid, version, started_at_ms],
+            )?;
+            WriteOutcome::RunId(tx.last_insert_rowid())
+        }
+        WriteOp::RunStopped {
+            run_id,
+            stopped_at_ms,
+            clean,
+        } => {
+            let found: Option<Option<bool>> = tx
+                .query_row("SELECT clean FROM runs WHERE id = ?1", [run_id], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            match found {
+                None => return Err(StoreError::RunNotFound { run_id }),
+                Some(Some(_)) => return Err(StoreError::RunAlreadyStopped { run_id }),
+                Some(None) => {}
+            }
+            tx.execute(
+                "UPDATE runs SET stopped_at_ms = ?2, clean = ?3 WHERE id = ?1",
+                params![run_id, stopped_at_ms, clean],
+            )?;
+            WriteOutcome::Done
+        }
+        WriteOp::SetMeta { key, value } => {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                params![key, value],
+            )?;
+            WriteOutcome::Done
+        }
+    };
+    tx.commit()?;
+    Ok(outcome)
+}
+
+/// Marks runs a previous process left in progress (it crashed or was killed) as unclean and
+/// returns how many there were. Called once at open, before this process records its run.
+pub(super) fn recover_unclean_runs(conn: &mut Connection) -> rusqlite::Result<u32> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let n = tx.execute("UPDATE runs SET clean = 0 WHERE clean IS NULL", [])?;
+    tx.commit()?;
+    if n > 0 {
+        tracing::warn!(runs = n, "runs left in progress by a crash marked unclean");
+    }
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}

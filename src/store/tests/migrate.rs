@@ -1,0 +1,120 @@
+//! Migrations: a fixture for every older schema version upgrades to the current one keeping
+//! its data, each step commits in its own transaction, and a failing step rolls back alone.
+
+use super::*;
+use crate::store::migrate::{self, MIGRATIONS, Migration};
+use crate::store::{SCHEMA_VERSION, StoreError};
+
+#[test]
+fn every_older_schema_version_has_a_fixture() {
+    for v in 0..SCHEMA_VERSION {
+        let f = fixture(&format!("v{v}.sqlite"));
+        assert!(
+            f.is_file(),
+            "{} is missing: extend fixtures/db/generate.sh",
+            f.display()
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_older_fixture_upgrades_to_the_current_schema() {
+    for v in 0..SCHEMA_VERSION {
+        let dir = tmp();
+        let path = copy_fixture(v, &dir);
+        let (store, report) = Store::open(&path, BUSY).unwrap();
+        assert_eq!(report.migrated_from, v, "fixture v{v}");
+        assert_eq!(report.schema_version, SCHEMA_VERSION);
+        assert_eq!(report.created, v == 0, "fixture v{v}");
+        assert!(report.quarantined.is_none(), "fixture v{v}");
+        assert_eq!(store.pragmas().await.unwrap().user_version, SCHEMA_VERSION);
+        assert_eq!(store.quick_check().await.unwrap(), "ok");
+        // The newest table is usable.
+        let id = start_run(&store, 1).await;
+        assert_eq!(store.recent_runs(5).await.unwrap()[0].id, id);
+        store.close().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn the_v1_fixture_keeps_its_meta_row() {
+    let dir = tmp();
+    let path = copy_fixture(1, &dir);
+    let (store, report) = Store::open(&path, BUSY).unwrap();
+    assert_eq!(report.migrated_from, 1);
+    assert_eq!(
+        store.meta("fixture").await.unwrap().as_deref(),
+        Some("written by schema v1")
+    );
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_current_database_is_not_migrated_again() {
+    let dir = tmp();
+    let path = db_in(&dir);
+    let (store, _) = Store::open(&path, BUSY).unwrap();
+    store.close().await.unwrap();
+    let (store, report) = Store::open(&path, BUSY).unwrap();
+    assert!(!report.created);
+    assert_eq!(report.migrated_from, SCHEMA_VERSION);
+    store.close().await.unwrap();
+}
+
+#[test]
+fn each_step_commits_in_its_own_transaction() {
+    let dir = tmp();
+    let path = db_in(&dir);
+    let mut conn = raw(&path);
+    let observer = raw(&path);
+    let mut seen = Vec::new();
+    let from = migrate::migrate(&mut conn, &path, MIGRATIONS, |v| {
+        // Another connection sees exactly this step committed, not less and not more.
+        seen.push((v, migrate::user_version(&observer).unwrap()));
+    })
+    .unwrap();
+    assert_eq!(from, 0);
+    let expected: Vec<(u32, u32)> = (1..=SCHEMA_VERSION).map(|v| (v, v)).collect();
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn a_failing_step_rolls_back_alone() {
+    let dir = tmp();
+    let path = db_in(&dir);
+    let broken = [
+        Migration {
+            to: 1,
+            sql: MIGRATIONS[0].sql,
+        },
+        Migration {
+            to: 2,
+            sql: "CREATE TABLE half_done (x INTEGER); SELECT no_such_function();",
+        },
+    ];
+    let mut conn = raw(&path);
+    let err = migrate::migrate(&mut conn, &path, &broken, |_| {}).unwrap_err();
+    match &err {
+        StoreError::Migration { from, to, .. } => assert_eq!((*from, *to), (1, 2)),
+        other => panic!("expected Migration, got {other:?}"),
+    }
+    assert!(err.to_string().contains("left at version 1"), "{err}");
+    let c = raw(&path);
+    assert_eq!(migrate::user_version(&c).unwrap(), 1);
+    let tables: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(tables, ["meta"]);
+}
+
+#[test]
+fn the_migration_list_is_numbered_in_order() {
+    for (i, m) in MIGRATIONS.iter().enumerate() {
+        assert_eq!(m.to as usize, i + 1);
+        assert!(!m.sql.trim().is_empty());
+    }
+}
