@@ -6,3 +6,4 @@ mod cli;
 mod lifecycle;
 mod pii;
 mod support;
+mod systemd;
