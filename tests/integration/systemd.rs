@@ -146,7 +146,10 @@ fn exposure(with_dropin: bool) -> f64 {
         "systemd-exposure{}.txt",
         if with_dropin { "-dropin" } else { "" }
     );
-    std::fs::write(Path::new(env!("CARGO_TARGET_TMPDIR")).join(name), &record).unwrap();
+    let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    if let Err(e) = std::fs::write(&file, &record) {
+        eprintln!("cannot record the score in {}: {e}", file.display());
+    }
     score
 }
 
@@ -155,7 +158,7 @@ fn unit_exposure_is_within_the_limit() {
     let score = exposure(false);
     assert!(
         score <= EXPOSURE_LIMIT,
-        "exposure {score} > {EXPOSURE_LIMIT}"
+        "exposure {score} > {EXPOSURE_LIMIT:.1}"
     );
 }
 
