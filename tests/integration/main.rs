@@ -8,3 +8,4 @@ mod lifecycle;
 mod pii;
 mod store;
 mod support;
+mod systemd;
