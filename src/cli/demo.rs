@@ -29,17 +29,20 @@ pub(super) fn execute(var: &Path, listen: SocketAddr) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let config = Config::demo(&var, listen);
-    let banner = format!(
-        "\nmedsettle demo is running (演示模式)\n  \
-         API       http://{listen}\n  \
-         database  {db}\n  \
-         token     {tok}\n  \
-         try       curl -H \"Authorization: Bearer $(cat {tok})\" http://{listen}/v1/status\n  \
-         stop      Ctrl-C\n",
-        db = config.store.path.display(),
-        tok = token_path.display(),
-    );
-    super::run::serve(config, None, Some(banner))
+    let db = config.store.path.clone();
+    let banner = move |listen: SocketAddr| {
+        format!(
+            "\nmedsettle demo is running (演示模式)\n  \
+             API       http://{listen}\n  \
+             database  {db}\n  \
+             token     {tok}\n  \
+             try       curl -H \"Authorization: Bearer $(cat {tok})\" http://{listen}/v1/status\n  \
+             stop      Ctrl-C\n",
+            db = db.display(),
+            tok = token_path.display(),
+        )
+    };
+    super::run::serve(config, None, Some(Box::new(banner)))
 }
 
 /// Writes a fresh random token (mode 0600) unless one is already there.

@@ -23,12 +23,16 @@ pub(super) fn execute(path: &Path) -> ExitCode {
     serve(config, Some(path.to_owned()), None)
 }
 
+/// Text printed once the API is bound, from the bound address.
+pub(super) type Banner = Box<dyn FnOnce(std::net::SocketAddr) -> String + Send>;
+
 /// Sets up logging and the runtime, binds the API and runs the daemon until a signal stops it.
-/// `banner` is printed once the API is bound (the demo's instructions).
+/// `banner` is printed once the API is bound (the demo's instructions); it gets the bound
+/// address, which differs from the configured one when that has port 0.
 pub(super) fn serve(
     config: Config,
     config_path: Option<PathBuf>,
-    banner: Option<String>,
+    banner: Option<Banner>,
 ) -> ExitCode {
     let log = match telemetry::init(&config.log) {
         Ok(h) => h,
@@ -62,7 +66,7 @@ pub(super) fn serve(
         spawn_signal_handlers(tx, config_path)?;
         let daemon = daemon::Daemon::start(config, listener, env).await?;
         if let Some(b) = banner {
-            println!("{b}");
+            println!("{}", b(daemon.local_addr()?));
         }
         daemon.serve(rx).await?;
         anyhow::Ok(())

@@ -73,3 +73,41 @@ fn version_names_the_schema() {
     );
     assert!(out.contains("schema v"));
 }
+
+#[tokio::test]
+async fn demo_serves_on_built_in_defaults_and_stops_on_ctrl_c() {
+    let dir = tempfile::tempdir().unwrap();
+    let var = dir.path().join("var");
+    let p = crate::support::Process::launch(
+        dir.path(),
+        &[
+            "demo".as_ref(),
+            "--var".as_ref(),
+            var.as_os_str(),
+            "--listen".as_ref(),
+            "127.0.0.1:0".as_ref(),
+        ],
+        |_| {},
+    )
+    .await;
+    let token = std::fs::read_to_string(var.join("api-token")).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(var.join("api-token"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the demo token must be private");
+    let resp = crate::support::client()
+        .get(p.url("/v1/status"))
+        .bearer_auth(token.trim())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let status: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(status["phase"], "running");
+    assert!(var.join("medsettle.db").exists());
+    p.signal(2);
+    let (exit, log) = p.wait();
+    assert_eq!(exit.code(), Some(0), "{log}");
+}

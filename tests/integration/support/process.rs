@@ -27,11 +27,19 @@ impl Process {
 
     pub async fn start_with(terminal: &Terminal, edit: impl FnOnce(&mut Command)) -> Process {
         let config = terminal.write_config();
-        let notify = NotifySocket::new(terminal.path());
+        let args = ["run".as_ref(), "--config".as_ref(), config.as_os_str()];
+        Process::launch(terminal.path(), &args, edit).await
+    }
+
+    /// Runs the binary with `args` (its notification socket in `dir`) and waits for READY.
+    pub async fn launch(
+        dir: &Path,
+        args: &[&std::ffi::OsStr],
+        edit: impl FnOnce(&mut Command),
+    ) -> Process {
+        let notify = NotifySocket::new(dir);
         let mut cmd = Command::new(BIN);
-        cmd.arg("run")
-            .arg("--config")
-            .arg(&config)
+        cmd.args(args)
             .env("NOTIFY_SOCKET", notify.path())
             .env_remove("WATCHDOG_USEC")
             .env_remove("JOURNAL_STREAM")
