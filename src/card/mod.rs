@@ -3,7 +3,7 @@
 //! reader library or does I/O of its own; see `../shared/domain/card.md` for the contract.
 //!
 //! Entry points: [`ssc::read_card`] / [`ssc::read_card_with`] (one read, optionally with PIN and
-//! security module), [`ssc::two_step_begin`] / [`ssc::two_step_finish`] (remote HSM flow),
+//! security module), [`two_step::two_step_begin`] / [`two_step::two_step_finish`] (remote HSM flow),
 //! [`CardRecord::ireadcardbas_line`] (the cashier line) and [`script::ScriptedTransport`] (the
 //! strict fake for tests).
 
@@ -20,6 +20,7 @@ pub mod ssc;
 pub mod status;
 pub mod tlv;
 pub mod transport;
+pub mod two_step;
 
 #[cfg(test)]
 mod tests;

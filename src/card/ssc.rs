@@ -6,7 +6,8 @@
 //! not fatal when EF05 still selects; SELECT EF with P1=`02` falls back to P1=`00` on `6A86`;
 //! a field read by record number falls back to a read by tag (or the reverse, per
 //! [`ReadStyle`]) and the style that worked is kept for the rest of the card; `6982` on EF06
-//! means "authenticate first". A normal read without PIN takes 13 APDUs.
+//! means "authenticate first". A normal read without PIN takes 13 APDUs. The two-step (remote
+//! HSM) variant is in `two_step`.
 
 use chrono::NaiveDate;
 
@@ -199,56 +200,16 @@ pub fn read_card_with(
     })
 }
 
-/// Step 1 of the two-step (remote HSM) flow: EF05 and a fresh challenge. Send the challenge
-/// and `read.record.card_id` to the HSM, then call [`two_step_finish`] on the same connection.
-pub fn two_step_begin(
-    t: &mut dyn CardTransport,
-    opts: &ReadOptions,
-) -> Result<(CardRead, [u8; 8]), CardError> {
-    let step1 = ReadOptions {
-        skip_holder: true,
-        ..opts.clone()
-    };
-    let mut read = read_card(t, &step1)?;
-    let mut ch = Channel::new(t);
-    let challenge = security::get_challenge(&mut ch)?;
-    read.apdus += ch.apdus();
-    Ok((read, challenge))
-}
-
-/// Step 2: EXTERNAL AUTHENTICATE with the HSM's cryptogram, then EF06.
-pub fn two_step_finish(
-    t: &mut dyn CardTransport,
-    mut read: CardRead,
-    keyref: u8,
-    cryptogram: &[u8; 16],
-) -> Result<CardRead, CardError> {
-    let mut ch = Channel::new(t);
-    security::external_authenticate(&mut ch, keyref, cryptogram)?;
-    let mut s = Session {
-        ch: &mut ch,
-        style: read.style,
-        aid_missing: read.aid_missing,
-    };
-    let holder = s.read_ef06()?.ok_or(CardError::AuthRequired)?;
-    read.style = s.style;
-    read.record.holder = Some(holder);
-    read.apdus += ch.apdus();
-    read.authenticated = true;
-    read.holder_protected = false;
-    Ok(read)
-}
-
 /// A field's raw value, or the card's refusal to show it before authentication.
 enum Got {
     Value(Vec<u8>),
     Protected,
 }
 
-struct Session<'c, 't> {
-    ch: &'c mut Channel<'t>,
-    style: ReadStyle,
-    aid_missing: bool,
+pub(crate) struct Session<'c, 't> {
+    pub(crate) ch: &'c mut Channel<'t>,
+    pub(crate) style: ReadStyle,
+    pub(crate) aid_missing: bool,
 }
 
 fn malformed(file: u16, tag: u8) -> impl Fn(FieldError) -> CardError {
@@ -391,7 +352,7 @@ impl Session<'_, '_> {
     }
 
     /// `None` when the card wants authentication first.
-    fn read_ef06(&mut self) -> Result<Option<Holder>, CardError> {
+    pub(crate) fn read_ef06(&mut self) -> Result<Option<Holder>, CardError> {
         if !self.select_ef(EF06)? {
             return Ok(None);
         }

@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 
 use crate::card::script::ScriptedTransport;
 use crate::card::ssc::{self, AuthPolicy, ReadOptions, ReadStyle};
+use crate::card::two_step;
 use crate::card::{CardError, Interface, Pin, Sex, TerminalIds, TransportError, VirtualPsam};
 use crate::error::UserFacing;
 
@@ -244,7 +245,7 @@ fn refused_authentication() {
 #[test]
 fn two_step_hsm_flow() {
     let mut t = transcript!("two_step");
-    let (step1, challenge) = ssc::two_step_begin(&mut t, &ReadOptions::default()).unwrap();
+    let (step1, challenge) = two_step::two_step_begin(&mut t, &ReadOptions::default()).unwrap();
     assert_eq!(challenge, [1, 2, 3, 4, 5, 6, 7, 8]);
     assert!(step1.record.holder.is_none());
     assert_eq!(step1.apdus, 8);
@@ -252,7 +253,7 @@ fn two_step_hsm_flow() {
         .unwrap()
         .try_into()
         .unwrap();
-    let read = ssc::two_step_finish(&mut t, step1, 0x0A, &cryptogram).unwrap();
+    let read = two_step::two_step_finish(&mut t, step1, 0x0A, &cryptogram).unwrap();
     assert_eq!(read.apdus, 15);
     assert_eq!(read.record.ireadcardbas_line(&term()), LINE_A);
 }
