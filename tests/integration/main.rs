@@ -2,6 +2,7 @@
 //! (in-process or as the built binary) with their own temporary directories.
 
 mod api;
+mod card;
 mod cli;
 mod events;
 mod lifecycle;
