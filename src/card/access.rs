@@ -14,6 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
+use super::security::SecurityModule;
 use super::transport::{CardTransport, Interface, TransportError};
 use crate::error::UserFacing;
 
@@ -124,8 +125,10 @@ pub struct CardRequest {
 }
 
 /// A blocking job over one connected card, run on the reader's thread inside one exclusive
-/// transaction. It gets the transport and the slot it was connected in.
-pub type CardJob = Box<dyn FnOnce(&mut dyn CardTransport, &SlotInfo) + Send>;
+/// transaction. It gets the transport, the slot it was connected in, and the reader stack's
+/// security module (a PSAM in a SAM slot, or the virtual PSAM) when it has one.
+pub type CardJob =
+    Box<dyn FnOnce(&mut dyn CardTransport, &SlotInfo, Option<&mut dyn SecurityModule>) + Send>;
 
 /// A boxed future, so the trait stays object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;

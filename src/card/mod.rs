@@ -18,6 +18,7 @@ pub mod pin;
 pub mod record;
 pub mod script;
 pub mod security;
+pub mod service;
 pub mod ssc;
 pub mod status;
 pub mod tlv;
