@@ -6,6 +6,7 @@
 //! requires the bearer token. Handlers call into the core; they never open the database or a
 //! device themselves.
 
+mod card;
 mod error;
 mod events;
 mod middleware;
@@ -43,6 +44,8 @@ pub struct AppState {
     pub work: WorkTracker,
     /// Events for `/v1/events`.
     pub events: EventBus,
+    /// The card service, when the terminal has card readers.
+    pub card: Option<Arc<crate::card::service::CardService>>,
     /// Request limits.
     pub limits: Limits,
     /// When the daemon started.
@@ -68,6 +71,7 @@ impl AppState {
             metrics,
             work,
             events,
+            card: None,
             limits: Limits {
                 max_body_bytes: config.api.max_body_bytes,
                 request_timeout: Duration::from_millis(config.api.request_timeout_ms),
@@ -141,12 +145,27 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/events",
         access: Access::Token,
     },
+    Route {
+        method: "GET",
+        path: "/v1/readers",
+        access: Access::Token,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/card/read",
+        access: Access::Token,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/card/verify-pin",
+        access: Access::Token,
+    },
 ];
 
 type S = Arc<AppState>;
 
 fn handler_for(route: &Route) -> MethodRouter<S> {
-    use axum::routing::get;
+    use axum::routing::{get, post};
     match (route.method, route.path) {
         ("GET", "/healthz") => get(system::healthz),
         ("GET", "/v1/version") => get(system::version),
@@ -154,6 +173,9 @@ fn handler_for(route: &Route) -> MethodRouter<S> {
         ("GET", "/metrics") => get(system::metrics),
         ("GET", "/v1/openapi.json") => get(system::openapi),
         ("GET", "/v1/events") => get(events::events),
+        ("GET", "/v1/readers") => get(card::readers),
+        ("POST", "/v1/card/read") => post(card::read),
+        ("POST", "/v1/card/verify-pin") => post(card::verify_pin),
         _ => unreachable!(
             "route {} {} in ROUTES has no handler",
             route.method, route.path

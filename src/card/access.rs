@@ -204,6 +204,10 @@ pub trait CardReaders: Send + Sync + 'static {
 
     /// A short name for logs and status (`pcsc`, `virtual`).
     fn name(&self) -> &'static str;
+
+    /// Shutdown: waits for a card end at once with [`AccessError::ShuttingDown`], a job already
+    /// running on a card finishes, later requests are refused.
+    fn close(&self);
 }
 
 impl fmt::Display for SlotKind {

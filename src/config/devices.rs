@@ -54,7 +54,7 @@ impl Default for ReadersConfig {
             backend: ReaderBackend::Pcsc,
             policy: InterfacePolicy::AutoContact,
             reader: None,
-            wait_ms: 30_000,
+            wait_ms: 20_000,
             slots: Vec::new(),
             virtual_profile: None,
         }

@@ -94,6 +94,14 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
     let r = &c.readers;
     if !(100..=600_000).contains(&r.wait_ms) {
         bad("readers.wait_ms", "must be between 100 and 600000".into());
+    } else if r.wait_ms + 1_000 > c.api.request_timeout_ms {
+        bad(
+            "readers.wait_ms",
+            format!(
+                "must be at least one second below api.request_timeout_ms ({}), or card reads time out before the card is waited for",
+                c.api.request_timeout_ms
+            ),
+        );
     }
     if r.slots.iter().any(|s| s.pattern.trim().is_empty()) {
         bad(

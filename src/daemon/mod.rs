@@ -69,6 +69,9 @@ pub enum DaemonError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    /// The card blacklist named by `card.blacklist` could not be loaded.
+    #[error("`card.blacklist`: {0}")]
+    Blacklist(#[from] crate::credential::BlacklistError),
     /// A listener could not be set up.
     #[error("{what}: {source}")]
     Listen {
@@ -178,7 +181,11 @@ impl Daemon {
             Some(path) => Some(bind_unix(path, &config.api.unix_socket_mode)?),
             None => None,
         };
-        let state = Arc::new(AppState::new(
+        let card = match &env.readers {
+            Some(readers) => Some(Arc::new(card_service(&config, Arc::clone(readers), &env)?)),
+            None => None,
+        };
+        let mut state = AppState::new(
             &config,
             token,
             store,
@@ -186,7 +193,9 @@ impl Daemon {
             Arc::new(Metrics::default()),
             WorkTracker::default(),
             env.events.clone(),
-        ));
+        );
+        state.card = card;
+        let state = Arc::new(state);
         Ok(Daemon {
             config,
             env,
@@ -302,6 +311,9 @@ impl Daemon {
         tracing::info!(in_flight, "shutting down: draining in-flight work");
         stop_accepting.cancel();
         monitors.cancel();
+        if let Some(readers) = &env.readers {
+            readers.close();
+        }
         state.events.close();
         let grace = Duration::from_millis(config.daemon.shutdown_grace_ms);
         let started = Instant::now();
@@ -344,6 +356,39 @@ impl Daemon {
         tracing::info!("medsettle stopped");
         Ok(())
     }
+}
+
+/// The card service from `[readers]`, `[card]` and `[terminal]`.
+fn card_service(
+    config: &Config,
+    readers: Arc<dyn crate::card::CardReaders>,
+    env: &Environment,
+) -> Result<crate::card::service::CardService, DaemonError> {
+    use crate::card::service::{CardDefaults, CardService};
+    let blacklist = match &config.card.blacklist {
+        Some(path) => crate::credential::Blacklist::load(path)?,
+        None => crate::credential::Blacklist::default(),
+    };
+    if !blacklist.is_empty() {
+        tracing::info!(entries = blacklist.len(), "card blacklist loaded");
+    }
+    Ok(CardService::new(
+        readers,
+        env.events.clone(),
+        CardDefaults {
+            policy: config.readers.policy,
+            reader: config.readers.reader.clone(),
+            wait: Duration::from_millis(config.readers.wait_ms),
+        },
+        crate::credential::Policy {
+            spec_versions: config.card.spec_versions.clone(),
+        },
+        blacklist,
+        crate::card::TerminalIds {
+            terminal_no: config.terminal.id.clone(),
+            device_no: config.terminal.device_no.clone(),
+        },
+    ))
 }
 
 fn display_addr(addr: Option<std::net::SocketAddr>, config: &Config) -> String {

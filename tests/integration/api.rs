@@ -28,15 +28,19 @@ async fn every_route_but_healthz_needs_the_token() {
     let c = support::client();
     for r in ROUTES {
         let url = d.url(r.path);
-        let bare = c.get(&url).send().await.unwrap();
-        let wrong = c
-            .get(&url)
-            .bearer_auth("not-the-token")
-            .send()
-            .await
-            .unwrap();
-        let right = c.get(&url).bearer_auth(TOKEN).send().await.unwrap();
-        assert_eq!(right.status(), 200, "{} with token", r.path);
+        let method: reqwest::Method = r.method.parse().unwrap();
+        let req = || c.request(method.clone(), &url);
+        let bare = req().send().await.unwrap();
+        let wrong = req().bearer_auth("not-the-token").send().await.unwrap();
+        let right = req().bearer_auth(TOKEN).send().await.unwrap();
+        // With the token every route answers for itself (this terminal has no card reader,
+        // so the card routes say `reader.disabled`); none of them says 401.
+        let expected = if r.path.starts_with("/v1/card") || r.path == "/v1/readers" {
+            503
+        } else {
+            200
+        };
+        assert_eq!(right.status(), expected, "{} with token", r.path);
         match r.access {
             Access::Public => {
                 assert_eq!(bare.status(), 200, "{}", r.path);

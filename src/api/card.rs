@@ -1,0 +1,155 @@
+//! Card endpoints: `GET /v1/readers`, `POST /v1/card/read`, `POST /v1/card/verify-pin`.
+//!
+//! Reads answer with the record and the `iReadCardBas` line in clear — the cashier program on
+//! this PC needs them — and nothing of it is logged. PINs arrive in the body, are wrapped in
+//! [`Pin`] at once (zeroized on drop) and never echoed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::{ApiError, AppState};
+use crate::card::service::{CardServiceError, ReadRequest};
+use crate::card::{AccessError, CardError, InterfacePolicy, Pin};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadBody {
+    /// `contact`, `contactless`, `auto-contact`, `auto-contactless`.
+    interface: Option<InterfacePolicy>,
+    reader: Option<String>,
+    wait_ms: Option<u64>,
+    pin: Option<Zeroizing<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinBody {
+    pin: Zeroizing<String>,
+    interface: Option<InterfacePolicy>,
+    reader: Option<String>,
+    wait_ms: Option<u64>,
+}
+
+pub(super) async fn readers(State(state): State<Arc<AppState>>) -> Response {
+    let Some(card) = &state.card else {
+        return disabled().into_response();
+    };
+    match card.readers().slots().await {
+        Ok(slots) => Json(serde_json::json!({
+            "backend": card.readers().name(),
+            "slots": slots,
+        }))
+        .into_response(),
+        Err(e) => service_error(&CardServiceError::Access(e)).into_response(),
+    }
+}
+
+pub(super) async fn read(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let Some(card) = &state.card else {
+        return disabled().into_response();
+    };
+    let body: ReadBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let wait = match wait(&state, body.wait_ms) {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    let pin = match body.pin.as_deref().map(|p| Pin::new(p)).transpose() {
+        Ok(p) => p,
+        Err(e) => return service_error(&CardServiceError::Card(e)).into_response(),
+    };
+    let req = ReadRequest {
+        policy: body.interface,
+        reader: body.reader,
+        wait,
+        pin,
+    };
+    match card.read(req).await {
+        Ok(outcome) => Json(outcome).into_response(),
+        Err(e) => service_error(&e).into_response(),
+    }
+}
+
+pub(super) async fn verify_pin(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let Some(card) = &state.card else {
+        return disabled().into_response();
+    };
+    let body: PinBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let wait = match wait(&state, body.wait_ms) {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    let pin = match Pin::new(&body.pin) {
+        Ok(p) => p,
+        Err(e) => return service_error(&CardServiceError::Card(e)).into_response(),
+    };
+    match card
+        .verify_pin(pin, body.interface, body.reader, wait)
+        .await
+    {
+        Ok(slot) => {
+            Json(serde_json::json!({ "verified": true, "reader": slot.reader })).into_response()
+        }
+        Err(e) => service_error(&e).into_response(),
+    }
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return serde_json::from_slice(b"{}").map_err(|e| ApiError::bad_request(&e.to_string()));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        // serde_json's message names the field and position; it never quotes the PIN value.
+        ApiError::bad_request(&format!("body must be a JSON object as documented ({})", e))
+    })
+}
+
+/// A requested wait must end before the request timeout answers for it.
+fn wait(state: &AppState, wait_ms: Option<u64>) -> Result<Option<Duration>, ApiError> {
+    let limit = state.limits.request_timeout.as_millis() as u64;
+    match wait_ms {
+        Some(ms) if ms == 0 || ms + 1_000 > limit => Err(ApiError::bad_request(&format!(
+            "wait_ms must be between 1 and {} (api.request_timeout_ms minus one second)",
+            limit.saturating_sub(1_000)
+        ))),
+        other => Ok(other.map(Duration::from_millis)),
+    }
+}
+
+fn disabled() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "reader.disabled",
+        "本终端未配置读卡器。",
+        "This terminal has no card reader configured.",
+    )
+}
+
+fn service_error(e: &CardServiceError) -> ApiError {
+    let status = match e {
+        CardServiceError::Access(AccessError::NoCard(_)) => StatusCode::REQUEST_TIMEOUT,
+        CardServiceError::Access(_) => StatusCode::SERVICE_UNAVAILABLE,
+        CardServiceError::Card(CardError::Transport(_)) => StatusCode::CONFLICT,
+        CardServiceError::Card(_) | CardServiceError::Invalid(_) => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+    };
+    let mut err = ApiError::from_user_facing(status, e);
+    if let CardServiceError::Card(CardError::PinWrong { tries_left }) = e {
+        err = err.with_details(serde_json::json!({ "tries_left": tries_left }));
+    }
+    err
+}
