@@ -3,7 +3,8 @@
 //! The core library holds everything but argument parsing (the binary package's `src/main.rs`
 //! and `src/cli/`): the daemon's wiring (`daemon`), its typed
 //! configuration (`config`), the SQLite store (`store`), the local API (`api`), the card
-//! application as pure code (`card`), credential validation (`credential`) and logging with PII
+//! application as pure code (`card`), credential validation (`credential`), QR
+//! credentials (`qr`: e-SSC verification, e-voucher syntax) and logging with PII
 //! masking (`telemetry`). Edges to hardware and the network live in the `drivers/` crates.
 #![forbid(unsafe_code)]
 
@@ -14,6 +15,7 @@ pub mod credential;
 pub mod daemon;
 pub mod error;
 pub mod events;
+pub mod qr;
 pub mod status;
 pub mod store;
 pub mod telemetry;
