@@ -1,25 +1,17 @@
 //! Value checks on e-SSC claims that need no key: GB 11643 ID numbers, regions, nonces.
 //!
-//! Private to the QR module on purpose: `src/credential` is getting its own GB 11643
-//! validation and the two should be merged there (see the integration notes). Pure functions,
-//! no allocation, nothing logged.
+//! The GB 11643 arithmetic itself lives in `credential::idnumber`. Pure functions, nothing
+//! logged.
 
-/// GB 11643-1999 citizen ID number: 17 digits and a check character (`0`–`9` or `X`; lower
-/// case `x` is refused) from the ISO 7064 MOD 11-2 weights. Birth date plausibility is the
-/// credential validator's job, not this checksum's.
+use crate::credential::idnumber::check_char;
+
+/// GB 11643-1999 citizen ID number: 17 digits and the check character from
+/// [`check_char`] (lower case `x` is refused in a signed code: the issuer writes `X`). Birth
+/// date plausibility is the credential validator's job, not this checksum's.
 pub(crate) fn gb11643_ok(id: &str) -> bool {
-    const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    const CHECK: &[u8; 11] = b"10X98765432";
-    let b = id.as_bytes();
-    if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
-        return false;
-    }
-    let sum: u32 = b[..17]
-        .iter()
-        .zip(WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    b[17] == CHECK[(sum % 11) as usize]
+    id.len() == 18
+        && id.is_char_boundary(17)
+        && check_char(&id[..17]).is_some_and(|c| id[17..] == *c.encode_utf8(&mut [0; 4]))
 }
 
 /// A 参保地 region code: exactly 6 ASCII digits.
