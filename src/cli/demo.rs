@@ -28,7 +28,14 @@ pub(super) fn execute(var: &Path, listen: SocketAddr) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let config = Config::demo(&var, listen);
+    let profile = var.join("virtual-card.json");
+    if let Err(e) = std::fs::write(&profile, DEMO_CARD) {
+        eprintln!("medsettle demo: cannot write {}: {e}", profile.display());
+        return ExitCode::FAILURE;
+    }
+    let mut config = Config::demo(&var, listen);
+    config.readers.backend = medsettle::config::ReaderBackend::Virtual;
+    config.readers.virtual_profile = Some(profile);
     let db = config.store.path.clone();
     let banner = move |listen: SocketAddr| {
         format!(
@@ -37,6 +44,7 @@ pub(super) fn execute(var: &Path, listen: SocketAddr) -> ExitCode {
              database  {db}\n  \
              token     {tok}\n  \
              try       curl -H \"Authorization: Bearer $(cat {tok})\" http://{listen}/v1/status\n  \
+             card      curl -X POST -H \"Authorization: Bearer $(cat {tok})\" http://{listen}/v1/card/read\n  \
              stop      Ctrl-C\n",
             db = db.display(),
             tok = token_path.display(),
@@ -44,6 +52,9 @@ pub(super) fn execute(var: &Path, listen: SocketAddr) -> ExitCode {
     };
     super::run::serve(config, None, Some(Box::new(banner)))
 }
+
+/// The demo's virtual card: a valid third-generation card with fictional data.
+const DEMO_CARD: &str = include_str!("../../fixtures/cards/normal.json");
 
 /// Writes a fresh random token (mode 0600) unless one is already there.
 fn ensure_token(path: &Path) -> std::io::Result<()> {

@@ -4,6 +4,7 @@
 
 mod config_check;
 mod demo;
+mod devices;
 mod run;
 
 use std::path::PathBuf;

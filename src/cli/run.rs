@@ -60,7 +60,7 @@ pub(super) fn serve(
             credentials_dir: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
             log: Some(log),
             events: Default::default(),
-            readers: None,
+            readers: super::devices::readers(&config)?,
         };
         let (tx, rx) = mpsc::channel(4);
         spawn_signal_handlers(tx, config_path)?;

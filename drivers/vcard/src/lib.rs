@@ -10,11 +10,13 @@
 pub mod auth;
 pub mod card;
 pub mod framing;
+pub mod inprocess;
 pub mod profile;
 pub mod testbed;
 pub mod vpcd;
 
 pub use card::{CardAction, SSSE_AID, VirtualCard};
+pub use inprocess::InProcessReader;
 pub use profile::{Profile, ProfileError};
 pub use testbed::{Testbed, VirtualReader};
 pub use vpcd::VpcdConnection;

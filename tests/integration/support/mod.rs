@@ -63,6 +63,9 @@ path = "{db}"
 [api]
 listen = "127.0.0.1:0"
 token = {{ file = "{tok}" }}
+
+[readers]
+backend = "none"
 "#,
             db = self.db_path().display(),
             tok = self.dir.path().join("api-token").display(),
