@@ -3,6 +3,7 @@
 
 mod api;
 mod card;
+mod cards;
 mod cli;
 mod events;
 mod lifecycle;

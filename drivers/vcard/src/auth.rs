@@ -1,25 +1,23 @@
 //! The test-key external authentication shared by the virtual card and a virtual PSAM.
 //!
-//! card.md leaves the cryptogram format to the card vendor; this crate fixes one for tests:
-//! cryptogram = SM4-ECB(key, challenge(8) ‖ 80 00 00 00 00 00 00 00). Test keys only — nothing
-//! here is meant to protect a real card.
+//! card.md leaves the cryptogram format to the card vendor; the project fixes one for tests and
+//! the core's virtual PSAM implements the terminal side: card key = SM4(master, 卡识别码),
+//! cryptogram = SM4(card key, challenge ‖ 00×8). Test keys only — nothing here is meant to
+//! protect a real card.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use sm4::Sm4;
-use sm4::cipher::{BlockEncrypt, KeyInit, generic_array::GenericArray};
+/// The card's own key: the profile's master key diversified by the 卡识别码, the scheme the
+/// core's virtual PSAM uses (`medsettle::card::security`).
+pub fn card_key(master: &[u8; 16], card_id: &[u8; 16]) -> [u8; 16] {
+    medsettle::card::security::diversify(master, card_id)
+}
 
-/// The cryptogram EXTERNAL AUTHENTICATE expects for `challenge` under `key`.
-pub fn cryptogram(key: &[u8; 16], challenge: &[u8; 8]) -> [u8; 16] {
-    let cipher = Sm4::new(GenericArray::from_slice(key));
-    let mut block = [0u8; 16];
-    block[..8].copy_from_slice(challenge);
-    block[8] = 0x80;
-    let mut ga = GenericArray::from(block);
-    cipher.encrypt_block(&mut ga);
-    ga.into()
+/// The cryptogram EXTERNAL AUTHENTICATE expects for `challenge` under the card's key.
+pub fn cryptogram(card_key: &[u8; 16], challenge: &[u8; 8]) -> [u8; 16] {
+    medsettle::card::security::cryptogram(card_key, challenge)
 }
 
 /// Eight unpredictable-enough bytes for GET CHALLENGE (std's per-process random hasher keys
@@ -34,6 +32,8 @@ pub fn fresh_challenge() -> [u8; 8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sm4::Sm4;
+    use sm4::cipher::{BlockEncrypt, KeyInit, generic_array::GenericArray};
 
     #[test]
     fn sm4_matches_the_standard_example() {

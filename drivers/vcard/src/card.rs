@@ -113,6 +113,17 @@ impl VirtualCard {
             .auth
             .as_ref()
             .map(|a| profile_key(&a.key))
+            .transpose()?
+            .map(|master| {
+                let card_id: [u8; 16] = hex::decode(&profile.ef05.card_id)
+                    .ok()
+                    .and_then(|b| b.try_into().ok())
+                    .ok_or_else(|| ProfileError::Field {
+                        field: "ef05.card_id".into(),
+                        reason: "must be 32 hex digits".into(),
+                    })?;
+                Ok::<_, ProfileError>(auth::card_key(&master, &card_id))
+            })
             .transpose()?;
         Ok(VirtualCard {
             atr: profile.atr_bytes()?,

@@ -159,7 +159,9 @@ fn external_authenticate_with_the_sm4_test_key() {
     let r = c.respond(&h("0084000008"));
     assert_eq!(&r[8..], &[0x90, 0x00]);
     let challenge: [u8; 8] = r[..8].try_into().unwrap();
-    let key: [u8; 16] = h("0123456789ABCDEFFEDCBA9876543210").try_into().unwrap();
+    let master: [u8; 16] = h("6D6564736574746C652D767073616D21").try_into().unwrap();
+    let card_id: [u8; 16] = h(&c.profile().ef05.card_id).try_into().unwrap();
+    let key = crate::auth::card_key(&master, &card_id);
     let good = crate::auth::cryptogram(&key, &challenge);
     let mut wrong = good;
     wrong[0] ^= 1;

@@ -99,6 +99,14 @@ pub struct InProcess {
 impl InProcess {
     /// Starts the daemon and waits for its READY notification.
     pub async fn start(terminal: &Terminal) -> InProcess {
+        InProcess::start_with_readers(terminal, None).await
+    }
+
+    /// Starts the daemon with a reader stack.
+    pub async fn start_with_readers(
+        terminal: &Terminal,
+        readers: Option<std::sync::Arc<dyn medsettle::card::CardReaders>>,
+    ) -> InProcess {
         let notify = NotifySocket::new(terminal.path());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let events = medsettle::events::EventBus::default();
@@ -107,7 +115,7 @@ impl InProcess {
             credentials_dir: None,
             log: None,
             events: events.clone(),
-            readers: None,
+            readers,
         };
         let d = daemon::Daemon::start(terminal.config(), listener, env)
             .await
