@@ -14,6 +14,7 @@ pub mod credential;
 pub mod daemon;
 pub mod error;
 pub mod events;
+pub mod qr;
 pub mod status;
 pub mod store;
 pub mod telemetry;
