@@ -1,11 +1,26 @@
-//! QR credentials: what a camera or a counter scan box reads, classified and validated.
+//! QR credentials: what a camera or a counter scan box reads, decoded, classified and validated.
 //!
-//! [`classify`] sorts scanned bytes into a signed e-SSC (`ESSC1.` prefix, verified offline by
-//! [`essc`]) or an NHSA e-voucher candidate (opaque, only syntax-checked here and decoded online
-//! through [`evoucher::EcDecoder`]). Nothing in this module talks to a device or the network,
-//! and nothing here logs or displays a raw ID number or name ([`person`] wraps them).
+//! Camera frames (from `drivers/camera`) go through the decoder [`cascade`] (rqrr, quircs, rxing
+//! in a measured order), the [`pump`] that keeps only the newest frame and the [`debounce`]
+//! window that turns a code held in view into one scan. [`classify`] sorts scanned bytes into a
+//! signed e-SSC (`ESSC1.` prefix, verified offline by [`essc`]) or an NHSA e-voucher candidate
+//! (opaque, only syntax-checked here and decoded online through [`evoucher::EcDecoder`]).
+//! Nothing in this module talks to a device or the network, and nothing here logs or displays a
+//! raw ID number or name ([`person`] wraps them).
 
+pub mod cascade;
 pub mod classify;
+pub mod debounce;
+pub mod decode;
 pub mod essc;
 pub mod evoucher;
+pub mod finder;
+pub mod frame;
 pub mod person;
+pub mod pump;
+
+pub use cascade::{Cascade, CascadeHit, Outcome, Variant};
+pub use debounce::Debouncer;
+pub use decode::{Charset, Decoded, Decoder};
+pub use frame::{GreyFrame, GreyImage};
+pub use pump::{Mailbox, Scan, run_decoder};
