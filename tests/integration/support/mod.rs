@@ -60,12 +60,12 @@ region = "110105"
 [store]
 path = "{db}"
 
+[readers]
+backend = "none"
+
 [api]
 listen = "127.0.0.1:0"
 token = {{ file = "{tok}" }}
-
-[readers]
-backend = "none"
 "#,
             db = self.db_path().display(),
             tok = self.dir.path().join("api-token").display(),
