@@ -2,6 +2,7 @@
 //! arguments, sets up logging and the runtime, and calls the library. `anyhow` is allowed here
 //! and in `main.rs` only.
 
+mod card;
 mod config_check;
 mod demo;
 mod devices;
@@ -48,6 +49,20 @@ enum Command {
     },
     /// Print the version and the database schema version this build uses.
     Version,
+    /// List card readers and slots (contact, contactless, SAM) with card presence.
+    Readers {
+        /// The TOML configuration file (its `[readers]` section).
+        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
+        config: PathBuf,
+    },
+    /// Read and validate a social security card; personal data masked unless --reveal.
+    ReadCard {
+        /// The TOML configuration file (`[readers]`, `[card]`, `[terminal]`).
+        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
+        config: PathBuf,
+        #[command(flatten)]
+        args: card::ReadCardArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +83,8 @@ impl Cli {
             Command::Config {
                 command: ConfigCommand::Check { path },
             } => config_check::execute(&path),
+            Command::Readers { config } => card::readers(&config),
+            Command::ReadCard { config, args } => card::read_card(&config, args),
             Command::Version => {
                 println!(
                     "medsettle {} (database schema v{})",

@@ -182,7 +182,11 @@ impl Daemon {
             None => None,
         };
         let card = match &env.readers {
-            Some(readers) => Some(Arc::new(card_service(&config, Arc::clone(readers), &env)?)),
+            Some(readers) => Some(Arc::new(crate::card::service::CardService::from_config(
+                &config,
+                Arc::clone(readers),
+                env.events.clone(),
+            )?)),
             None => None,
         };
         let mut state = AppState::new(
@@ -356,39 +360,6 @@ impl Daemon {
         tracing::info!("medsettle stopped");
         Ok(())
     }
-}
-
-/// The card service from `[readers]`, `[card]` and `[terminal]`.
-fn card_service(
-    config: &Config,
-    readers: Arc<dyn crate::card::CardReaders>,
-    env: &Environment,
-) -> Result<crate::card::service::CardService, DaemonError> {
-    use crate::card::service::{CardDefaults, CardService};
-    let blacklist = match &config.card.blacklist {
-        Some(path) => crate::credential::Blacklist::load(path)?,
-        None => crate::credential::Blacklist::default(),
-    };
-    if !blacklist.is_empty() {
-        tracing::info!(entries = blacklist.len(), "card blacklist loaded");
-    }
-    Ok(CardService::new(
-        readers,
-        env.events.clone(),
-        CardDefaults {
-            policy: config.readers.policy,
-            reader: config.readers.reader.clone(),
-            wait: Duration::from_millis(config.readers.wait_ms),
-        },
-        crate::credential::Policy {
-            spec_versions: config.card.spec_versions.clone(),
-        },
-        blacklist,
-        crate::card::TerminalIds {
-            terminal_no: config.terminal.id.clone(),
-            device_no: config.terminal.device_no.clone(),
-        },
-    ))
 }
 
 fn display_addr(addr: Option<std::net::SocketAddr>, config: &Config) -> String {

@@ -111,3 +111,63 @@ async fn demo_serves_on_built_in_defaults_and_stops_on_ctrl_c() {
     let (exit, log) = p.wait();
     assert_eq!(exit.code(), Some(0), "{log}");
 }
+
+/// A terminal whose reader stack is the in-process virtual reader holding `profile`.
+fn virtual_terminal(profile: &str) -> (Terminal, std::path::PathBuf) {
+    let card = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/cards")
+        .join(format!("{profile}.json"));
+    let t = Terminal::new();
+    let text = t.config_text().replace(
+        "[readers]\nbackend = \"none\"",
+        &format!(
+            "[readers]\nbackend = \"virtual\"\nvirtual_profile = \"{}\"",
+            card.display()
+        ),
+    );
+    let path = t.path().join("virtual.toml");
+    std::fs::write(&path, text).unwrap();
+    (t, path)
+}
+
+#[test]
+fn readers_lists_the_virtual_slot() {
+    let (_t, cfg) = virtual_terminal("contactless");
+    let (status, out, err) = run_cli(&["readers", "-c", cfg.to_str().unwrap()], None);
+    assert!(status.success(), "{err}");
+    assert!(out.contains("medsettle Virtual Reader 00 00"), "{out}");
+    assert!(out.contains("contactless") && out.contains("yes"), "{out}");
+}
+
+#[test]
+fn read_card_masks_unless_revealed() {
+    let (_t, cfg) = virtual_terminal("normal");
+    let cfg = cfg.to_str().unwrap();
+    let (status, out, err) = run_cli(&["read-card", "-c", cfg, "--line"], None);
+    assert!(status.success(), "{err}");
+    assert!(!out.contains("110105199003071239"), "{out}");
+    assert!(!out.contains("测试张三"), "{out}");
+    assert!(out.starts_with("110105|110105********1239|"), "{out}");
+    let (status, out, _) = run_cli(&["read-card", "-c", cfg, "--line", "--reveal"], None);
+    assert!(status.success());
+    assert_eq!(
+        out.trim(),
+        "110105|110105199003071239|M12345678|110105D15600000500A1B2C3D4E5F601|测试张三|\
+         4D534554544C45303031|3.00|20210315|20310315|T0001||"
+    );
+    let (status, out, _) = run_cli(&["read-card", "-c", cfg, "--json"], None);
+    assert!(status.success());
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["record"]["holder"]["id_number"], "110105********1239");
+    assert_eq!(v["apdus"], 13);
+}
+
+#[test]
+fn read_card_fails_with_the_error_code() {
+    let (_t, cfg) = virtual_terminal("expired");
+    let (status, out, err) = run_cli(&["read-card", "-c", cfg.to_str().unwrap()], None);
+    assert_eq!(status.code(), Some(1));
+    assert!(out.is_empty(), "{out}");
+    assert!(err.contains("card.expired"), "{err}");
+    assert!(err.contains("过有效期"), "{err}");
+}
