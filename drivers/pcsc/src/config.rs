@@ -126,7 +126,10 @@ mod tests {
         for (name, kind) in [
             ("Virtual PCD 00 00", SlotKind::Contact),
             ("ACS ACR1281 1S Dual Reader ICC 00 00", SlotKind::Contact),
-            ("ACS ACR1281 1S Dual Reader PICC 00 01", SlotKind::Contactless),
+            (
+                "ACS ACR1281 1S Dual Reader PICC 00 01",
+                SlotKind::Contactless,
+            ),
             ("ACS ACR1281 1S Dual Reader SAM 00 02", SlotKind::Sam),
             ("Generic Contactless Reader 00 00", SlotKind::Contactless),
             ("Vendor CL Reader 00 00", SlotKind::Contactless),
@@ -153,7 +156,10 @@ mod tests {
 
     #[test]
     fn itype_mapping() {
-        assert_eq!(InterfacePolicy::from_itype(3), Some(InterfacePolicy::AutoContactFirst));
+        assert_eq!(
+            InterfacePolicy::from_itype(3),
+            Some(InterfacePolicy::AutoContactFirst)
+        );
         assert_eq!(InterfacePolicy::from_itype(5), None);
         assert_eq!(
             InterfacePolicy::AutoContactlessFirst.preference(),
@@ -164,7 +170,8 @@ mod tests {
     #[test]
     fn config_parses_from_toml_like_json() {
         let c: ReaderConfig =
-            serde_json::from_str(r#"{"slot_rules":[{"pattern":"Virtual PCD","kind":"sam"}]}"#).unwrap();
+            serde_json::from_str(r#"{"slot_rules":[{"pattern":"Virtual PCD","kind":"sam"}]}"#)
+                .unwrap();
         assert_eq!(c.classify("Virtual PCD 00 00"), SlotKind::Sam);
         assert!(c.reset_after_use);
     }

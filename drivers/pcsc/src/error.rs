@@ -63,7 +63,10 @@ pub fn map_error(e: pcsc::Error) -> TransportError {
 pub(crate) fn context_is_dead(e: pcsc::Error) -> bool {
     matches!(
         e,
-        pcsc::Error::NoService | pcsc::Error::ServiceStopped | pcsc::Error::InvalidHandle | pcsc::Error::CommError
+        pcsc::Error::NoService
+            | pcsc::Error::ServiceStopped
+            | pcsc::Error::InvalidHandle
+            | pcsc::Error::CommError
     )
 }
 
@@ -73,12 +76,27 @@ mod tests {
 
     #[test]
     fn mapping() {
-        assert_eq!(map_error(pcsc::Error::RemovedCard), TransportError::CardRemoved);
+        assert_eq!(
+            map_error(pcsc::Error::RemovedCard),
+            TransportError::CardRemoved
+        );
         assert_eq!(map_error(pcsc::Error::ResetCard), TransportError::CardReset);
-        assert_eq!(map_error(pcsc::Error::NoService), TransportError::ServiceGone);
-        assert_eq!(map_error(pcsc::Error::ServiceStopped), TransportError::ServiceGone);
-        assert!(matches!(map_error(pcsc::Error::ReaderUnavailable), TransportError::ReaderGone(_)));
-        assert!(matches!(map_error(pcsc::Error::InvalidAtr), TransportError::Other(_)));
+        assert_eq!(
+            map_error(pcsc::Error::NoService),
+            TransportError::ServiceGone
+        );
+        assert_eq!(
+            map_error(pcsc::Error::ServiceStopped),
+            TransportError::ServiceGone
+        );
+        assert!(matches!(
+            map_error(pcsc::Error::ReaderUnavailable),
+            TransportError::ReaderGone(_)
+        ));
+        assert!(matches!(
+            map_error(pcsc::Error::InvalidAtr),
+            TransportError::Other(_)
+        ));
         assert!(PcscError::Transport(TransportError::CardRemoved).is_retryable());
         assert!(!PcscError::Shutdown.is_retryable());
     }

@@ -22,10 +22,21 @@ pub struct ReaderInfo {
 /// A change seen by the reader thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReaderEvent {
-    ReaderAdded { name: String, slot: SlotKind },
-    ReaderRemoved { name: String },
-    CardInserted { reader: String, slot: SlotKind, atr: Vec<u8> },
-    CardRemoved { reader: String },
+    ReaderAdded {
+        name: String,
+        slot: SlotKind,
+    },
+    ReaderRemoved {
+        name: String,
+    },
+    CardInserted {
+        reader: String,
+        slot: SlotKind,
+        atr: Vec<u8>,
+    },
+    CardRemoved {
+        reader: String,
+    },
     /// pcscd went away; readers are unknown until `ServiceRestored`.
     ServiceLost,
     /// pcscd answers again; `ReaderAdded`/`CardInserted` follow for what it reports.
@@ -105,7 +116,12 @@ impl Shared {
     }
 
     pub fn snapshot(&self) -> Vec<ReaderInfo> {
-        self.readers.read().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+        self.readers
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .cloned()
+            .collect()
     }
 
     pub fn stats(&self) -> ReaderStats {

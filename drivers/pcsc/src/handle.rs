@@ -106,7 +106,9 @@ impl ReaderHandle {
             deadline: Instant::now() + timeout,
             run,
         };
-        if let Err(std::sync::mpsc::SendError(Msg::WithCard(job))) = self.inner.tx.send(Msg::WithCard(job)) {
+        if let Err(std::sync::mpsc::SendError(Msg::WithCard(job))) =
+            self.inner.tx.send(Msg::WithCard(job))
+        {
             (job.run)(Err(PcscError::Shutdown));
         }
         rx
@@ -166,11 +168,21 @@ impl Inner {
             shared.stopping.store(true, Ordering::SeqCst);
             shared.stop_cv.notify_all();
         }
-        if let Some(ctx) = shared.monitor_ctx.lock().unwrap_or_else(|p| p.into_inner()).as_ref() {
+        if let Some(ctx) = shared
+            .monitor_ctx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+        {
             let _ = ctx.cancel();
         }
         let _ = self.tx.send(Msg::Shutdown);
-        let threads: Vec<_> = self.threads.lock().unwrap_or_else(|p| p.into_inner()).drain(..).collect();
+        let threads: Vec<_> = self
+            .threads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
         for t in threads {
             let _ = t.join();
         }

@@ -70,7 +70,11 @@ pub(crate) fn run(shared: &Shared, worker: &Sender<Msg>, ready: std::sync::mpsc:
 fn lose_service(shared: &Shared) {
     tracing::warn!("PC/SC service lost");
     shared.service_losses.fetch_add(1, Ordering::Relaxed);
-    shared.readers.write().unwrap_or_else(|p| p.into_inner()).clear();
+    shared
+        .readers
+        .write()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
     shared.emit(ReaderEvent::ServiceLost);
 }
 
@@ -89,7 +93,9 @@ fn session(
         if refresh {
             match ctx.list_readers_owned() {
                 Ok(names) => sync_reader_list(shared, &mut states, names),
-                Err(pcsc::Error::NoReadersAvailable) => sync_reader_list(shared, &mut states, Vec::new()),
+                Err(pcsc::Error::NoReadersAvailable) => {
+                    sync_reader_list(shared, &mut states, Vec::new())
+                }
                 Err(e) if context_is_dead(e) => return SessionEnd::ServiceLost,
                 Err(e) => tracing::warn!(error = %e, "cannot list readers"),
             }
@@ -120,7 +126,10 @@ fn session(
 
 /// Makes `states` (index 0 = PnP) match the reader list, publishing added/removed readers.
 fn sync_reader_list(shared: &Shared, states: &mut Vec<ReaderState>, names: Vec<CString>) {
-    let wanted: Vec<String> = names.iter().map(|n| n.to_string_lossy().into_owned()).collect();
+    let wanted: Vec<String> = names
+        .iter()
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect();
     let mut removed = Vec::new();
     states.retain(|rs| {
         let name = rs.name().to_string_lossy();
@@ -131,9 +140,15 @@ fn sync_reader_list(shared: &Shared, states: &mut Vec<ReaderState>, names: Vec<C
         keep
     });
     for name in removed {
-        let had = shared.readers.write().unwrap_or_else(|p| p.into_inner()).remove(&name);
+        let had = shared
+            .readers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&name);
         if had.is_some_and(|r| r.card_present) {
-            shared.emit(ReaderEvent::CardRemoved { reader: name.clone() });
+            shared.emit(ReaderEvent::CardRemoved {
+                reader: name.clone(),
+            });
         }
         shared.emit(ReaderEvent::ReaderRemoved { name });
     }
@@ -142,15 +157,19 @@ fn sync_reader_list(shared: &Shared, states: &mut Vec<ReaderState>, names: Vec<C
             continue;
         }
         let slot = shared.config.classify(&name);
-        shared.readers.write().unwrap_or_else(|p| p.into_inner()).insert(
-            name.clone(),
-            ReaderInfo {
-                name: name.clone(),
-                slot,
-                card_present: false,
-                atr: None,
-            },
-        );
+        shared
+            .readers
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(
+                name.clone(),
+                ReaderInfo {
+                    name: name.clone(),
+                    slot,
+                    card_present: false,
+                    atr: None,
+                },
+            );
         states.push(ReaderState::new(cname, State::UNAWARE));
         shared.emit(ReaderEvent::ReaderAdded { name, slot });
     }
@@ -188,7 +207,9 @@ fn apply_changes(shared: &Shared, states: &mut [ReaderState]) -> (bool, bool) {
                         atr: atr.clone().unwrap_or_default(),
                     });
                 } else if !present && info.card_present {
-                    event = Some(ReaderEvent::CardRemoved { reader: name.clone() });
+                    event = Some(ReaderEvent::CardRemoved {
+                        reader: name.clone(),
+                    });
                 }
                 info.card_present = present;
                 info.atr = atr;

@@ -18,7 +18,8 @@ use crate::event::{ReaderInfo, Shared};
 use crate::transport::PcscTransport;
 
 /// The type-erased closure of one `with_card` call; it sends its own reply.
-pub(crate) type JobFn = Box<dyn for<'a> FnOnce(Result<&'a mut (dyn CardTransport + 'a), PcscError>) + Send>;
+pub(crate) type JobFn =
+    Box<dyn for<'a> FnOnce(Result<&'a mut (dyn CardTransport + 'a), PcscError>) + Send>;
 
 pub(crate) struct Job {
     pub policy: InterfacePolicy,
@@ -46,11 +47,13 @@ pub(crate) fn run(shared: &Shared, rx: &Receiver<Msg>) {
     loop {
         let msg = match pending.iter().map(|j| j.deadline).min() {
             None => rx.recv().ok(),
-            Some(deadline) => match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(m) => Some(m),
-                Err(RecvTimeoutError::Timeout) => Some(Msg::Wake),
-                Err(RecvTimeoutError::Disconnected) => None,
-            },
+            Some(deadline) => {
+                match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => Some(Msg::Wake),
+                    Err(RecvTimeoutError::Disconnected) => None,
+                }
+            }
         };
         match msg {
             None | Some(Msg::Shutdown) => {
@@ -67,7 +70,9 @@ pub(crate) fn run(shared: &Shared, rx: &Receiver<Msg>) {
             if let Attempt::NotYet(job) = attempt(shared, &mut ctx, job) {
                 if Instant::now() >= job.deadline {
                     let err = match &job.reader {
-                        Some(name) if !reader_known(shared, name) => PcscError::UnknownReader(name.clone()),
+                        Some(name) if !reader_known(shared, name) => {
+                            PcscError::UnknownReader(name.clone())
+                        }
                         _ => PcscError::NoCard(job.timeout),
                     };
                     fail(shared, job, err);
@@ -81,24 +86,33 @@ pub(crate) fn run(shared: &Shared, rx: &Receiver<Msg>) {
 }
 
 fn fail(shared: &Shared, job: Job, err: PcscError) {
-    shared.jobs_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shared
+        .jobs_failed
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let _ = catch_unwind(AssertUnwindSafe(move || (job.run)(Err(err))));
 }
 
 fn reader_known(shared: &Shared, name: &str) -> bool {
-    shared.readers.read().unwrap_or_else(|p| p.into_inner()).contains_key(name)
+    shared
+        .readers
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .contains_key(name)
 }
 
 /// The reader a job should use now, if any has a card.
 fn choose(shared: &Shared, job: &Job) -> Option<ReaderInfo> {
     let readers = shared.snapshot();
     match &job.reader {
-        Some(name) => readers.into_iter().find(|r| &r.name == name && r.card_present),
-        None => job
-            .policy
-            .preference()
-            .iter()
-            .find_map(|kind| readers.iter().find(|r| r.slot == *kind && r.card_present).cloned()),
+        Some(name) => readers
+            .into_iter()
+            .find(|r| &r.name == name && r.card_present),
+        None => job.policy.preference().iter().find_map(|kind| {
+            readers
+                .iter()
+                .find(|r| r.slot == *kind && r.card_present)
+                .cloned()
+        }),
     }
 }
 
@@ -161,21 +175,31 @@ fn attempt(shared: &Shared, ctx: &mut Option<Context>, job: Job) -> Attempt {
             if context_is_dead(e) {
                 *ctx = None;
             }
-            if matches!(mapped, TransportError::CardRemoved | TransportError::CardReset) {
+            if matches!(
+                mapped,
+                TransportError::CardRemoved | TransportError::CardReset
+            ) {
                 return Attempt::NotYet(job);
             }
             fail(shared, job, PcscError::Transport(mapped));
             return Attempt::Done;
         }
     };
+    let Some(c) = ctx.as_ref() else {
+        return Attempt::NotYet(job);
+    };
     let mut transport = PcscTransport {
         card: &tx,
+        ctx: c,
+        reader: &cname,
         atr,
         interface,
         buf: vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED],
         apdus: &shared.apdus,
     };
-    shared.jobs_run.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    shared
+        .jobs_run
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let run = job.run;
     if catch_unwind(AssertUnwindSafe(|| run(Ok(&mut transport)))).is_err() {
         tracing::error!(reader = %reader.name, "card job panicked");

@@ -29,18 +29,28 @@ async fn recovers_from_pcscd_restart() {
 
     // Crash pcscd (SIGKILL) and bring it back; the handle is never recreated.
     let bed2 = bed;
-    tokio::task::spawn_blocking(move || bed2.stop_pcscd().unwrap()).await.unwrap();
+    tokio::task::spawn_blocking(move || bed2.stop_pcscd().unwrap())
+        .await
+        .unwrap();
     wait_for(&mut rx, "ServiceLost", |e| *e == ReaderEvent::ServiceLost).await;
     assert!(h.readers().is_empty());
     // A read requested while pcscd is down is served after it comes back.
     let h2 = h.clone();
     let pending = tokio::spawn(async move { select(&h2).await });
-    tokio::task::spawn_blocking(move || bed2.start_pcscd().unwrap()).await.unwrap();
-    wait_for(&mut rx, "ServiceRestored", |e| *e == ReaderEvent::ServiceRestored).await;
+    tokio::task::spawn_blocking(move || bed2.start_pcscd().unwrap())
+        .await
+        .unwrap();
+    wait_for(&mut rx, "ServiceRestored", |e| {
+        *e == ReaderEvent::ServiceRestored
+    })
+    .await;
     wait_for(&mut rx, "CardInserted after restart", inserted(READER)).await;
     assert_eq!(pending.await.unwrap().unwrap(), [0x90, 0x00]);
     assert_eq!(select(&h).await.unwrap(), [0x90, 0x00]);
-    assert!(card.sessions() >= 2, "the vcard reconnected to the new vpcd");
+    assert!(
+        card.sessions() >= 2,
+        "the vcard reconnected to the new vpcd"
+    );
     assert_eq!(h.stats().service_losses, 1);
     h.shutdown();
 }

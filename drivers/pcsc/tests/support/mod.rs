@@ -18,7 +18,8 @@ static BED: OnceLock<Testbed> = OnceLock::new();
 /// on first use. Every test must call this before any PC/SC use.
 pub fn bed(friendly_name: &str) -> &'static Testbed {
     BED.get_or_init(|| {
-        let bed = Testbed::start(friendly_name).expect("starting a private pcscd (is pcscd + vsmartcard-vpcd installed?)");
+        let bed = Testbed::start(friendly_name)
+            .expect("starting a private pcscd (is pcscd + vsmartcard-vpcd installed?)");
         // SAFETY: this runs once, inside OnceLock initialisation, before this process's first
         // PC/SC call (every test goes through `bed` first and other callers block on the
         // OnceLock); no test code touches the environment concurrently.
@@ -28,7 +29,11 @@ pub fn bed(friendly_name: &str) -> &'static Testbed {
 }
 
 pub fn profile(fixture: &str) -> Profile {
-    Profile::load(format!("{}/../../fixtures/cards/{fixture}.json", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    Profile::load(format!(
+        "{}/../../fixtures/cards/{fixture}.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 /// A card of `fixture` plugged into the testbed reader `reader` (inserted immediately).
@@ -54,7 +59,9 @@ pub async fn wait_for(
             match rx.recv().await {
                 Ok(e) if pred(&e) => return e,
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => panic!("event channel closed waiting for {what}"),
+                Err(broadcast::error::RecvError::Closed) => {
+                    panic!("event channel closed waiting for {what}")
+                }
             }
         }
     };
@@ -81,8 +88,15 @@ pub const SELECT_AID: &str = "00A404000F7378312E73682EC9E7BBE1B1A3D5CF";
 pub static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Waits until `reader` shows no card (a previous test's card may still be leaving).
-pub async fn wait_empty(h: &medsettle_pcsc::ReaderHandle, rx: &mut broadcast::Receiver<ReaderEvent>, reader: &str) {
-    let present = h.readers().iter().any(|r| r.name == reader && r.card_present);
+pub async fn wait_empty(
+    h: &medsettle_pcsc::ReaderHandle,
+    rx: &mut broadcast::Receiver<ReaderEvent>,
+    reader: &str,
+) {
+    let present = h
+        .readers()
+        .iter()
+        .any(|r| r.name == reader && r.card_present);
     if present {
         wait_for(rx, "previous card to leave", removed(reader)).await;
     }
