@@ -97,7 +97,10 @@ impl ReaderHandle {
     {
         let (reply, rx) = oneshot::channel();
         let run: JobFn = Box::new(move |t| {
-            let _ = reply.send(t.map(f));
+            let result = t.map(f);
+            Box::new(move || {
+                let _ = reply.send(result);
+            })
         });
         let job = Job {
             policy,
@@ -109,7 +112,7 @@ impl ReaderHandle {
         if let Err(std::sync::mpsc::SendError(Msg::WithCard(job))) =
             self.inner.tx.send(Msg::WithCard(job))
         {
-            (job.run)(Err(PcscError::Shutdown));
+            (job.run)(Err(PcscError::Shutdown))();
         }
         rx
     }

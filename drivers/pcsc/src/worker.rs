@@ -17,9 +17,13 @@ use crate::error::{PcscError, context_is_dead, map_error};
 use crate::event::{ReaderInfo, Shared};
 use crate::transport::PcscTransport;
 
-/// The type-erased closure of one `with_card` call; it sends its own reply.
+/// Sends a job's reply; called only after the card is released.
+pub(crate) type Reply = Box<dyn FnOnce() + Send>;
+
+/// The type-erased closure of one `with_card` call: runs the caller's closure and returns the
+/// reply to send once the transaction is ended and the card disconnected.
 pub(crate) type JobFn =
-    Box<dyn for<'a> FnOnce(Result<&'a mut (dyn CardTransport + 'a), PcscError>) + Send>;
+    Box<dyn for<'a> FnOnce(Result<&'a mut (dyn CardTransport + 'a), PcscError>) -> Reply + Send>;
 
 pub(crate) struct Job {
     pub policy: InterfacePolicy,
@@ -38,14 +42,23 @@ pub(crate) enum Msg {
 
 enum Attempt {
     Done,
+    /// No suitable card is reported: wait for a monitor wake-up (or the deadline).
     NotYet(Job),
+    /// A card is reported but connecting failed transiently (busy, just reset, status not yet
+    /// updated, service restarting): try again shortly even without a wake-up.
+    RetrySoon(Job),
 }
+
+/// Back-off for [`Attempt::RetrySoon`].
+const RETRY: Duration = Duration::from_millis(50);
 
 pub(crate) fn run(shared: &Shared, rx: &Receiver<Msg>) {
     let mut ctx: Option<Context> = None;
     let mut pending: VecDeque<Job> = VecDeque::new();
+    let mut retry_at: Option<Instant> = None;
     loop {
-        let msg = match pending.iter().map(|j| j.deadline).min() {
+        let next = pending.iter().map(|j| j.deadline).chain(retry_at).min();
+        let msg = match next {
             None => rx.recv().ok(),
             Some(deadline) => {
                 match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
@@ -66,8 +79,17 @@ pub(crate) fn run(shared: &Shared, rx: &Receiver<Msg>) {
             Some(Msg::Wake) => {}
         }
         let mut waiting = VecDeque::new();
+        retry_at = None;
         while let Some(job) = pending.pop_front() {
-            if let Attempt::NotYet(job) = attempt(shared, &mut ctx, job) {
+            let job = match attempt(shared, &mut ctx, job) {
+                Attempt::Done => None,
+                Attempt::NotYet(job) => Some(job),
+                Attempt::RetrySoon(job) => {
+                    retry_at = Some(Instant::now() + RETRY);
+                    Some(job)
+                }
+            };
+            if let Some(job) = job {
                 if Instant::now() >= job.deadline {
                     let err = match &job.reader {
                         Some(name) if !reader_known(shared, name) => {
@@ -89,7 +111,9 @@ fn fail(shared: &Shared, job: Job, err: PcscError) {
     shared
         .jobs_failed
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let _ = catch_unwind(AssertUnwindSafe(move || (job.run)(Err(err))));
+    if let Ok(reply) = catch_unwind(AssertUnwindSafe(move || (job.run)(Err(err)))) {
+        reply();
+    }
 }
 
 fn reader_known(shared: &Shared, name: &str) -> bool {
@@ -132,7 +156,7 @@ fn attempt(shared: &Shared, ctx: &mut Option<Context>, job: Job) -> Attempt {
                 Ok(c) => *ctx = Some(c),
                 Err(e) => {
                     tracing::debug!(error = %e, "worker cannot reach pcscd");
-                    return Attempt::NotYet(job);
+                    return Attempt::RetrySoon(job);
                 }
             }
         }
@@ -150,7 +174,7 @@ fn attempt(shared: &Shared, ctx: &mut Option<Context>, job: Job) -> Attempt {
                 | pcsc::Error::UnknownReader
                 | pcsc::Error::ReaderUnavailable
                 | pcsc::Error::ResetCard,
-            ) => return Attempt::NotYet(job),
+            ) => return Attempt::RetrySoon(job),
             Err(e) => {
                 fail(shared, job, PcscError::Transport(map_error(e)));
                 return Attempt::Done;
@@ -158,7 +182,7 @@ fn attempt(shared: &Shared, ctx: &mut Option<Context>, job: Job) -> Attempt {
         }
     }
     let Some(mut card) = card else {
-        return Attempt::NotYet(job);
+        return Attempt::RetrySoon(job);
     };
     let atr = card
         .status2_owned()
@@ -201,7 +225,8 @@ fn attempt(shared: &Shared, ctx: &mut Option<Context>, job: Job) -> Attempt {
         .jobs_run
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let run = job.run;
-    if catch_unwind(AssertUnwindSafe(|| run(Ok(&mut transport)))).is_err() {
+    let reply = catch_unwind(AssertUnwindSafe(|| run(Ok(&mut transport))));
+    if reply.is_err() {
         tracing::error!(reader = %reader.name, "card job panicked");
     }
     if let Err((_, e)) = tx.end(Disposition::LeaveCard) {
@@ -217,6 +242,9 @@ fn attempt(shared: &Shared, ctx: &mut Option<Context>, job: Job) -> Attempt {
     };
     if let Err((_, e)) = card.disconnect(disposition) {
         tracing::debug!(error = %e, "disconnect failed");
+    }
+    if let Ok(reply) = reply {
+        reply();
     }
     Attempt::Done
 }
