@@ -46,34 +46,34 @@ pub struct Testbed {
 const READY_TIMEOUT: Duration = Duration::from_secs(15);
 
 impl Testbed {
-    /// Starts pcscd with one vpcd configuration entry per friendly name. Each entry gives two
-    /// readers, `<name> 00 00` and `<name> 00 01`, on two consecutive free ports.
-    pub fn start(friendly_names: &[&str]) -> io::Result<Testbed> {
+    /// Starts pcscd with one vpcd reader entry: two readers, `<friendly_name> 00 00` and
+    /// `<friendly_name> 00 01`, on two consecutive free ports.
+    ///
+    /// One entry per pcscd only: the vpcd driver keeps one global table indexed by slot number,
+    /// so a second entry in the same pcscd overwrites the first and neither sees cards. More
+    /// readers mean more testbeds (one per process, since the client socket is per process).
+    pub fn start(friendly_name: &str) -> io::Result<Testbed> {
         let dir = std::env::temp_dir().join(format!(
             "medsettle-pcscd-{}-{}",
             std::process::id(),
             unique()
         ));
         std::fs::create_dir_all(&dir)?;
-        let mut config = String::new();
-        let mut readers = Vec::new();
-        let mut held = Vec::new();
-        for name in friendly_names {
-            let (port, guards) = free_port_pair()?;
-            held.extend(guards);
-            config.push_str(&format!(
-                "FRIENDLYNAME \"{name}\"\nDEVICENAME /dev/null:0x{port:04X}\n\
-                 LIBPATH /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID 0x{port:04X}\n\n"
-            ));
-            readers.push(VirtualReader {
-                name: format!("{name} 00 00"),
+        let (port, held) = free_port_pair()?;
+        let config = format!(
+            "FRIENDLYNAME \"{friendly_name}\"\nDEVICENAME /dev/null:0x{port:04X}\n\
+             LIBPATH /usr/lib/pcsc/drivers/serial/libifdvpcd.so\nCHANNELID 0x{port:04X}\n"
+        );
+        let readers = vec![
+            VirtualReader {
+                name: format!("{friendly_name} 00 00"),
                 port,
-            });
-            readers.push(VirtualReader {
-                name: format!("{name} 00 01"),
+            },
+            VirtualReader {
+                name: format!("{friendly_name} 00 01"),
                 port: port + 1,
-            });
-        }
+            },
+        ];
         let config_path = dir.join("reader.conf");
         std::fs::write(&config_path, config)?;
         drop(held);
