@@ -210,6 +210,20 @@ pub trait CardReaders: Send + Sync + 'static {
     fn close(&self);
 }
 
+/// Default classification: "PICC", "Contactless" or a word "CL" → contactless; a word "SAM" or
+/// "PSAM" → SAM; anything else (including vpcd's "Virtual PCD 00 00") → contact.
+pub fn default_slot_kind(reader_name: &str) -> SlotKind {
+    let upper = reader_name.to_uppercase();
+    let words: Vec<&str> = upper.split(|c: char| !c.is_ascii_alphanumeric()).collect();
+    if upper.contains("PICC") || upper.contains("CONTACTLESS") || words.contains(&"CL") {
+        SlotKind::Contactless
+    } else if words.iter().any(|w| *w == "SAM" || *w == "PSAM") {
+        SlotKind::Sam
+    } else {
+        SlotKind::Contact
+    }
+}
+
 impl fmt::Display for SlotKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

@@ -30,7 +30,7 @@ mod tests;
 
 pub use access::{
     AccessError, CardJob, CardReaders, CardRequest, DeviceEvent, InterfacePolicy, SlotInfo,
-    SlotKind,
+    SlotKind, default_slot_kind,
 };
 pub use apdu::Apdu;
 pub use error::CardError;

@@ -62,8 +62,8 @@ impl Default for ReadersConfig {
 }
 
 impl ReadersConfig {
-    /// The kind of a reader slot: the configured rules first, then the defaults (names with
-    /// "SAM" are SAM slots; "PICC", "Contactless" or "CL" mean contactless; else contact).
+    /// The kind of a reader slot: the configured rules first, then
+    /// [`default_slot_kind`](crate::card::default_slot_kind).
     pub fn classify(&self, reader: &str) -> SlotKind {
         let name = reader.to_ascii_lowercase();
         if let Some(rule) = self
@@ -73,17 +73,7 @@ impl ReadersConfig {
         {
             return rule.kind;
         }
-        let words: Vec<&str> = name
-            .split(|c: char| !c.is_ascii_alphanumeric())
-            .filter(|w| !w.is_empty())
-            .collect();
-        if words.iter().any(|w| *w == "sam" || *w == "psam") {
-            SlotKind::Sam
-        } else if name.contains("contactless") || words.iter().any(|w| *w == "picc" || *w == "cl") {
-            SlotKind::Contactless
-        } else {
-            SlotKind::Contact
-        }
+        crate::card::default_slot_kind(reader)
     }
 }
 

@@ -5,60 +5,13 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// What a reader slot holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SlotKind {
-    /// ISO 7816 contacts.
-    Contact,
-    /// ISO 14443 antenna.
-    Contactless,
-    /// Security module (PSAM) slot.
-    Sam,
-}
+pub use medsettle::card::{InterfacePolicy, SlotKind, default_slot_kind};
 
 /// A configured name rule: a reader whose name contains `pattern` (case-insensitive) is `kind`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlotRule {
     pub pattern: String,
     pub kind: SlotKind,
-}
-
-/// Which slot(s) a card read may use, as the 通用接口 `iType` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum InterfacePolicy {
-    /// iType 1: contact only.
-    Contact,
-    /// iType 2: contactless only.
-    Contactless,
-    /// iType 3: a contact card if present, else contactless.
-    AutoContactFirst,
-    /// iType 4: a contactless card if present, else contact.
-    AutoContactlessFirst,
-}
-
-impl InterfacePolicy {
-    /// The policy for a 通用接口 `iType` (1–4).
-    pub fn from_itype(itype: i32) -> Option<InterfacePolicy> {
-        match itype {
-            1 => Some(InterfacePolicy::Contact),
-            2 => Some(InterfacePolicy::Contactless),
-            3 => Some(InterfacePolicy::AutoContactFirst),
-            4 => Some(InterfacePolicy::AutoContactlessFirst),
-            _ => None,
-        }
-    }
-
-    /// Slot kinds to try, in order. SAM slots are never chosen by policy, only by name.
-    pub fn preference(self) -> &'static [SlotKind] {
-        match self {
-            InterfacePolicy::Contact => &[SlotKind::Contact],
-            InterfacePolicy::Contactless => &[SlotKind::Contactless],
-            InterfacePolicy::AutoContactFirst => &[SlotKind::Contact, SlotKind::Contactless],
-            InterfacePolicy::AutoContactlessFirst => &[SlotKind::Contactless, SlotKind::Contact],
-        }
-    }
 }
 
 /// Settings of the reader thread.
@@ -103,20 +56,6 @@ impl ReaderConfig {
     }
 }
 
-/// Default classification: "PICC", "Contactless" or a word "CL" → contactless; a word "SAM" or
-/// "PSAM" → SAM; anything else (including vpcd's "Virtual PCD 00 00") → contact.
-pub fn default_slot_kind(reader_name: &str) -> SlotKind {
-    let upper = reader_name.to_uppercase();
-    let words: Vec<&str> = upper.split(|c: char| !c.is_ascii_alphanumeric()).collect();
-    if upper.contains("PICC") || upper.contains("CONTACTLESS") || words.contains(&"CL") {
-        SlotKind::Contactless
-    } else if words.iter().any(|w| *w == "SAM" || *w == "PSAM") {
-        SlotKind::Sam
-    } else {
-        SlotKind::Contact
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,11 +97,11 @@ mod tests {
     fn itype_mapping() {
         assert_eq!(
             InterfacePolicy::from_itype(3),
-            Some(InterfacePolicy::AutoContactFirst)
+            Some(InterfacePolicy::AutoContact)
         );
         assert_eq!(InterfacePolicy::from_itype(5), None);
         assert_eq!(
-            InterfacePolicy::AutoContactlessFirst.preference(),
+            InterfacePolicy::AutoContactless.preference(),
             &[SlotKind::Contactless, SlotKind::Contact]
         );
     }

@@ -180,11 +180,11 @@ async fn policy_prefers_contactless_and_waits_for_a_card() {
     assert_eq!(sw, [0x90, 0x00]);
     let first = |policy| h.with_card(policy, None, WAIT, |t| t.interface());
     assert_eq!(
-        first(InterfacePolicy::AutoContactlessFirst).await.unwrap(),
+        first(InterfacePolicy::AutoContactless).await.unwrap(),
         Interface::Contactless
     );
     assert_eq!(
-        first(InterfacePolicy::AutoContactFirst).await.unwrap(),
+        first(InterfacePolicy::AutoContact).await.unwrap(),
         Interface::Contact
     );
 }
