@@ -33,7 +33,20 @@ pub(super) fn readers(config: &Config) -> anyhow::Result<Option<Arc<dyn CardRead
             Ok(Some(Arc::new(reader)))
         }
         ReaderBackend::Pcsc => {
-            anyhow::bail!("`readers.backend = \"pcsc\"` is not available in this build yet")
+            let rules = config
+                .readers
+                .slots
+                .iter()
+                .map(|r| medsettle_pcsc::SlotRule {
+                    pattern: r.pattern.clone(),
+                    kind: r.kind,
+                })
+                .collect();
+            let driver = medsettle_pcsc::ReaderConfig {
+                slot_rules: rules,
+                ..Default::default()
+            };
+            Ok(Some(Arc::new(medsettle_pcsc::PcscReaders::spawn(driver))))
         }
     }
 }

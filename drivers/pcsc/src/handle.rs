@@ -92,12 +92,12 @@ impl ReaderHandle {
         f: F,
     ) -> oneshot::Receiver<Result<R, PcscError>>
     where
-        F: FnOnce(&mut dyn CardTransport) -> R + Send + 'static,
+        F: FnOnce(&mut dyn CardTransport, &ReaderInfo) -> R + Send + 'static,
         R: Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         let run: JobFn = Box::new(move |t| {
-            let result = t.map(f);
+            let result = t.map(|(t, info)| f(t, info));
             Box::new(move || {
                 let _ = reply.send(result);
             })
@@ -133,6 +133,23 @@ impl ReaderHandle {
         F: FnOnce(&mut dyn CardTransport) -> R + Send + 'static,
         R: Send + 'static,
     {
+        self.submit(policy, reader, timeout, move |t, _| f(t))
+            .await
+            .unwrap_or(Err(PcscError::Aborted))
+    }
+
+    /// [`ReaderHandle::with_card`] whose closure also learns which reader slot it runs on.
+    pub async fn with_card_in<R, F>(
+        &self,
+        policy: InterfacePolicy,
+        reader: Option<String>,
+        timeout: Duration,
+        f: F,
+    ) -> Result<R, PcscError>
+    where
+        F: FnOnce(&mut dyn CardTransport, &ReaderInfo) -> R + Send + 'static,
+        R: Send + 'static,
+    {
         self.submit(policy, reader, timeout, f)
             .await
             .unwrap_or(Err(PcscError::Aborted))
@@ -151,7 +168,7 @@ impl ReaderHandle {
         F: FnOnce(&mut dyn CardTransport) -> R + Send + 'static,
         R: Send + 'static,
     {
-        self.submit(policy, reader, timeout, f)
+        self.submit(policy, reader, timeout, move |t, _| f(t))
             .blocking_recv()
             .unwrap_or(Err(PcscError::Aborted))
     }

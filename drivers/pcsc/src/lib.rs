@@ -15,6 +15,7 @@ mod error;
 mod event;
 mod handle;
 mod monitor;
+mod readers;
 mod transport;
 mod worker;
 
@@ -22,3 +23,4 @@ pub use config::{InterfacePolicy, ReaderConfig, SlotKind, SlotRule, default_slot
 pub use error::{PcscError, map_error};
 pub use event::{ReaderEvent, ReaderInfo, ReaderStats};
 pub use handle::ReaderHandle;
+pub use readers::PcscReaders;

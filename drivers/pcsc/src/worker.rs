@@ -22,8 +22,12 @@ pub(crate) type Reply = Box<dyn FnOnce() + Send>;
 
 /// The type-erased closure of one `with_card` call: runs the caller's closure and returns the
 /// reply to send once the transaction is ended and the card disconnected.
-pub(crate) type JobFn =
-    Box<dyn for<'a> FnOnce(Result<&'a mut (dyn CardTransport + 'a), PcscError>) -> Reply + Send>;
+pub(crate) type JobFn = Box<
+    dyn for<'a> FnOnce(
+            Result<(&'a mut (dyn CardTransport + 'a), &'a ReaderInfo), PcscError>,
+        ) -> Reply
+        + Send,
+>;
 
 pub(crate) struct Job {
     pub policy: InterfacePolicy,
@@ -225,7 +229,7 @@ fn attempt(shared: &Shared, ctx: &mut Option<Context>, job: Job) -> Attempt {
         .jobs_run
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let run = job.run;
-    let reply = catch_unwind(AssertUnwindSafe(|| run(Ok(&mut transport))));
+    let reply = catch_unwind(AssertUnwindSafe(|| run(Ok((&mut transport, &reader)))));
     if reply.is_err() {
         tracing::error!(reader = %reader.name, "card job panicked");
     }
