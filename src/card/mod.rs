@@ -15,6 +15,7 @@ pub mod error;
 pub mod exchange;
 pub mod monitor;
 pub mod pin;
+pub mod psam;
 pub mod record;
 pub mod script;
 pub mod security;

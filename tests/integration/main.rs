@@ -4,6 +4,7 @@
 mod api;
 mod card;
 mod cards;
+mod cards_pcsc;
 mod cli;
 mod events;
 mod lifecycle;

@@ -92,12 +92,14 @@ impl ReaderHandle {
         f: F,
     ) -> oneshot::Receiver<Result<R, PcscError>>
     where
-        F: FnOnce(&mut dyn CardTransport, &ReaderInfo) -> R + Send + 'static,
+        F: FnOnce(&mut dyn CardTransport, &ReaderInfo, Option<&mut dyn CardTransport>) -> R
+            + Send
+            + 'static,
         R: Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         let run: JobFn = Box::new(move |t| {
-            let result = t.map(|(t, info)| f(t, info));
+            let result = t.map(|(t, info, sam)| f(t, info, sam));
             Box::new(move || {
                 let _ = reply.send(result);
             })
@@ -133,12 +135,14 @@ impl ReaderHandle {
         F: FnOnce(&mut dyn CardTransport) -> R + Send + 'static,
         R: Send + 'static,
     {
-        self.submit(policy, reader, timeout, move |t, _| f(t))
+        self.submit(policy, reader, timeout, move |t, _, _| f(t))
             .await
             .unwrap_or(Err(PcscError::Aborted))
     }
 
-    /// [`ReaderHandle::with_card`] whose closure also learns which reader slot it runs on.
+    /// [`ReaderHandle::with_card`] whose closure also learns which reader slot it runs on and
+    /// gets the card in the SAM slot (a PSAM), connected in its own transaction, when there is
+    /// one.
     pub async fn with_card_in<R, F>(
         &self,
         policy: InterfacePolicy,
@@ -147,7 +151,9 @@ impl ReaderHandle {
         f: F,
     ) -> Result<R, PcscError>
     where
-        F: FnOnce(&mut dyn CardTransport, &ReaderInfo) -> R + Send + 'static,
+        F: FnOnce(&mut dyn CardTransport, &ReaderInfo, Option<&mut dyn CardTransport>) -> R
+            + Send
+            + 'static,
         R: Send + 'static,
     {
         self.submit(policy, reader, timeout, f)
@@ -168,7 +174,7 @@ impl ReaderHandle {
         F: FnOnce(&mut dyn CardTransport) -> R + Send + 'static,
         R: Send + 'static,
     {
-        self.submit(policy, reader, timeout, move |t, _| f(t))
+        self.submit(policy, reader, timeout, move |t, _, _| f(t))
             .blocking_recv()
             .unwrap_or(Err(PcscError::Aborted))
     }

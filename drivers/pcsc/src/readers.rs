@@ -113,12 +113,18 @@ impl CardReaders for PcscReaders {
                 return Err(AccessError::ShuttingDown);
             }
             let wait = request.wait;
-            let result = self
-                .handle
-                .with_card_in(request.policy, request.reader, wait, move |t, info| {
-                    job(t, &slot_info(info), None)
-                })
-                .await;
+            let result =
+                self.handle
+                    .with_card_in(request.policy, request.reader, wait, move |t, info, sam| {
+                        match sam {
+                            Some(sam) => {
+                                let mut psam = medsettle::card::psam::Psam::new(sam);
+                                job(t, &slot_info(info), Some(&mut psam))
+                            }
+                            None => job(t, &slot_info(info), None),
+                        }
+                    })
+                    .await;
             match result {
                 Ok(()) => Ok(()),
                 Err(PcscError::NoCard(_)) => Err(AccessError::NoCard(wait)),

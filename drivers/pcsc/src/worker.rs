@@ -22,12 +22,15 @@ pub(crate) type Reply = Box<dyn FnOnce() + Send>;
 
 /// The type-erased closure of one `with_card` call: runs the caller's closure and returns the
 /// reply to send once the transaction is ended and the card disconnected.
-pub(crate) type JobFn = Box<
-    dyn for<'a> FnOnce(
-            Result<(&'a mut (dyn CardTransport + 'a), &'a ReaderInfo), PcscError>,
-        ) -> Reply
-        + Send,
->;
+pub(crate) type JobFn = Box<dyn for<'a> FnOnce(Result<JobCard<'a>, PcscError>) -> Reply + Send>;
+
+/// What a job gets: the patient card, the slot it is in, and the SAM slot's card (a PSAM) when
+/// one is present and the job is not for the SAM itself.
+pub(crate) type JobCard<'a> = (
+    &'a mut (dyn CardTransport + 'a),
+    &'a ReaderInfo,
+    Option<&'a mut (dyn CardTransport + 'a)>,
+);
 
 pub(crate) struct Job {
     pub policy: InterfacePolicy,
@@ -144,6 +147,25 @@ fn choose(shared: &Shared, job: &Job) -> Option<ReaderInfo> {
     }
 }
 
+/// Connects the card in the first SAM slot that holds one (the PSAM), if any.
+fn connect_sam(shared: &Shared, c: &Context) -> Option<(pcsc::Card, CString, Vec<u8>)> {
+    let sam = shared
+        .snapshot()
+        .into_iter()
+        .find(|r| r.slot == SlotKind::Sam && r.card_present)?;
+    let name = CString::new(sam.name.clone()).ok()?;
+    match c.connect(&name, ShareMode::Exclusive, Protocols::ANY) {
+        Ok(card) => {
+            let atr = sam.atr.unwrap_or_default();
+            Some((card, name, atr))
+        }
+        Err(e) => {
+            tracing::warn!(reader = %sam.name, error = %e, "cannot connect the PSAM");
+            None
+        }
+    }
+}
+
 fn attempt(shared: &Shared, ctx: &mut Option<Context>, job: Job) -> Attempt {
     let Some(reader) = choose(shared, &job) else {
         return Attempt::NotYet(job);
@@ -229,7 +251,44 @@ fn attempt(shared: &Shared, ctx: &mut Option<Context>, job: Job) -> Attempt {
         .jobs_run
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let run = job.run;
-    let reply = catch_unwind(AssertUnwindSafe(|| run(Ok((&mut transport, &reader)))));
+    let mut sam = if reader.slot == SlotKind::Sam {
+        None
+    } else {
+        connect_sam(shared, c)
+    };
+    let reply = match &mut sam {
+        Some((sam_card, sam_name, sam_atr)) => match sam_card.transaction() {
+            Ok(sam_tx) => {
+                let mut sam_transport = PcscTransport {
+                    card: &sam_tx,
+                    ctx: c,
+                    reader: sam_name,
+                    atr: sam_atr.clone(),
+                    interface: Interface::Contact,
+                    buf: vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED],
+                    apdus: &shared.apdus,
+                };
+                let reply = catch_unwind(AssertUnwindSafe(|| {
+                    run(Ok((
+                        &mut transport,
+                        &reader,
+                        Some(&mut sam_transport as &mut dyn CardTransport),
+                    )))
+                }));
+                let _ = sam_tx.end(Disposition::LeaveCard);
+                reply
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot start a transaction on the SAM slot");
+                catch_unwind(AssertUnwindSafe(|| {
+                    run(Ok((&mut transport, &reader, None)))
+                }))
+            }
+        },
+        None => catch_unwind(AssertUnwindSafe(|| {
+            run(Ok((&mut transport, &reader, None)))
+        })),
+    };
     if reply.is_err() {
         tracing::error!(reader = %reader.name, "card job panicked");
     }

@@ -39,6 +39,8 @@ struct Session {
     authenticated: bool,
     challenge: Option<[u8; 8]>,
     pending: Option<Vec<u8>>,
+    /// PSAM: the diversified key loaded by `80 1A`.
+    psam_key: Option<[u8; 16]>,
 }
 
 /// A third-generation social security card in memory.
@@ -53,6 +55,8 @@ pub struct VirtualCard {
     /// Persistent like the card's EEPROM counter: survives resets and re-insertions.
     pin_tries_left: u8,
     key: Option<[u8; 16]>,
+    /// The PSAM side's master key, when the profile has one.
+    psam_master: Option<[u8; 16]>,
     session: Session,
     apdus_since_insert: u32,
 }
@@ -133,6 +137,11 @@ impl VirtualCard {
             pin_tries_left: profile.pin.as_ref().map_or(0, |p| p.tries_left),
             pin,
             key,
+            psam_master: profile
+                .psam
+                .as_ref()
+                .map(|p| profile_key(&p.master))
+                .transpose()?,
             session: Session::default(),
             apdus_since_insert: 0,
             profile,
@@ -179,6 +188,9 @@ impl VirtualCard {
         let Some(cmd) = parse(apdu) else {
             return sw(0x6700);
         };
+        if cmd.cla == 0x80 && self.psam_master.is_some() {
+            return self.psam(&cmd);
+        }
         if cmd.cla != 0x00 {
             return sw(0x6E00);
         }
@@ -192,6 +204,38 @@ impl VirtualCard {
             0x84 => self.get_challenge(&cmd),
             0x82 => self.external_authenticate(&cmd),
             0xC0 => self.get_response(&cmd),
+            _ => sw(0x6D00),
+        }
+    }
+
+    /// The PSAM commands: key load with diversification, then one-block encryption.
+    fn psam(&mut self, cmd: &Command<'_>) -> Vec<u8> {
+        let Some(master) = self.psam_master else {
+            return sw(0x6E00);
+        };
+        match cmd.ins {
+            0x1A => {
+                let Ok(card_id) = <[u8; 16]>::try_from(cmd.data) else {
+                    return sw(0x6700);
+                };
+                self.session.psam_key = Some(auth::card_key(&master, &card_id));
+                sw(0x9000)
+            }
+            0xFA => {
+                let Some(key) = self.session.psam_key else {
+                    return sw(0x6985);
+                };
+                let Ok(block) = <[u8; 16]>::try_from(cmd.data) else {
+                    return sw(0x6700);
+                };
+                let challenge: [u8; 8] = block[..8].try_into().expect("16-byte block");
+                if block[8..] != [0; 8] {
+                    return sw(0x6A80);
+                }
+                let mut out = auth::cryptogram(&key, &challenge).to_vec();
+                out.extend_from_slice(&[0x90, 0x00]);
+                out
+            }
             _ => sw(0x6D00),
         }
     }

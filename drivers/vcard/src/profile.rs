@@ -52,6 +52,9 @@ pub struct Profile {
     pub auth: Option<AuthConfig>,
     #[serde(default)]
     pub faults: Faults,
+    /// Also answer as a PSAM (the SAM-slot security module), with this test master key.
+    #[serde(default)]
+    pub psam: Option<PsamConfig>,
     /// Delay before every APDU answer, milliseconds.
     #[serde(default)]
     pub latency_ms: u64,
@@ -192,6 +195,15 @@ pub struct AuthConfig {
 
 fn default_key_ref() -> u8 {
     0x0A
+}
+
+/// The PSAM side: `80 1A 45 kk 10 <卡识别码>` loads the master key diversified by the card id,
+/// `80 FA 00 00 10 <block>` encrypts one block with it (see `medsettle::card::psam`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PsamConfig {
+    /// 32 hex digits: the SM4 test master key.
+    pub master: String,
 }
 
 /// Fault injection.
