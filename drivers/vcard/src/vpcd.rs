@@ -37,6 +37,8 @@ struct Shared {
     changed: Condvar,
     card: Mutex<VirtualCard>,
     apdus: AtomicU64,
+    /// Time spent in simulated card latency, nanoseconds.
+    card_nanos: AtomicU64,
     sessions: AtomicU64,
 }
 
@@ -76,6 +78,7 @@ impl VpcdConnection {
             changed: Condvar::new(),
             card: Mutex::new(card),
             apdus: AtomicU64::new(0),
+            card_nanos: AtomicU64::new(0),
             sessions: AtomicU64::new(0),
         });
         let s = Arc::clone(&shared);
@@ -118,6 +121,12 @@ impl VpcdConnection {
     /// APDUs answered since the connection object was created.
     pub fn apdu_count(&self) -> u64 {
         self.shared.apdus.load(Ordering::Relaxed)
+    }
+
+    /// Total time the card has spent "processing" (its configured latency, as actually slept),
+    /// so benchmarks can separate the card's time from everyone else's.
+    pub fn card_time(&self) -> Duration {
+        Duration::from_nanos(self.shared.card_nanos.load(Ordering::Relaxed))
     }
 
     /// Number of vpcd sockets opened so far (re-insertions and reconnections).
@@ -238,7 +247,10 @@ fn serve(shared: &Shared, mut stream: TcpStream) -> io::Result<Ended> {
             VpcdMessage::Apdu(apdu) => {
                 let latency = shared.state().latency;
                 if !latency.is_zero() {
+                    let slept = std::time::Instant::now();
                     std::thread::sleep(latency);
+                    let nanos = u64::try_from(slept.elapsed().as_nanos()).unwrap_or(u64::MAX);
+                    shared.card_nanos.fetch_add(nanos, Ordering::Relaxed);
                 }
                 let action = shared.card().process(&apdu);
                 match action {
