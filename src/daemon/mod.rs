@@ -174,7 +174,7 @@ impl Daemon {
             .await?
         {
             WriteOutcome::RunId(id) => id,
-            WriteOutcome::Done => 0,
+            _ => 0,
         };
 
         let unix = match &config.api.unix_socket {

@@ -30,6 +30,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         to: 2,
         sql: include_str!("migrations/0002_runs.sql"),
     },
+    Migration {
+        to: 3,
+        sql: include_str!("migrations/0003_essc_nonce.sql"),
+    },
 ];
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);

@@ -33,7 +33,7 @@ pub use error::StoreError;
 use writer::{Command, Counters};
 
 /// The schema version this code writes; `MIGRATIONS` has exactly this many steps.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// `PRAGMA application_id` of every medsettle database: "MDST" in ASCII.
 pub const APPLICATION_ID: i32 = i32::from_be_bytes(*b"MDST");
@@ -79,6 +79,14 @@ pub enum WriteOp {
     },
     /// Sets (inserts or replaces) a `meta` entry.
     SetMeta { key: String, value: String },
+    /// Remembers an e-SSC nonce until `expires_at` (unix seconds) and purges expired ones;
+    /// answers [`WriteOutcome::Nonce`]: fresh, or already seen (a replay).
+    RememberNonce {
+        kid: String,
+        nonce: String,
+        expires_at: i64,
+        now: i64,
+    },
 }
 
 /// What a write produced.
@@ -88,6 +96,8 @@ pub enum WriteOutcome {
     RunId(i64),
     /// The write committed; nothing to return.
     Done,
+    /// For [`WriteOp::RememberNonce`]: `true` when the nonce was new.
+    Nonce { fresh: bool },
 }
 
 /// One row of `runs`.
@@ -169,6 +179,27 @@ impl Store {
     pub async fn write(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
         let reply = self.submit(op).await?;
         reply.await.map_err(|_| self.gone())?
+    }
+
+    /// [`Store::write`] for callers outside the async runtime (a `spawn_blocking` task, the
+    /// CLI). Must not be called from a runtime thread: it blocks until the writer answers.
+    pub fn write_blocking(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(StoreError::Closed);
+        }
+        let (reply, rx) = oneshot::channel();
+        let depth = &self.inner.counters.queue_depth;
+        depth.fetch_add(1, Ordering::Relaxed);
+        if self
+            .inner
+            .tx
+            .blocking_send(Command::Write { op, reply })
+            .is_err()
+        {
+            depth.fetch_sub(1, Ordering::Relaxed);
+            return Err(self.gone());
+        }
+        rx.blocking_recv().map_err(|_| self.gone())?
     }
 
     /// Queues `op` and returns the receiver of its answer (so tests can order sends).

@@ -52,6 +52,22 @@ pub(super) fn apply(conn: &mut Connection, op: WriteOp) -> Result<WriteOutcome, 
             )?;
             WriteOutcome::Done
         }
+        WriteOp::RememberNonce {
+            kid,
+            nonce,
+            expires_at,
+            now,
+        } => {
+            tx.execute("DELETE FROM essc_nonce WHERE expires_at < ?1", [now])?;
+            let inserted = tx.execute(
+                "INSERT INTO essc_nonce (kid, nonce, expires_at, seen_at) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (kid, nonce) DO NOTHING",
+                params![kid, nonce, expires_at, now],
+            )?;
+            WriteOutcome::Nonce {
+                fresh: inserted == 1,
+            }
+        }
     };
     tx.commit()?;
     Ok(outcome)

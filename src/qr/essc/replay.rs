@@ -42,6 +42,32 @@ pub trait ReplayGuard: Send + Sync {
     ) -> Result<Freshness, GuardError>;
 }
 
+/// The daemon's guard: the store's `essc_nonce` table, one IMMEDIATE transaction per check,
+/// committed (`synchronous=FULL`) before the code is accepted. Blocks on the writer thread:
+/// call it from `spawn_blocking` or outside the runtime, never on a runtime thread.
+impl ReplayGuard for crate::store::Store {
+    fn check_and_remember(
+        &self,
+        kid: &str,
+        nonce: &str,
+        expires_at_unix: i64,
+        now_unix: i64,
+    ) -> Result<Freshness, GuardError> {
+        let op = crate::store::WriteOp::RememberNonce {
+            kid: kid.to_owned(),
+            nonce: nonce.to_owned(),
+            expires_at: expires_at_unix,
+            now: now_unix,
+        };
+        match self.write_blocking(op) {
+            Ok(crate::store::WriteOutcome::Nonce { fresh: true }) => Ok(Freshness::Fresh),
+            Ok(crate::store::WriteOutcome::Nonce { fresh: false }) => Ok(Freshness::Replayed),
+            Ok(other) => Err(GuardError::Storage(format!("unexpected answer {other:?}"))),
+            Err(e) => Err(GuardError::Storage(e.to_string())),
+        }
+    }
+}
+
 /// An in-memory [`ReplayGuard`] holding at most `capacity` live entries.
 #[derive(Debug)]
 pub struct MemoryReplayGuard {

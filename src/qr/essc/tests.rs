@@ -131,3 +131,34 @@ fn issuer_round_trip_with_a_generated_key() {
     );
     assert!(!format!("{issuer:?}").contains(&issuer.secret_key_hex()));
 }
+
+#[test]
+fn the_store_guard_remembers_a_code_across_a_restart() {
+    let file: File = serde_json::from_str(&load("cases.json")).unwrap();
+    let keys = KeyRing::from_hex([(KID, file.public_key_hex.as_str())]).unwrap();
+    let verifier = Verifier::new(keys);
+    let code = &file.cases[0].code;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("guard.db");
+    let busy = std::time::Duration::from_secs(1);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+
+    let (store, _) = crate::store::Store::open(&path, busy).unwrap();
+    verifier
+        .verify(code, T, &store)
+        .expect("first use is fresh");
+    let again = verifier.verify(code, T + 1, &store).unwrap_err();
+    assert_eq!(again.code(), "essc.replayed");
+    rt.block_on(store.close()).unwrap();
+
+    // A restart does not reopen the window: the nonce is in the database.
+    let (store, _) = crate::store::Store::open(&path, busy).unwrap();
+    let after = verifier.verify(code, T + 2, &store).unwrap_err();
+    assert_eq!(after.code(), "essc.replayed");
+    // A closed store fails closed: the code is refused, not accepted.
+    rt.block_on(store.clone().close()).unwrap();
+    let closed = verifier.verify(code, T + 3, &store).unwrap_err();
+    assert_eq!(closed.code(), "essc.replay_guard");
+}

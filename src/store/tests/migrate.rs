@@ -50,6 +50,39 @@ async fn the_v1_fixture_keeps_its_meta_row() {
 }
 
 #[tokio::test]
+async fn the_v2_fixture_keeps_its_runs_and_gains_the_replay_guard() {
+    let dir = tmp();
+    let path = copy_fixture(2, &dir);
+    let (store, report) = Store::open(&path, BUSY).unwrap();
+    assert_eq!(report.migrated_from, 2);
+    assert_eq!(
+        report.unclean_runs, 0,
+        "the fixture's run was stopped cleanly"
+    );
+    let runs = store.recent_runs(5).await.unwrap();
+    assert_eq!(
+        (runs.len(), runs[0].pid, runs[0].clean),
+        (1, 4242, Some(true))
+    );
+    let remember = |nonce: &str, now: i64| WriteOp::RememberNonce {
+        kid: "k1".into(),
+        nonce: nonce.into(),
+        expires_at: now + 60,
+        now,
+    };
+    let fresh = |o| matches!(o, WriteOutcome::Nonce { fresh: true });
+    assert!(fresh(store.write(remember("aa", 1_000)).await.unwrap()));
+    assert!(
+        !fresh(store.write(remember("aa", 1_010)).await.unwrap()),
+        "a replay"
+    );
+    assert!(fresh(store.write(remember("bb", 1_010)).await.unwrap()));
+    // Once expired (and purged by the next write), the pair is forgotten.
+    assert!(fresh(store.write(remember("aa", 2_000)).await.unwrap()));
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_current_database_is_not_migrated_again() {
     let dir = tmp();
     let path = db_in(&dir);

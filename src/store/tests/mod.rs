@@ -70,6 +70,6 @@ async fn start_run(store: &Store, pid: u32) -> i64 {
         .unwrap();
     match out {
         WriteOutcome::RunId(id) => id,
-        WriteOutcome::Done => panic!("RunStarted answered Done"),
+        other => panic!("RunStarted answered {other:?}"),
     }
 }
