@@ -7,6 +7,7 @@ mod config_check;
 mod demo;
 mod devices;
 mod run;
+mod scan;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +56,11 @@ enum Command {
         #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
         config: PathBuf,
     },
+    /// Decode QR credentials from images; classify and verify them (masked unless --reveal).
+    Scan {
+        #[command(flatten)]
+        args: scan::ScanArgs,
+    },
     /// Read and validate a social security card; personal data masked unless --reveal.
     ReadCard {
         /// The TOML configuration file (`[readers]`, `[card]`, `[terminal]`).
@@ -84,6 +90,7 @@ impl Cli {
                 command: ConfigCommand::Check { path },
             } => config_check::execute(&path),
             Command::Readers { config } => card::readers(&config),
+            Command::Scan { args } => scan::execute(args),
             Command::ReadCard { config, args } => card::read_card(&config, args),
             Command::Version => {
                 println!(

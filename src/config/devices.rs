@@ -132,3 +132,34 @@ mod tests {
         assert_eq!(c.classify("Virtual PCD 00 00"), SlotKind::Contact);
     }
 }
+
+/// `[qr]`: QR credentials.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QrConfig {
+    /// e-SSC issuer public keys: key id (`kid`) → uncompressed SEC1 hex (`04‖x‖y`).
+    pub essc_keys: std::collections::BTreeMap<String, String>,
+    /// Clock skew tolerated on an e-SSC code's validity window, in seconds.
+    pub essc_skew_secs: i64,
+    /// The same code seen again within this window is one scan, in milliseconds.
+    pub debounce_ms: u64,
+}
+
+impl Default for QrConfig {
+    fn default() -> Self {
+        QrConfig {
+            essc_keys: Default::default(),
+            essc_skew_secs: 30,
+            debounce_ms: 2_000,
+        }
+    }
+}
+
+impl QrConfig {
+    /// The issuer key ring.
+    pub fn key_ring(&self) -> Result<crate::qr::essc::KeyRing, crate::qr::essc::KeyError> {
+        crate::qr::essc::KeyRing::from_hex(
+            self.essc_keys.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        )
+    }
+}

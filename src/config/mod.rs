@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use devices::{CardConfig, ReaderBackend, ReadersConfig, SlotRule};
+pub use devices::{CardConfig, QrConfig, ReaderBackend, ReadersConfig, SlotRule};
 pub use error::{ConfigError, ConfigErrors};
 pub use secret::{Secret, SecretError, SecretRef};
 
@@ -38,6 +38,9 @@ pub struct Config {
     /// Which cards are accepted.
     #[serde(default)]
     pub card: CardConfig,
+    /// QR credentials (e-SSC issuer keys, debounce).
+    #[serde(default)]
+    pub qr: QrConfig,
     /// Lifecycle settings.
     #[serde(default)]
     pub daemon: DaemonConfig,
@@ -232,6 +235,7 @@ impl Config {
                 ..ReadersConfig::default()
             },
             card: CardConfig::default(),
+            qr: QrConfig::default(),
             daemon: DaemonConfig::default(),
             log: LogConfig::default(),
         }
@@ -271,6 +275,9 @@ impl Config {
         }
         if self.card != new.card {
             keys.push("card");
+        }
+        if self.qr != new.qr {
+            keys.push("qr");
         }
         if self.log.format != new.log.format {
             keys.push("log.format");

@@ -239,6 +239,8 @@ fn reader_and_card_settings_are_checked() {
         ),
         ("[card]\nspec_versions = [\"3.0\"]\n", "card.spec_versions"),
         ("[card]\nspec_versions = []\n", "card.spec_versions"),
+        ("[qr]\nessc_keys = { k1 = \"04abcd\" }\n", "qr.essc_keys.k1"),
+        ("[qr]\nessc_skew_secs = -1\n", "qr.essc_skew_secs"),
     ];
     for (extra, key) in cases {
         let text = format!("{MINIMAL}\n{extra}");

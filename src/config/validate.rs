@@ -134,6 +134,20 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
             format!("`{v}` is not a version like \"2.00\" or \"3.00\""),
         );
     }
+    for (kid, hex) in &c.qr.essc_keys {
+        if let Err(e) = crate::qr::essc::KeyRing::from_hex([(kid.as_str(), hex.as_str())]) {
+            bad(&format!("qr.essc_keys.{kid}"), e.to_string());
+        }
+    }
+    if !(0..=600).contains(&c.qr.essc_skew_secs) {
+        bad(
+            "qr.essc_skew_secs",
+            "must be between 0 and 600 seconds".into(),
+        );
+    }
+    if c.qr.debounce_ms > 60_000 {
+        bad("qr.debounce_ms", "must be at most 60000".into());
+    }
     if let Err(e) = check_log_filter(&c.log.level) {
         bad("log.level", e);
     }

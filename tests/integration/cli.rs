@@ -171,3 +171,97 @@ fn read_card_fails_with_the_error_code() {
     assert!(err.contains("card.expired"), "{err}");
     assert!(err.contains("过有效期"), "{err}");
 }
+
+/// Writes `text` as a QR code PNG (4-pixel modules, quiet zone) to `path`.
+fn qr_png(text: &str, path: &std::path::Path) {
+    let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
+    let width = code.width();
+    let colors = code.to_colors();
+    let scale = 4;
+    let quiet = 4;
+    let side = ((width + 2 * quiet) * scale) as u32;
+    let img = image::GrayImage::from_fn(side, side, |x, y| {
+        let (mx, my) = (x as usize / scale, y as usize / scale);
+        let dark = mx >= quiet
+            && my >= quiet
+            && mx < width + quiet
+            && my < width + quiet
+            && colors[(my - quiet) * width + (mx - quiet)] == qrcode::Color::Dark;
+        image::Luma([if dark { 0 } else { 255 }])
+    });
+    img.save(path).unwrap();
+}
+
+#[test]
+fn scan_classifies_verifies_and_masks() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cases: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("fixtures/qr/essc/cases.json")).unwrap(),
+    )
+    .unwrap();
+    let kid = cases["kid"].as_str().unwrap();
+    let issuer = medsettle::qr::essc::Issuer::from_secret_hex(
+        kid,
+        cases["secret_key_hex"].as_str().unwrap(),
+    )
+    .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let code = issuer.mint(&issuer.claims(
+        "11010519491231002X",
+        "张三",
+        "A12345678",
+        "110105",
+        now,
+        120,
+    ));
+    let t = Terminal::new();
+    let png = t.path().join("essc.png");
+    qr_png(&code, &png);
+    let cfg = t.path().join("qr.toml");
+    let text = format!(
+        "{}\n[qr]\nessc_keys = {{ \"{kid}\" = \"{}\" }}\n",
+        t.config_text(),
+        cases["public_key_hex"].as_str().unwrap()
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let cfg = cfg.to_str().unwrap();
+
+    let (status, out, err) = run_cli(
+        &[
+            "scan",
+            "-c",
+            cfg,
+            "--image",
+            png.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    );
+    assert!(status.success(), "{out}{err}");
+    let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(r["kind"], "e-ssc", "{r}");
+    assert_eq!(r["valid"], true, "{r}");
+    assert!(r["decoder"].as_str().is_some(), "{r}");
+    assert!(
+        !out.contains("11010519491231002X") && !out.contains("张三"),
+        "{out}"
+    );
+    assert!(
+        !out.contains(&code),
+        "the code itself is a credential: {out}"
+    );
+    assert!(out.contains("110105********002X"), "{out}");
+
+    // Without the issuer key the same code is refused with the stable code.
+    let (status, out, _) = run_cli(&["scan", "--image", png.to_str().unwrap(), "--json"], None);
+    assert_eq!(status.code(), Some(1));
+    let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(r["result"]["code"], "essc.unknown_kid", "{r}");
+
+    // A web link from the fixture frames is not a medical-insurance credential.
+    let url = root.join("fixtures/qr/frames/001-1280x720-url.jpg");
+    let (status, out, _) = run_cli(&["scan", "--image", url.to_str().unwrap()], None);
+    assert_eq!(status.code(), Some(1));
+    assert!(out.contains("qr.unknown_format"), "{out}");
+    assert!(out.contains("kind      unknown"), "{out}");
+}

@@ -1,0 +1,220 @@
+//! `medsettle scan`: decode QR credentials from image files and say what they are — the
+//! operator's check of the QR path without a running daemon.
+//!
+//! Per input it prints the decoded text (masked: a code is a credential and an e-SSC payload
+//! carries an ID number), the classification, the validation result, the decoder that found it
+//! and the decode time. e-SSC codes are verified against the configured issuer keys with an
+//! in-memory replay guard, so checking a code here does not use it up. e-vouchers can only be
+//! decoded online by the platform; here they get their local syntax check.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use medsettle::config::{Config, QrConfig};
+use medsettle::error::UserFacing;
+use medsettle::qr::classify::{Scanned, classify};
+use medsettle::qr::essc::{MemoryReplayGuard, Verifier};
+use medsettle::qr::{Cascade, GreyImage};
+
+/// Options of `scan`.
+#[derive(Debug, clap::Args)]
+pub(super) struct ScanArgs {
+    /// Configuration file for the e-SSC issuer keys (`[qr]`); without it no key is known.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Image files (PNG, JPEG) to decode.
+    #[arg(long = "image", num_args = 1.., required_unless_present = "dir", conflicts_with = "dir")]
+    images: Vec<PathBuf>,
+    /// A directory of images, decoded in name order.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// One JSON object per input instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Print codes and identities in clear.
+    #[arg(long)]
+    reveal: bool,
+}
+
+pub(super) fn execute(args: ScanArgs) -> ExitCode {
+    let qr = match &args.config {
+        Some(path) => match Config::load(path) {
+            Ok(c) => c.qr,
+            Err(e) => {
+                eprintln!("medsettle: configuration error:\n{e}");
+                return ExitCode::from(super::EXIT_CONFIG);
+            }
+        },
+        None => QrConfig::default(),
+    };
+    let keys = match qr.key_ring() {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("medsettle: `qr.essc_keys`: {e}");
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
+    };
+    let verifier = Verifier::new(keys).with_skew(qr.essc_skew_secs);
+    let inputs = match inputs(&args) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("medsettle: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cascade = Cascade::default();
+    let guard = MemoryReplayGuard::new(1024);
+    let now = chrono::Utc::now().timestamp();
+    let mut all_ok = true;
+    for path in inputs {
+        let report = scan_one(&path, &cascade, &verifier, &guard, now, args.reveal);
+        all_ok &= report["valid"] == true;
+        if args.json {
+            println!("{report}");
+        } else {
+            print_text(&report);
+        }
+    }
+    if all_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn inputs(args: &ScanArgs) -> Result<Vec<PathBuf>, String> {
+    match &args.dir {
+        Some(dir) => {
+            let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+                .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| {
+                    p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
+                        matches!(e.to_ascii_lowercase().as_str(), "png" | "jpg" | "jpeg")
+                    })
+                })
+                .collect();
+            files.sort();
+            if files.is_empty() {
+                return Err(format!("no PNG or JPEG images in {}", dir.display()));
+            }
+            Ok(files)
+        }
+        None => Ok(args.images.clone()),
+    }
+}
+
+fn scan_one(
+    path: &Path,
+    cascade: &Cascade,
+    verifier: &Verifier,
+    guard: &MemoryReplayGuard,
+    now: i64,
+    reveal: bool,
+) -> serde_json::Value {
+    let file = path.display().to_string();
+    let (w, h, pixels) = match medsettle_camera::load_grey(path) {
+        Ok(v) => v,
+        Err(e) => {
+            return serde_json::json!({ "file": file, "valid": false, "error": e.to_string() });
+        }
+    };
+    let Some(img) = GreyImage::new(w as usize, h as usize, &pixels) else {
+        return serde_json::json!({ "file": file, "valid": false, "error": "image has no pixels" });
+    };
+    let outcome = cascade.decode(img);
+    let ms = outcome.elapsed.as_secs_f64() * 1e3;
+    let decoder = outcome
+        .hit
+        .map(|h| format!("{}/{:?}", h.decoder, h.variant));
+    let Some(decoded) = outcome.decoded.first() else {
+        return serde_json::json!({ "file": file, "valid": false, "code": "qr.no_code",
+            "error": "no QR code found", "decode_ms": ms });
+    };
+    let text = decoded.text.clone().unwrap_or_default();
+    let shown = if reveal {
+        text.clone()
+    } else {
+        mask_code(&text)
+    };
+    let (kind, valid, detail) = match classify(&decoded.bytes) {
+        Ok(Scanned::Essc(code)) => match verifier.verify(&code, now, guard) {
+            Ok(id) => {
+                let who = if reveal {
+                    format!(
+                        "{} {} region {} (kid {})",
+                        id.sn.expose(),
+                        id.name.expose(),
+                        id.region,
+                        id.kid
+                    )
+                } else {
+                    id.to_string()
+                };
+                (
+                    "e-ssc",
+                    true,
+                    serde_json::json!({ "identity": who, "exp": id.exp }),
+                )
+            }
+            Err(e) => ("e-ssc", false, refusal(&e)),
+        },
+        Ok(Scanned::EVoucher(_)) => (
+            "e-voucher",
+            true,
+            serde_json::json!({ "note": "syntax ok; only the platform (ec.query) can decode it" }),
+        ),
+        Err(e) => ("unknown", false, refusal(&e)),
+    };
+    serde_json::json!({
+        "file": file, "text": shown, "kind": kind, "valid": valid, "result": detail,
+        "decoder": decoder, "decode_ms": (ms * 100.0).round() / 100.0,
+    })
+}
+
+fn refusal(e: &dyn UserFacing) -> serde_json::Value {
+    serde_json::json!({ "code": e.code(), "message_zh": e.message_zh(), "message_en": e.message_en() })
+}
+
+/// A code shortened to its first 10 and last 4 characters.
+fn mask_code(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    if chars.len() <= 16 {
+        return "*".repeat(chars.len());
+    }
+    let head: String = chars[..10].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}…{tail} ({} chars)", chars.len())
+}
+
+fn print_text(r: &serde_json::Value) {
+    let s = |v: &serde_json::Value| {
+        v.as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| v.to_string())
+    };
+    println!("{}", s(&r["file"]));
+    if let Some(e) = r.get("error") {
+        println!("  error     {}", s(e));
+        return;
+    }
+    println!("  text      {}", s(&r["text"]));
+    println!("  kind      {}", s(&r["kind"]));
+    let result = &r["result"];
+    if r["valid"] == true {
+        let what = result
+            .get("identity")
+            .or_else(|| result.get("note"))
+            .map(s)
+            .unwrap_or_default();
+        println!("  valid     yes — {what}");
+    } else {
+        println!(
+            "  valid     no — {}: {} / {}",
+            s(&result["code"]),
+            s(&result["message_zh"]),
+            s(&result["message_en"])
+        );
+    }
+    println!("  decoder   {} in {} ms", s(&r["decoder"]), r["decode_ms"]);
+}
