@@ -36,10 +36,6 @@ pub enum ClassifyError {
     TooLong { len: usize, max: usize },
     #[error("e-SSC profile version not supported")]
     UnsupportedEssc,
-    #[error("looks like a payment code, not a medical-insurance code")]
-    PaymentCode,
-    #[error("not a medical-insurance code (e.g. a web link)")]
-    UnknownFormat,
 }
 
 impl UserFacing for ClassifyError {
@@ -50,8 +46,6 @@ impl UserFacing for ClassifyError {
             Self::TooShort { .. } => "qr.too_short",
             Self::TooLong { .. } => "qr.too_long",
             Self::UnsupportedEssc => "qr.essc_version",
-            Self::PaymentCode => "qr.payment_code",
-            Self::UnknownFormat => "qr.unknown_format",
         }
     }
 
@@ -65,8 +59,6 @@ impl UserFacing for ClassifyError {
                 "二维码长度不符合医保码格式，请重新扫码".into()
             }
             Self::UnsupportedEssc => "电子社保卡码版本不受支持".into(),
-            Self::PaymentCode => "这是支付码，请出示医保码或电子社保卡码".into(),
-            Self::UnknownFormat => "不是医保码或电子社保卡码，请重新出示".into(),
         }
     }
 
@@ -92,21 +84,10 @@ pub fn classify(raw: &[u8]) -> Result<Scanned, ClassifyError> {
     if text.starts_with("ESSC") {
         return Err(ClassifyError::UnsupportedEssc);
     }
-    if text.contains("://") {
-        return Err(ClassifyError::UnknownFormat);
-    }
-    if is_payment_code(text) {
-        return Err(ClassifyError::PaymentCode);
-    }
+    // The e-voucher is opaque (qr.md): printable and within length bounds is all a terminal
+    // may check. URL-shaped and all-digit codes are e-voucher candidates too; a payment code
+    // shown by mistake is refused by the platform's ec.query, not guessed at here.
     EVoucherCode::parse(text).map(Scanned::EVoucher)
-}
-
-/// WeChat Pay and Alipay payment codes are 16–24 digits starting with 10–15 (WeChat) or 25–30
-/// (Alipay); patients show them by mistake. Only all-digit codes of that shape are caught.
-fn is_payment_code(text: &str) -> bool {
-    (16..=24).contains(&text.len())
-        && text.bytes().all(|b| b.is_ascii_digit())
-        && matches!(text[..2].parse::<u8>(), Ok(10..=15 | 25..=30))
 }
 
 #[cfg(test)]
@@ -128,13 +109,9 @@ mod tests {
         let ev = b"0A1B2C3D4E5F60718293A4B5C6D7E8F9:0123456789ABCDEF";
         assert_eq!(code(classify(ev)), "evoucher");
         assert_eq!(code(classify(b"ESSC2.abc.def")), "qr.essc_version");
-        assert_eq!(
-            code(classify(b"https://example.invalid/x?y=1")),
-            "qr.unknown_format"
-        );
-        assert_eq!(code(classify(b"134567890123456789")), "qr.payment_code");
-        assert_eq!(code(classify(b"284567890123456789")), "qr.payment_code");
-        // All digits but not a payment-code prefix: left to the e-voucher service.
+        // Opaque means opaque: URL-shaped and all-digit codes go to the e-voucher service.
+        assert_eq!(code(classify(b"https://example.invalid/x?y=1")), "evoucher");
+        assert_eq!(code(classify(b"134567890123456789")), "evoucher");
         assert_eq!(code(classify(b"904567890123456789")), "evoucher");
     }
 
