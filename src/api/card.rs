@@ -1,4 +1,5 @@
-//! Card endpoints: `GET /v1/readers`, `POST /v1/card/read`, `POST /v1/card/verify-pin`.
+//! Credential endpoints: `GET /v1/readers`, `POST /v1/card/read`, `POST /v1/card/verify-pin`,
+//! and `POST /v1/qr/scan`.
 //!
 //! Reads answer with the record and the `iReadCardBas` line in clear — the cashier program on
 //! this PC needs them — and nothing of it is logged. PINs arrive in the body, are wrapped in
@@ -104,6 +105,43 @@ pub(super) async fn verify_pin(State(state): State<Arc<AppState>>, body: Bytes) 
             Json(serde_json::json!({ "verified": true, "reader": slot.reader })).into_response()
         }
         Err(e) => service_error(&e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScanBody {
+    wait_ms: Option<u64>,
+}
+
+/// `POST /v1/qr/scan`: waits for the next code from any QR source.
+pub(super) async fn qr_scan(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let Some(qr) = &state.qr else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "qr.disabled",
+            "本终端未配置扫码设备。",
+            "This terminal has no QR source configured.",
+        )
+        .into_response();
+    };
+    let body: ScanBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let wait = match wait(&state, body.wait_ms) {
+        Ok(w) => w.unwrap_or(Duration::from_secs(20).min(state.limits.request_timeout / 2)),
+        Err(e) => return e.into_response(),
+    };
+    match qr.next(wait).await {
+        Some(result) => Json(&*result).into_response(),
+        None => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "qr.not_presented",
+            "等待扫码超时：请出示医保码或电子社保卡码。",
+            "No code was scanned in time: show the e-voucher or e-SSC code.",
+        )
+        .into_response(),
     }
 }
 

@@ -46,6 +46,8 @@ pub struct AppState {
     pub events: EventBus,
     /// The card service, when the terminal has card readers.
     pub card: Option<Arc<crate::card::service::CardService>>,
+    /// The QR service, when the terminal has QR sources.
+    pub qr: Option<Arc<crate::qr::service::QrService>>,
     /// Request limits.
     pub limits: Limits,
     /// When the daemon started.
@@ -72,6 +74,7 @@ impl AppState {
             work,
             events,
             card: None,
+            qr: None,
             limits: Limits {
                 max_body_bytes: config.api.max_body_bytes,
                 request_timeout: Duration::from_millis(config.api.request_timeout_ms),
@@ -160,6 +163,11 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/card/verify-pin",
         access: Access::Token,
     },
+    Route {
+        method: "POST",
+        path: "/v1/qr/scan",
+        access: Access::Token,
+    },
 ];
 
 type S = Arc<AppState>;
@@ -176,6 +184,7 @@ fn handler_for(route: &Route) -> MethodRouter<S> {
         ("GET", "/v1/readers") => get(card::readers),
         ("POST", "/v1/card/read") => post(card::read),
         ("POST", "/v1/card/verify-pin") => post(card::verify_pin),
+        ("POST", "/v1/qr/scan") => post(card::qr_scan),
         _ => unreachable!(
             "route {} {} in ROUTES has no handler",
             route.method, route.path

@@ -6,7 +6,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use medsettle::card::CardReaders;
 use medsettle::config::{Config, ReaderBackend};
+use medsettle::qr::service::{RawScan, SCAN_QUEUE};
+use medsettle::qr::{Cascade, Debouncer, Mailbox, run_decoder};
 use medsettle_vcard::{InProcessReader, Profile, VirtualCard};
+use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// The reader stack for `config`, or `None` when the terminal has no card readers.
 pub(super) fn readers(config: &Config) -> anyhow::Result<Option<Arc<dyn CardReaders>>> {
@@ -49,4 +53,71 @@ pub(super) fn readers(config: &Config) -> anyhow::Result<Option<Arc<dyn CardRead
             Ok(Some(Arc::new(medsettle_pcsc::PcscReaders::spawn(driver))))
         }
     }
+}
+
+/// Starts the QR sources `[qr]` configures and returns the channel their scans arrive on, or
+/// `None` when there are none. Camera sources decode on their own threads (newest frame wins);
+/// scan boxes run as tasks. Must be called inside the runtime.
+pub(super) fn scans(config: &Config) -> anyhow::Result<Option<mpsc::Receiver<RawScan>>> {
+    let qr = &config.qr;
+    if qr.camera_dir.is_none() && qr.serial.is_none() {
+        return Ok(None);
+    }
+    let (tx, rx) = mpsc::channel(SCAN_QUEUE);
+    if let Some(dir) = &qr.camera_dir {
+        let source = medsettle_camera::DirectorySource::open(dir, qr.camera_loop)
+            .with_context(|| format!("`qr.camera_dir`: cannot open {}", dir.display()))?;
+        let mailbox = Arc::new(Mailbox::new());
+        medsettle_camera::spawn_capture(source, Arc::clone(&mailbox));
+        let tx = tx.clone();
+        let window = Duration::from_millis(qr.debounce_ms);
+        std::thread::Builder::new()
+            .name("qr-decoder".into())
+            .spawn(move || {
+                let cascade = Cascade::default();
+                let mut debounce = Debouncer::new(window);
+                run_decoder(&mailbox, &cascade, &mut debounce, |scan| {
+                    let raw = RawScan {
+                        bytes: scan.decoded.bytes,
+                        source: "camera".into(),
+                        decoder: Some(format!("{}/{:?}", scan.decoder, scan.variant)),
+                        decode_ms: Some(scan.decode_time.as_secs_f64() * 1e3),
+                    };
+                    // A full queue drops the scan: the code is still in view and comes again.
+                    if tx.try_send(raw).is_err() {
+                        tracing::warn!("QR scan queue full; scan dropped");
+                    }
+                });
+            })
+            .context("cannot start the QR decoder thread")?;
+    }
+    if let Some(path) = &qr.serial {
+        let serial = medsettle_scanner::serial::SerialConfig {
+            path: path.clone(),
+            baud: qr.serial_baud,
+            ..Default::default()
+        };
+        let (sink, mut box_rx) = medsettle_scanner::channel(SCAN_QUEUE);
+        let label = format!("serial:{}", path.display());
+        tokio::spawn(medsettle_scanner::serial::run_serial(
+            serial,
+            sink,
+            std::future::pending(),
+        ));
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(scan) = box_rx.scans.recv().await {
+                let raw = RawScan {
+                    bytes: scan.bytes,
+                    source: label.clone(),
+                    decoder: None,
+                    decode_ms: None,
+                };
+                if tx.send(raw).await.is_err() {
+                    break;
+                }
+            }
+        });
+    }
+    Ok(Some(rx))
 }

@@ -61,6 +61,7 @@ pub(super) fn serve(
             log: Some(log),
             events: Default::default(),
             readers: super::devices::readers(&config)?,
+            scans: super::devices::scans(&config)?,
         };
         let (tx, rx) = mpsc::channel(4);
         spawn_signal_handlers(tx, config_path)?;

@@ -143,6 +143,14 @@ pub struct QrConfig {
     pub essc_skew_secs: i64,
     /// The same code seen again within this window is one scan, in milliseconds.
     pub debounce_ms: u64,
+    /// Camera source replaying a directory of images (tests, demo, lab), in name order.
+    pub camera_dir: Option<PathBuf>,
+    /// Replay `camera_dir` in a loop.
+    pub camera_loop: bool,
+    /// A counter scan box on a serial port (USB CDC-ACM), e.g. `/dev/serial/by-id/usb-…`.
+    pub serial: Option<PathBuf>,
+    /// Its baud rate (ignored by CDC-ACM boxes).
+    pub serial_baud: u32,
 }
 
 impl Default for QrConfig {
@@ -151,6 +159,10 @@ impl Default for QrConfig {
             essc_keys: Default::default(),
             essc_skew_secs: 30,
             debounce_ms: 2_000,
+            camera_dir: None,
+            camera_loop: true,
+            serial: None,
+            serial_baud: 9_600,
         }
     }
 }

@@ -301,6 +301,9 @@ impl Config {
         if let Some(p) = self.card.blacklist.as_mut() {
             absolutise(p);
         }
+        if let Some(p) = self.qr.camera_dir.as_mut() {
+            absolutise(p);
+        }
         if let SecretRef::File(p) = &mut self.api.token {
             absolutise(p);
         }

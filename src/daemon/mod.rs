@@ -29,7 +29,7 @@ use crate::telemetry::LogHandle;
 use crate::telemetry::metrics::Metrics;
 
 /// What the daemon takes from the process it runs in.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct Environment {
     /// systemd notifications.
     pub notifier: Notifier,
@@ -42,6 +42,8 @@ pub struct Environment {
     /// The card reader stack, if this terminal has one (built by the binary from
     /// `[readers]`: PC/SC or the virtual reader).
     pub readers: Option<Arc<dyn crate::card::CardReaders>>,
+    /// Scans from the QR sources (camera pipelines, scan boxes) the binary started, if any.
+    pub scans: Option<mpsc::Receiver<crate::qr::service::RawScan>>,
 }
 
 /// Instructions to a running daemon.
@@ -69,6 +71,9 @@ pub enum DaemonError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    /// An e-SSC issuer key in `qr.essc_keys` is not usable.
+    #[error("`qr.essc_keys`: {0}")]
+    EsscKey(#[from] crate::qr::essc::KeyError),
     /// The card blacklist named by `card.blacklist` could not be loaded.
     #[error("`card.blacklist`: {0}")]
     Blacklist(#[from] crate::credential::BlacklistError),
@@ -199,6 +204,16 @@ impl Daemon {
             env.events.clone(),
         );
         state.card = card;
+        if env.scans.is_some() {
+            let verifier = crate::qr::essc::Verifier::new(config.qr.key_ring()?)
+                .with_skew(config.qr.essc_skew_secs);
+            state.qr = Some(Arc::new(crate::qr::service::QrService::new(
+                verifier,
+                Arc::new(state.store.clone()),
+                env.events.clone(),
+                Duration::from_millis(config.qr.debounce_ms),
+            )));
+        }
         let state = Arc::new(state);
         Ok(Daemon {
             config,
@@ -225,7 +240,7 @@ impl Daemon {
     pub async fn serve(self, mut control: mpsc::Receiver<Control>) -> Result<(), DaemonError> {
         let Daemon {
             mut config,
-            env,
+            mut env,
             state,
             tcp,
             unix,
@@ -280,6 +295,16 @@ impl Daemon {
                 Health::Disabled,
                 "no card readers configured",
             ),
+        }
+
+        match (&state.qr, env.scans.take()) {
+            (Some(qr), Some(scans)) => {
+                tokio::spawn(Arc::clone(qr).run(scans, monitors.clone()));
+                state.status.set("qr", Health::Ok, "QR sources connected");
+            }
+            _ => state
+                .status
+                .set("qr", Health::Disabled, "no QR sources configured"),
         }
 
         let watchdog = env.notifier.watchdog_interval().map(|every| {

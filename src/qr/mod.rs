@@ -18,6 +18,7 @@ pub mod finder;
 pub mod frame;
 pub mod person;
 pub mod pump;
+pub mod service;
 
 pub use cascade::{Cascade, CascadeHit, Outcome, Variant};
 pub use debounce::Debouncer;

@@ -34,8 +34,11 @@ async fn every_route_but_healthz_needs_the_token() {
         let wrong = req().bearer_auth("not-the-token").send().await.unwrap();
         let right = req().bearer_auth(TOKEN).send().await.unwrap();
         // With the token every route answers for itself (this terminal has no card reader,
-        // so the card routes say `reader.disabled`); none of them says 401.
-        let expected = if r.path.starts_with("/v1/card") || r.path == "/v1/readers" {
+        // nor QR source, so those routes say `*.disabled`); none of them says 401.
+        let expected = if r.path.starts_with("/v1/card")
+            || r.path.starts_with("/v1/qr")
+            || r.path == "/v1/readers"
+        {
             503
         } else {
             200

@@ -173,7 +173,7 @@ fn read_card_fails_with_the_error_code() {
 }
 
 /// Writes `text` as a QR code PNG (4-pixel modules, quiet zone) to `path`.
-fn qr_png(text: &str, path: &std::path::Path) {
+pub fn qr_png(text: &str, path: &std::path::Path) {
     let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
     let width = code.width();
     let colors = code.to_colors();

@@ -9,6 +9,7 @@ mod cli;
 mod events;
 mod lifecycle;
 mod pii;
+mod qr;
 mod store;
 mod support;
 mod systemd;

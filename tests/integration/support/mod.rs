@@ -107,6 +107,15 @@ impl InProcess {
         terminal: &Terminal,
         readers: Option<std::sync::Arc<dyn medsettle::card::CardReaders>>,
     ) -> InProcess {
+        InProcess::start_full(terminal, readers, None).await
+    }
+
+    /// Starts the daemon with a reader stack and a QR scan feed.
+    pub async fn start_full(
+        terminal: &Terminal,
+        readers: Option<std::sync::Arc<dyn medsettle::card::CardReaders>>,
+        scans: Option<mpsc::Receiver<medsettle::qr::service::RawScan>>,
+    ) -> InProcess {
         let notify = NotifySocket::new(terminal.path());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let events = medsettle::events::EventBus::default();
@@ -116,6 +125,7 @@ impl InProcess {
             log: None,
             events: events.clone(),
             readers,
+            scans,
         };
         let d = daemon::Daemon::start(terminal.config(), listener, env)
             .await

@@ -1,0 +1,200 @@
+//! The daemon's QR service: scans from every configured source (camera pipelines, scan boxes)
+//! arrive as [`RawScan`]s on one bounded channel; each is debounced, classified and — for a
+//! signed e-SSC — verified with the persistent replay guard, then published: as a
+//! `qr.scanned` event (masked) and to whoever waits in `POST /v1/qr/scan` (in clear: the
+//! cashier program on this PC needs the identity).
+//!
+//! Devices live in `drivers/`; this module only sees bytes. Verification touches the store's
+//! writer (the replay guard), so it runs on a blocking thread.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::classify::{Scanned, classify};
+use super::debounce::Debouncer;
+use super::essc::{ReplayGuard, Verifier};
+use crate::error::UserFacing;
+use crate::events::EventBus;
+use crate::status::now_ms;
+
+/// How many scans may wait for processing; a flood beyond this is dropped at the source.
+pub const SCAN_QUEUE: usize = 32;
+
+/// One code as a source produced it.
+#[derive(Clone)]
+pub struct RawScan {
+    /// The payload, possibly not UTF-8.
+    pub bytes: Vec<u8>,
+    /// `camera`, `serial:/dev/ttyACM0`, …
+    pub source: String,
+    /// Which decoder found it (camera sources).
+    pub decoder: Option<String>,
+    /// Decode time of the frame, milliseconds (camera sources).
+    pub decode_ms: Option<f64>,
+}
+
+impl std::fmt::Debug for RawScan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The payload is a credential: never printed.
+        write!(
+            f,
+            "RawScan({} bytes from {})",
+            self.bytes.len(),
+            self.source
+        )
+    }
+}
+
+/// What a scan turned out to be, for the cashier program.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScanResult {
+    /// `e-ssc`, `e-voucher` or `unknown`.
+    pub kind: &'static str,
+    /// Accepted by the local checks (an e-voucher still needs the platform).
+    pub valid: bool,
+    /// The code (a credential: only in the API answer, never in events or logs).
+    pub code: String,
+    /// For a verified e-SSC: the holder, in clear.
+    pub identity: Option<serde_json::Value>,
+    /// For a refusal: stable code and messages.
+    pub error: Option<serde_json::Value>,
+    /// Where it came from.
+    pub source: String,
+    /// Decoder and decode time (camera sources).
+    pub decoder: Option<String>,
+    pub decode_ms: Option<f64>,
+    /// When it was processed, unix milliseconds.
+    pub at_ms: i64,
+}
+
+/// The service. Shared by the processing task and the API.
+pub struct QrService {
+    verifier: Verifier,
+    guard: Arc<dyn ReplayGuard>,
+    bus: EventBus,
+    results: broadcast::Sender<Arc<ScanResult>>,
+    debounce: Duration,
+}
+
+impl QrService {
+    /// A service verifying e-SSC codes with `verifier` and `guard`.
+    pub fn new(
+        verifier: Verifier,
+        guard: Arc<dyn ReplayGuard>,
+        bus: EventBus,
+        debounce: Duration,
+    ) -> QrService {
+        QrService {
+            verifier,
+            guard,
+            bus,
+            results: broadcast::channel(16).0,
+            debounce,
+        }
+    }
+
+    /// Processes scans until `stop` or until every source has gone.
+    pub async fn run(self: Arc<Self>, mut scans: mpsc::Receiver<RawScan>, stop: CancellationToken) {
+        let mut debouncer = Debouncer::new(self.debounce);
+        loop {
+            let scan = tokio::select! {
+                _ = stop.cancelled() => return,
+                s = scans.recv() => match s { Some(s) => s, None => return },
+            };
+            if !debouncer.accept(&scan.bytes, Instant::now()) {
+                continue;
+            }
+            let me = Arc::clone(&self);
+            let result = match tokio::task::spawn_blocking(move || me.process(scan)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::error!(error = %e, "scan processing panicked");
+                    continue;
+                }
+            };
+            self.publish(result);
+        }
+    }
+
+    /// Waits up to `wait` for the next processed scan.
+    pub async fn next(&self, wait: Duration) -> Option<Arc<ScanResult>> {
+        let mut rx = self.results.subscribe();
+        let got = tokio::time::timeout(wait, async {
+            loop {
+                match rx.recv().await {
+                    Ok(r) => return Some(r),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        });
+        got.await.ok().flatten()
+    }
+
+    /// Classifies and verifies one scan (blocking: the replay guard writes to the store).
+    fn process(&self, scan: RawScan) -> ScanResult {
+        let code = String::from_utf8_lossy(&scan.bytes).into_owned();
+        let mut result = ScanResult {
+            kind: "unknown",
+            valid: false,
+            code,
+            identity: None,
+            error: None,
+            source: scan.source,
+            decoder: scan.decoder,
+            decode_ms: scan.decode_ms,
+            at_ms: now_ms(),
+        };
+        let refusal = |e: &dyn UserFacing| json!({ "code": e.code(), "message_zh": e.message_zh(), "message_en": e.message_en() });
+        match classify(&scan.bytes) {
+            Ok(Scanned::Essc(text)) => {
+                result.kind = "e-ssc";
+                let now = result.at_ms / 1000;
+                match self.verifier.verify(&text, now, self.guard.as_ref()) {
+                    Ok(id) => {
+                        result.valid = true;
+                        result.identity = Some(json!({
+                            "sn": id.sn.expose(), "name": id.name.expose(),
+                            "card_no": id.card_no.expose(), "region": id.region,
+                            "kid": id.kid, "exp": id.exp,
+                        }));
+                    }
+                    Err(e) => result.error = Some(refusal(&e)),
+                }
+            }
+            Ok(Scanned::EVoucher(_)) => {
+                result.kind = "e-voucher";
+                result.valid = true;
+            }
+            Err(e) => result.error = Some(refusal(&e)),
+        }
+        result
+    }
+
+    fn publish(&self, r: ScanResult) {
+        let masked_identity = r.identity.as_ref().map(|id| {
+            let s = |k: &str| id[k].as_str().unwrap_or_default().to_owned();
+            json!({
+                "sn": crate::telemetry::pii::mask_id(&s("sn")),
+                "name": crate::telemetry::pii::mask_name(&s("name")),
+                "region": id["region"], "kid": id["kid"],
+            })
+        });
+        self.bus.publish(
+            "qr.scanned",
+            json!({
+                "kind": r.kind, "valid": r.valid, "source": r.source,
+                "identity": masked_identity, "error": r.error,
+                "decoder": r.decoder, "decode_ms": r.decode_ms,
+            }),
+        );
+        tracing::info!(kind = r.kind, valid = r.valid, source = %r.source,
+            error = r.error.as_ref().map(|e| e["code"].to_string()), "QR code scanned");
+        let _ = self.results.send(Arc::new(r));
+    }
+}

@@ -1,0 +1,182 @@
+//! The QR path through the daemon: a camera source replaying image files, the decoder cascade,
+//! debounce, e-SSC verification with the SQLite replay guard, `qr.scanned` events (masked) and
+//! `POST /v1/qr/scan`.
+
+use serde_json::{Value, json};
+
+use crate::support::{self, Process, TOKEN, Terminal};
+
+/// A freshly minted e-SSC code from the test issuer, and the `[qr]` keys that verify it.
+pub fn fresh_essc() -> (String, String) {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cases: Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("fixtures/qr/essc/cases.json")).unwrap(),
+    )
+    .unwrap();
+    let kid = cases["kid"].as_str().unwrap();
+    let issuer = medsettle::qr::essc::Issuer::from_secret_hex(
+        kid,
+        cases["secret_key_hex"].as_str().unwrap(),
+    )
+    .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    let claims = issuer.claims(
+        "11010519491231002X",
+        "张三",
+        "A12345678",
+        "110105",
+        now,
+        240,
+    );
+    let keys = format!(
+        "essc_keys = {{ \"{kid}\" = \"{}\" }}",
+        cases["public_key_hex"].as_str().unwrap()
+    );
+    (issuer.mint(&claims), keys)
+}
+
+/// Reads SSE frames until one of `topic` arrives; returns its JSON.
+async fn next_event(resp: &mut reqwest::Response, buf: &mut String, topic: &str) -> Value {
+    loop {
+        if let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            if frame.lines().any(|l| l == format!("event: {topic}")) {
+                let data: String = frame
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim)
+                    .collect();
+                return serde_json::from_str(&data).unwrap();
+            }
+            continue;
+        }
+        let chunk = resp.chunk().await.unwrap().expect("event stream ended");
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+    }
+}
+
+#[tokio::test]
+async fn a_code_held_to_the_camera_is_one_verified_scan() {
+    let (code, keys) = fresh_essc();
+    let t = Terminal::new();
+    let frames = t.path().join("frames");
+    std::fs::create_dir(&frames).unwrap();
+    crate::cli::qr_png(&code, &frames.join("0001.png"));
+    let config = t.config_text().replace(
+        "[readers]",
+        &format!(
+            "[qr]\n{keys}\ncamera_dir = \"{}\"\ndebounce_ms = 2000\n\n[readers]",
+            frames.display()
+        ),
+    );
+    let path = t.path().join("qr.toml");
+    std::fs::write(&path, config).unwrap();
+    let p = Process::launch(
+        t.path(),
+        &["run".as_ref(), "--config".as_ref(), path.as_os_str()],
+        |_| {},
+    )
+    .await;
+    let c = support::client();
+    // Every event since the start, so the scan cannot be missed whenever it happened.
+    let mut events = c
+        .get(p.url("/v1/events?topics=qr&last_event_id=0"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    let scanned = next_event(&mut events, &mut buf, "qr.scanned").await;
+    let data = &scanned["data"];
+    assert_eq!(data["kind"], "e-ssc", "{scanned}");
+    assert_eq!(data["valid"], true, "{scanned}");
+    assert_eq!(data["identity"]["sn"], "110105********002X", "{scanned}");
+    assert_eq!(data["source"], "camera");
+    assert!(
+        !scanned.to_string().contains(&code),
+        "the event carries the code"
+    );
+
+    // The code stays in view (the directory loops): still one scan, so a wait times out.
+    let resp = c
+        .post(p.url("/v1/qr/scan"))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "wait_ms": 500 }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 408);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "qr.not_presented");
+    p.signal(15);
+    let (status, log) = p.wait();
+    assert_eq!(status.code(), Some(0), "{log}");
+    assert!(
+        !log.contains("11010519491231002X") && !log.contains(&code),
+        "{log}"
+    );
+}
+
+fn raw(code: &str) -> medsettle::qr::service::RawScan {
+    medsettle::qr::service::RawScan {
+        bytes: code.as_bytes().to_vec(),
+        source: "serial:/dev/test".into(),
+        decoder: None,
+        decode_ms: None,
+    }
+}
+
+#[tokio::test]
+async fn the_scan_api_answers_the_next_code_and_replays_are_refused() {
+    let (code, keys) = fresh_essc();
+    let mut t = Terminal::new();
+    t.extra = format!("\n[qr]\n{keys}\ndebounce_ms = 0\n");
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    let d = crate::support::InProcess::start_full(&t, None, Some(rx)).await;
+    let c = support::client();
+    let mut events = c
+        .get(d.url("/v1/events?topics=qr"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let mut buf = String::new();
+
+    // The waiter subscribes when its request arrives; keep presenting codes (each one fully
+    // processed, as its event shows) until the waiter has one.
+    let waiter = c
+        .post(d.url("/v1/qr/scan"))
+        .bearer_auth(TOKEN)
+        .json(&json!({ "wait_ms": 10000 }))
+        .send();
+    tokio::pin!(waiter);
+    let answer = loop {
+        let (fresh, _) = fresh_essc();
+        tx.send(raw(&fresh)).await.unwrap();
+        next_event(&mut events, &mut buf, "qr.scanned").await;
+        // Poll the waiter without blocking: once a code was processed after it subscribed,
+        // its answer is on the way.
+        if let Ok(resp) = tokio::time::timeout(std::time::Duration::ZERO, &mut waiter).await {
+            break resp.unwrap();
+        }
+    };
+    assert_eq!(answer.status(), 200);
+    let body: Value = answer.json().await.unwrap();
+    assert_eq!(body["kind"], "e-ssc", "{body}");
+    assert_eq!(body["valid"], true, "{body}");
+    assert_eq!(
+        body["identity"]["sn"], "11010519491231002X",
+        "the cashier gets it in clear"
+    );
+    assert_eq!(body["source"], "serial:/dev/test");
+
+    // The same code twice: the second is a replay, refused with its stable code.
+    tx.send(raw(&code)).await.unwrap();
+    let first = next_event(&mut events, &mut buf, "qr.scanned").await;
+    assert_eq!(first["data"]["valid"], true, "{first}");
+    tx.send(raw(&code)).await.unwrap();
+    let second = next_event(&mut events, &mut buf, "qr.scanned").await;
+    assert_eq!(second["data"]["valid"], false, "{second}");
+    assert_eq!(second["data"]["error"]["code"], "essc.replayed", "{second}");
+    d.shutdown().await;
+}
