@@ -6,8 +6,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use medsettle::card::CardReaders;
 use medsettle::config::{Config, ReaderBackend};
+use medsettle::events::EventBus;
 use medsettle::qr::service::{RawScan, SCAN_QUEUE};
 use medsettle::qr::{Cascade, Debouncer, Mailbox, run_decoder};
+use medsettle_scanner::LinkState;
 use medsettle_vcard::{InProcessReader, Profile, VirtualCard};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -58,7 +60,10 @@ pub(super) fn readers(config: &Config) -> anyhow::Result<Option<Arc<dyn CardRead
 /// Starts the QR sources `[qr]` configures and returns the channel their scans arrive on, or
 /// `None` when there are none. Camera sources decode on their own threads (newest frame wins);
 /// scan boxes run as tasks. Must be called inside the runtime.
-pub(super) fn scans(config: &Config) -> anyhow::Result<Option<mpsc::Receiver<RawScan>>> {
+pub(super) fn scans(
+    config: &Config,
+    events: &EventBus,
+) -> anyhow::Result<Option<mpsc::Receiver<RawScan>>> {
     let qr = &config.qr;
     if qr.camera_dir.is_none() && qr.serial.is_none() {
         return Ok(None);
@@ -99,6 +104,33 @@ pub(super) fn scans(config: &Config) -> anyhow::Result<Option<mpsc::Receiver<Raw
         };
         let (sink, mut box_rx) = medsettle_scanner::channel(SCAN_QUEUE);
         let label = format!("serial:{}", path.display());
+        // The scan box's link state as `qr.source` events (connected, disconnected, …).
+        let mut stats = box_rx.stats.clone();
+        let (bus, source) = (events.clone(), label.clone());
+        tokio::spawn(async move {
+            let mut last = None;
+            loop {
+                let link = stats.borrow_and_update().link.clone();
+                if last.as_ref() != Some(&link) {
+                    let (state, reason) = match &link {
+                        LinkState::Connecting => ("connecting", None),
+                        LinkState::Connected => ("connected", None),
+                        LinkState::Disconnected { reason } => {
+                            ("disconnected", Some(reason.clone()))
+                        }
+                        LinkState::Stopped => ("stopped", None),
+                    };
+                    bus.publish(
+                        "qr.source",
+                        serde_json::json!({ "source": source, "link": state, "reason": reason }),
+                    );
+                    last = Some(link);
+                }
+                if stats.changed().await.is_err() {
+                    break;
+                }
+            }
+        });
         tokio::spawn(medsettle_scanner::serial::run_serial(
             serial,
             sink,

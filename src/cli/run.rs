@@ -55,13 +55,14 @@ pub(super) fn serve(
         let listener = tokio::net::TcpListener::bind(config.api.listen)
             .await
             .with_context(|| format!("cannot listen on {} (`api.listen`)", config.api.listen))?;
+        let events = medsettle::events::EventBus::default();
         let env = Environment {
             notifier: Notifier::from_env(),
             credentials_dir: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),
             log: Some(log),
-            events: Default::default(),
             readers: super::devices::readers(&config)?,
-            scans: super::devices::scans(&config)?,
+            scans: super::devices::scans(&config, &events)?,
+            events,
         };
         let (tx, rx) = mpsc::channel(4);
         spawn_signal_handlers(tx, config_path)?;

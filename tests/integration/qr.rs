@@ -180,3 +180,51 @@ async fn the_scan_api_answers_the_next_code_and_replays_are_refused() {
     assert_eq!(second["data"]["error"]["code"], "essc.replayed", "{second}");
     d.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_serial_scan_box_feeds_the_daemon() {
+    use std::io::Write as _;
+    let (code, keys) = fresh_essc();
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let port = nix::unistd::ttyname(&pty.slave).expect("ttyname");
+    let t = Terminal::new();
+    let config = t.config_text().replace(
+        "[readers]",
+        &format!("[qr]\n{keys}\nserial = \"{}\"\n\n[readers]", port.display()),
+    );
+    let path = t.path().join("serial.toml");
+    std::fs::write(&path, config).unwrap();
+    let p = Process::launch(
+        t.path(),
+        &["run".as_ref(), "--config".as_ref(), path.as_os_str()],
+        |_| {},
+    )
+    .await;
+    let c = support::client();
+    let mut events = c
+        .get(p.url("/v1/events?topics=qr&last_event_id=0"))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let mut buf = String::new();
+    // Write only once the daemon holds the port in raw mode.
+    loop {
+        let e = next_event(&mut events, &mut buf, "qr.source").await;
+        if e["data"]["link"] == "connected" {
+            break;
+        }
+    }
+    let mut master = std::fs::File::from(pty.master);
+    master.write_all(format!("{code}\r").as_bytes()).unwrap();
+    let scanned = next_event(&mut events, &mut buf, "qr.scanned").await;
+    assert_eq!(scanned["data"]["valid"], true, "{scanned}");
+    assert_eq!(
+        scanned["data"]["source"],
+        format!("serial:{}", port.display())
+    );
+    drop(pty.slave);
+    p.signal(15);
+    let (status, log) = p.wait();
+    assert_eq!(status.code(), Some(0), "{log}");
+}
