@@ -23,11 +23,21 @@ pub(super) struct ScanArgs {
     #[arg(long, short)]
     config: Option<PathBuf>,
     /// Image files (PNG, JPEG) to decode.
-    #[arg(long = "image", num_args = 1.., required_unless_present = "dir", conflicts_with = "dir")]
+    #[arg(long = "image", num_args = 1.., required_unless_present_any = ["dir", "serial"], conflicts_with_all = ["dir", "serial"])]
     images: Vec<PathBuf>,
     /// A directory of images, decoded in name order.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "serial")]
     dir: Option<PathBuf>,
+    /// A counter scan box on this serial port: print each code it sends until `--count`
+    /// codes or Ctrl-C.
+    #[arg(long)]
+    serial: Option<PathBuf>,
+    /// With `--serial`: stop after this many codes.
+    #[arg(long, requires = "serial")]
+    count: Option<u64>,
+    /// With `--serial`: the port's baud rate.
+    #[arg(long, default_value_t = 9600, requires = "serial")]
+    baud: u32,
     /// One JSON object per input instead of text.
     #[arg(long)]
     json: bool,
@@ -55,6 +65,9 @@ pub(super) fn execute(args: ScanArgs) -> ExitCode {
         }
     };
     let verifier = Verifier::new(keys).with_skew(qr.essc_skew_secs);
+    if let Some(port) = args.serial.clone() {
+        return serial(port, &args, &verifier);
+    }
     let inputs = match inputs(&args) {
         Ok(i) => i,
         Err(e) => {
@@ -80,6 +93,58 @@ pub(super) fn execute(args: ScanArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Reads codes from a scan box and reports each like an image input.
+fn serial(port: PathBuf, args: &ScanArgs, verifier: &Verifier) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("medsettle: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let guard = MemoryReplayGuard::new(1024);
+    let config = medsettle_scanner::serial::SerialConfig {
+        path: port.clone(),
+        baud: args.baud,
+        ..Default::default()
+    };
+    runtime.block_on(async {
+        let (sink, mut rx) = medsettle_scanner::channel(8);
+        tokio::spawn(medsettle_scanner::serial::run_serial(config, sink, async {
+            let _ = tokio::signal::ctrl_c().await;
+        }));
+        eprintln!(
+            "medsettle: waiting for codes on {} (Ctrl-C to stop)",
+            port.display()
+        );
+        let mut seen = 0;
+        while let Some(scan) = rx.scans.recv().await {
+            let r = report(
+                &format!("serial:{}", port.display()),
+                &scan.bytes,
+                None,
+                verifier,
+                &guard,
+                chrono::Utc::now().timestamp(),
+                args.reveal,
+            );
+            if args.json {
+                println!("{r}");
+            } else {
+                print_text(&r);
+            }
+            seen += 1;
+            if args.count.is_some_and(|n| seen >= n) {
+                break;
+            }
+        }
+    });
+    ExitCode::SUCCESS
 }
 
 fn inputs(args: &ScanArgs) -> Result<Vec<PathBuf>, String> {
@@ -131,13 +196,28 @@ fn scan_one(
         return serde_json::json!({ "file": file, "valid": false, "code": "qr.no_code",
             "error": "no QR code found", "decode_ms": ms });
     };
-    let text = decoded.text.clone().unwrap_or_default();
+    let mut r = report(&file, &decoded.bytes, decoder, verifier, guard, now, reveal);
+    r["decode_ms"] = ((ms * 100.0).round() / 100.0).into();
+    r
+}
+
+/// Classifies and validates one code; the JSON every input kind prints.
+fn report(
+    file: &str,
+    bytes: &[u8],
+    decoder: Option<String>,
+    verifier: &Verifier,
+    guard: &MemoryReplayGuard,
+    now: i64,
+    reveal: bool,
+) -> serde_json::Value {
+    let text = String::from_utf8_lossy(bytes).into_owned();
     let shown = if reveal {
         text.clone()
     } else {
         mask_code(&text)
     };
-    let (kind, valid, detail) = match classify(&decoded.bytes) {
+    let (kind, valid, detail) = match classify(bytes) {
         Ok(Scanned::Essc(code)) => match verifier.verify(&code, now, guard) {
             Ok(id) => {
                 let who = if reveal {
@@ -168,7 +248,7 @@ fn scan_one(
     };
     serde_json::json!({
         "file": file, "text": shown, "kind": kind, "valid": valid, "result": detail,
-        "decoder": decoder, "decode_ms": (ms * 100.0).round() / 100.0,
+        "decoder": decoder, "decode_ms": null,
     })
 }
 

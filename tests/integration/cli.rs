@@ -272,3 +272,36 @@ fn scan_classifies_verifies_and_masks() {
     assert_eq!(status.code(), Some(1));
     assert!(out.contains("qr.too_short"), "{out}");
 }
+
+#[test]
+fn scan_reads_codes_from_a_serial_scan_box() {
+    use std::io::Write as _;
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    let port = nix::unistd::ttyname(&pty.slave).expect("ttyname");
+    // Raw mode from the start, so bytes written before the command opens the port arrive
+    // untouched by the line discipline.
+    let mut tio = nix::sys::termios::tcgetattr(&pty.slave).unwrap();
+    nix::sys::termios::cfmakeraw(&mut tio);
+    nix::sys::termios::tcsetattr(&pty.slave, nix::sys::termios::SetArg::TCSANOW, &tio).unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    master
+        .write_all(b"0123456789ABCDEFGHIJ-EVOUCHER\r")
+        .unwrap();
+    let (status, out, err) = run_cli(
+        &[
+            "scan",
+            "--serial",
+            port.to_str().unwrap(),
+            "--count",
+            "1",
+            "--json",
+        ],
+        None,
+    );
+    assert!(status.success(), "{err}");
+    let r: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(r["kind"], "e-voucher", "{r}");
+    assert_eq!(r["file"], format!("serial:{}", port.display()));
+    assert_eq!(r["text"], "0123456789…CHER (29 chars)", "masked: {r}");
+    drop(pty.slave);
+}
