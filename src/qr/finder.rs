@@ -4,8 +4,8 @@
 //! 1. Every fourth row (about 90 rows on frames taller than 480 lines) is binarised against a
 //!    local (row-window) mean and searched for 1:1:3:1:1 run sequences — the horizontal
 //!    cross-section of a finder pattern — starting dark (an ordinary code) or light (a
-//!    light-on-dark code). These counts alone over-report: text,
-//!    halftones and fabric show plenty of them, and so does the data area of any code.
+//!    light-on-dark code). These counts alone over-report: text, halftones and fabric show
+//!    plenty of them, and so does the data area of any code.
 //! 2. Each cross-section is checked vertically through its centre (a real finder is square:
 //!    the column must show 1:1:3:1:1 too, at a similar size) and the confirmed ones are merged
 //!    into finder-pattern candidates (centre, module size, polarity).
