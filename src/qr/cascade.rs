@@ -1,6 +1,10 @@
 //! The decoder cascade: an ordered list of (decoder, image variant) steps, tried until one finds
-//! a code. A cheap finder-pattern scan (`finder`) runs first; on a frame that shows no sign of
-//! a code only the first step runs, so most empty frames cost one scan and one decoder pass.
+//! a code. When the first step finds nothing, a cheap finder-pattern scan (`finder`) decides
+//! how many of the others run: all of them when three finder patterns form a QR triangle
+//! ([`Evidence::likely`]), only the next [`Cascade::WEAK_STEPS`] when there are just three
+//! unrelated candidates ([`Evidence::some`]), none otherwise. Frames without a code — most
+//! camera frames — so cost one decoder pass and one scan, even when they are full of text or
+//! code-like texture.
 //! The default order comes from measurements on `fixtures/qr/frames` (see `benches/README.md`).
 
 use std::time::{Duration, Instant};
@@ -76,9 +80,13 @@ impl Default for Cascade {
 }
 
 impl Cascade {
+    /// Fallback steps (after the first) that run on weak finder evidence: in the default order
+    /// rxing, quircs inverted and rxing inverted, the full-size passes that rescue such frames.
+    pub const WEAK_STEPS: usize = 3;
+
     /// A cascade of the named decoders (`rqrr`, `quircs`, `rxing`) and steps indexing them.
-    /// With `gate`, only the first step runs on a frame without finder evidence
-    /// ([`Evidence::likely`]). `None` for an unknown decoder name.
+    /// With `gate`, the finder scan limits the fallbacks (see the module docs). `None` for an
+    /// unknown decoder name.
     pub fn new(names: &[&str], steps: &[(usize, Variant)], gate: bool) -> Option<Self> {
         let decoders = names
             .iter()
@@ -106,13 +114,21 @@ impl Cascade {
         let start = Instant::now();
         let mut evidence = Evidence::default();
         let mut variants = Variants::new(img);
+        let mut steps = self.steps.len();
         for (i, step) in self.steps.iter().enumerate() {
             if self.gate && i == 1 {
                 // Only once the first decoder found nothing: a hit never pays for the scan.
                 evidence = finder::scan(img);
                 if !evidence.likely() {
-                    break;
+                    steps = if evidence.some() {
+                        1 + Self::WEAK_STEPS
+                    } else {
+                        1
+                    };
                 }
+            }
+            if i >= steps {
+                break;
             }
             let decoder = &self.decoders[step.decoder];
             let found = decoder.decode(variants.get(step.variant));

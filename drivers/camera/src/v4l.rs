@@ -1,7 +1,24 @@
-//! The live camera: a UVC/V4L2 device through nokhwa (feature `v4l`), MJPEG or YUYV converted
-//! to greyscale by nokhwa. When the camera disappears (unplugged, driver reset) the source
-//! reopens it with exponential backoff instead of failing. Kept thin on purpose: everything
-//! above it is tested through the file sources, since CI has no /dev/video*.
+//! The live camera: a UVC/V4L2 device through nokhwa 0.10 (feature `v4l`), opened by index
+//! at the closest format nokhwa offers to the requested resolution, frame rate and encoding
+//! (MJPEG or YUYV), converted to greyscale by nokhwa. When the camera disappears (unplugged,
+//! driver reset) the source reopens it with exponential backoff instead of failing. Kept thin
+//! on purpose: everything above it is tested through the file sources, since CI has no
+//! /dev/video*.
+//!
+//! # Enabling it
+//!
+//! The feature is off by default because nokhwa's V4L2 bindings run bindgen at build time:
+//!
+//! ```text
+//! apt-get install libclang-dev libv4l-dev     # or: scripts/bootstrap (lists both)
+//! cargo build -p medsettle-camera --features v4l
+//! ```
+//!
+//! A crate that wants the live camera depends on `medsettle-camera` with
+//! `features = ["v4l"]` and runs [`V4lSource`] through [`spawn_capture`](crate::spawn_capture).
+//! `make lint` should keep the feature compiling (`cargo clippy -p medsettle-camera --features
+//! v4l --all-targets -- -D warnings`). nokhwa's `camera-sync-impl` feature is enabled so that
+//! its `Camera` is `Send`; the camera is opened and read only on the capture thread.
 
 use std::time::Duration;
 
