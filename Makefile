@@ -29,6 +29,7 @@ bench: bootstrap
 lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p medsettle-camera -p medsettle-daemon --features v4l --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

@@ -23,7 +23,7 @@ pub(super) struct ScanArgs {
     #[arg(long, short)]
     config: Option<PathBuf>,
     /// Image files (PNG, JPEG) to decode.
-    #[arg(long = "image", num_args = 1.., required_unless_present_any = ["dir", "serial"], conflicts_with_all = ["dir", "serial"])]
+    #[arg(long = "image", num_args = 1.., required_unless_present_any = ["dir", "serial", "camera"], conflicts_with_all = ["dir", "serial", "camera"])]
     images: Vec<PathBuf>,
     /// A directory of images, decoded in name order.
     #[arg(long, conflicts_with = "serial")]
@@ -32,8 +32,12 @@ pub(super) struct ScanArgs {
     /// codes or Ctrl-C.
     #[arg(long)]
     serial: Option<PathBuf>,
-    /// With `--serial`: stop after this many codes.
-    #[arg(long, requires = "serial")]
+    /// A V4L2 camera by index (0 = /dev/video0): print each code it sees until `--count`
+    /// codes or Ctrl-C. Needs a build with `--features v4l`.
+    #[arg(long, conflicts_with_all = ["dir", "serial"])]
+    camera: Option<u32>,
+    /// With `--serial` or `--camera`: stop after this many codes.
+    #[arg(long)]
     count: Option<u64>,
     /// With `--serial`: the port's baud rate.
     #[arg(long, default_value_t = 9600, requires = "serial")]
@@ -68,6 +72,9 @@ pub(super) fn execute(args: ScanArgs) -> ExitCode {
     if let Some(port) = args.serial.clone() {
         return serial(port, &args, &verifier);
     }
+    if let Some(index) = args.camera {
+        return camera(index, &args, &verifier, qr.debounce_ms);
+    }
     let inputs = match inputs(&args) {
         Ok(i) => i,
         Err(e) => {
@@ -93,6 +100,73 @@ pub(super) fn execute(args: ScanArgs) -> ExitCode {
     } else {
         ExitCode::FAILURE
     }
+}
+
+/// Decodes a live camera's frames (newest frame wins) and reports each code once.
+#[cfg(feature = "v4l")]
+fn camera(index: u32, args: &ScanArgs, verifier: &Verifier, debounce_ms: u64) -> ExitCode {
+    use medsettle::qr::{Debouncer, Mailbox, run_decoder};
+    use std::sync::Arc;
+    let device = format!("/dev/video{index}");
+    if !Path::new(&device).exists() {
+        // The source would wait for the camera to be plugged in; a command should say so.
+        eprintln!("medsettle: camera {index}: {device} does not exist (is the camera plugged in?)");
+        return ExitCode::FAILURE;
+    }
+    let source = medsettle_camera::V4lSource::new(medsettle_camera::CameraConfig {
+        index,
+        ..Default::default()
+    });
+    let mailbox = Arc::new(Mailbox::new());
+    let capture = medsettle_camera::spawn_capture(source, Arc::clone(&mailbox));
+    let cascade = Cascade::default();
+    let mut debounce = Debouncer::new(std::time::Duration::from_millis(debounce_ms));
+    let guard = MemoryReplayGuard::new(1024);
+    eprintln!("medsettle: reading /dev/video{index} (Ctrl-C to stop)");
+    let mut seen = 0;
+    run_decoder(&mailbox, &cascade, &mut debounce, |scan| {
+        let mut r = report(
+            &format!("camera:{index}"),
+            &scan.decoded.bytes,
+            Some(format!("{}/{:?}", scan.decoder, scan.variant)),
+            verifier,
+            &guard,
+            chrono::Utc::now().timestamp(),
+            args.reveal,
+        );
+        r["decode_ms"] = ((scan.decode_time.as_secs_f64() * 1e5).round() / 100.0).into();
+        if args.json {
+            println!("{r}");
+        } else {
+            print_text(&r);
+        }
+        seen += 1;
+        if args.count.is_some_and(|n| seen >= n) {
+            mailbox.close();
+        }
+    });
+    if args.count.is_some_and(|n| seen >= n) {
+        // Done: the capture thread ends with the process.
+        return ExitCode::SUCCESS;
+    }
+    // The decoder loop ended because the camera source did: report why.
+    match capture.join() {
+        Ok(Err(e)) => {
+            eprintln!("medsettle: camera {index}: {e}");
+            ExitCode::FAILURE
+        }
+        _ => ExitCode::SUCCESS,
+    }
+}
+
+/// Without the `v4l` feature there is no camera driver in this build.
+#[cfg(not(feature = "v4l"))]
+fn camera(index: u32, _: &ScanArgs, _: &Verifier, _: u64) -> ExitCode {
+    eprintln!(
+        "medsettle: camera {index}: this build has no camera driver; rebuild with \
+         `cargo build --release --features v4l` (needs libclang-dev and libv4l-dev)"
+    );
+    ExitCode::FAILURE
 }
 
 /// Reads codes from a scan box and reports each like an image input.

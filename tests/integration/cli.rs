@@ -305,3 +305,15 @@ fn scan_reads_codes_from_a_serial_scan_box() {
     assert_eq!(r["text"], "0123456789…CHER (29 chars)", "masked: {r}");
     drop(pty.slave);
 }
+
+#[test]
+fn scan_without_a_camera_driver_says_how_to_get_one() {
+    let (status, out, err) = run_cli(&["scan", "--camera", "0"], None);
+    assert_eq!(status.code(), Some(1));
+    assert!(out.is_empty(), "{out}");
+    // Default builds have no V4L2 driver; a `--features v4l` build finds no /dev/video0 here.
+    assert!(
+        err.contains("--features v4l") || err.contains("/dev/video0 does not exist"),
+        "{err}"
+    );
+}
