@@ -65,36 +65,18 @@ pub(super) fn scans(
     events: &EventBus,
 ) -> anyhow::Result<Option<mpsc::Receiver<RawScan>>> {
     let qr = &config.qr;
-    if qr.camera_dir.is_none() && qr.serial.is_none() {
+    if qr.camera_dir.is_none()
+        && qr.serial.is_none()
+        && qr.hid.is_none()
+        && qr.camera_index.is_none()
+    {
         return Ok(None);
     }
     let (tx, rx) = mpsc::channel(SCAN_QUEUE);
     if let Some(dir) = &qr.camera_dir {
         let source = medsettle_camera::DirectorySource::open(dir, qr.camera_loop)
             .with_context(|| format!("`qr.camera_dir`: cannot open {}", dir.display()))?;
-        let mailbox = Arc::new(Mailbox::new());
-        medsettle_camera::spawn_capture(source, Arc::clone(&mailbox));
-        let tx = tx.clone();
-        let window = Duration::from_millis(qr.debounce_ms);
-        std::thread::Builder::new()
-            .name("qr-decoder".into())
-            .spawn(move || {
-                let cascade = Cascade::default();
-                let mut debounce = Debouncer::new(window);
-                run_decoder(&mailbox, &cascade, &mut debounce, |scan| {
-                    let raw = RawScan {
-                        bytes: scan.decoded.bytes,
-                        source: "camera".into(),
-                        decoder: Some(format!("{}/{:?}", scan.decoder, scan.variant)),
-                        decode_ms: Some(scan.decode_time.as_secs_f64() * 1e3),
-                    };
-                    // A full queue drops the scan: the code is still in view and comes again.
-                    if tx.try_send(raw).is_err() {
-                        tracing::warn!("QR scan queue full; scan dropped");
-                    }
-                });
-            })
-            .context("cannot start the QR decoder thread")?;
+        decode_into(source, "camera".into(), qr, &tx)?;
     }
     if let Some(path) = &qr.serial {
         let serial = medsettle_scanner::serial::SerialConfig {
@@ -102,54 +84,137 @@ pub(super) fn scans(
             baud: qr.serial_baud,
             ..Default::default()
         };
-        let (sink, mut box_rx) = medsettle_scanner::channel(SCAN_QUEUE);
-        let label = format!("serial:{}", path.display());
-        // The scan box's link state as `qr.source` events (connected, disconnected, …).
-        let mut stats = box_rx.stats.clone();
-        let (bus, source) = (events.clone(), label.clone());
-        tokio::spawn(async move {
-            let mut last = None;
-            loop {
-                let link = stats.borrow_and_update().link.clone();
-                if last.as_ref() != Some(&link) {
-                    let (state, reason) = match &link {
-                        LinkState::Connecting => ("connecting", None),
-                        LinkState::Connected => ("connected", None),
-                        LinkState::Disconnected { reason } => {
-                            ("disconnected", Some(reason.clone()))
-                        }
-                        LinkState::Stopped => ("stopped", None),
-                    };
-                    bus.publish(
-                        "qr.source",
-                        serde_json::json!({ "source": source, "link": state, "reason": reason }),
-                    );
-                    last = Some(link);
-                }
-                if stats.changed().await.is_err() {
-                    break;
-                }
-            }
-        });
+        let (sink, box_rx) = medsettle_scanner::channel(SCAN_QUEUE);
         tokio::spawn(medsettle_scanner::serial::run_serial(
             serial,
             sink,
             std::future::pending(),
         ));
-        let tx = tx.clone();
-        tokio::spawn(async move {
-            while let Some(scan) = box_rx.scans.recv().await {
-                let raw = RawScan {
-                    bytes: scan.bytes,
-                    source: label.clone(),
-                    decoder: None,
-                    decode_ms: None,
-                };
-                if tx.send(raw).await.is_err() {
-                    break;
-                }
-            }
-        });
+        forward_box(format!("serial:{}", path.display()), box_rx, &tx, events);
+    }
+    if let Some(path) = &qr.hid {
+        let hid = medsettle_scanner::hid::HidConfig {
+            path: path.clone(),
+            ..Default::default()
+        };
+        let (sink, box_rx) = medsettle_scanner::channel(SCAN_QUEUE);
+        tokio::spawn(medsettle_scanner::hid::run_hid(
+            hid,
+            sink,
+            std::future::pending(),
+        ));
+        forward_box(format!("hid:{}", path.display()), box_rx, &tx, events);
+    }
+    if let Some(index) = qr.camera_index {
+        camera_source(index, qr, &tx)?;
     }
     Ok(Some(rx))
+}
+
+/// Forwards a scan box's codes into the daemon's scan channel and its link state to the bus
+/// as `qr.source` events (connecting, connected, disconnected, stopped).
+fn forward_box(
+    label: String,
+    mut box_rx: medsettle_scanner::ScanReceiver,
+    tx: &mpsc::Sender<RawScan>,
+    events: &EventBus,
+) {
+    let mut stats = box_rx.stats.clone();
+    let (bus, source) = (events.clone(), label.clone());
+    tokio::spawn(async move {
+        let mut last = None;
+        loop {
+            let link = stats.borrow_and_update().link.clone();
+            if last.as_ref() != Some(&link) {
+                let (state, reason) = match &link {
+                    LinkState::Connecting => ("connecting", None),
+                    LinkState::Connected => ("connected", None),
+                    LinkState::Disconnected { reason } => ("disconnected", Some(reason.clone())),
+                    LinkState::Stopped => ("stopped", None),
+                };
+                bus.publish(
+                    "qr.source",
+                    serde_json::json!({ "source": source, "link": state, "reason": reason }),
+                );
+                last = Some(link);
+            }
+            if stats.changed().await.is_err() {
+                break;
+            }
+        }
+    });
+    let tx = tx.clone();
+    tokio::spawn(async move {
+        while let Some(scan) = box_rx.scans.recv().await {
+            let raw = RawScan {
+                bytes: scan.bytes,
+                source: label.clone(),
+                decoder: None,
+                decode_ms: None,
+            };
+            if tx.send(raw).await.is_err() {
+                break;
+            }
+        }
+    });
+}
+
+/// A live V4L2 camera (builds with the `v4l` feature): capture thread, newest-frame mailbox,
+/// decoder thread.
+#[cfg(feature = "v4l")]
+fn camera_source(
+    index: u32,
+    qr: &medsettle::config::QrConfig,
+    tx: &mpsc::Sender<RawScan>,
+) -> anyhow::Result<()> {
+    let source = medsettle_camera::V4lSource::new(medsettle_camera::CameraConfig {
+        index,
+        ..Default::default()
+    });
+    decode_into(source, format!("camera:{index}"), qr, tx)
+}
+
+#[cfg(not(feature = "v4l"))]
+fn camera_source(
+    index: u32,
+    _: &medsettle::config::QrConfig,
+    _: &mpsc::Sender<RawScan>,
+) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "`qr.camera_index = {index}`: this build has no camera driver; build with `--features v4l`"
+    )
+}
+
+/// Runs a frame source through the decoder cascade on its own threads (newest frame wins) and
+/// sends each debounced code to the scan channel.
+fn decode_into(
+    source: impl medsettle_camera::FrameSource + 'static,
+    label: String,
+    qr: &medsettle::config::QrConfig,
+    tx: &mpsc::Sender<RawScan>,
+) -> anyhow::Result<()> {
+    let mailbox = Arc::new(Mailbox::new());
+    medsettle_camera::spawn_capture(source, Arc::clone(&mailbox));
+    let tx = tx.clone();
+    let window = Duration::from_millis(qr.debounce_ms);
+    std::thread::Builder::new()
+        .name("qr-decoder".into())
+        .spawn(move || {
+            let cascade = Cascade::default();
+            let mut debounce = Debouncer::new(window);
+            run_decoder(&mailbox, &cascade, &mut debounce, |scan| {
+                let raw = RawScan {
+                    bytes: scan.decoded.bytes,
+                    source: label.clone(),
+                    decoder: Some(format!("{}/{:?}", scan.decoder, scan.variant)),
+                    decode_ms: Some(scan.decode_time.as_secs_f64() * 1e3),
+                };
+                // A full queue drops the scan: the code is still in view and comes again.
+                if tx.try_send(raw).is_err() {
+                    tracing::warn!("QR scan queue full; scan dropped");
+                }
+            });
+        })
+        .context("cannot start the QR decoder thread")?;
+    Ok(())
 }

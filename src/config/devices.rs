@@ -151,6 +151,10 @@ pub struct QrConfig {
     pub serial: Option<PathBuf>,
     /// Its baud rate (ignored by CDC-ACM boxes).
     pub serial_baud: u32,
+    /// A keyboard-wedge scan box (HID), grabbed exclusively: `/dev/input/by-id/…-event-kbd`.
+    pub hid: Option<PathBuf>,
+    /// A live V4L2 camera by index (0 = /dev/video0); needs a build with `--features v4l`.
+    pub camera_index: Option<u32>,
 }
 
 impl Default for QrConfig {
@@ -163,6 +167,8 @@ impl Default for QrConfig {
             camera_loop: true,
             serial: None,
             serial_baud: 9_600,
+            hid: None,
+            camera_index: None,
         }
     }
 }

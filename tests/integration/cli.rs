@@ -317,3 +317,16 @@ fn scan_without_a_camera_driver_says_how_to_get_one() {
         "{err}"
     );
 }
+
+#[test]
+fn a_camera_the_build_cannot_drive_stops_the_start_with_the_key() {
+    let t = Terminal::new();
+    let text = t
+        .config_text()
+        .replace("[readers]", "[qr]\ncamera_index = 7\n\n[readers]");
+    let path = t.path().join("camera.toml");
+    std::fs::write(&path, text).unwrap();
+    let (status, _, err) = run_cli(&["run", "--config", path.to_str().unwrap()], None);
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("qr.camera_index"), "{err}");
+}
