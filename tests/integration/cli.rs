@@ -195,34 +195,12 @@ pub fn qr_png(text: &str, path: &std::path::Path) {
 #[test]
 fn scan_classifies_verifies_and_masks() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let cases: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(root.join("fixtures/qr/essc/cases.json")).unwrap(),
-    )
-    .unwrap();
-    let kid = cases["kid"].as_str().unwrap();
-    let issuer = medsettle::qr::essc::Issuer::from_secret_hex(
-        kid,
-        cases["secret_key_hex"].as_str().unwrap(),
-    )
-    .unwrap();
-    let now = chrono::Utc::now().timestamp();
-    let code = issuer.mint(&issuer.claims(
-        "11010519491231002X",
-        "张三",
-        "A12345678",
-        "110105",
-        now,
-        120,
-    ));
+    let (code, keys) = crate::qr::fresh_essc();
     let t = Terminal::new();
     let png = t.path().join("essc.png");
     qr_png(&code, &png);
     let cfg = t.path().join("qr.toml");
-    let text = format!(
-        "{}\n[qr]\nessc_keys = {{ \"{kid}\" = \"{}\" }}\n",
-        t.config_text(),
-        cases["public_key_hex"].as_str().unwrap()
-    );
+    let text = format!("{}\n[qr]\n{keys}\n", t.config_text());
     std::fs::write(&cfg, text).unwrap();
     let cfg = cfg.to_str().unwrap();
 
