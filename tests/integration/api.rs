@@ -64,15 +64,7 @@ async fn every_route_but_healthz_needs_the_token() {
 async fn status_reports_components_without_personal_data() {
     let t = Terminal::new();
     let d = InProcess::start(&t).await;
-    let s: Value = support::client()
-        .get(d.url("/v1/status"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let s: Value = support::get_json(&d.url("/v1/status")).await;
     assert_eq!(s["phase"], "running");
     assert_eq!(s["components"]["store"]["health"], "ok");
     assert_eq!(s["components"]["api"]["health"], "ok");
@@ -110,15 +102,7 @@ async fn openapi_document_matches_the_routes() {
     // The daemon serves the same document.
     let t = Terminal::new();
     let d = InProcess::start(&t).await;
-    let served_doc: Value = support::client()
-        .get(d.url("/v1/openapi.json"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let served_doc: Value = support::get_json(&d.url("/v1/openapi.json")).await;
     assert_eq!(served_doc, doc);
     d.shutdown().await;
 }

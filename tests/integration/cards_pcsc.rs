@@ -128,15 +128,7 @@ async fn every_profile_gives_its_expected_outcome_through_pcscd() {
     assert!(stream.1.contains("event: card.read") || stream.1.contains("event= card.read"));
     assert!(!stream.1.contains("110105199003071239"), "{}", stream.1);
 
-    let readers: Value = c
-        .get(p.url("/v1/readers"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let readers: Value = support::get_json(&p.url("/v1/readers")).await;
     assert_eq!(readers["backend"], "pcsc");
     let kinds: Vec<&str> = readers["slots"]
         .as_array()

@@ -9,7 +9,7 @@ use medsettle::store::{SCHEMA_VERSION, Store};
 use serde_json::Value;
 
 use crate::support::process::run_cli;
-use crate::support::{self, InProcess, TOKEN, Terminal};
+use crate::support::{self, InProcess, Terminal};
 
 fn fixture(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -61,15 +61,7 @@ async fn a_corrupt_database_is_moved_aside_and_raises_an_alarm() {
     let garbage = b"this was never an SQLite database, but it is somebody's data".repeat(100);
     std::fs::write(t.db_path(), &garbage).unwrap();
     let d = InProcess::start(&t).await;
-    let status: Value = support::client()
-        .get(d.url("/v1/status"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status: Value = support::get_json(&d.url("/v1/status")).await;
     let alarms = status["alarms"].to_string();
     assert!(alarms.contains("store.quarantined"), "{status}");
     d.shutdown().await;

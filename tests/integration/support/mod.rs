@@ -156,6 +156,19 @@ impl InProcess {
 }
 
 /// An HTTP client that never reuses connections (each request sees the daemon as it is now).
+/// `GET url` with the test token; the answer's JSON body (any status).
+pub async fn get_json(url: &str) -> serde_json::Value {
+    client()
+        .get(url)
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .pool_max_idle_per_host(0)
