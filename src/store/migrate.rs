@@ -34,6 +34,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         to: 3,
         sql: include_str!("migrations/0003_essc_nonce.sql"),
     },
+    Migration {
+        to: 4,
+        sql: include_str!("migrations/0004_sequences.sql"),
+    },
 ];
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);

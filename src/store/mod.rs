@@ -33,7 +33,7 @@ pub use error::StoreError;
 use writer::{Command, Counters};
 
 /// The schema version this code writes; `MIGRATIONS` has exactly this many steps.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// `PRAGMA application_id` of every medsettle database: "MDST" in ASCII.
 pub const APPLICATION_ID: i32 = i32::from_be_bytes(*b"MDST");
@@ -87,6 +87,10 @@ pub enum WriteOp {
         expires_at: i64,
         now: i64,
     },
+    /// Advances the named counter and answers [`WriteOutcome::Sequence`] with its new value
+    /// (the first is 1). Committed before the caller uses the value, so a value is never
+    /// handed out twice, whatever happens to the process.
+    NextSequence { name: String },
 }
 
 /// What a write produced.
@@ -98,6 +102,8 @@ pub enum WriteOutcome {
     Done,
     /// For [`WriteOp::RememberNonce`]: `true` when the nonce was new.
     Nonce { fresh: bool },
+    /// For [`WriteOp::NextSequence`]: the counter's new value.
+    Sequence(u64),
 }
 
 /// One row of `runs`.

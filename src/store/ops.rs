@@ -68,6 +68,16 @@ pub(super) fn apply(conn: &mut Connection, op: WriteOp) -> Result<WriteOutcome, 
                 fresh: inserted == 1,
             }
         }
+        WriteOp::NextSequence { name } => {
+            let value: i64 = tx.query_row(
+                "INSERT INTO sequences (name, value) VALUES (?1, 1)
+                 ON CONFLICT (name) DO UPDATE SET value = value + 1
+                 RETURNING value",
+                [name],
+                |r| r.get(0),
+            )?;
+            WriteOutcome::Sequence(u64::try_from(value).unwrap_or(0))
+        }
     };
     tx.commit()?;
     Ok(outcome)

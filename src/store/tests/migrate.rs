@@ -83,6 +83,46 @@ async fn the_v2_fixture_keeps_its_runs_and_gains_the_replay_guard() {
 }
 
 #[tokio::test]
+async fn the_v3_fixture_keeps_its_nonces_and_counts_msgid_sequences() {
+    let dir = tmp();
+    let path = copy_fixture(3, &dir);
+    let (store, report) = Store::open(&path, BUSY).unwrap();
+    assert_eq!(report.migrated_from, 3);
+    // The nonce remembered under v3 is still a replay.
+    let again = store
+        .write(WriteOp::RememberNonce {
+            kid: "test-2026".into(),
+            nonce: "00112233445566778899aabbccddeeff".into(),
+            expires_at: 4_102_444_800,
+            now: 1_795_000_100,
+        })
+        .await
+        .unwrap();
+    assert_eq!(again, WriteOutcome::Nonce { fresh: false });
+    let next = |name: &str| WriteOp::NextSequence { name: name.into() };
+    assert_eq!(
+        store.write(next("upstream.msgid")).await.unwrap(),
+        WriteOutcome::Sequence(1)
+    );
+    assert_eq!(
+        store.write(next("upstream.msgid")).await.unwrap(),
+        WriteOutcome::Sequence(2)
+    );
+    assert_eq!(
+        store.write(next("other")).await.unwrap(),
+        WriteOutcome::Sequence(1)
+    );
+    store.close().await.unwrap();
+    // Across a restart the counter goes on; no value is handed out twice.
+    let (store, _) = Store::open(&path, BUSY).unwrap();
+    assert_eq!(
+        store.write(next("upstream.msgid")).await.unwrap(),
+        WriteOutcome::Sequence(3)
+    );
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_current_database_is_not_migrated_again() {
     let dir = tmp();
     let path = db_in(&dir);
