@@ -19,3 +19,4 @@ pub mod qr;
 pub mod status;
 pub mod store;
 pub mod telemetry;
+pub mod upstream;

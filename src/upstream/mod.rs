@@ -1,0 +1,21 @@
+//! The upstream client's pure foundation: how this terminal talks to the national
+//! medical-insurance platform (upstream.md), without any I/O.
+//!
+//! [`money::Fen`] is the only amount type (integer fen, never `f64`); [`time`] converts every
+//! platform stamp to and from China Standard Time; [`msgid::MsgId`] is the 30-character request
+//! id; [`envelope`] holds the request and response envelopes and [`envelope::classify`], which
+//! sorts an HTTP answer into a response or an [`error::UpstreamError`]; [`tx`] has the typed
+//! inputs and outputs per transaction family. The HTTP transport, the sign-in lifecycle, the
+//! persistent msgid counter and the sandbox live elsewhere and must not be added here.
+
+pub mod envelope;
+pub mod error;
+pub mod money;
+pub mod msgid;
+pub mod time;
+pub mod tx;
+
+pub use envelope::{Request, Response, Terminal, classify};
+pub use error::{UnknownCause, UpstreamError};
+pub use money::{Fen, MoneyError};
+pub use msgid::{MsgId, MsgIdError};
