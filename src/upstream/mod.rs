@@ -12,6 +12,7 @@ pub mod envelope;
 pub mod error;
 pub mod money;
 pub mod msgid;
+pub mod msgid_source;
 pub mod time;
 pub mod tx;
 
