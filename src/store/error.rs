@@ -119,6 +119,18 @@ pub enum StoreError {
         /// The run id given.
         run_id: i64,
     },
+    /// `AuditRequest` for a msgid already recorded: a msgid is used once.
+    #[error("msgid {msgid} is already recorded; a new request needs a new msgid")]
+    DuplicateMsgId {
+        /// The msgid given.
+        msgid: String,
+    },
+    /// `AuditAnswer` for a msgid never recorded.
+    #[error("msgid {msgid} was never recorded as sent")]
+    UnknownMsgId {
+        /// The msgid given.
+        msgid: String,
+    },
     /// Any other SQLite failure while the store is running.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -165,6 +177,8 @@ impl UserFacing for StoreError {
             StoreError::NoWal { .. } => "store.no_wal",
             StoreError::RunNotFound { .. } => "store.run_not_found",
             StoreError::RunAlreadyStopped { .. } => "store.run_already_stopped",
+            StoreError::DuplicateMsgId { .. } => "store.duplicate_msgid",
+            StoreError::UnknownMsgId { .. } => "store.unknown_msgid",
             StoreError::Sqlite(_) => "store.sqlite",
             StoreError::Closed => "store.closed",
             StoreError::WriterGone => "store.writer_gone",
@@ -200,6 +214,9 @@ impl UserFacing for StoreError {
             ),
             StoreError::RunNotFound { .. } | StoreError::RunAlreadyStopped { .. } => {
                 "运行记录有误，请联系运维人员。".to_owned()
+            }
+            StoreError::DuplicateMsgId { .. } | StoreError::UnknownMsgId { .. } => {
+                "医保交易流水号记录有误，请联系运维人员。".to_owned()
             }
             StoreError::Sqlite(_) => "数据库出错，请稍后重试或联系运维人员。".to_owned(),
             StoreError::Closed => "系统正在关闭，请稍后重试。".to_owned(),

@@ -38,6 +38,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         to: 4,
         sql: include_str!("migrations/0004_sequences.sql"),
     },
+    Migration {
+        to: 5,
+        sql: include_str!("migrations/0005_upstream_audit.sql"),
+    },
 ];
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);

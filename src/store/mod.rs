@@ -33,7 +33,7 @@ pub use error::StoreError;
 use writer::{Command, Counters};
 
 /// The schema version this code writes; `MIGRATIONS` has exactly this many steps.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// `PRAGMA application_id` of every medsettle database: "MDST" in ASCII.
 pub const APPLICATION_ID: i32 = i32::from_be_bytes(*b"MDST");
@@ -91,6 +91,61 @@ pub enum WriteOp {
     /// (the first is 1). Committed before the caller uses the value, so a value is never
     /// handed out twice, whatever happens to the process.
     NextSequence { name: String },
+    /// Records a platform request before it is sent. A msgid already recorded is an error
+    /// ([`StoreError::DuplicateMsgId`]): a retry reuses its row, it never adds one.
+    AuditRequest {
+        msgid: String,
+        infno: String,
+        request: String,
+        sent_at_ms: i64,
+    },
+    /// Records the answer (or the lack of one) to a recorded request.
+    AuditAnswer {
+        msgid: String,
+        http_status: Option<u16>,
+        response: Option<String>,
+        outcome: AuditOutcome,
+        answered_at_ms: i64,
+    },
+}
+
+/// How a platform request ended, as the audit table records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    /// `infcode = 0`.
+    Ok,
+    /// `infcode = -1`: refused, nothing happened.
+    Business,
+    /// Transport failure, timeout, 5xx, unreadable body: the platform may have acted.
+    Unknown,
+    /// An answer that does not match the protocol.
+    Protocol,
+}
+
+impl AuditOutcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Ok => "ok",
+            AuditOutcome::Business => "business",
+            AuditOutcome::Unknown => "unknown",
+            AuditOutcome::Protocol => "protocol",
+        }
+    }
+}
+
+/// One audit row.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditRow {
+    pub msgid: String,
+    pub infno: String,
+    pub request: String,
+    pub sent_at_ms: i64,
+    pub http_status: Option<u16>,
+    pub response: Option<String>,
+    /// `None` while unanswered.
+    pub outcome: Option<String>,
+    pub answered_at_ms: Option<i64>,
 }
 
 /// What a write produced.
@@ -241,6 +296,12 @@ impl Store {
     pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_owned();
         self.read(move |c| reads::meta(c, &key)).await
+    }
+
+    /// The audit row of `msgid`, if the request was recorded.
+    pub async fn audit(&self, msgid: &str) -> Result<Option<AuditRow>, StoreError> {
+        let msgid = msgid.to_owned();
+        self.read(move |c| reads::audit(c, &msgid)).await
     }
 
     /// `PRAGMA quick_check` now: `"ok"` or SQLite's findings, one per line.

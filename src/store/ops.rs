@@ -78,6 +78,45 @@ pub(super) fn apply(conn: &mut Connection, op: WriteOp) -> Result<WriteOutcome, 
             )?;
             WriteOutcome::Sequence(u64::try_from(value).unwrap_or(0))
         }
+        WriteOp::AuditRequest {
+            msgid,
+            infno,
+            request,
+            sent_at_ms,
+        } => {
+            let inserted = tx.execute(
+                "INSERT INTO upstream_audit (msgid, infno, request, sent_at_ms)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (msgid) DO NOTHING",
+                params![msgid, infno, request, sent_at_ms],
+            )?;
+            if inserted == 0 {
+                return Err(StoreError::DuplicateMsgId { msgid });
+            }
+            WriteOutcome::Done
+        }
+        WriteOp::AuditAnswer {
+            msgid,
+            http_status,
+            response,
+            outcome,
+            answered_at_ms,
+        } => {
+            let updated = tx.execute(
+                "UPDATE upstream_audit SET http_status = ?2, response = ?3, outcome = ?4,
+                 answered_at_ms = ?5 WHERE msgid = ?1",
+                params![
+                    msgid,
+                    http_status,
+                    response,
+                    outcome.as_str(),
+                    answered_at_ms
+                ],
+            )?;
+            if updated == 0 {
+                return Err(StoreError::UnknownMsgId { msgid });
+            }
+            WriteOutcome::Done
+        }
     };
     tx.commit()?;
     Ok(outcome)

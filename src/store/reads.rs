@@ -32,3 +32,26 @@ pub(super) fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<Stri
         .query_row([key], |r| r.get(0))
         .optional()
 }
+
+/// The audit row of one msgid.
+pub(super) fn audit(conn: &Connection, msgid: &str) -> rusqlite::Result<Option<super::AuditRow>> {
+    use rusqlite::OptionalExtension as _;
+    conn.query_row(
+        "SELECT msgid, infno, request, sent_at_ms, http_status, response, outcome, answered_at_ms
+         FROM upstream_audit WHERE msgid = ?1",
+        [msgid],
+        |r| {
+            Ok(super::AuditRow {
+                msgid: r.get(0)?,
+                infno: r.get(1)?,
+                request: r.get(2)?,
+                sent_at_ms: r.get(3)?,
+                http_status: r.get(4)?,
+                response: r.get(5)?,
+                outcome: r.get(6)?,
+                answered_at_ms: r.get(7)?,
+            })
+        },
+    )
+    .optional()
+}

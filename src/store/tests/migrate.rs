@@ -123,6 +123,47 @@ async fn the_v3_fixture_keeps_its_nonces_and_counts_msgid_sequences() {
 }
 
 #[tokio::test]
+async fn platform_requests_are_audited_before_sending_and_never_twice() {
+    let dir = tmp();
+    let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
+    let msgid = "H11010500001202611231000000001";
+    let request = |body: &str| WriteOp::AuditRequest {
+        msgid: msgid.into(),
+        infno: "2102".into(),
+        request: body.into(),
+        sent_at_ms: 1,
+    };
+    store.write(request("{\"infno\":\"2102\"}")).await.unwrap();
+    let row = store.audit(msgid).await.unwrap().unwrap();
+    assert_eq!((row.infno.as_str(), row.outcome.clone()), ("2102", None));
+    let again = store.write(request("{}")).await.unwrap_err();
+    assert!(
+        matches!(again, StoreError::DuplicateMsgId { .. }),
+        "{again:?}"
+    );
+    let answer = |id: &str| WriteOp::AuditAnswer {
+        msgid: id.into(),
+        http_status: Some(200),
+        response: Some("{\"infcode\":0}".into()),
+        outcome: crate::store::AuditOutcome::Ok,
+        answered_at_ms: 2,
+    };
+    store.write(answer(msgid)).await.unwrap();
+    let row = store.audit(msgid).await.unwrap().unwrap();
+    assert_eq!(row.outcome.as_deref(), Some("ok"));
+    assert_eq!(row.request, "{\"infno\":\"2102\"}", "the first body stays");
+    let unknown = store
+        .write(answer("H11010500001202611231000000002"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(unknown, StoreError::UnknownMsgId { .. }),
+        "{unknown:?}"
+    );
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_current_database_is_not_migrated_again() {
     let dir = tmp();
     let path = db_in(&dir);
