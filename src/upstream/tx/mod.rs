@@ -6,4 +6,5 @@
 //! optional fields default, codes may arrive as strings or numbers. Nothing here sends anything.
 
 pub mod person;
+pub mod settle;
 pub mod sign;
