@@ -6,5 +6,6 @@
 //! optional fields default, codes may arrive as strings or numbers. Nothing here sends anything.
 
 pub mod person;
+pub mod reverse;
 pub mod settle;
 pub mod sign;
