@@ -10,6 +10,7 @@ mod devices;
 mod error;
 mod locate;
 mod secret;
+mod upstream;
 mod validate;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use devices::{CardConfig, QrConfig, ReaderBackend, ReadersConfig, SlotRule};
 pub use error::{ConfigError, ConfigErrors};
 pub use secret::{Secret, SecretError, SecretRef};
+pub use upstream::{SignType, TifConfig, UpstreamConfig};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -41,6 +43,9 @@ pub struct Config {
     /// QR credentials (e-SSC issuer keys, debounce).
     #[serde(default)]
     pub qr: QrConfig,
+    /// The insurance platform; without it the terminal works offline only.
+    #[serde(default)]
+    pub upstream: Option<UpstreamConfig>,
     /// Lifecycle settings.
     #[serde(default)]
     pub daemon: DaemonConfig,
@@ -236,6 +241,7 @@ impl Config {
             },
             card: CardConfig::default(),
             qr: QrConfig::default(),
+            upstream: None,
             daemon: DaemonConfig::default(),
             log: LogConfig::default(),
         }
@@ -279,6 +285,9 @@ impl Config {
         if self.qr != new.qr {
             keys.push("qr");
         }
+        if self.upstream != new.upstream {
+            keys.push("upstream");
+        }
         if self.log.format != new.log.format {
             keys.push("log.format");
         }
@@ -303,6 +312,20 @@ impl Config {
         }
         if let Some(p) = self.qr.camera_dir.as_mut() {
             absolutise(p);
+        }
+        if let Some(u) = self.upstream.as_mut() {
+            let secrets = [u.client_cert.as_mut(), u.client_key.as_mut()];
+            for p in secrets.into_iter().flatten() {
+                if let SecretRef::File(p) = p {
+                    absolutise(p);
+                }
+            }
+            if let Some(SecretRef::File(p)) = u.tif.as_mut().map(|t| &mut t.token) {
+                absolutise(p);
+            }
+            if let Some(p) = u.ca_bundle.as_mut() {
+                absolutise(p);
+            }
         }
         if let SecretRef::File(p) = &mut self.api.token {
             absolutise(p);

@@ -241,6 +241,23 @@ fn reader_and_card_settings_are_checked() {
         ("[card]\nspec_versions = []\n", "card.spec_versions"),
         ("[qr]\nessc_keys = { k1 = \"04abcd\" }\n", "qr.essc_keys.k1"),
         ("[qr]\nessc_skew_secs = -1\n", "qr.essc_skew_secs"),
+        (
+            "[upstream]\nbase_url = \"http://10.0.0.1\"\n",
+            "upstream.base_url",
+        ),
+        ("[upstream]\nbase_url = \"ftp://x\"\n", "upstream.base_url"),
+        (
+            "[upstream]\nbase_url = \"https://x\"\npool_idle_timeout_ms = 60000\n",
+            "upstream.pool_idle_timeout_ms",
+        ),
+        (
+            "[upstream]\nbase_url = \"https://x\"\nclient_cert = { file = \"c.pem\" }\n",
+            "upstream.client_key",
+        ),
+        (
+            "[upstream]\nbase_url = \"https://x\"\nsigntype = \"MD5\"\n",
+            "upstream.signtype",
+        ),
     ];
     for (extra, key) in cases {
         let text = format!("{MINIMAL}\n{extra}");
@@ -248,4 +265,19 @@ fn reader_and_card_settings_are_checked() {
         assert_eq!(err.first_key(), Some(key), "{extra}");
         assert!(err.0[0].line.is_some(), "{extra}");
     }
+}
+
+#[test]
+fn a_sandbox_platform_may_use_plain_http_when_allowed() {
+    let text = format!(
+        "{MINIMAL}\n[upstream]\nbase_url = \"http://127.0.0.1:9100\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n"
+    );
+    let c = Config::parse(&text).unwrap();
+    let u = c.upstream.unwrap();
+    assert_eq!(u.signtype, crate::config::SignType::Mock);
+    assert_eq!(u.path, "/fsi/api/rsfComIfsService/callService");
+    assert!(
+        Config::parse(MINIMAL).unwrap().upstream.is_none(),
+        "the section is optional"
+    );
 }

@@ -148,6 +148,11 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
     if c.qr.debounce_ms > 60_000 {
         bad("qr.debounce_ms", "must be at most 60000".into());
     }
+    if let Some(u) = &c.upstream {
+        for (key, message) in u.problems() {
+            bad(&key, message);
+        }
+    }
     if let Err(e) = check_log_filter(&c.log.level) {
         bad("log.level", e);
     }

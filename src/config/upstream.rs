@@ -1,0 +1,177 @@
+//! `[upstream]`: how this terminal reaches the medical-insurance platform. Every
+//! deployment-specific value of upstream.md (path, receiver code, interface version, signature
+//! type, gateway headers, TLS material) is here, not in code. The section is optional: without
+//! it the terminal has no platform (card sales may still be stored, per the offline rules).
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::SecretRef;
+
+/// `signtype` of the request envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum SignType {
+    /// SM3 digest of the request.
+    Sm3,
+    /// SM2 signature of the request.
+    Sm2,
+    /// Test environments only: no signature, password checks skipped by the platform.
+    Mock,
+}
+
+/// The optional gateway signature headers (`x-tif-*`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TifConfig {
+    /// `x-tif-paasid`.
+    pub paasid: String,
+    /// The paas token the signature is computed with (a secret).
+    pub token: SecretRef,
+}
+
+/// `[upstream]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    /// Scheme, host and port of the platform, e.g. `https://ybj.example.gov.cn:8443`.
+    pub base_url: String,
+    /// The service path (some provinces use another one).
+    #[serde(default = "default_path")]
+    pub path: String,
+    /// The e-voucher decoding endpoint (`ec.query`), full URL. Default: none (e-vouchers refused).
+    #[serde(default)]
+    pub ec_url: Option<String>,
+    /// `recer_sys_code`.
+    #[serde(default = "default_recer")]
+    pub recer_sys_code: String,
+    /// `infver`.
+    #[serde(default = "default_infver")]
+    pub infver: String,
+    /// `signtype`: `SM3`, `SM2` or `MOCK`.
+    #[serde(default = "default_signtype")]
+    pub signtype: SignType,
+    /// `opter` for staff-driven sales (a kiosk uses its terminal id).
+    #[serde(default)]
+    pub opter: String,
+    /// `opter_name`.
+    #[serde(default)]
+    pub opter_name: String,
+    /// Connect timeout, milliseconds.
+    #[serde(default = "default_connect")]
+    pub connect_timeout_ms: u64,
+    /// Total time for one request, milliseconds.
+    #[serde(default = "default_total")]
+    pub timeout_ms: u64,
+    /// Idle pooled connections are closed after this, milliseconds (below 60000: gateways
+    /// drop idle connections at 60 s and a reused dead one turns a sale's outcome unknown).
+    #[serde(default = "default_idle")]
+    pub pool_idle_timeout_ms: u64,
+    /// Extra CA certificates (PEM) to trust. Default: the system's.
+    #[serde(default)]
+    pub ca_bundle: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS, with its key.
+    #[serde(default)]
+    pub client_cert: Option<SecretRef>,
+    /// The client certificate's private key (PEM).
+    #[serde(default)]
+    pub client_key: Option<SecretRef>,
+    /// Gateway signature headers. Default: none.
+    #[serde(default)]
+    pub tif: Option<TifConfig>,
+    /// Allow `http://` (sandbox, lab). Default false: production is TLS only.
+    #[serde(default)]
+    pub allow_plain_http: bool,
+}
+
+fn default_path() -> String {
+    "/fsi/api/rsfComIfsService/callService".to_owned()
+}
+fn default_recer() -> String {
+    "YBXT".to_owned()
+}
+fn default_infver() -> String {
+    "V1.0".to_owned()
+}
+fn default_signtype() -> SignType {
+    SignType::Sm3
+}
+fn default_connect() -> u64 {
+    5_000
+}
+fn default_total() -> u64 {
+    30_000
+}
+fn default_idle() -> u64 {
+    50_000
+}
+
+impl UpstreamConfig {
+    /// Semantic checks; each finding is (key, message).
+    pub(super) fn problems(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut bad = |k: &str, m: String| out.push((format!("upstream.{k}"), m));
+        match self.base_url.split_once("://") {
+            Some(("https", rest)) if !rest.is_empty() => {}
+            Some(("http", rest)) if !rest.is_empty() => {
+                if !self.allow_plain_http {
+                    bad(
+                        "base_url",
+                        "is plain http; use https, or set allow_plain_http = true for a sandbox"
+                            .into(),
+                    );
+                }
+            }
+            _ => bad("base_url", "must be an https:// URL with a host".into()),
+        }
+        if !self.path.starts_with('/') {
+            bad("path", "must start with '/'".into());
+        }
+        if self.recer_sys_code.is_empty() || self.recer_sys_code.len() > 10 {
+            bad("recer_sys_code", "must be 1-10 characters".into());
+        }
+        if self.infver.is_empty() || self.infver.len() > 6 {
+            bad("infver", "must be 1-6 characters".into());
+        }
+        if self.opter.len() > 30 {
+            bad("opter", "must be at most 30 characters".into());
+        }
+        if self.opter_name.chars().count() > 50 {
+            bad("opter_name", "must be at most 50 characters".into());
+        }
+        if !(100..=60_000).contains(&self.connect_timeout_ms) {
+            bad("connect_timeout_ms", "must be between 100 and 60000".into());
+        }
+        if !(1_000..=300_000).contains(&self.timeout_ms)
+            || self.timeout_ms < self.connect_timeout_ms
+        {
+            bad(
+                "timeout_ms",
+                "must be between 1000 and 300000 and at least connect_timeout_ms".into(),
+            );
+        }
+        if !(1_000..60_000).contains(&self.pool_idle_timeout_ms) {
+            bad(
+                "pool_idle_timeout_ms",
+                "must be at least 1000 and below 60000 (gateways drop idle connections at 60 s)"
+                    .into(),
+            );
+        }
+        if self.client_cert.is_some() != self.client_key.is_some() {
+            bad(
+                "client_key",
+                "client_cert and client_key go together".into(),
+            );
+        }
+        if let Some(u) = &self.ec_url {
+            if !(u.starts_with("https://") || (self.allow_plain_http && u.starts_with("http://"))) {
+                bad("ec_url", "must be an https:// URL".into());
+            }
+        }
+        if self.tif.as_ref().is_some_and(|t| t.paasid.is_empty()) {
+            bad("tif", "paasid must not be empty".into());
+        }
+        out
+    }
+}
