@@ -5,6 +5,7 @@
 //! [`Response::output_as`](super::envelope::Response::output_as): unknown fields are ignored,
 //! optional fields default, codes may arrive as strings or numbers. Nothing here sends anything.
 
+pub mod identify;
 pub mod person;
 pub mod reverse;
 pub mod settle;
