@@ -13,6 +13,7 @@ pub mod error;
 pub mod money;
 pub mod msgid;
 pub mod msgid_source;
+pub mod signing;
 pub mod tif;
 pub mod time;
 pub mod tx;
