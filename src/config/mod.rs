@@ -314,7 +314,11 @@ impl Config {
             absolutise(p);
         }
         if let Some(u) = self.upstream.as_mut() {
-            let secrets = [u.client_cert.as_mut(), u.client_key.as_mut()];
+            let secrets = [
+                u.client_cert.as_mut(),
+                u.client_key.as_mut(),
+                u.sign_key.as_mut(),
+            ];
             for p in secrets.into_iter().flatten() {
                 if let SecretRef::File(p) = p {
                     absolutise(p);

@@ -61,6 +61,9 @@ pub struct UpstreamConfig {
     /// Connect timeout, milliseconds.
     #[serde(default = "default_connect")]
     pub connect_timeout_ms: u64,
+    /// Longest silence while reading an answer, milliseconds.
+    #[serde(default = "default_read")]
+    pub read_timeout_ms: u64,
     /// Total time for one request, milliseconds.
     #[serde(default = "default_total")]
     pub timeout_ms: u64,
@@ -77,6 +80,13 @@ pub struct UpstreamConfig {
     /// The client certificate's private key (PEM).
     #[serde(default)]
     pub client_key: Option<SecretRef>,
+    /// The terminal's SM2 secret key (64 hex digits), required when `signtype = "SM2"`.
+    #[serde(default)]
+    pub sign_key: Option<SecretRef>,
+    /// An `err_msg` starting with this means the platform no longer accepts the sign_no: the
+    /// terminal signs in again (9001) and repeats the request once under a new msgid.
+    #[serde(default = "default_signin_rejected")]
+    pub signin_rejected_prefix: String,
     /// Gateway signature headers. Default: none.
     #[serde(default)]
     pub tif: Option<TifConfig>,
@@ -99,6 +109,12 @@ fn default_signtype() -> SignType {
 }
 fn default_connect() -> u64 {
     5_000
+}
+fn default_read() -> u64 {
+    15_000
+}
+fn default_signin_rejected() -> String {
+    "签到信息无效".to_owned()
 }
 fn default_total() -> u64 {
     30_000
@@ -150,6 +166,23 @@ impl UpstreamConfig {
                 "timeout_ms",
                 "must be between 1000 and 300000 and at least connect_timeout_ms".into(),
             );
+        }
+        if !(100..=300_000).contains(&self.read_timeout_ms)
+            || self.read_timeout_ms > self.timeout_ms
+        {
+            bad(
+                "read_timeout_ms",
+                "must be between 100 and 300000 and at most timeout_ms".into(),
+            );
+        }
+        if (self.signtype == SignType::Sm2) != self.sign_key.is_some() {
+            bad(
+                "sign_key",
+                "is required with signtype = \"SM2\" and used only with it".into(),
+            );
+        }
+        if self.signin_rejected_prefix.trim().is_empty() {
+            bad("signin_rejected_prefix", "must not be empty".into());
         }
         if !(1_000..60_000).contains(&self.pool_idle_timeout_ms) {
             bad(

@@ -44,6 +44,10 @@ pub enum UpstreamError {
     /// An HTTP 4xx without an envelope: a gateway refused the request before the platform.
     #[error("gateway refused the request with HTTP {status}")]
     Gateway { status: u16 },
+    /// The terminal could not prepare or record the request (audit write, msgid counter,
+    /// sign-in missing), so it was not sent: nothing happened upstream.
+    #[error("request not sent: {detail}")]
+    NotSent { detail: String },
 }
 
 impl UpstreamError {
@@ -72,7 +76,10 @@ impl UpstreamError {
     /// settlement that also [`outcome_unknown`](Self::outcome_unknown), 2601 comes first.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Unreachable { .. } | Self::Timeout { .. } | Self::OutcomeUnknown { .. } => true,
+            Self::Unreachable { .. }
+            | Self::Timeout { .. }
+            | Self::OutcomeUnknown { .. }
+            | Self::NotSent { .. } => true,
             Self::Gateway { status } => matches!(status, 408 | 429),
             Self::Business { .. } | Self::Protocol { .. } => false,
         }
@@ -97,6 +104,7 @@ impl UserFacing for UpstreamError {
             Self::Business { .. } => "upstream.business",
             Self::Protocol { .. } => "upstream.protocol",
             Self::Gateway { .. } => "upstream.gateway",
+            Self::NotSent { .. } => "upstream.not_sent",
         }
     }
 
@@ -121,6 +129,7 @@ impl UserFacing for UpstreamError {
             Self::Gateway { status } => {
                 format!("医保网关拒绝请求（HTTP {status}），请联系信息科检查配置")
             }
+            Self::NotSent { .. } => "本机故障，交易未发送至医保平台，请稍后重试".to_owned(),
         }
     }
 
@@ -135,6 +144,9 @@ impl UserFacing for UpstreamError {
             Self::Business { .. } => format!("The insurance {self}"),
             Self::Protocol { .. } => format!("Unreadable answer, outcome unknown: {self}"),
             Self::Gateway { .. } => format!("The insurance {self}; check the upstream configuration"),
+            Self::NotSent { .. } => {
+                format!("Local failure, nothing was sent to the platform ({self}); retry later")
+            }
         }
     }
 }
@@ -188,6 +200,12 @@ mod tests {
                 "upstream.protocol",
             ),
             (UpstreamError::Gateway { status: 404 }, "upstream.gateway"),
+            (
+                UpstreamError::NotSent {
+                    detail: String::new(),
+                },
+                "upstream.not_sent",
+            ),
         ];
         for (error, code) in all {
             assert_eq!(error.code(), code);

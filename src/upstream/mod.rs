@@ -1,21 +1,26 @@
-//! The upstream client's pure foundation: how this terminal talks to the national
-//! medical-insurance platform (upstream.md), without any I/O.
+//! The platform client: how this terminal talks to the national medical-insurance platform
+//! (upstream.md).
 //!
 //! [`money::Fen`] is the only amount type (integer fen, never `f64`); [`time`] converts every
 //! platform stamp to and from China Standard Time; [`msgid::MsgId`] is the 30-character request
 //! id; [`envelope`] holds the request and response envelopes and [`envelope::classify`], which
 //! sorts an HTTP answer into a response or an [`error::UpstreamError`]; [`tx`] has the typed
-//! inputs and outputs per transaction family. The HTTP transport, the sign-in lifecycle, the
-//! persistent msgid counter and the sandbox live elsewhere and must not be added here.
+//! inputs and outputs per transaction family. [`transport`] is the HTTP edge, [`client`] the
+//! envelope-level client with the audit trail and [`session`] the sign-in; [`setup`] builds them
+//! from the configuration. The sandbox insurer lives in `drivers/sandbox`.
 
+pub mod client;
 pub mod envelope;
 pub mod error;
 pub mod money;
 pub mod msgid;
 pub mod msgid_source;
+pub mod session;
+pub mod setup;
 pub mod signing;
 pub mod tif;
 pub mod time;
+pub mod transport;
 pub mod tx;
 
 pub use envelope::{Request, Response, Terminal, classify};

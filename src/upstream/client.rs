@@ -1,0 +1,429 @@
+//! The platform client: builds envelopes, signs them, records every request and answer in the
+//! audit table, sends them over the [`Transport`] and keeps the sign-in session.
+//!
+//! Two ways to call. [`Client::call`] is for requests that move no money (1101, 2101, 2206,
+//! 3201, …): it allocates a msgid, sends, and when the platform rejects the session it signs in
+//! again and repeats the request once under a new msgid (the rejected one did nothing).
+//! [`Client::prepare`] + [`Client::send`] are for money-moving requests: `prepare` allocates the
+//! msgid and writes the full request to the audit table BEFORE anything leaves; `send` may be
+//! repeated with the same [`Prepared`] (same msgid, so the platform answers a repeat with its
+//! original answer) and never silently switches to a new msgid — the settlement engine decides.
+//!
+//! The session ([`session`](super::session)) signs in on first use, when the CST day changes and
+//! when the platform rejects the `sign_no`. Logs carry infno, msgid, outcome and timings only;
+//! bodies (which carry personal data) go to the audit table, never to the log.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::envelope::{Request, Response, Terminal, classify};
+use super::error::UpstreamError;
+use super::msgid::MsgId;
+use super::msgid_source::MsgIdSource;
+use super::session::{LinkStatus, Session, SessionState};
+use super::signing::{Cainfo, RequestSigner, signed_message};
+use super::tif::TifHeaders;
+use super::transport::{HttpAnswer, Transport};
+use crate::config::Secret;
+use crate::store::{AuditOutcome, Store, StoreError, WriteOp};
+
+/// The client's clock: the platform's day and `inf_time` come from it.
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// Everything the client needs, built by [`super::setup`] from the configuration.
+pub struct ClientParts {
+    pub transport: Transport,
+    /// `base_url + path`.
+    pub url: String,
+    pub ec_url: Option<String>,
+    pub terminal: Terminal,
+    pub signer: RequestSigner,
+    /// `x-tif-paasid` and the paas token.
+    pub tif: Option<(String, Secret)>,
+    pub msgids: MsgIdSource,
+    pub store: Store,
+    pub signin_rejected_prefix: String,
+    /// `opter_no`, `mac`, `ip` of the 9001 input.
+    pub sign_in_identity: (String, String, String),
+    pub clock: Clock,
+}
+
+/// A request with its msgid allocated and its body recorded, ready to (re)send.
+#[derive(Clone)]
+pub struct Prepared {
+    pub infno: String,
+    pub msgid: MsgId,
+    /// When it was first built: `inf_time` of every attempt.
+    pub at: DateTime<Utc>,
+    insuplc_admdvs: String,
+    pwd: Option<String>,
+    input: Value,
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Prepared")
+            .field("infno", &self.infno)
+            .field("msgid", &self.msgid.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Per-request envelope options.
+#[derive(Debug, Clone, Default)]
+pub struct CallOptions {
+    /// The patient's 参保地; required when the input carries `psn_no`.
+    pub insuplc_admdvs: Option<String>,
+    /// The consent proof (`pwd` in cainfo) for 2102/2207.
+    pub password_proof: Option<String>,
+}
+
+/// A successful exchange.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub msgid: MsgId,
+    pub response: Response,
+    pub elapsed: Duration,
+}
+
+impl Exchange {
+    /// Types the output (a mismatch is a protocol error).
+    pub fn output<T: DeserializeOwned>(&self) -> Result<T, UpstreamError> {
+        self.response.output_as()
+    }
+}
+
+/// The platform client. Cheap to share behind an `Arc`.
+pub struct Client {
+    parts: ClientParts,
+    session: Session,
+    link: Mutex<LinkStatus>,
+}
+
+impl Client {
+    pub fn new(parts: ClientParts) -> Client {
+        Client {
+            parts,
+            session: Session::default(),
+            link: Mutex::new(LinkStatus::default()),
+        }
+    }
+
+    /// Sends a request that moves no money, signing in first when needed; a rejected session
+    /// is renewed and the request repeated once under a new msgid.
+    pub async fn call<I: Serialize>(
+        &self,
+        infno: &str,
+        input: &I,
+        options: &CallOptions,
+    ) -> Result<Exchange, UpstreamError> {
+        let prepared = self.prepare(infno, input, options).await?;
+        match self.send(&prepared).await {
+            Err(e) if self.is_sign_in_rejection(&e) => {
+                let again = self.prepare(infno, input, options).await?;
+                self.send(&again).await
+            }
+            other => other,
+        }
+    }
+
+    /// Allocates a msgid and records the request in the audit table; nothing is sent.
+    pub async fn prepare<I: Serialize>(
+        &self,
+        infno: &str,
+        input: &I,
+        options: &CallOptions,
+    ) -> Result<Prepared, UpstreamError> {
+        let input = serde_json::to_value(input).map_err(|e| UpstreamError::NotSent {
+            detail: format!("input does not serialise: {e}"),
+        })?;
+        let at = (self.parts.clock)();
+        let msgid = self
+            .parts
+            .msgids
+            .next(at)
+            .await
+            .map_err(|e| UpstreamError::NotSent {
+                detail: format!("msgid: {e}"),
+            })?;
+        let prepared = Prepared {
+            infno: infno.to_owned(),
+            msgid,
+            at,
+            insuplc_admdvs: options.insuplc_admdvs.clone().unwrap_or_default(),
+            pwd: options.password_proof.clone(),
+            input,
+        };
+        let sign_no = self.session.sign_no().unwrap_or_default();
+        let body = self.render(&prepared, &sign_no)?;
+        self.parts
+            .store
+            .write(WriteOp::AuditRequest {
+                msgid: prepared.msgid.as_str().to_owned(),
+                infno: infno.to_owned(),
+                request: String::from_utf8_lossy(&body).into_owned(),
+                sent_at_ms: at.timestamp_millis(),
+            })
+            .await
+            .map_err(not_sent)?;
+        Ok(prepared)
+    }
+
+    /// Sends a prepared request (again). Signs in first when there is no session for today.
+    /// A rejected session is renewed, and the rejection returned: the caller prepares anew.
+    pub async fn send(&self, prepared: &Prepared) -> Result<Exchange, UpstreamError> {
+        let sign_no = if prepared.infno == super::tx::sign::SIGN_IN {
+            String::new()
+        } else {
+            self.ensure_signed_in().await?
+        };
+        let result = self.exchange(prepared, &sign_no).await;
+        if let Err(e) = &result {
+            if self.is_sign_in_rejection(e) {
+                tracing::warn!(infno = %prepared.infno, "the platform rejected the sign-in; signing in again");
+                self.session.invalidate(&sign_no).await;
+                self.ensure_signed_in().await?;
+            }
+        }
+        result
+    }
+
+    /// True when `e` is the platform refusing the session (configured `err_msg` prefix).
+    pub fn is_sign_in_rejection(&self, e: &UpstreamError) -> bool {
+        matches!(e, UpstreamError::Business { err_msg, .. }
+            if err_msg.starts_with(&self.parts.signin_rejected_prefix))
+    }
+
+    /// The current session number, signing in when there is none for today.
+    pub async fn ensure_signed_in(&self) -> Result<String, UpstreamError> {
+        let today = super::time::cst_day((self.parts.clock)());
+        let mut guard = self.session.lock().await;
+        if let Some(s) = guard.as_ref().filter(|s| s.day == today) {
+            return Ok(s.sign_no.clone());
+        }
+        let state = self.sign_in_now().await?;
+        let sign_no = state.sign_no.clone();
+        *guard = Some(state);
+        self.session.publish(guard.as_ref());
+        Ok(sign_no)
+    }
+
+    /// 9001 now, whatever the session; returns the exchange's timing.
+    async fn sign_in_now(&self) -> Result<SessionState, UpstreamError> {
+        use super::tx::sign::{SIGN_IN, SignIn, SignInInput, SignInOutput};
+        let (opter_no, mac, ip) = self.parts.sign_in_identity.clone();
+        let input = SignInInput {
+            sign_in: SignIn { opter_no, mac, ip },
+        };
+        let prepared = self
+            .prepare(SIGN_IN, &input, &CallOptions::default())
+            .await?;
+        let exchange = self.exchange(&prepared, "").await?;
+        let out: SignInOutput = exchange.output()?;
+        let sign_no = out.sign_no()?.to_owned();
+        let at = (self.parts.clock)();
+        tracing::info!(
+            elapsed_ms = exchange.elapsed.as_millis() as u64,
+            "signed in to the platform (9001)"
+        );
+        self.link.lock().expect("link lock").signed_in_at = Some(at);
+        Ok(SessionState {
+            sign_no,
+            day: super::time::cst_day(at),
+        })
+    }
+
+    /// Forces a fresh sign-in (operator `upstream ping`); returns the round trip.
+    pub async fn sign_in(&self) -> Result<Duration, UpstreamError> {
+        let started = std::time::Instant::now();
+        let mut guard = self.session.lock().await;
+        let state = self.sign_in_now().await?;
+        *guard = Some(state);
+        self.session.publish(guard.as_ref());
+        Ok(started.elapsed())
+    }
+
+    /// 9002 for the current session, if any (at shutdown). The session is dropped either way.
+    pub async fn sign_out(&self) -> Result<(), UpstreamError> {
+        use super::tx::sign::{SIGN_OUT, SignOut, SignOutInput};
+        let mut guard = self.session.lock().await;
+        let Some(state) = guard.take() else {
+            return Ok(());
+        };
+        self.session.publish(None);
+        let input = SignOutInput {
+            sign_out: SignOut {
+                sign_no: state.sign_no.clone(),
+                opter_no: self.parts.sign_in_identity.0.clone(),
+            },
+        };
+        let prepared = self
+            .prepare(SIGN_OUT, &input, &CallOptions::default())
+            .await?;
+        self.exchange(&prepared, &state.sign_no).await.map(|_| ())
+    }
+
+    /// The link as `/v1/status` shows it.
+    pub fn link_status(&self) -> LinkStatus {
+        let mut s = self.link.lock().expect("link lock").clone();
+        s.signed_in = self.session.sign_no().is_some();
+        s
+    }
+
+    /// The configured e-voucher service URL.
+    pub fn ec_url(&self) -> Option<&str> {
+        self.parts.ec_url.as_deref()
+    }
+
+    /// The transport, for the e-voucher service (same TLS settings and pool).
+    pub fn transport(&self) -> &Transport {
+        &self.parts.transport
+    }
+
+    /// The terminal's envelope fields.
+    pub fn terminal(&self) -> &Terminal {
+        &self.parts.terminal
+    }
+
+    /// The JSON body of `prepared` under `sign_no`, signed.
+    fn render(&self, prepared: &Prepared, sign_no: &str) -> Result<Vec<u8>, UpstreamError> {
+        let mut request = Request::new(
+            &self.parts.terminal,
+            &prepared.infno,
+            prepared.msgid.clone(),
+            prepared.at,
+            sign_no,
+            &prepared.input,
+        )
+        .with_insuplc_admdvs(&prepared.insuplc_admdvs);
+        request.signtype = self.parts.signer.signtype().to_owned();
+        let message = signed_message(
+            &request.infno,
+            request.msgid.as_str(),
+            &request.inf_time,
+            &prepared.input,
+        );
+        let cainfo = Cainfo {
+            sig: self.parts.signer.sign(&message),
+            pwd: prepared.pwd.clone(),
+        };
+        request = request.with_cainfo(&cainfo.render());
+        serde_json::to_vec(&request).map_err(|e| UpstreamError::NotSent {
+            detail: format!("envelope does not serialise: {e}"),
+        })
+    }
+
+    /// One attempt: render, send, classify, audit the answer.
+    async fn exchange(
+        &self,
+        prepared: &Prepared,
+        sign_no: &str,
+    ) -> Result<Exchange, UpstreamError> {
+        let body = self.render(prepared, sign_no)?;
+        let headers = self.tif_headers();
+        let answer = self
+            .parts
+            .transport
+            .post_json(&self.parts.url, &headers, body)
+            .await;
+        let result = match &answer {
+            Ok(HttpAnswer { status, body, .. }) => classify(*status, body),
+            Err(e) => Err(e.clone()),
+        };
+        self.record(prepared, &answer, &result).await;
+        let elapsed = answer.as_ref().map(|a| a.elapsed).unwrap_or_default();
+        result.map(|response| Exchange {
+            msgid: prepared.msgid.clone(),
+            response,
+            elapsed,
+        })
+    }
+
+    fn tif_headers(&self) -> Vec<(&'static str, String)> {
+        let Some((paasid, token)) = &self.parts.tif else {
+            return Vec::new();
+        };
+        let nonce = hex::encode(rand::random::<[u8; 16]>());
+        let h = TifHeaders::sign(
+            paasid,
+            token.expose(),
+            (self.parts.clock)().timestamp(),
+            &nonce,
+        );
+        h.pairs()
+            .into_iter()
+            .map(|(k, v)| (k, v.to_owned()))
+            .collect()
+    }
+
+    /// Writes the answer to the audit table, logs the outcome (no bodies) and updates the link.
+    async fn record(
+        &self,
+        prepared: &Prepared,
+        answer: &Result<HttpAnswer, UpstreamError>,
+        result: &Result<Response, UpstreamError>,
+    ) {
+        let outcome = match result {
+            Ok(_) => AuditOutcome::Ok,
+            Err(UpstreamError::Business { .. }) => AuditOutcome::Business,
+            Err(UpstreamError::Protocol { .. } | UpstreamError::Gateway { .. }) => {
+                AuditOutcome::Protocol
+            }
+            Err(_) => AuditOutcome::Unknown,
+        };
+        let (http_status, response) = match answer {
+            Ok(a) => (
+                Some(a.status),
+                Some(String::from_utf8_lossy(&a.body).into_owned()),
+            ),
+            Err(_) => (None, None),
+        };
+        let at = (self.parts.clock)();
+        let write = self
+            .parts
+            .store
+            .write(WriteOp::AuditAnswer {
+                msgid: prepared.msgid.as_str().to_owned(),
+                http_status,
+                response,
+                outcome,
+                answered_at_ms: at.timestamp_millis(),
+            })
+            .await;
+        if let Err(e) = write {
+            tracing::error!(msgid = %prepared.msgid.as_str(), error = %e, "could not record the platform's answer");
+        }
+        let elapsed_ms = answer
+            .as_ref()
+            .map(|a| a.elapsed.as_millis() as u64)
+            .unwrap_or(0);
+        let mut link = self.link.lock().expect("link lock");
+        match result {
+            Ok(_) | Err(UpstreamError::Business { .. }) => {
+                tracing::info!(infno = %prepared.infno, msgid = %prepared.msgid.as_str(), ?outcome, elapsed_ms, "platform answered");
+                link.last_answer_at = Some(at);
+                link.last_rtt_ms = Some(elapsed_ms);
+                link.reachable = true;
+            }
+            Err(e) => {
+                tracing::warn!(infno = %prepared.infno, msgid = %prepared.msgid.as_str(), ?outcome, error = %e, "platform exchange failed");
+                link.last_error = Some((crate::error::UserFacing::code(e).to_owned(), at));
+                link.reachable = !matches!(
+                    e,
+                    UpstreamError::Unreachable { .. } | UpstreamError::Timeout { .. }
+                );
+            }
+        }
+    }
+}
+
+fn not_sent(e: StoreError) -> UpstreamError {
+    UpstreamError::NotSent {
+        detail: format!("audit: {e}"),
+    }
+}
