@@ -48,6 +48,8 @@ pub struct AppState {
     pub card: Option<Arc<crate::card::service::CardService>>,
     /// The QR service, when the terminal has QR sources.
     pub qr: Option<Arc<crate::qr::service::QrService>>,
+    /// The platform client, when `[upstream]` is configured.
+    pub upstream: Option<Arc<crate::upstream::client::Client>>,
     /// Request limits.
     pub limits: Limits,
     /// When the daemon started.
@@ -75,6 +77,7 @@ impl AppState {
             events,
             card: None,
             qr: None,
+            upstream: None,
             limits: Limits {
                 max_body_bytes: config.api.max_body_bytes,
                 request_timeout: Duration::from_millis(config.api.request_timeout_ms),

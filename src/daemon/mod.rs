@@ -46,6 +46,9 @@ pub struct Environment {
     pub scans: Option<mpsc::Receiver<crate::qr::service::RawScan>>,
 }
 
+/// How long a stop waits for the platform's answer to 9002.
+const SIGN_OUT_WAIT: Duration = Duration::from_secs(3);
+
 /// Instructions to a running daemon.
 #[derive(Debug)]
 pub enum Control {
@@ -77,6 +80,9 @@ pub enum DaemonError {
     /// The card blacklist named by `card.blacklist` could not be loaded.
     #[error("`card.blacklist`: {0}")]
     Blacklist(#[from] crate::credential::BlacklistError),
+    /// The platform client could not be built from `[upstream]`.
+    #[error("{0}")]
+    Upstream(#[from] crate::upstream::setup::SetupError),
     /// A listener could not be set up.
     #[error("{what}: {source}")]
     Listen {
@@ -214,6 +220,15 @@ impl Daemon {
                 Duration::from_millis(config.qr.debounce_ms),
             )));
         }
+        if config.upstream.is_some() {
+            let client = crate::upstream::setup::build(
+                &config,
+                state.store.clone(),
+                env.credentials_dir.as_deref(),
+                None,
+            )?;
+            state.upstream = Some(Arc::new(client));
+        }
         let state = Arc::new(state);
         Ok(Daemon {
             config,
@@ -307,6 +322,22 @@ impl Daemon {
                 .set("qr", Health::Disabled, "no QR sources configured"),
         }
 
+        match &state.upstream {
+            Some(client) => {
+                tokio::spawn(crate::upstream::link::run(
+                    Arc::clone(client),
+                    Arc::clone(&state.status),
+                    state.events.clone(),
+                    monitors.clone(),
+                ));
+            }
+            None => state.status.set(
+                crate::upstream::link::COMPONENT,
+                Health::Disabled,
+                "no [upstream] platform configured (offline only)",
+            ),
+        }
+
         let watchdog = env.notifier.watchdog_interval().map(|every| {
             tokio::spawn(watchdog_loop(
                 every,
@@ -365,6 +396,15 @@ impl Daemon {
         }
         if let Some(w) = watchdog {
             w.abort();
+        }
+        if let Some(client) = &state.upstream {
+            // 9002: a courtesy to the platform; a platform that does not answer quickly does
+            // not hold up the stop (its session expires by itself).
+            match tokio::time::timeout(SIGN_OUT_WAIT, client.sign_out()).await {
+                Ok(Ok(())) => tracing::info!("signed out of the platform (9002)"),
+                Ok(Err(e)) => tracing::warn!(error = %e, "sign-out (9002) failed"),
+                Err(_) => tracing::warn!("sign-out (9002) took too long; stopping anyway"),
+            }
         }
         let stopped = state
             .store

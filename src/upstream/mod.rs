@@ -12,6 +12,7 @@
 pub mod client;
 pub mod envelope;
 pub mod error;
+pub mod link;
 pub mod money;
 pub mod msgid;
 pub mod msgid_source;
