@@ -1,7 +1,8 @@
 //! The platform client: how this terminal talks to the national medical-insurance platform
 //! (upstream.md).
 //!
-//! [`money::Fen`] is the only amount type (integer fen, never `f64`); [`time`] converts every
+//! [`money::Fen`] is the only amount type (integer fen, never `f64`), with [`quantity`]'s
+//! [`Qty`](quantity::Qty) and [`Price`](quantity::Price) for fee lines; [`time`] converts every
 //! platform stamp to and from China Standard Time; [`msgid::MsgId`] is the 30-character request
 //! id; [`envelope`] holds the request and response envelopes and [`envelope::classify`], which
 //! sorts an HTTP answer into a response or an [`error::UpstreamError`]; [`tx`] has the typed
@@ -16,6 +17,7 @@ pub mod link;
 pub mod money;
 pub mod msgid;
 pub mod msgid_source;
+pub mod quantity;
 pub mod session;
 pub mod setup;
 pub mod signing;
@@ -28,3 +30,4 @@ pub use envelope::{Request, Response, Terminal, classify};
 pub use error::{UnknownCause, UpstreamError};
 pub use money::{Fen, MoneyError};
 pub use msgid::{MsgId, MsgIdError};
+pub use quantity::{Price, Qty, QuantityError};

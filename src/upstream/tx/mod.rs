@@ -5,8 +5,12 @@
 //! [`Response::output_as`](super::envelope::Response::output_as): unknown fields are ignored,
 //! optional fields default, codes may arrive as strings or numbers. Nothing here sends anything.
 
+pub mod evoucher;
+pub mod fee;
 pub mod identify;
+pub mod outpatient;
 pub mod person;
+pub mod pharmacy;
 pub mod reverse;
 pub mod settle;
 pub mod sign;

@@ -44,6 +44,14 @@ pub struct SetlInfo {
     pub insutype: Option<String>,
     #[serde(deserialize_with = "lenient_text")]
     pub setl_time: Option<String>,
+    /// 全自费金额: carried from a 2206 answer into the 2207 request.
+    pub fulamt_ownpay_amt: Option<Fen>,
+    /// 超限价自费费用.
+    pub overlmt_selfpay: Option<Fen>,
+    /// 先行自付金额.
+    pub preselfpay_amt: Option<Fen>,
+    /// 符合政策范围金额.
+    pub inscp_scp_amt: Option<Fen>,
 }
 
 /// One fund's share.
@@ -58,12 +66,19 @@ pub struct SetlDetail {
 }
 
 impl Settlement {
-    /// Checks the invariants; the error names which one failed and by how much.
+    /// Checks a final answer (2102/2207, and negated 2103/2208): a `setl_id` and the amount
+    /// invariants; the error names which one failed and by how much.
     pub fn check(&self) -> Result<(), UpstreamError> {
-        let s = &self.setlinfo;
-        if s.setl_id.as_deref().is_none_or(str::is_empty) {
+        if self.setlinfo.setl_id.as_deref().is_none_or(str::is_empty) {
             return Err(protocol("setlinfo.setl_id is missing".into()));
         }
+        self.check_balance()
+    }
+
+    /// The amount invariants only, for pre-settlement answers (2101/2206), which need not carry
+    /// a `setl_id`. They are sign-agnostic, so negated cancellation answers satisfy them too.
+    pub fn check_balance(&self) -> Result<(), UpstreamError> {
+        let s = &self.setlinfo;
         let parts = Fen::checked_sum([s.fund_pay_sumamt, s.acct_pay, s.psn_cash_pay])
             .ok_or_else(|| protocol("setlinfo amounts overflow".into()))?;
         if parts != s.medfee_sumamt {
@@ -83,6 +98,67 @@ impl Settlement {
             }
         }
         Ok(())
+    }
+}
+
+impl Settlement {
+    /// Checks a 2103/2208 cancellation answer against the settlement it cancels: [`check`]
+    /// holds, and `medfee_sumamt`, `fund_pay_sumamt`, `acct_pay` and `psn_cash_pay` are the
+    /// exact negations of the original's (the balance `balc` is not compared: it moves).
+    ///
+    /// [`check`]: Settlement::check
+    pub fn check_cancels(&self, original: &Settlement) -> Result<(), UpstreamError> {
+        self.check()?;
+        let (c, o) = (&self.setlinfo, &original.setlinfo);
+        for (name, cancel, orig) in [
+            ("medfee_sumamt", c.medfee_sumamt, o.medfee_sumamt),
+            ("fund_pay_sumamt", c.fund_pay_sumamt, o.fund_pay_sumamt),
+            ("acct_pay", c.acct_pay, o.acct_pay),
+            ("psn_cash_pay", c.psn_cash_pay, o.psn_cash_pay),
+        ] {
+            if orig.0.checked_neg() != Some(cancel.0) {
+                return Err(protocol(format!(
+                    "cancellation {name} {cancel} does not negate the settled {orig}"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The amounts negated (`setldetail` too), identifiers kept: what a 2103/2208 answer for
+    /// this settlement is expected to carry. `None` on `i64::MIN`.
+    pub fn negated(&self) -> Option<Settlement> {
+        let neg = |f: Fen| f.0.checked_neg().map(Fen);
+        let s = &self.setlinfo;
+        let opt = |f: Option<Fen>| match f {
+            None => Some(None),
+            Some(v) => neg(v).map(Some),
+        };
+        let setlinfo = SetlInfo {
+            medfee_sumamt: neg(s.medfee_sumamt)?,
+            fund_pay_sumamt: neg(s.fund_pay_sumamt)?,
+            acct_pay: neg(s.acct_pay)?,
+            psn_cash_pay: neg(s.psn_cash_pay)?,
+            fulamt_ownpay_amt: opt(s.fulamt_ownpay_amt)?,
+            overlmt_selfpay: opt(s.overlmt_selfpay)?,
+            preselfpay_amt: opt(s.preselfpay_amt)?,
+            inscp_scp_amt: opt(s.inscp_scp_amt)?,
+            ..s.clone()
+        };
+        let setldetail = self
+            .setldetail
+            .iter()
+            .map(|d| {
+                Some(SetlDetail {
+                    fund_payamt: neg(d.fund_payamt)?,
+                    ..d.clone()
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(Settlement {
+            setlinfo,
+            setldetail,
+        })
     }
 }
 
@@ -140,5 +216,41 @@ mod tests {
         s.check().unwrap();
         s.setlinfo.setl_id = None;
         assert!(s.check().is_err());
+        s.check_balance().unwrap();
+    }
+
+    #[test]
+    fn a_negated_cancellation_answer_balances_and_cancels_the_original() {
+        let original = settlement(include_str!(
+            "../../../fixtures/upstream/2102_response.json"
+        ));
+        let cancel = settlement(include_str!(
+            "../../../fixtures/upstream/2103_response.json"
+        ));
+        cancel.check().unwrap();
+        assert_eq!(cancel.setlinfo.medfee_sumamt, Fen(-12_850));
+        assert_eq!(cancel.setldetail[0].fund_payamt, Fen(-7_030));
+        cancel.check_cancels(&original).unwrap();
+        let expected = original.negated().unwrap();
+        assert_eq!(expected.setlinfo.acct_pay, Fen(-3_000));
+        assert_eq!(expected.setldetail, cancel.setldetail);
+        expected.check().unwrap();
+        // Cancelling a different amount is a protocol error.
+        let mut other = original.clone();
+        other.setlinfo.psn_cash_pay = Fen(1_821);
+        let e = cancel.check_cancels(&other).unwrap_err();
+        assert!(e.to_string().contains("psn_cash_pay"), "{e}");
+        // A negated answer that does not balance fails the ordinary check.
+        let mut off = cancel.clone();
+        off.setlinfo.acct_pay = Fen(-2_999);
+        assert!(off.check_cancels(&original).is_err());
+        let min = Settlement {
+            setlinfo: SetlInfo {
+                medfee_sumamt: Fen(i64::MIN),
+                ..SetlInfo::default()
+            },
+            setldetail: vec![],
+        };
+        assert_eq!(min.negated(), None);
     }
 }
