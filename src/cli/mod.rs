@@ -8,6 +8,7 @@ mod demo;
 mod devices;
 mod run;
 mod scan;
+mod upstream;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +70,11 @@ enum Command {
         #[command(flatten)]
         args: card::ReadCardArgs,
     },
+    /// Talk to the insurance platform: sign-in round trip, person lookup (1101).
+    Upstream {
+        #[command(subcommand)]
+        command: upstream::UpstreamCommand,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +98,7 @@ impl Cli {
             Command::Readers { config } => card::readers(&config),
             Command::Scan { args } => scan::execute(args),
             Command::ReadCard { config, args } => card::read_card(&config, args),
+            Command::Upstream { command } => upstream::execute(command),
             Command::Version => {
                 println!(
                     "medsettle {} (database schema v{})",

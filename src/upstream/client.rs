@@ -325,7 +325,7 @@ impl Client {
         sign_no: &str,
     ) -> Result<Exchange, UpstreamError> {
         let body = self.render(prepared, sign_no)?;
-        let headers = self.tif_headers();
+        let headers = self.gateway_headers();
         let answer = self
             .parts
             .transport
@@ -344,7 +344,8 @@ impl Client {
         })
     }
 
-    fn tif_headers(&self) -> Vec<(&'static str, String)> {
+    /// The gateway (`x-tif-*`) headers for one request, empty when not configured.
+    pub fn gateway_headers(&self) -> Vec<(&'static str, String)> {
         let Some((paasid, token)) = &self.parts.tif else {
             return Vec::new();
         };

@@ -11,6 +11,7 @@
 //! from the configuration. The sandbox insurer lives in `drivers/sandbox`.
 
 pub mod client;
+pub mod ec;
 pub mod envelope;
 pub mod error;
 pub mod link;

@@ -53,6 +53,22 @@ pub fn for_essc(id: &EsscIdentity, at: DateTime<Utc>) -> PersonQueryInput {
     }
 }
 
+/// The 1101 query for a citizen ID number typed or scanned by staff (`02`), with the name when
+/// known.
+pub fn for_id_number(certno: &str, name: &str, at: DateTime<Utc>) -> PersonQueryInput {
+    PersonQueryInput {
+        data: PersonQuery {
+            mdtrt_cert_type: CertType::IdNumber,
+            mdtrt_cert_no: certno.to_owned(),
+            card_sn: String::new(),
+            begntime: format_inf_time(at),
+            psn_cert_type: RESIDENT_ID.to_owned(),
+            certno: certno.to_owned(),
+            psn_name: name.to_owned(),
+        },
+    }
+}
+
 /// The 1101 query for an e-voucher, by the token `ec.query` returned.
 pub fn for_ec_token(ec_token: &str, at: DateTime<Utc>) -> PersonQueryInput {
     PersonQueryInput {

@@ -1,0 +1,319 @@
+//! `medsettle upstream ping` and `medsettle upstream person`: the operator's view of the
+//! platform link, using a configuration file's `[upstream]` and its database (msgid counter and
+//! audit table), without a running daemon.
+//!
+//! `ping` signs in (9001) `--count` times and prints each round trip, then signs out (9002).
+//! `person` identifies a patient (1101) from a card in a reader, a QR code's text or an ID
+//! number. Personal data is masked unless `--reveal`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use medsettle::card::service::{CardOutcome, CardService, ReadRequest};
+use medsettle::config::Config;
+use medsettle::error::UserFacing;
+use medsettle::events::EventBus;
+use medsettle::qr::classify::{Scanned, classify};
+use medsettle::qr::essc::{MemoryReplayGuard, Verifier};
+use medsettle::qr::evoucher::BusinessType;
+use medsettle::store::Store;
+use medsettle::telemetry::pii::{mask_id, mask_name};
+use medsettle::upstream::client::{CallOptions, Client};
+use medsettle::upstream::ec::HttpEcDecoder;
+use medsettle::upstream::tx::identify;
+use medsettle::upstream::tx::person::{PERSON_INFO, PersonInfo};
+
+/// `medsettle upstream …`.
+#[derive(Debug, clap::Subcommand)]
+pub(super) enum UpstreamCommand {
+    /// Sign in to the platform (9001) and print the round trip, then sign out (9002).
+    Ping {
+        /// The TOML configuration file (`[upstream]`, `[terminal]`, `[store]`).
+        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
+        config: PathBuf,
+        /// How many sign-ins.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+        count: u32,
+    },
+    /// Look up a patient (1101) and print who they are and what insurance they hold.
+    Person {
+        /// The TOML configuration file.
+        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
+        config: PathBuf,
+        #[command(flatten)]
+        by: PersonBy,
+        /// Print the answer as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Print ID number and name in clear.
+        #[arg(long)]
+        reveal: bool,
+    },
+}
+
+/// Exactly one credential.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub(super) struct PersonBy {
+    /// Read the card in the configured reader.
+    #[arg(long)]
+    card: bool,
+    /// The text of a QR code (e-SSC `ESSC1.…` or an e-voucher).
+    #[arg(long, value_name = "TEXT")]
+    qr: Option<String>,
+    /// A citizen ID number (社会保障号码).
+    #[arg(long, value_name = "ID")]
+    id: Option<String>,
+}
+
+pub(super) fn execute(command: UpstreamCommand) -> ExitCode {
+    match command {
+        UpstreamCommand::Ping { config, count } => with_client(&config, move |_, client| {
+            Box::pin(async move { ping(&client, count).await })
+        }),
+        UpstreamCommand::Person {
+            config,
+            by,
+            json,
+            reveal,
+        } => with_client(&config, move |config, client| {
+            Box::pin(async move { person(&config, client, by, json, reveal).await })
+        }),
+    }
+}
+
+type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ExitCode>>>;
+
+/// Loads the config, opens the database, builds the client, runs `job`, closes the database.
+fn with_client(path: &Path, job: impl FnOnce(Config, Arc<Client>) -> Task + 'static) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("medsettle: configuration error:\n{e}");
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
+    };
+    if config.upstream.is_none() {
+        eprintln!("medsettle: {} has no [upstream] section", path.display());
+        return ExitCode::from(super::EXIT_CONFIG);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    runtime.block_on(async move {
+        let busy = Duration::from_millis(config.store.busy_timeout_ms);
+        let (store, _) = match Store::open(&config.store.path, busy) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("medsettle: database {}: {e}", config.store.path.display());
+                return ExitCode::FAILURE;
+            }
+        };
+        let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        let client = match medsettle::upstream::setup::build(
+            &config,
+            store.clone(),
+            credentials.as_deref(),
+            None,
+        ) {
+            Ok(c) => Arc::new(c),
+            Err(e) => {
+                eprintln!("medsettle: {e}");
+                let _ = store.close().await;
+                return ExitCode::from(super::EXIT_CONFIG);
+            }
+        };
+        let code = job(config, client).await;
+        let _ = store.close().await;
+        code
+    })
+}
+
+async fn ping(client: &Client, count: u32) -> ExitCode {
+    let mut times = Vec::new();
+    for i in 1..=count {
+        match client.sign_in().await {
+            Ok(rtt) => {
+                println!("9001 sign-in #{i}: ok in {:.1} ms", rtt.as_secs_f64() * 1e3);
+                times.push(rtt);
+            }
+            Err(e) => {
+                println!("9001 sign-in #{i}: failed");
+                return fail(&e);
+            }
+        }
+    }
+    let started = Instant::now();
+    match client.sign_out().await {
+        Ok(()) => println!(
+            "9002 sign-out: ok in {:.1} ms",
+            started.elapsed().as_secs_f64() * 1e3
+        ),
+        Err(e) => return fail(&e),
+    }
+    times.sort();
+    if times.len() > 1 {
+        let ms = |d: Duration| d.as_secs_f64() * 1e3;
+        println!(
+            "round trips: min {:.1} ms, median {:.1} ms, max {:.1} ms",
+            ms(times[0]),
+            ms(times[times.len() / 2]),
+            ms(times[times.len() - 1])
+        );
+    }
+    ExitCode::SUCCESS
+}
+
+async fn person(
+    config: &Config,
+    client: Arc<Client>,
+    by: PersonBy,
+    json: bool,
+    reveal: bool,
+) -> ExitCode {
+    let now = chrono::Utc::now();
+    let mut options = CallOptions::default();
+    let input = if by.card {
+        let readers = match super::devices::readers(config) {
+            Ok(Some(r)) => r,
+            Ok(None) => {
+                eprintln!("medsettle: this configuration has no card readers");
+                return ExitCode::from(super::EXIT_CONFIG);
+            }
+            Err(e) => {
+                eprintln!("medsettle: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let service =
+            match CardService::from_config(config, Arc::clone(&readers), EventBus::default()) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("medsettle: `card.blacklist`: {e}");
+                    return ExitCode::from(super::EXIT_CONFIG);
+                }
+            };
+        let outcome = service.read(ReadRequest::default()).await;
+        readers.close();
+        match outcome {
+            Ok(CardOutcome { record, .. }) => identify::for_card(&record, now),
+            Err(e) => return fail(&e),
+        }
+    } else if let Some(text) = by.qr {
+        match classify(text.as_bytes()) {
+            Ok(Scanned::Essc(code)) => {
+                let keys = match config.qr.key_ring() {
+                    Ok(k) => k,
+                    Err(e) => {
+                        eprintln!("medsettle: `qr.essc_keys`: {e}");
+                        return ExitCode::from(super::EXIT_CONFIG);
+                    }
+                };
+                let verifier = Verifier::new(keys).with_skew(config.qr.essc_skew_secs);
+                // Checking a code must not consume it: an in-memory replay guard.
+                let guard = MemoryReplayGuard::new(16);
+                match verifier.verify(&code, now.timestamp(), &guard) {
+                    Ok(id) => identify::for_essc(&id, now),
+                    Err(e) => return fail(&e),
+                }
+            }
+            Ok(Scanned::EVoucher(code)) => {
+                let Some(decoder) = HttpEcDecoder::new(Arc::clone(&client), config) else {
+                    eprintln!("medsettle: e-vouchers need upstream.ec_url");
+                    return ExitCode::from(super::EXIT_CONFIG);
+                };
+                match decoder.query(&code, BusinessType::Settlement).await {
+                    Ok(id) => {
+                        options.insuplc_admdvs = Some(id.insu_org.clone());
+                        identify::for_ec_token(&id.ec_token.0, now)
+                    }
+                    Err(e) => return fail(&e),
+                }
+            }
+            Err(e) => return fail(&e),
+        }
+    } else if let Some(id) = by.id {
+        match medsettle::credential::idnumber::parse(&id) {
+            Ok(_) => identify::for_id_number(&id, "", now),
+            Err(e) => return fail(&e),
+        }
+    } else {
+        unreachable!("clap requires one credential");
+    };
+    let exchange = match client.call(PERSON_INFO, &input, &options).await {
+        Ok(x) => x,
+        Err(e) => return fail(&e),
+    };
+    let info: PersonInfo = match exchange.output() {
+        Ok(i) => i,
+        Err(e) => return fail(&e),
+    };
+    print_person(&info, json, reveal);
+    let _ = client.sign_out().await;
+    ExitCode::SUCCESS
+}
+
+fn print_person(info: &PersonInfo, json: bool, reveal: bool) {
+    let b = &info.baseinfo;
+    let certno = b.certno.clone().unwrap_or_default();
+    let name = b.psn_name.clone().unwrap_or_default();
+    let (certno, name) = if reveal {
+        (certno, name)
+    } else {
+        (mask_id(&certno), mask_name(&name))
+    };
+    let insurances: Vec<serde_json::Value> = info
+        .insuinfo
+        .iter()
+        .map(|i| {
+            serde_json::json!({
+                "insutype": i.insutype, "psn_type": i.psn_type, "psn_insu_stas": i.psn_insu_stas,
+                "balc": i.balc.to_yuan_string(), "insuplc_admdvs": i.insuplc_admdvs,
+            })
+        })
+        .collect();
+    if json {
+        let v = serde_json::json!({
+            "psn_no": b.psn_no, "certno": certno, "psn_name": name, "gend": b.gend,
+            "brdy": b.brdy, "age": b.age, "insuinfo": insurances,
+        });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        return;
+    }
+    println!("psn_no   {}", b.psn_no.as_deref().unwrap_or("-"));
+    println!("certno   {certno}");
+    println!("name     {name}");
+    println!(
+        "gend {}  brdy {}  age {}",
+        b.gend.as_deref().unwrap_or("-"),
+        b.brdy.as_deref().unwrap_or("-"),
+        b.age.as_deref().unwrap_or("-")
+    );
+    println!(
+        "{:<8} {:<8} {:<6} {:>12} 参保地",
+        "insutype", "psn_type", "status", "balance"
+    );
+    for i in &info.insuinfo {
+        println!(
+            "{:<8} {:<8} {:<6} {:>12} {}",
+            i.insutype.as_deref().unwrap_or("-"),
+            i.psn_type.as_deref().unwrap_or("-"),
+            i.psn_insu_stas.as_deref().unwrap_or("-"),
+            i.balc.to_yuan_string(),
+            i.insuplc_admdvs.as_deref().unwrap_or("-")
+        );
+    }
+}
+
+fn fail(e: &dyn UserFacing) -> ExitCode {
+    eprintln!(
+        "medsettle: {}: {} / {}",
+        e.code(),
+        e.message_zh(),
+        e.message_en()
+    );
+    ExitCode::FAILURE
+}

@@ -1,0 +1,85 @@
+//! The e-voucher decoder over HTTP: `ec.query` to the configured e-voucher service, through the
+//! platform client's transport (same TLS settings, pool and gateway headers).
+//!
+//! The answer's identity carries personal data; nothing here logs it. `ec.query` moves no money,
+//! so it is not in the msgid audit trail; its outcome is logged by code only.
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+
+use super::client::Client;
+use super::error::UpstreamError;
+use super::tx::evoucher::{EcClient, EcQueryRequest, SELF_SERVICE, classify_ec};
+use crate::config::{Config, TerminalMode};
+use crate::qr::evoucher::{BusinessType, EVoucherCode, EcDecoder, EcError, EcIdentity};
+
+/// Decodes e-vouchers with the platform's e-voucher service.
+pub struct HttpEcDecoder {
+    client: Arc<Client>,
+    who: EcClient,
+}
+
+impl HttpEcDecoder {
+    /// The decoder for this terminal, or `None` when no `ec_url` is configured.
+    pub fn new(client: Arc<Client>, config: &Config) -> Option<HttpEcDecoder> {
+        client.ec_url()?;
+        let t = &config.terminal;
+        let opter = client.terminal().opter.clone();
+        let opter_name = client.terminal().opter_name.clone();
+        Some(HttpEcDecoder {
+            who: EcClient {
+                org_id: t.fixmedins_code.clone(),
+                operator_id: opter,
+                operator_name: opter_name,
+                office_id: t.id.clone(),
+                office_name: t.fixmedins_name.clone(),
+                device_type: match t.mode {
+                    TerminalMode::Kiosk => SELF_SERVICE.to_owned(),
+                    TerminalMode::Counter => "Counter".to_owned(),
+                },
+            },
+            client,
+        })
+    }
+
+    /// `ec.query` with the upstream error class kept (the CLI prints it).
+    pub async fn query(
+        &self,
+        code: &EVoucherCode,
+        business: BusinessType,
+    ) -> Result<super::tx::evoucher::EcIdentity, UpstreamError> {
+        let url = self.client.ec_url().ok_or_else(|| UpstreamError::NotSent {
+            detail: "no upstream.ec_url configured".into(),
+        })?;
+        let body =
+            serde_json::to_vec(&EcQueryRequest::new(code, business, &self.who)).map_err(|e| {
+                UpstreamError::NotSent {
+                    detail: format!("ec.query does not serialise: {e}"),
+                }
+            })?;
+        let headers = self.client.gateway_headers();
+        let answer = self.client.transport().post_json(url, &headers, body).await;
+        let result = answer.and_then(|a| classify_ec(a.status, &a.body));
+        match &result {
+            Ok(_) => tracing::info!("ec.query answered"),
+            Err(e) => tracing::warn!(error = %e, "ec.query failed"),
+        }
+        result
+    }
+}
+
+impl EcDecoder for HttpEcDecoder {
+    fn decode<'a>(
+        &'a self,
+        code: &'a EVoucherCode,
+        business: BusinessType,
+    ) -> BoxFuture<'a, Result<EcIdentity, EcError>> {
+        Box::pin(async move {
+            self.query(code, business)
+                .await
+                .map(Into::into)
+                .map_err(Into::into)
+        })
+    }
+}
