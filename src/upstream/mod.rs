@@ -10,6 +10,7 @@
 //! envelope-level client with the audit trail and [`session`] the sign-in; [`setup`] builds them
 //! from the configuration. The sandbox insurer lives in `drivers/sandbox`.
 
+pub mod calls;
 pub mod client;
 pub mod ec;
 pub mod envelope;

@@ -1,0 +1,140 @@
+//! Typed calls on the [`Client`]: one method per transaction that moves no money, returning the
+//! checked output, and the output check for the money-moving ones (2102/2207 settlements,
+//! 2103/2208 cancellations), which the settlement engine sends with `prepare`/`send`.
+//!
+//! Every settlement-shaped answer is checked before anyone sees it: an answer that does not
+//! balance is a protocol error, i.e. an unknown outcome, never money recorded.
+
+use super::client::{CallOptions, Client, Exchange};
+use super::error::UpstreamError;
+use super::tx::outpatient::{
+    FeeUploadInput, FeeUploadOutput, OUTPATIENT_FEE_UPLOAD, OUTPATIENT_PRESETTLE,
+    OUTPATIENT_REGISTER, OutpatientInput, Registered, RegistrationInput, RegistrationOutput,
+};
+use super::tx::person::{PERSON_INFO, PersonInfo, PersonQueryInput};
+use super::tx::pharmacy::{PHARMACY_PRESETTLE, PharmacyInput};
+use super::tx::reverse::{
+    RECONCILE, REVERSAL, ReconcileInput, ReconcileOutput, ReversalInput, StmtInfo,
+};
+use super::tx::settle::Settlement;
+
+fn for_person(insuplc_admdvs: &str) -> CallOptions {
+    CallOptions {
+        insuplc_admdvs: Some(insuplc_admdvs.to_owned()),
+        password_proof: None,
+    }
+}
+
+impl Client {
+    /// 1101 person info.
+    pub async fn person_info(
+        &self,
+        query: &PersonQueryInput,
+        options: &CallOptions,
+    ) -> Result<PersonInfo, UpstreamError> {
+        self.call(PERSON_INFO, query, options).await?.output()
+    }
+
+    /// 2101 pharmacy pre-settlement: the split, checked to balance; nothing is settled.
+    pub async fn presettle_pharmacy(
+        &self,
+        input: &PharmacyInput,
+        insuplc_admdvs: &str,
+    ) -> Result<Settlement, UpstreamError> {
+        presettle_only(input.infno(), PHARMACY_PRESETTLE)?;
+        let x = self
+            .call(input.infno(), input, &for_person(insuplc_admdvs))
+            .await?;
+        checked_balance(&x)
+    }
+
+    /// 2201 outpatient registration: the visit (`mdtrt_id`).
+    pub async fn register_outpatient(
+        &self,
+        input: &RegistrationInput,
+        insuplc_admdvs: &str,
+    ) -> Result<Registered, UpstreamError> {
+        let out: RegistrationOutput = self
+            .call(OUTPATIENT_REGISTER, input, &for_person(insuplc_admdvs))
+            .await?
+            .output()?;
+        out.mdtrt_id()?;
+        Ok(out.data)
+    }
+
+    /// 2204 fee detail upload.
+    pub async fn upload_fees(
+        &self,
+        input: &FeeUploadInput,
+        insuplc_admdvs: &str,
+    ) -> Result<FeeUploadOutput, UpstreamError> {
+        self.call(OUTPATIENT_FEE_UPLOAD, input, &for_person(insuplc_admdvs))
+            .await?
+            .output()
+    }
+
+    /// 2206 outpatient pre-settlement.
+    pub async fn presettle_outpatient(
+        &self,
+        input: &OutpatientInput,
+        insuplc_admdvs: &str,
+    ) -> Result<Settlement, UpstreamError> {
+        presettle_only(input.infno(), OUTPATIENT_PRESETTLE)?;
+        let x = self
+            .call(input.infno(), input, &for_person(insuplc_admdvs))
+            .await?;
+        checked_balance(&x)
+    }
+
+    /// 2601 reversal. Safe to repeat: the platform reverses a msgid once.
+    pub async fn reverse(
+        &self,
+        input: &ReversalInput,
+        insuplc_admdvs: &str,
+    ) -> Result<(), UpstreamError> {
+        self.call(REVERSAL, input, &for_person(insuplc_admdvs))
+            .await
+            .map(|_| ())
+    }
+
+    /// 3201 daily totals.
+    pub async fn reconcile(&self, input: &ReconcileInput) -> Result<StmtInfo, UpstreamError> {
+        let out: ReconcileOutput = self
+            .call(RECONCILE, input, &CallOptions::default())
+            .await?
+            .output()?;
+        Ok(out.stmtinfo)
+    }
+}
+
+/// Settling goes through `prepare`/`send` (the msgid recorded first), never through `call`.
+fn presettle_only(infno: &str, expected: &str) -> Result<(), UpstreamError> {
+    if infno == expected {
+        Ok(())
+    } else {
+        Err(UpstreamError::NotSent {
+            detail: format!("{infno} moves money: prepare and send it, do not call it"),
+        })
+    }
+}
+
+/// A pre-settlement answer: typed and balanced (it has no `setl_id` yet).
+fn checked_balance(x: &Exchange) -> Result<Settlement, UpstreamError> {
+    let s: Settlement = x.output()?;
+    s.check_balance()?;
+    Ok(s)
+}
+
+/// A 2102/2207 answer: typed, with a `setl_id`, balanced to the fen.
+pub fn settlement(x: &Exchange) -> Result<Settlement, UpstreamError> {
+    let s: Settlement = x.output()?;
+    s.check()?;
+    Ok(s)
+}
+
+/// A 2103/2208 answer: typed, balanced and exactly the negation of `original`.
+pub fn cancellation(x: &Exchange, original: &Settlement) -> Result<Settlement, UpstreamError> {
+    let s: Settlement = x.output()?;
+    s.check_cancels(original)?;
+    Ok(s)
+}
