@@ -1,0 +1,177 @@
+//! Fault injection: rules that make the sandbox slow, silent or wrong on purpose, so a client's
+//! unknown-outcome handling (timeouts, dropped connections, 5xx, garbage, business errors) can
+//! be tested. [`FaultSet`] picks the fault for one request; the HTTP layer carries it out.
+//! Selection is deterministic for a given `seed`.
+
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use serde::{Deserialize, Serialize};
+
+/// What goes wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// Answer normally after `ms` milliseconds; the effect happens before the delay.
+    Latency { ms: u64 },
+    /// Close the connection without any response byte; no effect.
+    DropBeforeCommit,
+    /// Apply the effect (and remember the answer), then close without any response byte.
+    DropAfterCommit,
+    /// Answer this HTTP status with a non-JSON body, with or without the effect.
+    HttpStatus { status: u16, commit: bool },
+    /// HTTP 200 with a truncated body, with or without the effect.
+    MalformedJson { commit: bool },
+    /// `infcode -1` with this `err_msg`; no effect.
+    BusinessError { message: String },
+}
+
+impl Fault {
+    /// Whether the request's effect is applied before the fault is carried out.
+    pub fn commits(&self) -> bool {
+        match self {
+            Fault::Latency { .. } | Fault::DropAfterCommit => true,
+            Fault::HttpStatus { commit, .. } | Fault::MalformedJson { commit } => *commit,
+            Fault::DropBeforeCommit | Fault::BusinessError { .. } => false,
+        }
+    }
+}
+
+/// When a fault applies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultRule {
+    /// Transaction code (`2102`, `ec.query` for the e-voucher endpoint) or `*`.
+    pub infno: String,
+    pub fault: Fault,
+    /// How many matching requests it hits; `None` = every one.
+    #[serde(default)]
+    pub times: Option<u32>,
+    /// Chance per matching request in per-mille; `None` = always.
+    #[serde(default)]
+    pub probability_permille: Option<u16>,
+    /// Seed of the rule's random draws.
+    #[serde(default)]
+    pub seed: u64,
+}
+
+impl FaultRule {
+    /// A rule hitting every `infno` request with `fault`.
+    pub fn always(infno: &str, fault: Fault) -> Self {
+        FaultRule {
+            infno: infno.to_owned(),
+            fault,
+            times: None,
+            probability_permille: None,
+            seed: 0,
+        }
+    }
+
+    /// A rule hitting the next `times` `infno` requests.
+    pub fn times(infno: &str, fault: Fault, times: u32) -> Self {
+        FaultRule {
+            times: Some(times),
+            ..FaultRule::always(infno, fault)
+        }
+    }
+}
+
+/// The active rules, in order.
+#[derive(Debug, Default)]
+pub struct FaultSet {
+    rules: Vec<(FaultRule, StdRng)>,
+}
+
+impl FaultSet {
+    pub fn add(&mut self, rule: FaultRule) {
+        let rng = StdRng::seed_from_u64(rule.seed);
+        self.rules.push((rule, rng));
+    }
+
+    pub fn clear(&mut self) {
+        self.rules.clear();
+    }
+
+    pub fn rules(&self) -> Vec<FaultRule> {
+        self.rules.iter().map(|(r, _)| r.clone()).collect()
+    }
+
+    /// The fault for a request of `infno`: the first rule that matches, has uses left and
+    /// wins its draw. A use is consumed; a rule with none left is removed.
+    pub fn pick(&mut self, infno: &str) -> Option<Fault> {
+        let mut hit = None;
+        for (i, (rule, rng)) in self.rules.iter_mut().enumerate() {
+            if rule.infno != "*" && rule.infno != infno {
+                continue;
+            }
+            if let Some(p) = rule.probability_permille
+                && rng.random_range(0..1000u16) >= p
+            {
+                continue;
+            }
+            hit = Some(i);
+            break;
+        }
+        let i = hit?;
+        let fault = self.rules[i].0.fault.clone();
+        if let Some(left) = self.rules[i].0.times.as_mut() {
+            *left = left.saturating_sub(1);
+            if *left == 0 {
+                self.rules.remove(i);
+            }
+        }
+        Some(fault)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_form() {
+        let rule: FaultRule = serde_json::from_str(
+            r#"{"infno":"2102","fault":{"kind":"http_status","status":503,"commit":true},"times":1}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            rule.fault,
+            Fault::HttpStatus {
+                status: 503,
+                commit: true
+            }
+        );
+        let f: Fault = serde_json::from_str(r#"{"kind":"latency","ms":200}"#).unwrap();
+        assert_eq!(f, Fault::Latency { ms: 200 });
+    }
+
+    #[test]
+    fn times_and_wildcard() {
+        let mut set = FaultSet::default();
+        set.add(FaultRule::times("2102", Fault::DropBeforeCommit, 2));
+        set.add(FaultRule::always("*", Fault::Latency { ms: 1 }));
+        assert_eq!(set.pick("2102"), Some(Fault::DropBeforeCommit));
+        assert_eq!(set.pick("2102"), Some(Fault::DropBeforeCommit));
+        assert_eq!(set.pick("2102"), Some(Fault::Latency { ms: 1 }));
+        assert_eq!(set.pick("1101"), Some(Fault::Latency { ms: 1 }));
+        set.clear();
+        assert_eq!(set.pick("1101"), None);
+    }
+
+    #[test]
+    fn probability_is_seeded() {
+        let draws = |seed| {
+            let mut set = FaultSet::default();
+            set.add(FaultRule {
+                probability_permille: Some(500),
+                seed,
+                ..FaultRule::always("*", Fault::DropBeforeCommit)
+            });
+            (0..200)
+                .map(|_| set.pick("x").is_some())
+                .collect::<Vec<_>>()
+        };
+        let a = draws(7);
+        assert_eq!(a, draws(7));
+        let hits = a.iter().filter(|h| **h).count();
+        assert!((50..150).contains(&hits), "{hits}");
+    }
+}

@@ -1,0 +1,103 @@
+//! The [`Ledger`]: a serialisable snapshot of what the sandbox insurer has booked, for tests
+//! and `GET /admin/ledger` to assert on ("exactly one effective settlement per sale", "the
+//! balance went back"). A copy: changing it changes nothing in the sandbox.
+
+use std::collections::BTreeMap;
+
+use medsettle::upstream::money::Fen;
+use serde::{Deserialize, Serialize};
+
+/// Where a settlement stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SettlementStatus {
+    /// Settled and counted by 3201.
+    Effective,
+    /// Cancelled by 2103/2208.
+    Cancelled,
+    /// Undone by 2601.
+    Reversed,
+}
+
+/// One settlement (2102 or 2207).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SettlementRecord {
+    pub setl_id: String,
+    pub mdtrt_id: String,
+    /// The msgid of the settling request.
+    pub msgid: String,
+    /// `2102` or `2207`.
+    pub infno: String,
+    pub psn_no: String,
+    pub insutype: String,
+    pub fixmedins_code: String,
+    pub chrg_bchno: String,
+    pub medfee_sumamt: Fen,
+    pub fund_pay_sumamt: Fen,
+    pub acct_pay: Fen,
+    pub psn_cash_pay: Fen,
+    /// Deductible this settlement consumed.
+    pub deductible_used: Fen,
+    /// Pooled-fund cap this settlement consumed.
+    pub cap_used: Fen,
+    pub status: SettlementStatus,
+    /// CST day of the settling request (`yyyy-MM-dd`).
+    pub day: String,
+    /// The msgid of the effective cancellation, if any.
+    pub cancel_msgid: Option<String>,
+}
+
+/// A person's current account for one insurance type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountSnapshot {
+    pub psn_no: String,
+    pub insutype: String,
+    pub balc: Fen,
+    pub deductible_remaining: Fen,
+    pub cap_remaining: Fen,
+}
+
+/// The snapshot.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ledger {
+    /// In settlement order.
+    pub settlements: Vec<SettlementRecord>,
+    pub accounts: Vec<AccountSnapshot>,
+    /// Requests received on the protocol endpoint per infno (faulted ones included).
+    pub requests: BTreeMap<String, u64>,
+    /// Msgids reversed by 2601 (with or without something to undo).
+    pub reversed_msgids: Vec<String>,
+}
+
+impl Ledger {
+    /// The settlements that count.
+    pub fn effective(&self) -> impl Iterator<Item = &SettlementRecord> {
+        self.settlements
+            .iter()
+            .filter(|s| s.status == SettlementStatus::Effective)
+    }
+
+    /// The settlement made by request `msgid`.
+    pub fn by_msgid(&self, msgid: &str) -> Option<&SettlementRecord> {
+        self.settlements.iter().find(|s| s.msgid == msgid)
+    }
+
+    pub fn by_setl_id(&self, setl_id: &str) -> Option<&SettlementRecord> {
+        self.settlements.iter().find(|s| s.setl_id == setl_id)
+    }
+
+    /// The account of `psn_no` for its first (usually only) insurance type.
+    pub fn account(&self, psn_no: &str) -> Option<&AccountSnapshot> {
+        self.accounts.iter().find(|a| a.psn_no == psn_no)
+    }
+
+    /// The personal-account balance of `psn_no`.
+    pub fn balance(&self, psn_no: &str) -> Option<Fen> {
+        self.account(psn_no).map(|a| a.balc)
+    }
+
+    /// Requests received for `infno`.
+    pub fn request_count(&self, infno: &str) -> u64 {
+        self.requests.get(infno).copied().unwrap_or(0)
+    }
+}

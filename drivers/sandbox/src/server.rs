@@ -1,0 +1,206 @@
+//! HTTP: the accept loop, the routes and the carrying-out of faults.
+//!
+//! Each connection is served by hyper's HTTP/1 `serve_connection` inside a `select!` with a
+//! per-connection kill signal. A handler that must drop the connection (the `drop_*` faults)
+//! fires the signal and never answers, so the connection future is dropped and the socket
+//! closed with no response byte: the client sees EOF (or a reset), never an HTTP status. The
+//! state lock is taken only in synchronous sections, never across an await.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Extension, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use chrono::Utc;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tower::ServiceExt as _;
+
+use crate::Shared;
+use crate::envelope;
+use crate::evoucher;
+use crate::fault::Fault;
+use crate::protocol;
+
+/// Fired by a handler to close its connection without answering.
+#[derive(Clone)]
+pub struct Kill(Arc<Notify>);
+
+impl Kill {
+    async fn drop_connection(&self) -> Response {
+        self.0.notify_one();
+        std::future::pending::<()>().await;
+        unreachable!("the connection task is dropped first")
+    }
+}
+
+/// Accepts and serves connections until `shutdown` changes.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let router = routes(shared);
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    connections.spawn(serve_connection(stream, router.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "sandbox accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    connections.shutdown().await;
+}
+
+async fn serve_connection(stream: TcpStream, router: Router) {
+    let _ = stream.set_nodelay(true);
+    let kill = Arc::new(Notify::new());
+    let handle = Kill(kill.clone());
+    let service = hyper::service::service_fn(
+        move |mut req: hyper::Request<hyper::body::Incoming>| {
+            req.extensions_mut().insert(handle.clone());
+            let router = router.clone();
+            async move { Ok::<_, Infallible>(router.oneshot(req).await.unwrap_or_else(|e| match e {})) }
+        },
+    );
+    let conn = hyper::server::conn::http1::Builder::new()
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        _ = conn => {}
+        _ = kill.notified() => {}
+    }
+}
+
+fn routes(shared: Arc<Shared>) -> Router {
+    let path = shared.config.path.clone();
+    let ec_path = shared.config.ec_path.clone();
+    Router::new()
+        .route(&path, post(protocol_endpoint))
+        .route(&ec_path, post(ec_endpoint))
+        .merge(crate::admin::routes())
+        .with_state(shared)
+}
+
+fn json_body(text: String) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
+}
+
+async fn protocol_endpoint(
+    State(shared): State<Arc<Shared>>,
+    Extension(kill): Extension<Kill>,
+    body: Bytes,
+) -> Response {
+    let received = Utc::now();
+    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let infno = parsed
+        .as_ref()
+        .and_then(|v| v.get("infno"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let msgid = parsed.as_ref().map(envelope::msgid_of).unwrap_or_default();
+    let fault = {
+        let mut state = shared.lock();
+        state.count_request(&infno);
+        state.faults.pick(&infno)
+    };
+    let answer = fault
+        .as_ref()
+        .is_none_or(Fault::commits)
+        .then(|| match &parsed {
+            Some(v) => protocol::process(&mut shared.lock(), &shared.config, v, received),
+            None => envelope::respond(
+                "",
+                received,
+                Err("请求报文不是合法JSON body is not JSON".to_owned()),
+            ),
+        });
+    carry_out(fault, answer, &kill, |message| {
+        envelope::respond(&msgid, received, Err(message))
+    })
+    .await
+}
+
+async fn ec_endpoint(
+    State(shared): State<Arc<Shared>>,
+    Extension(kill): Extension<Kill>,
+    body: Bytes,
+) -> Response {
+    let fault = shared.lock().faults.pick("ec.query");
+    let answer = fault.as_ref().is_none_or(Fault::commits).then(|| {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(v) => evoucher::query(&mut shared.lock(), &shared.config, &v),
+            Err(_) => evoucher::refuse("请求报文不是合法JSON"),
+        }
+        .to_string()
+    });
+    carry_out(fault, answer, &kill, |message| {
+        evoucher::refuse(&message).to_string()
+    })
+    .await
+}
+
+/// Sends `answer` as the fault says. `answer` is `None` exactly when the fault does not commit.
+async fn carry_out(
+    fault: Option<Fault>,
+    answer: Option<String>,
+    kill: &Kill,
+    business_error: impl FnOnce(String) -> String,
+) -> Response {
+    let answer = answer.unwrap_or_default();
+    match fault {
+        None => json_body(answer),
+        Some(Fault::Latency { ms }) => {
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            json_body(answer)
+        }
+        Some(Fault::DropBeforeCommit | Fault::DropAfterCommit) => kill.drop_connection().await,
+        Some(Fault::HttpStatus { status, .. }) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
+            (
+                status,
+                [(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))],
+                format!("<html><body><h1>{status}</h1>sandbox gateway fault</body></html>"),
+            )
+                .into_response()
+        }
+        Some(Fault::MalformedJson { .. }) => {
+            let cut = answer.len() / 2;
+            let mut garbage: String = answer
+                .char_indices()
+                .take_while(|(i, _)| *i < cut)
+                .map(|(_, c)| c)
+                .collect();
+            if garbage.is_empty() {
+                garbage.push_str("{\"infcode\":0,\"output\":{");
+            }
+            garbage.push_str("\u{fffd}<!--");
+            json_body(garbage)
+        }
+        Some(Fault::BusinessError { message }) => json_body(business_error(message)),
+    }
+}

@@ -1,0 +1,211 @@
+//! The sandbox insurer's books, in memory: accounts, sign-in sessions, settlements, the
+//! answer of every msgid, reversed msgids, outpatient visits, e-voucher codes and tokens,
+//! fault rules. One `std::sync::Mutex` guards it (see `lib.rs`); nothing here awaits or does
+//! I/O, so a lock is never held across an await.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use medsettle::upstream::money::Fen;
+use medsettle::upstream::time;
+
+use crate::fault::FaultSet;
+use crate::ledger::{AccountSnapshot, Ledger, SettlementRecord, SettlementStatus};
+use crate::persons::Person;
+use crate::split::Account;
+
+/// What a remembered msgid did, for 2601 to undo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// A 2102/2207 that created this settlement.
+    Settled(String),
+    /// A 2103/2208 that cancelled this settlement.
+    Cancelled(String),
+}
+
+/// A `sign_no` issued by 9001.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// CST day of the sign-in.
+    pub day: NaiveDate,
+    pub active: bool,
+}
+
+/// One uploaded fee line (2204).
+#[derive(Debug, Clone)]
+pub struct Fee {
+    pub feedetl_sn: String,
+    pub chrg_bchno: String,
+    pub med_list_codg: String,
+    pub amount: Fen,
+}
+
+/// An outpatient visit registered by 2201.
+#[derive(Debug, Clone)]
+pub struct Visit {
+    pub psn_no: String,
+    pub insutype: String,
+    pub fees: Vec<Fee>,
+}
+
+/// A short-lived e-voucher code or token.
+#[derive(Debug, Clone)]
+pub struct Expiring {
+    pub psn_no: String,
+    pub expires: DateTime<Utc>,
+}
+
+/// The books.
+#[derive(Debug, Default)]
+pub struct State {
+    pub persons: Vec<Person>,
+    pub accounts: BTreeMap<(String, String), Account>,
+    pub sessions: HashMap<String, Session>,
+    pub settlements: Vec<SettlementRecord>,
+    pub effects: HashMap<String, Effect>,
+    /// msgid → the full response body sent for it.
+    pub answers: HashMap<String, String>,
+    pub reversed: Vec<String>,
+    pub reversed_set: HashSet<String>,
+    pub visits: HashMap<String, Visit>,
+    pub ec_codes: HashMap<String, Expiring>,
+    pub ec_tokens: HashMap<String, Expiring>,
+    pub faults: FaultSet,
+    pub requests: BTreeMap<String, u64>,
+    pub clock_offset: chrono::Duration,
+    counter: u64,
+}
+
+impl State {
+    pub fn new(persons: Vec<Person>, faults: FaultSet) -> Self {
+        let mut accounts = BTreeMap::new();
+        for p in &persons {
+            for i in &p.insuinfo {
+                let rule = &p.funds[&i.insutype];
+                accounts.insert(
+                    (p.psn_no.clone(), i.insutype.clone()),
+                    Account {
+                        balc: i.balc,
+                        deductible_remaining: rule.deductible_remaining,
+                        cap_remaining: rule.cap_remaining,
+                    },
+                );
+            }
+        }
+        State {
+            persons,
+            accounts,
+            faults,
+            ..State::default()
+        }
+    }
+
+    /// The sandbox's clock for expiries (real time plus the test offset).
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + self.clock_offset
+    }
+
+    /// A fresh id: `prefix` + CST stamp of `at` + a zero-padded counter, `len` characters.
+    pub fn next_id(&mut self, prefix: &str, at: DateTime<Utc>, len: usize) -> String {
+        self.counter += 1;
+        let head = format!("{prefix}{}", time::format_stamp(at));
+        let width = len.saturating_sub(head.len());
+        format!("{head}{:0width$}", self.counter)
+    }
+
+    pub fn person(&self, psn_no: &str) -> Option<&Person> {
+        self.persons.iter().find(|p| p.psn_no == psn_no)
+    }
+
+    pub fn person_by_certno(&self, certno: &str) -> Option<&Person> {
+        self.persons
+            .iter()
+            .find(|p| p.certno.eq_ignore_ascii_case(certno))
+    }
+
+    pub fn person_by_card(&self, card_number: &str) -> Option<&Person> {
+        self.persons.iter().find(|p| {
+            p.card
+                .as_ref()
+                .is_some_and(|c| c.card_number == card_number)
+        })
+    }
+
+    /// The person a live e-voucher token stands for.
+    pub fn person_by_token(&self, token: &str) -> Option<&Person> {
+        let now = self.now();
+        let t = self.ec_tokens.get(token).filter(|t| now < t.expires)?;
+        self.person(&t.psn_no)
+    }
+
+    pub fn account(&self, psn_no: &str, insutype: &str) -> Option<Account> {
+        self.accounts
+            .get(&(psn_no.to_owned(), insutype.to_owned()))
+            .copied()
+    }
+
+    pub fn settlement_index(&self, setl_id: &str) -> Option<usize> {
+        self.settlements.iter().position(|s| s.setl_id == setl_id)
+    }
+
+    /// Takes a settlement's money out of the account (settle, or un-cancel).
+    pub fn book(&mut self, index: usize) {
+        self.move_money(index, -1);
+    }
+
+    /// Puts a settlement's money back (cancel, reverse).
+    pub fn unbook(&mut self, index: usize) {
+        self.move_money(index, 1);
+    }
+
+    fn move_money(&mut self, index: usize, sign: i64) {
+        let s = &self.settlements[index];
+        let key = (s.psn_no.clone(), s.insutype.clone());
+        let (acct, ded, cap) = (s.acct_pay.0, s.deductible_used.0, s.cap_used.0);
+        if let Some(a) = self.accounts.get_mut(&key) {
+            a.balc.0 += sign * acct;
+            a.deductible_remaining.0 += sign * ded;
+            a.cap_remaining.0 += sign * cap;
+        }
+    }
+
+    pub fn mark_reversed(&mut self, msgid: &str) {
+        if self.reversed_set.insert(msgid.to_owned()) {
+            self.reversed.push(msgid.to_owned());
+        }
+    }
+
+    pub fn count_request(&mut self, infno: &str) {
+        *self.requests.entry(infno.to_owned()).or_default() += 1;
+    }
+
+    /// Whether a settlement of this sale (same institution, person and batch) counts already.
+    pub fn batch_settled(&self, fixmedins_code: &str, psn_no: &str, chrg_bchno: &str) -> bool {
+        !chrg_bchno.is_empty()
+            && self.settlements.iter().any(|s| {
+                s.status == SettlementStatus::Effective
+                    && s.fixmedins_code == fixmedins_code
+                    && s.psn_no == psn_no
+                    && s.chrg_bchno == chrg_bchno
+            })
+    }
+
+    pub fn ledger(&self) -> Ledger {
+        Ledger {
+            settlements: self.settlements.clone(),
+            accounts: self
+                .accounts
+                .iter()
+                .map(|((psn_no, insutype), a)| AccountSnapshot {
+                    psn_no: psn_no.clone(),
+                    insutype: insutype.clone(),
+                    balc: a.balc,
+                    deductible_remaining: a.deductible_remaining,
+                    cap_remaining: a.cap_remaining,
+                })
+                .collect(),
+            requests: self.requests.clone(),
+            reversed_msgids: self.reversed.clone(),
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! 2101/2102 (pharmacy) and 2206/2207 (outpatient) pre-settlement and settlement. The split
+//! comes from `split.rs`; pre-settlements only compute, settlements also take the money out
+//! of the account, consume deductible and cap, and record the settlement (one effective
+//! settlement per sale: a batch already settled is refused).
+
+use medsettle::upstream::money::Fen;
+use serde_json::{Value, json};
+
+use super::{
+    TxResult, active_insurance, amount, check_cert, check_password, list, node, object, opt_text,
+    person, text,
+};
+use crate::envelope::Req;
+use crate::ledger::{SettlementRecord, SettlementStatus};
+use crate::split::{self, Item, Split};
+use crate::state::{Effect, State};
+
+/// What both families settle.
+pub(super) struct Bill {
+    psn_no: String,
+    insutype: String,
+    mdtrt_id: Option<String>,
+    chrg_bchno: String,
+    med_type: String,
+    acct_used_flag: String,
+    items: Vec<Item>,
+}
+
+/// 2101 (`commit = false`) / 2102.
+pub fn pharmacy(state: &mut State, req: &Req, commit: bool) -> TxResult {
+    let data = node(req, "data")?;
+    let mut items = Vec::new();
+    for detail in list(req, "feedetail")? {
+        let d = object(detail)?;
+        items.push(Item {
+            med_list_codg: text(d, "med_list_codg")?,
+            amount: amount(d, "det_item_fee_sumamt")?,
+        });
+    }
+    if commit {
+        text(data, "chrg_bchno")?;
+    }
+    let bill = Bill {
+        psn_no: text(data, "psn_no")?,
+        insutype: text(data, "insutype")?,
+        mdtrt_id: None,
+        chrg_bchno: opt_text(data, "chrg_bchno"),
+        med_type: opt_text(data, "med_type"),
+        acct_used_flag: text(data, "acct_used_flag")?,
+        items,
+    };
+    run(state, req, bill, commit, "2102")
+}
+
+/// 2206 (`commit = false`) / 2207: the bill is the fees uploaded for `mdtrt_id` + `chrg_bchno`.
+pub fn outpatient(state: &mut State, req: &Req, commit: bool) -> TxResult {
+    let data = node(req, "data")?;
+    let psn_no = text(data, "psn_no")?;
+    let mdtrt_id = text(data, "mdtrt_id")?;
+    let chrg_bchno = text(data, "chrg_bchno")?;
+    let visit = state
+        .visits
+        .get(&mdtrt_id)
+        .filter(|v| v.psn_no == psn_no)
+        .ok_or_else(|| format!("就诊信息不存在 mdtrt_id {mdtrt_id} unknown for this person"))?;
+    let items: Vec<Item> = visit
+        .fees
+        .iter()
+        .filter(|f| f.chrg_bchno == chrg_bchno)
+        .map(|f| Item {
+            med_list_codg: f.med_list_codg.clone(),
+            amount: f.amount,
+        })
+        .collect();
+    if items.is_empty() {
+        return Err(format!(
+            "费用明细不存在 no fees uploaded for chrg_bchno {chrg_bchno}"
+        ));
+    }
+    let bill = Bill {
+        psn_no,
+        insutype: text(data, "insutype").unwrap_or_else(|_| visit.insutype.clone()),
+        mdtrt_id: Some(mdtrt_id),
+        chrg_bchno,
+        med_type: opt_text(data, "med_type"),
+        acct_used_flag: text(data, "acct_used_flag")?,
+        items,
+    };
+    run(state, req, bill, commit, "2207")
+}
+
+fn run(state: &mut State, req: &Req, bill: Bill, commit: bool, infno: &str) -> TxResult {
+    let data = node(req, "data")?;
+    let medfee = amount(data, "medfee_sumamt")?;
+    let p = person(state, &bill.psn_no)?;
+    active_insurance(p, &bill.insutype)?;
+    let cert_type = check_cert(state, data, p)?;
+    let use_account = match bill.acct_used_flag.as_str() {
+        "1" => true,
+        "0" => false,
+        other => return Err(format!("个人账户使用标志错误 acct_used_flag {other}")),
+    };
+    let sum =
+        Fen::checked_sum(bill.items.iter().map(|i| i.amount)).ok_or("金额溢出 amounts overflow")?;
+    if sum != medfee {
+        return Err(format!(
+            "医疗费总额与明细不符 medfee_sumamt {medfee} ≠ sum of details {sum}"
+        ));
+    }
+    if bill.items.iter().any(|i| i.amount.0 < 0) {
+        return Err("明细金额不能为负 negative detail amount".to_owned());
+    }
+    if commit {
+        check_password(req, p, &cert_type)?;
+        if state.batch_settled(&req.fixmedins_code, &bill.psn_no, &bill.chrg_bchno) {
+            return Err(format!(
+                "收费批次已结算 chrg_bchno {} already settled",
+                bill.chrg_bchno
+            ));
+        }
+    }
+    let rule = p.funds[&bill.insutype].clone();
+    let account = state
+        .account(&bill.psn_no, &bill.insutype)
+        .ok_or("账户不存在 no account")?;
+    let s = split::split(&bill.items, &rule, account, use_account);
+    let balc_after = Fen(account.balc.0 - s.acct.0);
+    let mdtrt_id = match &bill.mdtrt_id {
+        Some(id) => id.clone(),
+        None => state.next_id("M", req.inf_time, 30),
+    };
+    let setl_id = state.next_id(if commit { "S" } else { "Y" }, req.inf_time, 30);
+    let out = output(
+        &setl_id,
+        &mdtrt_id,
+        &bill,
+        &s,
+        balc_after,
+        &req.inf_time_text,
+        1,
+    );
+    if commit {
+        state.settlements.push(SettlementRecord {
+            setl_id: setl_id.clone(),
+            mdtrt_id,
+            msgid: req.msgid.clone(),
+            infno: infno.to_owned(),
+            psn_no: bill.psn_no.clone(),
+            insutype: bill.insutype.clone(),
+            fixmedins_code: req.fixmedins_code.clone(),
+            chrg_bchno: bill.chrg_bchno.clone(),
+            medfee_sumamt: s.medfee,
+            fund_pay_sumamt: s.fund,
+            acct_pay: s.acct,
+            psn_cash_pay: s.cash,
+            deductible_used: s.deductible_used,
+            cap_used: s.pool,
+            status: SettlementStatus::Effective,
+            day: req.day.format("%Y-%m-%d").to_string(),
+            cancel_msgid: None,
+        });
+        let index = state.settlements.len() - 1;
+        state.book(index);
+        state
+            .effects
+            .insert(req.msgid.clone(), Effect::Settled(setl_id));
+    }
+    Ok(out)
+}
+
+/// `setlinfo` + `setldetail[]`; `sign = -1` writes a cancellation's negated amounts.
+pub(super) fn output(
+    setl_id: &str,
+    mdtrt_id: &str,
+    bill: &Bill,
+    s: &Split,
+    balc_after: Fen,
+    setl_time: &str,
+    sign: i64,
+) -> Value {
+    let n = |f: Fen| Fen(f.0 * sign);
+    let mut detail = vec![json!({
+        "fund_pay_type": "310100",
+        "fund_payamt": n(s.pool),
+        "setl_proc_info": "统筹基金支出",
+    })];
+    if s.assistance.0 != 0 {
+        detail.push(json!({
+            "fund_pay_type": "610100",
+            "fund_payamt": n(s.assistance),
+            "setl_proc_info": "医疗救助基金支出",
+        }));
+    }
+    json!({
+        "setlinfo": {
+            "setl_id": setl_id,
+            "mdtrt_id": mdtrt_id,
+            "psn_no": bill.psn_no,
+            "insutype": bill.insutype,
+            "med_type": bill.med_type,
+            "chrg_bchno": bill.chrg_bchno,
+            "medfee_sumamt": n(s.medfee),
+            "fulamt_ownpay_amt": n(s.selfpay),
+            "inscp_scp_amt": n(Fen(s.medfee.0 - s.selfpay.0)),
+            "act_pay_dedc": n(s.deductible_used),
+            "hifp_pay": n(s.pool),
+            "maf_pay": n(s.assistance),
+            "fund_pay_sumamt": n(s.fund),
+            "psn_part_amt": n(Fen(s.acct.0 + s.cash.0)),
+            "acct_pay": n(s.acct),
+            "psn_cash_pay": n(s.cash),
+            "balc": balc_after,
+            "acct_used_flag": bill.acct_used_flag,
+            "setl_time": setl_time,
+        },
+        "setldetail": detail,
+    })
+}
+
+/// The bill of a recorded settlement, for writing its negated output.
+pub(super) fn recorded(record: &SettlementRecord) -> (Bill, Split) {
+    let bill = Bill {
+        psn_no: record.psn_no.clone(),
+        insutype: record.insutype.clone(),
+        mdtrt_id: Some(record.mdtrt_id.clone()),
+        chrg_bchno: record.chrg_bchno.clone(),
+        med_type: String::new(),
+        acct_used_flag: if record.acct_pay.0 > 0 { "1" } else { "0" }.to_owned(),
+        items: Vec::new(),
+    };
+    let s = Split {
+        medfee: record.medfee_sumamt,
+        selfpay: Fen(0),
+        deductible_used: record.deductible_used,
+        pool: record.cap_used,
+        assistance: Fen(record.fund_pay_sumamt.0 - record.cap_used.0),
+        fund: record.fund_pay_sumamt,
+        acct: record.acct_pay,
+        cash: record.psn_cash_pay,
+    };
+    (bill, s)
+}

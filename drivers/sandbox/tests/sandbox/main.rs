@@ -1,0 +1,13 @@
+//! Integration tests of the sandbox insurer over real HTTP on 127.0.0.1, one module per
+//! boundary. Each test starts its own sandbox (fresh books) on port 0.
+
+mod support;
+
+mod envelope;
+mod evoucher;
+mod faults;
+mod outpatient;
+mod person;
+mod reversal;
+mod session;
+mod settle;
