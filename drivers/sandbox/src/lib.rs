@@ -88,7 +88,7 @@ pub struct Sandbox {
     addr: SocketAddr,
     shared: Arc<Shared>,
     stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
 }
 
 /// Loads the persons, binds `config.listen` and starts serving.
@@ -132,7 +132,7 @@ pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         addr,
         shared,
         stop,
-        task,
+        task: Some(task),
     })
 }
 
@@ -203,8 +203,17 @@ impl Sandbox {
     }
 
     /// Stops accepting, closes every connection and waits for the server task.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Dropping a sandbox stops it too (without waiting).
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
     }
 }

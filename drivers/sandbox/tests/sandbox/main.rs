@@ -6,6 +6,7 @@ mod support;
 mod envelope;
 mod evoucher;
 mod faults;
+mod lifecycle;
 mod outpatient;
 mod person;
 mod reversal;

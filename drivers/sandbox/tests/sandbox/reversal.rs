@@ -116,7 +116,7 @@ async fn a_msgid_reversed_before_it_arrived_is_refused_later() {
     refused(&c.send(&env).await, "原交易已冲正");
     let ledger = c.sb.ledger();
     assert!(ledger.settlements.is_empty());
-    assert_eq!(ledger.reversed_msgids, [env.msgid.clone()]);
+    assert_eq!(ledger.reversed_msgids, std::slice::from_ref(&env.msgid));
     assert_eq!(ledger.balance(ZHANG.psn_no), Some(fen("1500.00")));
 }
 
