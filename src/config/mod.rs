@@ -83,6 +83,10 @@ pub struct TerminalConfig {
     /// `counter` or `kiosk`.
     #[serde(default)]
     pub mode: TerminalMode,
+    /// This terminal's digit (0-9) in the msgid sequence, when several terminals share one
+    /// `fixmedins_code`: msgids stay unique across them. Default: none (the only terminal).
+    #[serde(default)]
+    pub msgid_node: Option<u8>,
 }
 
 /// The SQLite store.
@@ -222,6 +226,7 @@ impl Config {
                 fixmedins_name: "演示社区卫生服务中心".to_owned(),
                 region: "110105".to_owned(),
                 mode: TerminalMode::Counter,
+                msgid_node: None,
             },
             store: StoreConfig {
                 path: var_dir.join("medsettle.db"),

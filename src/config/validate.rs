@@ -40,6 +40,10 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
         );
     }
 
+    if t.msgid_node.is_some_and(|n| n > 9) {
+        bad("terminal.msgid_node", "must be a single digit 0-9".into());
+    }
+
     if c.store.path.as_os_str().is_empty() || c.store.path.file_name().is_none() {
         bad("store.path", "must name a database file".into());
     }

@@ -100,8 +100,12 @@ pub fn build(
         )),
         None => None,
     };
-    let msgids = MsgIdSource::new(store.clone(), &config.terminal.fixmedins_code)
-        .map_err(|e| key_error("terminal.fixmedins_code")(e.to_string()))?;
+    let msgids = MsgIdSource::new(
+        store.clone(),
+        &config.terminal.fixmedins_code,
+        config.terminal.msgid_node,
+    )
+    .map_err(|e| key_error("terminal.fixmedins_code")(e.to_string()))?;
     let terminal = terminal_fields(config, up);
     let (mac, ip) = local_identity(&up.base_url);
     Ok(Client::new(ClientParts {

@@ -13,3 +13,4 @@ mod qr;
 mod store;
 mod support;
 mod systemd;
+mod upstream;

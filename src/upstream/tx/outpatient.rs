@@ -136,7 +136,7 @@ pub struct FeeResult {
     pub cnt: Option<Qty>,
     pub pric: Option<Price>,
     /// 定价上限金额.
-    pub pric_uplmt_amt: Option<Fen>,
+    pub pric_uplmt_amt: Option<Price>,
     /// 自付比例, a ratio such as `"0.1"`: kept as the platform's text, never a float.
     #[serde(deserialize_with = "lenient_text")]
     pub selfpay_prop: Option<String>,

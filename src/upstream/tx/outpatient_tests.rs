@@ -127,7 +127,7 @@ fn fee_upload_answer_decodes_leniently() {
     assert_eq!(first.feedetl_sn.as_deref(), Some("1"));
     assert_eq!(first.cnt, Some(Qty(10_000)));
     assert_eq!(first.pric, Some(Price(10_000_000)));
-    assert_eq!(first.pric_uplmt_amt, Some(Fen(99_999_900)));
+    assert_eq!(first.pric_uplmt_amt, Some(Price(999_999_000_000)));
     assert_eq!(first.selfpay_prop.as_deref(), Some("0"));
     assert_eq!(first.chrgitm_lv.as_deref(), Some("01"));
     assert_eq!(second.feedetl_sn.as_deref(), Some("2"), "number as text");
