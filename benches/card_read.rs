@@ -34,6 +34,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    medsettle::upstream::transport::install_crypto_provider();
     let client = reqwest::Client::new();
     let url = format!("http://{addr}/v1/card/read");
     println!(

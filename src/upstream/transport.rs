@@ -63,11 +63,16 @@ pub fn read_ca_bundle(path: &Path) -> Result<Vec<u8>, TransportSetupError> {
     })
 }
 
+/// Installs ring as the process's rustls crypto provider. reqwest is built without a bundled
+/// provider, so every process that builds a reqwest client (the daemon here, tests and
+/// benchmarks for their own clients) calls this first. Repeated calls are harmless.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 impl Transport {
     pub fn new(settings: &TransportSettings) -> Result<Transport, TransportSetupError> {
-        // reqwest is built without a bundled crypto provider; ring is ours. Installing twice is
-        // harmless (the second attempt reports the first one, which is the same provider).
-        let _ = rustls::crypto::ring::default_provider().install_default();
+        install_crypto_provider();
         let mut builder = reqwest::Client::builder()
             .http1_only()
             .connect_timeout(settings.connect_timeout)

@@ -170,6 +170,7 @@ pub async fn get_json(url: &str) -> serde_json::Value {
 }
 
 pub fn client() -> reqwest::Client {
+    medsettle::upstream::transport::install_crypto_provider();
     reqwest::Client::builder()
         .pool_max_idle_per_host(0)
         .build()

@@ -144,7 +144,10 @@ impl Client {
         let sb = medsettle_sandbox::start(config).await.unwrap();
         Client {
             sb,
-            http: reqwest::Client::new(),
+            http: {
+                medsettle::upstream::transport::install_crypto_provider();
+                reqwest::Client::new()
+            },
             now: time::parse_inf_time("2026-11-23 10:00:00").unwrap(),
             seq: 0,
             sign_no: String::new(),
