@@ -1,5 +1,7 @@
 //! `medsettle demo`: the daemon on built-in defaults, with everything under `./var` and no
-//! hardware. Creates a random API token on first run and prints how to call the API.
+//! hardware: the virtual card in a simulated reader, and the sandbox insurer on a loopback
+//! port of its own (its persons written to `var/persons`). Creates a random API token on first
+//! run and prints how to call the API.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -33,24 +35,145 @@ pub(super) fn execute(var: &Path, listen: SocketAddr) -> ExitCode {
         eprintln!("medsettle demo: cannot write {}: {e}", profile.display());
         return ExitCode::FAILURE;
     }
+    let persons = var.join("persons");
+    if let Err(e) = write_persons(&persons) {
+        eprintln!("medsettle demo: cannot write {}: {e}", persons.display());
+        return ExitCode::FAILURE;
+    }
+    let persons_shown = persons.display().to_string();
+    let sandbox = match start_sandbox(persons) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("medsettle demo: cannot start the sandbox insurer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let mut config = Config::demo(&var, listen);
     config.readers.backend = medsettle::config::ReaderBackend::Virtual;
     config.readers.virtual_profile = Some(profile);
+    config.qr.essc_keys.insert(
+        sandbox.essc_kid.clone(),
+        sandbox.essc_public_key_hex.clone(),
+    );
+    config.upstream = Some(demo_upstream(&sandbox));
     let db = config.store.path.clone();
+    let insurer = sandbox.base_url.clone();
     let banner = move |listen: SocketAddr| {
         format!(
             "\nmedsettle demo is running (演示模式)\n  \
              API       http://{listen}\n  \
              database  {db}\n  \
+             insurer   {insurer} (sandbox insurer; persons in {persons})\n  \
              token     {tok}\n  \
              try       curl -H \"Authorization: Bearer $(cat {tok})\" http://{listen}/v1/status\n  \
              card      curl -X POST -H \"Authorization: Bearer $(cat {tok})\" http://{listen}/v1/card/read\n  \
              stop      Ctrl-C\n",
             db = db.display(),
+            persons = persons_shown,
             tok = token_path.display(),
         )
     };
     super::run::serve(config, None, Some(Box::new(banner)))
+}
+
+/// Where the demo's sandbox insurer listens and what it signs e-SSC codes with.
+struct SandboxInfo {
+    base_url: String,
+    ec_url: String,
+    essc_kid: String,
+    essc_public_key_hex: String,
+}
+
+/// Starts the sandbox insurer on its own thread and runtime (it lives as long as the process).
+fn start_sandbox(persons_dir: std::path::PathBuf) -> Result<SandboxInfo, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("sandbox-insurer".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    let _ = tx.send(Err(e.to_string()));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                let config = medsettle_sandbox::SandboxConfig {
+                    persons_dir,
+                    fixmedins_code: Some(DEMO_FIXMEDINS.to_owned()),
+                    ..medsettle_sandbox::SandboxConfig::default()
+                };
+                match medsettle_sandbox::start(config).await {
+                    Ok(sandbox) => {
+                        let _ = tx.send(Ok(SandboxInfo {
+                            base_url: sandbox.base_url(),
+                            ec_url: sandbox.ec_url(),
+                            essc_kid: sandbox.essc_kid(),
+                            essc_public_key_hex: sandbox.essc_public_key_hex(),
+                        }));
+                        // Serve until the process exits.
+                        std::future::pending::<()>().await;
+                        drop(sandbox);
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(e.to_string()));
+                    }
+                }
+            });
+        })
+        .map_err(|e| e.to_string())?;
+    rx.recv().map_err(|e| e.to_string())?
+}
+
+const DEMO_FIXMEDINS: &str = "H11010500001";
+
+/// `[upstream]` for the sandbox: plain HTTP on loopback, SM3 digests as in production.
+fn demo_upstream(sandbox: &SandboxInfo) -> medsettle::config::UpstreamConfig {
+    let text = format!(
+        "base_url = \"{}\"\nec_url = \"{}\"\nallow_plain_http = true\nsigntype = \"SM3\"\n\
+         opter = \"0001\"\nopter_name = \"演示收费员\"\n",
+        sandbox.base_url, sandbox.ec_url
+    );
+    toml::from_str(&text).expect("the demo's upstream section is valid")
+}
+
+/// The sandbox's insured persons (fictional), written for it to load.
+const PERSONS: [(&str, &str); 6] = [
+    (
+        "zhangsan.json",
+        include_str!("../../fixtures/persons/zhangsan.json"),
+    ),
+    (
+        "lisi.json",
+        include_str!("../../fixtures/persons/lisi.json"),
+    ),
+    (
+        "wangwu_suspended.json",
+        include_str!("../../fixtures/persons/wangwu_suspended.json"),
+    ),
+    (
+        "zhaoliu_zero.json",
+        include_str!("../../fixtures/persons/zhaoliu_zero.json"),
+    ),
+    (
+        "sunqi_resident.json",
+        include_str!("../../fixtures/persons/sunqi_resident.json"),
+    ),
+    (
+        "zhouba_crossregion.json",
+        include_str!("../../fixtures/persons/zhouba_crossregion.json"),
+    ),
+];
+
+fn write_persons(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    for (name, text) in PERSONS {
+        std::fs::write(dir.join(name), text)?;
+    }
+    Ok(())
 }
 
 /// The demo's virtual card: a valid third-generation card with fictional data.
