@@ -292,30 +292,19 @@ impl Client {
 
     /// The JSON body of `prepared` under `sign_no`, signed.
     fn render(&self, prepared: &Prepared, sign_no: &str) -> Result<Vec<u8>, UpstreamError> {
-        let mut request = Request::new(
+        build_body(
             &self.parts.terminal,
-            &prepared.infno,
-            prepared.msgid.clone(),
-            prepared.at,
-            sign_no,
+            &self.parts.signer,
+            &Envelope {
+                infno: &prepared.infno,
+                msgid: &prepared.msgid,
+                at: prepared.at,
+                sign_no,
+                insuplc_admdvs: &prepared.insuplc_admdvs,
+                pwd: prepared.pwd.as_deref(),
+            },
             &prepared.input,
         )
-        .with_insuplc_admdvs(&prepared.insuplc_admdvs);
-        request.signtype = self.parts.signer.signtype().to_owned();
-        let message = signed_message(
-            &request.infno,
-            request.msgid.as_str(),
-            &request.inf_time,
-            &prepared.input,
-        );
-        let cainfo = Cainfo {
-            sig: self.parts.signer.sign(&message),
-            pwd: prepared.pwd.clone(),
-        };
-        request = request.with_cainfo(&cainfo.render());
-        serde_json::to_vec(&request).map_err(|e| UpstreamError::NotSent {
-            detail: format!("envelope does not serialise: {e}"),
-        })
     }
 
     /// One attempt: render, send, classify, audit the answer.
@@ -421,6 +410,52 @@ impl Client {
             }
         }
     }
+}
+
+/// The per-request envelope fields of one attempt.
+#[derive(Debug, Clone, Copy)]
+pub struct Envelope<'a> {
+    pub infno: &'a str,
+    pub msgid: &'a MsgId,
+    pub at: DateTime<Utc>,
+    pub sign_no: &'a str,
+    pub insuplc_admdvs: &'a str,
+    /// The consent proof for `cainfo`.
+    pub pwd: Option<&'a str>,
+}
+
+/// The signed JSON body of a request: envelope, `signtype`, `cainfo` (signature and consent
+/// proof) and input. Pure (the benchmark measures it alone).
+pub fn build_body(
+    terminal: &Terminal,
+    signer: &RequestSigner,
+    envelope: &Envelope<'_>,
+    input: &Value,
+) -> Result<Vec<u8>, UpstreamError> {
+    let mut request = Request::new(
+        terminal,
+        envelope.infno,
+        envelope.msgid.clone(),
+        envelope.at,
+        envelope.sign_no,
+        input,
+    )
+    .with_insuplc_admdvs(envelope.insuplc_admdvs);
+    signer.signtype().clone_into(&mut request.signtype);
+    let message = signed_message(
+        &request.infno,
+        request.msgid.as_str(),
+        &request.inf_time,
+        input,
+    );
+    let cainfo = Cainfo {
+        sig: signer.sign(&message),
+        pwd: envelope.pwd.map(str::to_owned),
+    };
+    request = request.with_cainfo(&cainfo.render());
+    serde_json::to_vec(&request).map_err(|e| UpstreamError::NotSent {
+        detail: format!("envelope does not serialise: {e}"),
+    })
 }
 
 fn not_sent(e: StoreError) -> UpstreamError {
