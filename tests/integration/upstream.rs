@@ -1002,3 +1002,80 @@ async fn cli_ping_and_person_lookup() {
     assert!(out.contains(ZHANGSAN_PSN), "{out}");
     sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn gateway_headers_are_signed_and_a_wrong_token_is_a_gateway_refusal() {
+    let sandbox = medsettle_sandbox::start(SandboxConfig {
+        tif: Some(("hosp-01".into(), "paas-token-right".into())),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let q = identify::for_id_number(ZHANGSAN_ID, "", Utc::now());
+    for (token, node, accepted) in [
+        ("paas-token-right", 1, true),
+        ("paas-token-wrong", 2, false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("paas-token");
+        std::fs::write(&token_file, token).unwrap();
+        let extra = format!(
+            "\n[upstream.tif]\npaasid = \"hosp-01\"\ntoken = {{ file = \"{}\" }}\n",
+            token_file.display()
+        );
+        let section = upstream_section(&sandbox.base_url(), &sandbox.ec_url(), &extra);
+        let terminal = Terminal::with(|t| t.push_str(&section));
+        let (store, client, _) = connect_node(&terminal, Some(node)).await;
+        let result = client.call("1101", &q, &CallOptions::default()).await;
+        if accepted {
+            result.unwrap();
+        } else {
+            let e = result.unwrap_err();
+            assert_eq!(e, UpstreamError::Gateway { status: 401 });
+            assert!(!e.outcome_unknown() && !e.is_retryable());
+        }
+        store.close().await.unwrap();
+    }
+    // Without the headers at all, the gateway refuses too.
+    let section = upstream_section(&sandbox.base_url(), &sandbox.ec_url(), "");
+    let terminal = Terminal::with(|t| t.push_str(&section));
+    let (store, client, _) = connect_node(&terminal, Some(3)).await;
+    let e = client
+        .call("1101", &q, &CallOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(e, UpstreamError::Gateway { status: 401 });
+    store.close().await.unwrap();
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn cli_person_from_the_card_in_the_reader() {
+    let sandbox = medsettle_sandbox::start(SandboxConfig::default())
+        .await
+        .unwrap();
+    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cards/normal.json");
+    let section = upstream_section(&sandbox.base_url(), &sandbox.ec_url(), "");
+    let terminal = Terminal::with(|t| t.push_str(&section));
+    // The base config has `[readers] backend = "none"`: switch it to the virtual card.
+    let text = terminal.config_text().replace(
+        "backend = \"none\"",
+        &format!("backend = \"virtual\"\nvirtual_profile = \"{profile}\""),
+    );
+    let config = terminal.path().join("card.toml");
+    std::fs::write(&config, text).unwrap();
+    let cfg = config.to_str().unwrap().to_owned();
+    let (status, out, err) = tokio::task::spawn_blocking(move || {
+        crate::support::process::run_cli(&["upstream", "person", "-c", &cfg, "--card"], None)
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{out}\n{err}");
+    assert!(
+        out.contains(ZHANGSAN_PSN) && out.contains("1500.00"),
+        "{out}"
+    );
+    assert!(!out.contains(ZHANGSAN_ID), "masked: {out}");
+    assert_eq!(sandbox.ledger().request_count("1101"), 1);
+    sandbox.shutdown().await;
+}

@@ -38,6 +38,9 @@ pub struct SandboxConfig {
     pub essc_kid: String,
     /// Fault rules active from the start.
     pub faults: Vec<FaultRule>,
+    /// Act as a gateway checking the `x-tif-*` headers: `(paasid, paas token)`. A request with
+    /// missing or wrong headers gets HTTP 401 with a plain-text body, as a gateway answers.
+    pub tif: Option<(String, String)>,
 }
 
 impl Default for SandboxConfig {
@@ -55,6 +58,7 @@ impl Default for SandboxConfig {
             essc_issuer_secret_hex: None,
             essc_kid: "sandbox-1".to_owned(),
             faults: Vec::new(),
+            tif: None,
         }
     }
 }

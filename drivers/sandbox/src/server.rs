@@ -13,7 +13,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Extension, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::Utc;
@@ -109,11 +109,47 @@ fn json_body(text: String) -> Response {
         .into_response()
 }
 
+/// The gateway check of the `x-tif-*` headers (upstream.md, Transport), when configured.
+fn gateway_refusal(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
+    let (paasid, token) = shared.config.tif.as_ref()?;
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let timestamp = get("x-tif-timestamp");
+    let fresh = timestamp
+        .parse::<i64>()
+        .is_ok_and(|t| (t - shared.lock().now().timestamp()).abs() <= 300);
+    let expected = medsettle::upstream::tif::TifHeaders::sign(
+        paasid,
+        token,
+        timestamp.parse().unwrap_or_default(),
+        get("x-tif-nonce"),
+    );
+    let ok = get("x-tif-paasid") == paasid.as_str()
+        && fresh
+        && !get("x-tif-nonce").is_empty()
+        && get("x-tif-signature") == expected.signature;
+    (!ok).then(|| {
+        (
+            StatusCode::UNAUTHORIZED,
+            "gateway: x-tif signature missing or invalid",
+        )
+            .into_response()
+    })
+}
+
 async fn protocol_endpoint(
     State(shared): State<Arc<Shared>>,
     Extension(kill): Extension<Kill>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(refusal) = gateway_refusal(&shared, &headers) {
+        return refusal;
+    }
     let received = Utc::now();
     let parsed: Option<Value> = serde_json::from_slice(&body).ok();
     let infno = parsed
@@ -148,8 +184,12 @@ async fn protocol_endpoint(
 async fn ec_endpoint(
     State(shared): State<Arc<Shared>>,
     Extension(kill): Extension<Kill>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if let Some(refusal) = gateway_refusal(&shared, &headers) {
+        return refusal;
+    }
     let fault = shared.lock().faults.pick("ec.query");
     let answer = fault.as_ref().is_none_or(Fault::commits).then(|| {
         match serde_json::from_slice::<Value>(&body) {
