@@ -127,7 +127,7 @@ fn pure_overhead() {
 fn overhead_with(name: &str, terminal: &Terminal, signer: &RequestSigner) {
     let input = serde_json::to_value(sale("B1")).unwrap();
     let answer = include_bytes!("../fixtures/upstream/2102_response.json");
-    let pwd = password_proof(PSN, "123456");
+    let pwd = password_proof("M12345678", "123456");
     let mut build = Vec::with_capacity(PURE_ROUNDS);
     let mut parse = Vec::with_capacity(PURE_ROUNDS);
     let mut both = Vec::with_capacity(PURE_ROUNDS);
@@ -224,7 +224,7 @@ async fn network() {
     let mut settle = Vec::with_capacity(NET_ROUNDS / 4);
     let options = CallOptions {
         insuplc_admdvs: Some("110105".into()),
-        password_proof: Some(password_proof(PSN, "123456")),
+        password_proof: Some(password_proof("M12345678", "123456")),
     };
     for i in 0..NET_ROUNDS / 4 {
         let input = sale(&format!("S{i}"));

@@ -131,6 +131,27 @@ pub enum StoreError {
         /// The msgid given.
         msgid: String,
     },
+    /// `SaleCreate` with an id already used.
+    #[error("sale {id} already exists")]
+    DuplicateSale { id: String },
+    /// A transition for a sale that does not exist.
+    #[error("no sale {id}")]
+    UnknownSale { id: String },
+    /// A transition whose expected source state no longer holds (another task moved it).
+    #[error("sale {id} is {actual}, not {expected}")]
+    SaleStateConflict {
+        id: String,
+        expected: String,
+        actual: String,
+    },
+    /// Storing the sale offline would pass a limit; nothing was written.
+    #[error("offline limit {limit:?}: {current} of {max} (sale amount {amount_fen} fen)")]
+    OfflineLimit {
+        limit: super::LimitKind,
+        current: i64,
+        max: i64,
+        amount_fen: i64,
+    },
     /// Any other SQLite failure while the store is running.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -179,6 +200,10 @@ impl UserFacing for StoreError {
             StoreError::RunAlreadyStopped { .. } => "store.run_already_stopped",
             StoreError::DuplicateMsgId { .. } => "store.duplicate_msgid",
             StoreError::UnknownMsgId { .. } => "store.unknown_msgid",
+            StoreError::DuplicateSale { .. } => "store.duplicate_sale",
+            StoreError::UnknownSale { .. } => "store.unknown_sale",
+            StoreError::SaleStateConflict { .. } => "store.sale_state_conflict",
+            StoreError::OfflineLimit { .. } => "store.offline_limit",
             StoreError::Sqlite(_) => "store.sqlite",
             StoreError::Closed => "store.closed",
             StoreError::WriterGone => "store.writer_gone",
@@ -217,6 +242,14 @@ impl UserFacing for StoreError {
             }
             StoreError::DuplicateMsgId { .. } | StoreError::UnknownMsgId { .. } => {
                 "医保交易流水号记录有误，请联系运维人员。".to_owned()
+            }
+            StoreError::DuplicateSale { .. }
+            | StoreError::UnknownSale { .. }
+            | StoreError::SaleStateConflict { .. } => {
+                "交易记录状态已变化，请刷新后重试。".to_owned()
+            }
+            StoreError::OfflineLimit { .. } => {
+                "已达到脱机存储上限，本笔交易未保存，请等待网络恢复。".to_owned()
             }
             StoreError::Sqlite(_) => "数据库出错，请稍后重试或联系运维人员。".to_owned(),
             StoreError::Closed => "系统正在关闭，请稍后重试。".to_owned(),

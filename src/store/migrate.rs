@@ -42,6 +42,10 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         to: 5,
         sql: include_str!("migrations/0005_upstream_audit.sql"),
     },
+    Migration {
+        to: 6,
+        sql: include_str!("migrations/0006_sales.sql"),
+    },
 ];
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);

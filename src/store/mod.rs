@@ -15,6 +15,7 @@ mod open;
 mod ops;
 mod quarantine;
 mod reads;
+mod sales;
 mod writer;
 
 #[cfg(test)]
@@ -30,10 +31,11 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 pub use error::StoreError;
+pub use sales::{IdempotencyRow, LimitKind, OfflineLimits, OfflineTotals, SaleEventRow, SaleRow};
 use writer::{Command, Counters};
 
 /// The schema version this code writes; `MIGRATIONS` has exactly this many steps.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// `PRAGMA application_id` of every medsettle database: "MDST" in ASCII.
 pub const APPLICATION_ID: i32 = i32::from_be_bytes(*b"MDST");
@@ -99,6 +101,42 @@ pub enum WriteOp {
         request: String,
         sent_at_ms: i64,
     },
+    /// Creates a sale in `state` with its first history row. An id already used is
+    /// [`StoreError::DuplicateSale`].
+    SaleCreate {
+        id: String,
+        at_ms: i64,
+        state: String,
+        amount_fen: i64,
+        /// The sale as JSON.
+        doc: String,
+        /// History detail, JSON.
+        detail: String,
+    },
+    /// Moves a sale from `from` to `to` (compare-and-set: [`StoreError::SaleStateConflict`]
+    /// if it is elsewhere), replaces its document and appends a history row, in one
+    /// transaction. `to == from` records a note (an attempt that failed, a rescheduling).
+    /// With `store_offline`, the sale becomes stored and the limits are checked first
+    /// ([`StoreError::OfflineLimit`]: nothing is written).
+    SaleTransition {
+        id: String,
+        from: String,
+        to: String,
+        event: String,
+        at_ms: i64,
+        doc: String,
+        detail: String,
+        next_attempt_at_ms: Option<i64>,
+        store_offline: Option<OfflineLimits>,
+    },
+    /// Remembers the answer to an API request under its `Idempotency-Key`; answers
+    /// [`WriteOutcome::Inserted`] (false when the key was already there: the first answer
+    /// stands).
+    IdempotencyPut {
+        key: String,
+        row: IdempotencyRow,
+        at_ms: i64,
+    },
     /// Records the answer (or the lack of one) to a recorded request.
     AuditAnswer {
         msgid: String,
@@ -159,6 +197,8 @@ pub enum WriteOutcome {
     Nonce { fresh: bool },
     /// For [`WriteOp::NextSequence`]: the counter's new value.
     Sequence(u64),
+    /// For [`WriteOp::IdempotencyPut`]: whether the row was new.
+    Inserted(bool),
 }
 
 /// One row of `runs`.
@@ -296,6 +336,44 @@ impl Store {
     pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_owned();
         self.read(move |c| reads::meta(c, &key)).await
+    }
+
+    /// A sale's row.
+    pub async fn sale(&self, id: &str) -> Result<Option<SaleRow>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c| sales::sale(c, &id)).await
+    }
+
+    /// A sale's history, oldest first.
+    pub async fn sale_events(&self, id: &str) -> Result<Vec<SaleEventRow>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c| sales::sale_events(c, &id)).await
+    }
+
+    /// Sales in any of `states`, oldest first, after the sale `after_id` (paging), at most
+    /// `limit`; only stored ones when `stored_only`.
+    pub async fn sales_in(
+        &self,
+        states: &[&str],
+        stored_only: bool,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SaleRow>, StoreError> {
+        let states: Vec<String> = states.iter().map(|s| (*s).to_owned()).collect();
+        let after = after_id.map(str::to_owned);
+        self.read(move |c| sales::sales_in(c, &states, stored_only, after.as_deref(), limit))
+            .await
+    }
+
+    /// The open stored sales: count, amount, oldest.
+    pub async fn offline_totals(&self) -> Result<OfflineTotals, StoreError> {
+        self.read(sales::offline_totals).await
+    }
+
+    /// The remembered answer for an `Idempotency-Key`.
+    pub async fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRow>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |c| sales::idempotency(c, &key)).await
     }
 
     /// The audit row of `msgid`, if the request was recorded.

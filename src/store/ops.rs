@@ -94,6 +94,47 @@ pub(super) fn apply(conn: &mut Connection, op: WriteOp) -> Result<WriteOutcome, 
             }
             WriteOutcome::Done
         }
+        WriteOp::SaleCreate {
+            id,
+            at_ms,
+            state,
+            amount_fen,
+            doc,
+            detail,
+        } => {
+            super::sales::create(&tx, &id, at_ms, &state, amount_fen, &doc, &detail)?;
+            WriteOutcome::Done
+        }
+        WriteOp::SaleTransition {
+            id,
+            from,
+            to,
+            event,
+            at_ms,
+            doc,
+            detail,
+            next_attempt_at_ms,
+            store_offline,
+        } => {
+            super::sales::transition(
+                &tx,
+                &super::sales::Transition {
+                    id: &id,
+                    from: &from,
+                    to: &to,
+                    event: &event,
+                    at_ms,
+                    doc: &doc,
+                    detail: &detail,
+                    next_attempt_at_ms,
+                    store_offline,
+                },
+            )?;
+            WriteOutcome::Done
+        }
+        WriteOp::IdempotencyPut { key, row, at_ms } => {
+            WriteOutcome::Inserted(super::sales::idempotency_put(&tx, &key, &row, at_ms)?)
+        }
         WriteOp::AuditAnswer {
             msgid,
             http_status,

@@ -77,10 +77,12 @@ pub fn sm3_hex(bytes: &[u8]) -> String {
     out
 }
 
-/// The consent proof sent as `pwd` for 2102/2207: hex SM3 of `psn_no:password`. The password
-/// (card PIN) never leaves the terminal.
-pub fn password_proof(psn_no: &str, password: &str) -> String {
-    sm3_hex(format!("{psn_no}:{password}").as_bytes())
+/// The consent proof sent as `pwd` for 2102/2207: hex SM3 of `mdtrt_cert_no:password` — bound
+/// to the certificate the sale is made with (card number or ID number), which a sale stored
+/// offline knows before the platform has told it the `psn_no`. The password (card PIN) never
+/// leaves the terminal.
+pub fn password_proof(mdtrt_cert_no: &str, password: &str) -> String {
+    sm3_hex(format!("{mdtrt_cert_no}:{password}").as_bytes())
 }
 
 /// The parts of `cainfo`.
@@ -303,7 +305,7 @@ mod tests {
     }
 
     #[test]
-    fn the_password_proof_binds_the_person() {
+    fn the_password_proof_binds_the_certificate() {
         assert_ne!(
             password_proof("P1", "123456"),
             password_proof("P2", "123456")

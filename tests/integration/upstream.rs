@@ -187,7 +187,7 @@ impl Rig {
             .into_settle(&format!("INV{bchno}"));
         let options = CallOptions {
             insuplc_admdvs: Some(REGION.into()),
-            password_proof: Some(password_proof(psn_no, password)),
+            password_proof: Some(password_proof(ZHANGSAN_CARD, password)),
         };
         self.client
             .prepare(settle.infno(), &settle, &options)
@@ -390,7 +390,7 @@ async fn outpatient_contract_register_upload_presettle_settle_cancel() {
     let settle = pre_input.into_settle("INV-C1", &pre).unwrap();
     let options = CallOptions {
         insuplc_admdvs: Some(REGION.into()),
-        password_proof: Some(password_proof(&psn, PASSWORD)),
+        password_proof: Some(password_proof(ZHANGSAN_CARD, PASSWORD)),
     };
     let p = rig
         .client

@@ -5,6 +5,7 @@
 
 mod migrate;
 mod open;
+mod sales;
 mod writer;
 
 use std::path::{Path, PathBuf};

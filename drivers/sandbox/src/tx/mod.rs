@@ -121,12 +121,18 @@ fn check_cert(state: &State, data: &Map<String, Value>, person: &Person) -> Resu
     }
 }
 
-/// 2102/2207 consent: unless MOCK or an e-voucher token, `cainfo.pwd` must prove the password.
-fn check_password(req: &Req, person: &Person, cert_type: &str) -> Result<(), String> {
+/// 2102/2207 consent: unless MOCK or an e-voucher token, `cainfo.pwd` must prove the password
+/// for the certificate the sale was made with.
+fn check_password(
+    req: &Req,
+    person: &Person,
+    cert_type: &str,
+    cert_no: &str,
+) -> Result<(), String> {
     if req.signtype == "MOCK" || cert_type == "01" {
         return Ok(());
     }
-    let expected = password_proof(&person.psn_no, &person.password);
+    let expected = password_proof(cert_no, &person.password);
     if req.cainfo.pwd.as_deref() == Some(expected.as_str()) {
         Ok(())
     } else {

@@ -111,7 +111,8 @@ fn run(state: &mut State, req: &Req, bill: Bill, commit: bool, infno: &str) -> T
         return Err("明细金额不能为负 negative detail amount".to_owned());
     }
     if commit {
-        check_password(req, p, &cert_type)?;
+        let cert_no = text(data, "mdtrt_cert_no")?;
+        check_password(req, p, &cert_type, &cert_no)?;
         if state.batch_settled(&req.fixmedins_code, &bill.psn_no, &bill.chrg_bchno) {
             return Err(format!(
                 "收费批次已结算 chrg_bchno {} already settled",

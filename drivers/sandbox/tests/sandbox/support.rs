@@ -114,9 +114,12 @@ impl Env {
         self
     }
 
-    /// Adds the consent proof for `p`'s `password`.
-    pub fn pwd(mut self, p: &P, password: &str) -> Self {
-        self.cainfo.pwd = Some(password_proof(p.psn_no, password));
+    /// Adds the consent proof of `password` for the certificate in the input's `data`.
+    pub fn pwd(mut self, _p: &P, password: &str) -> Self {
+        let cert_no = self.input["data"]["mdtrt_cert_no"]
+            .as_str()
+            .unwrap_or_default();
+        self.cainfo.pwd = Some(password_proof(cert_no, password));
         self
     }
 

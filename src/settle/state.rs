@@ -1,0 +1,290 @@
+//! The sale lifecycle as an explicit state machine: which event may move a sale from which
+//! state to which. Pure; the engine persists every transition (an append-only history row and
+//! the new state, compared-and-set in one transaction) BEFORE the effect it announces.
+//!
+//! ```text
+//! captured ─identify→ identified ─presettle→ presettled ─confirm→ confirmed ─send→ settling
+//!    │  └─────────────── store (offline, card) ──────────→ queued ─send→ settling
+//! settling ─settled→ settled | ─refused→ rejected | ─lost→ unknown ─reverse→ reversing
+//! reversing ─reversed→ reversed ─retry→ settling (new msgid)   (a reversed 2103/2208: → settled)
+//! settled ─cancel→ cancelling ─cancelled→ cancelled | ─refused→ settled | ─lost→ unknown
+//! queued ─expire→ expired;  rejected|expired ─requeue→ queued;  before settling ─abandon→ abandoned
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+/// Where a sale is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleState {
+    /// Created: items, amount and credential recorded.
+    Captured,
+    /// 1101 answered: the platform's person and insurance are known.
+    Identified,
+    /// 2101/2206 answered: the split and the patient's share are known.
+    Presettled,
+    /// The patient consented (card PIN or e-voucher); ready to settle online.
+    Confirmed,
+    /// Stored offline (card sales only, within the limits); the forwarder settles it.
+    Queued,
+    /// 2102/2207 recorded (msgid in the audit table) and sent or about to be.
+    Settling,
+    /// The platform settled it: split recorded.
+    Settled,
+    /// The platform refused it (business error): an operator or the cashier must act.
+    Rejected,
+    /// A money-moving request's outcome is unknown: it must be reversed (2601).
+    Unknown,
+    /// 2601 recorded and sent (retried until the platform answers).
+    Reversing,
+    /// The settlement was reversed; a retry settles afresh under a new msgid.
+    Reversed,
+    /// 2103/2208 recorded and sent.
+    Cancelling,
+    /// The settlement was cancelled.
+    Cancelled,
+    /// A stored sale passed its maximum age: not sent, flagged for an operator.
+    Expired,
+    /// Given up before anything was settled.
+    Abandoned,
+}
+
+/// What happened to a sale.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleEvent {
+    Identify,
+    Presettle,
+    Confirm,
+    Store,
+    Send,
+    Settled,
+    Refused,
+    Lost,
+    Reverse,
+    Reversed,
+    /// A reversed cancellation: the settlement stands again.
+    Restored,
+    Retry,
+    Cancel,
+    Cancelled,
+    Expire,
+    Requeue,
+    Abandon,
+}
+
+/// A transition that the state machine does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a sale in state {from} cannot {event:?}")]
+pub struct TransitionError {
+    pub from: SaleState,
+    pub event: SaleEvent,
+}
+
+use SaleEvent as E;
+use SaleState as S;
+
+/// Every allowed (from, event, to).
+pub const TRANSITIONS: &[(SaleState, SaleEvent, SaleState)] = &[
+    (S::Captured, E::Identify, S::Identified),
+    (S::Captured, E::Refused, S::Rejected),
+    (S::Captured, E::Store, S::Queued),
+    (S::Identified, E::Presettle, S::Presettled),
+    (S::Identified, E::Refused, S::Rejected),
+    (S::Identified, E::Store, S::Queued),
+    (S::Presettled, E::Confirm, S::Confirmed),
+    (S::Presettled, E::Refused, S::Rejected),
+    (S::Presettled, E::Store, S::Queued),
+    (S::Confirmed, E::Send, S::Settling),
+    (S::Confirmed, E::Store, S::Queued),
+    (S::Queued, E::Send, S::Settling),
+    (S::Queued, E::Refused, S::Rejected),
+    (S::Queued, E::Expire, S::Expired),
+    (S::Settling, E::Settled, S::Settled),
+    (S::Settling, E::Refused, S::Rejected),
+    (S::Settling, E::Lost, S::Unknown),
+    (S::Unknown, E::Reverse, S::Reversing),
+    (S::Reversing, E::Reversed, S::Reversed),
+    (S::Reversing, E::Restored, S::Settled),
+    (S::Reversed, E::Retry, S::Settling),
+    (S::Settled, E::Cancel, S::Cancelling),
+    (S::Cancelling, E::Cancelled, S::Cancelled),
+    (S::Cancelling, E::Refused, S::Settled),
+    (S::Cancelling, E::Lost, S::Unknown),
+    (S::Rejected, E::Requeue, S::Queued),
+    (S::Expired, E::Requeue, S::Queued),
+    (S::Captured, E::Abandon, S::Abandoned),
+    (S::Identified, E::Abandon, S::Abandoned),
+    (S::Presettled, E::Abandon, S::Abandoned),
+    (S::Confirmed, E::Abandon, S::Abandoned),
+    (S::Queued, E::Abandon, S::Abandoned),
+    (S::Rejected, E::Abandon, S::Abandoned),
+    (S::Expired, E::Abandon, S::Abandoned),
+    (S::Reversed, E::Abandon, S::Abandoned),
+];
+
+impl SaleState {
+    pub const ALL: [SaleState; 15] = [
+        S::Captured,
+        S::Identified,
+        S::Presettled,
+        S::Confirmed,
+        S::Queued,
+        S::Settling,
+        S::Settled,
+        S::Rejected,
+        S::Unknown,
+        S::Reversing,
+        S::Reversed,
+        S::Cancelling,
+        S::Cancelled,
+        S::Expired,
+        S::Abandoned,
+    ];
+
+    /// The state after `event`, or why not.
+    pub fn next(self, event: SaleEvent) -> Result<SaleState, TransitionError> {
+        TRANSITIONS
+            .iter()
+            .find(|(from, e, _)| *from == self && *e == event)
+            .map(|(_, _, to)| *to)
+            .ok_or(TransitionError { from: self, event })
+    }
+
+    /// The wire and database name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            S::Captured => "captured",
+            S::Identified => "identified",
+            S::Presettled => "presettled",
+            S::Confirmed => "confirmed",
+            S::Queued => "queued",
+            S::Settling => "settling",
+            S::Settled => "settled",
+            S::Rejected => "rejected",
+            S::Unknown => "unknown",
+            S::Reversing => "reversing",
+            S::Reversed => "reversed",
+            S::Cancelling => "cancelling",
+            S::Cancelled => "cancelled",
+            S::Expired => "expired",
+            S::Abandoned => "abandoned",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SaleState> {
+        SaleState::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// No event moves the sale on by itself from here (an operator may still requeue a
+    /// rejected or expired sale, or cancel a settled one).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            S::Settled | S::Rejected | S::Reversed | S::Cancelled | S::Expired | S::Abandoned
+        )
+    }
+
+    /// The platform may hold money for this sale right now, or might: a request is in flight
+    /// or its outcome is unknown. Crash recovery resolves these first.
+    pub fn in_doubt(self) -> bool {
+        matches!(self, S::Settling | S::Unknown | S::Reversing | S::Cancelling)
+    }
+}
+
+impl std::fmt::Display for SaleState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVENTS: [SaleEvent; 17] = [
+        E::Identify,
+        E::Presettle,
+        E::Confirm,
+        E::Store,
+        E::Send,
+        E::Settled,
+        E::Refused,
+        E::Lost,
+        E::Reverse,
+        E::Reversed,
+        E::Restored,
+        E::Retry,
+        E::Cancel,
+        E::Cancelled,
+        E::Expire,
+        E::Requeue,
+        E::Abandon,
+    ];
+
+    #[test]
+    fn every_listed_transition_is_allowed_and_nothing_else() {
+        let mut allowed = 0;
+        for from in SaleState::ALL {
+            for event in EVENTS {
+                let listed = TRANSITIONS
+                    .iter()
+                    .filter(|(f, e, _)| *f == from && *e == event)
+                    .count();
+                assert!(listed <= 1, "{from} {event:?} listed twice");
+                match from.next(event) {
+                    Ok(_) => {
+                        assert_eq!(listed, 1);
+                        allowed += 1;
+                    }
+                    Err(e) => {
+                        assert_eq!(listed, 0);
+                        assert_eq!(e, TransitionError { from, event });
+                    }
+                }
+            }
+        }
+        assert_eq!(allowed, TRANSITIONS.len());
+    }
+
+    #[test]
+    fn the_happy_paths() {
+        let online = [E::Identify, E::Presettle, E::Confirm, E::Send, E::Settled];
+        let end = online
+            .iter()
+            .try_fold(S::Captured, |s, e| s.next(*e))
+            .unwrap();
+        assert_eq!(end, S::Settled);
+        let offline = [E::Store, E::Send, E::Lost, E::Reverse, E::Reversed, E::Retry, E::Settled];
+        let end = offline
+            .iter()
+            .try_fold(S::Captured, |s, e| s.next(*e))
+            .unwrap();
+        assert_eq!(end, S::Settled);
+        let cancel = [E::Cancel, E::Lost, E::Reverse, E::Restored, E::Cancel, E::Cancelled];
+        let end = cancel.iter().try_fold(S::Settled, |s, e| s.next(*e)).unwrap();
+        assert_eq!(end, S::Cancelled);
+    }
+
+    #[test]
+    fn money_in_flight_can_never_be_abandoned_or_sent_again() {
+        for s in [S::Settling, S::Unknown, S::Reversing, S::Cancelling, S::Settled] {
+            assert!(s.next(E::Abandon).is_err(), "{s}");
+            assert!(s.next(E::Send).is_err(), "{s}");
+            assert!(s.next(E::Retry).is_err(), "{s}");
+        }
+        // An unknown outcome has exactly one way out: reversal.
+        let outs: Vec<_> = TRANSITIONS.iter().filter(|(f, _, _)| *f == S::Unknown).collect();
+        assert_eq!(outs.len(), 1);
+        assert_eq!(outs[0].1, E::Reverse);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in SaleState::ALL {
+            assert_eq!(SaleState::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        assert_eq!(SaleState::parse("paid"), None);
+    }
+}

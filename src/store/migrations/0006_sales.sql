@@ -1,0 +1,38 @@
+-- Schema v6: sales and their append-only history, and the API's idempotency keys.
+-- `sales.doc` is the sale as JSON (items, credential, platform answers); the columns beside it
+-- are what the queue and the offline limits query. A transition updates `state` only if it
+-- still holds the expected value (compare-and-set) and appends to `sale_events` in the same
+-- transaction, so the history is complete and never contradicts the row.
+CREATE TABLE sales (
+    id                 TEXT    PRIMARY KEY,
+    created_at_ms      INTEGER NOT NULL,
+    updated_at_ms      INTEGER NOT NULL,
+    state              TEXT    NOT NULL,
+    -- 1 once the sale was stored offline (forwarder-owned); never goes back to 0.
+    stored             INTEGER NOT NULL DEFAULT 0 CHECK (stored IN (0, 1)),
+    amount_fen         INTEGER NOT NULL CHECK (amount_fen >= 0),
+    next_attempt_at_ms INTEGER,
+    doc                TEXT    NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sales_by_state ON sales (state, created_at_ms);
+CREATE INDEX sales_stored ON sales (stored, created_at_ms) WHERE stored = 1;
+
+CREATE TABLE sale_events (
+    sale_id    TEXT    NOT NULL REFERENCES sales (id),
+    seq        INTEGER NOT NULL,
+    at_ms      INTEGER NOT NULL,
+    from_state TEXT,
+    to_state   TEXT    NOT NULL,
+    event      TEXT    NOT NULL,
+    detail     TEXT    NOT NULL,
+    PRIMARY KEY (sale_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE idempotency (
+    key           TEXT    PRIMARY KEY,
+    route         TEXT    NOT NULL,
+    request_hash  TEXT    NOT NULL,
+    status        INTEGER NOT NULL,
+    response      TEXT    NOT NULL,
+    created_at_ms INTEGER NOT NULL
+) WITHOUT ROWID;

@@ -1,0 +1,307 @@
+//! The SQL of sales: creation, compare-and-set transitions with their history row, the offline
+//! limits checked in the same transaction that stores a sale, idempotency keys, and the read
+//! queries of the queue. Writes run inside the transaction `ops::apply` opened; reads on the
+//! read-only connection.
+
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use super::StoreError;
+
+/// States in which a stored sale still counts against the offline limits (not yet settled,
+/// cancelled or abandoned).
+const CLOSED: &str = "('settled', 'cancelled', 'abandoned')";
+
+/// Offline limits, checked atomically when a sale is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfflineLimits {
+    pub per_sale_fen: i64,
+    pub total_fen: i64,
+    pub count: u32,
+}
+
+/// Which offline limit a sale would exceed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LimitKind {
+    PerSale,
+    Total,
+    Count,
+}
+
+/// A sale row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SaleRow {
+    pub id: String,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+    pub state: String,
+    pub stored: bool,
+    pub amount_fen: i64,
+    pub next_attempt_at_ms: Option<i64>,
+    pub doc: String,
+}
+
+/// One history row.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SaleEventRow {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub from_state: Option<String>,
+    pub to_state: String,
+    pub event: String,
+    /// JSON.
+    pub detail: String,
+}
+
+/// Stored sales still open: count, amount, oldest creation time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct OfflineTotals {
+    pub count: u32,
+    pub amount_fen: i64,
+    pub oldest_created_at_ms: Option<i64>,
+}
+
+/// A remembered API answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRow {
+    pub route: String,
+    pub request_hash: String,
+    pub status: u16,
+    pub response: String,
+}
+
+pub(super) fn create(
+    tx: &Transaction<'_>,
+    id: &str,
+    at_ms: i64,
+    state: &str,
+    amount_fen: i64,
+    doc: &str,
+    detail: &str,
+) -> Result<(), StoreError> {
+    let inserted = tx.execute(
+        "INSERT INTO sales (id, created_at_ms, updated_at_ms, state, amount_fen, doc)
+         VALUES (?1, ?2, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
+        params![id, at_ms, state, amount_fen, doc],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::DuplicateSale { id: id.to_owned() });
+    }
+    tx.execute(
+        "INSERT INTO sale_events (sale_id, seq, at_ms, from_state, to_state, event, detail)
+         VALUES (?1, 1, ?2, NULL, ?3, 'create', ?4)",
+        params![id, at_ms, state, detail],
+    )?;
+    Ok(())
+}
+
+/// What a transition writes.
+pub(super) struct Transition<'a> {
+    pub id: &'a str,
+    pub from: &'a str,
+    pub to: &'a str,
+    pub event: &'a str,
+    pub at_ms: i64,
+    pub doc: &'a str,
+    pub detail: &'a str,
+    pub next_attempt_at_ms: Option<i64>,
+    pub store_offline: Option<OfflineLimits>,
+}
+
+pub(super) fn transition(tx: &Transaction<'_>, t: &Transition<'_>) -> Result<(), StoreError> {
+    let current: Option<(String, bool, i64)> = tx
+        .query_row(
+            "SELECT state, stored, amount_fen FROM sales WHERE id = ?1",
+            [t.id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((state, stored, amount)) = current else {
+        return Err(StoreError::UnknownSale {
+            id: t.id.to_owned(),
+        });
+    };
+    if state != t.from {
+        return Err(StoreError::SaleStateConflict {
+            id: t.id.to_owned(),
+            expected: t.from.to_owned(),
+            actual: state,
+        });
+    }
+    let mut stored_now = stored;
+    if let Some(limits) = t.store_offline {
+        if !stored {
+            check_limits(tx, amount, limits)?;
+        }
+        stored_now = true;
+    }
+    tx.execute(
+        "UPDATE sales SET state = ?2, updated_at_ms = ?3, doc = ?4, next_attempt_at_ms = ?5,
+         stored = ?6 WHERE id = ?1",
+        params![t.id, t.to, t.at_ms, t.doc, t.next_attempt_at_ms, stored_now],
+    )?;
+    tx.execute(
+        "INSERT INTO sale_events (sale_id, seq, at_ms, from_state, to_state, event, detail)
+         SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6
+         FROM sale_events WHERE sale_id = ?1",
+        params![t.id, t.at_ms, t.from, t.to, t.event, t.detail],
+    )?;
+    Ok(())
+}
+
+fn check_limits(
+    tx: &Transaction<'_>,
+    amount: i64,
+    limits: OfflineLimits,
+) -> Result<(), StoreError> {
+    let refuse = |limit, current: i64, max: i64| StoreError::OfflineLimit {
+        limit,
+        current,
+        max,
+        amount_fen: amount,
+    };
+    if amount > limits.per_sale_fen {
+        return Err(refuse(LimitKind::PerSale, amount, limits.per_sale_fen));
+    }
+    let totals = offline_totals_in(tx)?;
+    if i64::from(totals.count) + 1 > i64::from(limits.count) {
+        return Err(refuse(
+            LimitKind::Count,
+            i64::from(totals.count),
+            i64::from(limits.count),
+        ));
+    }
+    if totals.amount_fen + amount > limits.total_fen {
+        return Err(refuse(
+            LimitKind::Total,
+            totals.amount_fen,
+            limits.total_fen,
+        ));
+    }
+    Ok(())
+}
+
+fn offline_totals_in(conn: &Connection) -> rusqlite::Result<OfflineTotals> {
+    conn.query_row(
+        &format!(
+            "SELECT count(*), coalesce(sum(amount_fen), 0), min(created_at_ms) FROM sales
+             WHERE stored = 1 AND state NOT IN {CLOSED}"
+        ),
+        [],
+        |r| {
+            Ok(OfflineTotals {
+                count: r.get(0)?,
+                amount_fen: r.get(1)?,
+                oldest_created_at_ms: r.get(2)?,
+            })
+        },
+    )
+}
+
+pub(super) fn idempotency_put(
+    tx: &Transaction<'_>,
+    key: &str,
+    row: &IdempotencyRow,
+    at_ms: i64,
+) -> Result<bool, StoreError> {
+    let n = tx.execute(
+        "INSERT INTO idempotency (key, route, request_hash, status, response, created_at_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING",
+        params![
+            key,
+            row.route,
+            row.request_hash,
+            row.status,
+            row.response,
+            at_ms
+        ],
+    )?;
+    Ok(n == 1)
+}
+
+// ---- reads -------------------------------------------------------------------------------
+
+fn sale_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SaleRow> {
+    Ok(SaleRow {
+        id: r.get(0)?,
+        created_at_ms: r.get(1)?,
+        updated_at_ms: r.get(2)?,
+        state: r.get(3)?,
+        stored: r.get(4)?,
+        amount_fen: r.get(5)?,
+        next_attempt_at_ms: r.get(6)?,
+        doc: r.get(7)?,
+    })
+}
+
+const SALE_COLUMNS: &str =
+    "id, created_at_ms, updated_at_ms, state, stored, amount_fen, next_attempt_at_ms, doc";
+
+pub(super) fn sale(conn: &Connection, id: &str) -> rusqlite::Result<Option<SaleRow>> {
+    conn.prepare_cached(&format!("SELECT {SALE_COLUMNS} FROM sales WHERE id = ?1"))?
+        .query_row([id], sale_row)
+        .optional()
+}
+
+pub(super) fn sale_events(conn: &Connection, id: &str) -> rusqlite::Result<Vec<SaleEventRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT seq, at_ms, from_state, to_state, event, detail FROM sale_events
+         WHERE sale_id = ?1 ORDER BY seq",
+    )?;
+    let rows = stmt.query_map([id], |r| {
+        Ok(SaleEventRow {
+            seq: r.get(0)?,
+            at_ms: r.get(1)?,
+            from_state: r.get(2)?,
+            to_state: r.get(3)?,
+            event: r.get(4)?,
+            detail: r.get(5)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Sales in any of `states` (oldest first), optionally only stored ones, at most `limit`.
+pub(super) fn sales_in(
+    conn: &Connection,
+    states: &[String],
+    stored_only: bool,
+    after_id: Option<&str>,
+    limit: u32,
+) -> rusqlite::Result<Vec<SaleRow>> {
+    let list = states
+        .iter()
+        .map(|s| format!("'{}'", s.replace('\'', "")))
+        .collect::<Vec<_>>()
+        .join(",");
+    let sql = format!(
+        "SELECT {SALE_COLUMNS} FROM sales WHERE state IN ({list}) AND (?1 = 0 OR stored = 1)
+         AND (?2 IS NULL OR (created_at_ms, id) > (SELECT created_at_ms, id FROM sales WHERE id = ?2))
+         ORDER BY created_at_ms, id LIMIT ?3"
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt.query_map(params![stored_only, after_id, limit], sale_row)?;
+    rows.collect()
+}
+
+pub(super) fn offline_totals(conn: &Connection) -> rusqlite::Result<OfflineTotals> {
+    offline_totals_in(conn)
+}
+
+pub(super) fn idempotency(
+    conn: &Connection,
+    key: &str,
+) -> rusqlite::Result<Option<IdempotencyRow>> {
+    conn.prepare_cached(
+        "SELECT route, request_hash, status, response FROM idempotency WHERE key = ?1",
+    )?
+    .query_row([key], |r| {
+        Ok(IdempotencyRow {
+            route: r.get(0)?,
+            request_hash: r.get(1)?,
+            status: r.get(2)?,
+            response: r.get(3)?,
+        })
+    })
+    .optional()
+}

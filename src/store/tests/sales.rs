@@ -1,0 +1,227 @@
+//! Sales in the store: creation, compare-and-set transitions with their history, the offline
+//! limits checked in the storing transaction (nothing written past a limit), paging, and
+//! idempotency keys.
+
+use super::*;
+use crate::store::{IdempotencyRow, LimitKind, OfflineLimits, StoreError};
+
+async fn create(store: &Store, id: &str, at: i64, amount: i64) {
+    store
+        .write(WriteOp::SaleCreate {
+            id: id.into(),
+            at_ms: at,
+            state: "captured".into(),
+            amount_fen: amount,
+            doc: format!(r#"{{"id":"{id}"}}"#),
+            detail: "{}".into(),
+        })
+        .await
+        .unwrap();
+}
+
+fn step(id: &str, from: &str, to: &str, limits: Option<OfflineLimits>) -> WriteOp {
+    WriteOp::SaleTransition {
+        id: id.into(),
+        from: from.into(),
+        to: to.into(),
+        event: format!("{from}->{to}"),
+        at_ms: 2_000,
+        doc: format!(r#"{{"id":"{id}","state":"{to}"}}"#),
+        detail: r#"{"why":"test"}"#.into(),
+        next_attempt_at_ms: Some(3_000),
+        store_offline: limits,
+    }
+}
+
+const LIMITS: OfflineLimits = OfflineLimits {
+    per_sale_fen: 50_000,
+    total_fen: 80_000,
+    count: 3,
+};
+
+#[tokio::test]
+async fn transitions_are_compare_and_set_with_a_history_row_each() {
+    let dir = tmp();
+    let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
+    create(&store, "S1", 1_000, 12_850).await;
+    let dup = store
+        .write(WriteOp::SaleCreate {
+            id: "S1".into(),
+            at_ms: 1,
+            state: "captured".into(),
+            amount_fen: 1,
+            doc: "{}".into(),
+            detail: "{}".into(),
+        })
+        .await;
+    assert!(matches!(dup, Err(StoreError::DuplicateSale { .. })));
+    store
+        .write(step("S1", "captured", "identified", None))
+        .await
+        .unwrap();
+    // A second writer that still believes the sale is captured loses.
+    let stale = store.write(step("S1", "captured", "abandoned", None)).await;
+    assert!(
+        matches!(&stale, Err(StoreError::SaleStateConflict { actual, .. }) if actual == "identified"),
+        "{stale:?}"
+    );
+    let missing = store
+        .write(step("S9", "captured", "identified", None))
+        .await;
+    assert!(matches!(missing, Err(StoreError::UnknownSale { .. })));
+    let row = store.sale("S1").await.unwrap().unwrap();
+    assert_eq!(row.state, "identified");
+    assert_eq!(row.created_at_ms, 1_000);
+    assert_eq!(row.updated_at_ms, 2_000);
+    assert_eq!(row.next_attempt_at_ms, Some(3_000));
+    assert!(row.doc.contains("identified") && !row.stored);
+    let history = store.sale_events("S1").await.unwrap();
+    assert_eq!(history.len(), 2, "{history:?}");
+    assert_eq!(
+        (history[0].seq, history[0].from_state.as_deref()),
+        (1, None)
+    );
+    assert_eq!(history[1].from_state.as_deref(), Some("captured"));
+    assert_eq!(history[1].to_state, "identified");
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn each_offline_limit_refuses_and_writes_nothing() {
+    let dir = tmp();
+    let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
+    // Per sale.
+    create(&store, "BIG", 1_000, 50_001).await;
+    let e = store
+        .write(step("BIG", "captured", "queued", Some(LIMITS)))
+        .await;
+    assert!(
+        matches!(
+            e,
+            Err(StoreError::OfflineLimit {
+                limit: LimitKind::PerSale,
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    let row = store.sale("BIG").await.unwrap().unwrap();
+    assert_eq!((row.state.as_str(), row.stored), ("captured", false));
+    assert_eq!(store.sale_events("BIG").await.unwrap().len(), 1);
+    // Total amount: 40000 + 40000 fits, the next 1 fen does not.
+    for (i, id) in ["A", "B"].iter().enumerate() {
+        create(&store, id, 2_000 + i as i64, 40_000).await;
+        store
+            .write(step(id, "captured", "queued", Some(LIMITS)))
+            .await
+            .unwrap();
+    }
+    create(&store, "C", 3_000, 1).await;
+    let e = store
+        .write(step("C", "captured", "queued", Some(LIMITS)))
+        .await;
+    assert!(
+        matches!(
+            e,
+            Err(StoreError::OfflineLimit {
+                limit: LimitKind::Total,
+                current: 80_000,
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    // Count: once one settles, its amount leaves the totals; a third fits, a fourth does not.
+    store
+        .write(step("A", "queued", "settled", None))
+        .await
+        .unwrap();
+    store
+        .write(step("C", "captured", "queued", Some(LIMITS)))
+        .await
+        .unwrap();
+    create(&store, "D", 4_000, 1).await;
+    store
+        .write(step("D", "captured", "queued", Some(LIMITS)))
+        .await
+        .unwrap();
+    create(&store, "E", 5_000, 1).await;
+    let e = store
+        .write(step("E", "captured", "queued", Some(LIMITS)))
+        .await;
+    assert!(
+        matches!(
+            e,
+            Err(StoreError::OfflineLimit {
+                limit: LimitKind::Count,
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    let totals = store.offline_totals().await.unwrap();
+    assert_eq!(totals.count, 3);
+    assert_eq!(totals.amount_fen, 40_002);
+    assert_eq!(totals.oldest_created_at_ms, Some(2_001));
+    // Stored stays stored: the settled one is still listed among stored sales.
+    let stored = store.sales_in(&["settled"], true, None, 10).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn listing_pages_oldest_first() {
+    let dir = tmp();
+    let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
+    for i in 0..5 {
+        create(&store, &format!("P{i}"), 10_000 - i, 100).await;
+    }
+    let first = store.sales_in(&["captured"], false, None, 2).await.unwrap();
+    let ids: Vec<_> = first.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["P4", "P3"]);
+    let next = store
+        .sales_in(&["captured"], false, Some("P3"), 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = next.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["P2", "P1", "P0"]);
+    assert!(
+        store
+            .sales_in(&["captured"], true, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn idempotency_keeps_the_first_answer() {
+    let dir = tmp();
+    let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
+    let row = |response: &str| IdempotencyRow {
+        route: "POST /v1/sales".into(),
+        request_hash: "h1".into(),
+        status: 201,
+        response: response.into(),
+    };
+    let put = |r| WriteOp::IdempotencyPut {
+        key: "K1".into(),
+        row: r,
+        at_ms: 1,
+    };
+    assert_eq!(
+        store.write(put(row("first"))).await.unwrap(),
+        WriteOutcome::Inserted(true)
+    );
+    assert_eq!(
+        store.write(put(row("second"))).await.unwrap(),
+        WriteOutcome::Inserted(false)
+    );
+    assert_eq!(
+        store.idempotency("K1").await.unwrap().unwrap().response,
+        "first"
+    );
+    assert!(store.idempotency("K2").await.unwrap().is_none());
+    store.close().await.unwrap();
+}
