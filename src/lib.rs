@@ -16,6 +16,7 @@ pub mod daemon;
 pub mod error;
 pub mod events;
 pub mod qr;
+pub mod settle;
 pub mod status;
 pub mod store;
 pub mod telemetry;

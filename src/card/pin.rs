@@ -32,6 +32,16 @@ impl Pin {
         Ok(Pin { digits })
     }
 
+    /// Runs `f` on the PIN as text (for the consent proof sent to the platform, which is a
+    /// digest, never the PIN); the text is wiped afterwards.
+    pub fn with_digits<T>(&self, f: impl FnOnce(&str) -> T) -> T {
+        let mut text = Zeroizing::new([0u8; 6]);
+        for (t, d) in text.iter_mut().zip(self.digits.iter()) {
+            *t = b'0' + d;
+        }
+        f(std::str::from_utf8(&*text).expect("six ASCII digits"))
+    }
+
     /// The PIN packed as 3 BCD bytes, for VERIFY.
     fn to_bcd(&self) -> Zeroizing<[u8; 3]> {
         let d = &self.digits;

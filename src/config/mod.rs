@@ -10,6 +10,7 @@ mod devices;
 mod error;
 mod locate;
 mod secret;
+mod settle;
 mod upstream;
 mod validate;
 
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 pub use devices::{CardConfig, QrConfig, ReaderBackend, ReadersConfig, SlotRule};
 pub use error::{ConfigError, ConfigErrors};
 pub use secret::{Secret, SecretError, SecretRef};
+pub use settle::{SaleMode, SettleConfig};
 pub use upstream::{SignType, TifConfig, UpstreamConfig};
 
 /// The whole configuration file.
@@ -46,6 +48,9 @@ pub struct Config {
     /// The insurance platform; without it the terminal works offline only.
     #[serde(default)]
     pub upstream: Option<UpstreamConfig>,
+    /// Sales: modes, offline store-and-forward limits, reconciliation.
+    #[serde(default)]
+    pub settle: SettleConfig,
     /// Lifecycle settings.
     #[serde(default)]
     pub daemon: DaemonConfig,
@@ -247,6 +252,7 @@ impl Config {
             card: CardConfig::default(),
             qr: QrConfig::default(),
             upstream: None,
+            settle: SettleConfig::default(),
             daemon: DaemonConfig::default(),
             log: LogConfig::default(),
         }

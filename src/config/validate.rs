@@ -157,6 +157,9 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
             bad(&key, message);
         }
     }
+    for (key, message) in c.settle.problems() {
+        bad(&key, message);
+    }
     if let Err(e) = check_log_filter(&c.log.level) {
         bad("log.level", e);
     }

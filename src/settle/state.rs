@@ -188,7 +188,10 @@ impl SaleState {
     /// The platform may hold money for this sale right now, or might: a request is in flight
     /// or its outcome is unknown. Crash recovery resolves these first.
     pub fn in_doubt(self) -> bool {
-        matches!(self, S::Settling | S::Unknown | S::Reversing | S::Cancelling)
+        matches!(
+            self,
+            S::Settling | S::Unknown | S::Reversing | S::Cancelling
+        )
     }
 }
 
@@ -255,26 +258,53 @@ mod tests {
             .try_fold(S::Captured, |s, e| s.next(*e))
             .unwrap();
         assert_eq!(end, S::Settled);
-        let offline = [E::Store, E::Send, E::Lost, E::Reverse, E::Reversed, E::Retry, E::Settled];
+        let offline = [
+            E::Store,
+            E::Send,
+            E::Lost,
+            E::Reverse,
+            E::Reversed,
+            E::Retry,
+            E::Settled,
+        ];
         let end = offline
             .iter()
             .try_fold(S::Captured, |s, e| s.next(*e))
             .unwrap();
         assert_eq!(end, S::Settled);
-        let cancel = [E::Cancel, E::Lost, E::Reverse, E::Restored, E::Cancel, E::Cancelled];
-        let end = cancel.iter().try_fold(S::Settled, |s, e| s.next(*e)).unwrap();
+        let cancel = [
+            E::Cancel,
+            E::Lost,
+            E::Reverse,
+            E::Restored,
+            E::Cancel,
+            E::Cancelled,
+        ];
+        let end = cancel
+            .iter()
+            .try_fold(S::Settled, |s, e| s.next(*e))
+            .unwrap();
         assert_eq!(end, S::Cancelled);
     }
 
     #[test]
     fn money_in_flight_can_never_be_abandoned_or_sent_again() {
-        for s in [S::Settling, S::Unknown, S::Reversing, S::Cancelling, S::Settled] {
+        for s in [
+            S::Settling,
+            S::Unknown,
+            S::Reversing,
+            S::Cancelling,
+            S::Settled,
+        ] {
             assert!(s.next(E::Abandon).is_err(), "{s}");
             assert!(s.next(E::Send).is_err(), "{s}");
             assert!(s.next(E::Retry).is_err(), "{s}");
         }
         // An unknown outcome has exactly one way out: reversal.
-        let outs: Vec<_> = TRANSITIONS.iter().filter(|(f, _, _)| *f == S::Unknown).collect();
+        let outs: Vec<_> = TRANSITIONS
+            .iter()
+            .filter(|(f, _, _)| *f == S::Unknown)
+            .collect();
         assert_eq!(outs.len(), 1);
         assert_eq!(outs[0].1, E::Reverse);
     }

@@ -65,6 +65,30 @@ pub struct Prepared {
     input: Value,
 }
 
+impl Prepared {
+    /// A request recorded earlier (its audit row exists), to be sent again under the same
+    /// msgid — e.g. a 2601 still unanswered when the daemon stopped. `input` must be the same
+    /// input, rebuilt from the sale.
+    pub fn resume<I: Serialize>(
+        infno: &str,
+        msgid: MsgId,
+        at: DateTime<Utc>,
+        input: &I,
+        options: &CallOptions,
+    ) -> Result<Prepared, UpstreamError> {
+        Ok(Prepared {
+            infno: infno.to_owned(),
+            msgid,
+            at,
+            insuplc_admdvs: options.insuplc_admdvs.clone().unwrap_or_default(),
+            pwd: options.password_proof.clone(),
+            input: serde_json::to_value(input).map_err(|e| UpstreamError::NotSent {
+                detail: format!("input does not serialise: {e}"),
+            })?,
+        })
+    }
+}
+
 impl std::fmt::Debug for Prepared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Prepared")
@@ -273,6 +297,11 @@ impl Client {
         let mut s = self.link.lock().expect("link lock").clone();
         s.signed_in = self.session.sign_no().is_some();
         s
+    }
+
+    /// The envelope's `signtype` (`MOCK` platforms skip password checks).
+    pub fn signtype(&self) -> &'static str {
+        self.parts.signer.signtype()
     }
 
     /// The configured e-voucher service URL.

@@ -1,0 +1,185 @@
+//! Why a sale operation was refused, as the cashier sees it: one stable code per cause, with
+//! Chinese and English messages. A refusal changes no stored state unless it says so (a
+//! platform refusal moves the sale to `rejected`, recorded in its history).
+
+use super::state::SaleState;
+use crate::error::UserFacing;
+use crate::store::{LimitKind, StoreError};
+use crate::upstream::UpstreamError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SaleError {
+    #[error("no sale {0}")]
+    NotFound(String),
+    #[error("bad sale request: {0}")]
+    BadRequest(String),
+    #[error("credential {0} is unknown or expired; read the card or scan the code again")]
+    UnknownCredential(String),
+    #[error("a {kind} sale cannot be stored offline")]
+    NotStorable { kind: &'static str },
+    #[error("the platform is unreachable and this sale must settle online")]
+    OnlineRequired,
+    #[error("the platform is unreachable; confirm the sale to store it offline")]
+    Offline { can_store: bool, cause: String },
+    #[error("a sale in state {state} cannot {action}")]
+    WrongState {
+        state: SaleState,
+        action: &'static str,
+    },
+    #[error("the patient's card PIN is required")]
+    PinRequired,
+    #[error("the card in the reader is not the card this sale was made with")]
+    OtherCard,
+    #[error("offline limit reached ({limit:?}): {current} of {max} fen")]
+    Limit {
+        limit: LimitKind,
+        current: i64,
+        max: i64,
+    },
+    #[error("the terminal has no insurance platform configured")]
+    NoPlatform,
+    #[error("another operation on sale {0} is running")]
+    Busy(String),
+    #[error(transparent)]
+    Upstream(UpstreamError),
+    #[error("card: {0}")]
+    Card(String, &'static str, String),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for SaleError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::OfflineLimit {
+                limit,
+                current,
+                max,
+                ..
+            } => SaleError::Limit {
+                limit,
+                current,
+                max,
+            },
+            other => SaleError::Store(other),
+        }
+    }
+}
+
+impl SaleError {
+    /// The HTTP status for the API.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            SaleError::NotFound(_) => 404,
+            SaleError::BadRequest(_) | SaleError::UnknownCredential(_) | SaleError::PinRequired => {
+                400
+            }
+            SaleError::NotStorable { .. }
+            | SaleError::WrongState { .. }
+            | SaleError::OtherCard
+            | SaleError::Busy(_) => 409,
+            SaleError::Limit { .. } => 409,
+            SaleError::OnlineRequired | SaleError::Offline { .. } | SaleError::NoPlatform => 503,
+            SaleError::Upstream(UpstreamError::Business { .. }) => 422,
+            SaleError::Upstream(_) => 502,
+            SaleError::Card(..) => 422,
+            SaleError::Store(_) => 500,
+        }
+    }
+}
+
+impl UserFacing for SaleError {
+    fn code(&self) -> &'static str {
+        match self {
+            SaleError::NotFound(_) => "sale.not_found",
+            SaleError::BadRequest(_) => "sale.bad_request",
+            SaleError::UnknownCredential(_) => "sale.unknown_credential",
+            SaleError::NotStorable { .. } => "sale.not_storable",
+            SaleError::OnlineRequired => "sale.online_required",
+            SaleError::Offline { .. } => "sale.offline",
+            SaleError::WrongState { .. } => "sale.wrong_state",
+            SaleError::PinRequired => "sale.pin_required",
+            SaleError::OtherCard => "sale.other_card",
+            SaleError::Limit { limit, .. } => match limit {
+                LimitKind::PerSale => "sale.limit_per_sale",
+                LimitKind::Total => "sale.limit_total",
+                LimitKind::Count => "sale.limit_count",
+            },
+            SaleError::NoPlatform => "sale.no_platform",
+            SaleError::Busy(_) => "sale.busy",
+            SaleError::Upstream(e) => e.code(),
+            SaleError::Card(_, code, _) => code,
+            SaleError::Store(e) => e.code(),
+        }
+    }
+
+    fn message_zh(&self) -> String {
+        match self {
+            SaleError::NotFound(_) => "未找到该笔交易。".into(),
+            SaleError::BadRequest(d) => format!("交易请求有误：{d}"),
+            SaleError::UnknownCredential(_) => "凭证已失效，请重新读卡或扫码。".into(),
+            SaleError::NotStorable { kind } => match *kind {
+                "evoucher" => "医保电子凭证交易必须联网结算，不能脱机保存。".into(),
+                _ => "该凭证的交易不能脱机保存，请联网后结算。".into(),
+            },
+            SaleError::OnlineRequired => {
+                "医保平台暂时无法连接，本笔交易须联网结算，请稍后重试。".into()
+            }
+            SaleError::Offline {
+                can_store: true, ..
+            } => "医保平台暂时无法连接。确认交易后将脱机保存，网络恢复后自动结算。".into(),
+            SaleError::Offline { .. } => "医保平台暂时无法连接，请稍后重试。".into(),
+            SaleError::WrongState { state, .. } => {
+                format!("交易当前状态为“{}”，不能进行此操作。", state_zh(*state))
+            }
+            SaleError::PinRequired => "请患者在密码键盘输入社保卡密码。".into(),
+            SaleError::OtherCard => "读卡器中的卡不是本笔交易使用的卡，请插入原卡。".into(),
+            SaleError::Limit { limit, .. } => match limit {
+                LimitKind::PerSale => "本笔金额超过脱机交易单笔上限，不能脱机保存。".into(),
+                LimitKind::Total => "脱机交易累计金额已达上限，本笔未保存，请等待网络恢复。".into(),
+                LimitKind::Count => "脱机交易笔数已达上限，本笔未保存，请等待网络恢复。".into(),
+            },
+            SaleError::NoPlatform => "本终端未配置医保平台，无法结算。".into(),
+            SaleError::Busy(_) => "该笔交易正在处理中，请稍候。".into(),
+            SaleError::Upstream(e) => e.message_zh(),
+            SaleError::Card(zh, _, _) => zh.clone(),
+            SaleError::Store(e) => e.message_zh(),
+        }
+    }
+
+    fn message_en(&self) -> String {
+        match self {
+            SaleError::Upstream(e) => e.message_en(),
+            SaleError::Card(_, _, en) => en.clone(),
+            SaleError::Store(e) => e.message_en(),
+            other => {
+                let mut s = other.to_string();
+                if let Some(first) = s.get_mut(0..1) {
+                    first.make_ascii_uppercase();
+                }
+                s
+            }
+        }
+    }
+}
+
+/// The state's name for a cashier.
+pub fn state_zh(s: SaleState) -> &'static str {
+    match s {
+        SaleState::Captured => "已登记",
+        SaleState::Identified => "已识别",
+        SaleState::Presettled => "已预结算",
+        SaleState::Confirmed => "已确认",
+        SaleState::Queued => "脱机待上传",
+        SaleState::Settling => "结算中",
+        SaleState::Settled => "已结算",
+        SaleState::Rejected => "被拒绝",
+        SaleState::Unknown => "结果未知",
+        SaleState::Reversing => "冲正中",
+        SaleState::Reversed => "已冲正",
+        SaleState::Cancelling => "撤销中",
+        SaleState::Cancelled => "已撤销",
+        SaleState::Expired => "已过期",
+        SaleState::Abandoned => "已放弃",
+    }
+}

@@ -1,0 +1,223 @@
+//! The forwarder: settles stored sales when the platform is reachable, and drives every sale in
+//! doubt (`unknown`, `reversing`, and `reversed` stored sales) to an end. Oldest first; one
+//! attempt per sale at a time (the engine's per-sale lock); capped exponential backoff with
+//! jitter per sale and for the link; new sales keep flowing meanwhile because each step holds
+//! only its own sale. A stored sale past its maximum age is not sent but moved to `expired`.
+//!
+//! [`Engine::recover`] runs once at start, before the forwarder: sales a crash left in
+//! `settling`/`cancelling` are finished from the audit table or declared `unknown`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use super::engine::{Engine, failure};
+use super::error::SaleError;
+use super::sale::Sale;
+use super::state::{SaleEvent, SaleState};
+
+/// States the forwarder works on.
+const WORK: [SaleState; 4] = [
+    SaleState::Queued,
+    SaleState::Unknown,
+    SaleState::Reversing,
+    SaleState::Reversed,
+];
+
+/// How often the queue is looked at when nothing wakes the forwarder.
+const IDLE_CHECK: Duration = Duration::from_secs(15);
+/// Sales looked at per pass.
+const BATCH: u32 = 64;
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Pass {
+    /// Sales moved on.
+    pub progressed: u32,
+    /// The platform could not be reached (the pass stopped early).
+    pub link_down: bool,
+    /// Sales due later.
+    pub waiting: u32,
+}
+
+impl Engine {
+    /// Crash recovery, once at start: every `settling`/`cancelling` sale is resolved.
+    pub async fn recover(&self) -> Result<u32, SaleError> {
+        let rows = self
+            .store
+            .sales_in(&["settling", "cancelling"], false, None, 10_000)
+            .await?;
+        let mut n = 0;
+        for row in rows {
+            let _guard = self.lock(&row.id).await;
+            let mut sale = self.get(&row.id).await?;
+            if let Err(e) = self.recover_one(&mut sale).await {
+                tracing::warn!(sale = %sale.id, error = %e, "recovery left the sale in doubt");
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Runs the forwarder until `stop`.
+    pub async fn run_forwarder(self: Arc<Self>, stop: CancellationToken) {
+        let mut link_backoff = 0u32;
+        loop {
+            let pass = tokio::select! {
+                () = stop.cancelled() => return,
+                p = self.forward_pass() => p,
+            };
+            let wait = match pass {
+                Ok(p) if p.link_down => {
+                    link_backoff = link_backoff.saturating_add(1);
+                    Duration::from_millis(self.backoff_ms(link_backoff) as u64)
+                }
+                Ok(p) if p.progressed > 0 => {
+                    link_backoff = 0;
+                    continue;
+                }
+                Ok(p) => {
+                    link_backoff = 0;
+                    if p.waiting > 0 {
+                        Duration::from_millis(self.config.retry_first_ms)
+                    } else {
+                        IDLE_CHECK
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "forwarder pass failed");
+                    Duration::from_secs(5)
+                }
+            };
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// One pass over the due sales, oldest first.
+    pub async fn forward_pass(&self) -> Result<Pass, SaleError> {
+        let states: Vec<&str> = WORK.iter().map(|s| s.as_str()).collect();
+        let rows = self.store.sales_in(&states, false, None, BATCH).await?;
+        let now_ms = self.now().timestamp_millis();
+        let max_age_ms = i64::from(self.config.offline_max_age_hours) * 3_600_000;
+        let mut pass = Pass::default();
+        for row in rows {
+            // A reversed online sale waits for its cashier; only stored ones retry by themselves.
+            if row.state == SaleState::Reversed.as_str() && !row.stored {
+                continue;
+            }
+            if row.next_attempt_at_ms.is_some_and(|t| t > now_ms) {
+                pass.waiting += 1;
+                continue;
+            }
+            let Some(_guard) = self.try_lock(&row.id) else {
+                continue;
+            };
+            let mut sale = self.get(&row.id).await?;
+            if sale.state == SaleState::Queued && now_ms - sale.created_at_ms > max_age_ms {
+                self.transition(
+                    &mut sale,
+                    SaleEvent::Expire,
+                    serde_json::json!({ "max_age_hours": self.config.offline_max_age_hours }),
+                    None,
+                    |_| {},
+                )
+                .await?;
+                pass.progressed += 1;
+                continue;
+            }
+            match self.forward_one(&mut sale).await {
+                Ok(()) => pass.progressed += 1,
+                Err(SaleError::Offline { .. }) => {
+                    pass.link_down = true;
+                    break;
+                }
+                Err(SaleError::Upstream(e))
+                    if !matches!(e, crate::upstream::UpstreamError::Business { .. }) =>
+                {
+                    // The sale carries its own backoff (set where it failed).
+                    if e.is_retryable() {
+                        pass.link_down = true;
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(sale = %sale.id, error = %e, "forwarding step failed");
+                }
+            }
+        }
+        Ok(pass)
+    }
+
+    /// One step for one sale (lock held).
+    async fn forward_one(&self, sale: &mut Sale) -> Result<(), SaleError> {
+        match sale.state {
+            SaleState::Queued => {
+                let client = self.platform()?;
+                // 1101 and 2101 move no money: repeating them after a crash is harmless, so
+                // they are folded into the `send` transition rather than recorded apart.
+                if sale.person.is_none() {
+                    match self.identify(&client, sale).await {
+                        Ok(p) => sale.person = Some(p),
+                        Err(e) => return self.step_failed(sale, e).await,
+                    }
+                }
+                match self.estimate(&client, sale).await {
+                    Ok(split) => sale.estimate = Some(split),
+                    Err(e) => return self.step_failed(sale, e).await,
+                }
+                self.settle_now(sale).await.or_else(ignore_business)
+            }
+            SaleState::Reversed => self.settle_now(sale).await.or_else(ignore_business),
+            SaleState::Unknown | SaleState::Reversing => self.reverse(sale).await,
+            _ => Ok(()),
+        }
+    }
+
+    /// A 1101/2101 failure of a stored sale: a refusal rejects it (an operator decides), a
+    /// link failure schedules the next attempt.
+    async fn step_failed(
+        &self,
+        sale: &mut Sale,
+        e: crate::upstream::UpstreamError,
+    ) -> Result<(), SaleError> {
+        if matches!(e, crate::upstream::UpstreamError::Business { .. }) {
+            let f = failure(&e, self.now());
+            self.transition(
+                sale,
+                SaleEvent::Refused,
+                serde_json::json!({ "error": f }),
+                None,
+                |s| {
+                    s.last_error = Some(f.clone());
+                },
+            )
+            .await?;
+            return Ok(());
+        }
+        let next = self.now().timestamp_millis() + self.backoff_ms(sale.tries);
+        let f = failure(&e, self.now());
+        // The person/estimate filled in memory are not kept: the note writes the stored doc.
+        let mut stored = self.get(&sale.id).await?;
+        stored.tries += 1;
+        self.note(&mut stored, "attempt_failed", Some(f), Some(next))
+            .await?;
+        *sale = stored;
+        Err(SaleError::Offline {
+            can_store: true,
+            cause: crate::error::UserFacing::code(&e).to_owned(),
+        })
+    }
+}
+
+/// A refusal already moved the sale to `rejected`: for the forwarder that is progress.
+fn ignore_business(e: SaleError) -> Result<(), SaleError> {
+    match e {
+        SaleError::Upstream(crate::upstream::UpstreamError::Business { .. }) => Ok(()),
+        other => Err(other),
+    }
+}

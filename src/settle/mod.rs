@@ -1,0 +1,18 @@
+//! Sales: the state machine ([`state`]), the stored document ([`sale`]), the engine that moves
+//! sales through it with every step persisted before its effect ([`engine`], [`flow`]), the
+//! offline forwarder and crash recovery ([`forwarder`]), the credentials a sale may be made
+//! with ([`credentials`]) and daily reconciliation ([`reconcile`]). Contract: offline.md and
+//! upstream.md's 冲正 rules.
+
+pub mod credentials;
+pub mod engine;
+pub mod error;
+mod flow;
+pub mod forwarder;
+pub mod sale;
+pub mod state;
+
+pub use engine::{Confirmation, Engine, EngineParts, NewItem, NewSale};
+pub use error::SaleError;
+pub use sale::Sale;
+pub use state::{SaleEvent, SaleState};
