@@ -76,7 +76,16 @@ pub(super) async fn read(State(state): State<Arc<AppState>>, body: Bytes) -> Res
         pin,
     };
     match card.read(req).await {
-        Ok(outcome) => Json(outcome).into_response(),
+        Ok(outcome) => {
+            let id = state
+                .credentials
+                .insert(crate::settle::credentials::Fresh::Card(
+                    outcome.record.clone(),
+                ));
+            let mut v = serde_json::to_value(&outcome).unwrap_or_default();
+            v["credential_id"] = serde_json::Value::String(id);
+            Json(v).into_response()
+        }
         Err(e) => service_error(&e).into_response(),
     }
 }

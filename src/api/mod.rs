@@ -50,6 +50,10 @@ pub struct AppState {
     pub qr: Option<Arc<crate::qr::service::QrService>>,
     /// The platform client, when `[upstream]` is configured.
     pub upstream: Option<Arc<crate::upstream::client::Client>>,
+    /// Credentials just read or scanned, by id, for `POST /v1/sales`.
+    pub credentials: Arc<crate::settle::credentials::Credentials>,
+    /// The settlement engine.
+    pub sales: Option<Arc<crate::settle::Engine>>,
     /// Request limits.
     pub limits: Limits,
     /// When the daemon started.
@@ -78,6 +82,8 @@ impl AppState {
             card: None,
             qr: None,
             upstream: None,
+            credentials: Arc::default(),
+            sales: None,
             limits: Limits {
                 max_body_bytes: config.api.max_body_bytes,
                 request_timeout: Duration::from_millis(config.api.request_timeout_ms),

@@ -213,12 +213,15 @@ impl Daemon {
         if env.scans.is_some() {
             let verifier = crate::qr::essc::Verifier::new(config.qr.key_ring()?)
                 .with_skew(config.qr.essc_skew_secs);
-            state.qr = Some(Arc::new(crate::qr::service::QrService::new(
-                verifier,
-                Arc::new(state.store.clone()),
-                env.events.clone(),
-                Duration::from_millis(config.qr.debounce_ms),
-            )));
+            state.qr = Some(Arc::new(
+                crate::qr::service::QrService::new(
+                    verifier,
+                    Arc::new(state.store.clone()),
+                    env.events.clone(),
+                    Duration::from_millis(config.qr.debounce_ms),
+                )
+                .with_credentials(Arc::clone(&state.credentials)),
+            ));
         }
         if config.upstream.is_some() {
             let client = crate::upstream::setup::build(
@@ -229,6 +232,23 @@ impl Daemon {
             )?;
             state.upstream = Some(Arc::new(client));
         }
+        let ec = state
+            .upstream
+            .as_ref()
+            .and_then(|c| crate::upstream::ec::HttpEcDecoder::new(Arc::clone(c), &config));
+        state.sales = Some(Arc::new(crate::settle::Engine::new(
+            crate::settle::EngineParts {
+                store: state.store.clone(),
+                client: state.upstream.clone(),
+                ec,
+                card: state.card.clone(),
+                events: env.events.clone(),
+                config: config.settle.clone(),
+                terminal: config.terminal.clone(),
+                credentials: Arc::clone(&state.credentials),
+                clock: None,
+            },
+        )));
         let state = Arc::new(state);
         Ok(Daemon {
             config,
@@ -322,6 +342,29 @@ impl Daemon {
                 .set("qr", Health::Disabled, "no QR sources configured"),
         }
 
+        if let Some(engine) = &state.sales {
+            if engine.has_platform() {
+                tokio::spawn(crate::settle::reconcile::schedule(
+                    Arc::clone(engine),
+                    Arc::clone(&state.status),
+                    monitors.clone(),
+                ));
+            }
+            let engine = Arc::clone(engine);
+            let stop = monitors.clone();
+            tokio::spawn(async move {
+                match engine.recover().await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::warn!(sales = n, "recovered sales left in flight by the last run")
+                    }
+                    Err(e) => tracing::error!(error = %e, "crash recovery failed"),
+                }
+                if engine.has_platform() {
+                    engine.run_forwarder(stop).await;
+                }
+            });
+        }
         match &state.upstream {
             Some(client) => {
                 tokio::spawn(crate::upstream::link::run(

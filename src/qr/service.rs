@@ -63,6 +63,8 @@ pub struct ScanResult {
     pub identity: Option<serde_json::Value>,
     /// For a refusal: stable code and messages.
     pub error: Option<serde_json::Value>,
+    /// For a valid credential: the id `POST /v1/sales` takes (held for 10 minutes).
+    pub credential_id: Option<String>,
     /// Where it came from.
     pub source: String,
     /// Decoder and decode time (camera sources).
@@ -79,6 +81,8 @@ pub struct QrService {
     bus: EventBus,
     results: broadcast::Sender<Arc<ScanResult>>,
     debounce: Duration,
+    /// Where valid credentials are held for `POST /v1/sales` (`credential_id`).
+    credentials: Option<Arc<crate::settle::credentials::Credentials>>,
 }
 
 impl QrService {
@@ -95,7 +99,17 @@ impl QrService {
             bus,
             results: broadcast::channel(16).0,
             debounce,
+            credentials: None,
         }
+    }
+
+    /// Valid scans are also held in `credentials`, their id in [`ScanResult::credential_id`].
+    pub fn with_credentials(
+        mut self,
+        credentials: Arc<crate::settle::credentials::Credentials>,
+    ) -> Self {
+        self.credentials = Some(credentials);
+        self
     }
 
     /// Processes scans until `stop` or until every source has gone.
@@ -145,6 +159,7 @@ impl QrService {
             code,
             identity: None,
             error: None,
+            credential_id: None,
             source: scan.source,
             decoder: scan.decoder,
             decode_ms: scan.decode_ms,
@@ -163,13 +178,21 @@ impl QrService {
                             "card_no": id.card_no.expose(), "region": id.region,
                             "kid": id.kid, "exp": id.exp,
                         }));
+                        result.credential_id = self
+                            .credentials
+                            .as_ref()
+                            .map(|c| c.insert(crate::settle::credentials::Fresh::Essc(id)));
                     }
                     Err(e) => result.error = Some(refusal(&e)),
                 }
             }
-            Ok(Scanned::EVoucher(_)) => {
+            Ok(Scanned::EVoucher(code)) => {
                 result.kind = "e-voucher";
                 result.valid = true;
+                result.credential_id = self
+                    .credentials
+                    .as_ref()
+                    .map(|c| c.insert(crate::settle::credentials::Fresh::EVoucher(code)));
             }
             Err(e) => result.error = Some(refusal(&e)),
         }

@@ -117,6 +117,11 @@ impl Engine {
         Arc::clone(&self.credentials)
     }
 
+    /// The terminal has a platform to forward to.
+    pub fn has_platform(&self) -> bool {
+        self.client.is_some()
+    }
+
     /// Asks the forwarder to look at the queue now.
     pub fn wake_forwarder(&self) {
         self.wake.notify_one();
