@@ -329,6 +329,7 @@ impl Engine {
             tries: 0,
             last_error: None,
             stored: false,
+            age_waived: false,
         };
         self.store
             .write(WriteOp::SaleCreate {
@@ -500,11 +501,11 @@ impl Engine {
                     },
                 )
                 .await?;
-                self.settle_now(&mut sale).await?;
+                self.settle_with_one_retry(&mut sale).await?;
                 Ok(sale)
             }
             SaleState::Reversed if !sale.stored => {
-                self.settle_now(&mut sale).await?;
+                self.settle_with_one_retry(&mut sale).await?;
                 Ok(sale)
             }
             SaleState::Captured | SaleState::Identified => {
@@ -539,6 +540,17 @@ impl Engine {
                 action: "confirm",
             }),
         }
+    }
+
+    /// Settles while the patient waits: when the first attempt's outcome was unknown and its
+    /// reversal went through, one fresh attempt (new msgid) follows at once — the consent
+    /// still holds. Anything else is left to the cashier or the forwarder.
+    async fn settle_with_one_retry(&self, sale: &mut Sale) -> Result<(), SaleError> {
+        let first = self.settle_now(sale).await;
+        if sale.state == SaleState::Reversed {
+            return self.settle_now(sale).await;
+        }
+        first
     }
 
     /// The consent proof for this sale's credential.
@@ -603,15 +615,16 @@ impl Engine {
                 action: "requeue a sale that was never stored",
             });
         }
+        let waive = sale.state == SaleState::Expired;
         self.transition(
             &mut sale,
             SaleEvent::Requeue,
-            serde_json::json!({}),
+            serde_json::json!({ "age_waived": waive }),
             None,
             |s| {
                 s.tries = 0;
                 s.last_error = None;
-                s.created_at_ms = s.created_at_ms.max(0);
+                s.age_waived |= waive;
             },
         )
         .await?;

@@ -118,7 +118,10 @@ impl Engine {
                 continue;
             };
             let mut sale = self.get(&row.id).await?;
-            if sale.state == SaleState::Queued && now_ms - sale.created_at_ms > max_age_ms {
+            if sale.state == SaleState::Queued
+                && !sale.age_waived
+                && now_ms - sale.created_at_ms > max_age_ms
+            {
                 self.transition(
                     &mut sale,
                     SaleEvent::Expire,

@@ -234,6 +234,9 @@ pub struct Sale {
     /// Stored offline (owned by the forwarder).
     #[serde(default)]
     pub stored: bool,
+    /// An operator requeued it past its maximum age: send it anyway.
+    #[serde(default)]
+    pub age_waived: bool,
 }
 
 impl Sale {
@@ -309,6 +312,7 @@ mod tests {
             tries: 0,
             last_error: None,
             stored: true,
+            age_waived: false,
         }
     }
 

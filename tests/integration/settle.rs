@@ -1,0 +1,496 @@
+//! The settlement engine against the sandbox insurer over loopback HTTP, with a real SQLite
+//! store: each path through the state machine, the offline forwarder, crash recovery from the
+//! audit table, expiry, cancellation and reconciliation. The API layer is tested in `sales`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use chrono::Utc;
+use medsettle::card::{CardRecord, Holder, Interface, Pin, Sex};
+use medsettle::config::SaleMode;
+use medsettle::settle::credentials::{Credentials, Fresh};
+use medsettle::settle::{
+    Confirmation, Engine, EngineParts, NewItem, NewSale, SaleError, SaleState,
+};
+use medsettle::store::Store;
+use medsettle::upstream::{Fen, Price, Qty};
+use medsettle_sandbox::{Fault, FaultRule, Sandbox, SandboxConfig, SettlementStatus};
+
+use crate::support::Terminal;
+
+const PSN: &str = "P110105000001";
+
+struct Rig {
+    sandbox: Sandbox,
+    terminal: Terminal,
+    store: Store,
+    engine: Arc<Engine>,
+    credentials: Arc<Credentials>,
+    offset: Arc<AtomicI64>,
+}
+
+fn section(base: &str, extra: &str) -> String {
+    format!(
+        "\n[upstream]\nbase_url = \"{base}\"\nallow_plain_http = true\nsigntype = \"SM3\"\n\
+         connect_timeout_ms = 300\nread_timeout_ms = 1000\ntimeout_ms = 1500\n\n[settle]\n\
+         retry_first_ms = 100\nretry_max_ms = 200\n{extra}"
+    )
+}
+
+async fn rig_at(base: Option<String>, extra: &str) -> Rig {
+    let sandbox = medsettle_sandbox::start(SandboxConfig::default())
+        .await
+        .unwrap();
+    let base = base.unwrap_or_else(|| sandbox.base_url());
+    let text = section(&base, extra);
+    let terminal = Terminal::with(|t| t.push_str(&text));
+    let (store, engine, credentials, offset) = build(&terminal).await;
+    Rig {
+        sandbox,
+        terminal,
+        store,
+        engine,
+        credentials,
+        offset,
+    }
+}
+
+async fn rig() -> Rig {
+    rig_at(None, "").await
+}
+
+async fn build(terminal: &Terminal) -> (Store, Arc<Engine>, Arc<Credentials>, Arc<AtomicI64>) {
+    let config = terminal.config();
+    let (store, _) = Store::open(&terminal.db_path(), Duration::from_secs(5)).unwrap();
+    let offset = Arc::new(AtomicI64::new(0));
+    let o = Arc::clone(&offset);
+    let clock: medsettle::upstream::client::Clock =
+        Arc::new(move || Utc::now() + chrono::Duration::seconds(o.load(Ordering::SeqCst)));
+    let client = Arc::new(
+        medsettle::upstream::setup::build(&config, store.clone(), None, Some(Arc::clone(&clock)))
+            .unwrap(),
+    );
+    let credentials = Arc::new(Credentials::default());
+    let engine = Arc::new(Engine::new(EngineParts {
+        store: store.clone(),
+        client: Some(client),
+        ec: None,
+        card: None,
+        events: medsettle::events::EventBus::default(),
+        config: config.settle.clone(),
+        terminal: config.terminal.clone(),
+        credentials: Arc::clone(&credentials),
+        clock: Some(clock),
+    }));
+    (store, engine, credentials, offset)
+}
+
+fn card() -> Fresh {
+    Fresh::Card(CardRecord {
+        region: "110105".into(),
+        card_id: "110105D15600000500A1B2C3D4E5F601".into(),
+        card_no: "M12345678".into(),
+        spec_version: "3.00".into(),
+        issue_date: None,
+        expiry_date: None,
+        holder: Some(Holder {
+            id_number: "110105199003071239".into(),
+            name: "测试张三".into(),
+            sex: Sex::Male,
+            nation: 1,
+            birth_date: None,
+        }),
+        interface: Interface::Contact,
+        atr: String::new(),
+        atr_historical: String::new(),
+    })
+}
+
+impl Rig {
+    async fn sale(&self, mode: Option<SaleMode>, pric: &str) -> String {
+        let credential_id = self.credentials.insert(card());
+        let sale = self
+            .engine
+            .create(NewSale {
+                credential_id,
+                items: vec![NewItem {
+                    code: "XA01BAA123A001010100001".into(),
+                    local_code: None,
+                    name: "阿莫西林胶囊".into(),
+                    cnt: Qty::parse("2").unwrap(),
+                    pric: Price::parse(pric).unwrap(),
+                }],
+                mode,
+                use_account: Some(true),
+            })
+            .await
+            .unwrap();
+        assert_eq!(sale.state, SaleState::Captured);
+        sale.id
+    }
+
+    fn pin(&self) -> Confirmation {
+        Confirmation {
+            pin: Some(Pin::new("123456").unwrap()),
+            collected: None,
+        }
+    }
+
+    async fn online(&self, pric: &str) -> String {
+        let id = self.sale(None, pric).await;
+        self.engine.presettle(&id).await.unwrap();
+        let sale = self.engine.confirm(&id, self.pin()).await.unwrap();
+        assert_eq!(sale.state, SaleState::Settled, "{:?}", sale.last_error);
+        id
+    }
+
+    async fn history(&self, id: &str) -> Vec<String> {
+        self.store
+            .sale_events(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect()
+    }
+
+    fn effective(&self) -> usize {
+        self.sandbox.ledger().effective().count()
+    }
+
+    async fn close(self) {
+        self.store.close().await.unwrap();
+        self.sandbox.shutdown().await;
+    }
+}
+
+#[tokio::test]
+async fn an_online_sale_settles_once_with_its_whole_history() {
+    let rig = rig().await;
+    let before = rig.sandbox.ledger().balance(PSN).unwrap();
+    let id = rig.online("45.50").await;
+    let sale = rig.engine.get(&id).await.unwrap();
+    let split = sale.settlement.clone().unwrap();
+    assert_eq!(split.medfee, Fen(9_100));
+    assert_eq!(
+        Fen(split.fund.0 + split.account.0 + split.cash.0),
+        split.medfee
+    );
+    assert_eq!(sale.patient_share(), Some(split.cash));
+    assert_eq!(rig.effective(), 1);
+    assert_eq!(
+        rig.sandbox.ledger().balance(PSN),
+        Some(Fen(before.0 - split.account.0))
+    );
+    assert_eq!(
+        rig.history(&id).await,
+        [
+            "create",
+            "identify",
+            "presettle",
+            "confirm",
+            "send",
+            "settled"
+        ]
+    );
+    // The msgid of the settlement is the one the platform booked.
+    let booked = rig.sandbox.ledger().settlements[0].msgid.clone();
+    assert_eq!(sale.attempt.unwrap().msgid, booked);
+    // Settled is final for confirm; abandoning is refused.
+    assert!(matches!(
+        rig.engine.confirm(&id, rig.pin()).await,
+        Err(SaleError::WrongState { .. })
+    ));
+    rig.close().await;
+}
+
+#[tokio::test]
+async fn a_lost_settlement_is_reversed_and_settled_afresh_exactly_once() {
+    let rig = rig().await;
+    rig.sandbox
+        .inject(FaultRule::times("2102", Fault::DropAfterCommit, 1));
+    let id = rig.online("10.00").await;
+    let sale = rig.engine.get(&id).await.unwrap();
+    assert_eq!(sale.reversed_attempts.len(), 1);
+    assert_ne!(
+        sale.reversed_attempts[0].msgid,
+        sale.attempt.as_ref().unwrap().msgid
+    );
+    let l = rig.sandbox.ledger();
+    assert_eq!(l.effective().count(), 1, "one effective settlement");
+    let reversed = l.by_msgid(&sale.reversed_attempts[0].msgid).unwrap();
+    assert_eq!(reversed.status, SettlementStatus::Reversed);
+    assert_eq!(
+        rig.history(&id).await,
+        [
+            "create",
+            "identify",
+            "presettle",
+            "confirm",
+            "send",
+            "lost",
+            "reverse",
+            "reversed",
+            "retry",
+            "settled"
+        ]
+    );
+    rig.close().await;
+}
+
+#[tokio::test]
+async fn a_refusal_rejects_the_sale_and_nothing_is_booked() {
+    let rig = rig().await;
+    rig.sandbox.inject(FaultRule::times(
+        "2102",
+        Fault::BusinessError {
+            message: "超过限购数量".into(),
+        },
+        1,
+    ));
+    let id = rig.sale(None, "10.00").await;
+    rig.engine.presettle(&id).await.unwrap();
+    let e = rig.engine.confirm(&id, rig.pin()).await.unwrap_err();
+    assert!(matches!(e, SaleError::Upstream(_)), "{e:?}");
+    let sale = rig.engine.get(&id).await.unwrap();
+    assert_eq!(sale.state, SaleState::Rejected);
+    assert_eq!(sale.last_error.unwrap().code, "upstream.business");
+    assert_eq!(rig.effective(), 0);
+    // A wrong PIN proof is a refusal too.
+    let id = rig.sale(None, "10.00").await;
+    rig.engine.presettle(&id).await.unwrap();
+    let wrong = Confirmation {
+        pin: Some(Pin::new("000000").unwrap()),
+        collected: None,
+    };
+    rig.engine.confirm(&id, wrong).await.unwrap_err();
+    assert_eq!(
+        rig.engine.get(&id).await.unwrap().state,
+        SaleState::Rejected
+    );
+    assert_eq!(rig.effective(), 0);
+    rig.close().await;
+}
+
+#[tokio::test]
+async fn a_stored_sale_is_forwarded_and_the_refund_is_known() {
+    let rig = rig().await;
+    let id = rig.sale(Some(SaleMode::ForceOffline), "30.00").await;
+    // force_offline never presettles.
+    assert!(rig.engine.presettle(&id).await.is_err());
+    let c = Confirmation {
+        pin: Some(Pin::new("123456").unwrap()),
+        collected: Some(Fen(6_000)),
+    };
+    let sale = rig.engine.confirm(&id, c).await.unwrap();
+    assert_eq!((sale.state, sale.stored), (SaleState::Queued, true));
+    assert_eq!(rig.effective(), 0, "nothing sent before the forwarder runs");
+    let pass = rig.engine.forward_pass().await.unwrap();
+    assert_eq!(pass.progressed, 1);
+    let sale = rig.engine.get(&id).await.unwrap();
+    assert_eq!(sale.state, SaleState::Settled);
+    let cash = sale.settlement.as_ref().unwrap().cash;
+    assert_eq!(sale.refund_due(), Some(Fen(6_000 - cash.0)));
+    assert_eq!(rig.effective(), 1);
+    assert_eq!(
+        rig.history(&id).await,
+        ["create", "store", "send", "settled"]
+    );
+    let totals = rig.store.offline_totals().await.unwrap();
+    assert_eq!(totals.count, 0);
+    rig.close().await;
+}
+
+#[tokio::test]
+async fn while_the_platform_is_down_stored_sales_wait_and_online_ones_are_refused() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let rig = rig_at(Some(format!("http://127.0.0.1:{port}")), "").await;
+    let id = rig.sale(None, "10.00").await;
+    let e = rig.engine.presettle(&id).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SaleError::Offline {
+                can_store: true,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        rig.engine.get(&id).await.unwrap().state,
+        SaleState::Captured
+    );
+    let sale = rig.engine.confirm(&id, rig.pin()).await.unwrap();
+    assert_eq!(sale.state, SaleState::Queued);
+    let pass = rig.engine.forward_pass().await.unwrap();
+    assert!(pass.link_down && pass.progressed == 0, "{pass:?}");
+    let row = rig.store.sale(&id).await.unwrap().unwrap();
+    assert_eq!(row.state, "queued");
+    assert!(row.next_attempt_at_ms.is_some());
+    let sale = rig.engine.get(&id).await.unwrap();
+    assert_eq!(sale.tries, 1);
+    assert_eq!(sale.last_error.unwrap().code, "upstream.unreachable");
+    // A require_online sale cannot be stored.
+    let strict = rig.sale(Some(SaleMode::RequireOnline), "10.00").await;
+    let e = rig.engine.confirm(&strict, rig.pin()).await.unwrap_err();
+    assert!(matches!(e, SaleError::OnlineRequired), "{e:?}");
+    assert_eq!(
+        rig.engine.get(&strict).await.unwrap().state,
+        SaleState::Captured
+    );
+    rig.close().await;
+}
+
+#[tokio::test]
+async fn an_old_stored_sale_expires_unsent_until_an_operator_requeues_it() {
+    let rig = rig_at(None, "offline_max_age_hours = 1\n").await;
+    let id = rig.sale(Some(SaleMode::ForceOffline), "10.00").await;
+    rig.engine.confirm(&id, rig.pin()).await.unwrap();
+    rig.offset.store(2 * 3600, Ordering::SeqCst);
+    rig.engine.forward_pass().await.unwrap();
+    assert_eq!(rig.engine.get(&id).await.unwrap().state, SaleState::Expired);
+    assert_eq!(rig.effective(), 0);
+    assert_eq!(rig.sandbox.ledger().request_count("2102"), 0, "never sent");
+    rig.engine.requeue(&id).await.unwrap();
+    rig.engine.forward_pass().await.unwrap();
+    assert_eq!(rig.engine.get(&id).await.unwrap().state, SaleState::Settled);
+    rig.close().await;
+}
+
+#[tokio::test]
+async fn cancelling_a_settled_sale_and_a_lost_cancellation() {
+    let rig = rig().await;
+    let before = rig.sandbox.ledger().balance(PSN).unwrap();
+    let id = rig.online("20.00").await;
+    let sale = rig.engine.cancel(&id).await.unwrap();
+    assert_eq!(sale.state, SaleState::Cancelled);
+    assert_eq!(rig.sandbox.ledger().balance(PSN), Some(before));
+    assert_eq!(rig.effective(), 0);
+    // A cancellation whose answer is lost is reversed: the settlement stands again.
+    let id = rig.online("20.00").await;
+    rig.sandbox
+        .inject(FaultRule::times("2103", Fault::DropAfterCommit, 1));
+    rig.engine.cancel(&id).await.unwrap();
+    let sale = rig.engine.get(&id).await.unwrap();
+    assert_eq!(sale.state, SaleState::Settled);
+    assert_eq!(rig.effective(), 1, "the cancellation was undone");
+    // Before settlement, cancel abandons.
+    let id = rig.sale(None, "1.00").await;
+    assert_eq!(
+        rig.engine.cancel(&id).await.unwrap().state,
+        SaleState::Abandoned
+    );
+    rig.close().await;
+}
+
+/// Crash states made exactly: a sale left `settling` with the answer recorded, and one without.
+#[tokio::test]
+async fn recovery_finishes_from_the_audit_table_or_reverses() {
+    let rig = rig().await;
+    let answered = rig.online("10.00").await;
+    let unanswered = rig.online("11.00").await;
+    let Rig {
+        sandbox,
+        terminal,
+        store,
+        engine,
+        ..
+    } = rig;
+    let msgid = engine
+        .get(&unanswered)
+        .await
+        .unwrap()
+        .attempt
+        .unwrap()
+        .msgid;
+    drop(engine);
+    store.close().await.unwrap();
+    {
+        let db = rusqlite::Connection::open(terminal.db_path()).unwrap();
+        for id in [&answered, &unanswered] {
+            db.execute(
+                "UPDATE sales SET state = 'settling', doc = json_set(doc, '$.state', 'settling', '$.settlement', json('null')) WHERE id = ?1",
+                [id],
+            )
+            .unwrap();
+        }
+        db.execute(
+            "UPDATE upstream_audit SET outcome = NULL, response = NULL, http_status = NULL WHERE msgid = ?1",
+            [&msgid],
+        )
+        .unwrap();
+    }
+    let (store, engine, _, _) = build(&terminal).await;
+    assert_eq!(engine.recover().await.unwrap(), 2);
+    let a = engine.get(&answered).await.unwrap();
+    assert_eq!(
+        a.state,
+        SaleState::Settled,
+        "finished from the recorded answer"
+    );
+    assert!(a.settlement.is_some());
+    assert_eq!(
+        engine.get(&unanswered).await.unwrap().state,
+        SaleState::Unknown
+    );
+    // The forwarder reverses the one in doubt; the platform undoes its booking.
+    engine.forward_pass().await.unwrap();
+    let u = engine.get(&unanswered).await.unwrap();
+    assert_eq!(u.state, SaleState::Reversed);
+    assert_eq!(
+        sandbox.ledger().by_msgid(&msgid).unwrap().status,
+        SettlementStatus::Reversed
+    );
+    // The cashier retries: settled afresh under a new msgid, one effective booking.
+    let pin = Confirmation {
+        pin: Some(Pin::new("123456").unwrap()),
+        collected: None,
+    };
+    assert_eq!(
+        engine.confirm(&unanswered, pin).await.unwrap().state,
+        SaleState::Settled
+    );
+    assert_eq!(sandbox.ledger().effective().count(), 2);
+    store.close().await.unwrap();
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn reconciliation_balances_and_flags_a_difference() {
+    let rig = rig().await;
+    rig.online("10.00").await;
+    rig.online("12.34").await;
+    let today = medsettle::upstream::time::cst_day(Utc::now());
+    let report = rig.engine.reconcile(today).await.unwrap();
+    assert!(report.balanced, "{report:?}");
+    let line = report
+        .lines
+        .iter()
+        .find(|l| l.totals.insutype == "310")
+        .unwrap();
+    assert_eq!((line.totals.count, line.totals.medfee), (2, Fen(4_468)));
+    // A settlement the terminal does not know about (booked by someone else under this
+    // institution) makes the platform's totals differ.
+    let id = rig.online("5.00").await;
+    let db = rusqlite::Connection::open(rig.terminal.db_path()).unwrap();
+    db.execute("UPDATE sales SET state = 'abandoned' WHERE id = ?1", [&id])
+        .unwrap();
+    let report = rig.engine.reconcile(today).await.unwrap();
+    assert!(!report.balanced);
+    let status = medsettle::status::StatusBoard::default();
+    medsettle::settle::reconcile::show(&status, &report);
+    assert!(
+        status
+            .snapshot()
+            .alarms
+            .iter()
+            .any(|a| a.code == "reconcile.imbalance")
+    );
+    rig.close().await;
+}
