@@ -184,7 +184,8 @@ fn check_limits(
 fn offline_totals_in(conn: &Connection) -> rusqlite::Result<OfflineTotals> {
     conn.query_row(
         &format!(
-            "SELECT count(*), coalesce(sum(amount_fen), 0), min(created_at_ms) FROM sales
+            "SELECT count(*), coalesce(sum(amount_fen), 0), min(created_at_ms)
+             FROM sales INDEXED BY sales_stored_open
              WHERE stored = 1 AND state NOT IN {CLOSED}"
         ),
         [],
