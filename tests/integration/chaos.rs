@@ -1,0 +1,345 @@
+//! Chaos: at least 200 sales through the real daemon process against the sandbox insurer while
+//! the sandbox drops connections before and after committing, times out and answers 5xx, and
+//! the daemon is SIGKILLed at random moments (at least 20 times) and restarted. Seeded and
+//! printing its seed (`CHAOS_SEED=… cargo test chaos` replays a run). After the queue drains:
+//! every sale is in a final state; the sandbox holds exactly one effective settlement for each
+//! settled sale and none for the others; the account balance agrees between the sandbox and
+//! the daemon; 3201 balances.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
+use serde_json::{Value, json};
+
+use medsettle_sandbox::{Fault, FaultRule, SandboxConfig, SettlementStatus};
+
+use crate::support::{Process, TOKEN, Terminal, client};
+
+const SALES: usize = 200;
+const KILLS: usize = 20;
+const PSN: &str = "P110105000001";
+const DEADLINE: Duration = Duration::from_secs(240);
+
+fn faults(seed: u64) -> Vec<FaultRule> {
+    let rule = |infno: &str, fault: Fault, permille: u16, n: u64| FaultRule {
+        infno: infno.to_owned(),
+        fault,
+        times: None,
+        probability_permille: Some(permille),
+        seed: seed.wrapping_add(n),
+    };
+    vec![
+        rule("2102", Fault::DropAfterCommit, 60, 1),
+        rule("2102", Fault::DropBeforeCommit, 40, 2),
+        rule(
+            "2102",
+            Fault::HttpStatus {
+                status: 503,
+                commit: true,
+            },
+            30,
+            3,
+        ),
+        rule("2102", Fault::Latency { ms: 1_200 }, 15, 4),
+        rule(
+            "2102",
+            Fault::BusinessError {
+                message: "超过限购数量".into(),
+            },
+            15,
+            5,
+        ),
+        rule("2601", Fault::DropBeforeCommit, 80, 6),
+        rule(
+            "2601",
+            Fault::HttpStatus {
+                status: 502,
+                commit: false,
+            },
+            50,
+            7,
+        ),
+        rule(
+            "2101",
+            Fault::HttpStatus {
+                status: 500,
+                commit: false,
+            },
+            40,
+            8,
+        ),
+        rule("1101", Fault::DropBeforeCommit, 30, 9),
+    ]
+}
+
+struct Api {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Api {
+    fn new(p: &Process) -> Api {
+        Api {
+            http: client(),
+            base: format!("http://{}", p.addr),
+        }
+    }
+
+    /// POST; `None` when the daemon did not answer (killed, restarting).
+    async fn post(&self, path: &str, body: Value) -> Option<(u16, Value)> {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .timeout(Duration::from_secs(10))
+            .json(&body)
+            .send()
+            .await
+            .ok()?;
+        let status = r.status().as_u16();
+        Some((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn get(&self, path: &str) -> Option<Value> {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .ok()?;
+        r.json().await.ok()
+    }
+
+    async fn credential(&self) -> Option<String> {
+        let (status, v) = self.post("/v1/card/read", json!({})).await?;
+        assert_eq!(status, 200, "{v}");
+        Some(v["credential_id"].as_str()?.to_owned())
+    }
+}
+
+fn terminal(base_url: &str) -> Terminal {
+    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cards/normal.json");
+    let t = Terminal::with(|t| {
+        t.push_str(&format!(
+            "\n[upstream]\nbase_url = \"{base_url}\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n\
+             connect_timeout_ms = 300\nread_timeout_ms = 800\ntimeout_ms = 1000\n\n\
+             [settle]\nretry_first_ms = 100\nretry_max_ms = 400\noffline_max_count = 1000\n\
+             offline_max_total = \"100000.00\"\nreconcile_at = \"\"\n"
+        ));
+    });
+    let text = t.config_text().replace(
+        "backend = \"none\"",
+        &format!("backend = \"virtual\"\nvirtual_profile = \"{profile}\""),
+    );
+    std::fs::write(t.path().join("chaos.toml"), text).unwrap();
+    t
+}
+
+async fn start(t: &Terminal) -> Process {
+    let config = t.path().join("chaos.toml");
+    let args = ["run".as_ref(), "--config".as_ref(), config.as_os_str()];
+    Process::launch(t.path(), &args, |c| {
+        c.env("RUST_LOG", "warn");
+    })
+    .await
+}
+
+/// One sale, driven as far as the daemon lets it; its id is recorded as soon as the daemon
+/// acknowledges it (a kill may interrupt the rest).
+async fn one_sale(api: &Api, credential: &str, rng: &mut StdRng, ids: &mut Vec<String>) {
+    let offline = rng.random_bool(0.4);
+    let pric = format!("{}.{:02}", rng.random_range(1..6), rng.random_range(0..100));
+    let Some((status, v)) = api
+        .post(
+            "/v1/sales",
+            json!({
+                "credential_id": credential,
+                "items": [{"code": "XA01BAA123A001010100001", "name": "阿莫西林胶囊", "cnt": "1", "pric": pric}],
+                "mode": if offline { "force_offline" } else { "prefer_online" },
+            }),
+        )
+        .await
+    else {
+        return;
+    };
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    ids.push(id.clone());
+    if !offline {
+        api.post(&format!("/v1/sales/{id}/presettle"), json!({}))
+            .await;
+    }
+    api.post(&format!("/v1/sales/{id}/confirm"), json!({}))
+        .await;
+}
+
+#[tokio::test]
+async fn chaos_every_sale_ends_once_through_kills_and_faults() {
+    let seed: u64 = std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    println!("chaos seed {seed} (replay with CHAOS_SEED={seed})");
+    let started = Instant::now();
+    let mut rng = StdRng::seed_from_u64(seed);
+    let sandbox = medsettle_sandbox::start(SandboxConfig {
+        faults: faults(seed),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let initial_balance = sandbox.ledger().balance(PSN).unwrap();
+    let t = terminal(&sandbox.base_url());
+    let mut daemon = start(&t).await;
+    let mut api = Api::new(&daemon);
+    let mut credential = api.credential().await.unwrap();
+    let mut ids: Vec<String> = Vec::new();
+    let mut kills = 0;
+    // Kill points spread over the run.
+    let mut kill_at: Vec<usize> = (0..KILLS).map(|_| rng.random_range(1..SALES)).collect();
+    kill_at.sort_unstable();
+    let mut next_kill = 0;
+    while ids.len() < SALES {
+        // Sometimes the kill lands while a sale is in flight.
+        let mid_flight = next_kill < kill_at.len() && kill_at[next_kill] <= ids.len();
+        if mid_flight {
+            let delay = Duration::from_micros(rng.random_range(0..4_000));
+            let mut sale_rng = StdRng::seed_from_u64(rng.random());
+            tokio::select! {
+                () = one_sale(&api, &credential, &mut sale_rng, &mut ids) => {}
+                () = tokio::time::sleep(delay) => {}
+            }
+            drop(daemon); // SIGKILL, whatever was in flight
+            kills += 1;
+            next_kill += 1;
+            daemon = start(&t).await;
+            api = Api::new(&daemon);
+            credential = api.credential().await.unwrap();
+            continue;
+        }
+        one_sale(&api, &credential, &mut rng, &mut ids).await;
+        assert!(
+            started.elapsed() < DEADLINE,
+            "chaos took too long (seed {seed})"
+        );
+    }
+    assert!(kills >= KILLS, "{kills} kills");
+
+    // Calm: faults off, one more restart, the cashier finishes what was left waiting.
+    sandbox.clear_faults();
+    drop(daemon);
+    let daemon = start(&t).await;
+    let api = Api::new(&daemon);
+    let _ = api.post("/v1/queue/flush", json!({})).await;
+    let mut states: BTreeMap<String, String> = BTreeMap::new();
+    loop {
+        assert!(
+            started.elapsed() < DEADLINE,
+            "did not settle down (seed {seed})"
+        );
+        let mut busy = false;
+        for id in &ids {
+            let v = api.get(&format!("/v1/sales/{id}")).await.unwrap();
+            let sale = &v["sale"];
+            let state = sale["state"].as_str().unwrap().to_owned();
+            let stored = sale["stored"].as_bool().unwrap_or(false);
+            match state.as_str() {
+                "captured" | "identified" if !stored => {
+                    // Never confirmed: the cashier abandons it.
+                    api.post(&format!("/v1/sales/{id}/cancel"), json!({})).await;
+                    busy = true;
+                }
+                "presettled" | "confirmed" => {
+                    api.post(&format!("/v1/sales/{id}/confirm"), json!({}))
+                        .await;
+                    busy = true;
+                }
+                "reversed" if !stored => {
+                    api.post(&format!("/v1/sales/{id}/confirm"), json!({}))
+                        .await;
+                    busy = true;
+                }
+                "queued" | "settling" | "unknown" | "reversing" | "reversed" | "cancelling" => {
+                    busy = true;
+                }
+                _ => {}
+            }
+            states.insert(id.clone(), state);
+        }
+        if !busy {
+            break;
+        }
+        // Wait for the forwarder to move something (event-driven: the next sale.state event).
+        let mut sse = client()
+            .get(format!("http://{}/v1/events?topics=sale", daemon.addr))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let _ = api.post("/v1/queue/flush", json!({})).await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), sse.chunk()).await;
+    }
+
+    // Every sale is final, and the platform's books agree with the terminal's.
+    let ledger = sandbox.ledger();
+    let mut settled_account = 0i64;
+    let mut seen_setl = HashSet::new();
+    for (id, state) in &states {
+        let effective: Vec<_> = ledger
+            .settlements
+            .iter()
+            .filter(|s| &s.chrg_bchno == id && s.status == SettlementStatus::Effective)
+            .collect();
+        match state.as_str() {
+            "settled" => {
+                assert_eq!(effective.len(), 1, "sale {id}: {effective:?} (seed {seed})");
+                let v = api.get(&format!("/v1/sales/{id}")).await.unwrap();
+                let setl = &v["sale"]["settlement"];
+                assert_eq!(
+                    setl["setl_id"].as_str(),
+                    Some(effective[0].setl_id.as_str())
+                );
+                assert!(seen_setl.insert(effective[0].setl_id.clone()));
+                settled_account += effective[0].acct_pay.0;
+            }
+            "rejected" | "abandoned" | "cancelled" | "reversed" => {
+                assert!(
+                    effective.is_empty(),
+                    "sale {id} ({state}) has {effective:?} (seed {seed})"
+                );
+            }
+            other => panic!("sale {id} ended {other} (seed {seed})"),
+        }
+    }
+    assert_eq!(
+        ledger.effective().count(),
+        seen_setl.len(),
+        "the platform holds settlements the terminal does not (seed {seed})"
+    );
+    assert_eq!(
+        ledger.balance(PSN).unwrap().0,
+        initial_balance.0 - settled_account,
+        "balances disagree (seed {seed})"
+    );
+    let today = medsettle::upstream::time::format_date(medsettle::upstream::time::cst_day(
+        chrono::Utc::now(),
+    ));
+    let (status, report) = api
+        .post("/v1/reconcile", json!({ "date": today }))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "{report}");
+    assert_eq!(report["balanced"], true, "{report} (seed {seed})");
+    let settled = states.values().filter(|s| *s == "settled").count();
+    println!(
+        "chaos: {} sales, {kills} kills, {settled} settled, in {:.1} s",
+        ids.len(),
+        started.elapsed().as_secs_f64()
+    );
+    drop(daemon);
+    sandbox.shutdown().await;
+}
