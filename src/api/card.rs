@@ -154,7 +154,7 @@ pub(super) async fn qr_scan(State(state): State<Arc<AppState>>, body: Bytes) -> 
     }
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+pub(super) fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return serde_json::from_slice(b"{}").map_err(|e| ApiError::bad_request(&e.to_string()));
     }

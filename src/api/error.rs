@@ -144,6 +144,26 @@ impl ApiError {
         )
     }
 
+    /// The terminal has no settlement engine.
+    pub fn sales_disabled() -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sale.disabled",
+            "本终端未启用结算功能。",
+            "Settlement is not enabled on this terminal.",
+        )
+    }
+
+    /// An `Idempotency-Key` used before with a different request.
+    pub fn idempotency_mismatch() -> Self {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency.mismatch",
+            "该幂等键已用于另一笔不同的请求，请为新请求使用新的幂等键。",
+            "This Idempotency-Key was used with a different request; use a new key for a new request.",
+        )
+    }
+
     /// Something failed inside the daemon; details are in its log.
     pub fn internal() -> Self {
         ApiError::new(
@@ -187,6 +207,8 @@ mod tests {
             ApiError::method_not_allowed(),
             ApiError::bad_request("x"),
             ApiError::stopping(),
+            ApiError::sales_disabled(),
+            ApiError::idempotency_mismatch(),
             ApiError::internal(),
         ];
         let mut codes: Vec<_> = all.iter().map(|e| e.code).collect();

@@ -9,7 +9,10 @@
 mod card;
 mod error;
 mod events;
+pub mod idempotency;
 mod middleware;
+mod queue;
+mod sales;
 mod system;
 
 use std::sync::{Arc, RwLock};
@@ -54,6 +57,8 @@ pub struct AppState {
     pub credentials: Arc<crate::settle::credentials::Credentials>,
     /// The settlement engine.
     pub sales: Option<Arc<crate::settle::Engine>>,
+    /// Requests under an `Idempotency-Key` being answered, by key.
+    pub idempotency: idempotency::Keys,
     /// Request limits.
     pub limits: Limits,
     /// When the daemon started.
@@ -84,6 +89,7 @@ impl AppState {
             upstream: None,
             credentials: Arc::default(),
             sales: None,
+            idempotency: idempotency::Keys::default(),
             limits: Limits {
                 max_body_bytes: config.api.max_body_bytes,
                 request_timeout: Duration::from_millis(config.api.request_timeout_ms),
@@ -177,6 +183,51 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/qr/scan",
         access: Access::Token,
     },
+    Route {
+        method: "POST",
+        path: "/v1/sales",
+        access: Access::Token,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/sales/{id}",
+        access: Access::Token,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/sales/{id}/presettle",
+        access: Access::Token,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/sales/{id}/confirm",
+        access: Access::Token,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/sales/{id}/cancel",
+        access: Access::Token,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/queue",
+        access: Access::Token,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/queue/{id}/retry",
+        access: Access::Token,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/queue/flush",
+        access: Access::Token,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/reconcile",
+        access: Access::Token,
+    },
 ];
 
 type S = Arc<AppState>;
@@ -194,6 +245,15 @@ fn handler_for(route: &Route) -> MethodRouter<S> {
         ("POST", "/v1/card/read") => post(card::read),
         ("POST", "/v1/card/verify-pin") => post(card::verify_pin),
         ("POST", "/v1/qr/scan") => post(card::qr_scan),
+        ("POST", "/v1/sales") => post(sales::create),
+        ("GET", "/v1/sales/{id}") => get(sales::get),
+        ("POST", "/v1/sales/{id}/presettle") => post(sales::presettle),
+        ("POST", "/v1/sales/{id}/confirm") => post(sales::confirm),
+        ("POST", "/v1/sales/{id}/cancel") => post(sales::cancel),
+        ("GET", "/v1/queue") => get(queue::list),
+        ("POST", "/v1/queue/{id}/retry") => post(queue::retry),
+        ("POST", "/v1/queue/flush") => post(queue::flush),
+        ("POST", "/v1/reconcile") => post(queue::reconcile),
         _ => unreachable!(
             "route {} {} in ROUTES has no handler",
             route.method, route.path
@@ -206,7 +266,13 @@ pub fn router(state: Arc<AppState>) -> Router {
     let mut public = Router::new();
     let mut protected = Router::new();
     for route in ROUTES {
-        let mr = handler_for(route);
+        let mut mr = handler_for(route);
+        if idempotency::applies(route.method, route.path) {
+            mr = mr.layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&state),
+                idempotency::layer,
+            ));
+        }
         match route.access {
             Access::Public => public = public.route(route.path, mr),
             Access::Token => protected = protected.route(route.path, mr),

@@ -6,6 +6,8 @@ mod card;
 mod config_check;
 mod demo;
 mod devices;
+mod local_api;
+mod queue;
 mod run;
 mod scan;
 mod upstream;
@@ -75,6 +77,20 @@ enum Command {
         #[command(subcommand)]
         command: upstream::UpstreamCommand,
     },
+    /// Stored (offline) sales in the running daemon: list, show, retry, cancel, export, flush.
+    Queue {
+        #[command(subcommand)]
+        command: queue::QueueCommand,
+    },
+    /// Daily totals reconciliation (3201) through the running daemon; exit 1 when unbalanced.
+    Reconcile {
+        /// The TOML configuration file (`api.listen`, `api.token`).
+        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
+        config: PathBuf,
+        /// The CST day, YYYY-MM-DD (default today).
+        #[arg(long)]
+        date: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -99,6 +115,8 @@ impl Cli {
             Command::Scan { args } => scan::execute(args),
             Command::ReadCard { config, args } => card::read_card(&config, args),
             Command::Upstream { command } => upstream::execute(command),
+            Command::Queue { command } => queue::execute(command),
+            Command::Reconcile { config, date } => queue::reconcile(&config, date),
             Command::Version => {
                 println!(
                     "medsettle {} (database schema v{})",

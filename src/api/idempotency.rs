@@ -1,0 +1,169 @@
+//! `Idempotency-Key` for POST routes: a client that retries a request (a lost answer, a
+//! cashier pressing twice) under the same key gets the first answer back, with
+//! `Idempotent-Replayed: true`, and causes no second effect.
+//!
+//! The key (1–128 printable ASCII characters) is stored with a SHA-256 of method, path and
+//! body: the same key with another request is refused (`idempotency.mismatch`). Every answer
+//! but a 5xx is remembered (a retry after a transient failure runs again). Requests with one
+//! key are serialised in this process, so two at once cause one effect. A layer: which routes
+//! carry it is decided in [`super::router`] ([`applies`]); handlers know nothing of it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use super::{ApiError, AppState};
+use crate::store::{IdempotencyRow, WriteOp};
+
+/// The request header.
+pub const HEADER: &str = "idempotency-key";
+/// The header on a replayed answer.
+pub const REPLAYED: &str = "idempotent-replayed";
+
+/// Path prefixes whose POST routes honour `Idempotency-Key`.
+const PREFIXES: &[&str] = &["/v1/sales", "/v1/queue", "/v1/reconcile"];
+
+/// Whether a route carries the idempotency layer.
+pub fn applies(method: &str, path: &str) -> bool {
+    method == "POST" && PREFIXES.iter().any(|p| path.starts_with(p))
+}
+
+/// One in-process lock per key being worked on.
+#[derive(Default)]
+pub struct Keys {
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Keys {
+    async fn lock(&self, key: &str) -> tokio::sync::OwnedMutexGuard<()> {
+        let m = {
+            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks.retain(|_, m| Arc::strong_count(m) > 1);
+            Arc::clone(locks.entry(key.to_owned()).or_default())
+        };
+        m.lock_owned().await
+    }
+}
+
+/// A key as the header carries it, checked.
+fn key_of(req: &Request) -> Result<Option<String>, ApiError> {
+    let Some(v) = req.headers().get(HEADER) else {
+        return Ok(None);
+    };
+    let bytes = v.as_bytes();
+    if bytes.is_empty() || bytes.len() > 128 || !bytes.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return Err(ApiError::bad_request(
+            "Idempotency-Key must be 1 to 128 printable ASCII characters",
+        ));
+    }
+    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// SHA-256 over method, path and body, hex.
+pub fn request_hash(method: &Method, path: &str, body: &[u8]) -> String {
+    let mut h = Sha256::new();
+    h.update(method.as_str().as_bytes());
+    h.update(b"\n");
+    h.update(path.as_bytes());
+    h.update(b"\n");
+    h.update(body);
+    hex::encode(h.finalize())
+}
+
+/// The layer.
+pub(super) async fn layer(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let key = match key_of(&req) {
+        Ok(Some(k)) => k,
+        Ok(None) => return next.run(req).await,
+        Err(e) => return e.into_response(),
+    };
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| req.uri().path().to_owned(), |m| m.as_str().to_owned());
+    let (parts, body) = req.into_parts();
+    let body = match axum::body::to_bytes(body, state.limits.max_body_bytes).await {
+        Ok(b) => b,
+        Err(_) => return ApiError::too_large(state.limits.max_body_bytes).into_response(),
+    };
+    let hash = request_hash(&parts.method, parts.uri.path(), &body);
+    let _guard = state.idempotency.lock(&key).await;
+    match state.store.idempotency(&key).await {
+        Ok(Some(row)) if row.request_hash == hash => return replay(&row),
+        Ok(Some(_)) => return ApiError::idempotency_mismatch().into_response(),
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "idempotency lookup failed");
+            return ApiError::internal().into_response();
+        }
+    }
+    let resp = next.run(Request::from_parts(parts, Body::from(body))).await;
+    let status = resp.status();
+    if status.is_server_error() {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return ApiError::internal().into_response();
+    };
+    let row = IdempotencyRow {
+        route,
+        request_hash: hash,
+        status: status.as_u16(),
+        response: String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    let at_ms = chrono::Utc::now().timestamp_millis();
+    if let Err(e) = state
+        .store
+        .write(WriteOp::IdempotencyPut { key, row, at_ms })
+        .await
+    {
+        // The effect happened; the caller gets its answer. A retry would run again.
+        tracing::error!(error = %e, "could not remember an idempotent answer");
+    }
+    Response::from_parts(parts, Body::from(bytes))
+}
+
+fn replay(row: &IdempotencyRow) -> Response {
+    let status = StatusCode::from_u16(row.status).unwrap_or(StatusCode::OK);
+    let mut resp = (status, row.response.clone()).into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(REPLAYED, HeaderValue::from_static("true"));
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_covers_method_path_and_body() {
+        let a = request_hash(&Method::POST, "/v1/sales", b"{}");
+        assert_eq!(a, request_hash(&Method::POST, "/v1/sales", b"{}"));
+        assert_ne!(a, request_hash(&Method::POST, "/v1/sales", b"{ }"));
+        assert_ne!(a, request_hash(&Method::POST, "/v1/queue/flush", b"{}"));
+        assert_ne!(a, request_hash(&Method::PUT, "/v1/sales", b"{}"));
+    }
+
+    #[test]
+    fn applies_to_the_sales_posts_only() {
+        assert!(applies("POST", "/v1/sales/{id}/confirm"));
+        assert!(applies("POST", "/v1/reconcile"));
+        assert!(!applies("GET", "/v1/sales/{id}"));
+        assert!(!applies("POST", "/v1/card/read"));
+    }
+}

@@ -1,0 +1,188 @@
+//! Operator endpoints over stored (offline) sales and the day's end: `GET /v1/queue`,
+//! `POST /v1/queue/{id}/retry`, `POST /v1/queue/flush`, `POST /v1/reconcile`.
+//!
+//! The queue lists stored sales not yet closed, oldest first, paginated by sale id, with the
+//! totals the offline limits count (offline.md rule 9); `?all=true` lists every stored sale,
+//! settled ones included (the CLI's export). Views are masked like every sale view.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+
+use super::card::parse;
+use super::sales::{engine, sale_error};
+use super::{ApiError, AppState};
+use crate::settle::{Sale, SaleError, SaleState};
+use crate::upstream::Fen;
+
+/// Stored sales not yet closed: what the queue lists.
+pub const OPEN: [SaleState; 7] = [
+    SaleState::Queued,
+    SaleState::Settling,
+    SaleState::Unknown,
+    SaleState::Reversing,
+    SaleState::Reversed,
+    SaleState::Rejected,
+    SaleState::Expired,
+];
+
+/// Of those, the ones the forwarder still works on by itself (rejected and expired ones wait
+/// for an operator).
+pub const PENDING: [SaleState; 5] = [
+    SaleState::Queued,
+    SaleState::Settling,
+    SaleState::Unknown,
+    SaleState::Reversing,
+    SaleState::Reversed,
+];
+
+const DEFAULT_LIMIT: u32 = 50;
+const MAX_LIMIT: u32 = 500;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct QueueQuery {
+    limit: Option<u32>,
+    after: Option<String>,
+    all: Option<bool>,
+}
+
+/// `GET /v1/queue`.
+pub(super) async fn list(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<QueueQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(e) = engine(&state) {
+        return e.into_response();
+    }
+    let Ok(Query(q)) = query else {
+        return ApiError::bad_request(
+            "limit: 1-500; after: a sale id from the previous page's next; all: true or false",
+        )
+        .into_response();
+    };
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return ApiError::bad_request("limit must be between 1 and 500").into_response();
+    }
+    let all: Vec<&str> = SaleState::ALL.iter().map(|s| s.as_str()).collect();
+    let open: Vec<&str> = OPEN.iter().map(|s| s.as_str()).collect();
+    let states = if q.all == Some(true) { all } else { open };
+    match page(&state, &states, q.after.as_deref(), limit).await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => sale_error(&e).into_response(),
+    }
+}
+
+async fn page(
+    state: &AppState,
+    states: &[&str],
+    after: Option<&str>,
+    limit: u32,
+) -> Result<serde_json::Value, SaleError> {
+    let mut rows = state.store.sales_in(states, true, after, limit + 1).await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = if more {
+        rows.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    let sales: Vec<serde_json::Value> = rows
+        .iter()
+        .filter_map(|r| serde_json::from_str::<Sale>(&r.doc).ok())
+        .map(|s| s.view())
+        .collect();
+    let totals = state.store.offline_totals().await?;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let pending = pending_count(state).await?;
+    Ok(serde_json::json!({
+        "totals": {
+            "count": totals.count,
+            "amount": Fen(totals.amount_fen).to_string(),
+            "oldest_age_s": totals.oldest_created_at_ms.map(|t| (now_ms - t).max(0) / 1000),
+            "pending": pending,
+        },
+        "sales": sales,
+        "next": next,
+    }))
+}
+
+/// Stored sales the forwarder still has to settle.
+async fn pending_count(state: &AppState) -> Result<usize, SaleError> {
+    let pending: Vec<&str> = PENDING.iter().map(|s| s.as_str()).collect();
+    Ok(state
+        .store
+        .sales_in(&pending, true, None, 100_000)
+        .await?
+        .len())
+}
+
+/// `POST /v1/queue/{id}/retry`: a rejected or expired stored sale goes back in the queue.
+pub(super) async fn retry(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match engine(&state) {
+        Ok(engine) => match engine.requeue(&id).await {
+            Ok(sale) => Json(sale.view()).into_response(),
+            Err(e) => sale_error(&e).into_response(),
+        },
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `POST /v1/queue/flush`: wakes the forwarder now.
+pub(super) async fn flush(State(state): State<Arc<AppState>>) -> Response {
+    let engine = match engine(&state) {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    engine.wake_forwarder();
+    match pending_count(&state).await {
+        Ok(n) => (
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "queued": n })),
+        )
+            .into_response(),
+        Err(e) => sale_error(&e).into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReconcileBody {
+    /// `YYYY-MM-DD`, CST; default today.
+    date: Option<String>,
+}
+
+/// `POST /v1/reconcile`: 3201 for a CST day; the outcome shows on the status board.
+pub(super) async fn reconcile(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let engine = match engine(&state) {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    let body: ReconcileBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let day = match body.date.as_deref() {
+        None => crate::upstream::time::cst_day(chrono::Utc::now()),
+        Some(text) => match chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            Ok(d) => d,
+            Err(_) => {
+                return ApiError::bad_request("date must be YYYY-MM-DD (a CST day)")
+                    .into_response();
+            }
+        },
+    };
+    match engine.reconcile(day).await {
+        Ok(report) => {
+            crate::settle::reconcile::show(&state.status, &report);
+            Json(report).into_response()
+        }
+        Err(e) => sale_error(&e).into_response(),
+    }
+}

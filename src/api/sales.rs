@@ -1,0 +1,178 @@
+//! Sale endpoints: `POST /v1/sales`, `POST /v1/sales/{id}/presettle|confirm|cancel`,
+//! `GET /v1/sales/{id}` (the masked view and its history).
+//!
+//! Handlers parse and hand over to the settlement engine; every answer shows a sale through
+//! [`Sale::view`](crate::settle::Sale::view) (personal data masked). The PIN of a confirmation
+//! is wrapped in [`Pin`] at once and never logged or echoed. Every POST here honours
+//! `Idempotency-Key` (the `idempotency` layer).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use super::card::parse;
+use super::{ApiError, AppState};
+use crate::card::Pin;
+use crate::settle::{Confirmation, Engine, NewSale, SaleError};
+use crate::upstream::Fen;
+
+/// The engine, or the catalogue's "disabled" answer.
+pub(super) fn engine(state: &AppState) -> Result<&Arc<Engine>, ApiError> {
+    state.sales.as_ref().ok_or_else(ApiError::sales_disabled)
+}
+
+/// A sale error as an API answer, with the details a cashier program branches on.
+pub(super) fn sale_error(e: &SaleError) -> ApiError {
+    let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let err = ApiError::from_user_facing(status, e);
+    match e {
+        SaleError::Offline { can_store, cause } => {
+            err.with_details(serde_json::json!({ "can_store": can_store, "cause": cause }))
+        }
+        SaleError::Limit {
+            limit,
+            current,
+            max,
+        } => err.with_details(serde_json::json!({
+            "limit": limit,
+            "current": limit_value(*limit, *current),
+            "max": limit_value(*limit, *max),
+        })),
+        SaleError::WrongState { state, .. } => {
+            err.with_details(serde_json::json!({ "state": state }))
+        }
+        SaleError::NotStorable { kind } => err.with_details(serde_json::json!({ "kind": kind })),
+        _ => err,
+    }
+}
+
+/// Counts stay numbers; amounts are shown in yuan.
+fn limit_value(limit: crate::store::LimitKind, v: i64) -> serde_json::Value {
+    match limit {
+        crate::store::LimitKind::Count => serde_json::json!(v),
+        _ => serde_json::json!(Fen(v).to_string()),
+    }
+}
+
+fn answer(result: Result<crate::settle::Sale, SaleError>, ok: StatusCode) -> Response {
+    match result {
+        Ok(sale) => (ok, Json(sale.view())).into_response(),
+        Err(e) => sale_error(&e).into_response(),
+    }
+}
+
+/// `POST /v1/sales`.
+pub(super) async fn create(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let engine = match engine(&state) {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    let new: NewSale = match parse(&body) {
+        Ok(n) => n,
+        Err(e) => return e.into_response(),
+    };
+    answer(engine.create(new).await, StatusCode::CREATED)
+}
+
+/// `POST /v1/sales/{id}/presettle`.
+pub(super) async fn presettle(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+) -> Response {
+    match engine(&state) {
+        Ok(engine) => answer(engine.presettle(&id).await, StatusCode::OK),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmBody {
+    pin: Option<Zeroizing<String>>,
+    /// Yuan, decimal text (`"128.50"`).
+    collected: Option<String>,
+}
+
+/// `POST /v1/sales/{id}/confirm`.
+pub(super) async fn confirm(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    let engine = match engine(&state) {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    let body: ConfirmBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let pin = match body.pin.as_deref().map(|p| Pin::new(p)).transpose() {
+        Ok(p) => p,
+        Err(_) => return ApiError::bad_request("pin must be 6 digits").into_response(),
+    };
+    let collected = match body.collected.as_deref().map(Fen::parse_yuan).transpose() {
+        Ok(Some(c)) if c.0 < 0 => {
+            return ApiError::bad_request("collected must not be negative").into_response();
+        }
+        Ok(c) => c,
+        Err(_) => {
+            return ApiError::bad_request(
+                "collected must be an amount in yuan with at most 2 decimals, e.g. \"128.50\"",
+            )
+            .into_response();
+        }
+    };
+    answer(
+        engine.confirm(&id, Confirmation { pin, collected }).await,
+        StatusCode::OK,
+    )
+}
+
+/// `POST /v1/sales/{id}/cancel`.
+pub(super) async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    match engine(&state) {
+        Ok(engine) => answer(engine.cancel(&id).await, StatusCode::OK),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// `GET /v1/sales/{id}`: the view and the history.
+pub(super) async fn get(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let engine = match engine(&state) {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    let sale = match engine.get(&id).await {
+        Ok(s) => s,
+        Err(e) => return sale_error(&e).into_response(),
+    };
+    let rows = match state.store.sale_events(&id).await {
+        Ok(r) => r,
+        Err(e) => return sale_error(&SaleError::from(e)).into_response(),
+    };
+    let history: Vec<serde_json::Value> = rows
+        .into_iter()
+        .map(|r| {
+            // The engine writes msgids, error codes/messages and amounts; anything ID-shaped
+            // a platform message might carry is masked all the same.
+            let detail = crate::telemetry::pii::scrub(&r.detail);
+            serde_json::json!({
+                "seq": r.seq,
+                "at_ms": r.at_ms,
+                "from": r.from_state,
+                "to": r.to_state,
+                "event": r.event,
+                "detail": serde_json::from_str::<serde_json::Value>(&detail)
+                    .unwrap_or(serde_json::Value::Null),
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "sale": sale.view(), "history": history })).into_response()
+}

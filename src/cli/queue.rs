@@ -1,0 +1,391 @@
+//! `medsettle queue …` and `medsettle reconcile`: the operator's view of stored (offline)
+//! sales and of the day's end, through the running daemon's local API (never the database
+//! directly: the daemon owns it). Everything shown is the API's masked sale view.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::anyhow;
+use serde_json::{Value, json};
+
+use super::local_api::LocalApi;
+
+const DEFAULT_CONFIG: &str = "/etc/medsettle/medsettle.toml";
+
+/// `medsettle queue …`.
+#[derive(Debug, clap::Subcommand)]
+pub(super) enum QueueCommand {
+    /// List stored sales not yet closed, oldest first.
+    Ls {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Print the API's answer (all pages) as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one sale and its history.
+    Show {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        id: String,
+    },
+    /// Put a rejected or expired stored sale back in the queue.
+    Retry {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        id: String,
+    },
+    /// Cancel a sale (abandon it, or 2103 when settled).
+    Cancel {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        id: String,
+    },
+    /// Export every stored sale, settled ones included (masked: no names or ID numbers).
+    Export {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// CSV on standard output (the only format).
+        #[arg(long, required = true)]
+        csv: bool,
+    },
+    /// Wake the forwarder; with --wait, show progress until nothing is left to forward.
+    Flush {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        #[arg(long)]
+        wait: bool,
+        /// Give up waiting after this many seconds (exit 1).
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+}
+
+pub(super) fn execute(command: QueueCommand) -> ExitCode {
+    let (config, job): (PathBuf, Job) = match command {
+        QueueCommand::Ls { config, json } => (config, Job::Ls { json }),
+        QueueCommand::Show { config, id } => (config, Job::Show(id)),
+        QueueCommand::Retry { config, id } => (config, Job::Retry(id)),
+        QueueCommand::Cancel { config, id } => (config, Job::Cancel(id)),
+        QueueCommand::Export { config, .. } => (config, Job::Export),
+        QueueCommand::Flush {
+            config,
+            wait,
+            timeout,
+        } => (config, Job::Flush { wait, timeout }),
+    };
+    run(&config, job)
+}
+
+/// `medsettle reconcile --date`.
+pub(super) fn reconcile(config: &std::path::Path, date: Option<String>) -> ExitCode {
+    run(config, Job::Reconcile(date))
+}
+
+enum Job {
+    Ls { json: bool },
+    Show(String),
+    Retry(String),
+    Cancel(String),
+    Export,
+    Flush { wait: bool, timeout: u64 },
+    Reconcile(Option<String>),
+}
+
+fn run(config: &std::path::Path, job: Job) -> ExitCode {
+    let api = match LocalApi::from_config(config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("medsettle: {e:#}");
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    let result = runtime.block_on(async {
+        match job {
+            Job::Ls { json } => ls(&api, json).await,
+            Job::Show(id) => show(&api, &id).await,
+            Job::Retry(id) => one(&api, &format!("/v1/queue/{id}/retry")).await,
+            Job::Cancel(id) => one(&api, &format!("/v1/sales/{id}/cancel")).await,
+            Job::Export => export(&api).await,
+            Job::Flush { wait, timeout } => flush(&api, wait, Duration::from_secs(timeout)).await,
+            Job::Reconcile(date) => reconcile_day(&api, date).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("medsettle: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every page of `GET /v1/queue` (`all`: every stored sale); the totals of the first.
+async fn all_pages(api: &LocalApi, all: bool) -> anyhow::Result<(Value, Vec<Value>)> {
+    let mut sales = Vec::new();
+    let mut after: Option<String> = None;
+    let mut totals = Value::Null;
+    loop {
+        let mut path = format!("/v1/queue?limit=500&all={all}");
+        if let Some(a) = &after {
+            path.push_str(&format!("&after={a}"));
+        }
+        let page = api.get(&path).await?.ok()?;
+        if totals.is_null() {
+            totals = page["totals"].clone();
+        }
+        sales.extend(page["sales"].as_array().cloned().unwrap_or_default());
+        match page["next"].as_str() {
+            Some(n) => after = Some(n.to_owned()),
+            None => return Ok((totals, sales)),
+        }
+    }
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v[key].as_str().unwrap_or("")
+}
+
+fn age(created_at_ms: i64) -> String {
+    let s = (chrono::Utc::now().timestamp_millis() - created_at_ms).max(0) / 1000;
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
+}
+
+async fn ls(api: &LocalApi, as_json: bool) -> anyhow::Result<ExitCode> {
+    let (totals, sales) = all_pages(api, false).await?;
+    if as_json {
+        let out = json!({ "totals": totals, "sales": sales });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!(
+        "{:<22} {:<10} {:>10} {:>7} {:>5}  LAST ERROR",
+        "ID", "STATE", "AMOUNT", "AGE", "TRIES"
+    );
+    for s in &sales {
+        println!(
+            "{:<22} {:<10} {:>10} {:>7} {:>5}  {}",
+            text(s, "id"),
+            text(s, "state"),
+            text(s, "amount"),
+            age(s["created_at_ms"].as_i64().unwrap_or(0)),
+            s["tries"].as_u64().unwrap_or(0),
+            s["last_error"]["code"].as_str().unwrap_or("-"),
+        );
+    }
+    println!(
+        "{} stored, {} yuan, {} still to forward{}",
+        totals["count"],
+        text(&totals, "amount"),
+        totals["pending"],
+        totals["oldest_age_s"]
+            .as_i64()
+            .map(|s| format!(", oldest {s} s"))
+            .unwrap_or_default()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn show(api: &LocalApi, id: &str) -> anyhow::Result<ExitCode> {
+    let v = api.get(&format!("/v1/sales/{id}")).await?.ok()?;
+    let s = &v["sale"];
+    println!("sale      {}", text(s, "id"));
+    println!("state     {}", text(s, "state"));
+    println!("mode      {}", text(s, "mode"));
+    println!("amount    {}", text(s, "amount"));
+    println!("stored    {}", s["stored"]);
+    if let Some(share) = s["patient_share"].as_str() {
+        println!("cash      {share}");
+    }
+    if let Some(r) = s["refund_due"].as_str() {
+        println!("refund    {r}");
+    }
+    if let Some(code) = s["last_error"]["code"].as_str() {
+        println!("error     {code}: {}", text(&s["last_error"], "message_en"));
+    }
+    println!("history");
+    for h in v["history"].as_array().into_iter().flatten() {
+        let at = chrono::DateTime::from_timestamp_millis(h["at_ms"].as_i64().unwrap_or(0))
+            .map(|t| {
+                t.with_timezone(&medsettle::upstream::time::cst())
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string()
+            })
+            .unwrap_or_default();
+        println!(
+            "  {:>3} {at}  {:<10} → {:<10} {:<16} {}",
+            h["seq"],
+            h["from"].as_str().unwrap_or("-"),
+            text(h, "to"),
+            text(h, "event"),
+            h["detail"]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn one(api: &LocalApi, path: &str) -> anyhow::Result<ExitCode> {
+    let s = api.post(path, &json!({})).await?.ok()?;
+    println!("{} {}", text(&s, "id"), text(&s, "state"));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// A CSV field (quoted when needed).
+fn field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+async fn export(api: &LocalApi) -> anyhow::Result<ExitCode> {
+    let (_, sales) = all_pages(api, true).await?;
+    println!("id,created,state,amount,psn_no,setl_id,cash,refund_due");
+    for s in &sales {
+        let created =
+            chrono::DateTime::from_timestamp_millis(s["created_at_ms"].as_i64().unwrap_or(0))
+                .map(|t| {
+                    t.with_timezone(&medsettle::upstream::time::cst())
+                        .to_rfc3339()
+                })
+                .unwrap_or_default();
+        let cols = [
+            text(s, "id").to_owned(),
+            created,
+            text(s, "state").to_owned(),
+            text(s, "amount").to_owned(),
+            text(s, "psn_no").to_owned(),
+            text(&s["settlement"], "setl_id").to_owned(),
+            text(&s["settlement"], "cash").to_owned(),
+            text(s, "refund_due").to_owned(),
+        ];
+        let line: Vec<String> = cols.iter().map(|c| field(c)).collect();
+        println!("{}", line.join(","));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn bar(done: u64, total: u64) -> String {
+    const WIDTH: u64 = 10;
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
+    format!(
+        "[{}{}] {done}/{total}",
+        "#".repeat(filled as usize),
+        "-".repeat((WIDTH - filled) as usize)
+    )
+}
+
+async fn pending(api: &LocalApi) -> anyhow::Result<u64> {
+    let q = api.get("/v1/queue?limit=1").await?.ok()?;
+    q["totals"]["pending"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("the daemon's queue answer has no totals.pending"))
+}
+
+async fn flush(api: &LocalApi, wait: bool, timeout: Duration) -> anyhow::Result<ExitCode> {
+    // Subscribe before waking the forwarder so no state change is missed.
+    let mut events = if wait {
+        Some(api.events("sale").await?)
+    } else {
+        None
+    };
+    let answer = api.post("/v1/queue/flush", &json!({})).await?.ok()?;
+    let total = answer["queued"].as_u64().unwrap_or(0);
+    let Some(events) = events.as_mut() else {
+        println!("forwarder woken: {total} stored sale(s) to forward");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let deadline = Instant::now() + timeout;
+    let mut total = total;
+    loop {
+        let left = pending(api).await?;
+        total = total.max(left);
+        eprint!("\r{}", bar(total - left, total));
+        if left == 0 {
+            eprintln!();
+            println!("queue drained: {total} sale(s) forwarded");
+            return Ok(ExitCode::SUCCESS);
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            eprintln!();
+            eprintln!(
+                "medsettle: {left} sale(s) still waiting after {} s",
+                timeout.as_secs()
+            );
+            return Ok(ExitCode::FAILURE);
+        }
+        // Any event chunk (a `sale.state`, a keep-alive) or a few seconds: read the queue again.
+        let step = remaining.min(Duration::from_secs(2));
+        match tokio::time::timeout(step, events.chunk()).await {
+            Ok(Ok(Some(_))) | Err(_) => {}
+            Ok(Ok(None)) => return Err(anyhow!("the daemon closed the event stream")),
+            Ok(Err(e)) => return Err(anyhow!("event stream from {}: {e}", api.base())),
+        }
+    }
+}
+
+async fn reconcile_day(api: &LocalApi, date: Option<String>) -> anyhow::Result<ExitCode> {
+    let body = match date {
+        Some(d) => json!({ "date": d }),
+        None => json!({}),
+    };
+    let r = api.post("/v1/reconcile", &body).await?.ok()?;
+    println!("3201 reconciliation for {}", text(&r, "day"));
+    for l in r["lines"].as_array().into_iter().flatten() {
+        let t = &l["totals"];
+        println!(
+            "  insutype {:<4} count {:>4}  medfee {:>10}  fund {:>10}  account {:>10}  {}{}",
+            text(t, "insutype"),
+            t["count"],
+            text(t, "medfee"),
+            text(t, "fund"),
+            text(t, "account"),
+            if l["balanced"] == true {
+                "balanced"
+            } else {
+                "NOT BALANCED"
+            },
+            l["description"]
+                .as_str()
+                .map(|d| format!(" ({d})"))
+                .unwrap_or_default()
+        );
+    }
+    if r["balanced"] == true {
+        println!("balanced");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("NOT BALANCED: an operator must check the day's settlements");
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_bar() {
+        assert_eq!(bar(3, 10), "[###-------] 3/10");
+        assert_eq!(bar(0, 0), "[##########] 0/0");
+        assert_eq!(bar(10, 10), "[##########] 10/10");
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_when_needed() {
+        assert_eq!(field("a,b"), "\"a,b\"");
+        assert_eq!(field("x\"y"), "\"x\"\"y\"");
+        assert_eq!(field("S1"), "S1");
+    }
+}
