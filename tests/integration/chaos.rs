@@ -142,7 +142,10 @@ fn terminal(base_url: &str) -> Terminal {
 async fn start(t: &Terminal) -> Process {
     let config = t.path().join("chaos.toml");
     let args = ["run".as_ref(), "--config".as_ref(), config.as_os_str()];
-    Process::launch(t.path(), &args, |c| {
+    // Each run its own notification socket directory.
+    let run = t.path().join(format!("run-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&run).unwrap();
+    Process::launch(&run, &args, |c| {
         c.env("RUST_LOG", "warn");
     })
     .await
@@ -335,10 +338,21 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["balanced"], true, "{report} (seed {seed})");
     let settled = states.values().filter(|s| *s == "settled").count();
+    let reversed = ledger
+        .settlements
+        .iter()
+        .filter(|s| s.status == SettlementStatus::Reversed)
+        .count();
     println!(
-        "chaos: {} sales, {kills} kills, {settled} settled, in {:.1} s",
+        "chaos: {} sales, {kills} kills, {settled} settled, {reversed} platform bookings reversed, \
+         {} sales ended otherwise, in {:.1} s",
         ids.len(),
+        states.len() - settled,
         started.elapsed().as_secs_f64()
+    );
+    assert!(
+        reversed > 0,
+        "the faults must have forced reversals (seed {seed})"
     );
     drop(daemon);
     sandbox.shutdown().await;

@@ -5,6 +5,7 @@ mod api;
 mod card;
 mod cards;
 mod cards_pcsc;
+mod chaos;
 mod cli;
 mod events;
 mod lifecycle;
