@@ -56,6 +56,11 @@ pub(super) async fn status(State(state): State<Arc<AppState>>) -> Json<serde_jso
             "mode": state.terminal.mode,
         },
         "work_in_flight": state.work.in_flight(),
+        "offline_queue": state.store.offline_totals().await.ok().map(|q| serde_json::json!({
+            "count": q.count,
+            "amount": crate::upstream::Fen(q.amount_fen),
+            "oldest_created_at_ms": q.oldest_created_at_ms,
+        })),
         "components": snap.components,
         "alarms": snap.alarms,
     }))
@@ -97,6 +102,34 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "Alarms waiting for an operator.",
         snap.alarms.len() as f64,
     );
+    e.header(
+        "medsettle_alarm",
+        "1 for each alarm waiting for an operator, by code.",
+        "gauge",
+    );
+    for a in &snap.alarms {
+        e.sample("medsettle_alarm", &[("code", &a.code)], 1.0);
+    }
+    if let Ok(q) = state.store.offline_totals().await {
+        e.gauge(
+            "medsettle_offline_sales",
+            "Sales stored offline and not yet settled, cancelled or abandoned.",
+            f64::from(q.count),
+        );
+        e.gauge(
+            "medsettle_offline_amount_yuan",
+            "Their total amount, in yuan.",
+            q.amount_fen as f64 / 100.0,
+        );
+        let oldest = q.oldest_created_at_ms.map_or(0.0, |t| {
+            ((chrono::Utc::now().timestamp_millis() - t).max(0) as f64) / 1000.0
+        });
+        e.gauge(
+            "medsettle_offline_oldest_age_seconds",
+            "Age of the oldest of them, in seconds (0 when none).",
+            oldest,
+        );
+    }
     e.gauge(
         "medsettle_work_in_flight",
         "Requests and jobs in progress.",

@@ -494,3 +494,49 @@ async fn reconciliation_balances_and_flags_a_difference() {
     );
     rig.close().await;
 }
+
+/// Through the daemon: a day that does not balance raises an alarm in `/v1/status` and
+/// `/metrics`; the offline queue is visible in both.
+#[tokio::test]
+async fn an_imbalance_is_an_alarm_in_status_and_metrics() {
+    let rig = rig().await;
+    // A booking the daemon does not know: made by this institution through another client.
+    rig.online("10.00").await;
+    let text = section(&rig.sandbox.base_url(), "");
+    let daemon_terminal = Terminal::with(|t| t.push_str(&text));
+    let daemon = crate::support::InProcess::start(&daemon_terminal).await;
+    let today =
+        medsettle::upstream::time::format_date(medsettle::upstream::time::cst_day(Utc::now()));
+    let r = crate::support::client()
+        .post(daemon.url("/v1/reconcile"))
+        .bearer_auth(crate::support::TOKEN)
+        .json(&serde_json::json!({ "date": today }))
+        .send()
+        .await
+        .unwrap();
+    let report: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(report["balanced"], false, "{report}");
+    let status = crate::support::get_json(&daemon.url("/v1/status")).await;
+    let alarms = status["alarms"].as_array().unwrap();
+    assert!(
+        alarms.iter().any(|a| a["code"] == "reconcile.imbalance"),
+        "{status}"
+    );
+    assert_eq!(status["offline_queue"]["count"], 0);
+    let metrics = crate::support::client()
+        .get(daemon.url("/metrics"))
+        .bearer_auth(crate::support::TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("medsettle_alarm{code=\"reconcile.imbalance\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("medsettle_offline_sales 0"), "{metrics}");
+    daemon.shutdown().await;
+    rig.close().await;
+}
