@@ -10,6 +10,7 @@ mod events;
 mod lifecycle;
 mod pii;
 mod qr;
+mod sales;
 mod store;
 mod support;
 mod systemd;
