@@ -140,7 +140,7 @@ pub(super) async fn flush(State(state): State<Arc<AppState>>) -> Response {
         Ok(e) => e,
         Err(e) => return e.into_response(),
     };
-    engine.wake_forwarder();
+    engine.flush();
     match pending_count(&state).await {
         Ok(n) => (
             StatusCode::ACCEPTED,

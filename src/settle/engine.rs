@@ -76,6 +76,8 @@ pub struct Engine {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Wakes the forwarder (a sale was stored, an operator asked for a flush).
     pub(super) wake: Arc<Notify>,
+    /// An operator asked for a flush: the next pass ignores per-sale backoff.
+    pub(super) flush_requested: std::sync::atomic::AtomicBool,
 }
 
 /// The parts an engine is built from.
@@ -105,6 +107,7 @@ impl Engine {
             clock: parts.clock.unwrap_or_else(|| Arc::new(Utc::now)),
             locks: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
+            flush_requested: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -120,6 +123,13 @@ impl Engine {
     /// The terminal has a platform to forward to.
     pub fn has_platform(&self) -> bool {
         self.client.is_some()
+    }
+
+    /// An operator's flush: the forwarder tries every waiting sale now, backoff or not.
+    pub fn flush(&self) {
+        self.flush_requested
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_one();
     }
 
     /// Asks the forwarder to look at the queue now.

@@ -105,12 +105,15 @@ impl Engine {
         let now_ms = self.now().timestamp_millis();
         let max_age_ms = i64::from(self.config.offline_max_age_hours) * 3_600_000;
         let mut pass = Pass::default();
+        let flush = self
+            .flush_requested
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
         for row in rows {
             // A reversed online sale waits for its cashier; only stored ones retry by themselves.
             if row.state == SaleState::Reversed.as_str() && !row.stored {
                 continue;
             }
-            if row.next_attempt_at_ms.is_some_and(|t| t > now_ms) {
+            if !flush && row.next_attempt_at_ms.is_some_and(|t| t > now_ms) {
                 pass.waiting += 1;
                 continue;
             }

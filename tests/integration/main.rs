@@ -11,6 +11,7 @@ mod events;
 mod lifecycle;
 mod pii;
 mod qr;
+mod sales;
 mod settle;
 mod store;
 mod support;

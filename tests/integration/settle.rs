@@ -502,7 +502,8 @@ async fn an_imbalance_is_an_alarm_in_status_and_metrics() {
     let rig = rig().await;
     // A booking the daemon does not know: made by this institution through another client.
     rig.online("10.00").await;
-    let text = section(&rig.sandbox.base_url(), "");
+    // A second terminal of the institution: its own msgid node.
+    let text = format!("msgid_node = 2\n{}", section(&rig.sandbox.base_url(), ""));
     let daemon_terminal = Terminal::with(|t| t.push_str(&text));
     let daemon = crate::support::InProcess::start(&daemon_terminal).await;
     let today =
@@ -539,4 +540,40 @@ async fn an_imbalance_is_an_alarm_in_status_and_metrics() {
     assert!(metrics.contains("medsettle_offline_sales 0"), "{metrics}");
     daemon.shutdown().await;
     rig.close().await;
+}
+
+#[tokio::test]
+async fn a_failed_attempt_backs_off_and_a_flush_overrides_the_wait() {
+    // Long backoff, so only the flush can explain the second attempt.
+    let rig = rig_at(None, "").await;
+    let text = section(&rig.sandbox.base_url(), "")
+        .replace("retry_first_ms = 100", "retry_first_ms = 60000")
+        .replace("retry_max_ms = 200", "retry_max_ms = 60000");
+    let terminal = Terminal::with(|t| t.push_str(&text));
+    let (store, engine, credentials, _) = build(&terminal).await;
+    let slow = Rig {
+        sandbox: rig.sandbox,
+        terminal,
+        store,
+        engine,
+        credentials,
+        offset: rig.offset,
+    };
+    rig.store.close().await.unwrap();
+    let id = slow.sale(Some(SaleMode::ForceOffline), "10.00").await;
+    slow.engine.confirm(&id, slow.pin()).await.unwrap();
+    slow.sandbox
+        .inject(FaultRule::times("1101", Fault::DropBeforeCommit, 1));
+    let pass = slow.engine.forward_pass().await.unwrap();
+    assert!(pass.link_down, "{pass:?}");
+    let pass = slow.engine.forward_pass().await.unwrap();
+    assert_eq!((pass.progressed, pass.waiting), (0, 1), "backing off");
+    slow.engine.flush();
+    let pass = slow.engine.forward_pass().await.unwrap();
+    assert_eq!(pass.progressed, 1, "{pass:?}");
+    assert_eq!(
+        slow.engine.get(&id).await.unwrap().state,
+        SaleState::Settled
+    );
+    slow.close().await;
 }

@@ -22,7 +22,8 @@ pub const TOKEN: &str = "test-token-0123456789abcdef";
 /// A temporary terminal directory: config, token file, database path.
 pub struct Terminal {
     pub dir: tempfile::TempDir,
-    /// Extra TOML appended to the base config (`[section]` blocks).
+    /// Extra TOML appended to the base config (`[section]` blocks). Lines before the first
+    /// `[section]` header go into `[terminal]` (e.g. `msgid_node = 2`).
     pub extra: String,
 }
 
@@ -70,7 +71,18 @@ token = {{ file = "{tok}" }}
             db = self.db_path().display(),
             tok = self.dir.path().join("api-token").display(),
         );
-        text.push_str(&self.extra);
+        let (terminal_lines, sections) = match self.extra.find("\n[") {
+            Some(i) if !self.extra.trim_start().starts_with('[') => self.extra.split_at(i),
+            _ => ("", self.extra.as_str()),
+        };
+        if !terminal_lines.trim().is_empty() {
+            text = text.replacen(
+                "region = \"110105\"\n",
+                &format!("region = \"110105\"\n{}\n", terminal_lines.trim()),
+                1,
+            );
+        }
+        text.push_str(sections);
         text
     }
 
