@@ -217,6 +217,51 @@ async fn engine_benches(dir: &std::path::Path) {
         started.elapsed(),
     );
 
+    // 1c. Sixteen cashiers enqueueing at once: the writer commits waiting writes together.
+    let ids = new_sales(&online, &credentials, ROUNDS).await;
+    let before = store.stats();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for chunk in ids.chunks(ROUNDS / 16) {
+        let engine = Arc::clone(&online);
+        let chunk = chunk.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::with_capacity(chunk.len());
+            for id in chunk {
+                let t0 = Instant::now();
+                engine
+                    .confirm(
+                        &id,
+                        Confirmation {
+                            pin: None,
+                            collected: None,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                samples.push(t0.elapsed());
+            }
+            samples
+        }));
+    }
+    let mut samples = Vec::new();
+    for t in tasks {
+        samples.extend(t.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    report(
+        "enqueue: 16 concurrent engine confirms",
+        &mut samples,
+        elapsed,
+    );
+    let after = store.stats();
+    println!(
+        "{:<46} {:.1} writes per commit",
+        "  (group commit)",
+        (after.writes_ok - before.writes_ok) as f64
+            / (after.batches - before.batches).max(1) as f64
+    );
+
     // 2. Drain against the sandbox.
     let fresh_dir = dir.join("drain");
     std::fs::create_dir_all(&fresh_dir).unwrap();

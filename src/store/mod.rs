@@ -220,6 +220,8 @@ pub struct StoreStats {
     pub writes_failed: u64,
     pub write_latency_us_sum: u64,
     pub queue_depth: u64,
+    /// Transactions committed; fewer than writes when writes were grouped.
+    pub batches: u64,
 }
 
 /// The write connection's settings, read back from SQLite (for tests and diagnostics).

@@ -8,9 +8,63 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::{StoreError, WriteOp, WriteOutcome};
 
-/// Applies one operation in its own transaction: all of it commits or none of it does.
-pub(super) fn apply(conn: &mut Connection, op: WriteOp) -> Result<WriteOutcome, StoreError> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+/// Applies a batch of operations in ONE transaction (group commit: one fsync for all), each
+/// inside its own savepoint, so an operation that fails is rolled back alone and answers its
+/// error while the others commit. Nothing is answered before the commit: a caller that got
+/// `Ok` has its write on disk. If the commit itself fails, every operation answers that.
+pub(super) fn apply_batch(
+    conn: &mut Connection,
+    ops: Vec<WriteOp>,
+) -> Vec<Result<WriteOutcome, StoreError>> {
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let e = StoreError::from(e);
+            return ops.iter().map(|_| Err(clone_error(&e))).collect();
+        }
+    };
+    let mut results = Vec::with_capacity(ops.len());
+    for op in ops {
+        let result = match tx.savepoint() {
+            Ok(mut sp) => match apply_one(&sp, op) {
+                Ok(outcome) => sp.commit().map(|()| outcome).map_err(StoreError::from),
+                Err(e) => {
+                    let _ = sp.rollback();
+                    Err(e)
+                }
+            },
+            Err(e) => Err(StoreError::from(e)),
+        };
+        results.push(result);
+    }
+    if let Err(e) = tx.commit() {
+        let e = StoreError::from(e);
+        return results.iter().map(|_| Err(clone_error(&e))).collect();
+    }
+    results
+}
+
+/// A commit failure answered to every operation of the batch.
+fn clone_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Sqlite(inner) => StoreError::Sqlite(clone_sqlite(inner)),
+        other => StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(
+            other.to_string().into(),
+        )),
+    }
+}
+
+fn clone_sqlite(e: &rusqlite::Error) -> rusqlite::Error {
+    match e {
+        rusqlite::Error::SqliteFailure(code, msg) => {
+            rusqlite::Error::SqliteFailure(*code, msg.clone())
+        }
+        other => rusqlite::Error::ToSqlConversionFailure(other.to_string().into()),
+    }
+}
+
+/// One operation's statements, inside a transaction or savepoint the caller opened.
+fn apply_one(tx: &Connection, op: WriteOp) -> Result<WriteOutcome, StoreError> {
     let outcome = match op {
         WriteOp::RunStarted {
             pid,
@@ -102,7 +156,7 @@ pub(super) fn apply(conn: &mut Connection, op: WriteOp) -> Result<WriteOutcome, 
             doc,
             detail,
         } => {
-            super::sales::create(&tx, &id, at_ms, &state, amount_fen, &doc, &detail)?;
+            super::sales::create(tx, &id, at_ms, &state, amount_fen, &doc, &detail)?;
             WriteOutcome::Done
         }
         WriteOp::SaleTransition {
@@ -117,7 +171,7 @@ pub(super) fn apply(conn: &mut Connection, op: WriteOp) -> Result<WriteOutcome, 
             store_offline,
         } => {
             super::sales::transition(
-                &tx,
+                tx,
                 &super::sales::Transition {
                     id: &id,
                     from: &from,
@@ -133,7 +187,7 @@ pub(super) fn apply(conn: &mut Connection, op: WriteOp) -> Result<WriteOutcome, 
             WriteOutcome::Done
         }
         WriteOp::IdempotencyPut { key, row, at_ms } => {
-            WriteOutcome::Inserted(super::sales::idempotency_put(&tx, &key, &row, at_ms)?)
+            WriteOutcome::Inserted(super::sales::idempotency_put(tx, &key, &row, at_ms)?)
         }
         WriteOp::AuditAnswer {
             msgid,
@@ -159,7 +213,6 @@ pub(super) fn apply(conn: &mut Connection, op: WriteOp) -> Result<WriteOutcome, 
             WriteOutcome::Done
         }
     };
-    tx.commit()?;
     Ok(outcome)
 }
 

@@ -3,7 +3,7 @@
 //! queries of the queue. Writes run inside the transaction `ops::apply` opened; reads on the
 //! read-only connection.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 
@@ -71,7 +71,7 @@ pub struct IdempotencyRow {
 }
 
 pub(super) fn create(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     id: &str,
     at_ms: i64,
     state: &str,
@@ -108,7 +108,7 @@ pub(super) struct Transition<'a> {
     pub store_offline: Option<OfflineLimits>,
 }
 
-pub(super) fn transition(tx: &Transaction<'_>, t: &Transition<'_>) -> Result<(), StoreError> {
+pub(super) fn transition(tx: &Connection, t: &Transition<'_>) -> Result<(), StoreError> {
     let current: Option<(String, bool, i64)> = tx
         .query_row(
             "SELECT state, stored, amount_fen FROM sales WHERE id = ?1",
@@ -149,11 +149,7 @@ pub(super) fn transition(tx: &Transaction<'_>, t: &Transition<'_>) -> Result<(),
     Ok(())
 }
 
-fn check_limits(
-    tx: &Transaction<'_>,
-    amount: i64,
-    limits: OfflineLimits,
-) -> Result<(), StoreError> {
+fn check_limits(tx: &Connection, amount: i64, limits: OfflineLimits) -> Result<(), StoreError> {
     let refuse = |limit, current: i64, max: i64| StoreError::OfflineLimit {
         limit,
         current,
@@ -181,12 +177,14 @@ fn check_limits(
     Ok(())
 }
 
+/// The running totals (kept by triggers) and the oldest open stored sale (by index).
 fn offline_totals_in(conn: &Connection) -> rusqlite::Result<OfflineTotals> {
     conn.query_row(
         &format!(
-            "SELECT count(*), coalesce(sum(amount_fen), 0), min(created_at_ms)
-             FROM sales INDEXED BY sales_stored_open
-             WHERE stored = 1 AND state NOT IN {CLOSED}"
+            "SELECT t.count, t.amount_fen,
+                    (SELECT min(created_at_ms) FROM sales INDEXED BY sales_stored_open
+                     WHERE stored = 1 AND state NOT IN {CLOSED})
+             FROM offline_totals t WHERE t.id = 1"
         ),
         [],
         |r| {
@@ -200,7 +198,7 @@ fn offline_totals_in(conn: &Connection) -> rusqlite::Result<OfflineTotals> {
 }
 
 pub(super) fn idempotency_put(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     key: &str,
     row: &IdempotencyRow,
     at_ms: i64,

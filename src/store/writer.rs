@@ -1,7 +1,9 @@
 //! The single writer: a dedicated thread that owns the only read-write connection and takes
 //! [`Command`]s from a bounded channel, answering each on its own oneshot.
 //!
-//! Writes arrive as the closed [`WriteOp`] enum and each runs as one transaction (`ops.rs`).
+//! Writes arrive as the closed [`WriteOp`] enum. Writes already waiting when the writer picks
+//! one up are committed together (group commit: one fsync), each in its own savepoint, and
+//! answered only after the commit (`ops.rs`).
 //! `Close` drains what was queued before it, refuses what came after, checkpoints the WAL and
 //! closes the connection. The thread never panics on a database error; it answers with it.
 
@@ -46,6 +48,8 @@ pub(super) struct Counters {
     pub writes_failed: AtomicU64,
     pub write_latency_us_sum: AtomicU64,
     pub queue_depth: AtomicU64,
+    /// Transactions committed (several writes may share one).
+    pub batches: AtomicU64,
 }
 
 impl Counters {
@@ -55,6 +59,7 @@ impl Counters {
             writes_failed: self.writes_failed.load(Ordering::Relaxed),
             write_latency_us_sum: self.write_latency_us_sum.load(Ordering::Relaxed),
             queue_depth: self.queue_depth.load(Ordering::Relaxed),
+            batches: self.batches.load(Ordering::Relaxed),
         }
     }
 }
@@ -71,25 +76,61 @@ pub(super) fn spawn(
     Ok((tx, handle))
 }
 
+/// Most writes committed together (group commit).
+const BATCH: usize = 64;
+
 fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, counters: &Counters) {
-    while let Some(cmd) = rx.blocking_recv() {
-        counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
+    let mut next: Option<Command> = None;
+    loop {
+        let cmd = match next.take() {
+            Some(c) => c,
+            None => match rx.blocking_recv() {
+                Some(c) => {
+                    counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                    c
+                }
+                // Every `Store` handle was dropped without `close()`: the connection closes
+                // on drop.
+                None => return,
+            },
+        };
         match cmd {
             Command::Write { op, reply } => {
+                // Group commit: whatever writes are already waiting share this transaction.
+                let mut ops = vec![op];
+                let mut replies = vec![reply];
+                while ops.len() < BATCH {
+                    match rx.try_recv() {
+                        Ok(Command::Write { op, reply }) => {
+                            counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                            ops.push(op);
+                            replies.push(reply);
+                        }
+                        Ok(other) => {
+                            counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
                 let started = Instant::now();
-                let result = ops::apply(&mut conn, op);
+                let results = ops::apply_batch(&mut conn, ops);
                 let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 counters
                     .write_latency_us_sum
                     .fetch_add(us, Ordering::Relaxed);
-                match &result {
-                    Ok(_) => counters.writes_ok.fetch_add(1, Ordering::Relaxed),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "store write failed");
-                        counters.writes_failed.fetch_add(1, Ordering::Relaxed)
-                    }
-                };
-                let _ = reply.send(result);
+                counters.batches.fetch_add(1, Ordering::Relaxed);
+                for (result, reply) in results.into_iter().zip(replies) {
+                    match &result {
+                        Ok(_) => counters.writes_ok.fetch_add(1, Ordering::Relaxed),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "store write failed");
+                            counters.writes_failed.fetch_add(1, Ordering::Relaxed)
+                        }
+                    };
+                    let _ = reply.send(result);
+                }
             }
             Command::Ping { reply } => {
                 let r = conn.query_row("SELECT 1", [], |_| Ok(()));
@@ -109,7 +150,6 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, counters: &Counter
             }
         }
     }
-    // Every `Store` handle was dropped without `close()`: the connection closes on drop.
 }
 
 /// Answers a command that arrived after `Close` with [`StoreError::Closed`].

@@ -13,7 +13,7 @@ CREATE TABLE sales (
     amount_fen         INTEGER NOT NULL CHECK (amount_fen >= 0),
     next_attempt_at_ms INTEGER,
     doc                TEXT    NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX sales_by_state ON sales (state, created_at_ms);
 -- The open stored sales the offline limits count: kept small by the partial index, so the
 -- limits check in the storing transaction does not grow with history.
@@ -39,3 +39,28 @@ CREATE TABLE idempotency (
     response      TEXT    NOT NULL,
     created_at_ms INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+-- Running totals of the open stored sales, kept by triggers in the same transaction as the
+-- change, so the offline limits check reads one row however long the history grows.
+CREATE TABLE offline_totals (
+    id         INTEGER PRIMARY KEY CHECK (id = 1),
+    count      INTEGER NOT NULL CHECK (count >= 0),
+    amount_fen INTEGER NOT NULL CHECK (amount_fen >= 0)
+);
+INSERT INTO offline_totals (id, count, amount_fen) VALUES (1, 0, 0);
+
+CREATE TRIGGER sales_open_stored_in AFTER UPDATE OF stored, state ON sales
+WHEN NEW.stored = 1 AND NEW.state NOT IN ('settled', 'cancelled', 'abandoned')
+ AND NOT (OLD.stored = 1 AND OLD.state NOT IN ('settled', 'cancelled', 'abandoned'))
+BEGIN
+    UPDATE offline_totals SET count = count + 1, amount_fen = amount_fen + NEW.amount_fen
+    WHERE id = 1;
+END;
+
+CREATE TRIGGER sales_open_stored_out AFTER UPDATE OF stored, state ON sales
+WHEN OLD.stored = 1 AND OLD.state NOT IN ('settled', 'cancelled', 'abandoned')
+ AND NOT (NEW.stored = 1 AND NEW.state NOT IN ('settled', 'cancelled', 'abandoned'))
+BEGIN
+    UPDATE offline_totals SET count = count - 1, amount_fen = amount_fen - OLD.amount_fen
+    WHERE id = 1;
+END;

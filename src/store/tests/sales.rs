@@ -225,3 +225,52 @@ async fn idempotency_keeps_the_first_answer() {
     assert!(store.idempotency("K2").await.unwrap().is_none());
     store.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn grouped_writes_fail_alone_and_the_rest_commit() {
+    let dir = tmp();
+    let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
+    create(&store, "DUP", 1, 1).await;
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let store = store.clone();
+        // Every tenth write collides with an existing id and must fail on its own.
+        let id = if i % 10 == 0 {
+            "DUP".to_owned()
+        } else {
+            format!("G{i}")
+        };
+        tasks.push(tokio::spawn(async move {
+            store
+                .write(WriteOp::SaleCreate {
+                    id,
+                    at_ms: 2,
+                    state: "captured".into(),
+                    amount_fen: 1,
+                    doc: "{}".into(),
+                    detail: "{}".into(),
+                })
+                .await
+        }));
+    }
+    let mut failed = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => {}
+            Err(StoreError::DuplicateSale { .. }) => failed += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(failed, 6);
+    let rows = store
+        .sales_in(&["captured"], false, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 55, "54 new sales and the first DUP");
+    let history = store.sale_events("DUP").await.unwrap();
+    assert_eq!(history.len(), 1, "a failed write left no history row");
+    let stats = store.stats();
+    assert_eq!(stats.writes_ok, 55);
+    assert!(stats.batches <= stats.writes_ok + stats.writes_failed);
+    store.close().await.unwrap();
+}
