@@ -93,6 +93,10 @@ pub enum WriteOp {
     /// (the first is 1). Committed before the caller uses the value, so a value is never
     /// handed out twice, whatever happens to the process.
     NextSequence { name: String },
+    /// Advances the named counter by `count` at once and answers [`WriteOutcome::Sequence`]
+    /// with the last value of the block (the block is `last - count + 1 ..= last`). Values of
+    /// a block the caller never used are skipped, never handed out again.
+    ReserveSequence { name: String, count: u64 },
     /// Records a platform request before it is sent. A msgid already recorded is an error
     /// ([`StoreError::DuplicateMsgId`]): a retry reuses its row, it never adds one.
     AuditRequest {

@@ -132,6 +132,17 @@ fn apply_one(tx: &Connection, op: WriteOp) -> Result<WriteOutcome, StoreError> {
             )?;
             WriteOutcome::Sequence(u64::try_from(value).unwrap_or(0))
         }
+        WriteOp::ReserveSequence { name, count } => {
+            let count = i64::try_from(count.clamp(1, 1_000_000)).unwrap_or(1);
+            let value: i64 = tx.query_row(
+                "INSERT INTO sequences (name, value) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET value = value + ?2
+                 RETURNING value",
+                params![name, count],
+                |r| r.get(0),
+            )?;
+            WriteOutcome::Sequence(u64::try_from(value).unwrap_or(0))
+        }
         WriteOp::AuditRequest {
             msgid,
             infno,

@@ -1,6 +1,7 @@
 //! Where msgids come from in the daemon: the store's persistent `upstream.msgid` counter,
-//! advanced and committed before the id is handed out, so no two requests ever share a msgid —
-//! not within a second, not across a restart or a crash.
+//! reserved in blocks of 64 that are committed before any of their values is handed out, so no
+//! two requests ever share a msgid — not within a second, not across a restart or a crash (a
+//! crash skips the rest of a block).
 //!
 //! The 4-digit field is the counter modulo 10000, or, when several terminals share one
 //! `fixmedins_code`, the terminal's node digit followed by the counter modulo 1000. Should a
@@ -37,9 +38,23 @@ pub struct MsgIdSource {
     store: Store,
     fixmedins_code: String,
     node: Option<u8>,
-    /// The last stamp used (unix seconds) and how many ids carry it.
-    stamp: Arc<tokio::sync::Mutex<(i64, u32)>>,
+    /// The last stamp used, how many ids carry it, and the reserved counter block.
+    state: Arc<tokio::sync::Mutex<Issuing>>,
 }
+
+/// What the source tracks between ids.
+struct Issuing {
+    /// Unix seconds of the last id's stamp, and how many ids carry it.
+    last_stamp: i64,
+    issued: u32,
+    /// Counter values reserved in the store and not yet used: `next ..= end`.
+    next: u64,
+    end: u64,
+}
+
+/// Counter values reserved per store write. Reserving commits the block before any value of
+/// it is used, so a crash skips the rest of a block and never reuses a value.
+const BLOCK: u64 = 64;
 
 impl MsgIdSource {
     /// A source for `fixmedins_code` (checked now, so a bad code fails at start-up), with this
@@ -57,7 +72,12 @@ impl MsgIdSource {
             store,
             fixmedins_code: fixmedins_code.to_owned(),
             node,
-            stamp: Arc::new(tokio::sync::Mutex::new((i64::MIN, 0))),
+            state: Arc::new(tokio::sync::Mutex::new(Issuing {
+                last_stamp: i64::MIN,
+                issued: 0,
+                next: 1,
+                end: 0,
+            })),
         })
     }
 
@@ -74,21 +94,23 @@ impl MsgIdSource {
     /// sequence values are used up, a later second.
     pub async fn next(&self, at: DateTime<Utc>) -> Result<MsgId, MsgIdSourceError> {
         // Held across the counter write so stamps and counter values advance together.
-        let mut stamp = self.stamp.lock().await;
-        let op = WriteOp::NextSequence {
-            name: COUNTER.to_owned(),
-        };
-        let value = match self.store.write(op).await? {
-            WriteOutcome::Sequence(v) => v,
-            other => {
-                return Err(MsgIdSourceError::Store(StoreError::Closed)).inspect_err(|_| {
-                    tracing::error!(
-                        ?other,
-                        "the store answered NextSequence with another outcome"
-                    )
-                });
-            }
-        };
+        let mut state = self.state.lock().await;
+        if state.next > state.end {
+            let op = WriteOp::ReserveSequence {
+                name: COUNTER.to_owned(),
+                count: BLOCK,
+            };
+            let last = match self.store.write(op).await? {
+                WriteOutcome::Sequence(v) => v,
+                other => {
+                    return Err(MsgIdSourceError::UnexpectedAnswer(format!("{other:?}")));
+                }
+            };
+            state.next = last.saturating_sub(BLOCK) + 1;
+            state.end = last;
+        }
+        let value = state.next;
+        state.next += 1;
         let per_second = self.per_second();
         let in_field = value % u64::from(per_second);
         let seq = match self.node {
@@ -96,17 +118,16 @@ impl MsgIdSource {
             None => in_field,
         };
         let seq = u16::try_from(seq).unwrap_or(0);
-        let (last, issued) = &mut *stamp;
-        if at.timestamp() > *last {
-            *last = at.timestamp();
-            *issued = 0;
+        if at.timestamp() > state.last_stamp {
+            state.last_stamp = at.timestamp();
+            state.issued = 0;
         }
-        if *issued >= per_second {
-            *last += 1;
-            *issued = 0;
+        if state.issued >= per_second {
+            state.last_stamp += 1;
+            state.issued = 0;
         }
-        *issued += 1;
-        let at = DateTime::from_timestamp(*last, 0).unwrap_or(at);
+        state.issued += 1;
+        let at = DateTime::from_timestamp(state.last_stamp, 0).unwrap_or(at);
         Ok(MsgId::new(&self.fixmedins_code, at, seq)?)
     }
 }
