@@ -6,9 +6,10 @@
 //!    type + check its answer — what the client adds to every settlement besides I/O.
 //! 2. Raw loopback round trip: a prebuilt 1101 body POSTed to the sandbox with reqwest and the
 //!    body read (the sandbox's own work included), no client logic.
-//! 3. Full client calls: 1101 through `Client::call` and 2102 through `prepare` + `send`
-//!    (msgid counter and both audit rows committed to SQLite with synchronous=FULL, i.e. three
-//!    durable commits per request, plus the HTTP exchange).
+//! 3. Full client calls: 1101 through `Client::call` and 2102 through `prepare` + `send` (the
+//!    audit request and the audit answer committed to SQLite with synchronous=FULL — two
+//!    durable commits per request; the msgid counter is reserved in blocks of 64 — plus the
+//!    HTTP exchange).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -237,8 +238,8 @@ async fn network() {
     }
     println!("loopback round trips to the sandbox (zero injected latency):");
     report("  raw POST (prebuilt 1101 body, replayed)", &mut raw);
-    report("  Client 1101 (3 durable SQLite commits)", &mut call);
-    report("  Client 2102 prepare+send+check (3 commits)", &mut settle);
+    report("  Client 1101 (audit request + answer commits)", &mut call);
+    report("  Client 2102 prepare+send+check (2 commits)", &mut settle);
     store.close().await.unwrap();
     sandbox.shutdown().await;
 }
