@@ -32,7 +32,8 @@ struct Rig {
 
 fn section(base: &str, extra: &str) -> String {
     format!(
-        "\n[upstream]\nbase_url = \"{base}\"\nallow_plain_http = true\nsigntype = \"SM3\"\n\
+        "\n[upstream]\nbase_url = \"{base}\"\nec_url = \"{base}/localcfc/api/hsecfc/localQrCodeQuery\"\n\
+         allow_plain_http = true\nsigntype = \"SM3\"\n\
          connect_timeout_ms = 300\nread_timeout_ms = 1000\ntimeout_ms = 1500\n\n[settle]\n\
          retry_first_ms = 100\nretry_max_ms = 200\n{extra}"
     )
@@ -71,11 +72,12 @@ async fn build(terminal: &Terminal) -> (Store, Arc<Engine>, Arc<Credentials>, Ar
         medsettle::upstream::setup::build(&config, store.clone(), None, Some(Arc::clone(&clock)))
             .unwrap(),
     );
+    let ec = medsettle::upstream::ec::HttpEcDecoder::new(Arc::clone(&client), &config);
     let credentials = Arc::new(Credentials::default());
     let engine = Arc::new(Engine::new(EngineParts {
         store: store.clone(),
         client: Some(client),
-        ec: None,
+        ec,
         card: None,
         events: medsettle::events::EventBus::default(),
         config: config.settle.clone(),
@@ -576,4 +578,93 @@ async fn a_failed_attempt_backs_off_and_a_flush_overrides_the_wait() {
         SaleState::Settled
     );
     slow.close().await;
+}
+
+async fn qr_sale(rig: &Rig, fresh: Fresh, mode: Option<SaleMode>) -> Result<String, SaleError> {
+    let credential_id = rig.credentials.insert(fresh);
+    rig.engine
+        .create(NewSale {
+            credential_id,
+            items: vec![NewItem {
+                code: "XA01".into(),
+                local_code: None,
+                name: String::new(),
+                cnt: Qty::parse("1").unwrap(),
+                pric: Price::parse("8.80").unwrap(),
+            }],
+            mode,
+            use_account: Some(true),
+        })
+        .await
+        .map(|s| s.id)
+}
+
+#[tokio::test]
+async fn an_evoucher_sale_settles_online_with_its_token_and_is_never_stored() {
+    let rig = rig().await;
+    let code = rig.sandbox.issue_evoucher("110105199003071239").unwrap();
+    let fresh = || Fresh::EVoucher(medsettle::qr::evoucher::EVoucherCode::parse(&code).unwrap());
+    let e = qr_sale(&rig, fresh(), Some(SaleMode::ForceOffline))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, SaleError::NotStorable { kind: "evoucher" }),
+        "{e:?}"
+    );
+    let id = qr_sale(&rig, fresh(), None).await.unwrap();
+    let sale = rig.engine.get(&id).await.unwrap();
+    assert_eq!(
+        sale.mode,
+        SaleMode::RequireOnline,
+        "QR sales default to require_online"
+    );
+    rig.engine.presettle(&id).await.unwrap();
+    // The token is the consent: no PIN.
+    let done = rig
+        .engine
+        .confirm(&id, Confirmation::default())
+        .await
+        .unwrap();
+    assert_eq!(done.state, SaleState::Settled, "{:?}", done.last_error);
+    assert_eq!(rig.effective(), 1);
+    assert_eq!(rig.sandbox.ledger().settlements[0].psn_no, PSN);
+    rig.close().await;
+}
+
+#[tokio::test]
+async fn a_signed_essc_sale_is_stored_only_when_policy_allows() {
+    for allowed in [false, true] {
+        let extra = format!("store_essc_offline = {allowed}\n");
+        let rig = rig_at(None, &extra).await;
+        let code = rig.sandbox.mint_essc("110105199003071239").unwrap();
+        let mut keys = medsettle::qr::essc::KeyRing::new();
+        keys.insert_hex(&rig.sandbox.essc_kid(), &rig.sandbox.essc_public_key_hex())
+            .unwrap();
+        let guard = medsettle::qr::essc::MemoryReplayGuard::new(4);
+        let id = medsettle::qr::essc::Verifier::new(keys)
+            .verify(&code, Utc::now().timestamp(), &guard)
+            .unwrap();
+        let result = qr_sale(&rig, Fresh::Essc(id), Some(SaleMode::ForceOffline)).await;
+        if allowed {
+            let id = result.unwrap();
+            rig.engine.confirm(&id, rig.pin()).await.unwrap();
+            rig.engine.forward_pass().await.unwrap();
+            let sale = rig.engine.get(&id).await.unwrap();
+            assert_eq!(sale.state, SaleState::Settled, "{:?}", sale.last_error);
+        } else {
+            let e = result.unwrap_err();
+            assert!(
+                matches!(e, SaleError::NotStorable { kind: "essc" }),
+                "{e:?}"
+            );
+            assert!(
+                rig.store
+                    .sales_in(&["captured"], false, None, 10)
+                    .await
+                    .unwrap()
+                    .is_empty()
+            );
+        }
+        rig.close().await;
+    }
 }
