@@ -107,6 +107,7 @@ fn engine(
         terminal: config.terminal.clone(),
         credentials: Arc::clone(credentials),
         clock: None,
+        status: None,
     }))
 }
 

@@ -247,6 +247,7 @@ impl Daemon {
                 terminal: config.terminal.clone(),
                 credentials: Arc::clone(&state.credentials),
                 clock: None,
+                status: Some(Arc::clone(&state.status)),
             },
         )));
         let state = Arc::new(state);

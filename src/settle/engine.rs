@@ -76,6 +76,7 @@ pub struct Engine {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Wakes the forwarder (a sale was stored, an operator asked for a flush).
     pub(super) wake: Arc<Notify>,
+    pub(super) status: Option<Arc<crate::status::StatusBoard>>,
     /// An operator asked for a flush: the next pass ignores per-sale backoff.
     pub(super) flush_requested: std::sync::atomic::AtomicBool,
 }
@@ -91,6 +92,8 @@ pub struct EngineParts {
     pub terminal: TerminalConfig,
     pub credentials: Arc<Credentials>,
     pub clock: Option<Clock>,
+    /// Where stored sales that need an operator are shown as an alarm.
+    pub status: Option<Arc<crate::status::StatusBoard>>,
 }
 
 impl Engine {
@@ -105,6 +108,7 @@ impl Engine {
             terminal: parts.terminal,
             credentials: parts.credentials,
             clock: parts.clock.unwrap_or_else(|| Arc::new(Utc::now)),
+            status: parts.status,
             locks: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
             flush_requested: std::sync::atomic::AtomicBool::new(false),
@@ -612,6 +616,9 @@ impl Engine {
             |_| {},
         )
         .await?;
+        if sale.stored {
+            self.show_attention().await;
+        }
         Ok(sale)
     }
 
@@ -639,6 +646,7 @@ impl Engine {
         )
         .await?;
         self.wake_forwarder();
+        self.show_attention().await;
         Ok(sale)
     }
 }

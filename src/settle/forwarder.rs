@@ -25,6 +25,9 @@ const WORK: [SaleState; 4] = [
     SaleState::Reversed,
 ];
 
+/// The alarm shown while stored sales wait for an operator (rejected or expired).
+pub const ATTENTION: &str = "queue.attention";
+
 /// How often the queue is looked at when nothing wakes the forwarder.
 const IDLE_CHECK: Duration = Duration::from_secs(15);
 /// Sales looked at per pass.
@@ -133,10 +136,15 @@ impl Engine {
                     |_| {},
                 )
                 .await?;
+                self.show_attention().await;
                 pass.progressed += 1;
                 continue;
             }
-            match self.forward_one(&mut sale).await {
+            let step = self.forward_one(&mut sale).await;
+            if matches!(sale.state, SaleState::Rejected | SaleState::Expired) {
+                self.show_attention().await;
+            }
+            match step {
                 Ok(()) => pass.progressed += 1,
                 Err(SaleError::Offline { .. }) => {
                     pass.link_down = true;
@@ -157,6 +165,35 @@ impl Engine {
             }
         }
         Ok(pass)
+    }
+
+    /// Raises [`ATTENTION`] while stored sales are rejected or expired, clears it otherwise.
+    pub async fn show_attention(&self) {
+        let Some(status) = &self.status else { return };
+        let Ok(rows) = self
+            .store
+            .sales_in(&["rejected", "expired"], true, None, 1_000)
+            .await
+        else {
+            return;
+        };
+        if rows.is_empty() {
+            status.clear(ATTENTION);
+            return;
+        }
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        status.raise(
+            ATTENTION,
+            format!(
+                "有 {} 笔脱机交易被拒绝或已过期，需运维人员处理（medsettle queue ls）。",
+                rows.len()
+            ),
+            format!(
+                "{} stored sale(s) were refused or expired and need an operator (medsettle queue ls).",
+                rows.len()
+            ),
+            serde_json::json!({ "sales": ids }),
+        );
     }
 
     /// One step for one sale (lock held).

@@ -28,6 +28,7 @@ struct Rig {
     engine: Arc<Engine>,
     credentials: Arc<Credentials>,
     offset: Arc<AtomicI64>,
+    status: Arc<medsettle::status::StatusBoard>,
 }
 
 fn section(base: &str, extra: &str) -> String {
@@ -46,7 +47,7 @@ async fn rig_at(base: Option<String>, extra: &str) -> Rig {
     let base = base.unwrap_or_else(|| sandbox.base_url());
     let text = section(&base, extra);
     let terminal = Terminal::with(|t| t.push_str(&text));
-    let (store, engine, credentials, offset) = build(&terminal).await;
+    let (store, engine, credentials, offset, status) = build(&terminal).await;
     Rig {
         sandbox,
         terminal,
@@ -54,6 +55,7 @@ async fn rig_at(base: Option<String>, extra: &str) -> Rig {
         engine,
         credentials,
         offset,
+        status,
     }
 }
 
@@ -61,7 +63,16 @@ async fn rig() -> Rig {
     rig_at(None, "").await
 }
 
-async fn build(terminal: &Terminal) -> (Store, Arc<Engine>, Arc<Credentials>, Arc<AtomicI64>) {
+type Built = (
+    Store,
+    Arc<Engine>,
+    Arc<Credentials>,
+    Arc<AtomicI64>,
+    Arc<medsettle::status::StatusBoard>,
+);
+
+async fn build(terminal: &Terminal) -> Built {
+    let status = Arc::new(medsettle::status::StatusBoard::default());
     let config = terminal.config();
     let (store, _) = Store::open(&terminal.db_path(), Duration::from_secs(5)).unwrap();
     let offset = Arc::new(AtomicI64::new(0));
@@ -84,8 +95,9 @@ async fn build(terminal: &Terminal) -> (Store, Arc<Engine>, Arc<Credentials>, Ar
         terminal: config.terminal.clone(),
         credentials: Arc::clone(&credentials),
         clock: Some(clock),
+        status: Some(Arc::clone(&status)),
     }));
-    (store, engine, credentials, offset)
+    (store, engine, credentials, offset, status)
 }
 
 fn card() -> Fresh {
@@ -357,9 +369,21 @@ async fn an_old_stored_sale_expires_unsent_until_an_operator_requeues_it() {
     rig.offset.store(2 * 3600, Ordering::SeqCst);
     rig.engine.forward_pass().await.unwrap();
     assert_eq!(rig.engine.get(&id).await.unwrap().state, SaleState::Expired);
+    let attention = |rig: &Rig| {
+        rig.status
+            .snapshot()
+            .alarms
+            .iter()
+            .any(|a| a.code == "queue.attention")
+    };
+    assert!(
+        attention(&rig),
+        "an expired stored sale is flagged for an operator"
+    );
     assert_eq!(rig.effective(), 0);
     assert_eq!(rig.sandbox.ledger().request_count("2102"), 0, "never sent");
     rig.engine.requeue(&id).await.unwrap();
+    assert!(!attention(&rig), "requeued: nothing waits for an operator");
     rig.engine.forward_pass().await.unwrap();
     assert_eq!(rig.engine.get(&id).await.unwrap().state, SaleState::Settled);
     rig.close().await;
@@ -428,7 +452,7 @@ async fn recovery_finishes_from_the_audit_table_or_reverses() {
         )
         .unwrap();
     }
-    let (store, engine, _, _) = build(&terminal).await;
+    let (store, engine, _, _, _) = build(&terminal).await;
     assert_eq!(engine.recover().await.unwrap(), 2);
     let a = engine.get(&answered).await.unwrap();
     assert_eq!(
@@ -552,7 +576,7 @@ async fn a_failed_attempt_backs_off_and_a_flush_overrides_the_wait() {
         .replace("retry_first_ms = 100", "retry_first_ms = 60000")
         .replace("retry_max_ms = 200", "retry_max_ms = 60000");
     let terminal = Terminal::with(|t| t.push_str(&text));
-    let (store, engine, credentials, _) = build(&terminal).await;
+    let (store, engine, credentials, _, status) = build(&terminal).await;
     let slow = Rig {
         sandbox: rig.sandbox,
         terminal,
@@ -560,6 +584,7 @@ async fn a_failed_attempt_backs_off_and_a_flush_overrides_the_wait() {
         engine,
         credentials,
         offset: rig.offset,
+        status,
     };
     rig.store.close().await.unwrap();
     let id = slow.sale(Some(SaleMode::ForceOffline), "10.00").await;
