@@ -123,9 +123,60 @@ struct ScanBody {
     wait_ms: Option<u64>,
 }
 
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBody {
+    /// The code's text, as a scan box in keyboard mode typed it or a cashier pasted it.
+    text: String,
+}
+
+/// `POST /v1/qr/submit`: a code entered by hand or typed into the cashier program by a scan
+/// box, processed like a scan (classified, an e-SSC verified and replay-guarded).
+pub(super) async fn qr_submit(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    let Some(qr) = &state.qr else {
+        return ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "qr.disabled",
+            "本终端未启用扫码。",
+            "QR codes are not enabled on this terminal.",
+        )
+        .into_response();
+    };
+    let body: SubmitBody = match parse(&body) {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    if body.text.is_empty() || body.text.len() > 4096 {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request.invalid",
+            "二维码内容为空或过长。",
+            "The code text is empty or longer than 4096 bytes.",
+        )
+        .into_response();
+    }
+    let scan = crate::qr::service::RawScan {
+        bytes: body.text.into_bytes(),
+        source: "manual".to_owned(),
+        decoder: None,
+        decode_ms: None,
+    };
+    match qr.submit(scan).await {
+        Some(result) => Json(&*result).into_response(),
+        None => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "qr.failed",
+            "扫码处理失败，请重试。",
+            "The code could not be processed; try again.",
+        )
+        .into_response(),
+    }
+}
+
 /// `POST /v1/qr/scan`: waits for the next code from any QR source.
 pub(super) async fn qr_scan(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let Some(qr) = &state.qr else {
+    let qr = state.qr.as_ref().filter(|_| state.qr_sources);
+    let Some(qr) = qr else {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "qr.disabled",

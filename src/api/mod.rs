@@ -49,8 +49,10 @@ pub struct AppState {
     pub events: EventBus,
     /// The card service, when the terminal has card readers.
     pub card: Option<Arc<crate::card::service::CardService>>,
-    /// The QR service, when the terminal has QR sources.
+    /// The QR service (codes from sources, or submitted by hand).
     pub qr: Option<Arc<crate::qr::service::QrService>>,
+    /// The terminal has QR sources (camera, scan box) for `POST /v1/qr/scan` to wait on.
+    pub qr_sources: bool,
     /// The platform client, when `[upstream]` is configured.
     pub upstream: Option<Arc<crate::upstream::client::Client>>,
     /// Credentials just read or scanned, by id, for `POST /v1/sales`.
@@ -86,6 +88,7 @@ impl AppState {
             events,
             card: None,
             qr: None,
+            qr_sources: false,
             upstream: None,
             credentials: Arc::default(),
             sales: None,
@@ -185,6 +188,11 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/v1/qr/submit",
+        access: Access::Token,
+    },
+    Route {
+        method: "POST",
         path: "/v1/sales",
         access: Access::Token,
     },
@@ -245,6 +253,7 @@ fn handler_for(route: &Route) -> MethodRouter<S> {
         ("POST", "/v1/card/read") => post(card::read),
         ("POST", "/v1/card/verify-pin") => post(card::verify_pin),
         ("POST", "/v1/qr/scan") => post(card::qr_scan),
+        ("POST", "/v1/qr/submit") => post(card::qr_submit),
         ("POST", "/v1/sales") => post(sales::create),
         ("GET", "/v1/sales/{id}") => get(sales::get),
         ("POST", "/v1/sales/{id}/presettle") => post(sales::presettle),

@@ -210,7 +210,10 @@ impl Daemon {
             env.events.clone(),
         );
         state.card = card;
-        if env.scans.is_some() {
+        // The QR service always exists: codes may be submitted by hand (`POST /v1/qr/submit`)
+        // even without a camera or scan box.
+        state.qr_sources = env.scans.is_some();
+        {
             let verifier = crate::qr::essc::Verifier::new(config.qr.key_ring()?)
                 .with_skew(config.qr.essc_skew_secs);
             state.qr = Some(Arc::new(

@@ -135,6 +135,16 @@ impl QrService {
         }
     }
 
+    /// Processes a code entered by hand or by a scan box typing into the cashier program (no
+    /// debounce: the cashier submitted it on purpose), publishes it like any scan, and answers.
+    pub async fn submit(self: &Arc<Self>, scan: RawScan) -> Option<Arc<ScanResult>> {
+        let me = Arc::clone(self);
+        let result = tokio::task::spawn_blocking(move || me.process(scan))
+            .await
+            .ok()?;
+        Some(self.publish(result))
+    }
+
     /// Waits up to `wait` for the next processed scan.
     pub async fn next(&self, wait: Duration) -> Option<Arc<ScanResult>> {
         let mut rx = self.results.subscribe();
@@ -199,7 +209,7 @@ impl QrService {
         result
     }
 
-    fn publish(&self, r: ScanResult) {
+    fn publish(&self, r: ScanResult) -> Arc<ScanResult> {
         let masked_identity = r.identity.as_ref().map(|id| {
             let s = |k: &str| id[k].as_str().unwrap_or_default().to_owned();
             json!({
@@ -218,6 +228,8 @@ impl QrService {
         );
         tracing::info!(kind = r.kind, valid = r.valid, source = %r.source,
             error = r.error.as_ref().map(|e| e["code"].to_string()), "QR code scanned");
-        let _ = self.results.send(Arc::new(r));
+        let r = Arc::new(r);
+        let _ = self.results.send(Arc::clone(&r));
+        r
     }
 }

@@ -34,10 +34,12 @@ async fn every_route_but_healthz_needs_the_token() {
         let wrong = req().bearer_auth("not-the-token").send().await.unwrap();
         let right = req().bearer_auth(TOKEN).send().await.unwrap();
         // With the token every route answers for itself (this terminal has no card reader,
-        // nor QR source, so those routes say `*.disabled`; nor a platform, so reconciliation
+        // nor QR source, so those routes say `*.disabled` (a code submitted by hand is still
+        // processed: no body is a 400); nor a platform, so reconciliation
         // says `sale.no_platform`; the sale routes are called with no body and a literal `{id}`);
         // none of them says 401.
         let expected = match (r.method, r.path) {
+            ("POST", "/v1/qr/submit") => 400,
             (_, p) if p.starts_with("/v1/card") || p.starts_with("/v1/qr") => 503,
             (_, "/v1/readers") | (_, "/v1/reconcile") => 503,
             ("POST", "/v1/sales") => 400,
