@@ -10,7 +10,25 @@ use std::process::ExitCode;
 
 use medsettle::config::Config;
 
-pub(super) fn execute(var: &Path, listen: SocketAddr) -> ExitCode {
+/// Whether and how the scripted tour runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TourMode {
+    Skip,
+    ThenServe,
+    ThenExit,
+}
+
+impl TourMode {
+    pub(super) fn from_flags(no_tour: bool, exit_after: bool) -> TourMode {
+        match (no_tour, exit_after) {
+            (true, _) => TourMode::Skip,
+            (false, true) => TourMode::ThenExit,
+            (false, false) => TourMode::ThenServe,
+        }
+    }
+}
+
+pub(super) fn execute(var: &Path, listen: SocketAddr, tour: TourMode) -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(var) {
         eprintln!("medsettle demo: cannot create {}: {e}", var.display());
         return ExitCode::FAILURE;
@@ -31,7 +49,7 @@ pub(super) fn execute(var: &Path, listen: SocketAddr) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let profile = var.join("virtual-card.json");
-    if let Err(e) = std::fs::write(&profile, DEMO_CARD) {
+    if let Err(e) = std::fs::write(&profile, demo_card()) {
         eprintln!("medsettle demo: cannot write {}: {e}", profile.display());
         return ExitCode::FAILURE;
     }
@@ -58,7 +76,12 @@ pub(super) fn execute(var: &Path, listen: SocketAddr) -> ExitCode {
     config.upstream = Some(demo_upstream(&sandbox));
     let db = config.store.path.clone();
     let insurer = sandbox.base_url.clone();
+    let sandbox_url = sandbox.base_url.clone();
+    let token_file = token_path.clone();
     let banner = move |listen: SocketAddr| {
+        if tour != TourMode::Skip {
+            start_tour(listen, &token_file, sandbox_url, tour == TourMode::ThenExit);
+        }
         format!(
             "\nmedsettle demo is running (演示模式)\n  \
              API       http://{listen}\n  \
@@ -74,6 +97,51 @@ pub(super) fn execute(var: &Path, listen: SocketAddr) -> ExitCode {
         )
     };
     super::run::serve(config, None, Some(Box::new(banner)))
+}
+
+/// The demo card: `fixtures/cards/normal.json` with the PIN 123456 the sandbox knows.
+fn demo_card() -> String {
+    let mut card: serde_json::Value =
+        serde_json::from_str(DEMO_CARD).expect("the demo card fixture is JSON");
+    card["pin"] = serde_json::json!({ "value": "123456", "tries_left": 3 });
+    serde_json::to_string_pretty(&card).expect("JSON serialises")
+}
+
+/// Runs the tour on its own thread once the API is up; with `exit`, stops the daemon after it
+/// (SIGTERM to this process, so the stop is the normal drain) and exits 1 if it failed.
+fn start_tour(listen: SocketAddr, token_file: &Path, sandbox: String, exit: bool) {
+    let token = std::fs::read_to_string(token_file)
+        .map(|t| t.trim().to_owned())
+        .unwrap_or_default();
+    let tour = super::demo_tour::Tour {
+        api: format!("http://{listen}"),
+        token,
+        sandbox,
+    };
+    let spawned = std::thread::Builder::new()
+        .name("demo-tour".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for the tour");
+            let result = runtime.block_on(super::demo_tour::run(tour));
+            if let Err(e) = &result {
+                eprintln!("medsettle demo: the tour stopped: {e:#}");
+            }
+            if exit {
+                if result.is_err() {
+                    std::process::exit(1);
+                }
+                let _ = std::process::Command::new("kill")
+                    .arg("-TERM")
+                    .arg(std::process::id().to_string())
+                    .status();
+            }
+        });
+    if let Err(e) = spawned {
+        eprintln!("medsettle demo: cannot start the tour: {e}");
+    }
 }
 
 /// Where the demo's sandbox insurer listens and what it signs e-SSC codes with.

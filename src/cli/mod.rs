@@ -5,6 +5,7 @@
 mod card;
 mod config_check;
 mod demo;
+mod demo_tour;
 mod devices;
 mod local_api;
 mod queue;
@@ -45,6 +46,12 @@ enum Command {
         /// Address of the demo API.
         #[arg(long, default_value = "127.0.0.1:8790")]
         listen: std::net::SocketAddr,
+        /// Do not run the scripted tour of sales; just serve.
+        #[arg(long)]
+        no_tour: bool,
+        /// Stop the daemon once the tour is done (exit 0 if every step succeeded).
+        #[arg(long, conflicts_with = "no_tour")]
+        exit_after_tour: bool,
     },
     /// Work with configuration files.
     Config {
@@ -107,7 +114,16 @@ impl Cli {
     pub fn execute(self) -> ExitCode {
         match self.command {
             Command::Run { config } => run::execute(&config),
-            Command::Demo { var, listen } => demo::execute(&var, listen),
+            Command::Demo {
+                var,
+                listen,
+                no_tour,
+                exit_after_tour,
+            } => demo::execute(
+                &var,
+                listen,
+                demo::TourMode::from_flags(no_tour, exit_after_tour),
+            ),
             Command::Config {
                 command: ConfigCommand::Check { path },
             } => config_check::execute(&path),

@@ -86,6 +86,7 @@ async fn demo_serves_on_built_in_defaults_and_stops_on_ctrl_c() {
             var.as_os_str(),
             "--listen".as_ref(),
             "127.0.0.1:0".as_ref(),
+            "--no-tour".as_ref(),
         ],
         |_| {},
     )
@@ -110,6 +111,50 @@ async fn demo_serves_on_built_in_defaults_and_stops_on_ctrl_c() {
     p.signal(2);
     let (exit, log) = p.wait();
     assert_eq!(exit.code(), Some(0), "{log}");
+}
+
+/// `make demo`'s tour, as a test: every kind of sale through the real binary's API against its
+/// sandbox insurer, the outage and the forwarding, the end-of-day balance; then a clean stop.
+#[tokio::test]
+async fn the_demo_tour_runs_every_sale_and_balances() {
+    let dir = tempfile::tempdir().unwrap();
+    let var = dir.path().join("var");
+    let var_arg = var.to_str().unwrap().to_owned();
+    let (status, out, err) = tokio::task::spawn_blocking(move || {
+        crate::support::process::run_cli(
+            &[
+                "demo",
+                "--var",
+                &var_arg,
+                "--listen",
+                "127.0.0.1:0",
+                "--exit-after-tour",
+            ],
+            None,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(status.success(), "{out}\n{err}");
+    for step in [
+        "① 刷卡结算 Online card sale",
+        "② 电子社保卡码结算 e-SSC QR sale",
+        "③ 医保码结算 e-voucher QR sale",
+        "④ 医保平台中断 Platform outage",
+        "sale.offline",
+        "脱机保存 stored: state=\"queued\"",
+        "refund due to the patient",
+        "⑤ 日终对账 End-of-day reconciliation",
+        "Tour done",
+    ] {
+        assert!(out.contains(step), "missing {step:?} in:\n{out}");
+    }
+    assert_eq!(out.matches("已结算 settled").count(), 4, "{out}");
+    assert!(!out.contains("NOT balanced"), "{out}");
+    assert!(
+        !out.contains("110105199003071239") && !out.contains("测试张三"),
+        "{out}"
+    );
 }
 
 /// A terminal whose reader stack is the in-process virtual reader holding `profile`.

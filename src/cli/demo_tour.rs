@@ -1,0 +1,320 @@
+//! The scripted tour `medsettle demo` runs once the daemon is up: every kind of sale through the
+//! local API, exactly as cashier software would call it, against the in-process sandbox insurer
+//! (whose admin endpoints stand in for the world: minting codes, cutting the link). It prints
+//! each step; personal data only masked, as the API gives it.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, anyhow, bail};
+use serde_json::{Value, json};
+
+/// Where the tour reaches the daemon and the sandbox.
+pub(super) struct Tour {
+    pub api: String,
+    pub token: String,
+    pub sandbox: String,
+}
+
+/// The demo patient (the sandbox's 测试张三, card M12345678, PIN 123456).
+const CERTNO: &str = "110105199003071239";
+const PIN: &str = "123456";
+
+struct Http {
+    client: reqwest::Client,
+    tour: Tour,
+}
+
+impl Http {
+    async fn api(&self, path: &str, body: Value) -> anyhow::Result<(u16, Value)> {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.tour.api))
+            .bearer_auth(&self.tour.token)
+            .json(&body)
+            .send()
+            .await
+            .with_context(|| format!("POST {path}"))?;
+        let status = r.status().as_u16();
+        Ok((status, r.json().await.unwrap_or(Value::Null)))
+    }
+
+    async fn ok(&self, path: &str, body: Value) -> anyhow::Result<Value> {
+        let (status, v) = self.api(path, body).await?;
+        if (200..300).contains(&status) {
+            Ok(v)
+        } else {
+            Err(anyhow!(
+                "{path}: HTTP {status}: {}",
+                v["message_en"].as_str().unwrap_or("")
+            ))
+        }
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.tour.api))
+            .bearer_auth(&self.tour.token)
+            .send()
+            .await?;
+        Ok(r.json().await?)
+    }
+
+    async fn sandbox(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Value,
+    ) -> anyhow::Result<Value> {
+        let r = self
+            .client
+            .request(method, format!("{}{path}", self.tour.sandbox))
+            .json(&body)
+            .send()
+            .await?;
+        Ok(r.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn yuan(v: &Value) -> String {
+    v.as_str().unwrap_or("-").to_owned()
+}
+
+fn split_line(sale: &Value) -> String {
+    let s = &sale["settlement"];
+    format!(
+        "医保基金 fund {} · 个人账户 account {} · 现金 cash {}",
+        yuan(&s["fund"]),
+        yuan(&s["account"]),
+        yuan(&s["cash"])
+    )
+}
+
+fn items(amount: &str) -> Value {
+    json!([
+        {"code": "XA01BAA123A001010100001", "name": "阿莫西林胶囊 Amoxicillin", "cnt": "2", "pric": amount},
+        {"code": "ZB02CAA456B002020200002", "name": "维生素C Vitamin C (自费 self-pay)", "cnt": "1", "pric": "6.50"}
+    ])
+}
+
+/// Runs the tour; prints each step. Errors end the tour (the daemon keeps serving).
+pub(super) async fn run(tour: Tour) -> anyhow::Result<()> {
+    medsettle::upstream::transport::install_crypto_provider();
+    let http = Http {
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()?,
+        tour,
+    };
+    println!("\n== 演示 Tour: five sales and the end of the day ==");
+
+    // 1. Online card sale.
+    println!("\n① 刷卡结算 Online card sale");
+    let card = http.ok("/v1/card/read", json!({})).await?;
+    println!(
+        "   读卡 card read: {} (credential {})",
+        card["record"]["card_no"]
+            .as_str()
+            .map(mask)
+            .unwrap_or_default(),
+        short(&card["credential_id"])
+    );
+    let sale = card_sale(&http, &card, "12.80").await?;
+    println!("   已结算 settled: {}", split_line(&sale));
+
+    // 2. Signed e-SSC QR sale.
+    println!("\n② 电子社保卡码结算 e-SSC QR sale");
+    let minted = http
+        .sandbox(
+            reqwest::Method::POST,
+            "/admin/essc",
+            json!({ "certno": CERTNO }),
+        )
+        .await?;
+    let code = minted["code"]
+        .as_str()
+        .ok_or_else(|| anyhow!("sandbox minted no e-SSC"))?;
+    let scan = http.ok("/v1/qr/submit", json!({ "text": code })).await?;
+    println!(
+        "   扫码 scanned: {} valid={} (verified offline with the issuer key)",
+        scan["kind"], scan["valid"]
+    );
+    let sale = qr_sale(&http, &scan, json!({ "pin": PIN })).await?;
+    println!("   已结算 settled: {}", split_line(&sale));
+
+    // 3. E-voucher QR sale.
+    println!("\n③ 医保码结算 e-voucher QR sale");
+    let issued = http
+        .sandbox(
+            reqwest::Method::POST,
+            "/admin/evoucher",
+            json!({ "certno": CERTNO }),
+        )
+        .await?;
+    let code = issued["ecQrCode"]
+        .as_str()
+        .ok_or_else(|| anyhow!("sandbox issued no e-voucher"))?;
+    let scan = http.ok("/v1/qr/submit", json!({ "text": code })).await?;
+    println!(
+        "   扫码 scanned: {} (decoded by the platform's ec.query at sale time)",
+        scan["kind"]
+    );
+    let sale = qr_sale(&http, &scan, json!({})).await?;
+    println!("   已结算 settled: {}", split_line(&sale));
+
+    // 4. Platform outage: stored offline, forwarded when the link is back.
+    println!("\n④ 医保平台中断 Platform outage → stored offline → forwarded");
+    http.sandbox(
+        reqwest::Method::POST,
+        "/admin/faults",
+        json!({ "infno": "*", "fault": { "kind": "drop_before_commit" } }),
+    )
+    .await?;
+    let card = http.ok("/v1/card/read", json!({})).await?;
+    let created = http
+        .ok(
+            "/v1/sales",
+            json!({ "credential_id": card["credential_id"], "items": items("9.90") }),
+        )
+        .await?;
+    let id = created["id"].as_str().unwrap_or_default().to_owned();
+    let (status, offline) = http
+        .api(&format!("/v1/sales/{id}/presettle"), json!({}))
+        .await?;
+    println!(
+        "   预结算 presettle: HTTP {status} {} — {}",
+        offline["code"].as_str().unwrap_or(""),
+        offline["message_zh"].as_str().unwrap_or("")
+    );
+    let collected = created["amount"].clone();
+    let stored = http
+        .ok(
+            &format!("/v1/sales/{id}/confirm"),
+            json!({ "pin": PIN, "collected": collected }),
+        )
+        .await?;
+    println!(
+        "   脱机保存 stored: state={} collected {} (patient paid in full)",
+        stored["state"],
+        yuan(&collected)
+    );
+    let queue = http.get("/v1/queue").await?;
+    println!(
+        "   队列 queue: {} sale(s), {} yuan",
+        queue["totals"]["count"],
+        yuan(&queue["totals"]["amount"])
+    );
+    http.sandbox(reqwest::Method::DELETE, "/admin/faults", Value::Null)
+        .await?;
+    println!("   网络恢复 link back: the forwarder settles it by itself");
+    http.ok("/v1/queue/flush", json!({})).await?;
+    let settled = wait_settled(&http, &id).await?;
+    println!("   已结算 settled: {}", split_line(&settled));
+    println!(
+        "   收银通知 cashier event: refund due to the patient 应退 {} yuan",
+        yuan(&settled["refund_due"])
+    );
+
+    // 5. End of day.
+    println!("\n⑤ 日终对账 End-of-day reconciliation (3201)");
+    let report = http.ok("/v1/reconcile", json!({})).await?;
+    for line in report["lines"].as_array().into_iter().flatten() {
+        let t = &line["totals"];
+        println!(
+            "   险种 insutype {}: {} sale(s), 医疗费 {} yuan, 基金 {}, 账户 {} — {}",
+            t["insutype"].as_str().unwrap_or(""),
+            t["count"],
+            yuan(&t["medfee"]),
+            yuan(&t["fund"]),
+            yuan(&t["account"]),
+            if line["balanced"] == true {
+                "平 balanced"
+            } else {
+                "不平 NOT balanced"
+            }
+        );
+    }
+    if report["balanced"] != true {
+        bail!("reconciliation does not balance");
+    }
+    println!("\n== 演示完成 Tour done: every sale settled once, the day balances ==");
+    Ok(())
+}
+
+async fn card_sale(http: &Http, card: &Value, pric: &str) -> anyhow::Result<Value> {
+    let sale = http
+        .ok(
+            "/v1/sales",
+            json!({ "credential_id": card["credential_id"], "items": items(pric) }),
+        )
+        .await?;
+    let id = sale["id"].as_str().unwrap_or_default();
+    let pre = http
+        .ok(&format!("/v1/sales/{id}/presettle"), json!({}))
+        .await?;
+    println!(
+        "   预结算 presettle: 总额 total {} · 患者自付 patient pays {}",
+        yuan(&pre["amount"]),
+        yuan(&pre["patient_share"])
+    );
+    println!("   患者输入密码 patient enters the card PIN");
+    http.ok(&format!("/v1/sales/{id}/confirm"), json!({ "pin": PIN }))
+        .await
+}
+
+async fn qr_sale(http: &Http, scan: &Value, consent: Value) -> anyhow::Result<Value> {
+    let sale = http
+        .ok(
+            "/v1/sales",
+            json!({ "credential_id": scan["credential_id"], "items": items("15.00") }),
+        )
+        .await?;
+    let id = sale["id"].as_str().unwrap_or_default();
+    let pre = http
+        .ok(&format!("/v1/sales/{id}/presettle"), json!({}))
+        .await?;
+    println!(
+        "   预结算 presettle: 患者自付 patient pays {}",
+        yuan(&pre["patient_share"])
+    );
+    http.ok(&format!("/v1/sales/{id}/confirm"), consent).await
+}
+
+/// Waits for the stored sale to settle (reading it again on each of the daemon's events).
+async fn wait_settled(http: &Http, id: &str) -> anyhow::Result<Value> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut events = http
+        .client
+        .get(format!("{}/v1/events?topics=sale", http.tour.api))
+        .bearer_auth(&http.tour.token)
+        .timeout(Duration::from_secs(70))
+        .send()
+        .await?;
+    loop {
+        let v = http.get(&format!("/v1/sales/{id}")).await?;
+        if v["sale"]["state"] == "settled" {
+            return Ok(v["sale"].clone());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the stored sale did not settle within 60 s (state {})",
+                v["sale"]["state"]
+            );
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), events.chunk()).await;
+    }
+}
+
+fn mask(s: &str) -> String {
+    let n = s.chars().count();
+    s.chars()
+        .enumerate()
+        .map(|(i, c)| if i == 0 || i + 3 >= n { c } else { '*' })
+        .collect()
+}
+
+fn short(v: &Value) -> String {
+    v.as_str()
+        .map(|s| s.chars().take(9).collect::<String>() + "…")
+        .unwrap_or_default()
+}
