@@ -26,8 +26,8 @@ pub const HEADER: &str = "idempotency-key";
 /// The header on a replayed answer.
 pub const REPLAYED: &str = "idempotent-replayed";
 
-/// Path prefixes whose POST routes honour `Idempotency-Key`.
-const PREFIXES: &[&str] = &["/v1/sales", "/v1/queue", "/v1/reconcile"];
+/// Every POST of the API (`/v1/…`) honours `Idempotency-Key`.
+const PREFIXES: &[&str] = &["/v1/"];
 
 /// Whether a route carries the idempotency layer.
 pub fn applies(method: &str, path: &str) -> bool {
@@ -160,10 +160,12 @@ mod tests {
     }
 
     #[test]
-    fn applies_to_the_sales_posts_only() {
+    fn applies_to_every_api_post() {
         assert!(applies("POST", "/v1/sales/{id}/confirm"));
         assert!(applies("POST", "/v1/reconcile"));
+        assert!(applies("POST", "/v1/card/read"));
+        assert!(applies("POST", "/v1/qr/submit"));
         assert!(!applies("GET", "/v1/sales/{id}"));
-        assert!(!applies("POST", "/v1/card/read"));
+        assert!(!applies("GET", "/v1/events"));
     }
 }

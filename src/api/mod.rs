@@ -63,6 +63,8 @@ pub struct AppState {
     pub idempotency: idempotency::Keys,
     /// Request limits.
     pub limits: Limits,
+    /// Browser origins allowed by CORS (`api.cors_origins`); empty = CORS off.
+    pub cors_origins: Vec<String>,
     /// When the daemon started.
     pub started: Instant,
 }
@@ -93,6 +95,7 @@ impl AppState {
             credentials: Arc::default(),
             sales: None,
             idempotency: idempotency::Keys::default(),
+            cors_origins: config.api.cors_origins.clone(),
             limits: Limits {
                 max_body_bytes: config.api.max_body_bytes,
                 request_timeout: Duration::from_millis(config.api.request_timeout_ms),
@@ -291,7 +294,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         Arc::clone(&state),
         middleware::auth,
     ));
-    public
+    let cors = cors_layer(&state.cors_origins);
+    let router = public
         .merge(protected)
         .fallback(system::not_found)
         .method_not_allowed_fallback(system::method_not_allowed)
@@ -303,5 +307,35 @@ pub fn router(state: Arc<AppState>) -> Router {
             Arc::clone(&state),
             middleware::track,
         ))
-        .with_state(state)
+        .with_state(state);
+    match cors {
+        Some(layer) => router.layer(layer),
+        None => router,
+    }
+}
+
+/// CORS for the configured origins only (`api.cors_origins`); `None` (off) when there are none.
+fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{HeaderName, HeaderValue, Method, header};
+    use tower_http::cors::{AllowOrigin, CorsLayer};
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static(idempotency::HEADER),
+                HeaderName::from_static("last-event-id"),
+            ])
+            .expose_headers([HeaderName::from_static(idempotency::REPLAYED)])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }

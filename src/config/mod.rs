@@ -134,6 +134,10 @@ pub struct ApiConfig {
     /// Longest a request may take before it is answered with a timeout error, in milliseconds.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_ms: u64,
+    /// Web origins allowed to call the API from a browser (CORS), e.g. a kiosk UI served from
+    /// `http://localhost:8080`. Default: none — CORS is off.
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 fn default_listen() -> SocketAddr {
@@ -244,6 +248,7 @@ impl Config {
                 token: SecretRef::File(var_dir.join("api-token")),
                 max_body_bytes: default_max_body(),
                 request_timeout_ms: default_request_timeout(),
+                cors_origins: Vec::new(),
             },
             readers: ReadersConfig {
                 backend: ReaderBackend::None,

@@ -157,6 +157,22 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
             bad(&key, message);
         }
     }
+    for origin in &c.api.cors_origins {
+        let ok = origin.split_once("://").is_some_and(|(scheme, rest)| {
+            matches!(scheme, "http" | "https")
+                && !rest.is_empty()
+                && !rest.contains('/')
+                && !rest.contains('*')
+        });
+        if !ok {
+            bad(
+                "api.cors_origins",
+                format!(
+                    "{origin:?} must be an origin like \"http://localhost:8080\" (scheme, host, optional port; no path, no wildcard)"
+                ),
+            );
+        }
+    }
     for (key, message) in c.settle.problems() {
         bad(&key, message);
     }

@@ -216,3 +216,67 @@ async fn unix_socket_serves_the_api_with_its_mode() {
     d.shutdown().await;
     assert!(!sock.exists(), "the socket file is removed on shutdown");
 }
+
+/// CORS is off by default (no `Access-Control-Allow-Origin` for anyone); with
+/// `api.cors_origins` only the listed origin is allowed, and a preflight needs no token.
+#[tokio::test]
+async fn cors_only_for_configured_origins() {
+    for configured in [false, true] {
+        let t = Terminal::new();
+        let mut config = t.config();
+        if configured {
+            config.api.cors_origins = vec!["http://localhost:8080".into()];
+        }
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let env = medsettle::daemon::Environment {
+            notifier: medsettle::daemon::Notifier::disabled(),
+            credentials_dir: None,
+            log: None,
+            events: medsettle::events::EventBus::default(),
+            readers: None,
+            scans: None,
+        };
+        let d = medsettle::daemon::Daemon::start(config, listener, env)
+            .await
+            .unwrap();
+        let base = format!("http://{}", d.local_addr().unwrap());
+        let (control, rx) = tokio::sync::mpsc::channel(1);
+        let task = tokio::spawn(d.serve(rx));
+        let c = support::client();
+        for origin in ["http://localhost:8080", "http://evil.example"] {
+            let preflight = c
+                .request(reqwest::Method::OPTIONS, format!("{base}/v1/status"))
+                .header("origin", origin)
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", "authorization")
+                .send()
+                .await
+                .unwrap();
+            let allowed = preflight
+                .headers()
+                .get("access-control-allow-origin")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let get = c
+                .get(format!("{base}/v1/status"))
+                .header("origin", origin)
+                .bearer_auth(TOKEN)
+                .send()
+                .await
+                .unwrap();
+            let get_allowed = get.headers().get("access-control-allow-origin").cloned();
+            if configured && origin == "http://localhost:8080" {
+                assert_eq!(allowed.as_deref(), Some(origin));
+                assert!(preflight.status().is_success());
+                assert_eq!(get_allowed.unwrap(), origin);
+            } else {
+                assert_eq!(allowed, None, "{origin} configured={configured}");
+                assert!(get_allowed.is_none());
+            }
+        }
+        control
+            .send(medsettle::daemon::Control::Shutdown)
+            .await
+            .unwrap();
+        task.await.unwrap().unwrap();
+    }
+}
