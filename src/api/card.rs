@@ -236,7 +236,7 @@ fn disabled() -> ApiError {
     )
 }
 
-fn service_error(e: &CardServiceError) -> ApiError {
+pub(super) fn service_error(e: &CardServiceError) -> ApiError {
     let status = match e {
         CardServiceError::Access(AccessError::NoCard(_)) => StatusCode::REQUEST_TIMEOUT,
         CardServiceError::Access(_) => StatusCode::SERVICE_UNAVAILABLE,

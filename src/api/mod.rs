@@ -7,6 +7,7 @@
 //! device themselves.
 
 mod card;
+mod credentials;
 mod error;
 mod events;
 pub mod idempotency;
@@ -87,12 +88,14 @@ impl AppState {
             status,
             metrics,
             work,
-            events,
+            events: events.clone(),
             card: None,
             qr: None,
             qr_sources: false,
             upstream: None,
-            credentials: Arc::default(),
+            credentials: Arc::new(crate::settle::credentials::Credentials::with_events(
+                events.clone(),
+            )),
             sales: None,
             idempotency: idempotency::Keys::default(),
             cors_origins: config.api.cors_origins.clone(),
@@ -196,6 +199,11 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/v1/credentials/wait",
+        access: Access::Token,
+    },
+    Route {
+        method: "POST",
         path: "/v1/sales",
         access: Access::Token,
     },
@@ -257,6 +265,7 @@ fn handler_for(route: &Route) -> MethodRouter<S> {
         ("POST", "/v1/card/verify-pin") => post(card::verify_pin),
         ("POST", "/v1/qr/scan") => post(card::qr_scan),
         ("POST", "/v1/qr/submit") => post(card::qr_submit),
+        ("POST", "/v1/credentials/wait") => post(credentials::wait),
         ("POST", "/v1/sales") => post(sales::create),
         ("GET", "/v1/sales/{id}") => get(sales::get),
         ("POST", "/v1/sales/{id}/presettle") => post(sales::presettle),

@@ -31,12 +31,43 @@ type Held = (HashMap<String, (Instant, Fresh)>, VecDeque<String>);
 #[derive(Default)]
 pub struct Credentials {
     inner: Mutex<Held>,
+    /// Where `credential.ready` is published (masked), when set.
+    events: Option<crate::events::EventBus>,
 }
 
 impl Credentials {
+    /// A cache that announces each new credential as a `credential.ready` event (masked: the
+    /// id to make a sale with, the kind, a masked card number or ID number).
+    pub fn with_events(events: crate::events::EventBus) -> Credentials {
+        Credentials {
+            events: Some(events),
+            ..Credentials::default()
+        }
+    }
+
     /// Holds `credential` and returns its id.
     pub fn insert(&self, credential: Fresh) -> String {
         let id = format!("C{}", hex::encode(rand::random::<[u8; 12]>()));
+        if let Some(bus) = &self.events {
+            use crate::telemetry::pii::{mask_id, mask_name};
+            let summary = match &credential {
+                Fresh::Card(r) => serde_json::json!({
+                    "kind": "card",
+                    "card_no": mask_id(&r.card_no),
+                    "name": r.holder.as_ref().map(|h| mask_name(&h.name)),
+                }),
+                Fresh::Essc(e) => serde_json::json!({
+                    "kind": "essc",
+                    "id_number": mask_id(e.sn.expose()),
+                    "name": mask_name(e.name.expose()),
+                }),
+                Fresh::EVoucher(_) => serde_json::json!({ "kind": "evoucher" }),
+            };
+            bus.publish(
+                "credential.ready",
+                serde_json::json!({ "credential_id": id, "credential": summary }),
+            );
+        }
         let mut guard = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         let (map, order) = &mut *guard;
         while order.len() >= CAPACITY {

@@ -29,7 +29,16 @@ async fn every_route_but_healthz_needs_the_token() {
     for r in ROUTES {
         let url = d.url(r.path);
         let method: reqwest::Method = r.method.parse().unwrap();
-        let req = || c.request(method.clone(), &url);
+        let long_poll = r.path == "/v1/credentials/wait";
+        let req = || {
+            let b = c.request(method.clone(), &url);
+            // The credential long-poll would wait its default 20 s for nothing: ask for 100 ms.
+            if long_poll {
+                b.json(&serde_json::json!({ "wait_ms": 100 }))
+            } else {
+                b
+            }
+        };
         let bare = req().send().await.unwrap();
         let wrong = req().bearer_auth("not-the-token").send().await.unwrap();
         let right = req().bearer_auth(TOKEN).send().await.unwrap();
@@ -40,6 +49,7 @@ async fn every_route_but_healthz_needs_the_token() {
         // none of them says 401.
         let expected = match (r.method, r.path) {
             ("POST", "/v1/qr/submit") => 400,
+            ("POST", "/v1/credentials/wait") => 408,
             (_, p) if p.starts_with("/v1/card") || p.starts_with("/v1/qr") => 503,
             (_, "/v1/readers") | (_, "/v1/reconcile") => 503,
             ("POST", "/v1/sales") => 400,
