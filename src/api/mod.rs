@@ -233,6 +233,11 @@ pub const ROUTES: &[Route] = &[
         access: Access::Token,
     },
     Route {
+        method: "GET",
+        path: "/v1/sales",
+        access: Access::Token,
+    },
+    Route {
         method: "POST",
         path: "/v1/queue/{id}/retry",
         access: Access::Token,
@@ -272,6 +277,7 @@ fn handler_for(route: &Route) -> MethodRouter<S> {
         ("POST", "/v1/sales/{id}/confirm") => post(sales::confirm),
         ("POST", "/v1/sales/{id}/cancel") => post(sales::cancel),
         ("GET", "/v1/queue") => get(queue::list),
+        ("GET", "/v1/sales") => get(queue::list_sales),
         ("POST", "/v1/queue/{id}/retry") => post(queue::retry),
         ("POST", "/v1/queue/flush") => post(queue::flush),
         ("POST", "/v1/reconcile") => post(queue::reconcile),

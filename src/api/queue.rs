@@ -113,6 +113,75 @@ async fn page(
     }))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SalesQuery {
+    limit: Option<u32>,
+    after: Option<String>,
+    /// Comma-separated states; default every state.
+    state: Option<String>,
+}
+
+/// `GET /v1/sales`: every sale (stored or not), oldest first, paginated, filtered by state.
+pub(super) async fn list_sales(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<SalesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if let Err(e) = engine(&state) {
+        return e.into_response();
+    }
+    let Ok(Query(q)) = query else {
+        return ApiError::bad_request(
+            "limit: 1-500; after: a sale id from the previous page's next; state: e.g. settled,queued",
+        )
+        .into_response();
+    };
+    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return ApiError::bad_request("limit must be between 1 and 500").into_response();
+    }
+    let states: Vec<&str> = match &q.state {
+        None => SaleState::ALL.iter().map(|s| s.as_str()).collect(),
+        Some(list) => {
+            let mut out = Vec::new();
+            for name in list.split(',').map(str::trim) {
+                match SaleState::parse(name) {
+                    Some(s) => out.push(s.as_str()),
+                    None => {
+                        return ApiError::bad_request(&format!("unknown state {name:?}"))
+                            .into_response();
+                    }
+                }
+            }
+            out
+        }
+    };
+    let result = async {
+        let mut rows = state
+            .store
+            .sales_in(&states, false, q.after.as_deref(), limit + 1)
+            .await?;
+        let more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        let next = if more {
+            rows.last().map(|r| r.id.clone())
+        } else {
+            None
+        };
+        let sales: Vec<serde_json::Value> = rows
+            .iter()
+            .filter_map(|r| serde_json::from_str::<Sale>(&r.doc).ok())
+            .map(|s| s.view())
+            .collect();
+        Ok::<_, SaleError>(serde_json::json!({ "sales": sales, "next": next }))
+    }
+    .await;
+    match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => sale_error(&e).into_response(),
+    }
+}
+
 /// Stored sales the forwarder still has to settle.
 async fn pending_count(state: &AppState) -> Result<usize, SaleError> {
     let pending: Vec<&str> = PENDING.iter().map(|s| s.as_str()).collect();
