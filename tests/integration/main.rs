@@ -7,6 +7,7 @@ mod cards;
 mod cards_pcsc;
 mod chaos;
 mod cli;
+mod doctor;
 mod events;
 mod lifecycle;
 mod pii;
