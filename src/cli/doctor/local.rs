@@ -52,6 +52,8 @@ pub(super) fn secrets(config: &Config) -> Vec<Check> {
 }
 
 /// Free space on the filesystem holding `store.path`.
+// The statvfs counts are u32 on 32-bit terminals, u64 elsewhere.
+#[allow(clippy::unnecessary_cast)]
 pub(super) fn disk(config: &Config) -> Check {
     let dir = existing_ancestor(&config.store.path);
     match nix::sys::statvfs::statvfs(&dir) {
