@@ -202,3 +202,29 @@ fn doctor_unloadable_config_exits_78() {
     assert_eq!(check(&json, "config")["result"], "fail");
     assert!(table.contains("medsettle config check"), "{table}");
 }
+
+#[tokio::test]
+async fn doctor_finds_api_listen_held_by_a_running_medsettle() {
+    let t = Terminal::new();
+    let daemon = crate::support::InProcess::start(&t).await;
+    let addr = daemon.url("").trim_start_matches("http://").to_owned();
+    let config = write(&t, |s| {
+        s.replace("listen = \"127.0.0.1:0\"", &format!("listen = \"{addr}\""))
+    });
+    let (code, table, json) = tokio::task::spawn_blocking(move || doctor(&config))
+        .await
+        .unwrap();
+    assert_eq!(code, 0, "{table}");
+    let listen = check(&json, "api.listen");
+    assert_eq!(listen["result"], "ok", "{table}");
+    assert!(
+        listen["detail"]
+            .as_str()
+            .unwrap()
+            .contains("running medsettle"),
+        "{listen}"
+    );
+    // The running daemon's database inspects clean through its WAL.
+    assert_eq!(check(&json, "database")["result"], "ok", "{table}");
+    daemon.shutdown().await;
+}
