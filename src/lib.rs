@@ -13,6 +13,7 @@ pub mod card;
 pub mod config;
 pub mod credential;
 pub mod daemon;
+pub mod doctor;
 pub mod error;
 pub mod events;
 pub mod qr;

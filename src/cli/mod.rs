@@ -7,6 +7,7 @@ mod config_check;
 mod demo;
 mod demo_tour;
 mod devices;
+mod doctor;
 mod local_api;
 mod queue;
 mod run;
@@ -57,6 +58,16 @@ enum Command {
     Config {
         #[command(subcommand)]
         command: ConfigCommand,
+    },
+    /// Check the terminal: config, secrets, readers, camera, scan boxes, platform link and
+    /// clock, disk, database, API port. Exit 0 ok/warnings, 1 a check failed, 78 bad config.
+    Doctor {
+        /// The TOML configuration file.
+        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
+        config: PathBuf,
+        /// Print `{checks: [{name, result, detail, fix}], ok}` instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Print the version and the database schema version this build uses.
     Version,
@@ -127,6 +138,7 @@ impl Cli {
             Command::Config {
                 command: ConfigCommand::Check { path },
             } => config_check::execute(&path),
+            Command::Doctor { config, json } => doctor::execute(&config, json),
             Command::Readers { config } => card::readers(&config),
             Command::Scan { args } => scan::execute(args),
             Command::ReadCard { config, args } => card::read_card(&config, args),

@@ -10,6 +10,7 @@
 //! `writer.rs` (the thread), `ops.rs` (SQL of each write), `reads.rs`, `error.rs`.
 
 mod error;
+mod inspect;
 mod migrate;
 mod open;
 mod ops;
@@ -31,6 +32,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 pub use error::StoreError;
+pub use inspect::{Inspection, inspect};
 pub use sales::{IdempotencyRow, LimitKind, OfflineLimits, OfflineTotals, SaleEventRow, SaleRow};
 use writer::{Command, Counters};
 

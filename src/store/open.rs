@@ -113,13 +113,7 @@ fn probe(path: &Path, busy: Duration) -> Result<(), StoreError> {
         path: path.to_owned(),
         source,
     };
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = match immutable_uri(path) {
-        Some(uri) => Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI),
-        None => Connection::open_with_flags(path, flags),
-    }
-    .map_err(open_err)?;
-    conn.busy_timeout(busy).map_err(open_err)?;
+    let conn = read_only(path, busy)?;
     migrate::check_identity(&conn, path, SCHEMA_VERSION)?;
     let detail = quick_check(&conn).map_err(open_err)?;
     if detail != "ok" {
@@ -129,6 +123,22 @@ fn probe(path: &Path, busy: Duration) -> Result<(), StoreError> {
         });
     }
     Ok(())
+}
+
+/// A read-only connection that leaves the file as found (immutable when nothing uses it).
+pub(super) fn read_only(path: &Path, busy: Duration) -> Result<Connection, StoreError> {
+    let open_err = |source| StoreError::Open {
+        path: path.to_owned(),
+        source,
+    };
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = match immutable_uri(path) {
+        Some(uri) => Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI),
+        None => Connection::open_with_flags(path, flags),
+    }
+    .map_err(open_err)?;
+    conn.busy_timeout(busy).map_err(open_err)?;
+    Ok(conn)
 }
 
 /// A `file:` URI opening `path` with `immutable=1` when no connection can be using it (no

@@ -122,6 +122,17 @@ impl Exchange {
     }
 }
 
+/// How a forced sign-in went, in time.
+#[derive(Debug, Clone, Copy)]
+pub struct SignInTiming {
+    /// Request sent to answer read.
+    pub round_trip: Duration,
+    /// The local clock halfway through the round trip.
+    pub local_midpoint: DateTime<Utc>,
+    /// The platform's clock in its answer (`respond_time`, else `sign_time`), when present.
+    pub platform_time: Option<DateTime<Utc>>,
+}
+
 /// The platform client. Cheap to share behind an `Arc`.
 pub struct Client {
     parts: ClientParts,
@@ -230,15 +241,16 @@ impl Client {
         if let Some(s) = guard.as_ref().filter(|s| s.day == today) {
             return Ok(s.sign_no.clone());
         }
-        let state = self.sign_in_now().await?;
+        let (state, _) = self.sign_in_now().await?;
         let sign_no = state.sign_no.clone();
         *guard = Some(state);
         self.session.publish(guard.as_ref());
         Ok(sign_no)
     }
 
-    /// 9001 now, whatever the session; returns the exchange's timing.
-    async fn sign_in_now(&self) -> Result<SessionState, UpstreamError> {
+    /// 9001 now, whatever the session; returns the session and the platform's clock reading
+    /// (`respond_time`, else `sign_time`) when it gave one.
+    async fn sign_in_now(&self) -> Result<(SessionState, Option<DateTime<Utc>>), UpstreamError> {
         use super::tx::sign::{SIGN_IN, SignIn, SignInInput, SignInOutput};
         let (opter_no, mac, ip) = self.parts.sign_in_identity.clone();
         let input = SignInInput {
@@ -250,26 +262,43 @@ impl Client {
         let exchange = self.exchange(&prepared, "").await?;
         let out: SignInOutput = exchange.output()?;
         let sign_no = out.sign_no()?.to_owned();
+        let platform_time = exchange
+            .response
+            .respond_time_utc()
+            .or_else(|| out.sign_time());
         let at = (self.parts.clock)();
         tracing::info!(
             elapsed_ms = exchange.elapsed.as_millis() as u64,
             "signed in to the platform (9001)"
         );
         self.link.lock().expect("link lock").signed_in_at = Some(at);
-        Ok(SessionState {
+        let state = SessionState {
             sign_no,
             day: super::time::cst_day(at),
-        })
+        };
+        Ok((state, platform_time))
     }
 
     /// Forces a fresh sign-in (operator `upstream ping`); returns the round trip.
     pub async fn sign_in(&self) -> Result<Duration, UpstreamError> {
+        self.sign_in_timed().await.map(|t| t.round_trip)
+    }
+
+    /// [`Client::sign_in`] that also reports the platform's clock, for `medsettle doctor`.
+    pub async fn sign_in_timed(&self) -> Result<SignInTiming, UpstreamError> {
+        let sent_at = (self.parts.clock)();
         let started = std::time::Instant::now();
         let mut guard = self.session.lock().await;
-        let state = self.sign_in_now().await?;
+        let (state, platform_time) = self.sign_in_now().await?;
         *guard = Some(state);
         self.session.publish(guard.as_ref());
-        Ok(started.elapsed())
+        let round_trip = started.elapsed();
+        Ok(SignInTiming {
+            round_trip,
+            local_midpoint: sent_at
+                + chrono::TimeDelta::from_std(round_trip / 2).unwrap_or_default(),
+            platform_time,
+        })
     }
 
     /// 9002 for the current session, if any (at shutdown). The session is dropped either way.

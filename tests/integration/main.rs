@@ -8,6 +8,7 @@ mod cards_pcsc;
 mod chaos;
 mod cli;
 mod credentials;
+mod doctor;
 mod events;
 mod lifecycle;
 mod pii;

@@ -3,6 +3,7 @@
 //! crash recovery, stats). Each test works in its own temporary directory and copies
 //! fixtures there first; the committed fixtures are never opened in place.
 
+mod inspect;
 mod migrate;
 mod open;
 mod sales;
