@@ -11,6 +11,7 @@ mod credentials;
 mod error;
 mod events;
 pub mod idempotency;
+mod kiosk;
 mod middleware;
 mod queue;
 mod sales;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub credentials: Arc<crate::settle::credentials::Credentials>,
     /// The settlement engine.
     pub sales: Option<Arc<crate::settle::Engine>>,
+    /// The self-service driver, in kiosk mode.
+    pub kiosk: Option<Arc<crate::settle::kiosk::Kiosk>>,
     /// Requests under an `Idempotency-Key` being answered, by key.
     pub idempotency: idempotency::Keys,
     /// Request limits.
@@ -97,6 +100,7 @@ impl AppState {
                 events.clone(),
             )),
             sales: None,
+            kiosk: None,
             idempotency: idempotency::Keys::default(),
             cors_origins: config.api.cors_origins.clone(),
             limits: Limits {
@@ -204,6 +208,26 @@ pub const ROUTES: &[Route] = &[
     },
     Route {
         method: "POST",
+        path: "/v1/kiosk/sessions",
+        access: Access::Token,
+    },
+    Route {
+        method: "GET",
+        path: "/v1/kiosk/sessions/{id}",
+        access: Access::Token,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/kiosk/sessions/{id}/consent",
+        access: Access::Token,
+    },
+    Route {
+        method: "POST",
+        path: "/v1/kiosk/sessions/{id}/cancel",
+        access: Access::Token,
+    },
+    Route {
+        method: "POST",
         path: "/v1/sales",
         access: Access::Token,
     },
@@ -271,6 +295,10 @@ fn handler_for(route: &Route) -> MethodRouter<S> {
         ("POST", "/v1/qr/scan") => post(card::qr_scan),
         ("POST", "/v1/qr/submit") => post(card::qr_submit),
         ("POST", "/v1/credentials/wait") => post(credentials::wait),
+        ("POST", "/v1/kiosk/sessions") => post(kiosk::start),
+        ("GET", "/v1/kiosk/sessions/{id}") => get(kiosk::view),
+        ("POST", "/v1/kiosk/sessions/{id}/consent") => post(kiosk::consent),
+        ("POST", "/v1/kiosk/sessions/{id}/cancel") => post(kiosk::cancel),
         ("POST", "/v1/sales") => post(sales::create),
         ("GET", "/v1/sales/{id}") => get(sales::get),
         ("POST", "/v1/sales/{id}/presettle") => post(sales::presettle),

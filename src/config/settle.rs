@@ -47,6 +47,8 @@ pub struct SettleConfig {
     pub med_type: String,
     /// `psn_setlway` (01 = 按项目结算).
     pub psn_setlway: String,
+    /// Kiosk mode: how long each step waits for the patient (card or code, consent), in ms.
+    pub kiosk_step_timeout_ms: u64,
 }
 
 impl Default for SettleConfig {
@@ -66,6 +68,7 @@ impl Default for SettleConfig {
             clr_type: "41".to_owned(),
             med_type: "41".to_owned(),
             psn_setlway: "01".to_owned(),
+            kiosk_step_timeout_ms: 60_000,
         }
     }
 }
@@ -98,6 +101,9 @@ impl SettleConfig {
                 "retry_max_ms",
                 "retry_first_ms must be ≥ 100 and retry_max_ms ≥ retry_first_ms",
             );
+        }
+        if !(1_000..=600_000).contains(&self.kiosk_step_timeout_ms) {
+            bad("kiosk_step_timeout_ms", "must be between 1000 and 600000");
         }
         if !self.reconcile_at.is_empty() && self.reconcile_time().is_none() {
             bad(

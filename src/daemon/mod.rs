@@ -253,6 +253,16 @@ impl Daemon {
                 status: Some(Arc::clone(&state.status)),
             },
         )));
+        if config.terminal.mode == crate::config::TerminalMode::Kiosk {
+            if let Some(engine) = &state.sales {
+                state.kiosk = Some(Arc::new(crate::settle::kiosk::Kiosk::new(
+                    Arc::clone(engine),
+                    state.card.clone(),
+                    env.events.clone(),
+                    Duration::from_millis(config.settle.kiosk_step_timeout_ms),
+                )));
+            }
+        }
         let state = Arc::new(state);
         Ok(Daemon {
             config,

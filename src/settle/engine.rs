@@ -124,6 +124,11 @@ impl Engine {
         Arc::clone(&self.credentials)
     }
 
+    /// The designated institution's name (receipts).
+    pub fn terminal_name(&self) -> &str {
+        &self.terminal.fixmedins_name
+    }
+
     /// The terminal has a platform to forward to.
     pub fn has_platform(&self) -> bool {
         self.client.is_some()

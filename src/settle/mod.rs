@@ -9,6 +9,7 @@ pub mod engine;
 pub mod error;
 mod flow;
 pub mod forwarder;
+pub mod kiosk;
 pub mod reconcile;
 pub mod sale;
 pub mod state;

@@ -50,6 +50,7 @@ async fn every_route_but_healthz_needs_the_token() {
         let expected = match (r.method, r.path) {
             ("POST", "/v1/qr/submit") => 400,
             ("POST", "/v1/credentials/wait") => 408,
+            (_, p) if p.starts_with("/v1/kiosk") => 503,
             (_, p) if p.starts_with("/v1/card") || p.starts_with("/v1/qr") => 503,
             (_, "/v1/readers") | (_, "/v1/reconcile") => 503,
             ("POST", "/v1/sales") => 400,

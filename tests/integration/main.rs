@@ -10,6 +10,7 @@ mod cli;
 mod credentials;
 mod doctor;
 mod events;
+mod kiosk;
 mod lifecycle;
 mod pii;
 mod qr;
