@@ -9,6 +9,7 @@ mod chaos;
 mod cli;
 mod events;
 mod lifecycle;
+mod page;
 mod pii;
 mod qr;
 mod sales;
