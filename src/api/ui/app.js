@@ -121,11 +121,11 @@ function renderStatus(s) {
     ? [el('span', qr.health, both(HEALTH[qr.health], qr.health)), ' — ', qr.detail || '']
     : [both(['未配置', 'Not configured'])]);
   const up = comps.upstream;
-  const signed = state.upstream;
+  // The last upstream.link event says; before one arrives, the link's health does (ok = signed in).
+  const signed = state.upstream ? state.upstream.signed_in : (up && up.health === 'ok');
   fill($('upstream'), up ? [
     ...row(['连接', 'Link'], el('span', up.health, both(HEALTH[up.health], up.health))),
-    ...row(['签到', 'Signed in'], signed === null ? '—'
-      : both(signed.signed_in ? ['已签到', 'Yes'] : ['未签到', 'No'])),
+    ...row(['签到', 'Signed in'], both(signed ? ['已签到', 'Yes'] : ['未签到', 'No'])),
     ...row(['说明', 'Detail'], up.detail || ''),
   ] : row(['连接', 'Link'], both(['未配置', 'Not configured'])));
   const q = s.offline_queue;
