@@ -1,6 +1,8 @@
 //! The layers every API request passes through, outermost first: `track` (refuse during
 //! shutdown, count in-flight work, metrics, a log line without personal data), `limits`
-//! (body size, timeout), and on protected routes `auth` (bearer token, constant time).
+//! (body size, timeout), and on protected routes `auth` (bearer token, constant time; or the
+//! status page's session cookie, for `GET` on the routes in `ui::SESSION_READABLE` only — a
+//! cookie never authorizes a change, so a forged cross-site request cannot make one).
 //!
 //! Request logging names the route template, never the raw URI, query or body: those can
 //! carry ID numbers and names.
@@ -73,6 +75,9 @@ pub(super) async fn limits(
 
 pub(super) async fn auth(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        if session_may_read(&state, &req) {
+            return next.run(req).await;
+        }
         return ApiError::missing_token().into_response();
     };
     let presented = value
@@ -90,6 +95,16 @@ pub(super) async fn auth(State(state): State<Arc<AppState>>, req: Request, next:
         return ApiError::invalid_token().into_response();
     }
     next.run(req).await
+}
+
+/// A `GET` on a route the status page reads, with a live session cookie.
+fn session_may_read(state: &AppState, req: &Request) -> bool {
+    req.method() == Method::GET
+        && req
+            .extensions()
+            .get::<MatchedPath>()
+            .is_some_and(|m| super::ui::SESSION_READABLE.contains(&m.as_str()))
+        && super::ui::has_session(state, req.headers())
 }
 
 fn method_label(m: &Method) -> &'static str {

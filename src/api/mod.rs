@@ -2,8 +2,10 @@
 //! optionally a Unix socket.
 //!
 //! [`router`] builds the routes from one table ([`ROUTES`] is what it registered), so the
-//! OpenAPI document can be checked against the real routes. Every route but `/healthz`
-//! requires the bearer token. Handlers call into the core; they never open the database or a
+//! OpenAPI document can be checked against the real routes. Every API route but `/healthz`
+//! requires the bearer token; the status page's routes ([`Access::Page`], module `ui`) check
+//! its session cookie themselves, and that cookie also opens the few read-only `GET` routes the
+//! page calls. Handlers call into the core; they never open the database or a
 //! device themselves.
 
 mod card;
@@ -16,6 +18,7 @@ mod middleware;
 mod queue;
 mod sales;
 mod system;
+mod ui;
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -69,6 +72,8 @@ pub struct AppState {
     pub limits: Limits,
     /// Browser origins allowed by CORS (`api.cors_origins`); empty = CORS off.
     pub cors_origins: Vec<String>,
+    /// Status page sessions and one-time links (memory only).
+    pub sessions: ui::session::Sessions,
     /// When the daemon started.
     pub started: Instant,
 }
@@ -107,6 +112,7 @@ impl AppState {
                 max_body_bytes: config.api.max_body_bytes,
                 request_timeout: Duration::from_millis(config.api.request_timeout_ms),
             },
+            sessions: ui::session::Sessions::default(),
             started: Instant::now(),
         }
     }
@@ -131,6 +137,9 @@ pub enum Access {
     Public,
     /// Callers presenting the bearer token.
     Token,
+    /// The status page and its login: served to anyone who can connect, not part of the JSON
+    /// API; the handler checks the session cookie itself (module `ui`).
+    Page,
 }
 
 /// One registered route.
@@ -276,6 +285,41 @@ pub const ROUTES: &[Route] = &[
         path: "/v1/reconcile",
         access: Access::Token,
     },
+    Route {
+        method: "POST",
+        path: "/v1/ui/links",
+        access: Access::Token,
+    },
+    Route {
+        method: "GET",
+        path: "/",
+        access: Access::Page,
+    },
+    Route {
+        method: "GET",
+        path: "/ui/app.js",
+        access: Access::Page,
+    },
+    Route {
+        method: "GET",
+        path: "/ui/app.css",
+        access: Access::Page,
+    },
+    Route {
+        method: "POST",
+        path: "/ui/login",
+        access: Access::Page,
+    },
+    Route {
+        method: "POST",
+        path: "/ui/logout",
+        access: Access::Page,
+    },
+    Route {
+        method: "GET",
+        path: "/ui/enter",
+        access: Access::Page,
+    },
 ];
 
 type S = Arc<AppState>;
@@ -309,6 +353,13 @@ fn handler_for(route: &Route) -> MethodRouter<S> {
         ("POST", "/v1/queue/{id}/retry") => post(queue::retry),
         ("POST", "/v1/queue/flush") => post(queue::flush),
         ("POST", "/v1/reconcile") => post(queue::reconcile),
+        ("POST", "/v1/ui/links") => post(ui::create_link),
+        ("GET", "/") => get(ui::index),
+        ("GET", "/ui/app.js") => get(ui::app_js),
+        ("GET", "/ui/app.css") => get(ui::app_css),
+        ("POST", "/ui/login") => post(ui::login),
+        ("POST", "/ui/logout") => post(ui::logout),
+        ("GET", "/ui/enter") => get(ui::enter),
         _ => unreachable!(
             "route {} {} in ROUTES has no handler",
             route.method, route.path
@@ -329,7 +380,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             ));
         }
         match route.access {
-            Access::Public => public = public.route(route.path, mr),
+            Access::Public | Access::Page => public = public.route(route.path, mr),
             Access::Token => protected = protected.route(route.path, mr),
         }
     }

@@ -1,5 +1,6 @@
-//! A client of the running daemon's local API for operator commands (`queue`, `reconcile`):
-//! the address from the configuration's `api.listen`, the bearer token from `api.token`.
+//! A client of the running daemon's local API for operator commands (`queue`, `reconcile`,
+//! `status-link`): the address from the configuration's `api.listen`, the bearer token from
+//! `api.token`.
 //! Errors name the address, so "the daemon is not running" is obvious.
 
 use std::net::SocketAddr;

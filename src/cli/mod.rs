@@ -12,6 +12,7 @@ mod local_api;
 mod queue;
 mod run;
 mod scan;
+mod status_link;
 mod upstream;
 
 use std::path::PathBuf;
@@ -100,6 +101,13 @@ enum Command {
         #[command(subcommand)]
         command: queue::QueueCommand,
     },
+    /// Print a one-time link (valid 2 minutes, single use) that opens the running daemon's
+    /// status page in a browser without typing the token.
+    StatusLink {
+        /// The TOML configuration file (`api.listen`, `api.token`).
+        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
+        config: PathBuf,
+    },
     /// Daily totals reconciliation (3201) through the running daemon; exit 1 when unbalanced.
     Reconcile {
         /// The TOML configuration file (`api.listen`, `api.token`).
@@ -145,6 +153,7 @@ impl Cli {
             Command::Upstream { command } => upstream::execute(command),
             Command::Queue { command } => queue::execute(command),
             Command::Reconcile { config, date } => queue::reconcile(&config, date),
+            Command::StatusLink { config } => status_link::execute(&config),
             Command::Version => {
                 println!(
                     "medsettle {} (database schema v{})",

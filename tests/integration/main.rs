@@ -12,6 +12,7 @@ mod doctor;
 mod events;
 mod kiosk;
 mod lifecycle;
+mod page;
 mod pii;
 mod qr;
 mod sales;

@@ -1,0 +1,234 @@
+// The status page: reads /v1/status, /v1/readers and /v1/queue with the session cookie, and
+// re-reads them whenever /v1/events says something happened. Builds the DOM with textContent
+// only (nothing from the daemon is parsed as HTML). Shows only the API's masked views.
+'use strict';
+
+const HEALTH = {
+  ok: ['正常', 'OK'], starting: ['启动中', 'Starting'], degraded: ['降级', 'Degraded'],
+  down: ['故障', 'Down'], disabled: ['未启用', 'Disabled'],
+};
+const COMPONENTS = {
+  store: ['数据库', 'Database'], api: ['本地接口', 'Local API'], readers: ['读卡器', 'Readers'],
+  qr: ['扫码设备', 'QR sources'], upstream: ['医保平台', 'Insurance platform'],
+};
+const PHASE = { starting: ['启动中', 'Starting'], running: ['运行中', 'Running'], stopping: ['停止中', 'Stopping'] };
+const SLOT = { contact: ['接触式', 'Contact'], contactless: ['非接触式', 'Contactless'], sam: ['安全模块', 'SAM'] };
+const LINK = {
+  connecting: ['连接中', 'Connecting'], connected: ['已连接', 'Connected'],
+  disconnected: ['已断开', 'Disconnected'], stopped: ['已停止', 'Stopped'],
+};
+const SALE = {
+  captured: ['已受理', 'Captured'], presettled: ['已预结算', 'Pre-settled'], settling: ['结算中', 'Settling'],
+  settled: ['已结算', 'Settled'], queued: ['离线待传', 'Queued offline'], unknown: ['结果未知', 'Unknown'],
+  reversing: ['冲正中', 'Reversing'], reversed: ['已冲正', 'Reversed'], rejected: ['被拒绝', 'Rejected'],
+  expired: ['已过期', 'Expired'], cancelled: ['已取消', 'Cancelled'], failed: ['失败', 'Failed'],
+};
+const TOPICS = [
+  'card.inserted', 'card.removed', 'card.read', 'card.failed', 'card.pin_verified',
+  'reader.added', 'reader.removed', 'reader.service_lost', 'reader.service_restored',
+  'qr.scanned', 'qr.source', 'sale.state', 'upstream.link', 'reconcile.done', 'events.lagged',
+];
+
+// The event stream opens this long after the first full read. A renderer that waits for open
+// requests before it reports the page ready (headless Chromium's --virtual-time-budget, used by
+// the browser test and for screenshots) would otherwise never see the page finish.
+const LIVE_DELAY_MS = 6000;
+
+const state = { sales: new Map(), qr: new Map(), upstream: null };
+
+function $(id) { return document.getElementById(id); }
+
+function el(tag, cls, ...children) {
+  const e = document.createElement(tag);
+  if (cls) e.className = cls;
+  for (const c of children) {
+    if (c === null || c === undefined) continue;
+    e.append(typeof c === 'string' || typeof c === 'number' ? String(c) : c);
+  }
+  return e;
+}
+
+// "中文 English" as a text node and a grey span.
+function both(pair, fallback) {
+  const [zh, en] = pair || [fallback, ''];
+  const f = document.createDocumentFragment();
+  f.append(String(zh) + ' ');
+  if (en) f.append(el('span', 'en', en));
+  return f;
+}
+
+function fill(node, items) {
+  node.replaceChildren(...items);
+}
+
+function time(ms) {
+  if (!ms) return '';
+  return new Date(ms).toLocaleString('zh-CN', { hour12: false });
+}
+
+function age(seconds) {
+  if (seconds === null || seconds === undefined) return '—';
+  if (seconds < 60) return `${seconds} 秒 s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} 分 min`;
+  return `${Math.floor(seconds / 3600)} 小时 h ${Math.floor((seconds % 3600) / 60)} 分 min`;
+}
+
+function money(v) {
+  return v === null || v === undefined ? '—' : `¥${v}`;
+}
+
+function row(label, value) {
+  return [el('dt', null, both(label)), el('dd', null, value)];
+}
+
+async function getJson(path) {
+  const r = await fetch(path, { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+  if (r.status === 401) {
+    // The session ended: the page itself now shows the login form.
+    location.reload();
+    throw new Error('session ended');
+  }
+  return { status: r.status, body: await r.json().catch(() => null) };
+}
+
+function renderStatus(s) {
+  const phase = PHASE[s.phase] || [s.phase, ''];
+  const badge = $('phase');
+  badge.className = 'badge ' + (s.phase === 'running' ? 'ok' : 'bad');
+  fill(badge, [both(phase)]);
+  const t = s.terminal || {};
+  fill($('terminal'), [
+    ...row(['终端编号', 'Terminal ID'], t.id || '—'),
+    ...row(['定点机构编码', 'Institution code'], t.fixmedins_code || '—'),
+    ...row(['统筹区', 'Region'], t.region || '—'),
+    ...row(['模式', 'Mode'], t.mode || '—'),
+    ...row(['版本', 'Version'], s.version || '—'),
+    ...row(['运行时长', 'Uptime'], age(s.uptime_s)),
+  ]);
+  const alarms = s.alarms || [];
+  fill($('alarms'), alarms.length === 0
+    ? [el('li', 'none', '无 ', el('span', 'en', 'None'))]
+    : alarms.map((a) => el('li', 'alarm', el('strong', null, a.message_zh), el('br'),
+      el('span', 'en', a.message_en), el('br'), el('small', null, `${a.code} · ${time(a.since_ms)}`))));
+  const comps = s.components || {};
+  fill($('components'), Object.keys(comps).sort().map((name) => {
+    const c = comps[name];
+    return el('tr', null, el('td', null, both(COMPONENTS[name], name)),
+      el('td', c.health, both(HEALTH[c.health], c.health)), el('td', null, c.detail || ''));
+  }));
+  const qr = comps.qr;
+  fill($('qr-summary'), qr
+    ? [el('span', qr.health, both(HEALTH[qr.health], qr.health)), ' — ', qr.detail || '']
+    : [both(['未配置', 'Not configured'])]);
+  const up = comps.upstream;
+  // The last upstream.link event says; before one arrives, the link's health does (ok = signed in).
+  const signed = state.upstream ? state.upstream.signed_in : (up && up.health === 'ok');
+  fill($('upstream'), up ? [
+    ...row(['连接', 'Link'], el('span', up.health, both(HEALTH[up.health], up.health))),
+    ...row(['签到', 'Signed in'], both(signed ? ['已签到', 'Yes'] : ['未签到', 'No'])),
+    ...row(['说明', 'Detail'], up.detail || ''),
+  ] : row(['连接', 'Link'], both(['未配置', 'Not configured'])));
+  const q = s.offline_queue;
+  if (q) renderQueueSummary(q.count, q.amount, q.oldest_created_at_ms
+    ? Math.max(0, Math.floor((Date.now() - q.oldest_created_at_ms) / 1000)) : null, null);
+}
+
+function renderQueueSummary(count, amount, oldestAge, pending) {
+  const items = [
+    ...row(['笔数', 'Sales'], count),
+    ...row(['金额', 'Amount'], money(amount)),
+    ...row(['最早一笔已等待', 'Oldest waiting'], age(oldestAge)),
+  ];
+  if (pending !== null) items.push(...row(['待上传', 'Pending upload'], pending));
+  fill($('queue'), items);
+}
+
+function renderReaders(r) {
+  if (r.status !== 200 || !r.body) {
+    fill($('readers'), [el('tr', null, el('td', 'disabled', both(['未启用', 'Disabled'])), el('td'), el('td'))]);
+    return;
+  }
+  const slots = r.body.slots || [];
+  fill($('readers'), slots.length === 0
+    ? [el('tr', null, el('td', 'none', both(['未发现读卡器', 'No reader found'])), el('td'), el('td'))]
+    : slots.map((s) => el('tr', null, el('td', 'reader', s.reader), el('td', null, both(SLOT[s.kind], s.kind)),
+      el('td', s.card_present ? 'ok' : 'disabled', both(s.card_present ? ['有卡', 'Card present'] : ['无卡', 'No card'])))));
+}
+
+function renderQrSources() {
+  fill($('qr-sources'), [...state.qr.values()].map((q) => el('li', null, `${q.source}: `,
+    el('span', q.link === 'connected' ? 'ok' : 'degraded', both(LINK[q.link], q.link)),
+    q.reason ? ` (${q.reason})` : '')));
+}
+
+function renderSales() {
+  const sales = [...state.sales.values()].sort((a, b) => (b.created_at_ms || 0) - (a.created_at_ms || 0)).slice(0, 20);
+  fill($('sales'), sales.length === 0
+    ? [el('tr', null, el('td', 'none', both(['暂无', 'None yet'])))]
+    : sales.map((s) => {
+      const c = s.credential || {};
+      return el('tr', null, el('td', null, time(s.created_at_ms)), el('td', null, el('code', null, s.id)),
+        el('td', null, both(SALE[s.state], s.state), s.stored ? el('small', null, ' 离线 offline') : null),
+        el('td', null, c.kind || ''), el('td', null, [c.name, c.id_number].filter(Boolean).join(' ')),
+        el('td', null, money(s.amount)));
+    }));
+}
+
+async function refresh() {
+  const [status, readers, queue, all] = await Promise.all([
+    getJson('/v1/status'), getJson('/v1/readers'), getJson('/v1/queue?limit=1'), getJson('/v1/queue?all=true&limit=500'),
+  ]);
+  if (status.body) renderStatus(status.body);
+  renderReaders(readers);
+  if (queue.status === 200 && queue.body) {
+    const t = queue.body.totals;
+    renderQueueSummary(t.count, t.amount, t.oldest_age_s, t.pending);
+  }
+  if (all.status === 200 && all.body) {
+    for (const s of all.body.sales || []) state.sales.set(s.id, s);
+    renderSales();
+  }
+  $('footer').textContent = `更新于 Updated ${time(Date.now())}`;
+}
+
+let pending = null;
+function refreshSoon() {
+  if (pending) return;
+  pending = setTimeout(() => { pending = null; refresh().catch(() => {}); }, 200);
+}
+
+function onEvent(e) {
+  let ev = null;
+  try { ev = JSON.parse(e.data); } catch (_) { /* keep-alive or malformed */ }
+  const data = ev && ev.data;
+  if (e.type === 'sale.state' && data && data.sale) {
+    state.sales.set(data.sale.id, data.sale);
+    renderSales();
+  } else if (e.type === 'qr.source' && data) {
+    state.qr.set(data.source, data);
+    renderQrSources();
+  } else if (e.type === 'upstream.link' && data) {
+    state.upstream = data;
+  }
+  refreshSoon();
+}
+
+function connect() {
+  const source = new EventSource('/v1/events', { withCredentials: true });
+  for (const t of TOPICS) source.addEventListener(t, onEvent);
+  source.onopen = () => { $('banner').hidden = true; refreshSoon(); };
+  source.onerror = () => {
+    $('banner').hidden = false;
+    if (source.readyState === EventSource.CLOSED) {
+      // The browser gave up (e.g. a 401 after a restart): try again, then re-check the session.
+      setTimeout(() => { refresh().catch(() => {}); connect(); }, 3000);
+    }
+  };
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  renderSales();
+  refresh()
+    .catch(() => { $('banner').hidden = false; })
+    .finally(() => setTimeout(connect, LIVE_DELAY_MS));
+});

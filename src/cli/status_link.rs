@@ -1,0 +1,45 @@
+//! `medsettle status-link`: asks the running daemon for a one-time link to its status page and
+//! prints it. The link opens a 12-hour browser session once, within 2 minutes; the token itself
+//! never appears in a URL or in the browser's history.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::local_api::LocalApi;
+
+pub(super) fn execute(config: &Path) -> ExitCode {
+    let api = match LocalApi::from_config(config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("medsettle: {e:#}");
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    match runtime.block_on(link(&api)) {
+        Ok(url) => {
+            println!("{url}");
+            eprintln!(
+                "一次性链接，2 分钟内有效，只能打开一次。/ One-time link: valid for 2 minutes, works once."
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("medsettle: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn link(api: &LocalApi) -> anyhow::Result<String> {
+    let answer = api.post("/v1/ui/links", &json!({})).await?.ok()?;
+    let path = answer["path"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("the daemon's answer has no link path: {answer}"))?;
+    Ok(format!("{}{path}", api.base()))
+}
