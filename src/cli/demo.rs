@@ -74,14 +74,18 @@ pub(super) fn execute(var: &Path, listen: SocketAddr, tour: TourMode) -> ExitCod
         sandbox.essc_public_key_hex.clone(),
     );
     config.upstream = Some(demo_upstream(&sandbox));
+    // A file-replay camera: the QR fixture frames, once through, when run from the repository.
+    let frames = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/qr/frames");
+    if frames.is_dir() {
+        config.qr.camera_dir = Some(frames);
+        config.qr.camera_loop = false;
+    }
     let db = config.store.path.clone();
     let insurer = sandbox.base_url.clone();
     let sandbox_url = sandbox.base_url.clone();
     let token_file = token_path.clone();
     let banner = move |listen: SocketAddr| {
-        if tour != TourMode::Skip {
-            start_tour(listen, &token_file, sandbox_url, tour == TourMode::ThenExit);
-        }
+        start_tour(listen, &token_file, sandbox_url, tour);
         format!(
             "\nmedsettle demo is running (演示模式)\n  \
              API       http://{listen}\n  \
@@ -109,7 +113,8 @@ fn demo_card() -> String {
 
 /// Runs the tour on its own thread once the API is up; with `exit`, stops the daemon after it
 /// (SIGTERM to this process, so the stop is the normal drain) and exits 1 if it failed.
-fn start_tour(listen: SocketAddr, token_file: &Path, sandbox: String, exit: bool) {
+fn start_tour(listen: SocketAddr, token_file: &Path, sandbox: String, mode: TourMode) {
+    let exit = mode == TourMode::ThenExit;
     let token = std::fs::read_to_string(token_file)
         .map(|t| t.trim().to_owned())
         .unwrap_or_default();
@@ -125,6 +130,10 @@ fn start_tour(listen: SocketAddr, token_file: &Path, sandbox: String, exit: bool
                 .enable_all()
                 .build()
                 .expect("a runtime for the tour");
+            runtime.block_on(super::demo_tour::print_status_link(&tour));
+            if mode == TourMode::Skip {
+                return;
+            }
             let result = runtime.block_on(super::demo_tour::run(tour));
             if let Err(e) = &result {
                 eprintln!("medsettle demo: the tour stopped: {e:#}");

@@ -97,6 +97,32 @@ fn items(amount: &str) -> Value {
     ])
 }
 
+/// Prints a one-time link to the status page (valid two minutes, once).
+pub(super) async fn print_status_link(tour: &Tour) {
+    medsettle::upstream::transport::install_crypto_provider();
+    let Ok(client) = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+    else {
+        return;
+    };
+    let answer = client
+        .post(format!("{}/v1/ui/links", tour.api))
+        .bearer_auth(&tour.token)
+        .send()
+        .await;
+    if let Ok(r) = answer {
+        if let Ok(v) = r.json::<Value>().await {
+            if let Some(path) = v["path"].as_str() {
+                println!(
+                    "  status    {}{path}  (状态页 status page; one-time link, 2 min — `medsettle status-link` makes more)",
+                    tour.api
+                );
+            }
+        }
+    }
+}
+
 /// Runs the tour; prints each step. Errors end the tour (the daemon keeps serving).
 pub(super) async fn run(tour: Tour) -> anyhow::Result<()> {
     medsettle::upstream::transport::install_crypto_provider();
