@@ -151,7 +151,7 @@ impl UserFacing for EcError {
                 format!("医保码无效或已过期，请刷新后重试（{}）", scrub(message))
             }
             Self::Timeout | Self::Transport(_) => "医保码查询服务暂时不可用，请稍后重试".into(),
-            Self::BadAnswer(_) => "医保码查询服务应答异常，请联系管理员".into(),
+            Self::BadAnswer(_) => "医保码查询服务应答异常，请改用社保卡或联系信息科".into(),
         }
     }
 

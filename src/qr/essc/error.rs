@@ -76,7 +76,7 @@ impl UserFacing for EsscError {
             Self::Region => "参保地代码错误",
             Self::Nonce => "随机数格式错误",
             Self::Replayed => "已使用过，请刷新后重新出示",
-            Self::Guard(_) => "防重放记录不可用，暂不能受理",
+            Self::Guard(_) => "暂时无法核验二维码是否已被使用，请稍后重试或改用社保卡",
         };
         format!("电子社保卡码{what}")
     }
