@@ -185,11 +185,7 @@ pub(super) async fn list_sales(
 /// Stored sales the forwarder still has to settle.
 async fn pending_count(state: &AppState) -> Result<usize, SaleError> {
     let pending: Vec<&str> = PENDING.iter().map(|s| s.as_str()).collect();
-    Ok(state
-        .store
-        .sales_in(&pending, true, None, 100_000)
-        .await?
-        .len())
+    Ok(usize::try_from(state.store.count_sales(&pending, true).await?).unwrap_or(usize::MAX))
 }
 
 /// `POST /v1/queue/{id}/retry`: a rejected or expired stored sale goes back in the queue.

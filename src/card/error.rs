@@ -135,7 +135,9 @@ impl UserFacing for CardError {
             CardError::Transport(TransportError::ReaderGone(_) | TransportError::ServiceGone) => {
                 "读卡器不可用，请检查连接".into()
             }
-            CardError::Transport(TransportError::Other(_)) => "读卡器故障，请检查读卡器连接，仍不行请联系信息科".into(),
+            CardError::Transport(TransportError::Other(_)) => {
+                "读卡器故障，请检查读卡器连接，仍不行请联系信息科".into()
+            }
             CardError::Protocol(_) => "卡片通讯异常，请重新读卡".into(),
             CardError::NotSocialSecurityCard => "不是社会保障卡".into(),
             CardError::FileNotFound { file } => format!("卡片缺少文件 {file:04X}"),
@@ -145,8 +147,12 @@ impl UserFacing for CardError {
             CardError::Malformed { file, tag, .. } => {
                 format!("卡片文件 {file:04X} 数据项 {tag:02X} 格式错误")
             }
-            CardError::AuthRequired => "该卡须经安全模块认证才能读取持卡人信息，请联系信息科检查PSAM卡".into(),
-            CardError::AuthFailed { .. } => "卡片认证失败，请重新插卡；仍失败请联系信息科检查安全模块".into(),
+            CardError::AuthRequired => {
+                "该卡须经安全模块认证才能读取持卡人信息，请联系信息科检查PSAM卡".into()
+            }
+            CardError::AuthFailed { .. } => {
+                "卡片认证失败，请重新插卡；仍失败请联系信息科检查安全模块".into()
+            }
             CardError::Security(_) => "安全模块（PSAM/加密机）不可用".into(),
             CardError::PinFormat => "密码必须为6位数字".into(),
             CardError::PinWrong { tries_left } => format!("密码错误，还可尝试{tries_left}次"),

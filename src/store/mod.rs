@@ -373,6 +373,13 @@ impl Store {
             .await
     }
 
+    /// How many sales are in any of `states` (only stored ones when `stored_only`).
+    pub async fn count_sales(&self, states: &[&str], stored_only: bool) -> Result<u64, StoreError> {
+        let states: Vec<String> = states.iter().map(|s| (*s).to_owned()).collect();
+        self.read(move |c| sales::count_sales(c, &states, stored_only))
+            .await
+    }
+
     /// The open stored sales: count, amount, oldest.
     pub async fn offline_totals(&self) -> Result<OfflineTotals, StoreError> {
         self.read(sales::offline_totals).await

@@ -283,6 +283,24 @@ pub(super) fn sales_in(
     rows.collect()
 }
 
+/// How many sales are in any of `states` (only stored ones when `stored_only`).
+pub(super) fn count_sales(
+    conn: &Connection,
+    states: &[String],
+    stored_only: bool,
+) -> rusqlite::Result<u64> {
+    let list = states
+        .iter()
+        .map(|s| format!("'{}'", s.replace('\'', "")))
+        .collect::<Vec<_>>()
+        .join(",");
+    conn.query_row(
+        &format!("SELECT count(*) FROM sales WHERE state IN ({list}) AND (?1 = 0 OR stored = 1)"),
+        [stored_only],
+        |r| r.get::<_, i64>(0).map(|n| u64::try_from(n).unwrap_or(0)),
+    )
+}
+
 pub(super) fn offline_totals(conn: &Connection) -> rusqlite::Result<OfflineTotals> {
     offline_totals_in(conn)
 }
