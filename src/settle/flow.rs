@@ -244,32 +244,14 @@ impl Engine {
                 .await
             }
             Err(e @ UpstreamError::Business { .. }) => {
-                let f = failure(&e, self.now());
-                self.transition(
-                    sale,
-                    SaleEvent::Refused,
-                    serde_json::json!({ "error": f }),
-                    None,
-                    |x| {
-                        x.last_error = Some(f.clone());
-                    },
-                )
-                .await?;
+                self.record_failure(sale, SaleEvent::Refused, &e, serde_json::Value::Null, false)
+                    .await?;
                 Err(SaleError::Upstream(e))
             }
             Err(e) => {
                 // Anything else proves nothing: the platform may have settled. Reverse it.
-                let f = failure(&e, self.now());
-                self.transition(
-                    sale,
-                    SaleEvent::Lost,
-                    serde_json::json!({ "error": f }),
-                    None,
-                    |x| {
-                        x.last_error = Some(f.clone());
-                    },
-                )
-                .await?;
+                self.record_failure(sale, SaleEvent::Lost, &e, serde_json::Value::Null, false)
+                    .await?;
                 self.reverse(sale).await
             }
         }
@@ -438,32 +420,13 @@ impl Engine {
                 .await
             }
             Err(e @ UpstreamError::Business { .. }) => {
-                let f = failure(&e, self.now());
-                self.transition(
-                    sale,
-                    SaleEvent::Refused,
-                    serde_json::json!({ "error": f }),
-                    None,
-                    |s| {
-                        s.attempt = None;
-                        s.last_error = Some(f.clone());
-                    },
-                )
-                .await?;
+                self.record_failure(sale, SaleEvent::Refused, &e, serde_json::Value::Null, true)
+                    .await?;
                 Err(SaleError::Upstream(e))
             }
             Err(e) => {
-                let f = failure(&e, self.now());
-                self.transition(
-                    sale,
-                    SaleEvent::Lost,
-                    serde_json::json!({ "error": f }),
-                    None,
-                    |s| {
-                        s.last_error = Some(f.clone());
-                    },
-                )
-                .await?;
+                self.record_failure(sale, SaleEvent::Lost, &e, serde_json::Value::Null, false)
+                    .await?;
                 self.reverse(sale).await
             }
         }
@@ -512,17 +475,9 @@ impl Engine {
                         self.apply_settlement(sale, Err(e)).await
                     }
                     Err(e) => {
-                        let f = failure(&e, self.now());
-                        self.transition(
-                            sale,
-                            SaleEvent::Lost,
-                            serde_json::json!({ "error": f, "recovered": true }),
-                            None,
-                            |s| {
-                                s.last_error = Some(f.clone());
-                            },
-                        )
-                        .await
+                        let recovered = serde_json::json!({ "recovered": true });
+                        self.record_failure(sale, SaleEvent::Lost, &e, recovered, false)
+                            .await
                     }
                 }
             }
@@ -543,17 +498,9 @@ impl Engine {
                         self.apply_cancellation(sale, Err(e)).await
                     }
                     Err(e) => {
-                        let f = failure(&e, self.now());
-                        self.transition(
-                            sale,
-                            SaleEvent::Lost,
-                            serde_json::json!({ "error": f, "recovered": true }),
-                            None,
-                            |s| {
-                                s.last_error = Some(f.clone());
-                            },
-                        )
-                        .await
+                        let recovered = serde_json::json!({ "recovered": true });
+                        self.record_failure(sale, SaleEvent::Lost, &e, recovered, false)
+                            .await
                     }
                 }
             }
@@ -570,6 +517,32 @@ impl Engine {
             .min(self.config.retry_max_ms);
         let jitter = rand::random_range(0.5..1.5);
         (base as f64 * jitter) as i64
+    }
+}
+
+impl Engine {
+    /// Moves the sale by `event` (a refusal, a lost answer) with `e` as its last error, in
+    /// the history detail too; `clear_attempt` drops the request that was refused.
+    async fn record_failure(
+        &self,
+        sale: &mut Sale,
+        event: SaleEvent,
+        e: &UpstreamError,
+        extra: serde_json::Value,
+        clear_attempt: bool,
+    ) -> Result<(), SaleError> {
+        let f = failure(e, self.now());
+        let mut detail = serde_json::json!({ "error": f });
+        if let (Some(d), Some(x)) = (detail.as_object_mut(), extra.as_object()) {
+            d.extend(x.clone());
+        }
+        self.transition(sale, event, detail, None, |s| {
+            if clear_attempt {
+                s.attempt = None;
+            }
+            s.last_error = Some(f.clone());
+        })
+        .await
     }
 }
 
