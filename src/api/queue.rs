@@ -66,10 +66,10 @@ pub(super) async fn list(
         )
         .into_response();
     };
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return ApiError::bad_request("limit must be between 1 and 500").into_response();
-    }
+    let limit = match page_limit(q.limit) {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
     let all: Vec<&str> = SaleState::ALL.iter().map(|s| s.as_str()).collect();
     let open: Vec<&str> = OPEN.iter().map(|s| s.as_str()).collect();
     let states = if q.all == Some(true) { all } else { open };
@@ -85,19 +85,7 @@ async fn page(
     after: Option<&str>,
     limit: u32,
 ) -> Result<serde_json::Value, SaleError> {
-    let mut rows = state.store.sales_in(states, true, after, limit + 1).await?;
-    let more = rows.len() > limit as usize;
-    rows.truncate(limit as usize);
-    let next = if more {
-        rows.last().map(|r| r.id.clone())
-    } else {
-        None
-    };
-    let sales: Vec<serde_json::Value> = rows
-        .iter()
-        .filter_map(|r| serde_json::from_str::<Sale>(&r.doc).ok())
-        .map(|s| s.view())
-        .collect();
+    let (sales, next) = sales_page(state, states, true, after, limit).await?;
     let totals = state.store.offline_totals().await?;
     let now_ms = chrono::Utc::now().timestamp_millis();
     let pending = pending_count(state).await?;
@@ -136,10 +124,10 @@ pub(super) async fn list_sales(
         )
         .into_response();
     };
-    let limit = q.limit.unwrap_or(DEFAULT_LIMIT);
-    if limit == 0 || limit > MAX_LIMIT {
-        return ApiError::bad_request("limit must be between 1 and 500").into_response();
-    }
+    let limit = match page_limit(q.limit) {
+        Ok(l) => l,
+        Err(e) => return e.into_response(),
+    };
     let states: Vec<&str> = match &q.state {
         None => SaleState::ALL.iter().map(|s| s.as_str()).collect(),
         Some(list) => {
@@ -156,30 +144,49 @@ pub(super) async fn list_sales(
             out
         }
     };
-    let result = async {
-        let mut rows = state
-            .store
-            .sales_in(&states, false, q.after.as_deref(), limit + 1)
-            .await?;
-        let more = rows.len() > limit as usize;
-        rows.truncate(limit as usize);
-        let next = if more {
-            rows.last().map(|r| r.id.clone())
-        } else {
-            None
-        };
-        let sales: Vec<serde_json::Value> = rows
-            .iter()
-            .filter_map(|r| serde_json::from_str::<Sale>(&r.doc).ok())
-            .map(|s| s.view())
-            .collect();
-        Ok::<_, SaleError>(serde_json::json!({ "sales": sales, "next": next }))
-    }
-    .await;
+    let result = sales_page(&state, &states, false, q.after.as_deref(), limit)
+        .await
+        .map(|(sales, next)| serde_json::json!({ "sales": sales, "next": next }));
     match result {
         Ok(v) => Json(v).into_response(),
         Err(e) => sale_error(&e).into_response(),
     }
+}
+
+/// `limit` of a list request: default 50, 1-500.
+fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_LIMIT);
+    if limit == 0 || limit > MAX_LIMIT {
+        return Err(ApiError::bad_request("limit must be between 1 and 500"));
+    }
+    Ok(limit)
+}
+
+/// One page of sales in `states`, oldest first, as masked views, and the `next` cursor.
+async fn sales_page(
+    state: &AppState,
+    states: &[&str],
+    stored_only: bool,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<(Vec<serde_json::Value>, Option<String>), SaleError> {
+    let mut rows = state
+        .store
+        .sales_in(states, stored_only, after, limit + 1)
+        .await?;
+    let more = rows.len() > limit as usize;
+    rows.truncate(limit as usize);
+    let next = if more {
+        rows.last().map(|r| r.id.clone())
+    } else {
+        None
+    };
+    let sales = rows
+        .iter()
+        .filter_map(|r| serde_json::from_str::<Sale>(&r.doc).ok())
+        .map(|s| s.view())
+        .collect();
+    Ok((sales, next))
 }
 
 /// Stored sales the forwarder still has to settle.
