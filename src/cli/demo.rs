@@ -53,6 +53,9 @@ pub(super) fn execute(var: &Path, listen: SocketAddr, tour: TourMode) -> ExitCod
         eprintln!("medsettle demo: cannot write {}: {e}", profile.display());
         return ExitCode::FAILURE;
     }
+    // The card through the real PC/SC stack when this machine has pcscd and the vpcd driver
+    // (a private pcscd; must happen while this process has one thread), else in-process.
+    let pcsc = pcsc_testbed(&profile);
     let persons = var.join("persons");
     if let Err(e) = write_persons(&persons) {
         eprintln!("medsettle demo: cannot write {}: {e}", persons.display());
@@ -67,8 +70,18 @@ pub(super) fn execute(var: &Path, listen: SocketAddr, tour: TourMode) -> ExitCod
         }
     };
     let mut config = Config::demo(&var, listen);
-    config.readers.backend = medsettle::config::ReaderBackend::Virtual;
-    config.readers.virtual_profile = Some(profile);
+    let reader_line = match &pcsc {
+        Some(name) => {
+            config.readers.backend = medsettle::config::ReaderBackend::Pcsc;
+            config.readers.reader = Some(name.clone());
+            format!("{name} (pcscd + vpcd, a private pcscd)")
+        }
+        None => {
+            config.readers.backend = medsettle::config::ReaderBackend::Virtual;
+            config.readers.virtual_profile = Some(profile);
+            "in-process virtual reader (pcscd or vsmartcard-vpcd not installed)".to_owned()
+        }
+    };
     config.qr.essc_keys.insert(
         sandbox.essc_kid.clone(),
         sandbox.essc_public_key_hex.clone(),
@@ -90,6 +103,7 @@ pub(super) fn execute(var: &Path, listen: SocketAddr, tour: TourMode) -> ExitCod
             "\nmedsettle demo is running (演示模式)\n  \
              API       http://{listen}\n  \
              database  {db}\n  \
+             reader    {reader_line}\n  \
              insurer   {insurer} (sandbox insurer; persons in {persons})\n  \
              token     {tok}\n  \
              try       curl -H \"Authorization: Bearer $(cat {tok})\" http://{listen}/v1/status\n  \
@@ -101,6 +115,26 @@ pub(super) fn execute(var: &Path, listen: SocketAddr, tour: TourMode) -> ExitCod
         )
     };
     super::run::serve(config, None, Some(Box::new(banner)))
+}
+
+/// Starts a private pcscd with the vpcd driver and puts the demo card in its reader; `None`
+/// (the demo then uses the in-process reader) when pcscd or the driver is missing or anything
+/// fails. The testbed and the card live as long as the process.
+fn pcsc_testbed(profile: &Path) -> Option<String> {
+    const NAME: &str = "medsettle Demo Reader";
+    let driver = Path::new("/usr/lib/pcsc/drivers/serial/libifdvpcd.so");
+    if !driver.exists() {
+        return None;
+    }
+    let bed = medsettle_vcard::Testbed::start(NAME).ok()?;
+    bed.export_client_env_single_threaded().ok()?;
+    let card = medsettle_vcard::Profile::load(profile)
+        .ok()
+        .and_then(|p| medsettle_vcard::VirtualCard::from_profile(p).ok())?;
+    let reader = format!("{NAME} 00 00");
+    let conn = medsettle_vcard::VpcdConnection::connect(bed.reader(&reader).addr(), card).ok()?;
+    Box::leak(Box::new((bed, conn)));
+    Some(reader)
 }
 
 /// The demo card: `fixtures/cards/normal.json` with the PIN 123456 the sandbox knows.

@@ -122,6 +122,26 @@ impl Testbed {
         unsafe { std::env::set_var("PCSCLITE_CSOCK_NAME", &self.socket) };
     }
 
+    /// [`Testbed::export_client_env`] for a program (the demo) that calls it early: it checks
+    /// that this process still has a single thread — where changing the environment is sound —
+    /// and refuses otherwise.
+    pub fn export_client_env_single_threaded(&self) -> io::Result<()> {
+        let status = std::fs::read_to_string("/proc/self/status")?;
+        let threads = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))
+            .map(str::trim);
+        if threads != Some("1") {
+            return Err(io::Error::other(
+                "the process already runs several threads; PCSCLITE_CSOCK_NAME cannot be set safely",
+            ));
+        }
+        // SAFETY: this process has one thread (checked just above), so nothing else can read
+        // or write the environment concurrently.
+        unsafe { self.export_client_env() };
+        Ok(())
+    }
+
     /// The pcscd process id, if running.
     pub fn pid(&self) -> Option<u32> {
         self.child
