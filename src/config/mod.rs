@@ -102,12 +102,15 @@ pub struct StoreConfig {
     pub path: PathBuf,
     /// How long a connection waits for a lock before giving up, in milliseconds.
     pub busy_timeout_ms: u64,
+    /// The database (with its WAL) above this many MiB raises the `store.size` alarm.
+    pub alarm_size_mib: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             path: PathBuf::from("/var/lib/medsettle/medsettle.db"),
+            alarm_size_mib: 1024,
             busy_timeout_ms: 5_000,
         }
     }

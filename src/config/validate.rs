@@ -40,6 +40,9 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
         );
     }
 
+    if c.store.alarm_size_mib == 0 {
+        bad("store.alarm_size_mib", "must be at least 1".into());
+    }
     if t.msgid_node.is_some_and(|n| n > 9) {
         bad("terminal.msgid_node", "must be a single digit 0-9".into());
     }

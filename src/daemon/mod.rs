@@ -176,6 +176,7 @@ impl Daemon {
                 store.path().display()
             ),
         );
+        check_size(&config.store.path, config.store.alarm_size_mib, &status);
         let run_id = match store
             .write(WriteOp::RunStarted {
                 pid: std::process::id(),
@@ -379,6 +380,12 @@ impl Daemon {
                 }
             });
         }
+        tokio::spawn(size_loop(
+            config.store.path.clone(),
+            config.store.alarm_size_mib,
+            Arc::clone(&state.status),
+            monitors.clone(),
+        ));
         match &state.upstream {
             Some(client) => {
                 tokio::spawn(crate::upstream::link::run(
@@ -494,6 +501,45 @@ fn display_addr(addr: Option<std::net::SocketAddr>, config: &Config) -> String {
 
 /// Pings the watchdog only while the store's writer thread answers: a wedged writer means
 /// systemd restarts us rather than leaving a terminal that cannot record sales.
+/// The alarm raised while the database is larger than `store.alarm_size_mib`.
+pub const SIZE_ALARM: &str = "store.size";
+
+/// Checks the database's size (file + WAL) against `limit_mib` every minute until `stop` (the
+/// first check ran before READY, in [`Daemon::start`]).
+async fn size_loop(
+    path: std::path::PathBuf,
+    limit_mib: u64,
+    status: Arc<StatusBoard>,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+        check_size(&path, limit_mib, &status);
+    }
+}
+
+/// Raises or clears [`SIZE_ALARM`] for the database at `path`.
+fn check_size(path: &std::path::Path, limit_mib: u64, status: &StatusBoard) {
+    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+    let mut wal = path.to_path_buf().into_os_string();
+    wal.push("-wal");
+    let bytes = size(path) + size(std::path::Path::new(&wal));
+    let mib = bytes / (1024 * 1024);
+    if bytes > limit_mib.saturating_mul(1024 * 1024) {
+        status.raise(
+            SIZE_ALARM,
+            format!("数据库已达 {mib} MiB，超过告警值 {limit_mib} MiB，请运维人员检查磁盘和脱机队列。"),
+            format!("The database is {mib} MiB, above the {limit_mib} MiB alarm level; an operator should check the disk and the offline queue."),
+            serde_json::json!({ "bytes": bytes, "alarm_size_mib": limit_mib }),
+        );
+    } else {
+        status.clear(SIZE_ALARM);
+    }
+}
+
 async fn watchdog_loop(every: Duration, store: Store, notifier: Notifier) {
     let mut tick = tokio::time::interval(every);
     loop {

@@ -76,3 +76,54 @@ async fn a_corrupt_database_is_moved_aside_and_raises_an_alarm() {
     assert_eq!(moved.len(), 1, "{moved:?}");
     assert_eq!(std::fs::read(&moved[0]).unwrap(), garbage);
 }
+
+/// A database above `store.alarm_size_mib` raises the `store.size` alarm; below it, none.
+#[tokio::test]
+async fn a_database_above_its_alarm_size_is_an_alarm() {
+    for (big, limit) in [(false, 1024), (true, 1)] {
+        let t = crate::support::Terminal::new();
+        if big {
+            let (store, _) =
+                medsettle::store::Store::open(&t.db_path(), std::time::Duration::from_secs(5))
+                    .unwrap();
+            store
+                .write(medsettle::store::WriteOp::SetMeta {
+                    key: "padding".into(),
+                    value: "x".repeat(1_500_000),
+                })
+                .await
+                .unwrap();
+            store.close().await.unwrap();
+        }
+        let mut config = t.config();
+        config.store.alarm_size_mib = limit;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let env = medsettle::daemon::Environment {
+            notifier: medsettle::daemon::Notifier::disabled(),
+            credentials_dir: None,
+            log: None,
+            events: medsettle::events::EventBus::default(),
+            readers: None,
+            scans: None,
+        };
+        let d = medsettle::daemon::Daemon::start(config, listener, env)
+            .await
+            .unwrap();
+        let url = format!("http://{}/v1/status", d.local_addr().unwrap());
+        let (control, rx) = tokio::sync::mpsc::channel(1);
+        let task = tokio::spawn(d.serve(rx));
+        // The first check runs before READY.
+        let status = crate::support::get_json(&url).await;
+        let alarmed = status["alarms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["code"] == "store.size");
+        assert_eq!(alarmed, big);
+        control
+            .send(medsettle::daemon::Control::Shutdown)
+            .await
+            .unwrap();
+        task.await.unwrap().unwrap();
+    }
+}
