@@ -74,9 +74,14 @@ async fn sales_cli_queue_ls_export_flush_wait_and_reconcile() {
     rig.sandbox().clear_faults();
     let (code, out, err) = cli(&["queue", "flush", "-c", &cfg, "--wait", "--timeout", "50"]).await;
     assert_eq!(code, 0, "{out}\n{err}");
-    // The forwarder may already have settled one of the two (its own retry) before the CLI
-    // counted the queue, so the bar ends at 2/2 or 1/1.
-    assert!(err.contains("] 2/2") || err.contains("] 1/1"), "{err}");
+    // The forwarder's own retry may settle some before the CLI's flush counts them, so the
+    // bar ends at k/k for k ≤ 2; what matters is that it was drawn and the queue drained.
+    assert!(
+        ["] 2/2", "] 1/1", "] 0/0"]
+            .iter()
+            .any(|end| err.trim_end().ends_with(end)),
+        "{err}"
+    );
     assert!(out.contains("queue drained"), "{out}");
     assert_eq!(rig.sandbox().ledger().effective().count(), 2);
     assert_eq!(rig.queue_count().await, 0);
