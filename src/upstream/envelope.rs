@@ -162,39 +162,7 @@ impl fmt::Debug for Response {
 /// (also under a 4xx) is a business rejection; JSON that is not an envelope, or an unexpected
 /// `infcode`, is a protocol error; a 4xx without an envelope is a gateway refusal.
 pub fn classify(http_status: u16, body: &[u8]) -> Result<Response, UpstreamError> {
-    if http_status >= 500 {
-        return Err(UpstreamError::OutcomeUnknown {
-            cause: UnknownCause::ServerError(http_status),
-        });
-    }
-    let client_error = (400..500).contains(&http_status);
-    let value: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(_) if client_error => {
-            return Err(UpstreamError::Gateway {
-                status: http_status,
-            });
-        }
-        Err(e) => {
-            return Err(UpstreamError::OutcomeUnknown {
-                cause: UnknownCause::Unparsable(format!("{:?} at line {}", e.classify(), e.line())),
-            });
-        }
-    };
-    let response: Response = match serde_path_to_error::deserialize(&value) {
-        Ok(r) => r,
-        Err(_) if client_error => {
-            return Err(UpstreamError::Gateway {
-                status: http_status,
-            });
-        }
-        Err(e) => {
-            return Err(UpstreamError::protocol(
-                &format!("envelope.{}", e.path()),
-                e.inner(),
-            ));
-        }
-    };
+    let response: Response = decode_answer(http_status, body, "envelope")?;
     match response.infcode {
         -1 => Err(UpstreamError::business(
             -1,
@@ -204,6 +172,42 @@ pub fn classify(http_status: u16, body: &[u8]) -> Result<Response, UpstreamError
         code => Err(UpstreamError::Protocol {
             detail: format!("infcode {code} with HTTP {http_status}"),
         }),
+    }
+}
+
+/// The steps every platform answer shares, up to its typed shape: HTTP 5xx or a body that is not
+/// JSON leave the outcome unknown; under a 4xx anything unreadable is a gateway refusal; JSON
+/// that is not a `T` is a protocol error naming the path below `what`.
+pub(crate) fn decode_answer<T: DeserializeOwned>(
+    http_status: u16,
+    body: &[u8],
+    what: &str,
+) -> Result<T, UpstreamError> {
+    if http_status >= 500 {
+        return Err(UpstreamError::OutcomeUnknown {
+            cause: UnknownCause::ServerError(http_status),
+        });
+    }
+    let client_error = (400..500).contains(&http_status);
+    let gateway = || UpstreamError::Gateway {
+        status: http_status,
+    };
+    let value: Value = match serde_json::from_slice(body) {
+        Ok(v) => v,
+        Err(_) if client_error => return Err(gateway()),
+        Err(e) => {
+            return Err(UpstreamError::OutcomeUnknown {
+                cause: UnknownCause::Unparsable(format!("{:?} at line {}", e.classify(), e.line())),
+            });
+        }
+    };
+    match serde_path_to_error::deserialize(&value) {
+        Ok(t) => Ok(t),
+        Err(_) if client_error => Err(gateway()),
+        Err(e) => Err(UpstreamError::protocol(
+            &format!("{what}.{}", e.path()),
+            e.inner(),
+        )),
     }
 }
 

@@ -10,7 +10,6 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize, Serializer};
-use serde_json::Value;
 
 use crate::qr::evoucher::{
     BusinessType, EVoucherCode, EcError, EcIdentity as QrEcIdentity, EcToken,
@@ -191,39 +190,7 @@ struct EcData {
 /// class is kept); a 4xx without an answer → `Gateway`; `code ≠ 0` → `Business` with the
 /// message; an identity without a 40-character `ecToken` or a 6-digit `insuOrg` → `Protocol`.
 pub fn classify_ec(http_status: u16, body: &[u8]) -> Result<EcIdentity, UpstreamError> {
-    if http_status >= 500 {
-        return Err(UpstreamError::OutcomeUnknown {
-            cause: UnknownCause::ServerError(http_status),
-        });
-    }
-    let client_error = (400..500).contains(&http_status);
-    let value: Value = match serde_json::from_slice(body) {
-        Ok(v) => v,
-        Err(_) if client_error => {
-            return Err(UpstreamError::Gateway {
-                status: http_status,
-            });
-        }
-        Err(e) => {
-            return Err(UpstreamError::OutcomeUnknown {
-                cause: UnknownCause::Unparsable(format!("{:?} at line {}", e.classify(), e.line())),
-            });
-        }
-    };
-    let answer: EcAnswer = match serde_path_to_error::deserialize(&value) {
-        Ok(a) => a,
-        Err(_) if client_error => {
-            return Err(UpstreamError::Gateway {
-                status: http_status,
-            });
-        }
-        Err(e) => {
-            return Err(UpstreamError::protocol(
-                &format!("ec.query.{}", e.path()),
-                e.inner(),
-            ));
-        }
-    };
+    let answer: EcAnswer = crate::upstream::envelope::decode_answer(http_status, body, "ec.query")?;
     let code = answer.code.as_deref().map(str::trim).unwrap_or_default();
     let code: i64 = code
         .parse()

@@ -2,6 +2,7 @@
 //! and the fit with the QR layer's decoder contract.
 
 use super::*;
+use serde_json::Value;
 
 const OK: &[u8] = include_bytes!("../../../fixtures/upstream/ec_query_ok.json");
 const FAIL: &[u8] = include_bytes!("../../../fixtures/upstream/ec_query_fail.json");
