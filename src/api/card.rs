@@ -150,7 +150,7 @@ pub(super) async fn qr_submit(State(state): State<Arc<AppState>>, body: Bytes) -
         return ApiError::new(
             StatusCode::BAD_REQUEST,
             "request.invalid",
-            "二维码内容为空或过长。",
+            "二维码内容为空或过长，请重新扫码。",
             "The code text is empty or longer than 4096 bytes.",
         )
         .into_response();

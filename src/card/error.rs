@@ -133,19 +133,27 @@ impl UserFacing for CardError {
             CardError::Transport(TransportError::CardReset) => "卡片被复位，请重新读卡".into(),
             CardError::Transport(TransportError::Timeout) => "卡片无响应，请重新读卡".into(),
             CardError::Transport(TransportError::ReaderGone(_) | TransportError::ServiceGone) => {
-                "读卡器不可用，请检查连接".into()
+                "读卡器不可用，请检查读卡器连接后重新读卡".into()
             }
             CardError::Transport(TransportError::Other(_)) => {
                 "读卡器故障，请检查读卡器连接，仍不行请联系信息科".into()
             }
             CardError::Protocol(_) => "卡片通讯异常，请重新读卡".into(),
-            CardError::NotSocialSecurityCard => "不是社会保障卡".into(),
-            CardError::FileNotFound { file } => format!("卡片缺少文件 {file:04X}"),
+            CardError::NotSocialSecurityCard => {
+                "这张卡不是社会保障卡，请插入社保卡，或出示医保码、电子社保卡码".into()
+            }
+            CardError::FileNotFound { file } => format!(
+                "卡片数据不完整（缺少文件 {file:04X}），请改用医保码或电子社保卡码，并请持卡人到社保经办机构检查卡片"
+            ),
             CardError::FieldMissing { file, tag } => {
-                format!("卡片文件 {file:04X} 缺少数据项 {tag:02X}")
+                format!(
+                    "卡片数据不完整（文件 {file:04X} 缺少数据项 {tag:02X}），请改用医保码或电子社保卡码，并请持卡人到社保经办机构检查卡片"
+                )
             }
             CardError::Malformed { file, tag, .. } => {
-                format!("卡片文件 {file:04X} 数据项 {tag:02X} 格式错误")
+                format!(
+                    "卡片数据有误（文件 {file:04X} 数据项 {tag:02X}），请改用医保码或电子社保卡码，并请持卡人到社保经办机构检查卡片"
+                )
             }
             CardError::AuthRequired => {
                 "该卡须经安全模块认证才能读取持卡人信息，请联系信息科检查PSAM卡".into()
@@ -153,12 +161,19 @@ impl UserFacing for CardError {
             CardError::AuthFailed { .. } => {
                 "卡片认证失败，请重新插卡；仍失败请联系信息科检查安全模块".into()
             }
-            CardError::Security(_) => "安全模块（PSAM/加密机）不可用".into(),
-            CardError::PinFormat => "密码必须为6位数字".into(),
-            CardError::PinWrong { tries_left } => format!("密码错误，还可尝试{tries_left}次"),
-            CardError::PinBlocked => "密码已锁定，请到社保经办机构解锁".into(),
+            CardError::Security(_) => {
+                "安全模块（PSAM卡/加密机）不可用，暂时无法读卡，请联系信息科；患者可改用医保码"
+                    .into()
+            }
+            CardError::PinFormat => "密码须为6位数字，请重新输入".into(),
+            CardError::PinWrong { tries_left } => {
+                format!("密码错误，还可尝试{tries_left}次，请重新输入")
+            }
+            CardError::PinBlocked => {
+                "密码已锁定，本卡暂不能结算；请持卡人到社保经办机构解锁，或改用医保码".into()
+            }
             CardError::UnexpectedStatus { command, sw } => {
-                format!("卡片返回异常状态 {sw}（{command}）")
+                format!("卡片返回异常状态 {sw}（{command}），请重新读卡；仍失败请改用医保码")
             }
         }
     }
@@ -234,7 +249,7 @@ mod tests {
         assert_eq!(codes.len(), errors.len());
         assert_eq!(
             CardError::PinWrong { tries_left: 2 }.message_zh(),
-            "密码错误，还可尝试2次"
+            "密码错误，还可尝试2次，请重新输入"
         );
         assert_eq!(
             CardError::PinWrong { tries_left: 2 }.message_en(),

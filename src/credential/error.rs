@@ -95,35 +95,44 @@ impl UserFacing for CredentialError {
 
     fn message_zh(&self) -> String {
         match self {
-            CredentialError::IdFormat => "社会保障号码格式错误".into(),
-            CredentialError::IdChecksum => "社会保障号码校验位错误".into(),
-            CredentialError::IdBirthInvalid => "社会保障号码中的出生日期无效".into(),
+            CredentialError::IdFormat => "卡内社会保障号码格式错误，本卡不能使用；请改用医保码，并请持卡人到社保经办机构核查".into(),
+            CredentialError::IdChecksum => "卡内社会保障号码校验位错误，本卡不能使用；请改用医保码，并请持卡人到社保经办机构核查".into(),
+            CredentialError::IdBirthInvalid => "卡内社会保障号码中的出生日期无效，本卡不能使用；请改用医保码，并请持卡人到社保经办机构核查".into(),
             CredentialError::IdRegionUnknown { region } => {
-                format!("社会保障号码地区码 {region} 不存在")
+                format!(
+                    "卡内社会保障号码的地区码 {region} 不存在，本卡不能使用；请改用医保码，并请持卡人到社保经办机构核查"
+                )
             }
-            CredentialError::BirthMismatch => "卡内出生日期与社会保障号码不一致".into(),
-            CredentialError::SexMismatch => "卡内性别与社会保障号码不一致".into(),
+            CredentialError::BirthMismatch => "卡内出生日期与社会保障号码不一致，本卡不能使用；请改用医保码，并请持卡人到社保经办机构核查".into(),
+            CredentialError::SexMismatch => "卡内性别与社会保障号码不一致，本卡不能使用；请改用医保码，并请持卡人到社保经办机构核查".into(),
             CredentialError::Expired { expiry } => {
-                format!("社会保障卡已过有效期（{}）", expiry.format("%Y-%m-%d"))
+                format!(
+                    "社会保障卡已过有效期（{}），请改用医保码或电子社保卡码，并请持卡人到社保经办机构换卡",
+                    expiry.format("%Y-%m-%d")
+                )
             }
             CredentialError::NotYetValid { issued } => {
                 format!(
-                    "社会保障卡发卡日期（{}）晚于今天，请检查终端时间",
+                    "社会保障卡发卡日期（{}）晚于今天，可能是终端时间不对，请联系信息科校准时间",
                     issued.format("%Y-%m-%d")
                 )
             }
             CredentialError::SpecVersion { version } => {
-                format!("不支持的社会保障卡规范版本 {version}")
+                format!("本终端不支持该社会保障卡的规范版本 {version}，请改用医保码，并联系信息科")
             }
-            CredentialError::CardIdFormat => "卡识别码格式错误".into(),
+            CredentialError::CardIdFormat => "卡识别码格式错误，本卡不能使用；请改用医保码，并请持卡人到社保经办机构核查".into(),
             CredentialError::RegionMismatch {
                 card_id_region,
                 region,
             } => {
-                format!("卡识别码地区 {card_id_region} 与发卡地区 {region} 不一致")
+                format!(
+                    "卡识别码地区 {card_id_region} 与发卡地区 {region} 不一致，本卡不能使用；请改用医保码，并请持卡人到社保经办机构核查"
+                )
             }
-            CredentialError::RegionUnknown { region } => format!("发卡地区代码 {region} 不存在"),
-            CredentialError::Blacklisted => "该卡已列入黑名单，不能使用".into(),
+            CredentialError::RegionUnknown { region } => format!(
+                "发卡地区代码 {region} 不存在，本卡不能使用；请改用医保码，并请持卡人到社保经办机构核查"
+            ),
+            CredentialError::Blacklisted => "该卡已被列入黑名单（可能已挂失或停用），不能使用；请持卡人到社保经办机构咨询".into(),
         }
     }
 
@@ -176,7 +185,11 @@ mod tests {
             assert!(!e.message_zh().is_empty());
             assert!(e.message_en().chars().next().unwrap().is_ascii_uppercase());
         }
-        assert_eq!(all[6].message_zh(), "社会保障卡已过有效期（2020-01-02）");
+        assert!(
+            all[6]
+                .message_zh()
+                .starts_with("社会保障卡已过有效期（2020-01-02），请改用医保码")
+        );
         assert_eq!(all[6].message_en(), "Card expired on 2020-01-02");
     }
 }

@@ -53,12 +53,14 @@ impl UserFacing for ClassifyError {
         match self {
             Self::Empty => "未读到二维码内容，请重新扫码".into(),
             Self::NotPrintable { .. } => {
-                "二维码内容含有无法识别的字符，请出示医保码或电子社保卡码".into()
+                "这不是医保码或电子社保卡码，请出示医保码或电子社保卡码".into()
             }
             Self::TooShort { .. } | Self::TooLong { .. } => {
-                "二维码长度不符合医保码格式，请重新扫码".into()
+                "二维码不是医保码或电子社保卡码，请重新扫码或改用社保卡".into()
             }
-            Self::UnsupportedEssc => "电子社保卡码版本不受支持".into(),
+            Self::UnsupportedEssc => {
+                "本终端不支持该版本的电子社保卡码，请改用社保卡或医保码".into()
+            }
         }
     }
 

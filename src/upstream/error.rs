@@ -120,7 +120,7 @@ impl UserFacing for UpstreamError {
                 "医保平台通讯中断，交易结果未知，系统将自动冲正，请勿重复结算".to_owned()
             }
             Self::Business { err_msg, .. } if err_msg.is_empty() => {
-                "医保平台拒绝本次交易（未返回原因）".to_owned()
+                "医保平台拒绝本次交易（未返回原因），请联系信息科".to_owned()
             }
             Self::Business { err_msg, .. } => format!("医保平台拒绝本次交易：{err_msg}"),
             Self::Protocol { .. } => {

@@ -1,18 +1,20 @@
 //! The status page at `/`: the login form, the session cookie and what it may (only `GET` on
 //! the page's read routes) and may not do, one-time links (`POST /v1/ui/links`,
 //! `medsettle status-link`), logout; and the page itself in headless Chromium with the virtual
-//! card reader and a stored sale: reader name, zh/en labels, no personal data, a screenshot
-//! kept under `target/test-artefacts/status.png`.
+//! card reader and stored sales: reader name, zh/en labels, no personal data, a new sale shown
+//! live through the event stream, the connection-lost banner when the daemon stops, and a
+//! screenshot kept under `target/test-artefacts/status.png`.
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 
 use crate::sales::{ID_NUMBER, NAME, PIN, Rig};
+use crate::support::browser::Browser;
 use crate::support::{InProcess, TOKEN, Terminal, process::BIN};
 
 /// A client that shows redirects instead of following them.
@@ -287,63 +289,31 @@ fn artefacts() -> PathBuf {
     dir
 }
 
-/// Runs headless Chromium with `args` and a fresh profile; its stdout. Fails the test when
-/// Chromium is missing or takes more than a minute.
-fn chromium(args: &[String]) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let child = Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=5000",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
-            "chromium is not installed: run scripts/bootstrap (it installs Debian's chromium; CI does)"
-        ),
-        Err(e) => panic!("starting chromium: {e}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("chromium did not finish within 60 s: {args:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "chromium failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
 #[tokio::test]
-async fn page_renders_in_chromium_without_personal_data() {
+async fn page_renders_in_chromium_updates_live_and_shows_a_lost_link() {
     // The virtual reader with the normal card, and one sale stored offline (platform down).
     let rig = Rig::platform_down("").await;
-    let sale = rig.sale("12.50", Some("force_offline")).await;
-    let (status, body) = rig.confirm(&sale, json!({ "pin": PIN })).await;
+    let first = rig.sale("12.50", Some("force_offline")).await;
+    let (status, body) = rig.confirm(&first, json!({ "pin": PIN })).await;
     assert_eq!(status, 200, "{body}");
 
-    let dom_url = rig.d.url(&link(&rig.d, json!({})).await);
-    let dom = tokio::task::spawn_blocking(move || chromium(&["--dump-dom".into(), dom_url]))
-        .await
-        .unwrap();
+    let url = rig.d.url(&link(&rig.d, json!({})).await);
+    let browser = tokio::task::spawn_blocking(move || {
+        let mut b = Browser::start(1280, 900);
+        b.open(&url);
+        // The first full read, and the event stream open.
+        b.wait_for(
+            &format!(
+                "document.body.dataset.live === 'on' && document.getElementById('sales').textContent.includes('{first}')"
+            ),
+            Duration::from_secs(20),
+        );
+        b
+    })
+    .await
+    .unwrap();
+    let mut b = browser;
+    let dom = b.html();
     assert!(
         dom.contains(medsettle_vcard::inprocess::READER_NAME),
         "the reader's name: {dom}"
@@ -351,34 +321,69 @@ async fn page_renders_in_chromium_without_personal_data() {
     for label in [
         "读卡器",
         "Readers",
-        "离线队列",
+        "脱机队列",
         "Offline queue",
         "最近交易",
         "Recent sales",
+        "脱机待上传",
+        "社保卡",
     ] {
         assert!(dom.contains(label), "{label}: {dom}");
     }
-    assert!(dom.contains(&sale), "the stored sale is listed: {dom}");
     assert!(dom.contains("T0001"), "terminal identity: {dom}");
+    let banner_hidden = b.eval("document.getElementById('banner').hidden");
+    assert_eq!(
+        banner_hidden,
+        json!(true),
+        "no banner while the stream is open"
+    );
+
+    // Live: a second sale appears, and the queue totals follow, with no reload.
+    b.eval("window.__not_reloaded = true");
+    let second = rig.sale("7.30", Some("force_offline")).await;
+    let (status, body) = rig.confirm(&second, json!({ "pin": PIN })).await;
+    assert_eq!(status, 200, "{body}");
+    let shown = second.clone();
+    let mut b = tokio::task::spawn_blocking(move || {
+        b.wait_for(
+            &format!(
+                "document.getElementById('sales').textContent.includes('{shown}') \
+                 && document.getElementById('queue').textContent.includes('¥19.80')"
+            ),
+            Duration::from_secs(20),
+        );
+        b
+    })
+    .await
+    .unwrap();
+    assert_eq!(b.eval("window.__not_reloaded === true"), json!(true));
+    let dom = b.html();
     assert!(!dom.contains(ID_NUMBER), "raw ID number on the page: {dom}");
     assert!(!dom.contains(NAME), "raw name on the page: {dom}");
 
     let png = artefacts().join("status.png");
     let _ = std::fs::remove_file(&png);
-    let shot_url = rig.d.url(&link(&rig.d, json!({})).await);
-    let arg = format!("--screenshot={}", png.display());
+    let size = b.screenshot(&png);
+    assert!(size > 20_000, "{} is only {size} bytes", png.display());
+    let bytes = std::fs::read(&png).unwrap();
+    assert!(bytes.starts_with(b"\x89PNG"), "{}", png.display());
+
+    // The daemon goes away: the page says the connection is lost and keeps what it showed.
+    rig.stop().await;
     tokio::task::spawn_blocking(move || {
-        chromium(&[arg, "--window-size=1280,900".into(), shot_url])
+        b.wait_for(
+            "document.body.dataset.live === 'off' && !document.getElementById('banner').hidden",
+            Duration::from_secs(20),
+        );
+        let banner = b.eval("document.getElementById('banner').innerText");
+        let banner = banner.as_str().unwrap();
+        assert!(
+            banner.contains("连接中断") && banner.contains("Connection lost"),
+            "{banner}"
+        );
+        let sales = b.eval("document.getElementById('sales').textContent");
+        assert!(sales.as_str().unwrap().contains(&second), "{sales}");
     })
     .await
     .unwrap();
-    let bytes = std::fs::read(&png).unwrap();
-    assert!(bytes.starts_with(b"\x89PNG"), "{}", png.display());
-    assert!(
-        bytes.len() > 20_000,
-        "{} is only {} bytes",
-        png.display(),
-        bytes.len()
-    );
-    rig.stop().await;
 }

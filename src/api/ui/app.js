@@ -17,11 +17,16 @@ const LINK = {
   connecting: ['连接中', 'Connecting'], connected: ['已连接', 'Connected'],
   disconnected: ['已断开', 'Disconnected'], stopped: ['已停止', 'Stopped'],
 };
+// The same words as the API's state names in Chinese (settle::error::state_zh).
 const SALE = {
-  captured: ['已受理', 'Captured'], presettled: ['已预结算', 'Pre-settled'], settling: ['结算中', 'Settling'],
-  settled: ['已结算', 'Settled'], queued: ['离线待传', 'Queued offline'], unknown: ['结果未知', 'Unknown'],
-  reversing: ['冲正中', 'Reversing'], reversed: ['已冲正', 'Reversed'], rejected: ['被拒绝', 'Rejected'],
-  expired: ['已过期', 'Expired'], cancelled: ['已取消', 'Cancelled'], failed: ['失败', 'Failed'],
+  captured: ['已登记', 'Captured'], identified: ['已识别', 'Identified'], presettled: ['已预结算', 'Pre-settled'],
+  confirmed: ['已确认', 'Confirmed'], queued: ['脱机待上传', 'Queued offline'], settling: ['结算中', 'Settling'],
+  settled: ['已结算', 'Settled'], rejected: ['被拒绝', 'Rejected'], unknown: ['结果未知', 'Unknown'],
+  reversing: ['冲正中', 'Reversing'], reversed: ['已冲正', 'Reversed'], cancelling: ['撤销中', 'Cancelling'],
+  cancelled: ['已撤销', 'Cancelled'], expired: ['已过期', 'Expired'], abandoned: ['已放弃', 'Abandoned'],
+};
+const CREDENTIAL = {
+  card: ['社保卡', 'Card'], essc: ['电子社保卡码', 'e-SSC'], evoucher: ['医保码', 'e-voucher'],
 };
 const TOPICS = [
   'card.inserted', 'card.removed', 'card.read', 'card.failed', 'card.pin_verified',
@@ -29,10 +34,9 @@ const TOPICS = [
   'qr.scanned', 'qr.source', 'sale.state', 'upstream.link', 'reconcile.done', 'events.lagged',
 ];
 
-// The event stream opens this long after the first full read. A renderer that waits for open
-// requests before it reports the page ready (headless Chromium's --virtual-time-budget, used by
-// the browser test and for screenshots) would otherwise never see the page finish.
-const LIVE_DELAY_MS = 6000;
+// After a lost stream the browser retries by itself; when it gives up, the page waits this long
+// before it opens a new one (and re-reads everything, which also notices an ended session).
+const RETRY_MS = 3000;
 
 const state = { sales: new Map(), qr: new Map(), upstream: null };
 
@@ -168,8 +172,9 @@ function renderSales() {
     : sales.map((s) => {
       const c = s.credential || {};
       return el('tr', null, el('td', null, time(s.created_at_ms)), el('td', null, el('code', null, s.id)),
-        el('td', null, both(SALE[s.state], s.state), s.stored ? el('small', null, ' 离线 offline') : null),
-        el('td', null, c.kind || ''), el('td', null, [c.name, c.id_number].filter(Boolean).join(' ')),
+        el('td', null, both(SALE[s.state], s.state),
+          s.stored && s.state !== 'queued' ? el('small', null, ' 脱机 offline') : null),
+        el('td', null, c.kind ? both(CREDENTIAL[c.kind], c.kind) : ''), el('td', null, [c.name, c.id_number].filter(Boolean).join(' ')),
         el('td', null, money(s.amount)));
     }));
 }
@@ -213,22 +218,29 @@ function onEvent(e) {
   refreshSoon();
 }
 
+// `<body data-live="on|off">` says whether the event stream is open (the banner shows when it
+// is not); kiosk shells and the browser test read it.
+function live(on) {
+  document.body.dataset.live = on ? 'on' : 'off';
+  $('banner').hidden = on;
+}
+
 function connect() {
   const source = new EventSource('/v1/events', { withCredentials: true });
   for (const t of TOPICS) source.addEventListener(t, onEvent);
-  source.onopen = () => { $('banner').hidden = true; refreshSoon(); };
+  // Anything missed while the stream was down is read again.
+  source.onopen = () => { live(true); refreshSoon(); };
   source.onerror = () => {
-    $('banner').hidden = false;
+    live(false);
     if (source.readyState === EventSource.CLOSED) {
       // The browser gave up (e.g. a 401 after a restart): try again, then re-check the session.
-      setTimeout(() => { refresh().catch(() => {}); connect(); }, 3000);
+      setTimeout(() => { refresh().catch(() => {}); connect(); }, RETRY_MS);
     }
   };
 }
 
 document.addEventListener('DOMContentLoaded', () => {
   renderSales();
-  refresh()
-    .catch(() => { $('banner').hidden = false; })
-    .finally(() => setTimeout(connect, LIVE_DELAY_MS));
+  refresh().catch(() => { $('banner').hidden = false; });
+  connect();
 });

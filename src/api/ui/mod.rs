@@ -256,6 +256,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn page_names_every_sale_state_as_the_api_does() {
+        let start = APP_JS.find("const SALE = {").unwrap();
+        let table = &APP_JS[start..start + APP_JS[start..].find("};").unwrap()];
+        for state in crate::settle::SaleState::ALL {
+            let zh = crate::settle::error::state_zh(state);
+            let entry = format!("{}: ['{zh}', '", state.as_str());
+            assert!(table.contains(&entry), "app.js lacks {entry}");
+        }
+        assert_eq!(
+            table.matches("', '").count(),
+            crate::settle::SaleState::ALL.len(),
+            "app.js names a state the API does not have"
+        );
+    }
+
+    #[test]
     fn form_values_are_percent_decoded() {
         assert_eq!(
             form_value(b"a=1&token=ab%2Bc+d", "token").as_deref(),

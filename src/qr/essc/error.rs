@@ -65,16 +65,18 @@ impl UserFacing for EsscError {
 
     fn message_zh(&self) -> String {
         let what = match self {
-            Self::Format | Self::Base64(_) | Self::Json(_) | Self::Field(_) => "格式错误",
-            Self::Version(_) => "版本不受支持",
-            Self::UnknownKid(_) => "签发机构未配置",
-            Self::Signature => "签名验证失败",
-            Self::Lifetime(_) => "有效期设置不合法",
-            Self::NotYetValid { .. } => "尚未生效，请检查终端时间",
+            Self::Format | Self::Base64(_) | Self::Json(_) | Self::Field(_) => {
+                "无法识别，请刷新后重新出示，或改用社保卡"
+            }
+            Self::Version(_) => "的版本本终端尚不支持，请改用社保卡或医保码",
+            Self::UnknownKid(_) => "的签发机构未在本终端配置，请改用社保卡或医保码，并联系信息科",
+            Self::Signature => "签名验证失败，可能是伪造或被篡改的二维码，不能使用",
+            Self::Lifetime(_) => "有效期不合法，请刷新后重新出示",
+            Self::NotYetValid { .. } => "尚未生效，可能是终端时间不对，请联系信息科校准时间",
             Self::Expired { .. } => "已过期，请刷新后重新出示",
-            Self::IdChecksum => "社会保障号码校验失败",
-            Self::Region => "参保地代码错误",
-            Self::Nonce => "随机数格式错误",
+            Self::IdChecksum => "中的社会保障号码校验失败，不能使用，请改用社保卡",
+            Self::Region => "中的参保地代码错误，不能使用，请改用社保卡",
+            Self::Nonce => "无法识别，请刷新后重新出示，或改用社保卡",
             Self::Replayed => "已使用过，请刷新后重新出示",
             Self::Guard(_) => "暂时无法核验二维码是否已被使用，请稍后重试或改用社保卡",
         };
