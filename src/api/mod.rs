@@ -9,6 +9,7 @@
 //! device themselves.
 
 mod card;
+pub mod connections;
 mod credentials;
 mod error;
 mod events;
@@ -76,6 +77,8 @@ pub struct AppState {
     pub sessions: ui::session::Sessions,
     /// When the daemon started.
     pub started: Instant,
+    /// Open connections against `api.max_connections`.
+    pub connections: connections::ConnectionLimit,
 }
 
 impl AppState {
@@ -114,6 +117,7 @@ impl AppState {
             },
             sessions: ui::session::Sessions::default(),
             started: Instant::now(),
+            connections: connections::ConnectionLimit::new(config.api.max_connections),
         }
     }
 

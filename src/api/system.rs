@@ -171,6 +171,28 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "Schema version of the open database.",
         f64::from(state.store.schema_version()),
     );
+    e.gauge(
+        "medsettle_api_connections",
+        "API connections open now (event streams included).",
+        state.connections.open() as f64,
+    );
+    e.gauge(
+        "medsettle_api_connections_max",
+        "The bound on open API connections (api.max_connections).",
+        state.connections.max() as f64,
+    );
+    if let Some(t) = crate::telemetry::log_throttle() {
+        e.header(
+            "medsettle_log_suppressed_total",
+            "Warnings and errors dropped by the repeated-message limit (log.repeat_burst).",
+            "counter",
+        );
+        e.sample(
+            "medsettle_log_suppressed_total",
+            &[],
+            t.total_suppressed() as f64,
+        );
+    }
     state.metrics.render_into(&mut e);
     (
         [(

@@ -137,6 +137,10 @@ pub struct ApiConfig {
     /// Longest a request may take before it is answered with a timeout error, in milliseconds.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_ms: u64,
+    /// Most connections open at once (TCP and Unix socket together, event streams included);
+    /// at the bound further clients wait until one closes.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Web origins allowed to call the API from a browser (CORS), e.g. a kiosk UI served from
     /// `http://localhost:8080`. Default: none — CORS is off.
     #[serde(default)]
@@ -151,6 +155,9 @@ fn default_socket_mode() -> String {
 }
 fn default_max_body() -> usize {
     64 * 1024
+}
+fn default_max_connections() -> usize {
+    256
 }
 fn default_request_timeout() -> u64 {
     30_000
@@ -193,6 +200,12 @@ pub struct LogConfig {
     pub level: String,
     /// `auto`, `text` or `journald`.
     pub format: LogFormat,
+    /// At most this many warnings or errors from one place in the code per
+    /// `repeat_window_s`; the rest are counted and summarised once a minute (a device failing
+    /// in a loop must not flood the journal). 0 turns this off.
+    pub repeat_burst: u32,
+    /// The window of `repeat_burst`, in seconds.
+    pub repeat_window_s: u64,
 }
 
 impl Default for LogConfig {
@@ -200,6 +213,8 @@ impl Default for LogConfig {
         LogConfig {
             level: "info".to_owned(),
             format: LogFormat::Auto,
+            repeat_burst: 10,
+            repeat_window_s: 60,
         }
     }
 }
@@ -251,6 +266,7 @@ impl Config {
                 token: SecretRef::File(var_dir.join("api-token")),
                 max_body_bytes: default_max_body(),
                 request_timeout_ms: default_request_timeout(),
+                max_connections: default_max_connections(),
                 cors_origins: Vec::new(),
             },
             readers: ReadersConfig {

@@ -80,6 +80,12 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
             );
         }
     }
+    if !(4..=65_536).contains(&c.api.max_connections) {
+        bad(
+            "api.max_connections",
+            format!("must be between 4 and 65536, not {}", c.api.max_connections),
+        );
+    }
     if !(1024..=16 * 1024 * 1024).contains(&c.api.max_body_bytes) {
         bad(
             "api.max_body_bytes",
@@ -181,6 +187,12 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
     }
     if let Err(e) = check_log_filter(&c.log.level) {
         bad("log.level", e);
+    }
+    if c.log.repeat_burst > 0 && !(1..=86_400).contains(&c.log.repeat_window_s) {
+        bad(
+            "log.repeat_window_s",
+            "must be between 1 and 86400 seconds".to_owned(),
+        );
     }
     out
 }

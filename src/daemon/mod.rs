@@ -302,16 +302,18 @@ impl Daemon {
 
         let mut servers = Vec::new();
         let token = stop_accepting.clone();
+        let limit = state.connections.clone();
         let app = router.clone();
         servers.push(tokio::spawn(async move {
-            axum::serve(tcp, app)
+            axum::serve(limit.wrap(tcp), app)
                 .with_graceful_shutdown(token.cancelled_owned())
                 .await
         }));
         if let Some(unix) = unix {
             let token = stop_accepting.clone();
+            let limit = state.connections.clone();
             servers.push(tokio::spawn(async move {
-                axum::serve(unix, router)
+                axum::serve(limit.wrap(unix), router)
                     .with_graceful_shutdown(token.cancelled_owned())
                     .await
             }));
@@ -499,13 +501,12 @@ fn display_addr(addr: Option<std::net::SocketAddr>, config: &Config) -> String {
     }
 }
 
-/// Pings the watchdog only while the store's writer thread answers: a wedged writer means
-/// systemd restarts us rather than leaving a terminal that cannot record sales.
 /// The alarm raised while the database is larger than `store.alarm_size_mib`.
 pub const SIZE_ALARM: &str = "store.size";
 
 /// Checks the database's size (file + WAL) against `limit_mib` every minute until `stop` (the
-/// first check ran before READY, in [`Daemon::start`]).
+/// first check ran before READY, in [`Daemon::start`]), and logs the summary of the messages
+/// the repeat limit (`log.repeat_burst`) dropped.
 async fn size_loop(
     path: std::path::PathBuf,
     limit_mib: u64,
@@ -518,6 +519,9 @@ async fn size_loop(
             () = tokio::time::sleep(Duration::from_secs(60)) => {}
         }
         check_size(&path, limit_mib, &status);
+        if let Some(t) = crate::telemetry::log_throttle() {
+            t.report();
+        }
     }
 }
 
@@ -540,6 +544,8 @@ fn check_size(path: &std::path::Path, limit_mib: u64, status: &StatusBoard) {
     }
 }
 
+/// Pings the watchdog only while the store's writer thread answers: a wedged writer means
+/// systemd restarts us rather than leaving a terminal that cannot record sales.
 async fn watchdog_loop(every: Duration, store: Store, notifier: Notifier) {
     let mut tick = tokio::time::interval(every);
     loop {

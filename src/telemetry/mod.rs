@@ -7,6 +7,7 @@
 
 pub mod metrics;
 pub mod pii;
+pub mod throttle;
 
 use std::io::{self, IsTerminal, Write};
 
@@ -47,7 +48,14 @@ pub fn effective_format(format: LogFormat) -> LogFormat {
 pub fn init(config: &LogConfig) -> Result<LogHandle, String> {
     let filter = EnvFilter::try_new(&config.level).map_err(|e| e.to_string())?;
     let (filter, handle) = reload::Layer::new(filter);
-    let registry = tracing_subscriber::registry().with(filter);
+    let throttle = std::sync::Arc::new(throttle::LogThrottle::new(
+        config.repeat_burst,
+        std::time::Duration::from_secs(config.repeat_window_s),
+    ));
+    let _ = THROTTLE.set(std::sync::Arc::clone(&throttle));
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(throttle::ThrottleLayer(throttle));
     let result = match effective_format(config.format) {
         LogFormat::Journald => registry
             .with(
@@ -72,6 +80,15 @@ pub fn init(config: &LogConfig) -> Result<LogHandle, String> {
 
 /// journald-friendly lines: a `<N>` syslog priority prefix (systemd turns it into the entry's
 /// priority), no timestamp (the journal records one), no colour.
+/// The throttle [`init`] installed, for the daemon's periodic report and `/metrics`.
+static THROTTLE: std::sync::OnceLock<std::sync::Arc<throttle::LogThrottle>> =
+    std::sync::OnceLock::new();
+
+/// The log throttle of this process, once [`init`] ran.
+pub fn log_throttle() -> Option<&'static throttle::LogThrottle> {
+    THROTTLE.get().map(|t| &**t)
+}
+
 struct JournaldFormat;
 
 impl<S, N> FormatEvent<S, N> for JournaldFormat

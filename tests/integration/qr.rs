@@ -36,7 +36,11 @@ pub fn fresh_essc() -> (String, String) {
 }
 
 /// Reads SSE frames until one of `topic` arrives; returns its JSON.
-async fn next_event(resp: &mut reqwest::Response, buf: &mut String, topic: &str) -> Value {
+pub(crate) async fn next_event(
+    resp: &mut reqwest::Response,
+    buf: &mut String,
+    topic: &str,
+) -> Value {
     loop {
         if let Some(end) = buf.find("\n\n") {
             let frame: String = buf.drain(..end + 2).collect();
