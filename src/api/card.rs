@@ -71,7 +71,7 @@ pub(super) async fn read(State(state): State<Arc<AppState>>, body: Bytes) -> Res
     };
     let req = ReadRequest {
         policy: body.interface,
-        reader: body.reader,
+        reader: any_reader(body.reader),
         wait,
         pin,
     };
@@ -107,7 +107,7 @@ pub(super) async fn verify_pin(State(state): State<Arc<AppState>>, body: Bytes) 
         Err(e) => return service_error(&CardServiceError::Card(e)).into_response(),
     };
     match card
-        .verify_pin(pin, body.interface, body.reader, wait)
+        .verify_pin(pin, body.interface, any_reader(body.reader), wait)
         .await
     {
         Ok(slot) => {
@@ -205,13 +205,30 @@ pub(super) async fn qr_scan(State(state): State<Arc<AppState>>, body: Bytes) -> 
     }
 }
 
+/// A reader name sent empty (a form field left blank) means no preference, like none at all.
+fn any_reader(reader: Option<String>) -> Option<String> {
+    reader.filter(|r| !r.trim().is_empty())
+}
+
 pub(super) fn parse<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return serde_json::from_slice(b"{}").map_err(|e| ApiError::bad_request(&e.to_string()));
+    // No body at all is the same as `{}` (every such endpoint's fields are optional).
+    let value: serde_json::Value = if body.is_empty() {
+        serde_json::Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(body).map_err(|e| {
+            // serde_json's message names the position; it never quotes the PIN value.
+            ApiError::bad_request(&format!("body must be a JSON object as documented ({e})"))
+        })?
+    };
+    // serde would also fill a struct from an array (`[null, null]`); the API takes objects only.
+    if !value.is_object() {
+        return Err(ApiError::bad_request(
+            "body must be a JSON object as documented",
+        ));
     }
-    serde_json::from_slice(body).map_err(|e| {
-        // serde_json's message names the field and position; it never quotes the PIN value.
-        ApiError::bad_request(&format!("body must be a JSON object as documented ({})", e))
+    serde_json::from_value(value).map_err(|e| {
+        // serde_json's message names the field; it never quotes the PIN value.
+        ApiError::bad_request(&format!("body must be a JSON object as documented ({e})"))
     })
 }
 
@@ -241,6 +258,8 @@ pub(super) fn service_error(e: &CardServiceError) -> ApiError {
         CardServiceError::Access(AccessError::NoCard(_)) => StatusCode::REQUEST_TIMEOUT,
         CardServiceError::Access(_) => StatusCode::SERVICE_UNAVAILABLE,
         CardServiceError::Card(CardError::Transport(_)) => StatusCode::CONFLICT,
+        // A PIN that is not 6 digits never reaches the card: a malformed request.
+        CardServiceError::Card(CardError::PinFormat) => StatusCode::BAD_REQUEST,
         CardServiceError::Card(_) | CardServiceError::Invalid(_) => {
             StatusCode::UNPROCESSABLE_ENTITY
         }

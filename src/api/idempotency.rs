@@ -4,7 +4,9 @@
 //!
 //! The key (1–128 printable ASCII characters) is stored with a SHA-256 of method, path and
 //! body: the same key with another request is refused (`idempotency.mismatch`). Every answer
-//! but a 5xx is remembered (a retry after a transient failure runs again). Requests with one
+//! is remembered but a 5xx (a retry after a transient failure runs again) and a refusal of a
+//! malformed or unknown request (400, 404, 405, 413, 415: nothing happened, so nothing is
+//! stored, and a retry is judged afresh). Requests with one
 //! key are serialised in this process, so two at once cause one effect. A layer: which routes
 //! carry it is decided in [`super::router`] ([`applies`]); handlers know nothing of it.
 
@@ -109,7 +111,7 @@ pub(super) async fn layer(
     }
     let resp = next.run(Request::from_parts(parts, Body::from(body))).await;
     let status = resp.status();
-    if status.is_server_error() {
+    if status.is_server_error() || refused_unread(status) {
         return resp;
     }
     let (parts, body) = resp.into_parts();
@@ -132,6 +134,11 @@ pub(super) async fn layer(
         tracing::error!(error = %e, "could not remember an idempotent answer");
     }
     Response::from_parts(parts, Body::from(bytes))
+}
+
+/// Answers that mean the request was refused before anything happened.
+fn refused_unread(status: StatusCode) -> bool {
+    matches!(status.as_u16(), 400 | 404 | 405 | 413 | 415)
 }
 
 fn replay(row: &IdempotencyRow) -> Response {

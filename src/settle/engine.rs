@@ -47,10 +47,15 @@ pub struct NewItem {
     pub code: String,
     #[serde(default)]
     pub local_code: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub name: String,
     pub cnt: Qty,
     pub pric: Price,
+}
+
+/// An optional text field sent as `null` is the same as one left out.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    Ok(<Option<String> as serde::Deserialize>::deserialize(d)?.unwrap_or_default())
 }
 
 /// What `confirm` carries.

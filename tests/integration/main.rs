@@ -17,6 +17,7 @@ mod page;
 mod pii;
 mod qr;
 mod sales;
+mod schema_fuzz;
 mod settle;
 mod store;
 mod support;

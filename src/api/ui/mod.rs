@@ -224,12 +224,16 @@ struct LinkBody {
 
 /// `POST /v1/ui/links`: a one-time code for `/ui/enter` (token only).
 pub(super) async fn create_link(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let body: LinkBody = if body.iter().all(u8::is_ascii_whitespace) {
+    let body: LinkBody = if body.is_empty() {
         LinkBody::default()
     } else {
-        match serde_json::from_slice(&body) {
-            Ok(b) => b,
-            Err(_) => {
+        match serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .filter(serde_json::Value::is_object)
+            .and_then(|v| serde_json::from_value(v).ok())
+        {
+            Some(b) => b,
+            None => {
                 return ApiError::bad_request("valid_ms: milliseconds, at most 120000")
                     .into_response();
             }
