@@ -6,7 +6,7 @@
 CARGO ?= cargo
 DEMO_ARGS ?=
 
-.PHONY: demo test bench lint fmt bootstrap build release clean
+.PHONY: demo test bench lint fmt bootstrap build release clean deb package-test
 
 bootstrap:
 	scripts/bootstrap
@@ -22,6 +22,16 @@ demo: bootstrap
 
 test: bootstrap
 	$(CARGO) test --workspace
+	scripts/package-test
+
+# The Debian package (release build) in target/debian/; cargo-deb is installed if missing.
+deb: bootstrap
+	@command -v cargo-deb >/dev/null 2>&1 || $(CARGO) install --locked cargo-deb
+	$(CARGO) deb -p medsettle-daemon
+
+# Build, install, run under the sandbox, upgrade, remove and purge the package (root or sudo).
+package-test: bootstrap
+	scripts/package-test
 
 bench: bootstrap
 	$(CARGO) bench --workspace
