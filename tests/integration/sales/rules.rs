@@ -47,15 +47,17 @@ async fn sales_idempotency_key_replays_once_and_refuses_a_mismatch() {
     assert_eq!(status, 400, "{err}");
     assert_eq!(err["code"], "request.invalid");
 
-    // Errors are remembered too (they are not 5xx): the same refusal comes back.
+    // A request refused as malformed did nothing and is not remembered: the retry is judged
+    // afresh (no replay) and refused the same way.
     let (status, refused, _) = rig
         .post_with("/v1/sales", sale_body("Cnope", "1.00"), Some("k-2"))
         .await;
     assert_eq!(status, 400);
-    let (_, again, replayed) = rig
+    let (status, again, replayed) = rig
         .post_with("/v1/sales", sale_body("Cnope", "1.00"), Some("k-2"))
         .await;
-    assert!(replayed);
+    assert_eq!(status, 400);
+    assert!(!replayed);
     assert_eq!(again, refused);
 
     // Two at once under one key: one sale, the same answer twice.
