@@ -21,8 +21,11 @@ pub(super) struct Migration {
     pub sql: &'static str,
     /// Rust run after the SQL in the same transaction (data that SQL alone cannot convert,
     /// e.g. sealing personal data under the key set).
-    pub post: Option<fn(&Connection, &KeySet) -> Result<(), StoreError>>,
+    pub post: Option<PostStep>,
 }
+
+/// The Rust half of a step, run inside its transaction with the database key set.
+pub(super) type PostStep = fn(&Connection, &KeySet) -> Result<(), StoreError>;
 
 /// Every step, in order: `MIGRATIONS[i].to == i + 1`.
 pub(super) const MIGRATIONS: &[Migration] = &[

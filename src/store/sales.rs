@@ -339,11 +339,8 @@ pub(super) fn sales_in(
     after_id: Option<&str>,
     limit: u32,
 ) -> Result<Vec<SaleRow>, StoreError> {
-    let person_key: Option<Vec<u8>> = match person {
-        None => None,
-        // A number that hashes to nothing matches nothing.
-        Some(n) => Some(crypt.person_key(n).unwrap_or_default()),
-    };
+    // A number that hashes to nothing (blank) matches nothing.
+    let person_key: Option<Vec<u8>> = person.map(|n| crypt.person_key(n).unwrap_or_default());
     let list = states
         .iter()
         .map(|s| format!("'{}'", s.replace('\'', "")))

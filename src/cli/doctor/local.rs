@@ -79,7 +79,11 @@ fn store_key(config: &Config, dir: Option<&Path>) -> Check {
         ),
         Ok(k) => Check::ok(
             name,
-            format!("{r}: {} key(s), sealing with `{}`", k.ids().len(), k.write_id()),
+            format!(
+                "{r}: {} key(s), sealing with `{}`",
+                k.ids().len(),
+                k.write_id()
+            ),
         ),
     }
 }
