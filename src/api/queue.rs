@@ -85,7 +85,7 @@ async fn page(
     after: Option<&str>,
     limit: u32,
 ) -> Result<serde_json::Value, SaleError> {
-    let (sales, next) = sales_page(state, states, true, after, limit).await?;
+    let (sales, next) = sales_page(state, states, true, None, after, limit).await?;
     let totals = state.store.offline_totals().await?;
     let now_ms = chrono::Utc::now().timestamp_millis();
     let pending = pending_count(state).await?;
@@ -108,6 +108,8 @@ pub(super) struct SalesQuery {
     after: Option<String>,
     /// Comma-separated states; default every state.
     state: Option<String>,
+    /// Only the sales of this ID number (by `sales.person_key`).
+    id_number: Option<String>,
 }
 
 /// `GET /v1/sales`: every sale (stored or not), oldest first, paginated, filtered by state.
@@ -120,7 +122,7 @@ pub(super) async fn list_sales(
     }
     let Ok(Query(q)) = query else {
         return ApiError::bad_request(
-            "limit: 1-500; after: a sale id from the previous page's next; state: e.g. settled,queued",
+            "limit: 1-500; after: a sale id from the previous page's next; state: e.g. settled,queued; id_number: 15 or 18 characters",
         )
         .into_response();
     };
@@ -144,9 +146,23 @@ pub(super) async fn list_sales(
             out
         }
     };
-    let result = sales_page(&state, &states, false, q.after.as_deref(), limit)
-        .await
-        .map(|(sales, next)| serde_json::json!({ "sales": sales, "next": next }));
+    if let Some(n) = &q.id_number {
+        let n = n.trim();
+        if !(15..=18).contains(&n.len()) || !n.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return ApiError::bad_request("id_number must be 15-18 letters or digits")
+                .into_response();
+        }
+    }
+    let result = sales_page(
+        &state,
+        &states,
+        false,
+        q.id_number.as_deref(),
+        q.after.as_deref(),
+        limit,
+    )
+    .await
+    .map(|(sales, next)| serde_json::json!({ "sales": sales, "next": next }));
     match result {
         Ok(v) => Json(v).into_response(),
         Err(e) => sale_error(&e).into_response(),
@@ -167,12 +183,13 @@ async fn sales_page(
     state: &AppState,
     states: &[&str],
     stored_only: bool,
+    person: Option<&str>,
     after: Option<&str>,
     limit: u32,
 ) -> Result<(Vec<serde_json::Value>, Option<String>), SaleError> {
     let mut rows = state
         .store
-        .sales_in(states, stored_only, after, limit + 1)
+        .sales_of(states, stored_only, person, after, limit + 1)
         .await?;
     let more = rows.len() > limit as usize;
     rows.truncate(limit as usize);

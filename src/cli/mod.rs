@@ -13,6 +13,7 @@ mod queue;
 mod run;
 mod scan;
 mod status_link;
+mod store;
 mod upstream;
 
 use std::path::PathBuf;
@@ -101,6 +102,11 @@ enum Command {
         #[command(subcommand)]
         command: queue::QueueCommand,
     },
+    /// The database key set: `keygen` (a fresh key line), `rekey` (re-seal under the first key).
+    Store {
+        #[command(subcommand)]
+        command: store::StoreCommand,
+    },
     /// Print a one-time link (valid 2 minutes, single use) that opens the running daemon's
     /// status page in a browser without typing the token.
     StatusLink {
@@ -152,6 +158,7 @@ impl Cli {
             Command::ReadCard { config, args } => card::read_card(&config, args),
             Command::Upstream { command } => upstream::execute(command),
             Command::Queue { command } => queue::execute(command),
+            Command::Store { command } => store::execute(command),
             Command::Reconcile { config, date } => queue::reconcile(&config, date),
             Command::StatusLink { config } => status_link::execute(&config),
             Command::Version => {

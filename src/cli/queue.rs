@@ -42,7 +42,8 @@ pub(super) enum QueueCommand {
         config: PathBuf,
         id: String,
     },
-    /// Export every stored sale, settled ones included (masked: no names or ID numbers).
+    /// Export every stored sale, settled ones included. ID numbers and names are masked
+    /// (the API's view); the clear values never leave the daemon.
     Export {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
@@ -250,7 +251,7 @@ fn field(s: &str) -> String {
 
 async fn export(api: &LocalApi) -> anyhow::Result<ExitCode> {
     let (_, sales) = all_pages(api, true).await?;
-    println!("id,created,state,amount,psn_no,setl_id,cash,refund_due");
+    println!("id,created,state,amount,credential,id_number,name,psn_no,setl_id,cash,refund_due");
     for s in &sales {
         let created =
             chrono::DateTime::from_timestamp_millis(s["created_at_ms"].as_i64().unwrap_or(0))
@@ -264,6 +265,9 @@ async fn export(api: &LocalApi) -> anyhow::Result<ExitCode> {
             created,
             text(s, "state").to_owned(),
             text(s, "amount").to_owned(),
+            text(&s["credential"], "kind").to_owned(),
+            text(&s["credential"], "id_number").to_owned(),
+            text(&s["credential"], "name").to_owned(),
             text(s, "psn_no").to_owned(),
             text(&s["settlement"], "setl_id").to_owned(),
             text(&s["settlement"], "cash").to_owned(),

@@ -104,15 +104,14 @@ fn with_client(path: &Path, job: impl FnOnce(Config, Arc<Client>) -> Task + 'sta
         .build()
         .expect("a current-thread runtime");
     runtime.block_on(async move {
-        let busy = Duration::from_millis(config.store.busy_timeout_ms);
-        let (store, _) = match Store::open(&config.store.path, busy) {
+        let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        let (store, _) = match Store::open_configured(&config.store, credentials.as_deref()) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("medsettle: database {}: {e}", config.store.path.display());
                 return ExitCode::FAILURE;
             }
         };
-        let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
         let client = match medsettle::upstream::setup::build(
             &config,
             store.clone(),

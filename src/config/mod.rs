@@ -104,6 +104,19 @@ pub struct StoreConfig {
     pub busy_timeout_ms: u64,
     /// The database (with its WAL) above this many MiB raises the `store.size` alarm.
     pub alarm_size_mib: u64,
+    /// The key set that seals personal data in the database (`ID:BASE64` lines, the first
+    /// seals). Default: the file `db-key` beside the database, created on first start.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<SecretRef>,
+}
+
+impl StoreConfig {
+    /// Where the database key set comes from: `key`, or `db-key` beside the database.
+    pub fn key_ref(&self) -> SecretRef {
+        self.key
+            .clone()
+            .unwrap_or_else(|| crate::store::default_key_ref(&self.path))
+    }
 }
 
 impl Default for StoreConfig {
@@ -112,6 +125,7 @@ impl Default for StoreConfig {
             path: PathBuf::from("/var/lib/medsettle/medsettle.db"),
             alarm_size_mib: 1024,
             busy_timeout_ms: 5_000,
+            key: None,
         }
     }
 }
@@ -336,6 +350,9 @@ impl Config {
             }
         };
         absolutise(&mut self.store.path);
+        if let Some(SecretRef::File(p)) = self.store.key.as_mut() {
+            absolutise(p);
+        }
         if let Some(sock) = self.api.unix_socket.as_mut() {
             absolutise(sock);
         }

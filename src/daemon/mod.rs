@@ -139,11 +139,13 @@ impl Daemon {
             tracing::warn!("the API token file is readable by every user; chmod 0640 or 0600 it");
         }
 
-        let path = config.store.path.clone();
-        let busy = Duration::from_millis(config.store.busy_timeout_ms);
-        let (store, report) = tokio::task::spawn_blocking(move || Store::open(&path, busy))
-            .await
-            .expect("store open task panicked")?;
+        let store_config = config.store.clone();
+        let creds = env.credentials_dir.clone();
+        let (store, report) = tokio::task::spawn_blocking(move || {
+            Store::open_configured(&store_config, creds.as_deref())
+        })
+        .await
+        .expect("store open task panicked")?;
         if let Some(q) = &report.quarantined {
             tracing::error!(moved_to = %q.moved_to.display(), reason = %q.reason,
                 "the database was corrupt: moved aside and a new one created");

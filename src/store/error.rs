@@ -152,6 +152,12 @@ pub enum StoreError {
         max: i64,
         amount_fen: i64,
     },
+    /// The database key set could not be loaded.
+    #[error("{0}")]
+    Keys(#[from] super::crypt::KeyError),
+    /// A sealed value could not be opened (unknown key id, altered value).
+    #[error("{0}")]
+    Sealed(#[from] super::crypt::CryptError),
     /// Any other SQLite failure while the store is running.
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
@@ -204,6 +210,8 @@ impl UserFacing for StoreError {
             StoreError::UnknownSale { .. } => "store.unknown_sale",
             StoreError::SaleStateConflict { .. } => "store.sale_state_conflict",
             StoreError::OfflineLimit { .. } => "store.offline_limit",
+            StoreError::Keys(_) => "store.keys",
+            StoreError::Sealed(_) => "store.sealed",
             StoreError::Sqlite(_) => "store.sqlite",
             StoreError::Closed => "store.closed",
             StoreError::WriterGone => "store.writer_gone",
@@ -250,6 +258,9 @@ impl UserFacing for StoreError {
             }
             StoreError::OfflineLimit { .. } => {
                 "已达到脱机存储上限，本笔交易未保存，请等待网络恢复。".to_owned()
+            }
+            StoreError::Keys(_) | StoreError::Sealed(_) => {
+                "数据库密钥有误，无法读取个人信息，请联系运维人员检查 store.key。".to_owned()
             }
             StoreError::Sqlite(_) => "数据库出错，请稍后重试或联系运维人员。".to_owned(),
             StoreError::Closed => "系统正在关闭，请稍后重试。".to_owned(),

@@ -10,6 +10,7 @@ use std::path::Path;
 
 use rusqlite::{Connection, TransactionBehavior};
 
+use super::crypt::KeySet;
 use super::{APPLICATION_ID, SCHEMA_VERSION, StoreError};
 
 /// One schema step: the SQL that takes version `to - 1` to `to`.
@@ -18,33 +19,50 @@ pub(super) struct Migration {
     pub to: u32,
     /// The SQL, applied in one transaction.
     pub sql: &'static str,
+    /// Rust run after the SQL in the same transaction (data that SQL alone cannot convert,
+    /// e.g. sealing personal data under the key set).
+    pub post: Option<PostStep>,
 }
+
+/// The Rust half of a step, run inside its transaction with the database key set.
+pub(super) type PostStep = fn(&Connection, &KeySet) -> Result<(), StoreError>;
 
 /// Every step, in order: `MIGRATIONS[i].to == i + 1`.
 pub(super) const MIGRATIONS: &[Migration] = &[
     Migration {
         to: 1,
         sql: include_str!("migrations/0001_meta.sql"),
+        post: None,
     },
     Migration {
         to: 2,
         sql: include_str!("migrations/0002_runs.sql"),
+        post: None,
     },
     Migration {
         to: 3,
         sql: include_str!("migrations/0003_essc_nonce.sql"),
+        post: None,
     },
     Migration {
         to: 4,
         sql: include_str!("migrations/0004_sequences.sql"),
+        post: None,
     },
     Migration {
         to: 5,
         sql: include_str!("migrations/0005_upstream_audit.sql"),
+        post: None,
     },
     Migration {
         to: 6,
         sql: include_str!("migrations/0006_sales.sql"),
+        post: None,
+    },
+    Migration {
+        to: 7,
+        sql: include_str!("migrations/0007_sealed_pii.sql"),
+        post: Some(super::sealed::seal_existing_rows),
     },
 ];
 
@@ -106,6 +124,7 @@ pub(super) fn migrate(
     conn: &mut Connection,
     path: &Path,
     steps: &[Migration],
+    keys: &KeySet,
     mut after_commit: impl FnMut(u32),
 ) -> Result<u32, StoreError> {
     let target = steps.len() as u32;
@@ -129,8 +148,21 @@ pub(super) fn migrate(
         }
         let step = &steps[from as usize];
         debug_assert_eq!(step.to, from + 1);
-        let applied = tx
-            .execute_batch(step.sql)
+        let mut applied = tx.execute_batch(step.sql);
+        if let (Ok(()), Some(post)) = (&applied, step.post) {
+            if let Err(e) = post(&tx, keys) {
+                return Err(match e {
+                    StoreError::Sqlite(source) => StoreError::Migration {
+                        path: path.to_owned(),
+                        from,
+                        to: step.to,
+                        source,
+                    },
+                    other => other,
+                });
+            }
+        }
+        applied = applied
             .and_then(|()| tx.pragma_update(None, "user_version", step.to))
             .and_then(|()| tx.pragma_update(None, "application_id", APPLICATION_ID))
             .and_then(|()| tx.commit());

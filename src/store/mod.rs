@@ -9,6 +9,7 @@
 //! Layout: `open.rs` (pragmas, probe), `migrate.rs` + `migrations/*.sql`, `quarantine.rs`,
 //! `writer.rs` (the thread), `ops.rs` (SQL of each write), `reads.rs`, `error.rs`.
 
+pub mod crypt;
 mod error;
 mod inspect;
 mod migrate;
@@ -17,6 +18,7 @@ mod ops;
 mod quarantine;
 mod reads;
 mod sales;
+mod sealed;
 mod writer;
 
 #[cfg(test)]
@@ -31,13 +33,15 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+pub use crypt::{Crypt, CryptError, KeyError, KeySet};
 pub use error::StoreError;
 pub use inspect::{Inspection, inspect};
 pub use sales::{IdempotencyRow, LimitKind, OfflineLimits, OfflineTotals, SaleEventRow, SaleRow};
+pub use sealed::RekeyReport;
 use writer::{Command, Counters};
 
 /// The schema version this code writes; `MIGRATIONS` has exactly this many steps.
-pub const SCHEMA_VERSION: u32 = 6;
+pub const SCHEMA_VERSION: u32 = 7;
 
 /// `PRAGMA application_id` of every medsettle database: "MDST" in ASCII.
 pub const APPLICATION_ID: i32 = i32::from_be_bytes(*b"MDST");
@@ -253,26 +257,57 @@ struct Inner {
     tx: mpsc::Sender<Command>,
     reader: Arc<Mutex<Option<Connection>>>,
     counters: Arc<Counters>,
+    crypt: Arc<Crypt>,
     closed: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl Store {
-    /// Opens, migrates or creates the database at `path` and starts the writer thread.
-    /// Blocking: call it from `spawn_blocking` in async code.
+    /// [`Store::open_keyed`] with the key set in its default place: the file
+    /// [`crypt::DEFAULT_KEY_FILE`] beside the database, created (0600, one fresh key) if
+    /// missing — what the daemon does when `store.key` is not set.
     pub fn open(path: &Path, busy: Duration) -> Result<(Store, OpenReport), StoreError> {
-        let opened = open::open(path, busy)?;
+        let keys = keys_for(path, busy, &default_key_ref(path), None)?;
+        Store::open_keyed(path, busy, keys)
+    }
+
+    /// [`Store::open_keyed`] with `store.path`, `store.busy_timeout_ms` and the key set of
+    /// `store.key` (the default key file is created if missing). `credentials_dir` is
+    /// `$CREDENTIALS_DIRECTORY`.
+    pub fn open_configured(
+        config: &crate::config::StoreConfig,
+        credentials_dir: Option<&Path>,
+    ) -> Result<(Store, OpenReport), StoreError> {
+        let busy = Duration::from_millis(config.busy_timeout_ms);
+        let keys = keys_for(&config.path, busy, &config.key_ref(), credentials_dir)?;
+        Store::open_keyed(&config.path, busy, keys)
+    }
+
+    /// Opens, migrates or creates the database at `path` with the key set `keys` (the first
+    /// key seals, every key opens) and starts the writer thread. A key set that cannot open
+    /// this database's values is refused here, naming the key id it lacks.
+    /// Blocking: call it from `spawn_blocking` in async code.
+    pub fn open_keyed(
+        path: &Path,
+        busy: Duration,
+        keys: KeySet,
+    ) -> Result<(Store, OpenReport), StoreError> {
+        let opened = open::open(path, busy, keys)?;
         let counters = Arc::new(Counters::default());
+        let crypt = Arc::new(opened.crypt);
         let (tx, thread) =
-            writer::spawn(opened.writer, counters.clone()).map_err(|source| StoreError::Io {
-                path: path.to_owned(),
-                source,
+            writer::spawn(opened.writer, counters.clone(), crypt.clone()).map_err(|source| {
+                StoreError::Io {
+                    path: path.to_owned(),
+                    source,
+                }
             })?;
         let inner = Inner {
             path: path.to_owned(),
             tx,
             reader: Arc::new(Mutex::new(Some(opened.reader))),
             counters,
+            crypt,
             closed: AtomicBool::new(false),
             thread: Mutex::new(Some(thread)),
         };
@@ -337,25 +372,27 @@ impl Store {
 
     /// The `limit` most recent runs, newest first.
     pub async fn recent_runs(&self, limit: u32) -> Result<Vec<RunRow>, StoreError> {
-        self.read(move |c| reads::recent_runs(c, limit)).await
+        self.read(move |c| Ok(reads::recent_runs(c, limit)?)).await
     }
 
     /// The `meta` value under `key`.
     pub async fn meta(&self, key: &str) -> Result<Option<String>, StoreError> {
         let key = key.to_owned();
-        self.read(move |c| reads::meta(c, &key)).await
+        self.read(move |c| Ok(reads::meta(c, &key)?)).await
     }
 
     /// A sale's row.
     pub async fn sale(&self, id: &str) -> Result<Option<SaleRow>, StoreError> {
         let id = id.to_owned();
-        self.read(move |c| sales::sale(c, &id)).await
+        let crypt = self.inner.crypt.clone();
+        self.read(move |c| sales::sale(c, &crypt, &id)).await
     }
 
     /// A sale's history, oldest first.
     pub async fn sale_events(&self, id: &str) -> Result<Vec<SaleEventRow>, StoreError> {
         let id = id.to_owned();
-        self.read(move |c| sales::sale_events(c, &id)).await
+        let crypt = self.inner.crypt.clone();
+        self.read(move |c| sales::sale_events(c, &crypt, &id)).await
     }
 
     /// Sales in any of `states`, oldest first, after the sale `after_id` (paging), at most
@@ -367,39 +404,68 @@ impl Store {
         after_id: Option<&str>,
         limit: u32,
     ) -> Result<Vec<SaleRow>, StoreError> {
+        self.sales_of(states, stored_only, None, after_id, limit)
+            .await
+    }
+
+    /// [`Store::sales_in`], only the sales made with the ID number `person` when given
+    /// (found by its keyed hash, `sales.person_key`).
+    pub async fn sales_of(
+        &self,
+        states: &[&str],
+        stored_only: bool,
+        person: Option<&str>,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<SaleRow>, StoreError> {
         let states: Vec<String> = states.iter().map(|s| (*s).to_owned()).collect();
         let after = after_id.map(str::to_owned);
-        self.read(move |c| sales::sales_in(c, &states, stored_only, after.as_deref(), limit))
-            .await
+        let person = person.map(str::to_owned);
+        let crypt = self.inner.crypt.clone();
+        self.read(move |c| {
+            sales::sales_in(
+                c,
+                &crypt,
+                &states,
+                stored_only,
+                person.as_deref(),
+                after.as_deref(),
+                limit,
+            )
+        })
+        .await
     }
 
     /// How many sales are in any of `states` (only stored ones when `stored_only`).
     pub async fn count_sales(&self, states: &[&str], stored_only: bool) -> Result<u64, StoreError> {
         let states: Vec<String> = states.iter().map(|s| (*s).to_owned()).collect();
-        self.read(move |c| sales::count_sales(c, &states, stored_only))
+        self.read(move |c| Ok(sales::count_sales(c, &states, stored_only)?))
             .await
     }
 
     /// The open stored sales: count, amount, oldest.
     pub async fn offline_totals(&self) -> Result<OfflineTotals, StoreError> {
-        self.read(sales::offline_totals).await
+        self.read(|c| Ok(sales::offline_totals(c)?)).await
     }
 
     /// The remembered answer for an `Idempotency-Key`.
     pub async fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRow>, StoreError> {
         let key = key.to_owned();
-        self.read(move |c| sales::idempotency(c, &key)).await
+        let crypt = self.inner.crypt.clone();
+        self.read(move |c| sales::idempotency(c, &crypt, &key))
+            .await
     }
 
     /// The audit row of `msgid`, if the request was recorded.
     pub async fn audit(&self, msgid: &str) -> Result<Option<AuditRow>, StoreError> {
         let msgid = msgid.to_owned();
-        self.read(move |c| reads::audit(c, &msgid)).await
+        let crypt = self.inner.crypt.clone();
+        self.read(move |c| reads::audit(c, &crypt, &msgid)).await
     }
 
     /// `PRAGMA quick_check` now: `"ok"` or SQLite's findings, one per line.
     pub async fn quick_check(&self) -> Result<String, StoreError> {
-        self.read(open::quick_check).await
+        self.read(|c| Ok(open::quick_check(c)?)).await
     }
 
     /// The schema version of the open database.
@@ -473,17 +539,51 @@ impl Store {
 
     async fn read<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let reader = self.inner.reader.clone();
         tokio::task::spawn_blocking(move || {
             let guard = lock(&reader);
             let conn = guard.as_ref().ok_or(StoreError::Closed)?;
-            f(conn).map_err(StoreError::from)
+            f(conn)
         })
         .await
         .map_err(|_| StoreError::Closed)?
     }
+}
+
+/// Re-seals every sealed value of the database at `path` under the first key of `keys`
+/// (`medsettle store rekey`); answers what it did and how many values each key id now seals.
+/// Blocking. See the rotation steps in README's `[store]` reference.
+pub fn rekey(
+    path: &Path,
+    busy: Duration,
+    keys: KeySet,
+) -> Result<(RekeyReport, std::collections::BTreeMap<String, u64>), StoreError> {
+    sealed::rekey_file(path, busy, keys)
+}
+
+/// Loads (creating a missing key file) the key set for the database at `path` — but first
+/// refuses, without creating anything, a database that is newer or not ours.
+fn keys_for(
+    path: &Path,
+    busy: Duration,
+    key_ref: &crate::config::SecretRef,
+    credentials_dir: Option<&Path>,
+) -> Result<KeySet, StoreError> {
+    open::refuse_foreign(path, busy)?;
+    let (keys, created) = KeySet::load_or_create(key_ref, credentials_dir)?;
+    if created {
+        tracing::warn!(key_file = %key_ref,
+            "a new database key file was created: back it up apart from the database");
+    }
+    Ok(keys)
+}
+
+/// The default key set of the database at `path`: [`crypt::DEFAULT_KEY_FILE`] beside it.
+pub fn default_key_ref(path: &Path) -> crate::config::SecretRef {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    crate::config::SecretRef::File(dir.join(crypt::DEFAULT_KEY_FILE))
 }
 
 /// Locks `m`, ignoring poisoning: the data is a connection or a handle, still usable.

@@ -11,25 +11,33 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+use super::crypt::KeySet;
 use super::migrate::{self, MIGRATIONS};
+use super::sealed;
+
+/// The schema version whose step seals personal data (migration v7).
+const SEALED_SINCE: u32 = 7;
 use super::{OpenReport, SCHEMA_VERSION, StoreError, ops, quarantine};
 
 /// What a successful open hands to `Store`.
 pub(super) struct Opened {
     pub writer: Connection,
+    /// The key set with this database's lookup key.
+    pub crypt: super::crypt::Crypt,
     pub reader: Connection,
     pub report: OpenReport,
 }
 
 /// Opens (creating, migrating, or quarantining and recreating) the database at `path`.
-pub(super) fn open(path: &Path, busy: Duration) -> Result<Opened, StoreError> {
+pub(super) fn open(path: &Path, busy: Duration, keys: KeySet) -> Result<Opened, StoreError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: path.to_owned(),
             source,
         })?;
     }
-    match attempt(path, busy) {
+    let attempted = attempt(path, busy, &keys);
+    let (writer, reader, report) = match attempted {
         Err(e) if e.is_corruption() => {
             // What SQLite found, without the operator advice of the full message.
             let reason = match &e {
@@ -40,16 +48,27 @@ pub(super) fn open(path: &Path, busy: Duration) -> Result<Opened, StoreError> {
                 other => other.to_string(),
             };
             let q = quarantine::move_aside(path, &reason, chrono::Utc::now())?;
-            let mut opened = attempt(path, busy)?;
-            opened.report.quarantined = Some(q);
-            Ok(opened)
+            let (writer, reader, mut report) = attempt(path, busy, &keys)?;
+            report.quarantined = Some(q);
+            (writer, reader, report)
         }
-        other => other,
-    }
+        other => other?,
+    };
+    let crypt = sealed::load_crypt(&writer, keys)?;
+    Ok(Opened {
+        writer,
+        crypt,
+        reader,
+        report,
+    })
 }
 
 /// One try at opening; corruption comes back as an error for which `is_corruption()` holds.
-fn attempt(path: &Path, busy: Duration) -> Result<Opened, StoreError> {
+fn attempt(
+    path: &Path,
+    busy: Duration,
+    keys: &KeySet,
+) -> Result<(Connection, Connection, OpenReport), StoreError> {
     let existed = std::fs::metadata(path)
         .map(|m| m.len() > 0)
         .unwrap_or(false);
@@ -77,7 +96,17 @@ fn attempt(path: &Path, busy: Duration) -> Result<Opened, StoreError> {
             mode,
         });
     }
-    let migrated_from = migrate::migrate(&mut writer, path, MIGRATIONS, |_| {})?;
+    let mut sealed_now = false;
+    let migrated_from = migrate::migrate(&mut writer, path, MIGRATIONS, keys, |v| {
+        sealed_now |= v == SEALED_SINCE;
+    })?;
+    if sealed_now {
+        // The clear values the seal step replaced may still sit in old WAL frames: copy the
+        // WAL into the file and cut it to zero length (secure_delete zeroed the freed space).
+        writer
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(open_err)?;
+    }
     let unclean_runs = ops::recover_unclean_runs(&mut writer).map_err(open_err)?;
     let reader = Connection::open_with_flags(
         path,
@@ -85,24 +114,46 @@ fn attempt(path: &Path, busy: Duration) -> Result<Opened, StoreError> {
     )
     .map_err(open_err)?;
     configure(&reader, busy).map_err(open_err)?;
-    Ok(Opened {
+    Ok((
         writer,
         reader,
-        report: OpenReport {
+        OpenReport {
             created: !existed,
             migrated_from,
             schema_version: SCHEMA_VERSION,
             quarantined: None,
             unclean_runs,
         },
-    })
+    ))
 }
 
 /// Per-connection settings; `journal_mode` is per file and set once by the writer.
-fn configure(conn: &Connection, busy: Duration) -> rusqlite::Result<()> {
+/// `secure_delete` makes SQLite zero the space a deleted or replaced value leaves behind
+/// (in the page and on the freelist), so a value sealed in place (migration v7, a re-key)
+/// leaves no clear copy in the file.
+pub(super) fn configure(conn: &Connection, busy: Duration) -> rusqlite::Result<()> {
     conn.busy_timeout(busy)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "secure_delete", true)?;
     conn.pragma_update(None, "foreign_keys", true)
+}
+
+/// Refuses a newer or foreign database before anything is created beside it (the key file);
+/// other problems (corruption included) are left to [`open`].
+pub(super) fn refuse_foreign(path: &Path, busy: Duration) -> Result<(), StoreError> {
+    let existed = std::fs::metadata(path)
+        .map(|m| m.len() > 0)
+        .unwrap_or(false);
+    if !existed {
+        return Ok(());
+    }
+    let Ok(conn) = read_only(path, busy) else {
+        return Ok(());
+    };
+    match migrate::check_identity(&conn, path, SCHEMA_VERSION) {
+        Err(e @ (StoreError::NewerSchema { .. } | StoreError::NotOurs { .. })) => Err(e),
+        _ => Ok(()),
+    }
 }
 
 /// Looks at an existing file through a read-only connection: refuses a foreign or newer

@@ -6,6 +6,7 @@
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use super::crypt::{Crypt, label};
 use super::{StoreError, WriteOp, WriteOutcome};
 
 /// Applies a batch of operations in ONE transaction (group commit: one fsync for all), each
@@ -15,6 +16,7 @@ use super::{StoreError, WriteOp, WriteOutcome};
 pub(super) fn apply_batch(
     conn: &mut Connection,
     ops: Vec<WriteOp>,
+    crypt: &Crypt,
 ) -> Vec<Result<WriteOutcome, StoreError>> {
     let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
@@ -26,7 +28,7 @@ pub(super) fn apply_batch(
     let mut results = Vec::with_capacity(ops.len());
     for op in ops {
         let result = match tx.savepoint() {
-            Ok(mut sp) => match apply_one(&sp, op) {
+            Ok(mut sp) => match apply_one(&sp, op, crypt) {
                 Ok(outcome) => sp.commit().map(|()| outcome).map_err(StoreError::from),
                 Err(e) => {
                     let _ = sp.rollback();
@@ -64,7 +66,7 @@ fn clone_sqlite(e: &rusqlite::Error) -> rusqlite::Error {
 }
 
 /// One operation's statements, inside a transaction or savepoint the caller opened.
-fn apply_one(tx: &Connection, op: WriteOp) -> Result<WriteOutcome, StoreError> {
+fn apply_one(tx: &Connection, op: WriteOp, crypt: &Crypt) -> Result<WriteOutcome, StoreError> {
     let outcome = match op {
         WriteOp::RunStarted {
             pid,
@@ -152,7 +154,12 @@ fn apply_one(tx: &Connection, op: WriteOp) -> Result<WriteOutcome, StoreError> {
             let inserted = tx.execute(
                 "INSERT INTO upstream_audit (msgid, infno, request, sent_at_ms)
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT (msgid) DO NOTHING",
-                params![msgid, infno, request, sent_at_ms],
+                params![
+                    msgid,
+                    infno,
+                    crypt.seal(label::AUDIT_REQUEST, &request),
+                    sent_at_ms
+                ],
             )?;
             if inserted == 0 {
                 return Err(StoreError::DuplicateMsgId { msgid });
@@ -167,7 +174,18 @@ fn apply_one(tx: &Connection, op: WriteOp) -> Result<WriteOutcome, StoreError> {
             doc,
             detail,
         } => {
-            super::sales::create(tx, &id, at_ms, &state, amount_fen, &doc, &detail)?;
+            super::sales::create(
+                tx,
+                crypt,
+                &super::sales::NewRow {
+                    id: &id,
+                    at_ms,
+                    state: &state,
+                    amount_fen,
+                    doc: &doc,
+                    detail: &detail,
+                },
+            )?;
             WriteOutcome::Done
         }
         WriteOp::SaleTransition {
@@ -183,6 +201,7 @@ fn apply_one(tx: &Connection, op: WriteOp) -> Result<WriteOutcome, StoreError> {
         } => {
             super::sales::transition(
                 tx,
+                crypt,
                 &super::sales::Transition {
                     id: &id,
                     from: &from,
@@ -198,7 +217,7 @@ fn apply_one(tx: &Connection, op: WriteOp) -> Result<WriteOutcome, StoreError> {
             WriteOutcome::Done
         }
         WriteOp::IdempotencyPut { key, row, at_ms } => {
-            WriteOutcome::Inserted(super::sales::idempotency_put(tx, &key, &row, at_ms)?)
+            WriteOutcome::Inserted(super::sales::idempotency_put(tx, crypt, &key, &row, at_ms)?)
         }
         WriteOp::AuditAnswer {
             msgid,
@@ -213,7 +232,7 @@ fn apply_one(tx: &Connection, op: WriteOp) -> Result<WriteOutcome, StoreError> {
                 params![
                     msgid,
                     http_status,
-                    response,
+                    response.map(|r| crypt.seal(label::AUDIT_RESPONSE, &r)),
                     outcome.as_str(),
                     answered_at_ms
                 ],

@@ -5,7 +5,9 @@
 
 use rusqlite::{Connection, OptionalExtension};
 
-use super::RunRow;
+use super::crypt::{Crypt, label};
+use super::sealed::{raw, raw_opt};
+use super::{RunRow, StoreError};
 
 /// The `limit` most recent runs, newest first.
 pub(super) fn recent_runs(conn: &Connection, limit: u32) -> rusqlite::Result<Vec<RunRow>> {
@@ -34,24 +36,38 @@ pub(super) fn meta(conn: &Connection, key: &str) -> rusqlite::Result<Option<Stri
 }
 
 /// The audit row of one msgid.
-pub(super) fn audit(conn: &Connection, msgid: &str) -> rusqlite::Result<Option<super::AuditRow>> {
-    use rusqlite::OptionalExtension as _;
-    conn.query_row(
+pub(super) fn audit(
+    conn: &Connection,
+    crypt: &Crypt,
+    msgid: &str,
+) -> Result<Option<super::AuditRow>, StoreError> {
+    let found = conn.query_row(
         "SELECT msgid, infno, request, sent_at_ms, http_status, response, outcome, answered_at_ms
          FROM upstream_audit WHERE msgid = ?1",
         [msgid],
         |r| {
-            Ok(super::AuditRow {
-                msgid: r.get(0)?,
-                infno: r.get(1)?,
-                request: r.get(2)?,
-                sent_at_ms: r.get(3)?,
-                http_status: r.get(4)?,
-                response: r.get(5)?,
-                outcome: r.get(6)?,
-                answered_at_ms: r.get(7)?,
-            })
+            Ok((
+                super::AuditRow {
+                    msgid: r.get(0)?,
+                    infno: r.get(1)?,
+                    request: String::new(),
+                    sent_at_ms: r.get(3)?,
+                    http_status: r.get(4)?,
+                    response: None,
+                    outcome: r.get(6)?,
+                    answered_at_ms: r.get(7)?,
+                },
+                raw(r, 2)?,
+                raw_opt(r, 5)?,
+            ))
         },
-    )
-    .optional()
+    );
+    let Some((mut row, request, response)) = found.optional()? else {
+        return Ok(None);
+    };
+    row.request = crypt.open(label::AUDIT_REQUEST, &request)?;
+    row.response = response
+        .map(|r| crypt.open(label::AUDIT_RESPONSE, &r))
+        .transpose()?;
+    Ok(Some(row))
 }

@@ -6,6 +6,8 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
+use super::crypt::{Crypt, label};
+use super::sealed::{person_id_in_doc, raw};
 
 /// States in which a stored sale still counts against the offline limits (not yet settled,
 /// cancelled or abandoned).
@@ -70,27 +72,44 @@ pub struct IdempotencyRow {
     pub response: String,
 }
 
-pub(super) fn create(
-    tx: &Connection,
-    id: &str,
-    at_ms: i64,
-    state: &str,
-    amount_fen: i64,
-    doc: &str,
-    detail: &str,
-) -> Result<(), StoreError> {
+/// What a new sale writes.
+pub(super) struct NewRow<'a> {
+    pub id: &'a str,
+    pub at_ms: i64,
+    pub state: &'a str,
+    pub amount_fen: i64,
+    pub doc: &'a str,
+    pub detail: &'a str,
+}
+
+pub(super) fn create(tx: &Connection, crypt: &Crypt, n: &NewRow<'_>) -> Result<(), StoreError> {
+    let person_key = person_id_in_doc(n.doc).and_then(|id| crypt.person_key(&id));
     let inserted = tx.execute(
-        "INSERT INTO sales (id, created_at_ms, updated_at_ms, state, amount_fen, doc)
-         VALUES (?1, ?2, ?2, ?3, ?4, ?5) ON CONFLICT (id) DO NOTHING",
-        params![id, at_ms, state, amount_fen, doc],
+        "INSERT INTO sales (id, created_at_ms, updated_at_ms, state, amount_fen, doc, person_key)
+         VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
+        params![
+            n.id,
+            n.at_ms,
+            n.state,
+            n.amount_fen,
+            crypt.seal(label::SALE_DOC, n.doc),
+            person_key
+        ],
     )?;
     if inserted == 0 {
-        return Err(StoreError::DuplicateSale { id: id.to_owned() });
+        return Err(StoreError::DuplicateSale {
+            id: n.id.to_owned(),
+        });
     }
     tx.execute(
         "INSERT INTO sale_events (sale_id, seq, at_ms, from_state, to_state, event, detail)
          VALUES (?1, 1, ?2, NULL, ?3, 'create', ?4)",
-        params![id, at_ms, state, detail],
+        params![
+            n.id,
+            n.at_ms,
+            n.state,
+            crypt.seal(label::EVENT_DETAIL, n.detail)
+        ],
     )?;
     Ok(())
 }
@@ -108,7 +127,11 @@ pub(super) struct Transition<'a> {
     pub store_offline: Option<OfflineLimits>,
 }
 
-pub(super) fn transition(tx: &Connection, t: &Transition<'_>) -> Result<(), StoreError> {
+pub(super) fn transition(
+    tx: &Connection,
+    crypt: &Crypt,
+    t: &Transition<'_>,
+) -> Result<(), StoreError> {
     let current: Option<(String, bool, i64)> = tx
         .query_row(
             "SELECT state, stored, amount_fen FROM sales WHERE id = ?1",
@@ -138,13 +161,27 @@ pub(super) fn transition(tx: &Connection, t: &Transition<'_>) -> Result<(), Stor
     tx.execute(
         "UPDATE sales SET state = ?2, updated_at_ms = ?3, doc = ?4, next_attempt_at_ms = ?5,
          stored = ?6 WHERE id = ?1",
-        params![t.id, t.to, t.at_ms, t.doc, t.next_attempt_at_ms, stored_now],
+        params![
+            t.id,
+            t.to,
+            t.at_ms,
+            crypt.seal(label::SALE_DOC, t.doc),
+            t.next_attempt_at_ms,
+            stored_now
+        ],
     )?;
     tx.execute(
         "INSERT INTO sale_events (sale_id, seq, at_ms, from_state, to_state, event, detail)
          SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6
          FROM sale_events WHERE sale_id = ?1",
-        params![t.id, t.at_ms, t.from, t.to, t.event, t.detail],
+        params![
+            t.id,
+            t.at_ms,
+            t.from,
+            t.to,
+            t.event,
+            crypt.seal(label::EVENT_DETAIL, t.detail)
+        ],
     )?;
     Ok(())
 }
@@ -199,6 +236,7 @@ fn offline_totals_in(conn: &Connection) -> rusqlite::Result<OfflineTotals> {
 
 pub(super) fn idempotency_put(
     tx: &Connection,
+    crypt: &Crypt,
     key: &str,
     row: &IdempotencyRow,
     at_ms: i64,
@@ -211,7 +249,7 @@ pub(super) fn idempotency_put(
             row.route,
             row.request_hash,
             row.status,
-            row.response,
+            crypt.seal(label::IDEMPOTENCY_RESPONSE, &row.response),
             at_ms
         ],
     )?;
@@ -220,54 +258,89 @@ pub(super) fn idempotency_put(
 
 // ---- reads -------------------------------------------------------------------------------
 
-fn sale_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SaleRow> {
-    Ok(SaleRow {
-        id: r.get(0)?,
-        created_at_ms: r.get(1)?,
-        updated_at_ms: r.get(2)?,
-        state: r.get(3)?,
-        stored: r.get(4)?,
-        amount_fen: r.get(5)?,
-        next_attempt_at_ms: r.get(6)?,
-        doc: r.get(7)?,
-    })
+/// A sale row with its document still sealed.
+type SealedSale = (SaleRow, Vec<u8>);
+
+fn sale_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SealedSale> {
+    Ok((
+        SaleRow {
+            id: r.get(0)?,
+            created_at_ms: r.get(1)?,
+            updated_at_ms: r.get(2)?,
+            state: r.get(3)?,
+            stored: r.get(4)?,
+            amount_fen: r.get(5)?,
+            next_attempt_at_ms: r.get(6)?,
+            doc: String::new(),
+        },
+        raw(r, 7)?,
+    ))
+}
+
+fn unseal_sale(crypt: &Crypt, (mut row, doc): SealedSale) -> Result<SaleRow, StoreError> {
+    row.doc = crypt.open(label::SALE_DOC, &doc)?;
+    Ok(row)
 }
 
 const SALE_COLUMNS: &str =
     "id, created_at_ms, updated_at_ms, state, stored, amount_fen, next_attempt_at_ms, doc";
 
-pub(super) fn sale(conn: &Connection, id: &str) -> rusqlite::Result<Option<SaleRow>> {
+pub(super) fn sale(
+    conn: &Connection,
+    crypt: &Crypt,
+    id: &str,
+) -> Result<Option<SaleRow>, StoreError> {
     conn.prepare_cached(&format!("SELECT {SALE_COLUMNS} FROM sales WHERE id = ?1"))?
         .query_row([id], sale_row)
-        .optional()
+        .optional()?
+        .map(|s| unseal_sale(crypt, s))
+        .transpose()
 }
 
-pub(super) fn sale_events(conn: &Connection, id: &str) -> rusqlite::Result<Vec<SaleEventRow>> {
+pub(super) fn sale_events(
+    conn: &Connection,
+    crypt: &Crypt,
+    id: &str,
+) -> Result<Vec<SaleEventRow>, StoreError> {
     let mut stmt = conn.prepare_cached(
         "SELECT seq, at_ms, from_state, to_state, event, detail FROM sale_events
          WHERE sale_id = ?1 ORDER BY seq",
     )?;
     let rows = stmt.query_map([id], |r| {
-        Ok(SaleEventRow {
-            seq: r.get(0)?,
-            at_ms: r.get(1)?,
-            from_state: r.get(2)?,
-            to_state: r.get(3)?,
-            event: r.get(4)?,
-            detail: r.get(5)?,
-        })
+        Ok((
+            SaleEventRow {
+                seq: r.get(0)?,
+                at_ms: r.get(1)?,
+                from_state: r.get(2)?,
+                to_state: r.get(3)?,
+                event: r.get(4)?,
+                detail: String::new(),
+            },
+            raw(r, 5)?,
+        ))
     })?;
-    rows.collect()
+    let mut out = Vec::new();
+    for row in rows {
+        let (mut row, detail) = row?;
+        row.detail = crypt.open(label::EVENT_DETAIL, &detail)?;
+        out.push(row);
+    }
+    Ok(out)
 }
 
-/// Sales in any of `states` (oldest first), optionally only stored ones, at most `limit`.
+/// Sales in any of `states` (oldest first), optionally only stored ones and only those of one
+/// person (by `person_key`), at most `limit`.
 pub(super) fn sales_in(
     conn: &Connection,
+    crypt: &Crypt,
     states: &[String],
     stored_only: bool,
+    person: Option<&str>,
     after_id: Option<&str>,
     limit: u32,
-) -> rusqlite::Result<Vec<SaleRow>> {
+) -> Result<Vec<SaleRow>, StoreError> {
+    // A number that hashes to nothing (blank) matches nothing.
+    let person_key: Option<Vec<u8>> = person.map(|n| crypt.person_key(n).unwrap_or_default());
     let list = states
         .iter()
         .map(|s| format!("'{}'", s.replace('\'', "")))
@@ -276,11 +349,16 @@ pub(super) fn sales_in(
     let sql = format!(
         "SELECT {SALE_COLUMNS} FROM sales WHERE state IN ({list}) AND (?1 = 0 OR stored = 1)
          AND (?2 IS NULL OR (created_at_ms, id) > (SELECT created_at_ms, id FROM sales WHERE id = ?2))
+         AND (?4 IS NULL OR person_key = ?4)
          ORDER BY created_at_ms, id LIMIT ?3"
     );
     let mut stmt = conn.prepare(&sql)?;
-    let rows = stmt.query_map(params![stored_only, after_id, limit], sale_row)?;
-    rows.collect()
+    let rows = stmt.query_map(params![stored_only, after_id, limit, person_key], sale_row)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(unseal_sale(crypt, row?)?);
+    }
+    Ok(out)
 }
 
 /// How many sales are in any of `states` (only stored ones when `stored_only`).
@@ -307,18 +385,29 @@ pub(super) fn offline_totals(conn: &Connection) -> rusqlite::Result<OfflineTotal
 
 pub(super) fn idempotency(
     conn: &Connection,
+    crypt: &Crypt,
     key: &str,
-) -> rusqlite::Result<Option<IdempotencyRow>> {
-    conn.prepare_cached(
-        "SELECT route, request_hash, status, response FROM idempotency WHERE key = ?1",
-    )?
-    .query_row([key], |r| {
-        Ok(IdempotencyRow {
-            route: r.get(0)?,
-            request_hash: r.get(1)?,
-            status: r.get(2)?,
-            response: r.get(3)?,
+) -> Result<Option<IdempotencyRow>, StoreError> {
+    let found = conn
+        .prepare_cached(
+            "SELECT route, request_hash, status, response FROM idempotency WHERE key = ?1",
+        )?
+        .query_row([key], |r| {
+            Ok((
+                IdempotencyRow {
+                    route: r.get(0)?,
+                    request_hash: r.get(1)?,
+                    status: r.get(2)?,
+                    response: String::new(),
+                },
+                raw(r, 3)?,
+            ))
         })
-    })
-    .optional()
+        .optional()?;
+    found
+        .map(|(mut row, response)| {
+            row.response = crypt.open(label::IDEMPOTENCY_RESPONSE, &response)?;
+            Ok(row)
+        })
+        .transpose()
 }

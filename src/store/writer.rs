@@ -15,6 +15,7 @@ use std::time::Instant;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+use super::crypt::Crypt;
 use super::{Pragmas, StoreError, StoreStats, WriteOp, WriteOutcome, migrate, ops};
 
 /// Commands waiting for the writer beyond this make senders wait (back-pressure).
@@ -68,18 +69,19 @@ impl Counters {
 pub(super) fn spawn(
     conn: Connection,
     counters: Arc<Counters>,
+    crypt: Arc<Crypt>,
 ) -> std::io::Result<(mpsc::Sender<Command>, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
     let handle = std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || run(conn, rx, &counters))?;
+        .spawn(move || run(conn, rx, &counters, &crypt))?;
     Ok((tx, handle))
 }
 
 /// Most writes committed together (group commit).
 const BATCH: usize = 64;
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, counters: &Counters) {
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, counters: &Counters, crypt: &Crypt) {
     let mut next: Option<Command> = None;
     loop {
         let cmd = match next.take() {
@@ -115,7 +117,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, counters: &Counter
                     }
                 }
                 let started = Instant::now();
-                let results = ops::apply_batch(&mut conn, ops);
+                let results = ops::apply_batch(&mut conn, ops, crypt);
                 let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 counters
                     .write_latency_us_sum

@@ -144,14 +144,30 @@ async fn a_patient_pays_at_the_kiosk_cancels_or_walks_away() {
     d.shutdown().await;
 
     // Every platform request of a kiosk says so: opter_type 2 (self-service terminal).
-    let db = rusqlite::Connection::open(t.db_path()).unwrap();
-    let staff: i64 = db
-        .query_row(
-            "SELECT count(*) FROM upstream_audit WHERE request NOT LIKE '%\"opter_type\":\"2\"%'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(staff, 0);
+    // The request bodies are sealed at rest: read them back through the store.
+    let msgids: Vec<String> = {
+        let db = rusqlite::Connection::open(t.db_path()).unwrap();
+        let mut stmt = db.prepare("SELECT msgid FROM upstream_audit").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert!(!msgids.is_empty());
+    let (store, _) = tokio::task::spawn_blocking({
+        let path = t.db_path();
+        move || medsettle::store::Store::open(&path, std::time::Duration::from_secs(5))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    for msgid in &msgids {
+        let row = store.audit(msgid).await.unwrap().unwrap();
+        assert!(
+            row.request.contains("\"opter_type\":\"2\""),
+            "{msgid} is not marked self-service"
+        );
+    }
+    store.close().await.unwrap();
     sandbox.shutdown().await;
 }

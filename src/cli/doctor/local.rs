@@ -48,7 +48,44 @@ pub(super) fn secrets(config: &Config) -> Vec<Check> {
             Ok(s) => Check::ok(&name, format!("{r}: {} bytes, not world-readable", s.len())),
         });
     }
+    checks.push(store_key(config, dir.as_deref()));
     checks
+}
+
+/// The database key set: loads and parses (ids only are shown), or is the default file the
+/// daemon will create on its first start.
+fn store_key(config: &Config, dir: Option<&Path>) -> Check {
+    let name = "secret store.key";
+    let r = config.store.key_ref();
+    if let (None, SecretRef::File(p)) = (&config.store.key, &r) {
+        if !p.exists() {
+            return Check::ok(
+                name,
+                format!("{r}: not created yet (the daemon creates it on first start)"),
+            );
+        }
+    }
+    let world_readable = Secret::load(&r, dir).is_ok_and(|s| s.world_readable);
+    match medsettle::store::KeySet::load(&r, dir) {
+        Err(e) => Check::fail(
+            name,
+            e.to_string(),
+            "恢复密钥文件（每行 ID:BASE64）/ restore the key file (one ID:BASE64 per line); `medsettle store keygen` prints a new key",
+        ),
+        Ok(_) if world_readable => Check::warn(
+            name,
+            format!("{r}: readable by every user"),
+            "收紧权限：chmod 0600 文件 / restrict it: chmod 0600 FILE",
+        ),
+        Ok(k) => Check::ok(
+            name,
+            format!(
+                "{r}: {} key(s), sealing with `{}`",
+                k.ids().len(),
+                k.write_id()
+            ),
+        ),
+    }
 }
 
 /// Free space on the filesystem holding `store.path`.

@@ -99,9 +99,12 @@ pub(super) async fn checks(config: &Config, database_usable: bool) -> Vec<Check>
 /// 9001, clock skew, 9002.
 async fn sign_in(config: &Config, https: bool) -> Vec<Check> {
     let mut out = Vec::new();
-    let busy = Duration::from_millis(config.store.busy_timeout_ms);
-    let path = config.store.path.clone();
-    let opened = tokio::task::spawn_blocking(move || Store::open(&path, busy)).await;
+    let store_config = config.store.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
+        Store::open_configured(&store_config, creds.as_deref())
+    })
+    .await;
     let store = match opened {
         Ok(Ok((s, _))) => s,
         Ok(Err(e)) => {

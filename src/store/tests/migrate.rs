@@ -182,7 +182,7 @@ fn each_step_commits_in_its_own_transaction() {
     let mut conn = raw(&path);
     let observer = raw(&path);
     let mut seen = Vec::new();
-    let from = migrate::migrate(&mut conn, &path, MIGRATIONS, |v| {
+    let from = migrate::migrate(&mut conn, &path, MIGRATIONS, &test_keys(), |v| {
         // Another connection sees exactly this step committed, not less and not more.
         seen.push((v, migrate::user_version(&observer).unwrap()));
     })
@@ -200,14 +200,16 @@ fn a_failing_step_rolls_back_alone() {
         Migration {
             to: 1,
             sql: MIGRATIONS[0].sql,
+            post: None,
         },
         Migration {
             to: 2,
             sql: "CREATE TABLE half_done (x INTEGER); SELECT no_such_function();",
+            post: None,
         },
     ];
     let mut conn = raw(&path);
-    let err = migrate::migrate(&mut conn, &path, &broken, |_| {}).unwrap_err();
+    let err = migrate::migrate(&mut conn, &path, &broken, &test_keys(), |_| {}).unwrap_err();
     match &err {
         StoreError::Migration { from, to, .. } => assert_eq!((*from, *to), (1, 2)),
         other => panic!("expected Migration, got {other:?}"),

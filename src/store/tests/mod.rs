@@ -7,6 +7,7 @@ mod inspect;
 mod migrate;
 mod open;
 mod sales;
+mod sealed;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -40,6 +41,15 @@ fn copy_fixture(version: u32, dir: &TempDir) -> PathBuf {
     let to = db_in(dir);
     std::fs::copy(fixture(&format!("v{version}.sqlite")), &to).unwrap();
     to
+}
+
+/// A fixed key set for tests that work below `Store::open`.
+fn test_keys() -> super::KeySet {
+    super::KeySet::parse(
+        "test-1:AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=",
+        "test",
+    )
+    .unwrap()
 }
 
 /// A plain connection for looking at a file from outside the store.

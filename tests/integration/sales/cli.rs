@@ -91,14 +91,19 @@ async fn sales_cli_queue_ls_export_flush_wait_and_reconcile() {
     let lines: Vec<&str> = csv.lines().collect();
     assert_eq!(
         lines[0],
-        "id,created,state,amount,psn_no,setl_id,cash,refund_due"
+        "id,created,state,amount,credential,id_number,name,psn_no,setl_id,cash,refund_due"
     );
     assert_eq!(lines.len(), 3, "{csv}");
     for (line, id) in lines[1..].iter().zip(&ids) {
         let cols: Vec<&str> = line.split(',').collect();
         assert_eq!(cols[0], id);
         assert_eq!(cols[2], "settled");
-        assert!(!cols[5].is_empty(), "a setl_id: {line}");
+        assert_eq!(cols[4], "card");
+        assert!(
+            cols[5].contains('*') && cols[6].contains('*'),
+            "masked: {line}"
+        );
+        assert!(!cols[8].is_empty(), "a setl_id: {line}");
     }
     assert!(!csv.contains(ID_NUMBER) && !csv.contains(NAME) && !csv.contains("M12345678"));
 

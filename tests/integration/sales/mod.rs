@@ -3,6 +3,7 @@
 //! balance 1500.00) and the sandbox insurer, or a platform address where nothing listens.
 //! Waits are on `sale.state` events, never on sleeps.
 
+mod at_rest;
 mod cli;
 mod offline;
 mod online;
