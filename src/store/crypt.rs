@@ -365,6 +365,15 @@ impl Lookup {
         msg.extend_from_slice(norm.as_bytes());
         Some(hmac::sign(&self.0, &msg).as_ref().to_vec())
     }
+
+    /// HMAC-SHA256 of `data` under the lookup key, separated from the person hashes by
+    /// `domain`: for values that must be compared but could be guessed from a plain hash.
+    pub fn keyed(&self, domain: &str, data: &[u8]) -> Vec<u8> {
+        let mut msg = domain.as_bytes().to_vec();
+        msg.push(b'/');
+        msg.extend_from_slice(data);
+        hmac::sign(&self.0, &msg).as_ref().to_vec()
+    }
 }
 
 impl fmt::Debug for Crypt {
@@ -409,6 +418,11 @@ impl Crypt {
     /// (trimmed, upper-case `X`) under the lookup key. `None` for an empty number.
     pub fn person_key(&self, id_number: &str) -> Option<Vec<u8>> {
         self.lookup.person_key(id_number)
+    }
+
+    /// A keyed hash of `data` for `domain` (see [`Lookup::keyed`]).
+    pub fn keyed(&self, domain: &str, data: &[u8]) -> Vec<u8> {
+        self.lookup.keyed(domain, data)
     }
 }
 

@@ -448,6 +448,13 @@ impl Store {
         self.read(|c| Ok(sales::offline_totals(c)?)).await
     }
 
+    /// A keyed hash (HMAC-SHA256 under this database's lookup key), hex: for values stored to
+    /// be compared that a plain hash would let anyone with the file guess (a request body with
+    /// a six-digit PIN in it).
+    pub fn keyed_hash(&self, domain: &str, data: &[u8]) -> String {
+        hex::encode(self.inner.crypt.keyed(domain, data))
+    }
+
     /// The remembered answer for an `Idempotency-Key`.
     pub async fn idempotency(&self, key: &str) -> Result<Option<IdempotencyRow>, StoreError> {
         let key = key.to_owned();

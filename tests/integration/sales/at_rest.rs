@@ -79,11 +79,24 @@ async fn sales_pii_is_sealed_at_rest_and_survives_a_key_rotation() {
     );
 
     // A stored sale the forwarder settles by itself.
+    // Confirmed under an Idempotency-Key: the body holds the PIN, so what the database keeps to
+    // compare a retry with must not be a plain hash of it (10^6 guesses would give the PIN).
     let stored = rig.sale("7.30", Some("force_offline")).await;
-    let (status, queued) = rig
-        .confirm(&stored, json!({ "pin": PIN, "collected": "7.30" }))
+    let confirm_path = format!("/v1/sales/{stored}/confirm");
+    let confirm_body = json!({ "pin": PIN, "collected": "7.30" }).to_string();
+    let (status, queued, _) = rig
+        .post_with(
+            &confirm_path,
+            confirm_body.clone(),
+            Some("confirm-at-rest-1"),
+        )
         .await;
     assert_eq!(status, 200, "{queued}");
+    let plain_hash = hex::encode(medsettle::api::idempotency::request_hash(
+        &reqwest::Method::POST,
+        &confirm_path,
+        confirm_body.as_bytes(),
+    ));
     rig.wait_state(&stored, "settled").await;
 
     // Found by ID number (the keyed hash), and only by that one.
@@ -104,6 +117,15 @@ async fn sales_pii_is_sealed_at_rest_and_survives_a_key_rotation() {
     let db = terminal.db_path();
     assert!(db.is_file());
     assert_eq!(clear_in_database(&db), Vec::<String>::new());
+    for suffix in ["", "-wal"] {
+        let bytes = std::fs::read(format!("{}{suffix}", db.display())).unwrap_or_default();
+        assert!(
+            !bytes
+                .windows(plain_hash.len())
+                .any(|w| w == plain_hash.as_bytes()),
+            "a plain hash of the PIN-bearing confirm body is in the database{suffix}"
+        );
+    }
 
     // Rotation: a new key first, the old one below it.
     let key_file = terminal.path().join("db-key");
