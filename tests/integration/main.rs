@@ -10,6 +10,7 @@ mod cli;
 mod credentials;
 mod doctor;
 mod events;
+mod fuzz;
 mod kiosk;
 mod lifecycle;
 mod page;
