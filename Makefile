@@ -6,7 +6,7 @@
 CARGO ?= cargo
 DEMO_ARGS ?=
 
-.PHONY: demo test bench lint fmt bootstrap build release clean
+.PHONY: demo test fuzz-smoke fuzz bench lint fmt bootstrap build release clean
 
 bootstrap:
 	scripts/bootstrap
@@ -22,6 +22,16 @@ demo: bootstrap
 
 test: bootstrap
 	$(CARGO) test --workspace
+	$(MAKE) fuzz-smoke
+
+# Every libFuzzer target for a few seconds (scripts/fuzz; installs cargo-fuzz if missing).
+FUZZ_SECONDS ?= 10
+fuzz-smoke:
+	scripts/fuzz $(FUZZ_SECONDS)
+
+# The longer run recorded in benches/README.md.
+fuzz:
+	scripts/fuzz 300
 
 bench: bootstrap
 	$(CARGO) bench --workspace

@@ -85,7 +85,8 @@ pub fn check(data: &[u8]) {
     }
 }
 
-/// The `pin` the body carries, as text, when it is long enough to be recognisable.
+/// The `pin` the body carries, when it looks like one (6 or more digits: shorter runs could be
+/// a line or column number in an honest message).
 fn pin_text(data: &[u8]) -> Option<String> {
     let value: Value = serde_json::from_slice(data).ok()?;
     let text = match value.get("pin")? {
@@ -93,5 +94,5 @@ fn pin_text(data: &[u8]) -> Option<String> {
         Value::Number(n) => n.to_string(),
         _ => return None,
     };
-    (text.len() >= 4).then_some(text)
+    (text.len() >= 6 && text.bytes().all(|b| b.is_ascii_digit())).then_some(text)
 }

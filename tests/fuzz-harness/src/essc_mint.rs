@@ -33,7 +33,10 @@ pub fn check(data: &[u8]) {
     let claims: Option<Claims> = serde_json::from_slice(&json).ok();
     match &right {
         Err(EsscError::Format) => {
-            assert!(code.len() > MAX_CODE_LEN, "a minted code is well-formed")
+            assert!(
+                json.is_empty() || code.len() > MAX_CODE_LEN,
+                "a minted code is well-formed"
+            )
         }
         Err(EsscError::Base64(_)) => panic!("a minted code is valid base64url"),
         Err(EsscError::Signature) => panic!("a freshly signed code failed its signature"),
