@@ -26,9 +26,25 @@ pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
         return serde_json::from_slice(b"{}").map_err(|e| ApiError::bad_request(&e.to_string()));
     }
     serde_json::from_slice(body).map_err(|e| {
-        // serde_json's message names the field and position; it never quotes the PIN value.
+        // serde_json's message names the field and position, and for a mistyped value quotes
+        // it (`invalid type: integer `123456``): never for a PIN, which is named only.
+        if e.is_data() && failing_field::<T>(body).is_some_and(|path| path.ends_with("pin")) {
+            return ApiError::bad_request(&format!(
+                "body must be a JSON object as documented (pin: a string of 6 digits, at line {} column {})",
+                e.line(),
+                e.column()
+            ));
+        }
         ApiError::bad_request(&format!("body must be a JSON object as documented ({})", e))
     })
+}
+
+/// The path of the field a body fails on (`pin`, `items[0].cnt`).
+fn failing_field<T: DeserializeOwned>(body: &[u8]) -> Option<String> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize::<_, T>(&mut de)
+        .err()
+        .map(|e| e.path().to_string())
 }
 
 /// A requested wait must end before the request timeout answers for it.
@@ -38,10 +54,13 @@ pub fn wait_within(
 ) -> Result<Option<Duration>, ApiError> {
     let limit = request_timeout.as_millis() as u64;
     match wait_ms {
-        Some(ms) if ms == 0 || ms + 1_000 > limit => Err(ApiError::bad_request(&format!(
-            "wait_ms must be between 1 and {} (api.request_timeout_ms minus one second)",
-            limit.saturating_sub(1_000)
-        ))),
+        // Saturating: a huge wait_ms must be refused, not wrap around into a small one.
+        Some(ms) if ms == 0 || ms.saturating_add(1_000) > limit => {
+            Err(ApiError::bad_request(&format!(
+                "wait_ms must be between 1 and {} (api.request_timeout_ms minus one second)",
+                limit.saturating_sub(1_000)
+            )))
+        }
         other => Ok(other.map(Duration::from_millis)),
     }
 }
@@ -313,8 +332,8 @@ mod tests {
 
     #[test]
     fn a_huge_wait_is_refused_not_wrapped() {
-        // u64::MAX + 1000 used to overflow (a panic in debug builds, a wrap to 999 ms
-        // accepted as u64::MAX ms in release builds); found by the api_bodies fuzz target.
+        // u64::MAX + 1000 used to overflow (a panic in debug builds; in release builds a wrap
+        // to 999, so u64::MAX ms was accepted). Input in fixtures/fuzz/api_bodies/.
         let e = wait_within(T, Some(u64::MAX)).unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert!(card_read(br#"{"wait_ms":18446744073709551615}"#, T).is_err());
@@ -325,6 +344,32 @@ mod tests {
         assert!(wait_within(T, Some(29_001)).is_err());
         assert!(wait_within(T, Some(0)).is_err());
         assert_eq!(wait_within(T, None).unwrap(), None);
+    }
+
+    #[test]
+    fn a_mistyped_pin_is_named_not_quoted() {
+        // serde_json quoted the value; the input is in fixtures/fuzz/api_bodies/.
+        for body in [
+            &br#"{"pin":123456}"#[..],
+            br#"{"pin":1234567,"wait_ms":1000}"#,
+        ] {
+            for e in [
+                card_read(body, T).unwrap_err(),
+                card_verify_pin(body, T).unwrap_err(),
+                sale_confirm(body).err().expect("refused"),
+                kiosk_consent(body).unwrap_err(),
+            ] {
+                assert!(!e.message_en.contains("123456"), "{}", e.message_en);
+                assert!(e.message_en.contains("pin"), "{}", e.message_en);
+            }
+        }
+        // Other fields keep serde's precise message.
+        let e = card_read(br#"{"wait_ms":"x"}"#, T).unwrap_err();
+        assert!(
+            e.message_en.contains("invalid type: string"),
+            "{}",
+            e.message_en
+        );
     }
 
     #[test]
