@@ -18,8 +18,11 @@ pub mod qr_scan;
 pub mod tlv;
 pub mod upstream;
 
+/// A target's check: panics when an invariant breaks.
+pub type Check = fn(&[u8]);
+
 /// Every target: its name (the fuzz target's and the `fixtures/fuzz/` directory's) and check.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("api_bodies", api_bodies::check),
     ("card_read", card_read::check),
     ("config", config::check),
@@ -31,6 +34,6 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
 ];
 
 /// The check of the target called `name`.
-pub fn target(name: &str) -> Option<fn(&[u8])> {
+pub fn target(name: &str) -> Option<Check> {
     TARGETS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
 }
