@@ -86,7 +86,7 @@ pub fn check(data: &[u8]) {
 }
 
 /// The `pin` the body carries, when it looks like one (6 or more digits: shorter runs could be
-/// a line or column number in an honest message).
+/// a line or column number in an honest message) and appears nowhere else in the body.
 fn pin_text(data: &[u8]) -> Option<String> {
     let value: Value = serde_json::from_slice(data).ok()?;
     let text = match value.get("pin")? {
@@ -94,5 +94,9 @@ fn pin_text(data: &[u8]) -> Option<String> {
         Value::Number(n) => n.to_string(),
         _ => return None,
     };
-    (text.len() >= 6 && text.bytes().all(|b| b.is_ascii_digit())).then_some(text)
+    let digits = text.len() >= 6 && text.bytes().all(|b| b.is_ascii_digit());
+    // Only when nothing else in the body carries the same digits: another field's value may be
+    // quoted (`unknown variant …`), and it is not the PIN even if it contains the PIN's digits.
+    let once = String::from_utf8_lossy(data).matches(text.as_str()).count() == 1;
+    (digits && once).then_some(text)
 }
