@@ -6,7 +6,7 @@
 CARGO ?= cargo
 DEMO_ARGS ?=
 
-.PHONY: demo test bench lint fmt bootstrap build release clean deb package-test
+.PHONY: demo test fuzz-smoke fuzz bench lint fmt bootstrap build release clean deb package-test
 
 bootstrap:
 	scripts/bootstrap
@@ -23,6 +23,7 @@ demo: bootstrap
 test: bootstrap
 	$(CARGO) test --workspace
 	scripts/package-test
+	$(MAKE) fuzz-smoke
 
 # The Debian package (release build) in target/debian/; cargo-deb is installed if missing.
 deb: bootstrap
@@ -32,6 +33,16 @@ deb: bootstrap
 # Build, install, run under the sandbox, upgrade, remove and purge the package (root or sudo).
 package-test: bootstrap
 	scripts/package-test
+
+# Every libFuzzer target for a few seconds (scripts/fuzz; installs cargo-fuzz if missing).
+FUZZ_SECONDS ?= 10
+# Unoptimised (FUZZ_PROFILE=dev): the build is what costs time here, not the 10 s runs.
+fuzz-smoke:
+	FUZZ_PROFILE=dev scripts/fuzz $(FUZZ_SECONDS)
+
+# The longer run recorded in benches/README.md.
+fuzz:
+	scripts/fuzz 300
 
 bench: bootstrap
 	$(CARGO) bench --workspace

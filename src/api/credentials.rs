@@ -11,18 +11,9 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 
 use super::{ApiError, AppState};
 use crate::card::service::ReadRequest;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WaitBody {
-    wait_ms: Option<u64>,
-    /// `card`, `qr` (both by default).
-    kinds: Option<Vec<String>>,
-}
 
 enum Got {
     Card(Box<serde_json::Value>),
@@ -32,33 +23,13 @@ enum Got {
 }
 
 pub(super) async fn wait(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let body: WaitBody = match super::card::parse(&body) {
-        Ok(b) => b,
+    let asked = match super::bodies::credentials_wait(&body, state.limits.request_timeout) {
+        Ok(a) => a,
         Err(e) => return e.into_response(),
     };
-    let limit = state
-        .limits
-        .request_timeout
-        .saturating_sub(Duration::from_secs(1));
-    let wait = match body.wait_ms {
-        Some(ms) if ms == 0 || Duration::from_millis(ms) > limit => {
-            return ApiError::bad_request(&format!(
-                "wait_ms must be between 1 and {}",
-                limit.as_millis()
-            ))
-            .into_response();
-        }
-        Some(ms) => Duration::from_millis(ms),
-        None => Duration::from_secs(20).min(limit),
-    };
-    let kinds = body
-        .kinds
-        .unwrap_or_else(|| vec!["card".into(), "qr".into()]);
-    if kinds.is_empty() || kinds.iter().any(|k| k != "card" && k != "qr") {
-        return ApiError::bad_request("kinds must list \"card\" and/or \"qr\"").into_response();
-    }
-    let want_card = kinds.iter().any(|k| k == "card") && state.card.is_some();
-    let want_qr = kinds.iter().any(|k| k == "qr") && state.qr.is_some();
+    let wait = asked.wait;
+    let want_card = asked.card && state.card.is_some();
+    let want_qr = asked.qr && state.qr.is_some();
     if !want_card && !want_qr {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -5,31 +5,13 @@
 
 use std::sync::Arc;
 
+use super::{ApiError, AppState, bodies};
+use crate::settle::kiosk::{Kiosk, KioskError};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use zeroize::Zeroizing;
-
-use super::card::parse;
-use super::{ApiError, AppState};
-use crate::card::Pin;
-use crate::settle::NewItem;
-use crate::settle::kiosk::{Kiosk, KioskError};
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StartBody {
-    items: Vec<NewItem>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConsentBody {
-    pin: Option<Zeroizing<String>>,
-}
 
 fn error(e: &KioskError) -> ApiError {
     let status = match e {
@@ -53,14 +35,11 @@ pub(super) async fn start(State(state): State<Arc<AppState>>, body: Bytes) -> Re
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
-    let body: StartBody = match parse(&body) {
-        Ok(b) => b,
+    let items = match bodies::kiosk_items(&body) {
+        Ok(i) => i,
         Err(e) => return e.into_response(),
     };
-    if body.items.is_empty() {
-        return ApiError::bad_request("items must not be empty").into_response();
-    }
-    match k.start(body.items) {
+    match k.start(items) {
         Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
         Err(e) => error(&e).into_response(),
     }
@@ -85,13 +64,9 @@ pub(super) async fn consent(
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
-    let body: ConsentBody = match parse(&body) {
-        Ok(b) => b,
-        Err(e) => return e.into_response(),
-    };
-    let pin = match body.pin.as_deref().map(|p| Pin::new(p)).transpose() {
+    let pin = match bodies::kiosk_consent(&body) {
         Ok(p) => p,
-        Err(_) => return ApiError::bad_request("pin must be six digits").into_response(),
+        Err(e) => return e.into_response(),
     };
     match k.consent(&id, pin) {
         Ok(()) => (

@@ -8,6 +8,7 @@
 //! page calls. Handlers call into the core; they never open the database or a
 //! device themselves.
 
+pub mod bodies;
 mod card;
 pub mod connections;
 mod credentials;

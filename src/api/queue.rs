@@ -14,7 +14,6 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::card::parse;
 use super::sales::{engine, sale_error};
 use super::{ApiError, AppState};
 use crate::settle::{Sale, SaleError, SaleState};
@@ -240,32 +239,16 @@ pub(super) async fn flush(State(state): State<Arc<AppState>>) -> Response {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ReconcileBody {
-    /// `YYYY-MM-DD`, CST; default today.
-    date: Option<String>,
-}
-
 /// `POST /v1/reconcile`: 3201 for a CST day; the outcome shows on the status board.
 pub(super) async fn reconcile(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let engine = match engine(&state) {
         Ok(e) => e,
         Err(e) => return e.into_response(),
     };
-    let body: ReconcileBody = match parse(&body) {
-        Ok(b) => b,
+    let today = crate::upstream::time::cst_day(chrono::Utc::now());
+    let day = match super::bodies::reconcile_day(&body, today) {
+        Ok(d) => d,
         Err(e) => return e.into_response(),
-    };
-    let day = match body.date.as_deref() {
-        None => crate::upstream::time::cst_day(chrono::Utc::now()),
-        Some(text) => match chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-            Ok(d) => d,
-            Err(_) => {
-                return ApiError::bad_request("date must be YYYY-MM-DD (a CST day)")
-                    .into_response();
-            }
-        },
     };
     match engine.reconcile(day).await {
         Ok(report) => {

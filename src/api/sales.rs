@@ -3,24 +3,19 @@
 //!
 //! Handlers parse and hand over to the settlement engine; every answer shows a sale through
 //! [`Sale::view`](crate::settle::Sale::view) (personal data masked). The PIN of a confirmation
-//! is wrapped in [`Pin`] at once and never logged or echoed. Every POST here honours
+//! is wrapped in [`Pin`](crate::card::Pin) at once (`bodies`) and never logged or echoed. Every POST here honours
 //! `Idempotency-Key` (the `idempotency` layer).
 
 use std::sync::Arc;
 
+use super::{ApiError, AppState, bodies};
+use crate::settle::{Engine, SaleError};
+use crate::upstream::Fen;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use zeroize::Zeroizing;
-
-use super::card::parse;
-use super::{ApiError, AppState};
-use crate::card::Pin;
-use crate::settle::{Confirmation, Engine, NewSale, SaleError};
-use crate::upstream::Fen;
 
 /// The engine, or the catalogue's "disabled" answer.
 pub(super) fn engine(state: &AppState) -> Result<&Arc<Engine>, ApiError> {
@@ -73,7 +68,7 @@ pub(super) async fn create(State(state): State<Arc<AppState>>, body: Bytes) -> R
         Ok(e) => e,
         Err(e) => return e.into_response(),
     };
-    let new: NewSale = match parse(&body) {
+    let new = match bodies::sale_new(&body) {
         Ok(n) => n,
         Err(e) => return e.into_response(),
     };
@@ -91,14 +86,6 @@ pub(super) async fn presettle(
     }
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConfirmBody {
-    pin: Option<Zeroizing<String>>,
-    /// Yuan, decimal text (`"128.50"`).
-    collected: Option<String>,
-}
-
 /// `POST /v1/sales/{id}/confirm`.
 pub(super) async fn confirm(
     State(state): State<Arc<AppState>>,
@@ -109,30 +96,11 @@ pub(super) async fn confirm(
         Ok(e) => e,
         Err(e) => return e.into_response(),
     };
-    let body: ConfirmBody = match parse(&body) {
-        Ok(b) => b,
+    let confirmation = match bodies::sale_confirm(&body) {
+        Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    let pin = match body.pin.as_deref().map(|p| Pin::new(p)).transpose() {
-        Ok(p) => p,
-        Err(_) => return ApiError::bad_request("pin must be 6 digits").into_response(),
-    };
-    let collected = match body.collected.as_deref().map(Fen::parse_yuan).transpose() {
-        Ok(Some(c)) if c.0 < 0 => {
-            return ApiError::bad_request("collected must not be negative").into_response();
-        }
-        Ok(c) => c,
-        Err(_) => {
-            return ApiError::bad_request(
-                "collected must be an amount in yuan with at most 2 decimals, e.g. \"128.50\"",
-            )
-            .into_response();
-        }
-    };
-    answer(
-        engine.confirm(&id, Confirmation { pin, collected }).await,
-        StatusCode::OK,
-    )
+    answer(engine.confirm(&id, confirmation).await, StatusCode::OK)
 }
 
 /// `POST /v1/sales/{id}/cancel`.

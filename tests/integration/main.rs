@@ -11,6 +11,7 @@ mod credentials;
 mod doctor;
 mod events;
 mod flood;
+mod fuzz;
 mod kiosk;
 mod lifecycle;
 mod page;

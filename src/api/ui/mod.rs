@@ -20,7 +20,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use super::{ApiError, AppState};
+use super::AppState;
 use session::LinkRefused;
 
 /// The session cookie's name.
@@ -215,35 +215,13 @@ pub(super) async fn enter(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LinkBody {
-    /// Validity in milliseconds, at most (and by default) 120000.
-    valid_ms: Option<u64>,
-}
-
 /// `POST /v1/ui/links`: a one-time code for `/ui/enter` (token only).
 pub(super) async fn create_link(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let body: LinkBody = if body.is_empty() {
-        LinkBody::default()
-    } else {
-        match serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .filter(serde_json::Value::is_object)
-            .and_then(|v| serde_json::from_value(v).ok())
-        {
-            Some(b) => b,
-            None => {
-                return ApiError::bad_request("valid_ms: milliseconds, at most 120000")
-                    .into_response();
-            }
-        }
-    };
     let max = session::LINK_TTL.as_millis() as u64;
-    let valid_ms = body.valid_ms.unwrap_or(max);
-    if valid_ms > max {
-        return ApiError::bad_request("valid_ms must be at most 120000").into_response();
-    }
+    let valid_ms = match crate::api::bodies::link_valid_ms(&body, max) {
+        Ok(v) => v,
+        Err(e) => return e.into_response(),
+    };
     let code = state
         .sessions
         .issue_link(Duration::from_millis(valid_ms), Instant::now());

@@ -78,21 +78,27 @@ impl Settlement {
     /// The amount invariants only, for pre-settlement answers (2101/2206), which need not carry
     /// a `setl_id`. They are sign-agnostic, so negated cancellation answers satisfy them too.
     pub fn check_balance(&self) -> Result<(), UpstreamError> {
+        // Exact sums in i128: a running i64 sum could overflow part-way through amounts whose
+        // total is in range, and then a balanced answer (or the negation of one, a valid
+        // cancellation) would be refused (the `upstream` fuzz target checks this).
+        let exact = |amounts: &mut dyn Iterator<Item = Fen>| -> i128 {
+            amounts.map(|f| i128::from(f.0)).sum()
+        };
         let s = &self.setlinfo;
-        let parts = Fen::checked_sum([s.fund_pay_sumamt, s.acct_pay, s.psn_cash_pay])
-            .ok_or_else(|| protocol("setlinfo amounts overflow".into()))?;
-        if parts != s.medfee_sumamt {
+        let parts = exact(&mut [s.fund_pay_sumamt, s.acct_pay, s.psn_cash_pay].into_iter());
+        if parts != i128::from(s.medfee_sumamt.0) {
             return Err(protocol(format!(
                 "setlinfo does not balance: medfee_sumamt {} ≠ fund {} + account {} + cash {}",
                 s.medfee_sumamt, s.fund_pay_sumamt, s.acct_pay, s.psn_cash_pay
             )));
         }
         if !self.setldetail.is_empty() {
-            let funds = Fen::checked_sum(self.setldetail.iter().map(|d| d.fund_payamt))
-                .ok_or_else(|| protocol("setldetail amounts overflow".into()))?;
-            if funds != s.fund_pay_sumamt {
+            let funds = exact(&mut self.setldetail.iter().map(|d| d.fund_payamt));
+            if funds != i128::from(s.fund_pay_sumamt.0) {
+                let shown =
+                    i64::try_from(funds).map_or(format!("{funds} fen"), |f| Fen(f).to_string());
                 return Err(protocol(format!(
-                    "setldetail fund payments {funds} ≠ fund_pay_sumamt {}",
+                    "setldetail fund payments {shown} ≠ fund_pay_sumamt {}",
                     s.fund_pay_sumamt
                 )));
             }
@@ -252,5 +258,27 @@ mod tests {
             setldetail: vec![],
         };
         assert_eq!(min.negated(), None);
+    }
+
+    #[test]
+    fn balances_exactly_even_when_a_running_sum_would_overflow() {
+        // fund + account = i64::MIN exactly, then cash brings the total back in range; the
+        // negation's running sum overflowed. Input kept in fixtures/fuzz/upstream/.
+        let half = Fen(-(1 << 62));
+        let s = Settlement {
+            setlinfo: SetlInfo {
+                setl_id: Some("1".into()),
+                medfee_sumamt: Fen(i64::MIN + 5),
+                fund_pay_sumamt: half,
+                acct_pay: half,
+                psn_cash_pay: Fen(5),
+                ..SetlInfo::default()
+            },
+            setldetail: vec![],
+        };
+        assert!(s.check().is_ok());
+        let cancel = s.negated().unwrap();
+        assert!(cancel.check_balance().is_ok());
+        assert!(cancel.check_cancels(&s).is_ok());
     }
 }

@@ -1,0 +1,427 @@
+//! The JSON bodies the API's POST handlers accept, parsed and checked as pure functions: one
+//! function per body kind turns the raw bytes (and the limits it depends on) into the values the
+//! handler hands on, or the [`ApiError`] it answers with.
+//!
+//! The handlers call these and nothing else to read a body, and the `api_bodies` fuzz target
+//! (`tests/fuzz`) calls the same functions, so what is fuzzed is what is served. Nothing here
+//! touches the application state, the clock or the log; a PIN is wrapped in [`Pin`] at once.
+
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use chrono::NaiveDate;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
+
+use super::ApiError;
+use crate::card::service::{CardServiceError, ReadRequest};
+use crate::card::{InterfacePolicy, Pin};
+use crate::settle::{Confirmation, NewItem, NewSale};
+use crate::upstream::Fen;
+
+/// Parses a JSON body: no body at all reads as `{}` (every such endpoint's fields are
+/// optional); anything else must be one JSON object.
+pub fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return serde_json::from_slice(b"{}").map_err(|e| ApiError::bad_request(&e.to_string()));
+    }
+    // serde would also fill a struct from an array (`[null, null]`): the API takes objects only.
+    // A syntax error's message names the position only, never a value.
+    match serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        Err(e) => {
+            return Err(ApiError::bad_request(&format!(
+                "body must be a JSON object as documented ({e})"
+            )));
+        }
+        Ok(_) if body.trim_ascii_start().first() != Some(&b'{') => {
+            return Err(ApiError::bad_request(
+                "body must be a JSON object as documented",
+            ));
+        }
+        Ok(_) => {}
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        // serde_json's message names the field and position, and for a mistyped value quotes
+        // it (`invalid type: integer `123456``): never for a PIN, which is named only.
+        if e.is_data() && failing_field::<T>(body).is_some_and(|path| path.ends_with("pin")) {
+            return ApiError::bad_request(&format!(
+                "body must be a JSON object as documented (pin: a string of 6 digits, at line {} column {})",
+                e.line(),
+                e.column()
+            ));
+        }
+        ApiError::bad_request(&format!("body must be a JSON object as documented ({})", e))
+    })
+}
+
+/// The path of the field a body fails on (`pin`, `items[0].cnt`).
+fn failing_field<T: DeserializeOwned>(body: &[u8]) -> Option<String> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize::<_, T>(&mut de)
+        .err()
+        .map(|e| e.path().to_string())
+}
+
+/// A reader name sent empty (a form field left blank) means no preference, like none at all.
+fn any_reader(reader: Option<String>) -> Option<String> {
+    reader.filter(|r| !r.trim().is_empty())
+}
+
+/// A requested wait must end before the request timeout answers for it.
+pub fn wait_within(
+    request_timeout: Duration,
+    wait_ms: Option<u64>,
+) -> Result<Option<Duration>, ApiError> {
+    let limit = request_timeout.as_millis() as u64;
+    match wait_ms {
+        // Saturating: a huge wait_ms must be refused, not wrap around into a small one.
+        Some(ms) if ms == 0 || ms.saturating_add(1_000) > limit => {
+            Err(ApiError::bad_request(&format!(
+                "wait_ms must be between 1 and {} (api.request_timeout_ms minus one second)",
+                limit.saturating_sub(1_000)
+            )))
+        }
+        other => Ok(other.map(Duration::from_millis)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadBody {
+    /// `contact`, `contactless`, `auto-contact`, `auto-contactless`.
+    interface: Option<InterfacePolicy>,
+    reader: Option<String>,
+    wait_ms: Option<u64>,
+    pin: Option<Zeroizing<String>>,
+}
+
+/// `POST /v1/card/read`.
+pub fn card_read(body: &[u8], request_timeout: Duration) -> Result<ReadRequest, ApiError> {
+    let body: ReadBody = parse(body)?;
+    let wait = wait_within(request_timeout, body.wait_ms)?;
+    let pin = body
+        .pin
+        .as_deref()
+        .map(|p| Pin::new(p))
+        .transpose()
+        .map_err(|e| super::card::service_error(&CardServiceError::Card(e)))?;
+    Ok(ReadRequest {
+        policy: body.interface,
+        reader: any_reader(body.reader),
+        wait,
+        pin,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PinBody {
+    pin: Zeroizing<String>,
+    interface: Option<InterfacePolicy>,
+    reader: Option<String>,
+    wait_ms: Option<u64>,
+}
+
+/// What `POST /v1/card/verify-pin` asks for.
+#[derive(Debug)]
+pub struct PinCheck {
+    /// The PIN, already checked for shape.
+    pub pin: Pin,
+    /// Slot preference.
+    pub interface: Option<InterfacePolicy>,
+    /// Only this reader.
+    pub reader: Option<String>,
+    /// How long to wait for the card.
+    pub wait: Option<Duration>,
+}
+
+/// `POST /v1/card/verify-pin`.
+pub fn card_verify_pin(body: &[u8], request_timeout: Duration) -> Result<PinCheck, ApiError> {
+    let body: PinBody = parse(body)?;
+    let wait = wait_within(request_timeout, body.wait_ms)?;
+    let pin =
+        Pin::new(&body.pin).map_err(|e| super::card::service_error(&CardServiceError::Card(e)))?;
+    Ok(PinCheck {
+        pin,
+        interface: body.interface,
+        reader: any_reader(body.reader),
+        wait,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScanBody {
+    wait_ms: Option<u64>,
+}
+
+/// `POST /v1/qr/scan`: how long to wait for a code (20 s, or half the request timeout, by
+/// default).
+pub fn qr_scan_wait(body: &[u8], request_timeout: Duration) -> Result<Duration, ApiError> {
+    let body: ScanBody = parse(body)?;
+    let wait = wait_within(request_timeout, body.wait_ms)?;
+    Ok(wait.unwrap_or(Duration::from_secs(20).min(request_timeout / 2)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SubmitBody {
+    /// The code's text, as a scan box in keyboard mode typed it or a cashier pasted it.
+    text: String,
+}
+
+/// The longest code text `POST /v1/qr/submit` takes, in bytes.
+pub const MAX_SUBMIT_BYTES: usize = 4096;
+
+/// `POST /v1/qr/submit`: the code's bytes, 1 to [`MAX_SUBMIT_BYTES`].
+pub fn qr_submit_text(body: &[u8]) -> Result<Vec<u8>, ApiError> {
+    let body: SubmitBody = parse(body)?;
+    if body.text.is_empty() || body.text.len() > MAX_SUBMIT_BYTES {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "request.invalid",
+            "二维码内容为空或过长，请重新扫码。",
+            "The code text is empty or longer than 4096 bytes.",
+        ));
+    }
+    Ok(body.text.into_bytes())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WaitBody {
+    wait_ms: Option<u64>,
+    /// `card`, `qr` (both by default).
+    kinds: Option<Vec<String>>,
+}
+
+/// What `POST /v1/credentials/wait` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialWait {
+    /// How long to wait.
+    pub wait: Duration,
+    /// A card is wanted.
+    pub card: bool,
+    /// A QR code is wanted.
+    pub qr: bool,
+}
+
+/// `POST /v1/credentials/wait`.
+pub fn credentials_wait(
+    body: &[u8],
+    request_timeout: Duration,
+) -> Result<CredentialWait, ApiError> {
+    let body: WaitBody = parse(body)?;
+    let limit = request_timeout.saturating_sub(Duration::from_secs(1));
+    let wait = match body.wait_ms {
+        Some(ms) if ms == 0 || Duration::from_millis(ms) > limit => {
+            return Err(ApiError::bad_request(&format!(
+                "wait_ms must be between 1 and {}",
+                limit.as_millis()
+            )));
+        }
+        Some(ms) => Duration::from_millis(ms),
+        None => Duration::from_secs(20).min(limit),
+    };
+    let kinds = body
+        .kinds
+        .unwrap_or_else(|| vec!["card".into(), "qr".into()]);
+    if kinds.is_empty() || kinds.iter().any(|k| k != "card" && k != "qr") {
+        return Err(ApiError::bad_request(
+            "kinds must list \"card\" and/or \"qr\"",
+        ));
+    }
+    Ok(CredentialWait {
+        wait,
+        card: kinds.iter().any(|k| k == "card"),
+        qr: kinds.iter().any(|k| k == "qr"),
+    })
+}
+
+/// `POST /v1/sales`: the new sale (its items are checked by the engine).
+pub fn sale_new(body: &[u8]) -> Result<NewSale, ApiError> {
+    parse(body)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfirmBody {
+    pin: Option<Zeroizing<String>>,
+    /// Yuan, decimal text (`"128.50"`).
+    collected: Option<String>,
+}
+
+/// `POST /v1/sales/{id}/confirm`.
+pub fn sale_confirm(body: &[u8]) -> Result<Confirmation, ApiError> {
+    let body: ConfirmBody = parse(body)?;
+    let pin = body
+        .pin
+        .as_deref()
+        .map(|p| Pin::new(p))
+        .transpose()
+        .map_err(|_| ApiError::bad_request("pin must be 6 digits"))?;
+    let collected = match body.collected.as_deref().map(Fen::parse_yuan).transpose() {
+        Ok(Some(c)) if c.0 < 0 => {
+            return Err(ApiError::bad_request("collected must not be negative"));
+        }
+        Ok(c) => c,
+        Err(_) => {
+            return Err(ApiError::bad_request(
+                "collected must be an amount in yuan with at most 2 decimals, e.g. \"128.50\"",
+            ));
+        }
+    };
+    Ok(Confirmation { pin, collected })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReconcileBody {
+    /// `YYYY-MM-DD`, CST; default today.
+    date: Option<String>,
+}
+
+/// `POST /v1/reconcile`: the CST day to reconcile, `today` when the body names none.
+pub fn reconcile_day(body: &[u8], today: NaiveDate) -> Result<NaiveDate, ApiError> {
+    let body: ReconcileBody = parse(body)?;
+    match body.date.as_deref() {
+        None => Ok(today),
+        Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map_err(|_| ApiError::bad_request("date must be YYYY-MM-DD (a CST day)")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StartBody {
+    items: Vec<NewItem>,
+}
+
+/// `POST /v1/kiosk/sessions`: the items, at least one.
+pub fn kiosk_items(body: &[u8]) -> Result<Vec<NewItem>, ApiError> {
+    let body: StartBody = parse(body)?;
+    if body.items.is_empty() {
+        return Err(ApiError::bad_request("items must not be empty"));
+    }
+    Ok(body.items)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentBody {
+    pin: Option<Zeroizing<String>>,
+}
+
+/// `POST /v1/kiosk/sessions/{id}/consent`: the patient's PIN, if any.
+pub fn kiosk_consent(body: &[u8]) -> Result<Option<Pin>, ApiError> {
+    let body: ConsentBody = parse(body)?;
+    body.pin
+        .as_deref()
+        .map(|p| Pin::new(p))
+        .transpose()
+        .map_err(|_| ApiError::bad_request("pin must be six digits"))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkBody {
+    /// Validity in milliseconds, at most (and by default) `max_ms`.
+    valid_ms: Option<u64>,
+}
+
+/// `POST /v1/ui/links`: how long the one-time link is valid, at most (and by default) `max_ms`.
+pub fn link_valid_ms(body: &[u8], max_ms: u64) -> Result<u64, ApiError> {
+    let body: LinkBody =
+        parse(body).map_err(|_| ApiError::bad_request("valid_ms: milliseconds, at most 120000"))?;
+    let valid_ms = body.valid_ms.unwrap_or(max_ms);
+    if valid_ms > max_ms {
+        return Err(ApiError::bad_request("valid_ms must be at most 120000"));
+    }
+    Ok(valid_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn a_huge_wait_is_refused_not_wrapped() {
+        // u64::MAX + 1000 used to overflow (a panic in debug builds; in release builds a wrap
+        // to 999, so u64::MAX ms was accepted). Input in fixtures/fuzz/api_bodies/.
+        let e = wait_within(T, Some(u64::MAX)).unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert!(card_read(br#"{"wait_ms":18446744073709551615}"#, T).is_err());
+        assert_eq!(
+            wait_within(T, Some(29_000)).unwrap(),
+            Some(Duration::from_millis(29_000))
+        );
+        assert!(wait_within(T, Some(29_001)).is_err());
+        assert!(wait_within(T, Some(0)).is_err());
+        assert_eq!(wait_within(T, None).unwrap(), None);
+    }
+
+    #[test]
+    fn a_mistyped_pin_is_named_not_quoted() {
+        // serde_json quoted the value; the input is in fixtures/fuzz/api_bodies/.
+        for body in [
+            &br#"{"pin":123456}"#[..],
+            br#"{"pin":1234567,"wait_ms":1000}"#,
+        ] {
+            for e in [
+                card_read(body, T).unwrap_err(),
+                card_verify_pin(body, T).unwrap_err(),
+                sale_confirm(body).err().expect("refused"),
+                kiosk_consent(body).unwrap_err(),
+            ] {
+                assert!(!e.message_en.contains("123456"), "{}", e.message_en);
+                assert!(e.message_en.contains("pin"), "{}", e.message_en);
+            }
+        }
+        // Other fields keep serde's precise message.
+        let e = card_read(br#"{"wait_ms":"x"}"#, T).unwrap_err();
+        assert!(
+            e.message_en.contains("invalid type: string"),
+            "{}",
+            e.message_en
+        );
+    }
+
+    #[test]
+    fn bodies_parse_as_the_handlers_expect() {
+        assert!(card_read(b"", T).unwrap().pin.is_none());
+        assert!(card_read(br#"{"pin":"12345"}"#, T).is_err());
+        assert!(card_verify_pin(br#"{"pin":"123456"}"#, T).is_ok());
+        assert!(card_verify_pin(b"{}", T).is_err());
+        assert_eq!(qr_scan_wait(b"", T).unwrap(), Duration::from_secs(15));
+        assert!(
+            qr_scan_wait(b" ", T).is_err(),
+            "whitespace is not a JSON object"
+        );
+        assert!(
+            qr_scan_wait(b"[null]", T).is_err(),
+            "an array is not an object"
+        );
+        assert_eq!(qr_submit_text(br#"{"text":"abc"}"#).unwrap(), b"abc");
+        assert!(qr_submit_text(br#"{"text":""}"#).is_err());
+        let w = credentials_wait(br#"{"kinds":["qr"]}"#, T).unwrap();
+        assert_eq!(
+            (w.card, w.qr, w.wait),
+            (false, true, Duration::from_secs(20))
+        );
+        assert!(credentials_wait(br#"{"kinds":[]}"#, T).is_err());
+        let c = sale_confirm(br#"{"collected":"12.30"}"#).unwrap();
+        assert_eq!(c.collected, Some(Fen(1230)));
+        assert!(sale_confirm(br#"{"collected":"-1"}"#).is_err());
+        let today = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
+        assert_eq!(reconcile_day(b"", today).unwrap(), today);
+        assert!(reconcile_day(br#"{"date":"2026-13-01"}"#, today).is_err());
+        assert!(kiosk_items(br#"{"items":[]}"#).is_err());
+        assert!(kiosk_consent(br#"{"pin":"12a456"}"#).is_err());
+        assert_eq!(link_valid_ms(b"", 120_000).unwrap(), 120_000);
+        assert!(link_valid_ms(br#"{"valid_ms":120001}"#, 120_000).is_err());
+        assert!(sale_new(br#"{"credential_id":"c","items":[]}"#).is_ok());
+    }
+}
