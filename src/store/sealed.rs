@@ -196,23 +196,10 @@ fn seal_by_key(conn: &Connection, keys: &KeySet, c: &Column) -> Result<usize, St
     let rows: Vec<(Vec<rusqlite::types::Value>, String)> = conn
         .prepare(&select)?
         .query_map([], |r| {
-            let mut k = Vec::with_capacity(key_cols.len());
-            for i in 0..key_cols.len() {
-                k.push(r.get::<_, rusqlite::types::Value>(i)?);
-            }
-            Ok((k, r.get(key_cols.len())?))
+            Ok((row_key(r, key_cols.len())?, r.get(key_cols.len())?))
         })?
         .collect::<rusqlite::Result<_>>()?;
-    let cond = key_cols
-        .iter()
-        .enumerate()
-        .map(|(i, k)| format!("{k} = ?{}", i + 2))
-        .collect::<Vec<_>>()
-        .join(" AND ");
-    let mut update = conn.prepare(&format!(
-        "UPDATE {} SET {} = ?1 WHERE {cond}",
-        c.table, c.column
-    ))?;
+    let mut update = update_by_key(conn, c, &key_cols)?;
     let n = rows.len();
     for (k, text) in rows {
         let sealed = rusqlite::types::Value::Blob(keys.seal(c.label, text.as_bytes()));
@@ -221,6 +208,31 @@ fn seal_by_key(conn: &Connection, keys: &KeySet, c: &Column) -> Result<usize, St
         update.execute(rusqlite::params_from_iter(args))?;
     }
     Ok(n)
+}
+
+/// The first `n` columns of a row: its key (the table's key columns, in order).
+fn row_key(r: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<Vec<rusqlite::types::Value>> {
+    (0..n)
+        .map(|i| r.get::<_, rusqlite::types::Value>(i))
+        .collect()
+}
+
+/// `UPDATE table SET column = ?1 WHERE key1 = ?2 AND …`: the new value first, then the key.
+fn update_by_key<'c>(
+    conn: &'c Connection,
+    c: &Column,
+    key_cols: &[&str],
+) -> rusqlite::Result<rusqlite::Statement<'c>> {
+    let cond = key_cols
+        .iter()
+        .enumerate()
+        .map(|(i, k)| format!("{k} = ?{}", i + 2))
+        .collect::<Vec<_>>()
+        .join(" AND ");
+    conn.prepare(&format!(
+        "UPDATE {} SET {} = ?1 WHERE {cond}",
+        c.table, c.column
+    ))
 }
 
 /// What a re-key did.
@@ -288,23 +300,10 @@ pub(super) fn rekey_step(
         let rows: Vec<(Vec<rusqlite::types::Value>, Vec<u8>)> = conn
             .prepare(&select)?
             .query_map(params![prefix.len() as i64, prefix, batch], |r| {
-                let mut k = Vec::with_capacity(key_cols.len());
-                for i in 0..key_cols.len() {
-                    k.push(r.get::<_, rusqlite::types::Value>(i)?);
-                }
-                Ok((k, raw(r, key_cols.len())?))
+                Ok((row_key(r, key_cols.len())?, raw(r, key_cols.len())?))
             })?
             .collect::<rusqlite::Result<_>>()?;
-        let cond = key_cols
-            .iter()
-            .enumerate()
-            .map(|(i, k)| format!("{k} = ?{}", i + 2))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        let mut update = conn.prepare(&format!(
-            "UPDATE {} SET {} = ?1 WHERE {cond}",
-            c.table, c.column
-        ))?;
+        let mut update = update_by_key(conn, c, &key_cols)?;
         for (k, old) in rows {
             let plain = keys.open(c.label, &old)?;
             let mut args = vec![rusqlite::types::Value::Blob(keys.seal(c.label, &plain))];
