@@ -32,16 +32,10 @@ async fn start_daemon(t: &Terminal, bed: &Testbed, second: &str) -> Process {
             "[readers]\nbackend = \"pcsc\"\nslots = [{{ pattern = \"00 01\", kind = \"{second}\" }}]"
         ),
     );
-    let path = t.path().join("pcsc.toml");
-    std::fs::write(&path, config).unwrap();
     let sock = bed.socket_path().to_owned();
-    Process::launch(
-        t.path(),
-        &["run".as_ref(), "--config".as_ref(), path.as_os_str()],
-        move |cmd| {
-            cmd.env("PCSCLITE_CSOCK_NAME", &sock);
-        },
-    )
+    Process::start_config(t.path(), &config, move |cmd| {
+        cmd.env("PCSCLITE_CSOCK_NAME", &sock);
+    })
     .await
 }
 

@@ -136,14 +136,7 @@ async fn flood_of_frames_scans_calls_and_events_keeps_memory_bounded() {
         "[api]\n",
         &format!("[api]\nmax_connections = {MAX_CONNECTIONS}\n"),
     );
-    let path = t.path().join("flood.toml");
-    std::fs::write(&path, config).unwrap();
-    let p = Process::launch(
-        t.path(),
-        &["run".as_ref(), "--config".as_ref(), path.as_os_str()],
-        |_| {},
-    )
-    .await;
+    let p = Process::start_config(t.path(), &config, |_| {}).await;
     // Write only once the daemon holds the port in raw mode.
     let mut events = support::client()
         .get(p.url("/v1/events?topics=qr&last_event_id=0"))

@@ -73,14 +73,7 @@ async fn a_code_held_to_the_camera_is_one_verified_scan() {
             frames.display()
         ),
     );
-    let path = t.path().join("qr.toml");
-    std::fs::write(&path, config).unwrap();
-    let p = Process::launch(
-        t.path(),
-        &["run".as_ref(), "--config".as_ref(), path.as_os_str()],
-        |_| {},
-    )
-    .await;
+    let p = Process::start_config(t.path(), &config, |_| {}).await;
     let c = support::client();
     // Every event since the start, so the scan cannot be missed whenever it happened.
     let mut events = c
@@ -196,14 +189,7 @@ async fn a_serial_scan_box_feeds_the_daemon() {
         "[readers]",
         &format!("[qr]\n{keys}\nserial = \"{}\"\n\n[readers]", port.display()),
     );
-    let path = t.path().join("serial.toml");
-    std::fs::write(&path, config).unwrap();
-    let p = Process::launch(
-        t.path(),
-        &["run".as_ref(), "--config".as_ref(), path.as_os_str()],
-        |_| {},
-    )
-    .await;
+    let p = Process::start_config(t.path(), &config, |_| {}).await;
     let c = support::client();
     let mut events = c
         .get(p.url("/v1/events?topics=qr&last_event_id=0"))

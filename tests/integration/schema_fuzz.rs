@@ -213,15 +213,9 @@ async fn daemon(t: &Terminal, sandbox: &medsettle_sandbox::Sandbox, extra: &str)
             sandbox.base_url(),
             sandbox.ec_url()
         );
-    let path = t.path().join("fuzz.toml");
-    std::fs::write(&path, text).unwrap();
-    Process::launch(
-        t.path(),
-        &["run".as_ref(), "--config".as_ref(), path.as_os_str()],
-        |c| {
-            c.env("RUST_LOG", "warn");
-        },
-    )
+    Process::start_config(t.path(), &text, |c| {
+        c.env("RUST_LOG", "warn");
+    })
     .await
 }
 

@@ -31,6 +31,19 @@ impl Process {
         Process::launch(terminal.path(), &args, edit).await
     }
 
+    /// Writes `config` (a whole config file's text, usually the terminal's edited) to
+    /// `dir/medsettle-run.toml`, runs `medsettle run` on it and waits for READY.
+    pub async fn start_config(
+        dir: &Path,
+        config: &str,
+        edit: impl FnOnce(&mut Command),
+    ) -> Process {
+        let path = dir.join("medsettle-run.toml");
+        std::fs::write(&path, config).unwrap();
+        let args = ["run".as_ref(), "--config".as_ref(), path.as_os_str()];
+        Process::launch(dir, &args, edit).await
+    }
+
     /// Runs the binary with `args` (its notification socket in `dir`) and waits for READY.
     pub async fn launch(
         dir: &Path,
