@@ -1,7 +1,7 @@
 //! medsettle: the medical-insurance settlement terminal daemon.
 //!
-//! The core library holds everything but argument parsing (the binary package's `src/main.rs`
-//! and `src/cli/`): the daemon's wiring (`daemon`), its typed
+//! The library holds everything but `main` (`src/main.rs` calls [`cli::main`]): the command
+//! line (`cli`), the daemon's wiring (`daemon`), its typed
 //! configuration (`config`), the SQLite store (`store`), the local API (`api`), the card
 //! application as pure code (`card`), credential validation (`credential`), QR credentials
 //! (`qr`: camera-frame decoding, e-SSC verification, e-voucher syntax) and logging with PII
@@ -10,11 +10,15 @@
 
 pub mod api;
 pub mod card;
+pub mod cli;
 pub mod config;
 pub mod credential;
 pub mod daemon;
 pub mod doctor;
-pub mod error;
+/// [`UserFacing`](error::UserFacing), shared with every crate (`medsettle-base`).
+pub mod error {
+    pub use medsettle_base::UserFacing;
+}
 pub mod events;
 pub mod qr;
 pub mod settle;

@@ -36,7 +36,8 @@ struct Version {
 
 pub(super) async fn version(State(state): State<Arc<AppState>>) -> Json<impl Serialize> {
     Json(Version {
-        name: env!("CARGO_PKG_NAME"),
+        // The product, not the cargo package (`medsettle-daemon`).
+        name: "medsettle",
         version: env!("CARGO_PKG_VERSION"),
         api: "v1",
         schema_version: state.store.schema_version(),

@@ -10,13 +10,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use medsettle::card::InterfacePolicy;
-use medsettle::card::service::{CardOutcome, CardService, ReadRequest};
-use medsettle::card::{CardReaders, Pin, TerminalIds};
-use medsettle::config::Config;
-use medsettle::error::UserFacing;
-use medsettle::events::EventBus;
-use medsettle::telemetry::pii::{mask_id, mask_name};
+use crate::card::InterfacePolicy;
+use crate::card::service::{CardOutcome, CardService, ReadRequest};
+use crate::card::{CardReaders, Pin, TerminalIds};
+use crate::config::Config;
+use crate::error::UserFacing;
+use crate::events::EventBus;
+use crate::telemetry::pii::{mask_id, mask_name};
 
 /// How `read-card` prints the card.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use medsettle::config::{Config, Secret};
+use crate::config::{Config, Secret};
 
 pub(super) fn execute(path: &Path) -> ExitCode {
     let config = match Config::load(path) {

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
 
-use medsettle::config::Config;
+use crate::config::Config;
 
 /// Whether and how the scripted tour runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,12 +72,12 @@ pub(super) fn execute(var: &Path, listen: SocketAddr, tour: TourMode) -> ExitCod
     let mut config = Config::demo(&var, listen);
     let reader_line = match &pcsc {
         Some(name) => {
-            config.readers.backend = medsettle::config::ReaderBackend::Pcsc;
+            config.readers.backend = crate::config::ReaderBackend::Pcsc;
             config.readers.reader = Some(name.clone());
             format!("{name} (pcscd + vpcd, a private pcscd)")
         }
         None => {
-            config.readers.backend = medsettle::config::ReaderBackend::Virtual;
+            config.readers.backend = crate::config::ReaderBackend::Virtual;
             config.readers.virtual_profile = Some(profile);
             "in-process virtual reader (pcscd or vsmartcard-vpcd not installed)".to_owned()
         }
@@ -242,7 +242,7 @@ fn start_sandbox(persons_dir: std::path::PathBuf) -> Result<SandboxInfo, String>
 const DEMO_FIXMEDINS: &str = "H11010500001";
 
 /// `[upstream]` for the sandbox: plain HTTP on loopback, SM3 digests as in production.
-fn demo_upstream(sandbox: &SandboxInfo) -> medsettle::config::UpstreamConfig {
+fn demo_upstream(sandbox: &SandboxInfo) -> crate::config::UpstreamConfig {
     let text = format!(
         "base_url = \"{}\"\nec_url = \"{}\"\nallow_plain_http = true\nsigntype = \"SM3\"\n\
          opter = \"0001\"\nopter_name = \"演示收费员\"\n",

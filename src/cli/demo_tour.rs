@@ -99,7 +99,7 @@ fn items(amount: &str) -> Value {
 
 /// Prints a one-time link to the status page (valid two minutes, once).
 pub(super) async fn print_status_link(tour: &Tour) {
-    medsettle::upstream::transport::install_crypto_provider();
+    crate::upstream::transport::install_crypto_provider();
     let Ok(client) = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -125,7 +125,7 @@ pub(super) async fn print_status_link(tour: &Tour) {
 
 /// Runs the tour; prints each step. Errors end the tour (the daemon keeps serving).
 pub(super) async fn run(tour: Tour) -> anyhow::Result<()> {
-    medsettle::upstream::transport::install_crypto_provider();
+    crate::upstream::transport::install_crypto_provider();
     let http = Http {
         client: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))

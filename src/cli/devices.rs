@@ -3,12 +3,12 @@
 
 use std::sync::Arc;
 
+use crate::card::CardReaders;
+use crate::config::{Config, ReaderBackend};
+use crate::events::EventBus;
+use crate::qr::service::{RawScan, SCAN_QUEUE};
+use crate::qr::{Cascade, Debouncer, Mailbox, run_decoder};
 use anyhow::Context as _;
-use medsettle::card::CardReaders;
-use medsettle::config::{Config, ReaderBackend};
-use medsettle::events::EventBus;
-use medsettle::qr::service::{RawScan, SCAN_QUEUE};
-use medsettle::qr::{Cascade, Debouncer, Mailbox, run_decoder};
 use medsettle_scanner::LinkState;
 use medsettle_vcard::{InProcessReader, Profile, VirtualCard};
 use std::time::Duration;
@@ -28,9 +28,9 @@ pub(super) fn readers(config: &Config) -> anyhow::Result<Option<Arc<dyn CardRead
                 format!("`readers.virtual_profile`: cannot load {}", path.display())
             })?;
             let kind = if profile.interface == "contactless" {
-                medsettle::card::SlotKind::Contactless
+                crate::card::SlotKind::Contactless
             } else {
-                medsettle::card::SlotKind::Contact
+                crate::card::SlotKind::Contact
             };
             let card = VirtualCard::from_profile(profile)
                 .with_context(|| format!("`readers.virtual_profile`: {}", path.display()))?;
@@ -164,7 +164,7 @@ fn forward_box(
 #[cfg(feature = "v4l")]
 fn camera_source(
     index: u32,
-    qr: &medsettle::config::QrConfig,
+    qr: &crate::config::QrConfig,
     tx: &mpsc::Sender<RawScan>,
 ) -> anyhow::Result<()> {
     let source = medsettle_camera::V4lSource::new(medsettle_camera::CameraConfig {
@@ -177,7 +177,7 @@ fn camera_source(
 #[cfg(not(feature = "v4l"))]
 fn camera_source(
     index: u32,
-    _: &medsettle::config::QrConfig,
+    _: &crate::config::QrConfig,
     _: &mpsc::Sender<RawScan>,
 ) -> anyhow::Result<()> {
     anyhow::bail!(
@@ -190,7 +190,7 @@ fn camera_source(
 fn decode_into(
     source: impl medsettle_camera::FrameSource + 'static,
     label: String,
-    qr: &medsettle::config::QrConfig,
+    qr: &crate::config::QrConfig,
     tx: &mpsc::Sender<RawScan>,
 ) -> anyhow::Result<()> {
     let mailbox = Arc::new(Mailbox::new());

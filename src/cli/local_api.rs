@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::config::{Config, Secret};
 use anyhow::{Context as _, anyhow};
-use medsettle::config::{Config, Secret};
 use serde_json::Value;
 
 /// The daemon's API as the operator reaches it.
@@ -58,7 +58,7 @@ impl LocalApi {
         if addr.ip().is_unspecified() {
             addr = SocketAddr::from(([127, 0, 0, 1], addr.port()));
         }
-        medsettle::upstream::transport::install_crypto_provider();
+        crate::upstream::transport::install_crypto_provider();
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .build()

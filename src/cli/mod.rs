@@ -1,6 +1,6 @@
-//! The `medsettle` command line: one file per subcommand. This is binary-side glue: it parses
-//! arguments, sets up logging and the runtime, and calls the library. `anyhow` is allowed here
-//! and in `main.rs` only.
+//! The `medsettle` command line: one file per subcommand. This is the glue between the
+//! arguments and the rest of the library: it parses them, sets up logging and the runtime, picks
+//! the drivers and calls the daemon. `anyhow` is allowed here and in `main.rs` only.
 
 mod card;
 mod config_check;
@@ -134,6 +134,11 @@ enum ConfigCommand {
     },
 }
 
+/// The binary's whole `main`: parse the arguments and run the command.
+pub fn main() -> ExitCode {
+    Cli::parse().execute()
+}
+
 impl Cli {
     /// Runs the chosen subcommand.
     pub fn execute(self) -> ExitCode {
@@ -165,7 +170,7 @@ impl Cli {
                 println!(
                     "medsettle {} (database schema v{})",
                     env!("CARGO_PKG_VERSION"),
-                    medsettle::store::SCHEMA_VERSION
+                    crate::store::SCHEMA_VERSION
                 );
                 ExitCode::SUCCESS
             }

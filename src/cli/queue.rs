@@ -217,7 +217,7 @@ async fn show(api: &LocalApi, id: &str) -> anyhow::Result<ExitCode> {
     for h in v["history"].as_array().into_iter().flatten() {
         let at = chrono::DateTime::from_timestamp_millis(h["at_ms"].as_i64().unwrap_or(0))
             .map(|t| {
-                t.with_timezone(&medsettle::upstream::time::cst())
+                t.with_timezone(&crate::upstream::time::cst())
                     .format("%Y-%m-%d %H:%M:%S")
                     .to_string()
             })
@@ -255,10 +255,7 @@ async fn export(api: &LocalApi) -> anyhow::Result<ExitCode> {
     for s in &sales {
         let created =
             chrono::DateTime::from_timestamp_millis(s["created_at_ms"].as_i64().unwrap_or(0))
-                .map(|t| {
-                    t.with_timezone(&medsettle::upstream::time::cst())
-                        .to_rfc3339()
-                })
+                .map(|t| t.with_timezone(&crate::upstream::time::cst()).to_rfc3339())
                 .unwrap_or_default();
         let cols = [
             text(s, "id").to_owned(),

@@ -8,9 +8,9 @@ use anyhow::Context as _;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::mpsc;
 
-use medsettle::config::Config;
-use medsettle::daemon::{self, Control, Environment, Notifier};
-use medsettle::telemetry;
+use crate::config::Config;
+use crate::daemon::{self, Control, Environment, Notifier};
+use crate::telemetry;
 
 pub(super) fn execute(path: &Path) -> ExitCode {
     let config = match Config::load(path) {
@@ -55,7 +55,7 @@ pub(super) fn serve(
         let listener = tokio::net::TcpListener::bind(config.api.listen)
             .await
             .with_context(|| format!("cannot listen on {} (`api.listen`)", config.api.listen))?;
-        let events = medsettle::events::EventBus::default();
+        let events = crate::events::EventBus::default();
         let env = Environment {
             notifier: Notifier::from_env(),
             credentials_dir: std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from),

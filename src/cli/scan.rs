@@ -10,11 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use medsettle::config::{Config, QrConfig};
-use medsettle::error::UserFacing;
-use medsettle::qr::classify::{Scanned, classify};
-use medsettle::qr::essc::{MemoryReplayGuard, Verifier};
-use medsettle::qr::{Cascade, GreyImage};
+use crate::config::{Config, QrConfig};
+use crate::error::UserFacing;
+use crate::qr::classify::{Scanned, classify};
+use crate::qr::essc::{MemoryReplayGuard, Verifier};
+use crate::qr::{Cascade, GreyImage};
 
 /// Options of `scan`.
 #[derive(Debug, clap::Args)]
@@ -105,7 +105,7 @@ pub(super) fn execute(args: ScanArgs) -> ExitCode {
 /// Decodes a live camera's frames (newest frame wins) and reports each code once.
 #[cfg(feature = "v4l")]
 fn camera(index: u32, args: &ScanArgs, verifier: &Verifier, debounce_ms: u64) -> ExitCode {
-    use medsettle::qr::{Debouncer, Mailbox, run_decoder};
+    use crate::qr::{Debouncer, Mailbox, run_decoder};
     use std::sync::Arc;
     let device = format!("/dev/video{index}");
     if !Path::new(&device).exists() {

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use medsettle::config::Config;
-use medsettle::store::KeySet;
+use crate::config::Config;
+use crate::store::KeySet;
 
 const DEFAULT_CONFIG: &str = "/etc/medsettle/medsettle.toml";
 
@@ -60,7 +60,7 @@ fn rekey(path: &Path) -> ExitCode {
     };
     let ids = keys.ids().join(", ");
     let busy = Duration::from_millis(config.store.busy_timeout_ms);
-    match medsettle::store::rekey(&config.store.path, busy, keys) {
+    match crate::store::rekey(&config.store.path, busy, keys) {
         Ok((report, counts)) => {
             println!(
                 "re-sealed {} value(s) under key `{}` (key set: {ids})",

@@ -11,19 +11,19 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use medsettle::card::service::{CardOutcome, CardService, ReadRequest};
-use medsettle::config::Config;
-use medsettle::error::UserFacing;
-use medsettle::events::EventBus;
-use medsettle::qr::classify::{Scanned, classify};
-use medsettle::qr::essc::{MemoryReplayGuard, Verifier};
-use medsettle::qr::evoucher::BusinessType;
-use medsettle::store::Store;
-use medsettle::telemetry::pii::{mask_id, mask_name};
-use medsettle::upstream::client::{CallOptions, Client};
-use medsettle::upstream::ec::HttpEcDecoder;
-use medsettle::upstream::tx::identify;
-use medsettle::upstream::tx::person::{PERSON_INFO, PersonInfo};
+use crate::card::service::{CardOutcome, CardService, ReadRequest};
+use crate::config::Config;
+use crate::error::UserFacing;
+use crate::events::EventBus;
+use crate::qr::classify::{Scanned, classify};
+use crate::qr::essc::{MemoryReplayGuard, Verifier};
+use crate::qr::evoucher::BusinessType;
+use crate::store::Store;
+use crate::telemetry::pii::{mask_id, mask_name};
+use crate::upstream::client::{CallOptions, Client};
+use crate::upstream::ec::HttpEcDecoder;
+use crate::upstream::tx::identify;
+use crate::upstream::tx::person::{PERSON_INFO, PersonInfo};
 
 /// `medsettle upstream …`.
 #[derive(Debug, clap::Subcommand)]
@@ -112,7 +112,7 @@ fn with_client(path: &Path, job: impl FnOnce(Config, Arc<Client>) -> Task + 'sta
                 return ExitCode::FAILURE;
             }
         };
-        let client = match medsettle::upstream::setup::build(
+        let client = match crate::upstream::setup::build(
             &config,
             store.clone(),
             credentials.as_deref(),
@@ -235,7 +235,7 @@ async fn person(
             Err(e) => return fail(&e),
         }
     } else if let Some(id) = by.id {
-        match medsettle::credential::idnumber::parse(&id) {
+        match crate::credential::idnumber::parse(&id) {
             Ok(_) => identify::for_id_number(&id, "", now),
             Err(e) => return fail(&e),
         }

@@ -9,17 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::SecretRef;
 
-/// `signtype` of the request envelope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum SignType {
-    /// SM3 digest of the request.
-    Sm3,
-    /// SM2 signature of the request.
-    Sm2,
-    /// Test environments only: no signature, password checks skipped by the platform.
-    Mock,
-}
+pub use medsettle_nhsa::signing::SignType;
 
 /// The optional gateway signature headers (`x-tif-*`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

@@ -10,22 +10,7 @@ use crate::card::codec::parse_yyyymmdd;
 use crate::card::record::Sex;
 use crate::credential::error::CredentialError;
 
-const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-const CHECK: [char; 11] = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'];
-
-/// The check character for the first 17 digits, `None` if `first17` is not 17 ASCII digits.
-pub fn check_char(first17: &str) -> Option<char> {
-    let b = first17.as_bytes();
-    if b.len() != 17 || !b.iter().all(u8::is_ascii_digit) {
-        return None;
-    }
-    let s: u32 = b
-        .iter()
-        .zip(WEIGHTS)
-        .map(|(d, w)| u32::from(d - b'0') * w)
-        .sum();
-    Some(CHECK[(s % 11) as usize])
-}
+pub use medsettle_base::idnumber::check_char;
 
 /// What an 18-character ID number says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

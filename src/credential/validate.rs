@@ -126,7 +126,7 @@ fn check_card_id(record: &CardRecord) -> Result<(), CredentialError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::card::record::tests::sample;
+    use crate::card::record::sample::sample;
     use crate::error::UserFacing;
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {

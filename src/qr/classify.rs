@@ -12,7 +12,7 @@ use crate::error::UserFacing;
 use super::evoucher::EVoucherCode;
 
 /// The prefix of the signed e-SSC profile (qr.md), version 1.
-pub const ESSC_PREFIX: &str = "ESSC1.";
+pub use medsettle_essc::ESSC_PREFIX;
 
 /// What a scan turned out to be.
 #[derive(Debug, Clone, PartialEq, Eq)]

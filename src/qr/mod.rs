@@ -15,13 +15,12 @@ pub mod decode;
 pub mod essc;
 pub mod evoucher;
 pub mod finder;
-pub mod frame;
-pub mod person;
 pub mod pump;
 pub mod service;
 
 pub use cascade::{Cascade, CascadeHit, Outcome, Variant};
 pub use debounce::Debouncer;
 pub use decode::{Charset, Decoded, Decoder};
-pub use frame::{GreyFrame, GreyImage};
-pub use pump::{Mailbox, Scan, run_decoder};
+pub use medsettle_base::person;
+pub use medsettle_frame::{GreyFrame, GreyImage, Mailbox, frame};
+pub use pump::{Scan, run_decoder};

@@ -6,7 +6,7 @@
 //! log them only through [`pii::MaskedName`]. Nothing here opens network sockets.
 
 pub mod metrics;
-pub mod pii;
+pub use medsettle_base::pii;
 pub mod throttle;
 
 use std::io::{self, IsTerminal, Write};

@@ -1,5 +1,6 @@
 //! The platform client: how this terminal talks to the national medical-insurance platform
-//! (upstream.md).
+//! (upstream.md). The protocol itself (money, time, msgid, envelope, signing, tif, typed
+//! transactions) is the pure crate `medsettle-nhsa`, re-exported here under the same names.
 //!
 //! [`money::Fen`] is the only amount type (integer fen, never `f64`), with [`quantity`]'s
 //! [`Qty`](quantity::Qty) and [`Price`](quantity::Price) for fee lines; [`time`] converts every
@@ -13,23 +14,17 @@
 pub mod calls;
 pub mod client;
 pub mod ec;
-pub mod envelope;
-pub mod error;
 pub mod link;
-pub mod money;
-pub mod msgid;
 pub mod msgid_source;
-pub mod quantity;
 pub mod session;
 pub mod setup;
-pub mod signing;
-pub mod tif;
-pub mod time;
 pub mod transport;
 pub mod tx;
 
-pub use envelope::{Request, Response, Terminal, classify};
-pub use error::{UnknownCause, UpstreamError};
-pub use money::{Fen, MoneyError};
-pub use msgid::{MsgId, MsgIdError};
-pub use quantity::{Price, Qty, QuantityError};
+pub use medsettle_nhsa::{envelope, error, money, msgid, quantity, signing, tif, time};
+
+pub use medsettle_nhsa::envelope::{Request, Response, Terminal, classify};
+pub use medsettle_nhsa::error::{UnknownCause, UpstreamError};
+pub use medsettle_nhsa::money::{Fen, MoneyError};
+pub use medsettle_nhsa::msgid::{MsgId, MsgIdError};
+pub use medsettle_nhsa::quantity::{Price, Qty, QuantityError};

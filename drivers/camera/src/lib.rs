@@ -1,6 +1,6 @@
 //! Camera frame sources for medsettle: everything that turns a device or a file into
 //! [`GreyFrame`]s. A [`FrameSource`] is blocking (run it on its own thread) and yields frames
-//! in capture order; decoding, debouncing and pacing the decoder belong to the core (`medsettle::qr`).
+//! in capture order; decoding, debouncing and pacing the decoder belong to the core (the daemon's `qr` module).
 //!
 //! Sources: [`DirectorySource`] (PNG/JPEG files in name order), [`Y4mSource`] (a Y4M video
 //! replayed at a chosen frame rate) and, with the `v4l` feature, [`V4lSource`] (a UVC camera
@@ -12,7 +12,7 @@ mod v4l;
 mod y4m;
 
 pub use dir::{DirectorySource, load_grey};
-pub use medsettle::qr::GreyFrame;
+pub use medsettle_frame::GreyFrame;
 #[cfg(feature = "v4l")]
 pub use v4l::{Backoff, CameraConfig, V4lSource};
 pub use y4m::{Y4mHeader, Y4mSource};
@@ -50,7 +50,7 @@ pub trait FrameSource: Send {
 /// source ends or fails; then closes the mailbox. Returns the frames produced.
 pub fn spawn_capture(
     mut source: impl FrameSource + 'static,
-    mailbox: std::sync::Arc<medsettle::qr::Mailbox>,
+    mailbox: std::sync::Arc<medsettle_frame::Mailbox>,
 ) -> std::thread::JoinHandle<Result<u64, SourceError>> {
     std::thread::spawn(move || {
         let mut frames = 0;

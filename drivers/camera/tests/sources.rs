@@ -5,10 +5,10 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use medsettle::qr::Mailbox;
 use medsettle_camera::{
     DirectorySource, FrameSource, SourceError, Y4mHeader, Y4mSource, spawn_capture,
 };
+use medsettle_frame::Mailbox;
 
 fn write_png(path: &std::path::Path, w: u32, h: u32, v: u8) {
     image::GrayImage::from_pixel(w, h, image::Luma([v]))

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-pub use medsettle::card::{InterfacePolicy, SlotKind, default_slot_kind};
+pub use medsettle_card::{InterfacePolicy, SlotKind, default_slot_kind};
 
 /// A configured name rule: a reader whose name contains `pattern` (case-insensitive) is `kind`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use medsettle::card::TransportError;
+use medsettle_card::TransportError;
 
 /// Why `with_card` produced no result.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use medsettle::card::CardTransport;
+use medsettle_card::CardTransport;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::config::{InterfacePolicy, ReaderConfig};

@@ -3,7 +3,7 @@
 //! [`ReaderHandle::spawn`] starts two threads, each with its own PC/SC `Context`: a monitor
 //! (reader enumeration, PnP hot-plug, card presence, pcscd loss and recovery — see `monitor`)
 //! and a worker that runs card jobs, each in one exclusive transaction, behind the core's
-//! byte-level [`medsettle::card::CardTransport`] (see `worker`). Callers reach both only through
+//! byte-level [`medsettle_card::CardTransport`] (see `worker`). Callers reach both only through
 //! the handle: requests over a channel, replies on a oneshot, events on a broadcast channel.
 //! Slot kinds come from reader names ([`ReaderConfig::classify`]); interface choice follows the
 //! 通用接口 iType policies ([`InterfacePolicy`]). This crate knows nothing about APDU contents.

@@ -1,13 +1,13 @@
 //! The PC/SC reader stack as the core sees it: [`PcscReaders`] implements
-//! [`medsettle::card::CardReaders`] over a [`ReaderHandle`], translating the driver's events
+//! [`medsettle_card::CardReaders`] over a [`ReaderHandle`], translating the driver's events
 //! and errors into the core's. A small forwarding thread turns [`ReaderEvent`]s into
 //! [`DeviceEvent`]s so subscribers need no runtime of ours.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use medsettle::card::access::BoxFuture;
-use medsettle::card::{
+use medsettle_card::access::BoxFuture;
+use medsettle_card::{
     AccessError, CardJob, CardReaders, CardRequest, DeviceEvent, SlotInfo, TransportError,
 };
 use tokio::sync::broadcast;
@@ -118,7 +118,7 @@ impl CardReaders for PcscReaders {
                     .with_card_in(request.policy, request.reader, wait, move |t, info, sam| {
                         match sam {
                             Some(sam) => {
-                                let mut psam = medsettle::card::psam::Psam::new(sam);
+                                let mut psam = medsettle_card::psam::Psam::new(sam);
                                 job(t, &slot_info(info), Some(&mut psam))
                             }
                             None => job(t, &slot_info(info), None),

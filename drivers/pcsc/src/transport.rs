@@ -5,7 +5,7 @@ use std::ffi::CStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use medsettle::card::{CardTransport, Interface, TransportError};
+use medsettle_card::{CardTransport, Interface, TransportError};
 
 use crate::error::map_error;
 

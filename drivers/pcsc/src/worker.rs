@@ -9,7 +9,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use medsettle::card::{CardTransport, Interface, TransportError};
+use medsettle_card::{CardTransport, Interface, TransportError};
 use pcsc::{Context, Disposition, Protocols, Scope, ShareMode};
 
 use crate::config::{InterfacePolicy, SlotKind};

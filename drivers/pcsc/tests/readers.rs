@@ -7,7 +7,7 @@ mod support;
 
 use std::time::Duration;
 
-use medsettle::card::{Interface, TransportError};
+use medsettle_card::{Interface, TransportError};
 use medsettle_pcsc::{
     InterfacePolicy, PcscError, ReaderConfig, ReaderEvent, ReaderHandle, SlotKind, SlotRule,
 };

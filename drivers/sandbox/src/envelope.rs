@@ -3,9 +3,9 @@
 //! test, or a person reading a client log, sees which check failed.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use medsettle::upstream::msgid::MsgId;
-use medsettle::upstream::signing::Cainfo;
-use medsettle::upstream::time;
+use medsettle_nhsa::msgid::MsgId;
+use medsettle_nhsa::signing::Cainfo;
+use medsettle_nhsa::time;
 use serde_json::{Map, Value, json};
 
 /// Transactions the sandbox answers.

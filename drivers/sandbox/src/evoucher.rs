@@ -4,7 +4,7 @@
 //! each query issues a fresh token. Pure with respect to I/O.
 
 use chrono::Duration;
-use medsettle::upstream::signing::sm3_hex;
+use medsettle_nhsa::signing::sm3_hex;
 use serde_json::{Value, json};
 
 use crate::config::SandboxConfig;

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use medsettle::upstream::money::Fen;
+use medsettle_nhsa::money::Fen;
 use serde::{Deserialize, Serialize};
 
 /// Where a settlement stands.

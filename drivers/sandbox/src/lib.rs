@@ -29,7 +29,7 @@ mod tx;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use medsettle::qr::essc::Issuer;
+use medsettle_essc::Issuer;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use medsettle::upstream::money::Fen;
+use medsettle_nhsa::money::Fen;
 use serde::{Deserialize, Serialize};
 
 use crate::error::SandboxError;

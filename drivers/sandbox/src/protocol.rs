@@ -9,7 +9,7 @@
 //! client may sign in again and retry the same msgid.
 
 use chrono::{DateTime, Utc};
-use medsettle::upstream::signing;
+use medsettle_nhsa::signing;
 use serde_json::Value;
 
 use crate::config::SandboxConfig;

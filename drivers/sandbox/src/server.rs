@@ -122,7 +122,7 @@ fn gateway_refusal(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
     let fresh = timestamp
         .parse::<i64>()
         .is_ok_and(|t| (t - shared.lock().now().timestamp()).abs() <= 300);
-    let expected = medsettle::upstream::tif::TifHeaders::sign(
+    let expected = medsettle_nhsa::tif::TifHeaders::sign(
         paasid,
         token,
         timestamp.parse().unwrap_or_default(),

@@ -9,7 +9,7 @@
 //! the personal account pays what it can of the patient's share when `acct_used_flag=1`;
 //! cash is the rest. `medfee = fund + account + cash` holds by construction.
 
-use medsettle::upstream::money::Fen;
+use medsettle_nhsa::money::Fen;
 
 use crate::persons::FundRule;
 

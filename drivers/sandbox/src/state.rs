@@ -6,8 +6,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use medsettle::upstream::money::Fen;
-use medsettle::upstream::time;
+use medsettle_nhsa::money::Fen;
+use medsettle_nhsa::time;
 
 use crate::fault::FaultSet;
 use crate::ledger::{AccountSnapshot, Ledger, SettlementRecord, SettlementStatus};

@@ -10,14 +10,14 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The card's own key: the profile's master key diversified by the 卡识别码, the scheme the
-/// core's virtual PSAM uses (`medsettle::card::security`).
+/// core's virtual PSAM uses (`medsettle_card::security`).
 pub fn card_key(master: &[u8; 16], card_id: &[u8; 16]) -> [u8; 16] {
-    medsettle::card::security::diversify(master, card_id)
+    medsettle_card::security::diversify(master, card_id)
 }
 
 /// The cryptogram EXTERNAL AUTHENTICATE expects for `challenge` under the card's key.
 pub fn cryptogram(card_key: &[u8; 16], challenge: &[u8; 8]) -> [u8; 16] {
-    medsettle::card::security::cryptogram(card_key, challenge)
+    medsettle_card::security::cryptogram(card_key, challenge)
 }
 
 /// Eight unpredictable-enough bytes for GET CHALLENGE (std's per-process random hasher keys

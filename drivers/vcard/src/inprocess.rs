@@ -13,8 +13,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use medsettle::card::access::BoxFuture;
-use medsettle::card::{
+use medsettle_card::access::BoxFuture;
+use medsettle_card::{
     AccessError, CardJob, CardReaders, CardRequest, CardTransport, DeviceEvent, Interface,
     SlotInfo, SlotKind, TransportError, VirtualPsam,
 };

@@ -198,7 +198,7 @@ fn default_key_ref() -> u8 {
 }
 
 /// The PSAM side: `80 1A 45 kk 10 <卡识别码>` loads the master key diversified by the card id,
-/// `80 FA 00 00 10 <block>` encrypts one block with it (see `medsettle::card::psam`).
+/// `80 FA 00 00 10 <block>` encrypts one block with it (see `medsettle_card::psam`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PsamConfig {

@@ -4,9 +4,9 @@
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
-use medsettle::card::SlotKind;
-use medsettle::config::{Config, ReaderBackend};
-use medsettle::doctor::Check;
+use crate::card::SlotKind;
+use crate::config::{Config, ReaderBackend};
+use crate::doctor::Check;
 use nix::unistd::{AccessFlags, access};
 
 const START_PCSCD: &str = "启动 pcscd：systemctl start pcscd / start pcscd: systemctl start pcscd";

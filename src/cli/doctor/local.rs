@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use medsettle::config::{Config, Secret, SecretRef};
-use medsettle::doctor::{Check, judge};
-use medsettle::store::StoreError;
+use crate::config::{Config, Secret, SecretRef};
+use crate::doctor::{Check, judge};
+use crate::store::StoreError;
 
 fn credentials_dir() -> Option<PathBuf> {
     std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from)
@@ -66,7 +66,7 @@ fn store_key(config: &Config, dir: Option<&Path>) -> Check {
         }
     }
     let world_readable = Secret::load(&r, dir).is_ok_and(|s| s.world_readable);
-    match medsettle::store::KeySet::load(&r, dir) {
+    match crate::store::KeySet::load(&r, dir) {
         Err(e) => Check::fail(
             name,
             e.to_string(),
@@ -128,7 +128,7 @@ fn existing_ancestor(path: &Path) -> PathBuf {
 pub(super) fn database(config: &Config) -> (bool, Vec<Check>) {
     let path = &config.store.path;
     let busy = Duration::from_millis(config.store.busy_timeout_ms);
-    let found = match medsettle::store::inspect(path, busy) {
+    let found = match crate::store::inspect(path, busy) {
         Ok(f) => f,
         Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             let note = format!("{} not created yet; the daemon creates it", path.display());
@@ -148,7 +148,7 @@ pub(super) fn database(config: &Config) -> (bool, Vec<Check>) {
         }
     };
     let database = judge::database(&found);
-    let usable = database.result != medsettle::doctor::Verdict::Fail;
+    let usable = database.result != crate::doctor::Verdict::Fail;
     let mut checks = vec![database];
     if let Some(q) = &found.offline {
         let now = chrono::Utc::now().timestamp_millis();

@@ -4,7 +4,7 @@
 //!
 //! Exit 0 when everything is ok or only warns, 1 when a check failed, 78 when the
 //! configuration does not load. The verdict types and thresholds live in the core
-//! (`medsettle::doctor`); this module only probes. It never prints secrets or personal data
+//! (`crate::doctor`); this module only probes. It never prints secrets or personal data
 //! and never migrates or quarantines the database.
 
 mod devices;
@@ -14,8 +14,8 @@ mod upstream;
 use std::path::Path;
 use std::process::ExitCode;
 
-use medsettle::config::Config;
-use medsettle::doctor::{Check, Report};
+use crate::config::Config;
+use crate::doctor::{Check, Report};
 
 pub(super) fn execute(path: &Path, json: bool) -> ExitCode {
     let config = match Config::load(path) {
@@ -49,7 +49,7 @@ pub(super) fn execute(path: &Path, json: bool) -> ExitCode {
 
 /// Runs every check in display order.
 async fn run(path: &Path, config: &Config) -> Report {
-    medsettle::upstream::transport::install_crypto_provider();
+    crate::upstream::transport::install_crypto_provider();
     let mut report = Report::default();
     report.push(Check::ok(
         "config",

@@ -8,10 +8,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use medsettle::config::Config;
-use medsettle::doctor::{Check, judge};
-use medsettle::error::UserFacing as _;
-use medsettle::store::Store;
+use crate::config::Config;
+use crate::doctor::{Check, judge};
+use crate::error::UserFacing as _;
+use crate::store::Store;
 
 const CHECK_NETWORK: &str = "检查网络、网关和防火墙（医保专网/VPN 是否连通） / check the network, gateway and firewall (is the insurance private network/VPN up?)";
 
@@ -117,23 +117,19 @@ async fn sign_in(config: &Config, https: bool) -> Vec<Check> {
         Err(_) => return out,
     };
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-    let client = match medsettle::upstream::setup::build(
-        config,
-        store.clone(),
-        credentials.as_deref(),
-        None,
-    ) {
-        Ok(c) => c,
-        Err(e) => {
-            out.push(Check::fail(
-                "upstream.signin",
-                e.to_string(),
-                "修正 [upstream] 的证书/密钥配置 / fix the certificates and keys in [upstream]",
-            ));
-            let _ = store.close().await;
-            return out;
-        }
-    };
+    let client =
+        match crate::upstream::setup::build(config, store.clone(), credentials.as_deref(), None) {
+            Ok(c) => c,
+            Err(e) => {
+                out.push(Check::fail(
+                    "upstream.signin",
+                    e.to_string(),
+                    "修正 [upstream] 的证书/密钥配置 / fix the certificates and keys in [upstream]",
+                ));
+                let _ = store.close().await;
+                return out;
+            }
+        };
     let tls = if https { "TLS + " } else { "" };
     match client.sign_in_timed().await {
         Ok(t) => {

@@ -31,7 +31,7 @@ fn db_in(dir: &TempDir) -> PathBuf {
 
 /// `fixtures/db/<name>` in the repository.
 fn fixture(name: &str) -> PathBuf {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR")))
         .join("fixtures/db")
         .join(name)
 }

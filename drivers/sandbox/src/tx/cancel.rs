@@ -2,7 +2,7 @@
 //! marks it cancelled; the answer is the settlement's `setlinfo` with negated amounts and the
 //! balance after. 2103 cancels only 2102 settlements, 2208 only 2207 ones.
 
-use medsettle::upstream::money::Fen;
+use medsettle_nhsa::money::Fen;
 
 use super::{TxResult, node, opt_text, settle, text};
 use crate::envelope::Req;

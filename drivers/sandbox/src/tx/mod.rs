@@ -10,8 +10,8 @@ mod settle;
 mod sign;
 mod visit;
 
-use medsettle::upstream::money::Fen;
-use medsettle::upstream::signing::password_proof;
+use medsettle_nhsa::money::Fen;
+use medsettle_nhsa::signing::password_proof;
 use serde_json::{Map, Value};
 
 use crate::config::SandboxConfig;

@@ -3,7 +3,7 @@
 //! `stmt_rslt` `0` balanced, `1` not (the description then states the sandbox's totals).
 
 use chrono::NaiveDate;
-use medsettle::upstream::money::Fen;
+use medsettle_nhsa::money::Fen;
 use serde_json::json;
 
 use super::{TxResult, amount, node, opt_text, text};

@@ -3,7 +3,7 @@
 //! of the account, consume deductible and cap, and record the settlement (one effective
 //! settlement per sale: a batch already settled is refused).
 
-use medsettle::upstream::money::Fen;
+use medsettle_nhsa::money::Fen;
 use serde_json::{Value, json};
 
 use super::{

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use medsettle::upstream::money::Fen;
+use medsettle_nhsa::money::Fen;
 use serde_json::{Value, json};
 
 use super::{TxResult, active_insurance, amount, check_cert, list, node, object, person, text};

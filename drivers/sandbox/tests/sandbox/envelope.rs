@@ -1,8 +1,8 @@
 //! Envelope validation and signatures.
 
-use medsettle::config::SignType;
-use medsettle::qr::essc::generate_secret_hex;
-use medsettle::upstream::signing::RequestSigner;
+use medsettle_essc::generate_secret_hex;
+use medsettle_nhsa::signing::RequestSigner;
+use medsettle_nhsa::signing::SignType;
 use medsettle_sandbox::SandboxConfig;
 use serde_json::{Value, json};
 

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use medsettle::qr::essc::{KeyRing, MemoryReplayGuard, Verifier};
+use medsettle_essc::{KeyRing, MemoryReplayGuard, Verifier};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -53,7 +53,7 @@ async fn an_issued_code_gives_a_token_that_identifies_the_person() {
     bill["data"]["mdtrt_cert_type"] = json!("01");
     bill["data"]["mdtrt_cert_no"] = json!(token);
     let sm3 =
-        medsettle::upstream::signing::RequestSigner::new(medsettle::config::SignType::Sm3, None)
+        medsettle_nhsa::signing::RequestSigner::new(medsettle_nhsa::signing::SignType::Sm3, None)
             .unwrap();
     let env = c.env_for("2102", &LI, bill).signed(&sm3);
     settled(&c.send(&env).await);

@@ -2,7 +2,7 @@
 
 use std::time::{Duration, Instant};
 
-use medsettle::upstream::envelope::classify;
+use medsettle_nhsa::envelope::classify;
 use medsettle_sandbox::{Fault, FaultRule};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

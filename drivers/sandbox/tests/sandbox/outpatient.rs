@@ -1,6 +1,6 @@
 //! 2201 → 2204 → 2206 → 2207 → 2208, and 3201 over the day.
 
-use medsettle::upstream::money::Fen;
+use medsettle_nhsa::money::Fen;
 use medsettle_sandbox::SettlementStatus;
 use serde_json::{Value, json};
 

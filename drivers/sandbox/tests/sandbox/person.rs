@@ -15,7 +15,7 @@ async fn finds_a_person_by_card_and_by_id_number() {
         )
         .await;
     ok(&by_card);
-    let info: medsettle::upstream::tx::person::PersonInfo =
+    let info: medsettle_nhsa::tx::person::PersonInfo =
         serde_json::from_value(by_card["output"].clone()).unwrap();
     assert_eq!(info.baseinfo.psn_no.as_deref(), Some(ZHANG.psn_no));
     assert_eq!(by_card["output"]["baseinfo"]["age"], 36);

@@ -22,7 +22,7 @@ async fn requests_need_a_live_sign_no_of_the_same_cst_day() {
     assert_ne!(first, c.sign_no, "sign_no is unique");
 
     // The CST day changes at 16:00 UTC.
-    c.now = medsettle::upstream::time::parse_inf_time("2026-11-23 23:59:58").unwrap();
+    c.now = medsettle_nhsa::time::parse_inf_time("2026-11-23 23:59:58").unwrap();
     ok(&c.call("1101", query_zhang()).await);
     let next_day = c.call("1101", query_zhang()).await;
     refused(&next_day, "签到信息无效");

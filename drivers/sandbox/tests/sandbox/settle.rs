@@ -1,8 +1,8 @@
 //! 2101/2102/2103: the split, its invariants, commitment, passwords, idempotency.
 
-use medsettle::config::SignType;
-use medsettle::upstream::money::Fen;
-use medsettle::upstream::signing::RequestSigner;
+use medsettle_nhsa::money::Fen;
+use medsettle_nhsa::signing::RequestSigner;
+use medsettle_nhsa::signing::SignType;
 use medsettle_sandbox::SettlementStatus;
 use serde_json::json;
 

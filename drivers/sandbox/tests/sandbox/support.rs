@@ -2,10 +2,10 @@
 //! posts them; fixture persons; a settlement checker enforcing upstream.md's invariants.
 
 use chrono::{DateTime, Duration, Utc};
-use medsettle::upstream::msgid::MsgId;
-use medsettle::upstream::signing::{Cainfo, RequestSigner, password_proof, signed_message};
-use medsettle::upstream::time;
-use medsettle::upstream::tx::settle::Settlement;
+use medsettle_nhsa::msgid::MsgId;
+use medsettle_nhsa::signing::{Cainfo, RequestSigner, password_proof, signed_message};
+use medsettle_nhsa::time;
+use medsettle_nhsa::tx::settle::Settlement;
 use medsettle_sandbox::{Sandbox, SandboxConfig};
 use serde_json::{Value, json};
 
@@ -148,7 +148,8 @@ impl Client {
         Client {
             sb,
             http: {
-                medsettle::upstream::transport::install_crypto_provider();
+                // reqwest is built with rustls but no crypto provider (the daemon picks ring).
+                let _ = rustls::crypto::ring::default_provider().install_default();
                 reqwest::Client::new()
             },
             now: time::parse_inf_time("2026-11-23 10:00:00").unwrap(),
@@ -256,7 +257,7 @@ pub fn settled(v: &Value) -> Settlement {
 }
 
 /// Fen from yuan text.
-pub fn fen(yuan: &str) -> medsettle::upstream::money::Fen {
+pub fn fen(yuan: &str) -> medsettle_nhsa::money::Fen {
     yuan.parse().unwrap()
 }
 
@@ -275,7 +276,7 @@ pub fn pharmacy(p: &P, items: &[(&str, &str)], acct: &str, bchno: &str) -> Value
         "data": {
             "psn_no": p.psn_no, "mdtrt_cert_type": "03", "mdtrt_cert_no": p.card,
             "begntime": "2026-11-23 10:00:00",
-            "medfee_sumamt": medsettle::upstream::money::Fen(total), "insutype": p.insutype,
+            "medfee_sumamt": medsettle_nhsa::money::Fen(total), "insutype": p.insutype,
             "acct_used_flag": acct, "psn_setlway": "01", "med_type": "41",
             "chrg_bchno": bchno, "invono": "INV-1", "fixmedins_code": CODE,
         },

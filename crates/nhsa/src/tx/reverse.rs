@@ -1,0 +1,152 @@
+//! 2601 冲正 reversal, 2103/2208 cancellation inputs, and 3201 对总账 daily reconciliation.
+//!
+//! A reversal names the request it undoes by its msgid and infno (`omsgid`, `oinfno`); only
+//! money-moving requests are reversible (upstream.md: 2102, 2103, 2207, 2208). 3201 compares the
+//! terminal's own day totals with the platform's; `stmt_rslt = "0"` means balanced.
+
+use serde::{Deserialize, Serialize};
+
+use crate::envelope::lenient_text;
+use crate::money::Fen;
+use crate::msgid::MsgId;
+
+pub const REVERSAL: &str = "2601";
+pub const PHARMACY_CANCEL: &str = "2103";
+pub const OUTPATIENT_CANCEL: &str = "2208";
+pub const RECONCILE: &str = "3201";
+
+/// The transactions a 2601 may reverse.
+pub const REVERSIBLE: [&str; 4] = ["2102", "2103", "2207", "2208"];
+
+/// 2601 input: `{"data": {"psn_no", "omsgid", "oinfno"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReversalInput {
+    pub data: Reversal,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reversal {
+    pub psn_no: String,
+    pub omsgid: MsgId,
+    pub oinfno: String,
+}
+
+impl ReversalInput {
+    /// The reversal of request `omsgid` (`oinfno`), or `None` when that transaction cannot be
+    /// reversed (nothing to undo, or not a money-moving request).
+    pub fn of(psn_no: &str, omsgid: MsgId, oinfno: &str) -> Option<ReversalInput> {
+        REVERSIBLE.contains(&oinfno).then(|| ReversalInput {
+            data: Reversal {
+                psn_no: psn_no.to_owned(),
+                omsgid,
+                oinfno: oinfno.to_owned(),
+            },
+        })
+    }
+}
+
+/// 2103/2208 input: `{"data": {"setl_id", "mdtrt_id", "psn_no"}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CancelInput {
+    pub data: Cancel,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Cancel {
+    pub setl_id: String,
+    pub mdtrt_id: String,
+    pub psn_no: String,
+}
+
+/// 3201 input: the terminal's totals for one insurance type and day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReconcileInput {
+    pub data: Statement,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Statement {
+    pub insutype: String,
+    pub clr_type: String,
+    pub setl_optins: String,
+    /// `yyyy-MM-dd` (CST).
+    pub stmt_begndate: String,
+    pub stmt_enddate: String,
+    pub medfee_sumamt: Fen,
+    pub fund_pay_sumamt: Fen,
+    pub acct_pay: Fen,
+    pub fixmedins_setl_cnt: u32,
+}
+
+/// 3201 output: `{"stmtinfo": {"setl_optins", "stmt_rslt", "stmt_rslt_dscr"}}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct ReconcileOutput {
+    pub stmtinfo: StmtInfo,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct StmtInfo {
+    #[serde(deserialize_with = "lenient_text")]
+    pub setl_optins: Option<String>,
+    #[serde(deserialize_with = "lenient_text")]
+    pub stmt_rslt: Option<String>,
+    #[serde(deserialize_with = "lenient_text")]
+    pub stmt_rslt_dscr: Option<String>,
+}
+
+impl StmtInfo {
+    /// `stmt_rslt = "0"`: the platform's totals equal the terminal's.
+    pub fn balanced(&self) -> bool {
+        self.stmt_rslt.as_deref() == Some("0")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_money_moving_requests_are_reversible() {
+        let id = MsgId::parse("H11010500001202611231000000042").unwrap();
+        let r = ReversalInput::of("P1", id.clone(), "2102").unwrap();
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["data"]["omsgid"], "H11010500001202611231000000042");
+        assert_eq!(json["data"]["oinfno"], "2102");
+        for infno in ["1101", "2101", "2206", "9001", "3201"] {
+            assert!(
+                ReversalInput::of("P1", id.clone(), infno).is_none(),
+                "{infno}"
+            );
+        }
+    }
+
+    #[test]
+    fn reconciliation_serialises_amounts_and_reads_the_result() {
+        let input = ReconcileInput {
+            data: Statement {
+                insutype: "310".into(),
+                clr_type: "41".into(),
+                setl_optins: "110105".into(),
+                stmt_begndate: "2026-11-23".into(),
+                stmt_enddate: "2026-11-23".into(),
+                medfee_sumamt: Fen(12_850),
+                fund_pay_sumamt: Fen(8_030),
+                acct_pay: Fen(3_000),
+                fixmedins_setl_cnt: 1,
+            },
+        };
+        let json = serde_json::to_value(&input).unwrap();
+        assert_eq!(json["data"]["medfee_sumamt"], "128.50");
+        let out: ReconcileOutput = serde_json::from_str(
+            r#"{"stmtinfo":{"setl_optins":"110105","stmt_rslt":0,"stmt_rslt_dscr":"平"}}"#,
+        )
+        .unwrap();
+        assert!(out.stmtinfo.balanced());
+        let off: ReconcileOutput =
+            serde_json::from_str(r#"{"stmtinfo":{"stmt_rslt":"1"}}"#).unwrap();
+        assert!(!off.stmtinfo.balanced());
+        assert!(!ReconcileOutput::default().stmtinfo.balanced());
+    }
+}
