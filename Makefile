@@ -51,6 +51,7 @@ lint:
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p medsettle-camera -p medsettle-daemon --features v4l --all-targets -- -D warnings
+	$(CARGO) clippy -p medsettle-daemon --no-default-features --lib --bins -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all

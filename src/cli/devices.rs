@@ -10,7 +10,6 @@ use crate::qr::service::{RawScan, SCAN_QUEUE};
 use crate::qr::{Cascade, Debouncer, Mailbox, run_decoder};
 use anyhow::Context as _;
 use medsettle_scanner::LinkState;
-use medsettle_vcard::{InProcessReader, Profile, VirtualCard};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -18,26 +17,7 @@ use tokio::sync::mpsc;
 pub(super) fn readers(config: &Config) -> anyhow::Result<Option<Arc<dyn CardReaders>>> {
     match config.readers.backend {
         ReaderBackend::None => Ok(None),
-        ReaderBackend::Virtual => {
-            let path = config
-                .readers
-                .virtual_profile
-                .as_deref()
-                .context("`readers.virtual_profile` is required with backend = \"virtual\"")?;
-            let profile = Profile::load(path).with_context(|| {
-                format!("`readers.virtual_profile`: cannot load {}", path.display())
-            })?;
-            let kind = if profile.interface == "contactless" {
-                crate::card::SlotKind::Contactless
-            } else {
-                crate::card::SlotKind::Contact
-            };
-            let card = VirtualCard::from_profile(profile)
-                .with_context(|| format!("`readers.virtual_profile`: {}", path.display()))?;
-            let reader = InProcessReader::new(kind);
-            reader.insert(card);
-            Ok(Some(Arc::new(reader)))
-        }
+        ReaderBackend::Virtual => virtual_reader(config),
         ReaderBackend::Pcsc => {
             let rules = config
                 .readers
@@ -55,6 +35,38 @@ pub(super) fn readers(config: &Config) -> anyhow::Result<Option<Arc<dyn CardRead
             Ok(Some(Arc::new(medsettle_pcsc::PcscReaders::spawn(driver))))
         }
     }
+}
+
+/// `readers.backend = "virtual"`: a virtual card in an in-process reader (the demo, tests).
+#[cfg(feature = "demo")]
+fn virtual_reader(config: &Config) -> anyhow::Result<Option<Arc<dyn CardReaders>>> {
+    use medsettle_vcard::{InProcessReader, Profile, VirtualCard};
+    let path = config
+        .readers
+        .virtual_profile
+        .as_deref()
+        .context("`readers.virtual_profile` is required with backend = \"virtual\"")?;
+    let profile = Profile::load(path)
+        .with_context(|| format!("`readers.virtual_profile`: cannot load {}", path.display()))?;
+    let kind = if profile.interface == "contactless" {
+        crate::card::SlotKind::Contactless
+    } else {
+        crate::card::SlotKind::Contact
+    };
+    let card = VirtualCard::from_profile(profile)
+        .with_context(|| format!("`readers.virtual_profile`: {}", path.display()))?;
+    let reader = InProcessReader::new(kind);
+    reader.insert(card);
+    Ok(Some(Arc::new(reader)))
+}
+
+/// Without the `demo` feature (the Debian package) there is no virtual card to link.
+#[cfg(not(feature = "demo"))]
+fn virtual_reader(_config: &Config) -> anyhow::Result<Option<Arc<dyn CardReaders>>> {
+    anyhow::bail!(
+        "`readers.backend = \"virtual\"` needs a build with the `demo` feature; this one (the \
+         Debian package) has no virtual card: use backend = \"pcsc\""
+    )
 }
 
 /// Starts the QR sources `[qr]` configures and returns the channel their scans arrive on, or

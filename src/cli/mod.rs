@@ -4,7 +4,9 @@
 
 mod card;
 mod config_check;
+#[cfg(feature = "demo")]
 mod demo;
+#[cfg(feature = "demo")]
 mod demo_tour;
 mod devices;
 mod doctor;
@@ -134,6 +136,30 @@ enum ConfigCommand {
     },
 }
 
+/// `medsettle demo`: only in builds with the `demo` feature (not the Debian package).
+#[cfg(feature = "demo")]
+fn demo(
+    var: &std::path::Path,
+    listen: std::net::SocketAddr,
+    no_tour: bool,
+    exit_after_tour: bool,
+) -> ExitCode {
+    demo::execute(
+        var,
+        listen,
+        demo::TourMode::from_flags(no_tour, exit_after_tour),
+    )
+}
+
+#[cfg(not(feature = "demo"))]
+fn demo(_: &std::path::Path, _: std::net::SocketAddr, _: bool, _: bool) -> ExitCode {
+    eprintln!(
+        "medsettle demo: this build has no demo (the Debian package ships no sandbox insurer); \
+         run `make demo` from the source tree"
+    );
+    ExitCode::from(69)
+}
+
 /// The binary's whole `main`: parse the arguments and run the command.
 pub fn main() -> ExitCode {
     Cli::parse().execute()
@@ -149,11 +175,7 @@ impl Cli {
                 listen,
                 no_tour,
                 exit_after_tour,
-            } => demo::execute(
-                &var,
-                listen,
-                demo::TourMode::from_flags(no_tour, exit_after_tour),
-            ),
+            } => demo(&var, listen, no_tour, exit_after_tour),
             Command::Config {
                 command: ConfigCommand::Check { path },
             } => config_check::execute(&path),

@@ -12,6 +12,7 @@ mod doctor;
 mod events;
 mod flood;
 mod kiosk;
+mod layout;
 mod lifecycle;
 mod page;
 mod pii;
