@@ -7,7 +7,7 @@
 //!
 //! Parsing is [`decimal`](crate::decimal)'s, at scale 2: a JSON number with a fraction is read
 //! through its shortest round-trip text and accepted only below 10^13 yuan (13 integer digits
-//! + 2 decimals, within the 15 significant digits that text keeps exact); strings and integer
+//! and 2 decimals, within the 15 significant digits that text keeps exact); strings and integer
 //! numbers are exact over the whole `i64` range. An exponent inside a string is refused; in a
 //! number token it cannot be told apart from plain notation and is accepted when exact.
 //!
