@@ -4,84 +4,31 @@
 //! the virtual card reader and the sandbox insurer; the daemon's RSS is read from /proc during
 //! and after the load. Run with `cargo bench --bench api_load`.
 
-use std::os::unix::net::UnixDatagram;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use medsettle_test_support::bench::{quantile, rss_kib, runtime};
+use medsettle_test_support::{Process, TOKEN, Terminal, sandbox_upstream};
 use serde_json::json;
 
-const BIN: &str = env!("CARGO_BIN_EXE_medsettle");
-const TOKEN: &str = "bench-token-0123456789abcdef";
 const CLIENTS: usize = 32;
 const RUN: Duration = Duration::from_secs(5);
 
 fn main() {
-    medsettle::upstream::transport::install_crypto_provider();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run());
+    runtime().block_on(run());
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-fn start(dir: &Path, sandbox: &str) -> (Child, String) {
-    std::fs::write(dir.join("api-token"), format!("{TOKEN}\n")).unwrap();
+/// The real binary on the in-process virtual card, settling with the sandbox at `sandbox`.
+async fn start(terminal: &Terminal, sandbox: &str) -> Process {
     let card = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cards/normal.json");
-    let config = dir.join("medsettle.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[terminal]\nid = \"T0001\"\nfixmedins_code = \"H11010500001\"\n\
-             fixmedins_name = \"基准测试\"\nregion = \"110105\"\n\n\
-             [store]\npath = \"{}\"\n\n[readers]\nbackend = \"virtual\"\nvirtual_profile = \"{card}\"\n\n\
-             [api]\nlisten = \"127.0.0.1:0\"\ntoken = {{ file = \"{}\" }}\n\n\
-             [upstream]\nbase_url = \"{sandbox}\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n\n\
-             [settle]\nreconcile_at = \"\"\n\n[log]\nlevel = \"warn\"\n",
-            dir.join("medsettle.db").display(),
-            dir.join("api-token").display()
-        ),
-    )
-    .unwrap();
-    let sock_path = dir.join("notify.sock");
-    let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
-    let child = Command::new(BIN)
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("NOTIFY_SOCKET", &sock_path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut buf = [0u8; 4096];
-    let addr = loop {
-        let n = sock.recv(&mut buf).expect("READY from medsettle");
-        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-        if let (true, Some(rest)) = (text.contains("READY=1"), text.split("API on ").nth(1)) {
-            break rest
-                .split([',', ' ', '\n'])
-                .next()
-                .unwrap_or_default()
-                .to_owned();
-        }
-    };
-    (child, addr)
+    let config = terminal.config_with(|c| {
+        c.readers.backend = medsettle::config::ReaderBackend::Virtual;
+        c.readers.virtual_profile = Some(card.into());
+        c.upstream = Some(sandbox_upstream(sandbox, "MOCK"));
+        c.settle.reconcile_at = String::new();
+        c.log.level = "warn".into();
+    });
+    Process::start_config(terminal.path(), &config, |_| {}).await
 }
 
 /// `CLIENTS` clients calling `call` in a loop for `RUN`; latencies of every call.
@@ -120,7 +67,7 @@ where
 
 fn report(what: &str, samples: &mut [Duration], took: Duration, rss: u64) {
     samples.sort_unstable();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+    let at = |q: f64| quantile(samples, q);
     println!(
         "{what:<34} {:>7.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests, {CLIENTS} clients); daemon RSS {:.1} MiB",
         samples.len() as f64 / took.as_secs_f64(),
@@ -135,10 +82,10 @@ async fn run() {
     let sandbox = medsettle_sandbox::start(medsettle_sandbox::SandboxConfig::default())
         .await
         .unwrap();
-    let dir = tempfile::tempdir_in(".").unwrap();
-    let (mut child, addr) = start(dir.path(), &sandbox.base_url());
-    let pid = child.id();
-    let base = Arc::new(format!("http://{addr}"));
+    let terminal = Terminal::new();
+    let daemon = start(&terminal, &sandbox.base_url()).await;
+    let pid = daemon.pid();
+    let base = Arc::new(daemon.url(""));
     let idle = rss_kib(pid);
     let http = reqwest::Client::new();
     let card: serde_json::Value = http
@@ -218,7 +165,6 @@ async fn run() {
         peak.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1024.0,
         rss_kib(pid) as f64 / 1024.0
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(daemon);
     sandbox.shutdown().await;
 }

@@ -5,40 +5,27 @@
 //! (no second card read). Run with `cargo bench --bench sale_api` (release).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use medsettle::card::SlotKind;
-use medsettle::daemon::{Control, Daemon, Environment, Notifier};
+use medsettle_test_support::bench::{ms, quantile, runtime};
+use medsettle_test_support::{InProcess, TOKEN, Terminal, sandbox_upstream};
 use medsettle_vcard::{InProcessReader, Profile, VirtualCard};
 use serde_json::{Value, json};
 
 const SALES: usize = 400;
-const TOKEN: &str = "bench-token-0123456789abcdef";
 
 fn main() {
-    medsettle::upstream::transport::install_crypto_provider();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(run());
+    runtime().block_on(run());
 }
 
 async fn run() {
     let sandbox = medsettle_sandbox::start(medsettle_sandbox::SandboxConfig::default())
         .await
         .unwrap();
-    let dir = tempfile::tempdir_in(".").unwrap();
-    std::fs::write(dir.path().join("api-token"), format!("{TOKEN}\n")).unwrap();
-    let mut config = medsettle::config::Config::demo(dir.path(), "127.0.0.1:0".parse().unwrap());
-    config.upstream = Some(
-        toml::from_str(&format!(
-            "base_url = \"{}\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n",
-            sandbox.base_url()
-        ))
-        .unwrap(),
-    );
+    let terminal = Terminal::new();
+    let mut config = terminal.config();
+    config.upstream = Some(sandbox_upstream(&sandbox.base_url(), "MOCK"));
     config.settle.reconcile_at = String::new();
     config.log.level = "warn".into();
     let profile = Profile::load(concat!(
@@ -48,19 +35,8 @@ async fn run() {
     .unwrap();
     let reader = InProcessReader::new(SlotKind::Contact);
     reader.insert(VirtualCard::from_profile(profile).unwrap());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let env = Environment {
-        notifier: Notifier::disabled(),
-        credentials_dir: None,
-        log: None,
-        events: medsettle::events::EventBus::default(),
-        readers: Some(Arc::new(reader)),
-        scans: None,
-    };
-    let daemon = Daemon::start(config, listener, env).await.unwrap();
-    let base = format!("http://{}", daemon.local_addr().unwrap());
-    let (control, rx) = tokio::sync::mpsc::channel(2);
-    let task = tokio::spawn(daemon.serve(rx));
+    let daemon = InProcess::start_config(&terminal, config, Some(Arc::new(reader)), None).await;
+    let base = format!("http://{}", daemon.addr);
     let http = reqwest::Client::builder().http1_only().build().unwrap();
     let post = |path: String, body: Value| {
         let http = http.clone();
@@ -98,8 +74,7 @@ async fn run() {
         }
     }
     samples.sort_unstable();
-    let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let at = |q: f64| quantile(&samples, q);
     println!(
         "online card sale via the API (create + presettle + confirm, card I/O excluded): \
          p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} sales after 20 warm-up)",
@@ -109,7 +84,6 @@ async fn run() {
         samples.len()
     );
     assert_eq!(sandbox.ledger().effective().count(), SALES + 20);
-    control.send(Control::Shutdown).await.unwrap();
-    task.await.unwrap().unwrap();
+    daemon.shutdown().await;
     sandbox.shutdown().await;
 }

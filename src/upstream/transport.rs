@@ -196,5 +196,4 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 #[cfg(test)]
-#[path = "transport_tests.rs"]
 mod tests;

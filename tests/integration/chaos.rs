@@ -131,10 +131,7 @@ fn terminal(base_url: &str) -> Terminal {
              offline_max_total = \"100000.00\"\nreconcile_at = \"\"\n"
         ));
     });
-    let text = t.config_text().replace(
-        "backend = \"none\"",
-        &format!("backend = \"virtual\"\nvirtual_profile = \"{profile}\""),
-    );
+    let text = t.config_with_virtual_card(profile);
     std::fs::write(t.path().join("chaos.toml"), text).unwrap();
     t
 }

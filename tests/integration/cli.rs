@@ -163,13 +163,7 @@ fn virtual_terminal(profile: &str) -> (Terminal, std::path::PathBuf) {
         .join("fixtures/cards")
         .join(format!("{profile}.json"));
     let t = Terminal::new();
-    let text = t.config_text().replace(
-        "[readers]\nbackend = \"none\"",
-        &format!(
-            "[readers]\nbackend = \"virtual\"\nvirtual_profile = \"{}\"",
-            card.display()
-        ),
-    );
+    let text = t.config_with_virtual_card(card);
     let path = t.path().join("virtual.toml");
     std::fs::write(&path, text).unwrap();
     (t, path)

@@ -132,10 +132,7 @@ async fn flood_of_frames_scans_calls_and_events_keeps_memory_bounded() {
             port.display()
         ));
     });
-    let config = t.config_text().replace(
-        "[api]\n",
-        &format!("[api]\nmax_connections = {MAX_CONNECTIONS}\n"),
-    );
+    let config = t.config_with(|c| c.api.max_connections = MAX_CONNECTIONS);
     let p = Process::start_config(t.path(), &config, |_| {}).await;
     // Write only once the daemon holds the port in raw mode.
     let mut events = support::client()

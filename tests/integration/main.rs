@@ -2,9 +2,9 @@
 //! (in-process or as the built binary) with their own temporary directories.
 
 mod api;
-mod card;
-mod cards;
-mod cards_pcsc;
+mod card_profiles;
+mod card_profiles_pcsc;
+mod card_transcripts;
 mod chaos;
 mod cli;
 mod credentials;

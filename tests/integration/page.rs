@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::sales::{ID_NUMBER, NAME, PIN, Rig};
 use crate::support::browser::Browser;
-use crate::support::{InProcess, TOKEN, Terminal, process::BIN};
+use crate::support::{BIN, InProcess, TOKEN, Terminal};
 
 /// A client that shows redirects instead of following them.
 fn client() -> reqwest::Client {
@@ -251,7 +251,7 @@ async fn page_status_link_command_prints_a_working_link() {
     let t = Terminal::new();
     let d = InProcess::start(&t).await;
     let config = t.path().join("link.toml");
-    let text = t.config_text().replace("127.0.0.1:0", &d.addr.to_string());
+    let text = t.config_with(|c| c.api.listen = d.addr);
     std::fs::write(&config, text).unwrap();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(BIN)

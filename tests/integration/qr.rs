@@ -6,6 +6,15 @@ use serde_json::{Value, json};
 
 use crate::support::{self, Process, TOKEN, Terminal};
 
+/// The `essc_keys` table of a `[qr]` snippet from [`fresh_essc`], as the typed config holds it.
+fn essc_keys(snippet: &str) -> std::collections::BTreeMap<String, String> {
+    let table: toml::Table = toml::from_str(snippet).expect("an essc_keys line");
+    table["essc_keys"]
+        .clone()
+        .try_into()
+        .expect("kid = public key")
+}
+
 /// A freshly minted e-SSC code from the test issuer, and the `[qr]` keys that verify it.
 pub fn fresh_essc() -> (String, String) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -66,13 +75,11 @@ async fn a_code_held_to_the_camera_is_one_verified_scan() {
     let frames = t.path().join("frames");
     std::fs::create_dir(&frames).unwrap();
     crate::cli::qr_png(&code, &frames.join("0001.png"));
-    let config = t.config_text().replace(
-        "[readers]",
-        &format!(
-            "[qr]\n{keys}\ncamera_dir = \"{}\"\ndebounce_ms = 2000\n\n[readers]",
-            frames.display()
-        ),
-    );
+    let config = t.config_with(|c| {
+        c.qr.essc_keys = essc_keys(&keys);
+        c.qr.camera_dir = Some(frames.clone());
+        c.qr.debounce_ms = 2000;
+    });
     let p = Process::start_config(t.path(), &config, |_| {}).await;
     let c = support::client();
     // Every event since the start, so the scan cannot be missed whenever it happened.
@@ -185,10 +192,10 @@ async fn a_serial_scan_box_feeds_the_daemon() {
     let pty = nix::pty::openpty(None, None).expect("openpty");
     let port = nix::unistd::ttyname(&pty.slave).expect("ttyname");
     let t = Terminal::new();
-    let config = t.config_text().replace(
-        "[readers]",
-        &format!("[qr]\n{keys}\nserial = \"{}\"\n\n[readers]", port.display()),
-    );
+    let config = t.config_with(|c| {
+        c.qr.essc_keys = essc_keys(&keys);
+        c.qr.serial = Some(port.clone());
+    });
     let p = Process::start_config(t.path(), &config, |_| {}).await;
     let c = support::client();
     let mut events = c

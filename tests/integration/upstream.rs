@@ -1058,10 +1058,7 @@ async fn cli_person_from_the_card_in_the_reader() {
     let section = upstream_section(&sandbox.base_url(), &sandbox.ec_url(), "");
     let terminal = Terminal::with(|t| t.push_str(&section));
     // The base config has `[readers] backend = "none"`: switch it to the virtual card.
-    let text = terminal.config_text().replace(
-        "backend = \"none\"",
-        &format!("backend = \"virtual\"\nvirtual_profile = \"{profile}\""),
-    );
+    let text = terminal.config_with_virtual_card(profile);
     let config = terminal.path().join("card.toml");
     std::fs::write(&config, text).unwrap();
     let cfg = config.to_str().unwrap().to_owned();

@@ -93,5 +93,4 @@ impl<'de> Deserialize<'de> for Fen {
 }
 
 #[cfg(test)]
-#[path = "money_tests.rs"]
 mod tests;

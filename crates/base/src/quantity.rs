@@ -123,5 +123,4 @@ impl<'de> Deserialize<'de> for Price {
 }
 
 #[cfg(test)]
-#[path = "quantity_tests.rs"]
 mod tests;

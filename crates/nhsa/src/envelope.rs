@@ -241,5 +241,4 @@ pub fn lenient_text<'de, D: Deserializer<'de>>(
 }
 
 #[cfg(test)]
-#[path = "envelope_tests.rs"]
 mod tests;

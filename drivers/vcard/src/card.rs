@@ -431,5 +431,4 @@ impl VirtualCard {
 }
 
 #[cfg(test)]
-#[path = "card_tests.rs"]
 mod tests;

@@ -241,5 +241,4 @@ fn protocol(detail: String) -> UpstreamError {
 }
 
 #[cfg(test)]
-#[path = "evoucher_tests.rs"]
 mod tests;

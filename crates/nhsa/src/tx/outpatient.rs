@@ -236,5 +236,4 @@ impl fmt::Debug for OutpatientInput {
 }
 
 #[cfg(test)]
-#[path = "outpatient_tests.rs"]
 mod tests;

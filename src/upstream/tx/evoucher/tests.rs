@@ -4,9 +4,9 @@
 use super::*;
 use serde_json::Value;
 
-const OK: &[u8] = include_bytes!("../../../fixtures/upstream/ec_query_ok.json");
-const FAIL: &[u8] = include_bytes!("../../../fixtures/upstream/ec_query_fail.json");
-const MALFORMED: &[u8] = include_bytes!("../../../fixtures/upstream/ec_query_malformed.json");
+const OK: &[u8] = include_bytes!("../../../../fixtures/upstream/ec_query_ok.json");
+const FAIL: &[u8] = include_bytes!("../../../../fixtures/upstream/ec_query_fail.json");
+const MALFORMED: &[u8] = include_bytes!("../../../../fixtures/upstream/ec_query_malformed.json");
 const TOKEN: &str = "110000ec1f0a4e8c9b7d6a5f4e3d2c1b0a998877";
 
 fn protocol_detail(r: Result<EcIdentity, UpstreamError>) -> String {
@@ -33,7 +33,7 @@ fn request_serialises_exactly_as_the_fixture() {
     };
     let request = EcQueryRequest::new(&code, BusinessType::PharmacyPurchase, &client);
     let expected: Value = serde_json::from_str(include_str!(
-        "../../../fixtures/upstream/ec_query_request.json"
+        "../../../../fixtures/upstream/ec_query_request.json"
     ))
     .unwrap();
     assert_eq!(serde_json::to_value(&request).unwrap(), expected);

@@ -8,7 +8,7 @@ use std::path::Path;
 use medsettle_vcard::{Profile, Testbed, VirtualCard, VpcdConnection};
 use serde_json::Value;
 
-use crate::cards::{check, profiles, request_for};
+use crate::card_profiles::{check, profiles, request_for};
 use crate::support::{self, Process, TOKEN, Terminal};
 
 const READER: &str = "Daemon Test Reader";
@@ -26,12 +26,14 @@ fn pcsc_terminal() -> Terminal {
 
 /// The daemon on pcscd at `bed`, with reader `00 01` as a slot of `second`.
 async fn start_daemon(t: &Terminal, bed: &Testbed, second: &str) -> Process {
-    let config = t.config_text().replace(
-        "[readers]\nbackend = \"none\"",
-        &format!(
-            "[readers]\nbackend = \"pcsc\"\nslots = [{{ pattern = \"00 01\", kind = \"{second}\" }}]"
-        ),
-    );
+    let kind = serde_json::from_value(serde_json::Value::from(second)).expect("a slot kind");
+    let config = t.config_with(|c| {
+        c.readers.backend = medsettle::config::ReaderBackend::Pcsc;
+        c.readers.slots = vec![medsettle::config::SlotRule {
+            pattern: "00 01".into(),
+            kind,
+        }];
+    });
     let sock = bed.socket_path().to_owned();
     Process::start_config(t.path(), &config, move |cmd| {
         cmd.env("PCSCLITE_CSOCK_NAME", &sock);

@@ -2,11 +2,11 @@
 
 use super::*;
 
-const SIGN_IN: &str = include_str!("../../../fixtures/upstream/9001_response.json");
-const PERSON: &str = include_str!("../../../fixtures/upstream/1101_response.json");
-const BUSINESS: &str = include_str!("../../../fixtures/upstream/business_error.json");
-const INFCODE_STRING: &str = include_str!("../../../fixtures/upstream/infcode_string.json");
-const MALFORMED: &str = include_str!("../../../fixtures/upstream/malformed_envelope.json");
+const SIGN_IN: &str = include_str!("../../../../fixtures/upstream/9001_response.json");
+const PERSON: &str = include_str!("../../../../fixtures/upstream/1101_response.json");
+const BUSINESS: &str = include_str!("../../../../fixtures/upstream/business_error.json");
+const INFCODE_STRING: &str = include_str!("../../../../fixtures/upstream/infcode_string.json");
+const MALFORMED: &str = include_str!("../../../../fixtures/upstream/malformed_envelope.json");
 
 #[test]
 fn success_envelopes_parse_with_extra_fields() {

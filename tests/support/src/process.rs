@@ -9,7 +9,17 @@ use std::time::Duration;
 
 use super::{NotifySocket, Terminal};
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_medsettle");
+/// The `medsettle` binary of this build: beside the `deps/` folder the running test or
+/// benchmark executable is in (`target/debug/deps/integration-…` → `target/debug/medsettle`).
+/// Cargo builds it before any integration test or benchmark of the package.
+pub fn bin() -> std::path::PathBuf {
+    let exe = std::env::current_exe().expect("the running executable");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    dir.join("medsettle")
+}
 
 pub struct Process {
     pub child: Child,
@@ -51,7 +61,7 @@ impl Process {
         edit: impl FnOnce(&mut Command),
     ) -> Process {
         let notify = NotifySocket::new(dir);
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(bin());
         cmd.args(args)
             .env("NOTIFY_SOCKET", notify.path())
             .env_remove("WATCHDOG_USEC")
@@ -84,6 +94,11 @@ impl Process {
             stderr,
             reader: Some(reader),
         }
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -141,7 +156,7 @@ fn send_signal(pid: u32, sig: i32) -> bool {
 /// Runs the binary to completion with arguments; returns (status, stdout, stderr). A command
 /// that has not finished after a minute is killed and the test fails, rather than hanging CI.
 pub fn run_cli(args: &[&str], cwd: Option<&Path>) -> (ExitStatus, String, String) {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.args(args)
         .env_remove("CREDENTIALS_DIRECTORY")
         .stdin(Stdio::null())

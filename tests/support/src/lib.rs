@@ -1,10 +1,10 @@
-//! Test support: temporary terminals with a config file, a token and a fake systemd
-//! notification socket, run either in-process (`InProcess`) or as the real binary
-//! (`Process`). Synchronisation is by events (notifications, process exit), never by sleeps.
+//! What the integration tests and the benchmarks share: temporary terminals with a config file
+//! (edited as a typed `Config`), a token and a fake systemd notification socket, run either
+//! in-process (`InProcess`) or as the real binary (`Process`), and the HTTP client they talk
+//! through. Synchronisation is by events (notifications, process exit), never by sleeps.
+#![forbid(unsafe_code)]
 
-#![allow(dead_code)]
-
-pub mod browser;
+pub mod bench;
 pub mod notify;
 pub mod process;
 
@@ -26,6 +26,12 @@ pub struct Terminal {
     /// Extra TOML appended to the base config (`[section]` blocks). Lines before the first
     /// `[section]` header go into `[terminal]` (e.g. `msgid_node = 2`).
     pub extra: String,
+}
+
+impl Default for Terminal {
+    fn default() -> Terminal {
+        Terminal::new()
+    }
 }
 
 impl Terminal {
@@ -97,6 +103,31 @@ token = {{ file = "{tok}" }}
     pub fn config(&self) -> Config {
         Config::parse(&self.config_text()).unwrap()
     }
+
+    /// The config as a typed value after `edit`, rendered back to TOML: how a test changes a
+    /// setting of the base config (never by editing its text).
+    pub fn config_with(&self, edit: impl FnOnce(&mut Config)) -> String {
+        let mut config = self.config();
+        edit(&mut config);
+        config.to_toml()
+    }
+
+    /// The config with the in-process virtual card of `profile` as its reader.
+    pub fn config_with_virtual_card(&self, profile: impl Into<PathBuf>) -> String {
+        self.config_with(|c| {
+            c.readers.backend = medsettle::config::ReaderBackend::Virtual;
+            c.readers.virtual_profile = Some(profile.into());
+        })
+    }
+}
+
+/// `[upstream]` for the sandbox insurer at `base_url`: plain HTTP on loopback, `signtype`
+/// (`MOCK` skips PIN consent, `SM3` signs).
+pub fn sandbox_upstream(base_url: &str, signtype: &str) -> medsettle::config::UpstreamConfig {
+    toml::from_str(&format!(
+        "base_url = \"{base_url}\"\nallow_plain_http = true\nsigntype = \"{signtype}\"\n"
+    ))
+    .expect("an [upstream] section")
 }
 
 /// A daemon running inside the test's runtime.
@@ -129,6 +160,16 @@ impl InProcess {
         readers: Option<std::sync::Arc<dyn medsettle::card::CardReaders>>,
         scans: Option<mpsc::Receiver<medsettle::qr::service::RawScan>>,
     ) -> InProcess {
+        InProcess::start_config(terminal, terminal.config(), readers, scans).await
+    }
+
+    /// Starts the daemon on `config` (usually the terminal's, edited) in the terminal's folder.
+    pub async fn start_config(
+        terminal: &Terminal,
+        config: Config,
+        readers: Option<std::sync::Arc<dyn medsettle::card::CardReaders>>,
+        scans: Option<mpsc::Receiver<medsettle::qr::service::RawScan>>,
+    ) -> InProcess {
         let notify = NotifySocket::new(terminal.path());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let events = medsettle::events::EventBus::default();
@@ -140,9 +181,7 @@ impl InProcess {
             readers,
             scans,
         };
-        let d = daemon::Daemon::start(terminal.config(), listener, env)
-            .await
-            .unwrap();
+        let d = daemon::Daemon::start(config, listener, env).await.unwrap();
         let addr = d.local_addr().unwrap();
         let work = d.work();
         let (control, rx) = mpsc::channel(4);

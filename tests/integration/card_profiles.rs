@@ -1,6 +1,6 @@
 //! Every card profile in `fixtures/cards/` through the daemon's card API with the in-process
 //! virtual reader: the record fields or the exact error code its `expect` section names.
-//! (The same profiles go through pcscd + vpcd in `cards_pcsc`.)
+//! (The same profiles go through pcscd + vpcd in `card_profiles_pcsc`.)
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -71,13 +71,13 @@ fn registration_round_trip() {
         },
     };
     let expected = json(include_str!(
-        "../../../../fixtures/upstream/2201_input.json"
+        "../../../../../fixtures/upstream/2201_input.json"
     ));
     assert_eq!(serde_json::to_value(&input).unwrap(), expected);
     assert!(!format!("{input:?}").contains(TOKEN));
 
     let out: RegistrationOutput = output(include_bytes!(
-        "../../../../fixtures/upstream/2201_response.json"
+        "../../../../../fixtures/upstream/2201_response.json"
     ));
     assert_eq!(out.mdtrt_id().unwrap(), MDTRT_ID);
     assert_eq!(out.data.ipt_otp_no.as_deref(), Some("20261123000001"));
@@ -98,7 +98,7 @@ fn fee_upload_serialises_checked_lines() {
     assert_eq!(input.total(), Fen(3_500));
     assert_eq!(input.lines().len(), 2);
     let expected = json(include_str!(
-        "../../../../fixtures/upstream/2204_input.json"
+        "../../../../../fixtures/upstream/2204_input.json"
     ));
     assert_eq!(serde_json::to_value(&input).unwrap(), expected);
 
@@ -123,7 +123,7 @@ fn fee_upload_serialises_checked_lines() {
 #[test]
 fn fee_upload_answer_decodes_leniently() {
     let out: FeeUploadOutput = output(include_bytes!(
-        "../../../../fixtures/upstream/2204_response.json"
+        "../../../../../fixtures/upstream/2204_response.json"
     ));
     let [first, second] = &out.result[..] else {
         panic!("two results expected: {out:?}")
@@ -157,12 +157,12 @@ fn presettle_and_settle_serialise_as_the_fixtures() {
     let input = presettle();
     assert_eq!(input.infno(), OUTPATIENT_PRESETTLE);
     let expected = json(include_str!(
-        "../../../../fixtures/upstream/2206_input.json"
+        "../../../../../fixtures/upstream/2206_input.json"
     ));
     assert_eq!(serde_json::to_value(&input).unwrap(), expected);
 
     let answer: Settlement = output(include_bytes!(
-        "../../../../fixtures/upstream/2206_response.json"
+        "../../../../../fixtures/upstream/2206_response.json"
     ));
     answer.check_balance().unwrap();
     assert!(answer.check().is_err(), "a pre-settlement has no setl_id");
@@ -170,7 +170,7 @@ fn presettle_and_settle_serialise_as_the_fixtures() {
     let settle = input.into_settle("INV20261123000001", &answer).unwrap();
     assert_eq!(settle.infno(), OUTPATIENT_SETTLE);
     let expected = json(include_str!(
-        "../../../../fixtures/upstream/2207_input.json"
+        "../../../../../fixtures/upstream/2207_input.json"
     ));
     assert_eq!(serde_json::to_value(&settle).unwrap(), expected);
     let shown = format!("{settle:?}");
@@ -180,7 +180,7 @@ fn presettle_and_settle_serialise_as_the_fixtures() {
 #[test]
 fn settle_refuses_an_answer_for_another_sale() {
     let answer: Settlement = output(include_bytes!(
-        "../../../../fixtures/upstream/2206_response.json"
+        "../../../../../fixtures/upstream/2206_response.json"
     ));
     let mut other_total = presettle();
     other_total.data.medfee_sumamt = Fen(3_501);
