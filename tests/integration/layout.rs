@@ -1,7 +1,7 @@
 //! The crate graph the architecture promises (ARCHITECTURE.md), read from `cargo metadata`:
-//! no driver and no pure protocol crate depends on the daemon; the pure crates and the virtual
-//! card compile without the daemon's heavy edges (HTTP server and client, SQLite, QR decoders);
-//! the sandbox insurer pulls in no SQLite, HTTP client or QR decoder either.
+//! no driver and no pure protocol crate depends on the daemon; the pure crates, the fake card
+//! (vcard) and the fake insurer (sandbox) compile without the daemon's heavy edges (axum,
+//! SQLite, the HTTP client, the QR decoders).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;

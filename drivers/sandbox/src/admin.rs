@@ -2,29 +2,59 @@
 //! codes and e-voucher QR codes, and the issuer key. No authentication: the sandbox is a test
 //! double and must only listen on loopback.
 
-use std::sync::Arc;
-
-use axum::Router;
-use axum::extract::{Json, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use hyper::body::Bytes;
+use hyper::{Method, StatusCode};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::Shared;
 use crate::fault::FaultRule;
+use crate::server::{Response, respond};
 
-pub fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route("/admin/ledger", get(ledger))
-        .route(
-            "/admin/faults",
-            get(list_faults).post(add_fault).delete(clear_faults),
-        )
-        .route("/admin/essc", post(essc))
-        .route("/admin/evoucher", post(evoucher))
-        .route("/admin/keys", get(keys))
+/// Answers an admin request, or 404/405/400 for anything else.
+pub fn route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {
+    let known = matches!(
+        path,
+        "/admin/ledger" | "/admin/faults" | "/admin/essc" | "/admin/evoucher" | "/admin/keys"
+    );
+    if !known {
+        return respond(StatusCode::NOT_FOUND, "text/plain", "no such route");
+    }
+    match (method, path) {
+        (&Method::GET, "/admin/ledger") => json(&serde_json::to_value(shared.lock().ledger())),
+        (&Method::GET, "/admin/faults") => {
+            json(&serde_json::to_value(shared.lock().faults.rules()))
+        }
+        (&Method::POST, "/admin/faults") => with_body(body, |rule: FaultRule| {
+            shared.lock().faults.add(rule);
+            ok()
+        }),
+        (&Method::DELETE, "/admin/faults") => {
+            shared.lock().faults.clear();
+            ok()
+        }
+        (&Method::POST, "/admin/essc") => {
+            with_body(body, |req: Certno| match shared.mint_essc(&req.certno) {
+                Ok(code) => json(&Ok(json!({"code": code}))),
+                Err(e) => not_found(e),
+            })
+        }
+        (&Method::POST, "/admin/evoucher") => with_body(body, |req: Certno| {
+            match shared.issue_evoucher(&req.certno) {
+                Ok(code) => json(&Ok(json!({"ecQrCode": code}))),
+                Err(e) => not_found(e),
+            }
+        }),
+        (&Method::GET, "/admin/keys") => json(&Ok(json!({
+            "essc_kid": shared.issuer.kid(),
+            "essc_public_key_hex": shared.issuer.public_key_hex(),
+        }))),
+        _ => respond(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "text/plain",
+            "method not allowed",
+        ),
+    }
 }
 
 #[derive(Deserialize)]
@@ -32,46 +62,40 @@ struct Certno {
     certno: String,
 }
 
-async fn ledger(State(shared): State<Arc<Shared>>) -> Response {
-    Json(shared.lock().ledger()).into_response()
+/// `handle` of the JSON body as `T`, or a 400 saying why it is not one.
+fn with_body<T: serde::de::DeserializeOwned>(
+    body: &Bytes,
+    handle: impl FnOnce(T) -> Response,
+) -> Response {
+    match serde_json::from_slice(body) {
+        Ok(value) => handle(value),
+        Err(e) => respond(
+            StatusCode::BAD_REQUEST,
+            "application/json",
+            json!({"error": e.to_string()}).to_string(),
+        ),
+    }
 }
 
-async fn list_faults(State(shared): State<Arc<Shared>>) -> Response {
-    Json(shared.lock().faults.rules()).into_response()
+fn json(value: &serde_json::Result<Value>) -> Response {
+    match value {
+        Ok(v) => respond(StatusCode::OK, "application/json", v.to_string()),
+        Err(e) => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text/plain",
+            e.to_string(),
+        ),
+    }
 }
 
-async fn add_fault(State(shared): State<Arc<Shared>>, Json(rule): Json<FaultRule>) -> Response {
-    shared.lock().faults.add(rule);
-    Json(json!({"ok": true})).into_response()
-}
-
-async fn clear_faults(State(shared): State<Arc<Shared>>) -> Response {
-    shared.lock().faults.clear();
-    Json(json!({"ok": true})).into_response()
+fn ok() -> Response {
+    json(&Ok(json!({"ok": true})))
 }
 
 fn not_found(e: impl std::fmt::Display) -> Response {
-    (StatusCode::NOT_FOUND, Json(json!({"error": e.to_string()}))).into_response()
-}
-
-async fn essc(State(shared): State<Arc<Shared>>, Json(req): Json<Certno>) -> Response {
-    match shared.mint_essc(&req.certno) {
-        Ok(code) => Json(json!({"code": code})).into_response(),
-        Err(e) => not_found(e),
-    }
-}
-
-async fn evoucher(State(shared): State<Arc<Shared>>, Json(req): Json<Certno>) -> Response {
-    match shared.issue_evoucher(&req.certno) {
-        Ok(code) => Json(json!({"ecQrCode": code})).into_response(),
-        Err(e) => not_found(e),
-    }
-}
-
-async fn keys(State(shared): State<Arc<Shared>>) -> Response {
-    Json(json!({
-        "essc_kid": shared.issuer.kid(),
-        "essc_public_key_hex": shared.issuer.public_key_hex(),
-    }))
-    .into_response()
+    respond(
+        StatusCode::NOT_FOUND,
+        "application/json",
+        json!({"error": e.to_string()}).to_string(),
+    )
 }

@@ -1,4 +1,5 @@
-//! HTTP: the accept loop, the routes and the carrying-out of faults.
+//! HTTP: the accept loop, the routes and the carrying-out of faults, on hyper alone (a test
+//! double needs no web framework: two protocol routes and the admin routes are one `match`).
 //!
 //! Each connection is served by hyper's HTTP/1 `serve_connection` inside a `select!` with a
 //! per-connection kill signal. A handler that must drop the connection (the `drop_*` faults)
@@ -10,25 +11,34 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
-use axum::routing::post;
 use chrono::Utc;
+use http_body_util::{BodyExt as _, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
-use tower::ServiceExt as _;
 
 use crate::Shared;
 use crate::envelope;
 use crate::evoucher;
 use crate::fault::Fault;
 use crate::protocol;
+
+/// What every handler answers.
+pub type Response = hyper::Response<Full<Bytes>>;
+
+/// A response with `status`, a content type and `body`.
+pub fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response {
+    let mut r = hyper::Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
 
 /// Fired by a handler to close its connection without answering.
 #[derive(Clone)]
@@ -48,13 +58,12 @@ pub async fn serve(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let router = routes(shared);
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    connections.spawn(serve_connection(stream, router.clone()));
+                    connections.spawn(serve_connection(stream, shared.clone()));
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "sandbox accept failed");
@@ -68,17 +77,14 @@ pub async fn serve(
     connections.shutdown().await;
 }
 
-async fn serve_connection(stream: TcpStream, router: Router) {
+async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
     let _ = stream.set_nodelay(true);
     let kill = Arc::new(Notify::new());
     let handle = Kill(kill.clone());
-    let service = hyper::service::service_fn(
-        move |mut req: hyper::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(handle.clone());
-            let router = router.clone();
-            async move { Ok::<_, Infallible>(router.oneshot(req).await.unwrap_or_else(|e| match e {})) }
-        },
-    );
+    let service = hyper::service::service_fn(move |req: Request<Incoming>| {
+        let (shared, kill) = (shared.clone(), handle.clone());
+        async move { Ok::<_, Infallible>(route(shared, kill, req).await) }
+    });
     let conn = hyper::server::conn::http1::Builder::new()
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), service);
@@ -88,25 +94,28 @@ async fn serve_connection(stream: TcpStream, router: Router) {
     }
 }
 
-fn routes(shared: Arc<Shared>) -> Router {
-    let path = shared.config.path.clone();
-    let ec_path = shared.config.ec_path.clone();
-    Router::new()
-        .route(&path, post(protocol_endpoint))
-        .route(&ec_path, post(ec_endpoint))
-        .merge(crate::admin::routes())
-        .with_state(shared)
+/// The route table: the protocol path, the e-voucher path, then the admin routes.
+async fn route(shared: Arc<Shared>, kill: Kill, req: Request<Incoming>) -> Response {
+    let (parts, body) = req.into_parts();
+    let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
+        return respond(StatusCode::BAD_REQUEST, "text/plain", "unreadable body");
+    };
+    let path = parts.uri.path();
+    if path == shared.config.path || path == shared.config.ec_path {
+        if parts.method != Method::POST {
+            return respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "POST only");
+        }
+        return if path == shared.config.path {
+            protocol_endpoint(&shared, &kill, &parts.headers, &body).await
+        } else {
+            ec_endpoint(&shared, &kill, &parts.headers, &body).await
+        };
+    }
+    crate::admin::route(&shared, &parts.method, path, &body)
 }
 
 fn json_body(text: String) -> Response {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json; charset=utf-8"),
-        )],
-        text,
-    )
-        .into_response()
+    respond(StatusCode::OK, "application/json; charset=utf-8", text)
 }
 
 /// The gateway check of the `x-tif-*` headers (upstream.md, Transport), when configured.
@@ -133,25 +142,25 @@ fn gateway_refusal(shared: &Shared, headers: &HeaderMap) -> Option<Response> {
         && !get("x-tif-nonce").is_empty()
         && get("x-tif-signature") == expected.signature;
     (!ok).then(|| {
-        (
+        respond(
             StatusCode::UNAUTHORIZED,
+            "text/plain; charset=utf-8",
             "gateway: x-tif signature missing or invalid",
         )
-            .into_response()
     })
 }
 
 async fn protocol_endpoint(
-    State(shared): State<Arc<Shared>>,
-    Extension(kill): Extension<Kill>,
-    headers: HeaderMap,
-    body: Bytes,
+    shared: &Shared,
+    kill: &Kill,
+    headers: &HeaderMap,
+    body: &Bytes,
 ) -> Response {
-    if let Some(refusal) = gateway_refusal(&shared, &headers) {
+    if let Some(refusal) = gateway_refusal(shared, headers) {
         return refusal;
     }
     let received = Utc::now();
-    let parsed: Option<Value> = serde_json::from_slice(&body).ok();
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
     let infno = parsed
         .as_ref()
         .and_then(|v| v.get("infno"))
@@ -175,30 +184,25 @@ async fn protocol_endpoint(
                 Err("请求报文不是合法JSON body is not JSON".to_owned()),
             ),
         });
-    carry_out(fault, answer, &kill, |message| {
+    carry_out(fault, answer, kill, |message| {
         envelope::respond(&msgid, received, Err(message))
     })
     .await
 }
 
-async fn ec_endpoint(
-    State(shared): State<Arc<Shared>>,
-    Extension(kill): Extension<Kill>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Some(refusal) = gateway_refusal(&shared, &headers) {
+async fn ec_endpoint(shared: &Shared, kill: &Kill, headers: &HeaderMap, body: &Bytes) -> Response {
+    if let Some(refusal) = gateway_refusal(shared, headers) {
         return refusal;
     }
     let fault = shared.lock().faults.pick("ec.query");
     let answer = fault.as_ref().is_none_or(Fault::commits).then(|| {
-        match serde_json::from_slice::<Value>(&body) {
+        match serde_json::from_slice::<Value>(body) {
             Ok(v) => evoucher::query(&mut shared.lock(), &shared.config, &v),
             Err(_) => evoucher::refuse("请求报文不是合法JSON"),
         }
         .to_string()
     });
-    carry_out(fault, answer, &kill, |message| {
+    carry_out(fault, answer, kill, |message| {
         evoucher::refuse(&message).to_string()
     })
     .await
@@ -221,12 +225,11 @@ async fn carry_out(
         Some(Fault::DropBeforeCommit | Fault::DropAfterCommit) => kill.drop_connection().await,
         Some(Fault::HttpStatus { status, .. }) => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_GATEWAY);
-            (
+            respond(
                 status,
-                [(header::CONTENT_TYPE, HeaderValue::from_static("text/html"))],
+                "text/html",
                 format!("<html><body><h1>{status}</h1>sandbox gateway fault</body></html>"),
             )
-                .into_response()
         }
         Some(Fault::MalformedJson { .. }) => {
             let cut = answer.len() / 2;
