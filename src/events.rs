@@ -1,5 +1,5 @@
 //! The daemon's event bus: everything a cashier program or kiosk UI may want to react to
-//! (card inserted, card read, reader gone, later scans and sale state changes) is published
+//! (card inserted, card read, reader gone, QR scans, sale and kiosk state changes) is published
 //! here once and fanned out to every `/v1/events` subscriber.
 //!
 //! Events are numbered from 1 in publication order. The last [`REPLAY`] events are kept so a

@@ -1,4 +1,4 @@
-//! The status board: the health of each component (store, API, later readers, camera,
+//! The status board: the health of each component (store, API, readers, camera,
 //! upstream, queue) and the alarms an operator must see, shared by everything that reports and
 //! everything that shows (`/v1/status`, `/metrics`, systemd STATUS lines, the status page).
 //!

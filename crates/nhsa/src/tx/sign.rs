@@ -1,7 +1,7 @@
 //! 9001 签到 sign-in and 9002 签退 sign-out: the session (`sign_no`) every other request carries.
 //!
 //! The terminal caches `sign_no` and signs in again when the platform rejects it or when the
-//! CST day changes (the lifecycle lives in the client, later); this file only has the shapes.
+//! CST day changes (the lifecycle lives in the daemon's client); this file only has the shapes.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
