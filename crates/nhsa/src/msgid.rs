@@ -4,8 +4,8 @@
 //! [`MsgId`] is pure: it formats, parses and validates. The sequence number MUST come from a
 //! persistent counter (the daemon's store, through `msgid_source`) so that two requests of the
 //! same second never collide, not even across a restart; several public clients use random
-//! numbers here and collide. A
-//! retry of the same request reuses its msgid; a 2601 reversal names it as `omsgid`.
+//! numbers here and collide. A retry of the same request reuses its msgid; a 2601 reversal
+//! names it as `omsgid`.
 
 use std::fmt;
 
