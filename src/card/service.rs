@@ -326,3 +326,24 @@ fn read_event(o: &CardOutcome) -> serde_json::Value {
         "read_ms": o.read_ms,
     })
 }
+
+/// The credential intake reads cards through the service: a validated read, published and
+/// logged as any other.
+impl credential::CardSource for CardService {
+    type Read = CardOutcome;
+    type Error = CardServiceError;
+
+    fn read_card(
+        &self,
+        wait: Duration,
+    ) -> impl std::future::Future<Output = Result<CardOutcome, CardServiceError>> + Send {
+        self.read(ReadRequest {
+            wait: Some(wait),
+            ..ReadRequest::default()
+        })
+    }
+
+    fn record(read: &CardOutcome) -> &CardRecord {
+        &read.record
+    }
+}
