@@ -24,7 +24,7 @@ use super::status::StatusWord;
 use crate::credential::{self, Blacklist, CredentialError, Policy};
 use crate::error::UserFacing;
 use crate::events::EventBus;
-use crate::telemetry::pii::{MaskedId, MaskedName};
+use medsettle_base::pii::{MaskedId, MaskedName};
 
 /// Defaults for requests that leave things out.
 #[derive(Debug, Clone)]
