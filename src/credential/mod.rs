@@ -33,3 +33,34 @@ pub use intake::{CardSource, Intake, IntakeError, Presented, Want};
 pub use kind::{BearerToken, Credential};
 pub use scan::ScanResult;
 pub use validate::{Policy, problems, today_in_china, validate};
+
+#[cfg(test)]
+mod tests {
+    /// The layering this module's doc promises: nothing here names a module above it.
+    #[test]
+    fn imports_none_of_the_modules_above() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/credential");
+        let above = [
+            "card", "qr", "settle", "api", "daemon", "store", "upstream", "config", "cli",
+        ];
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                if line.trim_start().starts_with("//") {
+                    continue;
+                }
+                for m in above {
+                    assert!(
+                        !line.contains(&format!("crate::{m}::"))
+                            && !line.contains(&format!("crate::{m};"))
+                            && !line.contains(&format!("crate::{m}}}")),
+                        "{}:{}: {line}",
+                        path.display(),
+                        n + 1
+                    );
+                }
+            }
+        }
+    }
+}
