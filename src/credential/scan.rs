@@ -2,14 +2,29 @@
 //! out to be, as the QR service answers the cashier program and as the intake hands it to
 //! whoever waits for a credential.
 //!
-//! Pure data, defined here (below `qr`) because it travels on the intake's typed channel. It
-//! carries the code and a verified identity in clear for the API answer; `Debug` masks both,
-//! and nothing here publishes or logs it.
+//! Pure data, defined here (below `qr`) because it travels on the intake's typed channel. The
+//! API answer carries the code and a verified holder in clear (serde); `Debug` masks both (the
+//! holder through the `pii` newtypes), and nothing here publishes or logs it.
 
 use std::fmt;
 
-use medsettle_base::pii::{mask_id, mask_name};
+use medsettle_base::pii::{CardNumber, IdNumber, PersonName};
 use serde::Serialize;
+
+/// The holder of a verified e-SSC, as the cashier program gets it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EsscHolder {
+    /// 社会保障号码.
+    pub sn: IdNumber,
+    pub name: PersonName,
+    pub card_no: CardNumber,
+    /// 参保地 region, 6 digits.
+    pub region: String,
+    /// The issuer key that signed the code.
+    pub kid: String,
+    /// When the code expires, unix seconds.
+    pub exp: i64,
+}
 
 /// What a scan turned out to be, for the cashier program.
 #[derive(Clone, Serialize)]
@@ -20,8 +35,8 @@ pub struct ScanResult {
     pub valid: bool,
     /// The code (a credential: only in the API answer, never in events or logs).
     pub code: String,
-    /// For a verified e-SSC: the holder, in clear.
-    pub identity: Option<serde_json::Value>,
+    /// For a verified e-SSC: the holder (clear in the API answer).
+    pub identity: Option<EsscHolder>,
     /// For a refusal: stable code and messages.
     pub error: Option<serde_json::Value>,
     /// For a valid credential: the id `POST /v1/sales` takes (held for 10 minutes).
@@ -39,11 +54,9 @@ impl ScanResult {
     /// The holder masked (`sn`, `name`, `region`, `kid`), for events.
     pub fn masked_identity(&self) -> Option<serde_json::Value> {
         self.identity.as_ref().map(|id| {
-            let s = |k: &str| id[k].as_str().unwrap_or_default().to_owned();
             serde_json::json!({
-                "sn": mask_id(&s("sn")),
-                "name": mask_name(&s("name")),
-                "region": id["region"], "kid": id["kid"],
+                "sn": id.sn.masked(), "name": id.name.masked(),
+                "region": id.region, "kid": id.kid,
             })
         })
     }
@@ -55,7 +68,7 @@ impl fmt::Debug for ScanResult {
             .field("kind", &self.kind)
             .field("valid", &self.valid)
             .field("code", &format_args!("<{} chars>", self.code.len()))
-            .field("identity", &self.masked_identity())
+            .field("identity", &self.identity)
             .field("error", &self.error)
             .field("credential_id", &self.credential_id)
             .field("source", &self.source)
@@ -74,9 +87,14 @@ mod tests {
             kind: "e-ssc",
             valid: true,
             code: "ESSC1.secret.signature".into(),
-            identity: Some(serde_json::json!({
-                "sn": "110105199003071239", "name": "测试张三", "region": "110105", "kid": "k1",
-            })),
+            identity: Some(EsscHolder {
+                sn: IdNumber::new("110105199003071239"),
+                name: PersonName::new("测试张三"),
+                card_no: CardNumber::new("M12345678"),
+                region: "110105".into(),
+                kid: "k1".into(),
+                exp: 2,
+            }),
             error: None,
             credential_id: Some("C1".into()),
             source: "manual".into(),
@@ -85,12 +103,25 @@ mod tests {
             at_ms: 1,
         };
         let text = format!("{scan:?}");
-        for secret in ["ESSC1.secret", "110105199003071239", "测试张三"] {
+        for secret in [
+            "ESSC1.secret",
+            "110105199003071239",
+            "测试张三",
+            "M12345678",
+        ] {
             assert!(!text.contains(secret), "{text}");
         }
         assert!(text.contains("110105********1239"), "{text}");
         // The API answer is clear.
-        let json = serde_json::to_string(&scan).unwrap();
-        assert!(json.contains("110105199003071239") && json.contains("ESSC1.secret"));
+        let json = serde_json::to_value(&scan).unwrap();
+        assert_eq!(
+            json["identity"],
+            serde_json::json!({
+                "sn": "110105199003071239", "name": "测试张三", "card_no": "M12345678",
+                "region": "110105", "kid": "k1", "exp": 2,
+            })
+        );
+        assert_eq!(json["code"], "ESSC1.secret.signature");
+        assert_eq!(scan.masked_identity().unwrap()["sn"], "110105********1239");
     }
 }

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::classify::{Scanned, classify};
 use super::debounce::Debouncer;
 use super::essc::{ReplayGuard, Verifier};
-use crate::credential::{Credentials, Fresh};
+use crate::credential::{Credentials, EsscHolder, Fresh};
 use crate::error::UserFacing;
 use crate::events::EventBus;
 use crate::status::now_ms;
@@ -161,11 +161,14 @@ impl QrService {
                 match self.verifier.verify(&text, now, self.guard.as_ref()) {
                     Ok(id) => {
                         result.valid = true;
-                        result.identity = Some(json!({
-                            "sn": id.sn.expose(), "name": id.name.expose(),
-                            "card_no": id.card_no.expose(), "region": id.region,
-                            "kid": id.kid, "exp": id.exp,
-                        }));
+                        result.identity = Some(EsscHolder {
+                            sn: id.sn.clone(),
+                            name: id.name.clone(),
+                            card_no: id.card_no.clone(),
+                            region: id.region.clone(),
+                            kid: id.kid.clone(),
+                            exp: id.exp,
+                        });
                         result.credential_id =
                             self.credentials.as_ref().map(|c| c.insert(Fresh::Essc(id)));
                     }
