@@ -1,10 +1,10 @@
 //! `POST /v1/credentials/wait`: one long-poll for whatever the patient presents first — a card
 //! in a reader, a code in front of the camera or scan box, or a code submitted by hand — with
-//! the `credential_id` a sale is made with. The same moments are published as
-//! `credential.ready` events (masked) on `/v1/events` for clients that prefer SSE.
+//! the `credential_id` a sale is made with. The waiting is `credential::Intake`'s (the kiosk
+//! uses the same); this handler only parses the body and shapes the answer. The same moments
+//! are published as `credential.ready` events (masked) on `/v1/events` for SSE clients.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -13,21 +13,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState};
-use crate::card::service::ReadRequest;
-
-enum Got {
-    Card(Box<serde_json::Value>),
-    Qr(Arc<crate::qr::service::ScanResult>),
-    Submitted(serde_json::Value),
-    Failed(ApiError),
-}
+use crate::credential::{Intake, IntakeError, Presented, Want};
 
 pub(super) async fn wait(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let asked = match super::bodies::credentials_wait(&body, state.limits.request_timeout) {
         Ok(a) => a,
         Err(e) => return e.into_response(),
     };
-    let wait = asked.wait;
     let want_card = asked.card && state.card.is_some();
     let want_qr = asked.qr && state.qr.is_some();
     if !want_card && !want_qr {
@@ -39,77 +31,40 @@ pub(super) async fn wait(State(state): State<Arc<AppState>>, body: Bytes) -> Res
         )
         .into_response();
     }
-    // Codes submitted by hand arrive as events; subscribe before anything can happen.
-    let mut submitted = state.events.subscribe(None);
-    let card = async {
-        match (&state.card, want_card) {
-            (Some(card), true) => {
-                let req = ReadRequest {
-                    // A little longer than the overall wait, which answers the timeout.
-                    wait: Some(wait + Duration::from_secs(1)),
-                    ..ReadRequest::default()
-                };
-                match card.read(req).await {
-                    Ok(outcome) => {
-                        let id = state
-                            .credentials
-                            .insert(crate::settle::credentials::Fresh::Card(
-                                outcome.record.clone(),
-                            ));
-                        let mut v = serde_json::to_value(&outcome).unwrap_or_default();
-                        v["credential_id"] = serde_json::Value::String(id);
-                        Got::Card(Box::new(v))
-                    }
-                    Err(e) => Got::Failed(super::card::service_error(&e)),
-                }
-            }
-            _ => std::future::pending().await,
-        }
+    let intake = Intake::new(&state.credentials, state.card.as_deref());
+    let want = Want {
+        wait: asked.wait,
+        card: want_card,
+        codes: want_qr,
+        // With a camera or scan box, a refused code answers too (as `POST /v1/qr/scan`).
+        refused: state.qr_sources,
     };
-    let qr = async {
-        match (&state.qr, want_qr && state.qr_sources) {
-            (Some(qr), true) => match qr.next(wait).await {
-                Some(r) => Got::Qr(r),
-                None => std::future::pending().await,
-            },
-            _ => std::future::pending().await,
+    match intake.next(want).await {
+        Ok(Presented::Card { id, read }) => {
+            let mut card = serde_json::to_value(&read).unwrap_or_default();
+            card["credential_id"] = serde_json::Value::String(id.clone());
+            Json(serde_json::json!({ "kind": "card", "credential_id": id, "card": card }))
+                .into_response()
         }
-    };
-    let manual = async {
-        if !want_qr {
-            return std::future::pending().await;
+        Ok(Presented::Code(scan)) => {
+            let credential = scan
+                .credential_id
+                .as_ref()
+                .and_then(|id| state.credentials.get(id))
+                .map(|fresh| fresh.summary());
+            Json(serde_json::json!({
+                "kind": "qr", "credential_id": scan.credential_id,
+                "scan": &*scan, "credential": credential,
+            }))
+            .into_response()
         }
-        loop {
-            match submitted.live.recv().await {
-                Ok(e)
-                    if e.topic == "credential.ready" && e.data["credential"]["kind"] != "card" =>
-                {
-                    return Got::Submitted(e.data.clone());
-                }
-                Ok(_) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(_) => return std::future::pending().await,
-            }
-        }
-    };
-    let got = tokio::select! {
-        g = card => g,
-        g = qr => g,
-        g = manual => g,
-        () = tokio::time::sleep(wait) => {
-            return ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "credential.not_presented",
-                "等待超时：请插卡、刷卡或出示医保码 / 电子社保卡码。",
-                "Nothing was presented in time: insert or tap the card, or show the code.",
-            )
-            .into_response();
-        }
-    };
-    match got {
-        Got::Card(v) => Json(serde_json::json!({ "kind": "card", "credential_id": v["credential_id"], "card": *v })).into_response(),
-        Got::Qr(r) => Json(serde_json::json!({ "kind": "qr", "credential_id": r.credential_id, "scan": &*r })).into_response(),
-        Got::Submitted(v) => Json(serde_json::json!({ "kind": "qr", "credential_id": v["credential_id"], "credential": v["credential"] })).into_response(),
-        Got::Failed(e) => e.into_response(),
+        Err(IntakeError::Card(e)) => super::card::service_error(&e).into_response(),
+        Err(IntakeError::NotPresented) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "credential.not_presented",
+            "等待超时：请插卡、刷卡或出示医保码 / 电子社保卡码。",
+            "Nothing was presented in time: insert or tap the card, or show the code.",
+        )
+        .into_response(),
     }
 }

@@ -24,7 +24,7 @@ use super::status::StatusWord;
 use crate::credential::{self, Blacklist, CredentialError, Policy};
 use crate::error::UserFacing;
 use crate::events::EventBus;
-use crate::telemetry::pii::{MaskedId, MaskedName};
+use medsettle_base::pii::{MaskedId, MaskedName};
 
 /// Defaults for requests that leave things out.
 #[derive(Debug, Clone)]
@@ -325,4 +325,25 @@ fn read_event(o: &CardOutcome) -> serde_json::Value {
         "apdus": o.apdus,
         "read_ms": o.read_ms,
     })
+}
+
+/// The credential intake reads cards through the service: a validated read, published and
+/// logged as any other.
+impl credential::CardSource for CardService {
+    type Read = CardOutcome;
+    type Error = CardServiceError;
+
+    fn read_card(
+        &self,
+        wait: Duration,
+    ) -> impl std::future::Future<Output = Result<CardOutcome, CardServiceError>> + Send {
+        self.read(ReadRequest {
+            wait: Some(wait),
+            ..ReadRequest::default()
+        })
+    }
+
+    fn record(read: &CardOutcome) -> &CardRecord {
+        &read.record
+    }
 }

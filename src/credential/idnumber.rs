@@ -6,9 +6,9 @@
 
 use chrono::NaiveDate;
 
-use crate::card::codec::parse_yyyymmdd;
-use crate::card::record::Sex;
 use crate::credential::error::CredentialError;
+use medsettle_card::codec::parse_yyyymmdd;
+use medsettle_card::record::Sex;
 
 pub use medsettle_base::idnumber::check_char;
 

@@ -8,10 +8,10 @@
 use chrono::{FixedOffset, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::card::record::{CardRecord, Sex};
 use crate::credential::blacklist::Blacklist;
 use crate::credential::error::CredentialError;
 use crate::credential::{idnumber, region};
+use medsettle_card::record::{CardRecord, Sex};
 
 /// The fixed text after the region in every 卡识别码.
 pub const CARD_ID_MARKER: &str = "D156000005";
@@ -126,8 +126,8 @@ fn check_card_id(record: &CardRecord) -> Result<(), CredentialError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::card::record::sample::sample;
     use crate::error::UserFacing;
+    use medsettle_card::record::sample::sample;
 
     fn day(y: i32, m: u32, d: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, d).unwrap()
@@ -207,7 +207,7 @@ mod tests {
 
     #[test]
     fn holder_cross_checks() {
-        let with = |f: &dyn Fn(&mut crate::card::record::Holder)| {
+        let with = |f: &dyn Fn(&mut medsettle_card::record::Holder)| {
             let mut r = sample();
             f(r.holder.as_mut().unwrap());
             codes(&r, today())

@@ -4,12 +4,11 @@
 //! `str`). Surrounding ASCII whitespace (a scan box's CR/LF, a keyboard wedge's Tab) is
 //! ignored. `ESSC1.` starts a signed e-SSC, checked later by [`super::essc`]; any other
 //! `ESSC…` prefix is a version this terminal does not speak. Everything else must look like an
-//! NHSA e-voucher ([`EVoucherCode::parse`]). This module only looks at syntax: it verifies no
+//! NHSA e-voucher ([`EVoucherCode::parse`], the credential module's syntax rules). This module only looks at syntax: it verifies no
 //! signature and calls nobody.
 
+use crate::credential::evoucher::{CodeSyntaxError, EVoucherCode};
 use crate::error::UserFacing;
-
-use super::evoucher::EVoucherCode;
 
 /// The prefix of the signed e-SSC profile (qr.md), version 1.
 pub use medsettle_essc::ESSC_PREFIX;
@@ -36,6 +35,16 @@ pub enum ClassifyError {
     TooLong { len: usize, max: usize },
     #[error("e-SSC profile version not supported")]
     UnsupportedEssc,
+}
+
+impl From<CodeSyntaxError> for ClassifyError {
+    fn from(e: CodeSyntaxError) -> Self {
+        match e {
+            CodeSyntaxError::NotPrintable { offset } => Self::NotPrintable { offset },
+            CodeSyntaxError::TooShort { len, min } => Self::TooShort { len, min },
+            CodeSyntaxError::TooLong { len, max } => Self::TooLong { len, max },
+        }
+    }
 }
 
 impl UserFacing for ClassifyError {
@@ -89,7 +98,7 @@ pub fn classify(raw: &[u8]) -> Result<Scanned, ClassifyError> {
     // The e-voucher is opaque (qr.md): printable and within length bounds is all a terminal
     // may check. URL-shaped and all-digit codes are e-voucher candidates too; a payment code
     // shown by mistake is refused by the platform's ec.query, not guessed at here.
-    EVoucherCode::parse(text).map(Scanned::EVoucher)
+    Ok(Scanned::EVoucher(EVoucherCode::parse(text)?))
 }
 
 #[cfg(test)]

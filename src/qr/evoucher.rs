@@ -1,9 +1,9 @@
-//! The NHSA medical-insurance e-voucher (医保电子凭证): local syntax checks and the decoder
-//! contract.
+//! The NHSA medical-insurance e-voucher (医保电子凭证): the decoder contract.
 //!
 //! The payload is opaque to the terminal; only the upstream `ec.query` turns it into an
-//! identity and a short-lived `ecToken` (upstream.md, "E-voucher decoding"). This file holds
-//! the syntax bounds, the [`EcDecoder`] trait the HTTP client will implement, and
+//! identity and a short-lived `ecToken` (upstream.md, "E-voucher decoding"). The local syntax
+//! checks and [`EVoucherCode`] are `credential::evoucher`'s (re-exported here). This file holds
+//! the [`EcDecoder`] trait the HTTP client implements, and
 //! [`OfflineEcDecoder`], which refuses every code: an e-voucher is never usable offline. No
 //! network code lives here.
 
@@ -11,57 +11,9 @@ use std::fmt;
 
 use futures_util::future::BoxFuture;
 
-use super::classify::ClassifyError;
-use super::person::{IdNumber, PersonName};
+pub use crate::credential::evoucher::{EVOUCHER_MAX_LEN, EVOUCHER_MIN_LEN, EVoucherCode};
 use crate::error::UserFacing;
-use crate::telemetry::pii::scrub;
-
-/// Shortest accepted e-voucher text. Real codes are far longer (they carry a signed token);
-/// 16 rejects drug-package barcodes (EAN-13) and stray keyboard input without guessing.
-pub const EVOUCHER_MIN_LEN: usize = 16;
-/// Longest accepted e-voucher text. A phone-screen QR that scans reliably at a counter is at
-/// most around version 10 (~270 bytes); 512 leaves headroom while bounding what is sent
-/// upstream as `ecQrCode` and kept in memory.
-pub const EVOUCHER_MAX_LEN: usize = 512;
-
-/// An e-voucher text that passed the local checks: printable ASCII, within the length bounds.
-/// It is a bearer credential for a minute or so: `Debug` shows only its length and 4 chars.
-#[derive(Clone, PartialEq, Eq)]
-pub struct EVoucherCode(String);
-
-impl EVoucherCode {
-    /// Applies the local syntax checks.
-    pub fn parse(text: &str) -> Result<Self, ClassifyError> {
-        if let Some(offset) = text.bytes().position(|b| !(0x20..=0x7e).contains(&b)) {
-            return Err(ClassifyError::NotPrintable { offset });
-        }
-        let len = text.len();
-        if len < EVOUCHER_MIN_LEN {
-            return Err(ClassifyError::TooShort {
-                len,
-                min: EVOUCHER_MIN_LEN,
-            });
-        }
-        if len > EVOUCHER_MAX_LEN {
-            return Err(ClassifyError::TooLong {
-                len,
-                max: EVOUCHER_MAX_LEN,
-            });
-        }
-        Ok(Self(text.to_owned()))
-    }
-
-    /// The code as sent upstream (`ecQrCode`).
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for EVoucherCode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "EVoucherCode({}…, {} chars)", &self.0[..4], self.0.len())
-    }
-}
+use medsettle_base::pii::{IdNumber, PersonName, scrub};
 
 /// `businessType` of an `ec.query` (upstream.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,18 +141,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bounds_are_inclusive() {
-        assert!(EVoucherCode::parse(&"A".repeat(EVOUCHER_MIN_LEN)).is_ok());
-        assert!(EVoucherCode::parse(&"A".repeat(EVOUCHER_MAX_LEN)).is_ok());
-        assert!(EVoucherCode::parse(&"A".repeat(EVOUCHER_MIN_LEN - 1)).is_err());
-        assert!(EVoucherCode::parse(&"A".repeat(EVOUCHER_MAX_LEN + 1)).is_err());
-        assert!(EVoucherCode::parse("ABCDEFGHIJKLMNO\u{7f}").is_err());
-    }
-
-    #[test]
-    fn debug_hides_the_code() {
-        let c = EVoucherCode::parse("SECRETTOKENVALUE0123456789").unwrap();
-        assert_eq!(format!("{c:?}"), "EVoucherCode(SECR…, 26 chars)");
+    fn debug_hides_the_token() {
         assert_eq!(
             format!("{:?}", EcToken("x".repeat(40))),
             "EcToken(40 chars)"

@@ -5,8 +5,10 @@
 //! window that turns a code held in view into one scan. [`classify`] sorts scanned bytes into a
 //! signed e-SSC (`ESSC1.` prefix, verified offline by [`essc`]) or an NHSA e-voucher candidate
 //! (opaque, only syntax-checked here and decoded online through [`evoucher::EcDecoder`]).
-//! Nothing in this module talks to a device or the network, and nothing here logs or displays a
-//! raw ID number or name ([`person`] wraps them).
+//! Codes that pass are held in the credential cache (`crate::credential`, which this module
+//! depends on, never the reverse). Nothing in this module talks to a device or the network, and
+//! nothing here logs or displays a raw ID number or name (the `medsettle_base::pii` newtypes
+//! hold them; [`person`] is their old path).
 
 pub mod cascade;
 pub mod classify;

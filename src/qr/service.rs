@@ -1,8 +1,9 @@
 //! The daemon's QR service: scans from every configured source (camera pipelines, scan boxes)
 //! arrive as [`RawScan`]s on one bounded channel; each is debounced, classified and — for a
 //! signed e-SSC — verified with the persistent replay guard, then published: as a
-//! `qr.scanned` event (masked) and to whoever waits in `POST /v1/qr/scan` (in clear: the
-//! cashier program on this PC needs the identity).
+//! `qr.scanned` event (masked), to whoever waits in `POST /v1/qr/scan` (in clear: the
+//! cashier program on this PC needs the identity), and to the credential intake
+//! (`credential::Intake`, through the cache's typed channel).
 //!
 //! Devices live in `drivers/`; this module only sees bytes. Verification touches the store's
 //! writer (the replay guard), so it runs on a blocking thread.
@@ -10,7 +11,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::classify::{Scanned, classify};
 use super::debounce::Debouncer;
 use super::essc::{ReplayGuard, Verifier};
+use crate::credential::{Credentials, EsscHolder, Fresh};
 use crate::error::UserFacing;
 use crate::events::EventBus;
 use crate::status::now_ms;
@@ -50,29 +51,7 @@ impl std::fmt::Debug for RawScan {
     }
 }
 
-/// What a scan turned out to be, for the cashier program.
-#[derive(Debug, Clone, Serialize)]
-pub struct ScanResult {
-    /// `e-ssc`, `e-voucher` or `unknown`.
-    pub kind: &'static str,
-    /// Accepted by the local checks (an e-voucher still needs the platform).
-    pub valid: bool,
-    /// The code (a credential: only in the API answer, never in events or logs).
-    pub code: String,
-    /// For a verified e-SSC: the holder, in clear.
-    pub identity: Option<serde_json::Value>,
-    /// For a refusal: stable code and messages.
-    pub error: Option<serde_json::Value>,
-    /// For a valid credential: the id `POST /v1/sales` takes (held for 10 minutes).
-    pub credential_id: Option<String>,
-    /// Where it came from.
-    pub source: String,
-    /// Decoder and decode time (camera sources).
-    pub decoder: Option<String>,
-    pub decode_ms: Option<f64>,
-    /// When it was processed, unix milliseconds.
-    pub at_ms: i64,
-}
+pub use crate::credential::ScanResult;
 
 /// The service. Shared by the processing task and the API.
 pub struct QrService {
@@ -81,8 +60,9 @@ pub struct QrService {
     bus: EventBus,
     results: broadcast::Sender<Arc<ScanResult>>,
     debounce: Duration,
-    /// Where valid credentials are held for `POST /v1/sales` (`credential_id`).
-    credentials: Option<Arc<crate::settle::credentials::Credentials>>,
+    /// Where valid credentials are held for `POST /v1/sales` (`credential_id`) and every
+    /// processed code is posted for the intake's waiters.
+    credentials: Option<Arc<Credentials>>,
 }
 
 impl QrService {
@@ -103,11 +83,9 @@ impl QrService {
         }
     }
 
-    /// Valid scans are also held in `credentials`, their id in [`ScanResult::credential_id`].
-    pub fn with_credentials(
-        mut self,
-        credentials: Arc<crate::settle::credentials::Credentials>,
-    ) -> Self {
+    /// Valid scans are also held in `credentials`, their id in [`ScanResult::credential_id`],
+    /// and every processed scan is posted to its intake.
+    pub fn with_credentials(mut self, credentials: Arc<Credentials>) -> Self {
         self.credentials = Some(credentials);
         self
     }
@@ -183,15 +161,16 @@ impl QrService {
                 match self.verifier.verify(&text, now, self.guard.as_ref()) {
                     Ok(id) => {
                         result.valid = true;
-                        result.identity = Some(json!({
-                            "sn": id.sn.expose(), "name": id.name.expose(),
-                            "card_no": id.card_no.expose(), "region": id.region,
-                            "kid": id.kid, "exp": id.exp,
-                        }));
-                        result.credential_id = self
-                            .credentials
-                            .as_ref()
-                            .map(|c| c.insert(crate::settle::credentials::Fresh::Essc(id)));
+                        result.identity = Some(EsscHolder {
+                            sn: id.sn.clone(),
+                            name: id.name.clone(),
+                            card_no: id.card_no.clone(),
+                            region: id.region.clone(),
+                            kid: id.kid.clone(),
+                            exp: id.exp,
+                        });
+                        result.credential_id =
+                            self.credentials.as_ref().map(|c| c.insert(Fresh::Essc(id)));
                     }
                     Err(e) => result.error = Some(refusal(&e)),
                 }
@@ -202,7 +181,7 @@ impl QrService {
                 result.credential_id = self
                     .credentials
                     .as_ref()
-                    .map(|c| c.insert(crate::settle::credentials::Fresh::EVoucher(code)));
+                    .map(|c| c.insert(Fresh::EVoucher(code)));
             }
             Err(e) => result.error = Some(refusal(&e)),
         }
@@ -210,14 +189,7 @@ impl QrService {
     }
 
     fn publish(&self, r: ScanResult) -> Arc<ScanResult> {
-        let masked_identity = r.identity.as_ref().map(|id| {
-            let s = |k: &str| id[k].as_str().unwrap_or_default().to_owned();
-            json!({
-                "sn": crate::telemetry::pii::mask_id(&s("sn")),
-                "name": crate::telemetry::pii::mask_name(&s("name")),
-                "region": id["region"], "kid": id["kid"],
-            })
-        });
+        let masked_identity = r.masked_identity();
         self.bus.publish(
             "qr.scanned",
             json!({
@@ -230,6 +202,9 @@ impl QrService {
             error = r.error.as_ref().map(|e| e["code"].to_string()), "QR code scanned");
         let r = Arc::new(r);
         let _ = self.results.send(Arc::clone(&r));
+        if let Some(credentials) = &self.credentials {
+            credentials.post_scan(Arc::clone(&r));
+        }
         r
     }
 }

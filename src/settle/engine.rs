@@ -377,24 +377,8 @@ impl Engine {
     /// token is short-lived).
     async fn resolve(&self, fresh: Fresh) -> Result<Credential, SaleError> {
         Ok(match fresh {
-            Fresh::Card(r) => {
-                let (id_number, name) = r
-                    .holder
-                    .as_ref()
-                    .map(|h| (h.id_number.clone(), h.name.clone()))
-                    .unwrap_or_default();
-                Credential::Card {
-                    card_no: r.card_no.clone(),
-                    card_sn: r.card_id.clone(),
-                    id_number,
-                    name,
-                }
-            }
-            Fresh::Essc(id) => Credential::Essc {
-                id_number: id.sn.expose().to_owned(),
-                name: id.name.expose().to_owned(),
-                region: id.region.clone(),
-            },
+            Fresh::Card(r) => Credential::from_card(&r),
+            Fresh::Essc(id) => Credential::from_essc(&id),
             Fresh::EVoucher(code) => {
                 let ec = self.ec.as_ref().ok_or(SaleError::NoPlatform)?;
                 let id = ec
@@ -402,10 +386,10 @@ impl Engine {
                     .await
                     .map_err(|e| offline_or(e, false))?;
                 Credential::EVoucher {
-                    ec_token: id.ec_token.0.clone(),
+                    ec_token: crate::credential::BearerToken::new(&*id.ec_token.0),
                     insu_org: id.insu_org.clone(),
-                    id_number: id.id_no.expose().to_owned(),
-                    name: id.user_name.expose().to_owned(),
+                    id_number: id.id_no.clone(),
+                    name: id.user_name.clone(),
                 }
             }
         })
@@ -602,7 +586,7 @@ impl Engine {
                 })
                 .await
                 .map_err(|e| SaleError::Card(e.message_zh(), e.code(), e.message_en()))?;
-            if &outcome.record.card_no != card_no {
+            if outcome.record.card_no != card_no.expose() {
                 return Err(SaleError::OtherCard);
             }
         }

@@ -41,9 +41,9 @@ impl Engine {
                 id_number,
                 name,
             } => {
-                let mut q = identify::for_id_number(id_number, name, now);
+                let mut q = identify::for_id_number(id_number.expose(), name.expose(), now);
                 q.data.mdtrt_cert_type = crate::upstream::tx::person::CertType::SocialSecurityCard;
-                q.data.mdtrt_cert_no.clone_from(card_no);
+                q.data.mdtrt_cert_no = card_no.expose().to_owned();
                 q.data.card_sn.clone_from(card_sn);
                 if id_number.is_empty() {
                     q.data.psn_cert_type.clear();
@@ -52,11 +52,14 @@ impl Engine {
             }
             Credential::Essc {
                 id_number, name, ..
-            } => (identify::for_id_number(id_number, name, now), None),
+            } => (
+                identify::for_id_number(id_number.expose(), name.expose(), now),
+                None,
+            ),
             Credential::EVoucher {
                 ec_token, insu_org, ..
             } => (
-                identify::for_ec_token(ec_token, now),
+                identify::for_ec_token(ec_token.expose(), now),
                 Some(insu_org.clone()),
             ),
         };
@@ -83,7 +86,7 @@ impl Engine {
                 detail: "1101 answer without insuinfo".into(),
             })?;
         Ok(Person {
-            psn_no,
+            psn_no: psn_no.into(),
             insuplc_admdvs: insu.insuplc_admdvs.clone().unwrap_or_default(),
             insutype: insu.insutype.clone().unwrap_or_else(|| "310".into()),
             balance: insu.balc,
@@ -110,7 +113,7 @@ impl Engine {
             .enumerate()
             .map(|(i, it)| FeeDetail {
                 feedetl_sn: format!("{}", i + 1),
-                psn_no: person.psn_no.clone(),
+                psn_no: person.psn_no.expose().to_owned(),
                 chrg_bchno: sale.chrg_bchno.clone(),
                 fee_ocur_time: begntime.clone(),
                 med_list_codg: it.code.clone(),
@@ -123,7 +126,7 @@ impl Engine {
             .collect();
         let input = PharmacyInput::presettle(
             PharmacySale {
-                psn_no: person.psn_no.clone(),
+                psn_no: person.psn_no.expose().to_owned(),
                 mdtrt_cert_type: sale.credential.cert_type(),
                 mdtrt_cert_no: sale.credential.cert_no().to_owned(),
                 begntime,
@@ -268,7 +271,7 @@ impl Engine {
         let psn_no = sale
             .person
             .as_ref()
-            .map(|p| p.psn_no.clone())
+            .map(|p| p.psn_no.expose().to_owned())
             .unwrap_or_default();
         let omsgid =
             MsgId::parse(&attempt.msgid).map_err(|e| SaleError::BadRequest(e.to_string()))?;
@@ -369,7 +372,7 @@ impl Engine {
                 psn_no: sale
                     .person
                     .as_ref()
-                    .map(|p| p.psn_no.clone())
+                    .map(|p| p.psn_no.expose().to_owned())
                     .unwrap_or_default(),
             },
         };

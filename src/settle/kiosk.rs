@@ -12,13 +12,13 @@ use serde::Serialize;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
-use super::credentials::{Credentials, Fresh};
 use super::engine::{Confirmation, Engine, NewItem, NewSale};
 use super::error::SaleError;
 use super::sale::Sale;
 use crate::card::Pin;
-use crate::card::service::{CardService, ReadRequest};
+use crate::card::service::CardService;
 use crate::config::SaleMode;
+use crate::credential::{Credentials, Intake, IntakeError, Want};
 use crate::error::UserFacing;
 use crate::events::EventBus;
 
@@ -225,10 +225,10 @@ impl Kiosk {
         // 1. A card or a code.
         let credential = tokio::select! {
             () = s.cancel.cancelled() => return self.publish(&s, Step::Cancelled, serde_json::Value::Null),
-            r = tokio::time::timeout(self.step_timeout, self.wait_credential()) => match r {
-                Ok(Ok(id)) => id,
-                Ok(Err(e)) => return self.fail(&s, &e),
-                Err(_) => return self.publish(&s, Step::Timeout, serde_json::json!({ "waiting_for": "credential" })),
+            r = self.wait_credential() => match r {
+                Ok(Some(id)) => id,
+                Ok(None) => return self.publish(&s, Step::Timeout, serde_json::json!({ "waiting_for": "credential" })),
+                Err(e) => return self.fail(&s, &e),
             },
         };
         // 2. Identify and presettle.
@@ -296,41 +296,22 @@ impl Kiosk {
         );
     }
 
-    /// The next card (read by the kiosk itself) or code (scanned or submitted).
-    async fn wait_credential(&self) -> Result<String, SaleError> {
-        let mut feed = self.events.subscribe(None);
-        let codes = async {
-            loop {
-                match feed.live.recv().await {
-                    Ok(e)
-                        if e.topic == "credential.ready"
-                            && e.data["credential"]["kind"] != "card" =>
-                    {
-                        if let Some(id) = e.data["credential_id"].as_str() {
-                            return id.to_owned();
-                        }
-                    }
-                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                    Err(_) => std::future::pending::<()>().await,
-                }
-            }
+    /// The next card (read by the kiosk itself) or accepted code (scanned or submitted),
+    /// through the same intake as `POST /v1/credentials/wait`.
+    async fn wait_credential(&self) -> Result<Option<String>, SaleError> {
+        let intake = Intake::new(&self.credentials, self.card.as_deref());
+        let want = Want {
+            wait: self.step_timeout,
+            card: true,
+            codes: true,
+            refused: false,
         };
-        let card = async {
-            let Some(card) = &self.card else {
-                return std::future::pending().await;
-            };
-            let req = ReadRequest {
-                wait: Some(self.step_timeout + Duration::from_secs(1)),
-                ..ReadRequest::default()
-            };
-            match card.read(req).await {
-                Ok(outcome) => Ok(self.credentials.insert(Fresh::Card(outcome.record))),
-                Err(e) => Err(SaleError::Card(e.message_zh(), e.code(), e.message_en())),
+        match intake.next(want).await {
+            Ok(presented) => Ok(presented.credential_id().map(str::to_owned)),
+            Err(IntakeError::NotPresented) => Ok(None),
+            Err(IntakeError::Card(e)) => {
+                Err(SaleError::Card(e.message_zh(), e.code(), e.message_en()))
             }
-        };
-        tokio::select! {
-            id = codes => Ok(id),
-            r = card => r,
         }
     }
 

@@ -2,15 +2,17 @@
 //! counter, the credential, what the platform said at each step, the money-moving request in
 //! flight (its msgid and infno), and the outcome. Pure data with the derived views the cashier
 //! needs (patient share, refund or extra due). Personal data stays in the document on this
-//! machine; [`Sale::view`] masks it for anything shown or published.
+//! machine, held in the `medsettle_base::pii` newtypes (so `{:?}` is masked); [`Sale::view`]
+//! masks it for anything shown or published. The [`Credential`] is `crate::credential`'s.
 
 use serde::{Deserialize, Serialize};
 
 use super::state::SaleState;
 use crate::config::SaleMode;
-use crate::telemetry::pii::{mask_id, mask_name};
+pub use crate::credential::Credential;
 use crate::upstream::tx::settle::Settlement;
 use crate::upstream::{Fen, Price, Qty};
+use medsettle_base::pii::PsnNo;
 
 /// One line of the sale.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,101 +30,10 @@ pub struct Item {
     pub amount: Fen,
 }
 
-/// The credential a sale is made with.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Credential {
-    /// A social security card read by this terminal (`mdtrt_cert_type=03`).
-    Card {
-        card_no: String,
-        card_sn: String,
-        #[serde(default)]
-        id_number: String,
-        #[serde(default)]
-        name: String,
-    },
-    /// A verified signed e-SSC (`02`, the ID number).
-    Essc {
-        id_number: String,
-        name: String,
-        region: String,
-    },
-    /// An e-voucher decoded by `ec.query` (`01`, the short-lived token).
-    EVoucher {
-        ec_token: String,
-        insu_org: String,
-        id_number: String,
-        name: String,
-    },
-}
-
-impl Credential {
-    /// `mdtrt_cert_type`.
-    pub fn cert_type(&self) -> crate::upstream::tx::person::CertType {
-        use crate::upstream::tx::person::CertType;
-        match self {
-            Credential::Card { .. } => CertType::SocialSecurityCard,
-            Credential::Essc { .. } => CertType::IdNumber,
-            Credential::EVoucher { .. } => CertType::EVoucher,
-        }
-    }
-
-    /// `mdtrt_cert_no`.
-    pub fn cert_no(&self) -> &str {
-        match self {
-            Credential::Card { card_no, .. } => card_no,
-            Credential::Essc { id_number, .. } => id_number,
-            Credential::EVoucher { ec_token, .. } => ec_token,
-        }
-    }
-
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Credential::Card { .. } => "card",
-            Credential::Essc { .. } => "essc",
-            Credential::EVoucher { .. } => "evoucher",
-        }
-    }
-
-    /// Masked, for views and events.
-    pub fn masked(&self) -> serde_json::Value {
-        match self {
-            Credential::Card {
-                card_no,
-                id_number,
-                name,
-                ..
-            } => serde_json::json!({
-                "kind": "card", "card_no": mask_card(card_no),
-                "id_number": mask_id(id_number), "name": mask_name(name),
-            }),
-            Credential::Essc {
-                id_number, name, ..
-            } => serde_json::json!({
-                "kind": "essc", "id_number": mask_id(id_number), "name": mask_name(name),
-            }),
-            Credential::EVoucher {
-                id_number, name, ..
-            } => serde_json::json!({
-                "kind": "evoucher", "id_number": mask_id(id_number), "name": mask_name(name),
-            }),
-        }
-    }
-}
-
-fn mask_card(card_no: &str) -> String {
-    let n = card_no.chars().count();
-    card_no
-        .chars()
-        .enumerate()
-        .map(|(i, c)| if i < 1 || i + 3 >= n { c } else { '*' })
-        .collect()
-}
-
 /// What 1101 told us.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
-    pub psn_no: String,
+    pub psn_no: PsnNo,
     /// 参保地: the envelope's `insuplc_admdvs`.
     pub insuplc_admdvs: String,
     pub insutype: String,
@@ -325,8 +236,33 @@ mod tests {
             "{v}"
         );
         assert!(!v.contains("M12345678"), "{v}");
+        assert_eq!(s.view()["credential"]["card_no"], "M*****678");
         let back: Sale = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn debug_of_a_sale_shows_no_personal_data() {
+        let mut s = sale();
+        s.person = Some(Person {
+            psn_no: "43000000000000000012345678".into(),
+            insuplc_admdvs: "110105".into(),
+            insutype: "310".into(),
+            balance: Fen(0),
+        });
+        let text = format!("{s:?} {s:#?} {:?}", s.credential);
+        for secret in [
+            "110105199003071239",
+            "测试张三",
+            "M12345678",
+            "43000000000000000012345678",
+        ] {
+            assert!(!text.contains(secret), "{secret} in {text}");
+        }
+        // The stored document keeps them in clear (sealed by the store).
+        let doc = serde_json::to_string(&s).unwrap();
+        assert!(doc.contains("110105199003071239") && doc.contains("测试张三"));
+        assert!(doc.contains("\"psn_no\":\"43000000000000000012345678\""));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod access;
 pub mod apdu;
 pub mod atr;
+pub mod auth;
 pub mod codec;
 pub mod error;
 pub mod exchange;

@@ -12,12 +12,13 @@
 use chrono::NaiveDate;
 
 use crate::apdu::{Apdu, SSSE_AID};
+use crate::auth;
 use crate::codec::{self, FieldError};
 use crate::error::CardError;
 use crate::exchange::Channel;
 use crate::pin::{Pin, verify_pin};
 use crate::record::{CardRecord, Holder, Sex};
-use crate::security::{self, SecurityModule};
+use crate::security::SecurityModule;
 use crate::status::StatusWord;
 use crate::transport::CardTransport;
 use crate::{atr, tlv};
@@ -172,13 +173,13 @@ pub fn read_card_with(
     let mut holder = None;
     if !opts.skip_holder {
         if let (AuthPolicy::Before, Some(m)) = (opts.auth, module.as_deref_mut()) {
-            security::authenticate(s.ch, m, &card_id)?;
+            auth::authenticate(s.ch, m, &card_id)?;
             authenticated = true;
         }
         holder = s.read_ef06()?;
         if holder.is_none() && !authenticated && opts.auth != AuthPolicy::Never {
             if let Some(m) = module {
-                security::authenticate(s.ch, m, &card_id)?;
+                auth::authenticate(s.ch, m, &card_id)?;
                 authenticated = true;
                 holder = s.read_ef06()?;
             }

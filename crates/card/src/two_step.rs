@@ -5,9 +5,9 @@
 //! Both steps must run on the same card connection without a reset in between (the challenge
 //! lives in the card's RAM). The HSM protocol itself is vendor-private and not here.
 
+use crate::auth;
 use crate::error::CardError;
 use crate::exchange::Channel;
-use crate::security;
 use crate::ssc::{CardRead, ReadOptions, Session, read_card};
 use crate::transport::CardTransport;
 
@@ -23,7 +23,7 @@ pub fn two_step_begin(
     };
     let mut read = read_card(t, &step1)?;
     let mut ch = Channel::new(t);
-    let challenge = security::get_challenge(&mut ch)?;
+    let challenge = auth::get_challenge(&mut ch)?;
     read.apdus += ch.apdus();
     Ok((read, challenge))
 }
@@ -36,7 +36,7 @@ pub fn two_step_finish(
     cryptogram: &[u8; 16],
 ) -> Result<CardRead, CardError> {
     let mut ch = Channel::new(t);
-    security::external_authenticate(&mut ch, keyref, cryptogram)?;
+    auth::external_authenticate(&mut ch, keyref, cryptogram)?;
     let mut s = Session {
         ch: &mut ch,
         style: read.style,

@@ -1,5 +1,6 @@
-//! Masking of personal data (citizen ID numbers, names) for logs, CLI output and the status
-//! page.
+//! Masking of personal data held as plain text (citizen ID numbers, names, card numbers) for
+//! logs, CLI output, events and the status page. Typed personal data uses the newtypes of
+//! [`super`], which mask through these same helpers.
 //!
 //! Everything that may show personal data to a person or a log goes through these helpers:
 //! ID numbers keep the 6-digit region and the last 4 characters (`110105********002X`), names
@@ -35,6 +36,17 @@ pub fn mask_name(name: &str) -> String {
             .chain(std::iter::repeat_n('*', n - 1))
             .collect(),
     }
+}
+
+/// Masks a card number as the sale views show it: the first character and the last three
+/// kept (`M12345678` → `M*****678`).
+pub fn mask_card(card_no: &str) -> String {
+    let n = card_no.chars().count();
+    card_no
+        .chars()
+        .enumerate()
+        .map(|(i, c)| if i < 1 || i + 3 >= n { c } else { '*' })
+        .collect()
 }
 
 /// Displays an ID number masked: `tracing::info!(id = %MaskedId(&id))`.
@@ -110,6 +122,12 @@ mod tests {
         assert_eq!(mask_name("王"), "*");
         assert_eq!(mask_name(""), "");
         assert_eq!(mask_name("Li Lei"), "L*****");
+    }
+
+    #[test]
+    fn card_numbers_keep_first_and_last_three() {
+        assert_eq!(mask_card("M12345678"), "M*****678");
+        assert_eq!(mask_card("AB1"), "AB1");
     }
 
     #[test]
