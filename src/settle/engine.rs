@@ -21,8 +21,8 @@ use crate::config::{SaleMode, SettleConfig, TerminalConfig};
 use crate::error::UserFacing;
 use crate::events::EventBus;
 use crate::store::{OfflineLimits, Store, WriteOp};
-use crate::upstream::client::{Client, Clock};
-use crate::upstream::ec::HttpEcDecoder;
+use crate::upstream::client::Clock;
+use crate::upstream::platform::Platform;
 use crate::upstream::{Fen, Price, Qty, UpstreamError};
 
 /// A new sale as the cashier describes it.
@@ -70,8 +70,7 @@ pub struct Confirmation {
 /// The engine. One per daemon; cheap to share.
 pub struct Engine {
     pub(super) store: Store,
-    pub(super) client: Option<Arc<Client>>,
-    pub(super) ec: Option<HttpEcDecoder>,
+    pub(super) platform: Option<Arc<dyn Platform>>,
     pub(super) card: Option<Arc<CardService>>,
     pub(super) events: EventBus,
     pub(super) config: SettleConfig,
@@ -89,8 +88,8 @@ pub struct Engine {
 /// The parts an engine is built from.
 pub struct EngineParts {
     pub store: Store,
-    pub client: Option<Arc<Client>>,
-    pub ec: Option<HttpEcDecoder>,
+    /// The insurance platform (the HTTP client, or a scripted fake in tests).
+    pub platform: Option<Arc<dyn Platform>>,
     pub card: Option<Arc<CardService>>,
     pub events: EventBus,
     pub config: SettleConfig,
@@ -105,8 +104,7 @@ impl Engine {
     pub fn new(parts: EngineParts) -> Engine {
         Engine {
             store: parts.store,
-            client: parts.client,
-            ec: parts.ec,
+            platform: parts.platform,
             card: parts.card,
             events: parts.events,
             config: parts.config,
@@ -136,7 +134,7 @@ impl Engine {
 
     /// The terminal has a platform to forward to.
     pub fn has_platform(&self) -> bool {
-        self.client.is_some()
+        self.platform.is_some()
     }
 
     /// An operator's flush: the forwarder tries every waiting sale now, backoff or not.
@@ -396,9 +394,13 @@ impl Engine {
                 region: id.region.clone(),
             },
             Fresh::EVoucher(code) => {
-                let ec = self.ec.as_ref().ok_or(SaleError::NoPlatform)?;
-                let id = ec
-                    .query(&code, crate::qr::evoucher::BusinessType::PharmacyPurchase)
+                let platform = self
+                    .platform
+                    .as_ref()
+                    .filter(|p| p.has_ec())
+                    .ok_or(SaleError::NoPlatform)?;
+                let id = platform
+                    .ec_query(&code, crate::qr::evoucher::BusinessType::PharmacyPurchase)
                     .await
                     .map_err(|e| offline_or(e, false))?;
                 Credential::EVoucher {
@@ -440,9 +442,9 @@ impl Engine {
         }
         let can_store =
             sale.mode == SaleMode::PreferOnline && self.check_storable(&sale.credential).is_ok();
-        let client = self.client.clone().ok_or(SaleError::NoPlatform)?;
+        let client = self.platform()?;
         if sale.person.is_none() {
-            match self.identify(&client, &sale).await {
+            match self.identify(client.as_ref(), &sale).await {
                 Ok(person) => {
                     self.transition(
                         &mut sale,
@@ -458,7 +460,7 @@ impl Engine {
                 Err(e) => return Err(self.refuse_or_offline(&mut sale, e, can_store).await),
             }
         }
-        match self.estimate(&client, &sale).await {
+        match self.estimate(client.as_ref(), &sale).await {
             Ok(split) => {
                 if sale.state == SaleState::Presettled {
                     sale.estimate = Some(split);
@@ -582,7 +584,10 @@ impl Engine {
         if let Credential::EVoucher { .. } = sale.credential {
             return Ok(Consent::EVoucher);
         }
-        let mock = self.client.as_ref().is_some_and(|c| c.signtype() == "MOCK");
+        let mock = self
+            .platform
+            .as_ref()
+            .is_some_and(|c| c.signtype() == "MOCK");
         let Some(pin) = pin else {
             return if mock {
                 Ok(Consent::None)

@@ -13,7 +13,8 @@ use super::sale::{Attempt, Consent, Credential, Person, Sale, Split};
 use super::state::{SaleEvent, SaleState};
 use crate::store::AuditOutcome;
 use crate::upstream::calls::{cancellation, settlement};
-use crate::upstream::client::{CallOptions, Client, Exchange, Prepared};
+use crate::upstream::client::{CallOptions, Exchange, Prepared};
+use crate::upstream::platform::Platform;
 use crate::upstream::tx::fee::FeeDetail;
 use crate::upstream::tx::identify;
 use crate::upstream::tx::person::PersonQueryInput;
@@ -23,14 +24,14 @@ use crate::upstream::tx::settle::Settlement;
 use crate::upstream::{MsgId, UpstreamError, time};
 
 impl Engine {
-    pub(super) fn platform(&self) -> Result<Arc<Client>, SaleError> {
-        self.client.clone().ok_or(SaleError::NoPlatform)
+    pub(super) fn platform(&self) -> Result<Arc<dyn Platform>, SaleError> {
+        self.platform.clone().ok_or(SaleError::NoPlatform)
     }
 
     /// 1101 for the sale's credential.
     pub(super) async fn identify(
         &self,
-        client: &Client,
+        client: &dyn Platform,
         sale: &Sale,
     ) -> Result<Person, UpstreamError> {
         let now = self.now();
@@ -153,7 +154,7 @@ impl Engine {
     /// 2101: the estimate.
     pub(super) async fn estimate(
         &self,
-        client: &Client,
+        client: &dyn Platform,
         sale: &Sale,
     ) -> Result<Split, UpstreamError> {
         let input = self
@@ -200,7 +201,7 @@ impl Engine {
         })?;
         let input = self.pharmacy_input(sale, Some(&format!("INV{}", sale.chrg_bchno)))?;
         let prepared = client
-            .prepare(input.infno(), &input, &self.options(sale))
+            .prepare_input(input.infno(), &input, &self.options(sale))
             .await
             .map_err(SaleError::Upstream)?;
         let attempt = Attempt {
@@ -292,7 +293,7 @@ impl Engine {
             }
             (SaleState::Unknown, _) => {
                 let p = client
-                    .prepare(crate::upstream::tx::reverse::REVERSAL, &input, &options)
+                    .prepare_input(crate::upstream::tx::reverse::REVERSAL, &input, &options)
                     .await
                     .map_err(SaleError::Upstream)?;
                 let r = Attempt {
@@ -378,7 +379,7 @@ impl Engine {
             password_proof: None,
         };
         let prepared = client
-            .prepare(
+            .prepare_input(
                 crate::upstream::tx::reverse::PHARMACY_CANCEL,
                 &input,
                 &options,

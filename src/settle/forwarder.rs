@@ -204,12 +204,12 @@ impl Engine {
                 // 1101 and 2101 move no money: repeating them after a crash is harmless, so
                 // they are folded into the `send` transition rather than recorded apart.
                 if sale.person.is_none() {
-                    match self.identify(&client, sale).await {
+                    match self.identify(client.as_ref(), sale).await {
                         Ok(p) => sale.person = Some(p),
                         Err(e) => return self.step_failed(sale, e).await,
                     }
                 }
-                match self.estimate(&client, sale).await {
+                match self.estimate(client.as_ref(), sale).await {
                     Ok(split) => sale.estimate = Some(split),
                     Err(e) => return self.step_failed(sale, e).await,
                 }

@@ -13,6 +13,8 @@ pub mod kiosk;
 pub mod reconcile;
 pub mod sale;
 pub mod state;
+#[cfg(test)]
+mod tests;
 
 pub use engine::{Confirmation, Engine, EngineParts, NewItem, NewSale};
 pub use error::SaleError;
