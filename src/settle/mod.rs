@@ -4,14 +4,18 @@
 //! with ([`credentials`]) and daily reconciliation ([`reconcile`]). Contract: offline.md and
 //! upstream.md's 冲正 rules.
 
+mod book;
 pub mod credentials;
 pub mod engine;
 pub mod error;
-mod flow;
 pub mod forwarder;
+mod intake;
 pub mod kiosk;
 pub mod reconcile;
+mod recovery;
+mod requests;
 pub mod sale;
+mod settler;
 pub mod state;
 #[cfg(test)]
 mod tests;
