@@ -5,6 +5,7 @@
 //! upstream.md's 冲正 rules.
 
 mod book;
+mod cashier;
 pub mod credentials;
 pub mod engine;
 pub mod error;
