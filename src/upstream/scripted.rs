@@ -429,3 +429,7 @@ impl Drop for ScriptedPlatform {
         );
     }
 }
+
+#[cfg(test)]
+#[path = "scripted_tests.rs"]
+mod tests;

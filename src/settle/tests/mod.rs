@@ -11,6 +11,7 @@ mod offline;
 mod presettle;
 mod reconcile;
 mod recovery;
+mod requests;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -58,16 +59,15 @@ fn config() -> Config {
 impl Rig {
     /// A fresh store and `platform` (its script).
     fn new(platform: ScriptedPlatform) -> Rig {
+        Rig::with_settle(platform, SettleConfig::default())
+    }
+
+    /// Like [`Rig::new`] with other `[settle]` options.
+    fn with_settle(platform: ScriptedPlatform, settle: SettleConfig) -> Rig {
         let dir = tempfile::tempdir().unwrap();
         let (store, _) =
             Store::open(&dir.path().join("medsettle.db"), Duration::from_secs(5)).unwrap();
-        Rig::on(
-            dir,
-            store,
-            Arc::new(AtomicI64::new(0)),
-            platform,
-            SettleConfig::default(),
-        )
+        Rig::on(dir, store, Arc::new(AtomicI64::new(0)), platform, settle)
     }
 
     fn on(

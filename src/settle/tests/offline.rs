@@ -136,3 +136,113 @@ async fn stored_sale_past_its_maximum_age_expires_without_a_request() {
     assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Expired);
     assert!(rig.finish().is_empty());
 }
+
+#[tokio::test]
+async fn a_sale_over_the_offline_limit_is_refused_and_nothing_is_stored() {
+    let settle = SettleConfig {
+        offline_max_sale: "100.00".into(),
+        ..SettleConfig::default()
+    };
+    let rig = Rig::with_settle(platform(), settle);
+    let sale = rig.card_sale("force_offline").await;
+    let e = rig
+        .engine
+        .confirm(&sale.id, Confirmation::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            crate::settle::SaleError::Limit {
+                limit: crate::store::LimitKind::PerSale,
+                current: 12_850,
+                max: 10_000
+            }
+        ),
+        "{e:?}"
+    );
+    let after = stored(&rig, &sale.id).await;
+    assert_eq!((after.state, after.stored), (SaleState::Captured, false));
+    assert_eq!(rig.store.offline_totals().await.unwrap().count, 0);
+    assert!(rig.finish().is_empty());
+}
+
+#[tokio::test]
+async fn prefer_online_sale_is_stored_when_the_platform_is_down_then_forwarded() {
+    let rig = Rig::new(
+        platform()
+            .expect("1101", Answer::Unreachable)
+            .expect("1101", Answer::fixture("1101_response.json"))
+            .expect("2101", Answer::fixture("2101_response.json"))
+            .expect("2102", Answer::fixture("2102_response.json")),
+    );
+    let sale = rig.card_sale("prefer_online").await;
+    let e = rig.engine.presettle(&sale.id).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            crate::settle::SaleError::Offline {
+                can_store: true,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    let sale = rig
+        .engine
+        .confirm(&sale.id, Confirmation::default())
+        .await
+        .unwrap();
+    assert_eq!(sale.state, SaleState::Queued);
+    assert_eq!(
+        sale.collected,
+        Some(Fen(12_850)),
+        "the full amount by default"
+    );
+    rig.engine.forward_pass().await.unwrap();
+    let after = stored(&rig, &sale.id).await;
+    assert_eq!(after.state, SaleState::Settled);
+    assert_eq!(after.refund_due(), Some(Fen(11_030)));
+    rig.finish();
+}
+
+#[tokio::test]
+async fn require_online_sale_is_never_stored() {
+    let rig = Rig::new(platform());
+    let sale = rig.card_sale("require_online").await;
+    let e = rig
+        .engine
+        .confirm(&sale.id, Confirmation::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, crate::settle::SaleError::OnlineRequired),
+        "{e:?}"
+    );
+    assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Captured);
+    assert!(rig.finish().is_empty());
+}
+
+#[tokio::test]
+async fn a_requeued_rejected_sale_is_settled_by_the_forwarder() {
+    let rig = Rig::new(
+        presettle_script(platform())
+            .expect("2102", Answer::refused("暂停结算"))
+            // The person is known from the first attempt: no second 1101.
+            .expect("2101", Answer::fixture("2101_response.json"))
+            .expect("2102", Answer::fixture("2102_response.json")),
+    );
+    let sale = stored_sale(&rig).await;
+    rig.engine.forward_pass().await.unwrap();
+    assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Rejected);
+    let requeued = rig.engine.requeue(&sale.id).await.unwrap();
+    assert_eq!((requeued.state, requeued.tries), (SaleState::Queued, 0));
+    rig.engine.forward_pass().await.unwrap();
+    assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Settled);
+    let sent = rig.finish();
+    assert_ne!(
+        msgid(&sent[2]),
+        msgid(&sent[4]),
+        "a new request after a refusal"
+    );
+}

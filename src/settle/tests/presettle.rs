@@ -137,3 +137,20 @@ async fn evoucher_sale_is_decoded_by_ec_query_and_identified_by_its_token() {
     assert_eq!(rig.platform.infnos(), [EC_QUERY, "1101", "2101"]);
     rig.finish();
 }
+
+#[tokio::test]
+async fn evoucher_sale_cannot_be_stored_offline() {
+    let rig = Rig::new(platform().expect(EC_QUERY, Answer::fixture("ec_query_ok.json")));
+    let code = crate::qr::evoucher::EVoucherCode::parse(&"6".repeat(40)).unwrap();
+    let id = rig.credentials.insert(Fresh::EVoucher(code));
+    let e = rig
+        .engine
+        .create(new_sale(&id, "force_offline"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, SaleError::NotStorable { kind: "evoucher" }),
+        "{e:?}"
+    );
+    rig.finish();
+}

@@ -22,7 +22,15 @@ async fn crash_settling(answer: Answer) -> (Rig, String) {
     let sale = rig.card_sale("prefer_online").await;
     rig.engine.presettle(&sale.id).await.unwrap();
     crash(&rig, rig.engine.confirm(&sale.id, Confirmation::default())).await;
-    assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Settling);
+    // Persisted before the effect: the sale is `settling` with the msgid that was sent, and
+    // the audit table holds the full request.
+    let at_crash = stored(&rig, &sale.id).await;
+    assert_eq!(at_crash.state, SaleState::Settling);
+    let sent = rig.platform.sent();
+    assert_eq!(at_crash.attempt.unwrap().msgid, msgid(&sent[2]));
+    let audit = rig.store.audit(msgid(&sent[2])).await.unwrap().unwrap();
+    assert_eq!(audit.infno, "2102");
+    assert!(audit.request.contains("druginfo") || audit.request.contains("feedetail"));
     (rig, sale.id)
 }
 
