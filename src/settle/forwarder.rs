@@ -1,6 +1,6 @@
 //! The forwarder: settles stored sales when the platform is reachable, and drives every sale in
 //! doubt (`unknown`, `reversing`, and `reversed` stored sales) to an end. Oldest first; one
-//! attempt per sale at a time (the engine's per-sale lock); capped exponential backoff with
+//! attempt per sale at a time (the sale book's per-sale lock); capped exponential backoff with
 //! jitter per sale and for the link; new sales keep flowing meanwhile because each step holds
 //! only its own sale. A stored sale past its maximum age is not sent but moved to `expired`.
 //!

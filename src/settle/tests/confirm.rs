@@ -177,3 +177,29 @@ async fn unanswered_2601_is_resent_under_its_own_msgid_until_answered() {
     assert_eq!(sent[3].input, sent[4].input);
     assert_ne!(msgid(&sent[2]), msgid(&sent[5]));
 }
+
+#[tokio::test]
+async fn the_forwarder_never_sends_for_a_sale_the_cashier_is_working_on() {
+    let rig = Rig::new(
+        presettle_script(platform())
+            .expect("2102", Answer::Lost)
+            .expect("2601", Answer::Crash(None)),
+    );
+    let sale = presettled(&rig).await;
+    // The cashier's confirm waits on its 2601 (it holds the sale): the future stays alive.
+    let confirm = rig.engine.confirm(&sale.id, Confirmation::default());
+    tokio::pin!(confirm);
+    tokio::select! {
+        r = &mut confirm => panic!("confirm finished: {r:?}"),
+        () = rig.platform.crashed() => {}
+    }
+    assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Reversing);
+    rig.engine.flush();
+    let pass = rig.engine.forward_pass().await.unwrap();
+    assert_eq!(pass.progressed, 0, "the sale is skipped, not sent twice");
+    assert_eq!(
+        rig.finish().len(),
+        4,
+        "no second 2601 while the first is in flight"
+    );
+}
