@@ -203,3 +203,40 @@ async fn the_forwarder_never_sends_for_a_sale_the_cashier_is_working_on() {
         "no second 2601 while the first is in flight"
     );
 }
+
+#[tokio::test]
+async fn a_platform_that_checks_passwords_needs_the_pin_and_gets_its_proof_in_2102() {
+    let rig = Rig::new(
+        presettle_script(platform().with_signtype("SM3")).expect_with(
+            "2102",
+            |s| {
+                let proof = s.password_proof.as_deref().unwrap_or_default();
+                assert!(!proof.is_empty(), "the consent proof rides in cainfo");
+                assert!(!proof.contains("123456"), "never the PIN itself");
+            },
+            Answer::fixture("2102_response.json"),
+        ),
+    );
+    let sale = presettled(&rig).await;
+    let e = rig
+        .engine
+        .confirm(&sale.id, Confirmation::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SaleError::PinRequired), "{e:?}");
+    assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Presettled);
+    let pin = crate::card::Pin::new("123456").unwrap();
+    let sale = rig
+        .engine
+        .confirm(
+            &sale.id,
+            Confirmation {
+                pin: Some(pin),
+                collected: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(sale.state, SaleState::Settled);
+    rig.finish();
+}
