@@ -154,3 +154,17 @@ async fn recovery_of_reversing_resends_the_same_2601_msgid() {
     assert_eq!(sent[0].input, first.input);
     assert_eq!(before.reversal.unwrap().msgid, msgid(&first));
 }
+
+#[tokio::test]
+async fn recovery_of_cancelling_with_a_recorded_refusal_leaves_the_sale_settled() {
+    let refusal =
+        serde_json::json!({ "infcode": -1, "err_msg": "已对账，不能撤销", "output": null });
+    let (rig, sale) = crash_cancelling(Answer::Crash(Some(refusal))).await;
+    let rig = rig.restart(platform());
+    assert_eq!(rig.engine.recover().await.unwrap(), 1);
+    let after = stored(&rig, &sale.id).await;
+    assert_eq!(after.state, SaleState::Settled);
+    assert_eq!(after.settlement, sale.settlement);
+    assert_eq!(after.attempt, None, "the refused 2103 is dropped");
+    assert!(rig.finish().is_empty(), "no 2601 for a recorded refusal");
+}
