@@ -99,8 +99,7 @@ fn engine(
 ) -> Arc<Engine> {
     Arc::new(Engine::new(EngineParts {
         store: store.clone(),
-        client,
-        ec: None,
+        platform: client.map(|c| c as Arc<dyn medsettle::upstream::platform::Platform>),
         card: None,
         events: medsettle::events::EventBus::default(),
         config: config.settle.clone(),

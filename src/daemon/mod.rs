@@ -238,15 +238,13 @@ impl Daemon {
             )?;
             state.upstream = Some(Arc::new(client));
         }
-        let ec = state
-            .upstream
-            .as_ref()
-            .and_then(|c| crate::upstream::ec::HttpEcDecoder::new(Arc::clone(c), &config));
         state.sales = Some(Arc::new(crate::settle::Engine::new(
             crate::settle::EngineParts {
                 store: state.store.clone(),
-                client: state.upstream.clone(),
-                ec,
+                platform: state
+                    .upstream
+                    .clone()
+                    .map(|c| c as Arc<dyn crate::upstream::platform::Platform>),
                 card: state.card.clone(),
                 events: env.events.clone(),
                 config: config.settle.clone(),

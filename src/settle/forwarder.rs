@@ -1,21 +1,26 @@
 //! The forwarder: settles stored sales when the platform is reachable, and drives every sale in
 //! doubt (`unknown`, `reversing`, and `reversed` stored sales) to an end. Oldest first; one
-//! attempt per sale at a time (the engine's per-sale lock); capped exponential backoff with
+//! attempt per sale at a time (the sale book's per-sale lock); capped exponential backoff with
 //! jitter per sale and for the link; new sales keep flowing meanwhile because each step holds
 //! only its own sale. A stored sale past its maximum age is not sent but moved to `expired`.
 //!
-//! [`Engine::recover`] runs once at start, before the forwarder: sales a crash left in
-//! `settling`/`cancelling` are finished from the audit table or declared `unknown`.
+//! It decides when to try, never what an answer means (the settler does), and it sends no
+//! request for a sale another operation holds.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use super::engine::{Engine, failure};
+use super::book::{SaleBook, failure};
 use super::error::SaleError;
 use super::sale::Sale;
+use super::settler::Settler;
 use super::state::{SaleEvent, SaleState};
+use crate::config::SettleConfig;
+use crate::status::StatusBoard;
 
 /// States the forwarder works on.
 const WORK: [SaleState; 4] = [
@@ -44,37 +49,59 @@ pub struct Pass {
     pub waiting: u32,
 }
 
-impl Engine {
-    /// Crash recovery, once at start: every `settling`/`cancelling` sale is resolved.
-    pub async fn recover(&self) -> Result<u32, SaleError> {
-        let rows = self
-            .store
-            .sales_in(&["settling", "cancelling"], false, None, 10_000)
-            .await?;
-        let mut n = 0;
-        for row in rows {
-            let _guard = self.lock(&row.id).await;
-            let mut sale = self.get(&row.id).await?;
-            if let Err(e) = self.recover_one(&mut sale).await {
-                tracing::warn!(sale = %sale.id, error = %e, "recovery left the sale in doubt");
-            }
-            n += 1;
+/// The forwarder. One per engine.
+pub(super) struct Forwarder {
+    book: Arc<SaleBook>,
+    settler: Arc<Settler>,
+    config: SettleConfig,
+    /// Wakes the forwarder (a sale was stored, an operator asked for a flush).
+    wake: Notify,
+    /// An operator asked for a flush: the next pass ignores per-sale backoff.
+    flush_requested: AtomicBool,
+    /// Where stored sales that need an operator are shown as an alarm.
+    status: Option<Arc<StatusBoard>>,
+}
+
+impl Forwarder {
+    pub(super) fn new(
+        book: Arc<SaleBook>,
+        settler: Arc<Settler>,
+        config: SettleConfig,
+        status: Option<Arc<StatusBoard>>,
+    ) -> Forwarder {
+        Forwarder {
+            book,
+            settler,
+            config,
+            wake: Notify::new(),
+            flush_requested: AtomicBool::new(false),
+            status,
         }
-        Ok(n)
+    }
+
+    /// An operator's flush: the next pass tries every waiting sale now, backoff or not.
+    pub(super) fn flush(&self) {
+        self.flush_requested.store(true, Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    /// Asks the forwarder to look at the queue now.
+    pub(super) fn wake(&self) {
+        self.wake.notify_one();
     }
 
     /// Runs the forwarder until `stop`.
-    pub async fn run_forwarder(self: Arc<Self>, stop: CancellationToken) {
+    pub(super) async fn run(&self, stop: CancellationToken) {
         let mut link_backoff = 0u32;
         loop {
             let pass = tokio::select! {
                 () = stop.cancelled() => return,
-                p = self.forward_pass() => p,
+                p = self.pass() => p,
             };
             let wait = match pass {
                 Ok(p) if p.link_down => {
                     link_backoff = link_backoff.saturating_add(1);
-                    Duration::from_millis(self.backoff_ms(link_backoff) as u64)
+                    Duration::from_millis(self.settler.backoff_ms(link_backoff) as u64)
                 }
                 Ok(p) if p.progressed > 0 => {
                     link_backoff = 0;
@@ -102,15 +129,17 @@ impl Engine {
     }
 
     /// One pass over the due sales, oldest first.
-    pub async fn forward_pass(&self) -> Result<Pass, SaleError> {
+    pub(super) async fn pass(&self) -> Result<Pass, SaleError> {
         let states: Vec<&str> = WORK.iter().map(|s| s.as_str()).collect();
-        let rows = self.store.sales_in(&states, false, None, BATCH).await?;
-        let now_ms = self.now().timestamp_millis();
+        let rows = self
+            .book
+            .store()
+            .sales_in(&states, false, None, BATCH)
+            .await?;
+        let now_ms = self.book.now().timestamp_millis();
         let max_age_ms = i64::from(self.config.offline_max_age_hours) * 3_600_000;
         let mut pass = Pass::default();
-        let flush = self
-            .flush_requested
-            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        let flush = self.flush_requested.swap(false, Ordering::SeqCst);
         for row in rows {
             // A reversed online sale waits for its cashier; only stored ones retry by themselves.
             if row.state == SaleState::Reversed.as_str() && !row.stored {
@@ -120,22 +149,23 @@ impl Engine {
                 pass.waiting += 1;
                 continue;
             }
-            let Some(_guard) = self.try_lock(&row.id) else {
+            let Some(_guard) = self.book.try_lock(&row.id) else {
                 continue;
             };
-            let mut sale = self.get(&row.id).await?;
+            let mut sale = self.book.get(&row.id).await?;
             if sale.state == SaleState::Queued
                 && !sale.age_waived
                 && now_ms - sale.created_at_ms > max_age_ms
             {
-                self.transition(
-                    &mut sale,
-                    SaleEvent::Expire,
-                    serde_json::json!({ "max_age_hours": self.config.offline_max_age_hours }),
-                    None,
-                    |_| {},
-                )
-                .await?;
+                self.book
+                    .transition(
+                        &mut sale,
+                        SaleEvent::Expire,
+                        serde_json::json!({ "max_age_hours": self.config.offline_max_age_hours }),
+                        None,
+                        |_| {},
+                    )
+                    .await?;
                 self.show_attention().await;
                 pass.progressed += 1;
                 continue;
@@ -168,10 +198,11 @@ impl Engine {
     }
 
     /// Raises [`ATTENTION`] while stored sales are rejected or expired, clears it otherwise.
-    pub async fn show_attention(&self) {
+    pub(super) async fn show_attention(&self) {
         let Some(status) = &self.status else { return };
         let Ok(rows) = self
-            .store
+            .book
+            .store()
             .sales_in(&["rejected", "expired"], true, None, 1_000)
             .await
         else {
@@ -200,23 +231,23 @@ impl Engine {
     async fn forward_one(&self, sale: &mut Sale) -> Result<(), SaleError> {
         match sale.state {
             SaleState::Queued => {
-                let client = self.platform()?;
+                let client = self.settler.platform()?;
                 // 1101 and 2101 move no money: repeating them after a crash is harmless, so
                 // they are folded into the `send` transition rather than recorded apart.
                 if sale.person.is_none() {
-                    match self.identify(&client, sale).await {
+                    match self.settler.identify(client.as_ref(), sale).await {
                         Ok(p) => sale.person = Some(p),
                         Err(e) => return self.step_failed(sale, e).await,
                     }
                 }
-                match self.estimate(&client, sale).await {
+                match self.settler.estimate(client.as_ref(), sale).await {
                     Ok(split) => sale.estimate = Some(split),
                     Err(e) => return self.step_failed(sale, e).await,
                 }
-                self.settle_now(sale).await.or_else(ignore_business)
+                self.settler.settle_now(sale).await.or_else(ignore_business)
             }
-            SaleState::Reversed => self.settle_now(sale).await.or_else(ignore_business),
-            SaleState::Unknown | SaleState::Reversing => self.reverse(sale).await,
+            SaleState::Reversed => self.settler.settle_now(sale).await.or_else(ignore_business),
+            SaleState::Unknown | SaleState::Reversing => self.settler.reverse(sale).await,
             _ => Ok(()),
         }
     }
@@ -229,25 +260,27 @@ impl Engine {
         e: crate::upstream::UpstreamError,
     ) -> Result<(), SaleError> {
         if matches!(e, crate::upstream::UpstreamError::Business { .. }) {
-            let f = failure(&e, self.now());
-            self.transition(
-                sale,
-                SaleEvent::Refused,
-                serde_json::json!({ "error": f }),
-                None,
-                |s| {
-                    s.last_error = Some(f.clone());
-                },
-            )
-            .await?;
+            let f = failure(&e, self.book.now());
+            self.book
+                .transition(
+                    sale,
+                    SaleEvent::Refused,
+                    serde_json::json!({ "error": f }),
+                    None,
+                    |s| {
+                        s.last_error = Some(f.clone());
+                    },
+                )
+                .await?;
             return Ok(());
         }
-        let next = self.now().timestamp_millis() + self.backoff_ms(sale.tries);
-        let f = failure(&e, self.now());
+        let next = self.book.now().timestamp_millis() + self.settler.backoff_ms(sale.tries);
+        let f = failure(&e, self.book.now());
         // The person/estimate filled in memory are not kept: the note writes the stored doc.
-        let mut stored = self.get(&sale.id).await?;
+        let mut stored = self.book.get(&sale.id).await?;
         stored.tries += 1;
-        self.note(&mut stored, "attempt_failed", Some(f), Some(next))
+        self.book
+            .note(&mut stored, "attempt_failed", Some(f), Some(next))
             .await?;
         *sale = stored;
         Err(SaleError::Offline {

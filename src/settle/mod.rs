@@ -1,18 +1,28 @@
-//! Sales: the state machine ([`state`]), the stored document ([`sale`]), the engine that moves
-//! sales through it with every step persisted before its effect ([`engine`], [`flow`]), the
-//! offline forwarder and crash recovery ([`forwarder`]), the credentials a sale may be made
-//! with ([`credentials`]) and daily reconciliation ([`reconcile`]). Contract: offline.md and
-//! upstream.md's 冲正 rules.
+//! Sales: the state machine ([`state`]), the stored document ([`sale`]), the credentials a sale
+//! may be made with ([`credentials`]), and the engine that moves sales through the machine with
+//! every step persisted before its effect — small types, one per job, over the
+//! [`Platform`](crate::upstream::platform::Platform) trait: the [`engine`] facade, the cashier's
+//! operations (`cashier`), the sale book (`book`: load, lock, transition), the settler
+//! (`settler`, with `requests` building its inputs), crash recovery (`recovery`), the offline
+//! [`forwarder`] and daily [`reconcile`]iation. Contract: offline.md and upstream.md's 冲正
+//! rules. Unit tests of every money path against the scripted platform: `tests/`.
 
+mod book;
+mod cashier;
 pub mod credentials;
 pub mod engine;
 pub mod error;
-mod flow;
 pub mod forwarder;
+mod intake;
 pub mod kiosk;
 pub mod reconcile;
+mod recovery;
+mod requests;
 pub mod sale;
+mod settler;
 pub mod state;
+#[cfg(test)]
+mod tests;
 
 pub use engine::{Confirmation, Engine, EngineParts, NewItem, NewSale};
 pub use error::SaleError;

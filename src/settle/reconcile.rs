@@ -2,13 +2,20 @@
 //! effective settlements — taken from its sale history, never from the platform — sent with
 //! 3201 per insurance type. An imbalance is an alarm on the status board and a metric for an
 //! operator, never something fixed silently.
+//!
+//! The [`Reconciler`] reads settled sales and sends 3201; it never changes a sale.
+
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use serde::Serialize;
 
+use super::book::SaleBook;
 use super::engine::Engine;
 use super::error::SaleError;
 use super::sale::Sale;
+use super::settler::Settler;
+use crate::config::{SettleConfig, TerminalConfig};
 use crate::upstream::Fen;
 use crate::upstream::tx::reverse::{ReconcileInput, Statement};
 
@@ -43,10 +50,32 @@ pub struct Report {
     pub balanced: bool,
 }
 
-impl Engine {
+/// The reconciler. One per engine.
+pub(super) struct Reconciler {
+    book: Arc<SaleBook>,
+    settler: Arc<Settler>,
+    config: SettleConfig,
+    terminal: TerminalConfig,
+}
+
+impl Reconciler {
+    pub(super) fn new(
+        book: Arc<SaleBook>,
+        settler: Arc<Settler>,
+        config: SettleConfig,
+        terminal: TerminalConfig,
+    ) -> Reconciler {
+        Reconciler {
+            book,
+            settler,
+            config,
+            terminal,
+        }
+    }
+
     /// The terminal's totals of `day`'s settled sales, per insurance type (those configured,
     /// plus any other that settled that day).
-    pub async fn day_totals(&self, day: NaiveDate) -> Result<Vec<Totals>, SaleError> {
+    pub(super) async fn day_totals(&self, day: NaiveDate) -> Result<Vec<Totals>, SaleError> {
         let day_text = crate::upstream::time::format_date(day);
         let mut by_type: std::collections::BTreeMap<String, Totals> = self
             .config
@@ -65,7 +94,8 @@ impl Engine {
         let mut after: Option<String> = None;
         loop {
             let rows = self
-                .store
+                .book
+                .store()
                 .sales_in(&["settled"], false, after.as_deref(), 500)
                 .await?;
             let Some(last) = rows.last() else { break };
@@ -94,8 +124,8 @@ impl Engine {
     }
 
     /// 3201 for `day`, one statement per insurance type; raises or clears the alarm.
-    pub async fn reconcile(&self, day: NaiveDate) -> Result<Report, SaleError> {
-        let client = self.platform()?;
+    pub(super) async fn reconcile(&self, day: NaiveDate) -> Result<Report, SaleError> {
+        let client = self.settler.platform()?;
         let day_text = crate::upstream::time::format_date(day);
         let mut lines = Vec::new();
         for totals in self.day_totals(day).await? {
@@ -128,7 +158,7 @@ impl Engine {
             lines,
             balanced,
         };
-        self.events.publish(
+        self.book.events().publish(
             "reconcile.done",
             serde_json::to_value(&report).unwrap_or_default(),
         );
@@ -176,11 +206,15 @@ pub async fn schedule(
     status: std::sync::Arc<crate::status::StatusBoard>,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    let Some(at) = engine.config.reconcile_time() else {
+    let Some(at) = engine.reconciler().config.reconcile_time() else {
         return;
     };
     loop {
-        let now = engine.now().with_timezone(&crate::upstream::time::cst());
+        let now = engine
+            .reconciler()
+            .book
+            .now()
+            .with_timezone(&crate::upstream::time::cst());
         let today_at = now.date_naive().and_time(at);
         let next = if now.naive_local() < today_at {
             today_at

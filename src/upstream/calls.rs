@@ -1,5 +1,6 @@
 //! Typed calls on the [`Client`]: one method per transaction that moves no money, returning the
-//! checked output, and the output check for the money-moving ones (2102/2207 settlements,
+//! checked output (1101, 2101 and 3201 delegate to the typed calls every
+//! [`Platform`] has), and the output check for the money-moving ones (2102/2207 settlements,
 //! 2103/2208 cancellations), which the settlement engine sends with `prepare`/`send`.
 //!
 //! Every settlement-shaped answer is checked before anyone sees it: an answer that does not
@@ -7,15 +8,14 @@
 
 use super::client::{CallOptions, Client, Exchange};
 use super::error::UpstreamError;
+use super::platform::Platform;
 use super::tx::outpatient::{
     FeeUploadInput, FeeUploadOutput, OUTPATIENT_FEE_UPLOAD, OUTPATIENT_PRESETTLE,
     OUTPATIENT_REGISTER, OutpatientInput, Registered, RegistrationInput, RegistrationOutput,
 };
-use super::tx::person::{PERSON_INFO, PersonInfo, PersonQueryInput};
-use super::tx::pharmacy::{PHARMACY_PRESETTLE, PharmacyInput};
-use super::tx::reverse::{
-    RECONCILE, REVERSAL, ReconcileInput, ReconcileOutput, ReversalInput, StmtInfo,
-};
+use super::tx::person::{PersonInfo, PersonQueryInput};
+use super::tx::pharmacy::PharmacyInput;
+use super::tx::reverse::{REVERSAL, ReconcileInput, ReversalInput, StmtInfo};
 use super::tx::settle::Settlement;
 
 fn for_person(insuplc_admdvs: &str) -> CallOptions {
@@ -32,7 +32,7 @@ impl Client {
         query: &PersonQueryInput,
         options: &CallOptions,
     ) -> Result<PersonInfo, UpstreamError> {
-        self.call(PERSON_INFO, query, options).await?.output()
+        (self as &dyn Platform).person_info(query, options).await
     }
 
     /// 2101 pharmacy pre-settlement: the split, checked to balance; nothing is settled.
@@ -41,11 +41,9 @@ impl Client {
         input: &PharmacyInput,
         insuplc_admdvs: &str,
     ) -> Result<Settlement, UpstreamError> {
-        presettle_only(input.infno(), PHARMACY_PRESETTLE)?;
-        let x = self
-            .call(input.infno(), input, &for_person(insuplc_admdvs))
-            .await?;
-        checked_balance(&x)
+        (self as &dyn Platform)
+            .presettle_pharmacy(input, insuplc_admdvs)
+            .await
     }
 
     /// 2201 outpatient registration: the visit (`mdtrt_id`).
@@ -99,11 +97,7 @@ impl Client {
 
     /// 3201 daily totals.
     pub async fn reconcile(&self, input: &ReconcileInput) -> Result<StmtInfo, UpstreamError> {
-        let out: ReconcileOutput = self
-            .call(RECONCILE, input, &CallOptions::default())
-            .await?
-            .output()?;
-        Ok(out.stmtinfo)
+        (self as &dyn Platform).reconcile(input).await
     }
 }
 

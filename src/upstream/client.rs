@@ -41,6 +41,8 @@ pub struct ClientParts {
     /// `base_url + path`.
     pub url: String,
     pub ec_url: Option<String>,
+    /// Who asks `ec.query` (institution, operator, device).
+    pub ec_who: super::tx::evoucher::EcClient,
     pub terminal: Terminal,
     pub signer: RequestSigner,
     /// `x-tif-paasid` and the paas token.
@@ -86,6 +88,23 @@ impl Prepared {
                 detail: format!("input does not serialise: {e}"),
             })?,
         })
+    }
+}
+
+impl Prepared {
+    /// The input node, as recorded.
+    pub fn input(&self) -> &Value {
+        &self.input
+    }
+
+    /// The envelope's `insuplc_admdvs`.
+    pub fn insuplc_admdvs(&self) -> &str {
+        &self.insuplc_admdvs
+    }
+
+    /// The consent proof sent in `cainfo`, if any.
+    pub fn password_proof(&self) -> Option<&str> {
+        self.pwd.as_deref()
     }
 }
 
@@ -336,6 +355,11 @@ impl Client {
     /// The configured e-voucher service URL.
     pub fn ec_url(&self) -> Option<&str> {
         self.parts.ec_url.as_deref()
+    }
+
+    /// Who asks `ec.query`.
+    pub fn ec_who(&self) -> &super::tx::evoucher::EcClient {
+        &self.parts.ec_who
     }
 
     /// The transport, for the e-voucher service (same TLS settings and pool).

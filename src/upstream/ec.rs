@@ -9,38 +9,64 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 use super::client::Client;
+use super::envelope::Terminal;
 use super::error::UpstreamError;
 use super::tx::evoucher::{EcClient, EcQueryRequest, SELF_SERVICE, classify_ec};
 use crate::config::{Config, TerminalMode};
 use crate::qr::evoucher::{BusinessType, EVoucherCode, EcDecoder, EcError, EcIdentity};
 
+/// Who asks `ec.query`: the configured institution, the envelope's operator, this device.
+pub fn who(config: &Config, terminal: &Terminal) -> EcClient {
+    let t = &config.terminal;
+    EcClient {
+        org_id: t.fixmedins_code.clone(),
+        operator_id: terminal.opter.clone(),
+        operator_name: terminal.opter_name.clone(),
+        office_id: t.id.clone(),
+        office_name: t.fixmedins_name.clone(),
+        device_type: match t.mode {
+            TerminalMode::Kiosk => SELF_SERVICE.to_owned(),
+            TerminalMode::Counter => "Counter".to_owned(),
+        },
+    }
+}
+
+impl Client {
+    /// `ec.query` with the upstream error class kept (the CLI prints it).
+    pub async fn ec_query(
+        &self,
+        code: &EVoucherCode,
+        business: BusinessType,
+    ) -> Result<super::tx::evoucher::EcIdentity, UpstreamError> {
+        let url = self.ec_url().ok_or_else(|| UpstreamError::NotSent {
+            detail: "no upstream.ec_url configured".into(),
+        })?;
+        let body = serde_json::to_vec(&EcQueryRequest::new(code, business, self.ec_who()))
+            .map_err(|e| UpstreamError::NotSent {
+                detail: format!("ec.query does not serialise: {e}"),
+            })?;
+        let headers = self.gateway_headers();
+        let answer = self.transport().post_json(url, &headers, body).await;
+        let result = answer.and_then(|a| classify_ec(a.status, &a.body));
+        match &result {
+            Ok(_) => tracing::info!("ec.query answered"),
+            Err(e) => tracing::warn!(error = %e, "ec.query failed"),
+        }
+        result
+    }
+}
+
 /// Decodes e-vouchers with the platform's e-voucher service.
 pub struct HttpEcDecoder {
     client: Arc<Client>,
-    who: EcClient,
 }
 
 impl HttpEcDecoder {
-    /// The decoder for this terminal, or `None` when no `ec_url` is configured.
-    pub fn new(client: Arc<Client>, config: &Config) -> Option<HttpEcDecoder> {
+    /// The decoder for this terminal, or `None` when no `ec_url` is configured. The client
+    /// already carries who asks (built from the same `config`).
+    pub fn new(client: Arc<Client>, _config: &Config) -> Option<HttpEcDecoder> {
         client.ec_url()?;
-        let t = &config.terminal;
-        let opter = client.terminal().opter.clone();
-        let opter_name = client.terminal().opter_name.clone();
-        Some(HttpEcDecoder {
-            who: EcClient {
-                org_id: t.fixmedins_code.clone(),
-                operator_id: opter,
-                operator_name: opter_name,
-                office_id: t.id.clone(),
-                office_name: t.fixmedins_name.clone(),
-                device_type: match t.mode {
-                    TerminalMode::Kiosk => SELF_SERVICE.to_owned(),
-                    TerminalMode::Counter => "Counter".to_owned(),
-                },
-            },
-            client,
-        })
+        Some(HttpEcDecoder { client })
     }
 
     /// `ec.query` with the upstream error class kept (the CLI prints it).
@@ -49,23 +75,7 @@ impl HttpEcDecoder {
         code: &EVoucherCode,
         business: BusinessType,
     ) -> Result<super::tx::evoucher::EcIdentity, UpstreamError> {
-        let url = self.client.ec_url().ok_or_else(|| UpstreamError::NotSent {
-            detail: "no upstream.ec_url configured".into(),
-        })?;
-        let body =
-            serde_json::to_vec(&EcQueryRequest::new(code, business, &self.who)).map_err(|e| {
-                UpstreamError::NotSent {
-                    detail: format!("ec.query does not serialise: {e}"),
-                }
-            })?;
-        let headers = self.client.gateway_headers();
-        let answer = self.client.transport().post_json(url, &headers, body).await;
-        let result = answer.and_then(|a| classify_ec(a.status, &a.body));
-        match &result {
-            Ok(_) => tracing::info!("ec.query answered"),
-            Err(e) => tracing::warn!(error = %e, "ec.query failed"),
-        }
-        result
+        self.client.ec_query(code, business).await
     }
 }
 

@@ -8,7 +8,8 @@
 //! id; [`envelope`] holds the request and response envelopes and [`envelope::classify`], which
 //! sorts an HTTP answer into a response or an [`error::UpstreamError`]; [`tx`] has the typed
 //! inputs and outputs per transaction family. [`transport`] is the HTTP edge, [`client`] the
-//! envelope-level client with the audit trail and [`session`] the sign-in; [`setup`] builds them
+//! envelope-level client with the audit trail and [`session`] the sign-in; [`platform`] is the
+//! trait the settlement engine talks to (the client, or [`scripted`]'s strict fake in tests); [`setup`] builds them
 //! from the configuration. The sandbox insurer lives in `drivers/sandbox`.
 
 pub mod calls;
@@ -16,6 +17,8 @@ pub mod client;
 pub mod ec;
 pub mod link;
 pub mod msgid_source;
+pub mod platform;
+pub mod scripted;
 pub mod session;
 pub mod setup;
 pub mod transport;

@@ -112,6 +112,7 @@ pub fn build(
         transport,
         url: format!("{}{}", up.base_url.trim_end_matches('/'), up.path),
         ec_url: up.ec_url.clone(),
+        ec_who: super::ec::who(config, &terminal),
         sign_in_identity: (terminal.opter.clone(), mac, ip),
         terminal,
         signer,

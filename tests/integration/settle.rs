@@ -83,12 +83,10 @@ async fn build(terminal: &Terminal) -> Built {
         medsettle::upstream::setup::build(&config, store.clone(), None, Some(Arc::clone(&clock)))
             .unwrap(),
     );
-    let ec = medsettle::upstream::ec::HttpEcDecoder::new(Arc::clone(&client), &config);
     let credentials = Arc::new(Credentials::default());
     let engine = Arc::new(Engine::new(EngineParts {
         store: store.clone(),
-        client: Some(client),
-        ec,
+        platform: Some(client),
         card: None,
         events: medsettle::events::EventBus::default(),
         config: config.settle.clone(),

@@ -1,0 +1,123 @@
+//! Crash recovery, once at start and before the forwarder: every sale a crash left in
+//! `settling` or `cancelling` is finished from the answer the audit table recorded, or — when
+//! no answer was recorded — declared `unknown` (the forwarder then reverses it with 2601).
+//!
+//! It sends nothing itself and never guesses an outcome: only a recorded `ok` or `business`
+//! answer finishes a sale.
+
+use std::sync::Arc;
+
+use super::book::SaleBook;
+use super::error::SaleError;
+use super::sale::Sale;
+use super::settler::{Settler, settlement_of};
+use super::state::{SaleEvent, SaleState};
+use crate::store::AuditOutcome;
+use crate::upstream::UpstreamError;
+use crate::upstream::tx::settle::Settlement;
+
+/// Crash recovery over the sale book and the settler.
+pub(super) struct Recovery {
+    book: Arc<SaleBook>,
+    settler: Arc<Settler>,
+}
+
+impl Recovery {
+    pub(super) fn new(book: Arc<SaleBook>, settler: Arc<Settler>) -> Recovery {
+        Recovery { book, settler }
+    }
+
+    /// Resolves every `settling`/`cancelling` sale; returns how many there were.
+    pub(super) async fn run(&self) -> Result<u32, SaleError> {
+        let rows = self
+            .book
+            .store()
+            .sales_in(&["settling", "cancelling"], false, None, 10_000)
+            .await?;
+        let mut n = 0;
+        for row in rows {
+            let _guard = self.book.lock(&row.id).await;
+            let mut sale = self.book.get(&row.id).await?;
+            if let Err(e) = self.one(&mut sale).await {
+                tracing::warn!(sale = %sale.id, error = %e, "recovery left the sale in doubt");
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// One sale left in flight (lock held).
+    async fn one(&self, sale: &mut Sale) -> Result<(), SaleError> {
+        let Some(attempt) = sale.attempt.clone() else {
+            return Ok(());
+        };
+        let row = self.book.store().audit(&attempt.msgid).await?;
+        let answer = row.as_ref().and_then(|r| {
+            let outcome = r.outcome.as_deref()?;
+            let body = r.response.as_deref()?;
+            Some((
+                outcome.to_owned(),
+                r.http_status.unwrap_or(200),
+                body.to_owned(),
+            ))
+        });
+        let classified = match answer {
+            Some((outcome, status, body))
+                if outcome == outcome_str(AuditOutcome::Ok)
+                    || outcome == outcome_str(AuditOutcome::Business) =>
+            {
+                crate::upstream::classify(status, body.as_bytes())
+            }
+            _ => Err(UpstreamError::OutcomeUnknown {
+                cause: crate::upstream::UnknownCause::Interrupted(
+                    "the daemon stopped before the answer was recorded".into(),
+                ),
+            }),
+        };
+        tracing::warn!(sale = %sale.id, state = %sale.state, msgid = %attempt.msgid, "recovering a sale left in flight");
+        let checked = match sale.state {
+            SaleState::Settling => classified.and_then(|r| {
+                let s: Settlement = r.output_as()?;
+                s.check()?;
+                Ok(s)
+            }),
+            SaleState::Cancelling => {
+                let original = sale
+                    .settlement
+                    .as_ref()
+                    .map(settlement_of)
+                    .unwrap_or_default();
+                classified.and_then(|r| {
+                    let s: Settlement = r.output_as()?;
+                    s.check_cancels(&original)?;
+                    Ok(s)
+                })
+            }
+            _ => return Ok(()),
+        };
+        match checked {
+            Ok(_) | Err(UpstreamError::Business { .. }) if sale.state == SaleState::Settling => {
+                self.settler.apply_settlement(sale, checked).await
+            }
+            Ok(_) | Err(UpstreamError::Business { .. }) => {
+                self.settler.apply_cancellation(sale, checked).await
+            }
+            Err(e) => {
+                // Not proven either way: `unknown`; the forwarder reverses it.
+                let recovered = serde_json::json!({ "recovered": true });
+                self.book
+                    .record_failure(sale, SaleEvent::Lost, &e, recovered, false)
+                    .await
+            }
+        }
+    }
+}
+
+fn outcome_str(o: AuditOutcome) -> &'static str {
+    match o {
+        AuditOutcome::Ok => "ok",
+        AuditOutcome::Business => "business",
+        AuditOutcome::Unknown => "unknown",
+        AuditOutcome::Protocol => "protocol",
+    }
+}

@@ -1,0 +1,242 @@
+//! Confirming online: 2102 recorded in the audit table before it leaves, a settlement, a
+//! refusal, and a lost answer (→ `unknown` → 2601 → a fresh 2102 under a new msgid).
+
+use super::*;
+use crate::settle::{Confirmation, SaleError, SaleState};
+use crate::upstream::Fen;
+
+/// A presettled card sale on `rig`.
+async fn presettled(rig: &Rig) -> Sale {
+    let sale = rig.card_sale("prefer_online").await;
+    rig.engine.presettle(&sale.id).await.unwrap()
+}
+
+#[tokio::test]
+async fn confirm_online_settles_with_2102_recorded_before_it_is_sent() {
+    let rig = Rig::new(presettle_script(platform()).expect_with(
+        "2102",
+        |s| {
+            assert!(s.prepared, "2102 goes through prepare/send");
+            let text = s.input.to_string();
+            assert!(text.contains("\"invono\""), "2102 carries invono: {text}");
+        },
+        Answer::fixture("2102_response.json"),
+    ));
+    let sale = presettled(&rig).await;
+    let sale = rig
+        .engine
+        .confirm(&sale.id, Confirmation::default())
+        .await
+        .unwrap();
+    assert_eq!(sale.state, SaleState::Settled);
+    let s = sale.settlement.clone().unwrap();
+    assert_eq!(s.setl_id.as_deref(), Some("S110105202611230001"));
+    assert_eq!(
+        (s.medfee, s.fund, s.account, s.cash),
+        (Fen(12_850), Fen(8_030), Fen(3_000), Fen(1_820))
+    );
+    assert_eq!(s.day, "2026-11-23", "the CST day of the settlement");
+    assert_eq!(sale.patient_share(), Some(Fen(1_820)));
+    let sent = rig.finish();
+    let settle = &sent[2];
+    assert_eq!(sale.attempt.as_ref().unwrap().msgid, msgid(settle));
+    let audit = rig.store.audit(msgid(settle)).await.unwrap().unwrap();
+    assert_eq!(audit.infno, "2102");
+    assert!(audit.sent_at_ms <= audit.answered_at_ms.unwrap());
+    assert_eq!(audit.outcome.as_deref(), Some("ok"));
+    assert_eq!(
+        history(&rig, &sale.id).await,
+        [
+            "create",
+            "identify",
+            "presettle",
+            "confirm",
+            "send",
+            "settled"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn refused_2102_rejects_the_sale_and_sends_no_reversal() {
+    let rig = Rig::new(presettle_script(platform()).expect("2102", Answer::refused("余额不足")));
+    let sale = presettled(&rig).await;
+    let e = rig
+        .engine
+        .confirm(&sale.id, Confirmation::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            SaleError::Upstream(crate::upstream::UpstreamError::Business { .. })
+        ),
+        "{e:?}"
+    );
+    let after = stored(&rig, &sale.id).await;
+    assert_eq!(after.state, SaleState::Rejected);
+    assert_eq!(after.settlement, None);
+    let sent = rig.finish();
+    assert_eq!(sent.len(), 3, "no 2601 after a refusal");
+    assert_eq!(
+        after.attempt.unwrap().msgid,
+        msgid(&sent[2]),
+        "the refused request is kept"
+    );
+    assert_eq!(after.last_error.unwrap().code, "upstream.business");
+}
+
+#[tokio::test]
+async fn lost_2102_is_reversed_then_settled_afresh_under_a_new_msgid() {
+    let rig = Rig::new(
+        presettle_script(platform())
+            .expect("2102", Answer::Lost)
+            .expect_with(
+                "2601",
+                |s| {
+                    assert!(s.prepared, "2601 is recorded before it leaves");
+                    assert_eq!(s.input["data"]["oinfno"], "2102");
+                },
+                Answer::fixture("2601_response.json"),
+            )
+            .expect("2102", Answer::fixture("2102_response.json")),
+    );
+    let sale = presettled(&rig).await;
+    let sale = rig
+        .engine
+        .confirm(&sale.id, Confirmation::default())
+        .await
+        .unwrap();
+    assert_eq!(sale.state, SaleState::Settled);
+    let sent = rig.finish();
+    assert_eq!(
+        rig.platform.infnos(),
+        ["1101", "2101", "2102", "2601", "2102"]
+    );
+    let (first, reversal, second) = (msgid(&sent[2]), &sent[3], msgid(&sent[4]));
+    assert_eq!(
+        reversal.input["data"]["omsgid"], first,
+        "2601 names the lost request"
+    );
+    assert_ne!(
+        first, second,
+        "a new settlement after a reversal has a new msgid"
+    );
+    assert_ne!(msgid(reversal), first);
+    assert_eq!(sale.reversed_attempts.len(), 1);
+    assert_eq!(sale.reversed_attempts[0].msgid, first);
+    assert_eq!(sale.attempt.as_ref().unwrap().msgid, second);
+    assert_eq!(sale.settlement.unwrap().cash, Fen(1_820));
+    assert_eq!(
+        history(&rig, &sale.id).await[4..],
+        ["send", "lost", "reverse", "reversed", "retry", "settled"]
+    );
+}
+
+#[tokio::test]
+async fn unanswered_2601_is_resent_under_its_own_msgid_until_answered() {
+    let rig = Rig::new(
+        presettle_script(platform())
+            .expect("2102", Answer::Lost)
+            .expect("2601", Answer::Unreachable)
+            .expect("2601", Answer::fixture("2601_response.json"))
+            .expect("2102", Answer::fixture("2102_response.json")),
+    );
+    let sale = presettled(&rig).await;
+    let e = rig
+        .engine
+        .confirm(&sale.id, Confirmation::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SaleError::Upstream(_)), "{e:?}");
+    let after = stored(&rig, &sale.id).await;
+    assert_eq!(after.state, SaleState::Reversing);
+    // The forwarder drives a sale in doubt to an end, backoff or not when flushed.
+    rig.engine.flush();
+    let pass = rig.engine.forward_pass().await.unwrap();
+    assert_eq!(pass.progressed, 1);
+    let after = stored(&rig, &sale.id).await;
+    assert_eq!(
+        after.state,
+        SaleState::Reversed,
+        "an online sale waits for its cashier"
+    );
+    // The cashier confirms again: a fresh 2102.
+    let sale = rig
+        .engine
+        .confirm(&sale.id, Confirmation::default())
+        .await
+        .unwrap();
+    assert_eq!(sale.state, SaleState::Settled);
+    let sent = rig.finish();
+    assert_eq!(
+        msgid(&sent[3]),
+        msgid(&sent[4]),
+        "a 2601 retry reuses its msgid"
+    );
+    assert_eq!(sent[3].input, sent[4].input);
+    assert_ne!(msgid(&sent[2]), msgid(&sent[5]));
+}
+
+#[tokio::test]
+async fn the_forwarder_never_sends_for_a_sale_the_cashier_is_working_on() {
+    let rig = Rig::new(
+        presettle_script(platform())
+            .expect("2102", Answer::Lost)
+            .expect("2601", Answer::Crash(None)),
+    );
+    let sale = presettled(&rig).await;
+    // The cashier's confirm waits on its 2601 (it holds the sale): the future stays alive.
+    let confirm = rig.engine.confirm(&sale.id, Confirmation::default());
+    tokio::pin!(confirm);
+    tokio::select! {
+        r = &mut confirm => panic!("confirm finished: {r:?}"),
+        () = rig.platform.crashed() => {}
+    }
+    assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Reversing);
+    rig.engine.flush();
+    let pass = rig.engine.forward_pass().await.unwrap();
+    assert_eq!(pass.progressed, 0, "the sale is skipped, not sent twice");
+    assert_eq!(
+        rig.finish().len(),
+        4,
+        "no second 2601 while the first is in flight"
+    );
+}
+
+#[tokio::test]
+async fn a_platform_that_checks_passwords_needs_the_pin_and_gets_its_proof_in_2102() {
+    let rig = Rig::new(
+        presettle_script(platform().with_signtype("SM3")).expect_with(
+            "2102",
+            |s| {
+                let proof = s.password_proof.as_deref().unwrap_or_default();
+                assert!(!proof.is_empty(), "the consent proof rides in cainfo");
+                assert!(!proof.contains("123456"), "never the PIN itself");
+            },
+            Answer::fixture("2102_response.json"),
+        ),
+    );
+    let sale = presettled(&rig).await;
+    let e = rig
+        .engine
+        .confirm(&sale.id, Confirmation::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, SaleError::PinRequired), "{e:?}");
+    assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Presettled);
+    let pin = crate::card::Pin::new("123456").unwrap();
+    let sale = rig
+        .engine
+        .confirm(
+            &sale.id,
+            Confirmation {
+                pin: Some(pin),
+                collected: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(sale.state, SaleState::Settled);
+    rig.finish();
+}

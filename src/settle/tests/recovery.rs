@@ -1,0 +1,170 @@
+//! Crash recovery: the daemon stops while a money-moving request is in flight (the scripted
+//! platform's `Crash` answer; the operation's future is dropped), then restarts on the same
+//! store. A `settling`/`cancelling` sale is finished from the answer in the audit table, or
+//! declared `unknown` and reversed; a `reversing` sale resends its 2601 under the same msgid.
+
+use super::*;
+use crate::settle::{Confirmation, SaleState};
+use crate::upstream::Fen;
+use crate::upstream::scripted::fixture;
+
+/// Runs `op` until the scripted platform crashes; `op` must not finish first.
+async fn crash<T: std::fmt::Debug>(rig: &Rig, op: impl std::future::Future<Output = T>) {
+    tokio::select! {
+        r = op => panic!("the operation finished instead of crashing: {r:?}"),
+        () = rig.platform.crashed() => {}
+    }
+}
+
+/// A presettled card sale whose 2102 answer is `answer`, confirmed until the crash.
+async fn crash_settling(answer: Answer) -> (Rig, String) {
+    let rig = Rig::new(presettle_script(platform()).expect("2102", answer));
+    let sale = rig.card_sale("prefer_online").await;
+    rig.engine.presettle(&sale.id).await.unwrap();
+    crash(&rig, rig.engine.confirm(&sale.id, Confirmation::default())).await;
+    // Persisted before the effect: the sale is `settling` with the msgid that was sent, and
+    // the audit table holds the full request.
+    let at_crash = stored(&rig, &sale.id).await;
+    assert_eq!(at_crash.state, SaleState::Settling);
+    let sent = rig.platform.sent();
+    assert_eq!(at_crash.attempt.unwrap().msgid, msgid(&sent[2]));
+    let audit = rig.store.audit(msgid(&sent[2])).await.unwrap().unwrap();
+    assert_eq!(audit.infno, "2102");
+    assert!(audit.request.contains("druginfo") || audit.request.contains("feedetail"));
+    (rig, sale.id)
+}
+
+/// A settled card sale whose 2103 answer is `answer`, cancelled until the crash.
+async fn crash_cancelling(answer: Answer) -> (Rig, Sale) {
+    let rig = Rig::new(
+        presettle_script(platform())
+            .expect("2102", Answer::fixture("2102_response.json"))
+            .expect("2103", answer),
+    );
+    let sale = rig.card_sale("prefer_online").await;
+    rig.engine.presettle(&sale.id).await.unwrap();
+    let sale = rig
+        .engine
+        .confirm(&sale.id, Confirmation::default())
+        .await
+        .unwrap();
+    crash(&rig, rig.engine.cancel(&sale.id)).await;
+    assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Cancelling);
+    (rig, sale)
+}
+
+#[tokio::test]
+async fn recovery_of_settling_with_a_recorded_answer_finishes_the_settlement() {
+    let (rig, id) = crash_settling(Answer::Crash(Some(fixture("2102_response.json")))).await;
+    let rig = rig.restart(platform());
+    assert_eq!(rig.engine.recover().await.unwrap(), 1);
+    let after = stored(&rig, &id).await;
+    assert_eq!(after.state, SaleState::Settled);
+    assert_eq!(after.settlement.unwrap().cash, Fen(1_820));
+    assert!(
+        rig.finish().is_empty(),
+        "the audit table had the answer: nothing is sent"
+    );
+}
+
+#[tokio::test]
+async fn recovery_of_settling_with_a_recorded_refusal_rejects_the_sale() {
+    let refusal = serde_json::json!({ "infcode": -1, "err_msg": "余额不足", "output": null });
+    let (rig, id) = crash_settling(Answer::Crash(Some(refusal))).await;
+    let rig = rig.restart(platform());
+    rig.engine.recover().await.unwrap();
+    let after = stored(&rig, &id).await;
+    assert_eq!(after.state, SaleState::Rejected);
+    assert_eq!(after.settlement, None);
+    assert_eq!(after.last_error.unwrap().code, "upstream.business");
+    assert!(rig.finish().is_empty(), "no 2601 for a recorded refusal");
+}
+
+#[tokio::test]
+async fn recovery_of_settling_without_an_answer_is_unknown_and_reversed() {
+    let (rig, id) = crash_settling(Answer::Crash(None)).await;
+    let lost = stored(&rig, &id).await.attempt.unwrap().msgid;
+    let rig = rig.restart(platform().expect("2601", Answer::fixture("2601_response.json")));
+    rig.engine.recover().await.unwrap();
+    let after = stored(&rig, &id).await;
+    assert_eq!(after.state, SaleState::Unknown);
+    assert!(history(&rig, &id).await.ends_with(&["lost".to_owned()]));
+    rig.engine.forward_pass().await.unwrap();
+    let after = stored(&rig, &id).await;
+    assert_eq!(after.state, SaleState::Reversed);
+    assert_eq!(after.reversed_attempts[0].msgid, lost);
+    let sent = rig.finish();
+    assert_eq!(sent[0].input["data"]["omsgid"], lost.as_str());
+    assert_eq!(sent[0].input["data"]["oinfno"], "2102");
+}
+
+#[tokio::test]
+async fn recovery_of_cancelling_with_a_recorded_answer_finishes_the_cancellation() {
+    let (rig, sale) = crash_cancelling(Answer::Crash(Some(fixture("2103_response.json")))).await;
+    let rig = rig.restart(platform());
+    assert_eq!(rig.engine.recover().await.unwrap(), 1);
+    assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Cancelled);
+    assert!(rig.finish().is_empty());
+}
+
+#[tokio::test]
+async fn recovery_of_cancelling_without_an_answer_reverses_the_2103() {
+    let (rig, sale) = crash_cancelling(Answer::Crash(None)).await;
+    let cancel = stored(&rig, &sale.id).await.attempt.unwrap();
+    assert_eq!(cancel.infno, "2103");
+    let rig = rig.restart(platform().expect("2601", Answer::fixture("2601_response.json")));
+    rig.engine.recover().await.unwrap();
+    assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Unknown);
+    rig.engine.forward_pass().await.unwrap();
+    let after = stored(&rig, &sale.id).await;
+    assert_eq!(after.state, SaleState::Settled, "the settlement stands");
+    assert_eq!(after.settlement, sale.settlement);
+    let sent = rig.finish();
+    assert_eq!(sent[0].input["data"]["omsgid"], cancel.msgid.as_str());
+    assert_eq!(sent[0].input["data"]["oinfno"], "2103");
+}
+
+#[tokio::test]
+async fn recovery_of_reversing_resends_the_same_2601_msgid() {
+    let rig = Rig::new(
+        presettle_script(platform())
+            .expect("2102", Answer::Lost)
+            .expect("2601", Answer::Crash(None)),
+    );
+    let sale = rig.card_sale("prefer_online").await;
+    rig.engine.presettle(&sale.id).await.unwrap();
+    crash(&rig, rig.engine.confirm(&sale.id, Confirmation::default())).await;
+    let before = stored(&rig, &sale.id).await;
+    assert_eq!(before.state, SaleState::Reversing);
+    let first = rig.platform.sent()[3].clone();
+    let rig = rig.restart(platform().expect("2601", Answer::fixture("2601_response.json")));
+    assert_eq!(
+        rig.engine.recover().await.unwrap(),
+        0,
+        "reversing is the forwarder's"
+    );
+    rig.engine.forward_pass().await.unwrap();
+    assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Reversed);
+    let sent = rig.finish();
+    assert_eq!(
+        msgid(&sent[0]),
+        msgid(&first),
+        "the same 2601, the same msgid"
+    );
+    assert_eq!(sent[0].input, first.input);
+    assert_eq!(before.reversal.unwrap().msgid, msgid(&first));
+}
+
+#[tokio::test]
+async fn recovery_of_cancelling_with_a_recorded_refusal_leaves_the_sale_settled() {
+    let refusal =
+        serde_json::json!({ "infcode": -1, "err_msg": "已对账，不能撤销", "output": null });
+    let (rig, sale) = crash_cancelling(Answer::Crash(Some(refusal))).await;
+    let rig = rig.restart(platform());
+    assert_eq!(rig.engine.recover().await.unwrap(), 1);
+    let after = stored(&rig, &sale.id).await;
+    assert_eq!(after.state, SaleState::Settled);
+    assert_eq!(after.settlement, sale.settlement);
+    assert_eq!(after.attempt, None, "the refused 2103 is dropped");
+    assert!(rig.finish().is_empty(), "no 2601 for a recorded refusal");
+}
