@@ -133,5 +133,4 @@ fn accepts(want: &Want, scan: &ScanResult) -> bool {
 }
 
 #[cfg(test)]
-#[path = "intake_tests.rs"]
 mod tests;

@@ -18,6 +18,7 @@ pub mod ec;
 pub mod link;
 pub mod msgid_source;
 pub mod platform;
+#[cfg(test)]
 pub mod scripted;
 pub mod session;
 pub mod setup;

@@ -431,5 +431,4 @@ impl Drop for ScriptedPlatform {
 }
 
 #[cfg(test)]
-#[path = "scripted_tests.rs"]
 mod tests;

@@ -3,7 +3,6 @@
 
 pub use medsettle_test_support::*;
 
-#[path = "support/browser.rs"]
 pub mod browser;
 
 /// The `medsettle` binary under test (the same file as [`process::bin`]).
