@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState, bodies};
 use crate::card::service::CardServiceError;
-use crate::card::{AccessError, CardError};
 
 pub(super) async fn readers(State(state): State<Arc<AppState>>) -> Response {
     let Some(card) = &state.card else {
@@ -27,7 +26,7 @@ pub(super) async fn readers(State(state): State<Arc<AppState>>) -> Response {
             "slots": slots,
         }))
         .into_response(),
-        Err(e) => service_error(&CardServiceError::Access(e)).into_response(),
+        Err(e) => ApiError::from_card(&CardServiceError::Access(e)).into_response(),
     }
 }
 
@@ -50,7 +49,7 @@ pub(super) async fn read(State(state): State<Arc<AppState>>, body: Bytes) -> Res
             v["credential_id"] = serde_json::Value::String(id);
             Json(v).into_response()
         }
-        Err(e) => service_error(&e).into_response(),
+        Err(e) => ApiError::from_card(&e).into_response(),
     }
 }
 
@@ -69,7 +68,7 @@ pub(super) async fn verify_pin(State(state): State<Arc<AppState>>, body: Bytes) 
         Ok(slot) => {
             Json(serde_json::json!({ "verified": true, "reader": slot.reader })).into_response()
         }
-        Err(e) => service_error(&e).into_response(),
+        Err(e) => ApiError::from_card(&e).into_response(),
     }
 }
 
@@ -142,22 +141,4 @@ fn disabled() -> ApiError {
         "本终端未配置读卡器。",
         "This terminal has no card reader configured.",
     )
-}
-
-pub(super) fn service_error(e: &CardServiceError) -> ApiError {
-    let status = match e {
-        CardServiceError::Access(AccessError::NoCard(_)) => StatusCode::REQUEST_TIMEOUT,
-        CardServiceError::Access(_) => StatusCode::SERVICE_UNAVAILABLE,
-        CardServiceError::Card(CardError::Transport(_)) => StatusCode::CONFLICT,
-        // A PIN that is not 6 digits never reaches the card: a malformed request.
-        CardServiceError::Card(CardError::PinFormat) => StatusCode::BAD_REQUEST,
-        CardServiceError::Card(_) | CardServiceError::Invalid(_) => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-    };
-    let mut err = ApiError::from_user_facing(status, e);
-    if let CardServiceError::Card(CardError::PinWrong { tries_left }) = e {
-        err = err.with_details(serde_json::json!({ "tries_left": tries_left }));
-    }
-    err
 }

@@ -60,7 +60,7 @@ pub(super) async fn wait(State(state): State<Arc<AppState>>, body: Bytes) -> Res
                         v["credential_id"] = serde_json::Value::String(id);
                         Got::Card(Box::new(v))
                     }
-                    Err(e) => Got::Failed(super::card::service_error(&e)),
+                    Err(e) => Got::Failed(ApiError::from_card(&e)),
                 }
             }
             _ => std::future::pending().await,

@@ -8,6 +8,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::card::service::CardServiceError;
+use crate::card::{AccessError, CardError};
 use crate::error::UserFacing;
 
 /// An error answer.
@@ -172,6 +174,27 @@ impl ApiError {
             "结算服务内部错误，请联系运维人员。",
             "Internal error in the settlement service; see its log.",
         )
+    }
+}
+
+impl ApiError {
+    /// A card service failure with the status a cashier program branches on.
+    pub fn from_card(e: &CardServiceError) -> Self {
+        let status = match e {
+            CardServiceError::Access(AccessError::NoCard(_)) => StatusCode::REQUEST_TIMEOUT,
+            CardServiceError::Access(_) => StatusCode::SERVICE_UNAVAILABLE,
+            CardServiceError::Card(CardError::Transport(_)) => StatusCode::CONFLICT,
+            // A PIN that is not 6 digits never reaches the card: a malformed request.
+            CardServiceError::Card(CardError::PinFormat) => StatusCode::BAD_REQUEST,
+            CardServiceError::Card(_) | CardServiceError::Invalid(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+        };
+        let mut err = ApiError::from_user_facing(status, e);
+        if let CardServiceError::Card(CardError::PinWrong { tries_left }) = e {
+            err = err.with_details(serde_json::json!({ "tries_left": tries_left }));
+        }
+        err
     }
 }
 

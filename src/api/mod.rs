@@ -33,11 +33,11 @@ pub use middleware::Limits;
 pub use system::OPENAPI;
 
 use crate::config::{Config, Secret, TerminalConfig};
-use crate::daemon::WorkTracker;
 use crate::events::EventBus;
 use crate::status::StatusBoard;
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
+use crate::work::WorkTracker;
 
 /// Everything handlers share.
 pub struct AppState {

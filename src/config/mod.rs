@@ -9,7 +9,6 @@
 mod devices;
 mod error;
 mod locate;
-mod secret;
 mod settle;
 mod upstream;
 mod validate;
@@ -19,9 +18,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::secret::{Secret, SecretError, SecretRef};
 pub use devices::{CardConfig, QrConfig, ReaderBackend, ReadersConfig, SlotRule};
 pub use error::{ConfigError, ConfigErrors};
-pub use secret::{Secret, SecretError, SecretRef};
 pub use settle::{SaleMode, SettleConfig};
 pub use upstream::{SignType, TifConfig, UpstreamConfig};
 
@@ -116,6 +115,15 @@ impl StoreConfig {
         self.key
             .clone()
             .unwrap_or_else(|| crate::store::default_key_ref(&self.path))
+    }
+
+    /// The store's own options: file, busy timeout, key set.
+    pub fn options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            path: self.path.clone(),
+            busy_timeout: std::time::Duration::from_millis(self.busy_timeout_ms),
+            key: self.key_ref(),
+        }
     }
 }
 

@@ -8,7 +8,6 @@
 
 mod notify;
 mod reload;
-mod work;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,13 +17,13 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::work::{WorkGuard, WorkTracker};
 pub use notify::Notifier;
-pub use work::{WorkGuard, WorkTracker};
 
 use crate::api::{self, AppState};
 use crate::config::{Config, Secret, SecretError};
 use crate::status::{Health, Phase, StatusBoard, now_ms};
-use crate::store::{Store, StoreError, WriteOp, WriteOutcome};
+use crate::store::{RunId, Store, StoreError};
 use crate::telemetry::LogHandle;
 use crate::telemetry::metrics::Metrics;
 
@@ -100,7 +99,7 @@ pub struct Daemon {
     state: Arc<AppState>,
     tcp: TcpListener,
     unix: Option<UnixListener>,
-    run_id: i64,
+    run_id: RunId,
 }
 
 /// Starts and serves until a [`Control::Shutdown`] arrives or `control` closes.
@@ -139,7 +138,7 @@ impl Daemon {
             tracing::warn!("the API token file is readable by every user; chmod 0640 or 0600 it");
         }
 
-        let store_config = config.store.clone();
+        let store_config = config.store.options();
         let creds = env.credentials_dir.clone();
         let (store, report) = tokio::task::spawn_blocking(move || {
             Store::open_configured(&store_config, creds.as_deref())
@@ -179,17 +178,9 @@ impl Daemon {
             ),
         );
         check_size(&config.store.path, config.store.alarm_size_mib, &status);
-        let run_id = match store
-            .write(WriteOp::RunStarted {
-                pid: std::process::id(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                started_at_ms: now_ms(),
-            })
-            .await?
-        {
-            WriteOutcome::RunId(id) => id,
-            _ => 0,
-        };
+        let run_id = store
+            .record_run(std::process::id(), env!("CARGO_PKG_VERSION"), now_ms())
+            .await?;
 
         let unix = match &config.api.unix_socket {
             Some(path) => Some(bind_unix(path, &config.api.unix_socket_mode)?),
@@ -474,14 +465,7 @@ impl Daemon {
                 Err(_) => tracing::warn!("sign-out (9002) took too long; stopping anyway"),
             }
         }
-        let stopped = state
-            .store
-            .write(WriteOp::RunStopped {
-                run_id,
-                stopped_at_ms: now_ms(),
-                clean: drained,
-            })
-            .await;
+        let stopped = state.store.record_stop(run_id, now_ms(), drained).await;
         if let Err(e) = stopped {
             tracing::error!(error = %e, "cannot record the stop in the database");
         }

@@ -444,7 +444,7 @@ async fn recovery_finishes_from_the_audit_table_or_reverses() {
         doc["state"] = serde_json::json!("settling");
         doc["settlement"] = serde_json::Value::Null;
         store
-            .write(medsettle::store::WriteOp::SaleTransition {
+            .transition_sale(medsettle::store::SaleTransition {
                 id: id.to_string(),
                 from: row.state.clone(),
                 to: "settling".into(),
