@@ -3,7 +3,7 @@
 //! thin translation onto the typed methods (no SQL, no channel of its own); delete this file
 //! when nothing calls `Store::write` any more.
 
-use super::write::{AuditAnswer, AuditRequest, NewSaleRow, Nonce, Remembered, SaleTransition};
+use super::job::{AuditAnswer, AuditRequest, NewSaleRow, Nonce, Remembered, SaleTransition};
 use super::{AuditOutcome, IdempotencyRow, OfflineLimits, RunId, Store, StoreError};
 
 /// Every write, untyped (prefer the typed methods). Each is one transaction.

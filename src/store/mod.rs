@@ -15,12 +15,15 @@
 pub mod crypt;
 mod error;
 mod inspect;
+mod job;
 mod legacy;
+mod limits;
 mod migrate;
 mod open;
 mod ops;
 mod quarantine;
 mod reads;
+mod rekey;
 mod sales;
 mod sealed;
 mod write;
@@ -41,10 +44,11 @@ use tokio::sync::{mpsc, oneshot};
 pub use crypt::{Crypt, CryptError, KeyError, KeySet};
 pub use error::StoreError;
 pub use inspect::{Inspection, inspect};
+pub use job::{AuditAnswer, AuditRequest, NewSaleRow, Nonce, Remembered, RunId, SaleTransition};
 pub use legacy::{WriteOp, WriteOutcome};
-pub use sales::{IdempotencyRow, LimitKind, OfflineLimits, OfflineTotals, SaleEventRow, SaleRow};
+pub use limits::{LimitKind, OfflineLimits};
+pub use sales::{IdempotencyRow, OfflineTotals, SaleEventRow, SaleRow};
 pub use sealed::RekeyReport;
-pub use write::{AuditAnswer, AuditRequest, NewSaleRow, Nonce, Remembered, RunId, SaleTransition};
 use writer::{Command, Counters};
 
 use crate::secret::SecretRef;
@@ -460,7 +464,7 @@ pub fn rekey(
     busy: Duration,
     keys: KeySet,
 ) -> Result<(RekeyReport, std::collections::BTreeMap<String, u64>), StoreError> {
-    sealed::rekey_file(path, busy, keys)
+    rekey::rekey_file(path, busy, keys)
 }
 
 /// Loads (creating a missing key file) the key set for the database at `path` — but first

@@ -9,8 +9,7 @@ use std::ops::RangeInclusive;
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::crypt::{Crypt, label};
-use super::write::{AuditAnswer, AuditRequest, Nonce, Remembered, RunId};
-use super::writer::{Job, Reply};
+use super::job::{AuditAnswer, AuditRequest, Job, Nonce, Remembered, Reply, RunId};
 use super::{IdempotencyRow, StoreError};
 
 /// A write's result waiting for the batch's commit, with the channel it is answered on.

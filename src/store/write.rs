@@ -1,86 +1,19 @@
 //! Typed writes: one method per write, each answering its own reply type
-//! ([`Store::record_run`] → [`RunId`], [`Store::remember_nonce`] → [`Nonce`], …), and the
-//! inputs of the writes that take more than a few values.
+//! ([`Store::record_run`] → [`RunId`], [`Store::remember_nonce`] → [`Nonce`], …).
 //!
 //! Each method wraps its input and a reply channel of exactly its reply type into the writer's
-//! closed [`Job`] enum, so no caller ever handles an answer that cannot happen. The SQL is in
-//! `ops.rs`; this file holds no SQL and no channel handling beyond building the job.
+//! closed [`Job`] enum (`job.rs`), so no caller ever handles an answer that cannot happen. The
+//! SQL is in `ops.rs`; this file holds no SQL and no channel handling beyond building the job.
 
 use std::ops::RangeInclusive;
 
 use tokio::sync::oneshot;
 
-use super::writer::{Command, Job, Reply};
-use super::{AuditOutcome, IdempotencyRow, OfflineLimits, Store, StoreError};
-
-/// The id of a row of `runs` (one process lifetime).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
-pub struct RunId(pub i64);
-
-/// Whether an e-SSC nonce was new to the replay guard.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Nonce {
-    /// First use: remembered now.
-    Fresh,
-    /// Seen before and not yet expired: a replay.
-    Replayed,
-}
-
-/// Whether an idempotent answer was remembered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Remembered {
-    /// The key was new; this answer is the one replayed from now on.
-    New,
-    /// The key was already there: the first answer stands.
-    AlreadyThere,
-}
-
-/// A platform request, recorded before it is sent.
-#[derive(Debug, Clone)]
-pub struct AuditRequest {
-    pub msgid: String,
-    pub infno: String,
-    pub request: String,
-    pub sent_at_ms: i64,
-}
-
-/// The answer (or the lack of one) to a recorded request.
-#[derive(Debug, Clone)]
-pub struct AuditAnswer {
-    pub msgid: String,
-    pub http_status: Option<u16>,
-    pub response: Option<String>,
-    pub outcome: AuditOutcome,
-    pub answered_at_ms: i64,
-}
-
-/// A new sale in `state` with its first history row.
-#[derive(Debug, Clone)]
-pub struct NewSaleRow {
-    pub id: String,
-    pub at_ms: i64,
-    pub state: String,
-    pub amount_fen: i64,
-    /// The sale as JSON.
-    pub doc: String,
-    /// History detail, JSON.
-    pub detail: String,
-}
-
-/// A sale's move from `from` to `to` (see [`Store::transition_sale`]).
-#[derive(Debug, Clone)]
-pub struct SaleTransition {
-    pub id: String,
-    pub from: String,
-    pub to: String,
-    pub event: String,
-    pub at_ms: i64,
-    pub doc: String,
-    pub detail: String,
-    pub next_attempt_at_ms: Option<i64>,
-    /// Makes the sale stored, checking these limits first.
-    pub store_offline: Option<OfflineLimits>,
-}
+use super::job::{
+    AuditAnswer, AuditRequest, Job, NewSaleRow, Nonce, Remembered, Reply, RunId, SaleTransition,
+};
+use super::writer::Command;
+use super::{IdempotencyRow, Store, StoreError};
 
 impl Store {
     /// Records this process's start; answers the run's id.

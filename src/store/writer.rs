@@ -17,70 +17,8 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::crypt::Crypt;
-use super::write::{
-    AuditAnswer, AuditRequest, NewSaleRow, Nonce, Remembered, RunId, SaleTransition,
-};
-use super::{IdempotencyRow, Pragmas, StoreError, StoreStats, migrate, ops};
-
-/// Where a write's answer goes: exactly its own reply type.
-pub(super) type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
-
-/// Every write the store accepts, each with its reply channel. Each is one savepoint of a
-/// group-committed transaction (`ops.rs`).
-pub(super) enum Job {
-    RunStarted {
-        pid: u32,
-        version: String,
-        started_at_ms: i64,
-        reply: Reply<RunId>,
-    },
-    RunStopped {
-        run_id: i64,
-        stopped_at_ms: i64,
-        clean: bool,
-        reply: Reply<()>,
-    },
-    SetMeta {
-        key: String,
-        value: String,
-        reply: Reply<()>,
-    },
-    RememberNonce {
-        kid: String,
-        nonce: String,
-        expires_at: i64,
-        now: i64,
-        reply: Reply<Nonce>,
-    },
-    /// Advances a counter by `count`; answers the block.
-    Sequence {
-        name: String,
-        count: u64,
-        reply: Reply<std::ops::RangeInclusive<u64>>,
-    },
-    AuditRequest {
-        request: AuditRequest,
-        reply: Reply<()>,
-    },
-    AuditAnswer {
-        answer: AuditAnswer,
-        reply: Reply<()>,
-    },
-    SaleCreate {
-        sale: NewSaleRow,
-        reply: Reply<()>,
-    },
-    SaleTransition {
-        step: SaleTransition,
-        reply: Reply<()>,
-    },
-    IdempotencyPut {
-        key: String,
-        row: IdempotencyRow,
-        at_ms: i64,
-        reply: Reply<Remembered>,
-    },
-}
+use super::job::Job;
+use super::{Pragmas, StoreError, StoreStats, migrate, ops};
 
 /// Commands waiting for the writer beyond this make senders wait (back-pressure).
 pub(super) const QUEUE_CAPACITY: usize = 64;

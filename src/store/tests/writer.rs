@@ -121,7 +121,7 @@ async fn close_drains_queued_writes_then_refuses_everything() {
     let other = store.clone();
     let mut queued = Vec::new();
     for pid in 0..10 {
-        let job = |reply| crate::store::writer::Job::RunStarted {
+        let job = |reply| crate::store::job::Job::RunStarted {
             pid,
             version: "0.1.0".into(),
             started_at_ms: 0,
