@@ -22,6 +22,7 @@ pub mod error {
 pub mod events;
 pub mod qr;
 pub mod secret;
+pub mod services;
 pub mod settle;
 pub mod status;
 pub mod store;

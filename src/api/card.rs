@@ -75,15 +75,6 @@ pub(super) async fn verify_pin(State(state): State<Arc<AppState>>, body: Bytes) 
 /// `POST /v1/qr/submit`: a code entered by hand or typed into the cashier program by a scan
 /// box, processed like a scan (classified, an e-SSC verified and replay-guarded).
 pub(super) async fn qr_submit(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let Some(qr) = &state.qr else {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "qr.disabled",
-            "本终端未启用扫码。",
-            "QR codes are not enabled on this terminal.",
-        )
-        .into_response();
-    };
     let text = match bodies::qr_submit_text(&body) {
         Ok(t) => t,
         Err(e) => return e.into_response(),
@@ -94,7 +85,7 @@ pub(super) async fn qr_submit(State(state): State<Arc<AppState>>, body: Bytes) -
         decoder: None,
         decode_ms: None,
     };
-    match qr.submit(scan).await {
+    match state.qr.submit(scan).await {
         Some(result) => Json(&*result).into_response(),
         None => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -108,8 +99,7 @@ pub(super) async fn qr_submit(State(state): State<Arc<AppState>>, body: Bytes) -
 
 /// `POST /v1/qr/scan`: waits for the next code from any QR source.
 pub(super) async fn qr_scan(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let qr = state.qr.as_ref().filter(|_| state.qr_sources);
-    let Some(qr) = qr else {
+    if !state.qr_sources {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "qr.disabled",
@@ -117,12 +107,12 @@ pub(super) async fn qr_scan(State(state): State<Arc<AppState>>, body: Bytes) -> 
             "This terminal has no QR source configured.",
         )
         .into_response();
-    };
+    }
     let wait = match bodies::qr_scan_wait(&body, state.limits.request_timeout) {
         Ok(w) => w,
         Err(e) => return e.into_response(),
     };
-    match qr.next(wait).await {
+    match state.qr.next(wait).await {
         Some(result) => Json(&*result).into_response(),
         None => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,

@@ -29,7 +29,7 @@ pub(super) async fn wait(State(state): State<Arc<AppState>>, body: Bytes) -> Res
     };
     let wait = asked.wait;
     let want_card = asked.card && state.card.is_some();
-    let want_qr = asked.qr && state.qr.is_some();
+    let want_qr = asked.qr;
     if !want_card && !want_qr {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -67,8 +67,8 @@ pub(super) async fn wait(State(state): State<Arc<AppState>>, body: Bytes) -> Res
         }
     };
     let qr = async {
-        match (&state.qr, want_qr && state.qr_sources) {
-            (Some(qr), true) => match qr.next(wait).await {
+        match want_qr && state.qr_sources {
+            true => match state.qr.next(wait).await {
                 Some(r) => Got::Qr(r),
                 None => std::future::pending().await,
             },

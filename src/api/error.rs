@@ -146,16 +146,6 @@ impl ApiError {
         )
     }
 
-    /// The terminal has no settlement engine.
-    pub fn sales_disabled() -> Self {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "sale.disabled",
-            "本终端未启用结算功能。",
-            "Settlement is not enabled on this terminal.",
-        )
-    }
-
     /// An `Idempotency-Key` used before with a different request.
     pub fn idempotency_mismatch() -> Self {
         ApiError::new(
@@ -230,7 +220,6 @@ mod tests {
             ApiError::method_not_allowed(),
             ApiError::bad_request("x"),
             ApiError::stopping(),
-            ApiError::sales_disabled(),
             ApiError::idempotency_mismatch(),
             ApiError::internal(),
         ];

@@ -8,6 +8,9 @@
 
 mod notify;
 mod reload;
+mod services;
+mod size;
+mod tasks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -19,13 +22,13 @@ use tokio_util::sync::CancellationToken;
 
 pub use crate::work::{WorkGuard, WorkTracker};
 pub use notify::Notifier;
+pub use size::SIZE_ALARM;
 
 use crate::api::{self, AppState};
 use crate::config::{Config, Secret, SecretError};
 use crate::status::{Health, Phase, StatusBoard, now_ms};
 use crate::store::{RunId, Store, StoreError};
 use crate::telemetry::LogHandle;
-use crate::telemetry::metrics::Metrics;
 
 /// What the daemon takes from the process it runs in.
 #[derive(Default)]
@@ -177,7 +180,7 @@ impl Daemon {
                 store.path().display()
             ),
         );
-        check_size(&config.store.path, config.store.alarm_size_mib, &status);
+        size::check(&config.store.path, config.store.alarm_size_mib, &status);
         let run_id = store
             .record_run(std::process::id(), env!("CARGO_PKG_VERSION"), now_ms())
             .await?;
@@ -186,78 +189,8 @@ impl Daemon {
             Some(path) => Some(bind_unix(path, &config.api.unix_socket_mode)?),
             None => None,
         };
-        let card = match &env.readers {
-            Some(readers) => Some(Arc::new(crate::card::service::CardService::from_config(
-                &config,
-                Arc::clone(readers),
-                env.events.clone(),
-            )?)),
-            None => None,
-        };
-        let mut state = AppState::new(
-            &config,
-            token,
-            store,
-            status,
-            Arc::new(Metrics::default()),
-            WorkTracker::default(),
-            env.events.clone(),
-        );
-        state.card = card;
-        // The QR service always exists: codes may be submitted by hand (`POST /v1/qr/submit`)
-        // even without a camera or scan box.
-        state.qr_sources = env.scans.is_some();
-        {
-            let verifier = crate::qr::essc::Verifier::new(config.qr.key_ring()?)
-                .with_skew(config.qr.essc_skew_secs);
-            state.qr = Some(Arc::new(
-                crate::qr::service::QrService::new(
-                    verifier,
-                    Arc::new(state.store.clone()),
-                    env.events.clone(),
-                    Duration::from_millis(config.qr.debounce_ms),
-                )
-                .with_credentials(Arc::clone(&state.credentials)),
-            ));
-        }
-        if config.upstream.is_some() {
-            let client = crate::upstream::setup::build(
-                &config,
-                state.store.clone(),
-                env.credentials_dir.as_deref(),
-                None,
-            )?;
-            state.upstream = Some(Arc::new(client));
-        }
-        let ec = state
-            .upstream
-            .as_ref()
-            .and_then(|c| crate::upstream::ec::HttpEcDecoder::new(Arc::clone(c), &config));
-        state.sales = Some(Arc::new(crate::settle::Engine::new(
-            crate::settle::EngineParts {
-                store: state.store.clone(),
-                client: state.upstream.clone(),
-                ec,
-                card: state.card.clone(),
-                events: env.events.clone(),
-                config: config.settle.clone(),
-                terminal: config.terminal.clone(),
-                credentials: Arc::clone(&state.credentials),
-                clock: None,
-                status: Some(Arc::clone(&state.status)),
-            },
-        )));
-        if config.terminal.mode == crate::config::TerminalMode::Kiosk {
-            if let Some(engine) = &state.sales {
-                state.kiosk = Some(Arc::new(crate::settle::kiosk::Kiosk::new(
-                    Arc::clone(engine),
-                    state.card.clone(),
-                    env.events.clone(),
-                    Duration::from_millis(config.settle.kiosk_step_timeout_ms),
-                )));
-            }
-        }
-        let state = Arc::new(state);
+        let services = services::build(&config, &env, store, status)?;
+        let state = Arc::new(AppState::new(&config.api, token, services));
         Ok(Daemon {
             config,
             env,
@@ -326,76 +259,13 @@ impl Daemon {
         tracing::info!(api = %display_addr(addr, &config), "medsettle ready");
 
         let monitors = CancellationToken::new();
-        match &env.readers {
-            Some(readers) => {
-                tokio::spawn(crate::card::monitor::run(
-                    Arc::clone(readers),
-                    state.events.clone(),
-                    Arc::clone(&state.status),
-                    monitors.clone(),
-                ));
-            }
-            None => state.status.set(
-                crate::card::monitor::COMPONENT,
-                Health::Disabled,
-                "no card readers configured",
-            ),
-        }
-
-        match (&state.qr, env.scans.take()) {
-            (Some(qr), Some(scans)) => {
-                tokio::spawn(Arc::clone(qr).run(scans, monitors.clone()));
-                state.status.set("qr", Health::Ok, "QR sources connected");
-            }
-            _ => state
-                .status
-                .set("qr", Health::Disabled, "no QR sources configured"),
-        }
-
-        if let Some(engine) = &state.sales {
-            if engine.has_platform() {
-                tokio::spawn(crate::settle::reconcile::schedule(
-                    Arc::clone(engine),
-                    Arc::clone(&state.status),
-                    monitors.clone(),
-                ));
-            }
-            let engine = Arc::clone(engine);
-            let stop = monitors.clone();
-            tokio::spawn(async move {
-                match engine.recover().await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::warn!(sales = n, "recovered sales left in flight by the last run")
-                    }
-                    Err(e) => tracing::error!(error = %e, "crash recovery failed"),
-                }
-                if engine.has_platform() {
-                    engine.run_forwarder(stop).await;
-                }
-            });
-        }
-        tokio::spawn(size_loop(
-            config.store.path.clone(),
-            config.store.alarm_size_mib,
-            Arc::clone(&state.status),
-            monitors.clone(),
-        ));
-        match &state.upstream {
-            Some(client) => {
-                tokio::spawn(crate::upstream::link::run(
-                    Arc::clone(client),
-                    Arc::clone(&state.status),
-                    state.events.clone(),
-                    monitors.clone(),
-                ));
-            }
-            None => state.status.set(
-                crate::upstream::link::COMPONENT,
-                Health::Disabled,
-                "no [upstream] platform configured (offline only)",
-            ),
-        }
+        tasks::start(
+            &state,
+            &config,
+            env.readers.as_ref(),
+            env.scans.take(),
+            &monitors,
+        );
 
         let watchdog = env.notifier.watchdog_interval().map(|every| {
             tokio::spawn(watchdog_loop(
@@ -484,49 +354,6 @@ fn display_addr(addr: Option<std::net::SocketAddr>, config: &Config) -> String {
     match &config.api.unix_socket {
         Some(p) => format!("{tcp} and {}", p.display()),
         None => tcp,
-    }
-}
-
-/// The alarm raised while the database is larger than `store.alarm_size_mib`.
-pub const SIZE_ALARM: &str = "store.size";
-
-/// Checks the database's size (file + WAL) against `limit_mib` every minute until `stop` (the
-/// first check ran before READY, in [`Daemon::start`]), and logs the summary of the messages
-/// the repeat limit (`log.repeat_burst`) dropped.
-async fn size_loop(
-    path: std::path::PathBuf,
-    limit_mib: u64,
-    status: Arc<StatusBoard>,
-    stop: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(60)) => {}
-        }
-        check_size(&path, limit_mib, &status);
-        if let Some(t) = crate::telemetry::log_throttle() {
-            t.report();
-        }
-    }
-}
-
-/// Raises or clears [`SIZE_ALARM`] for the database at `path`.
-fn check_size(path: &std::path::Path, limit_mib: u64, status: &StatusBoard) {
-    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let mut wal = path.to_path_buf().into_os_string();
-    wal.push("-wal");
-    let bytes = size(path) + size(std::path::Path::new(&wal));
-    let mib = bytes / (1024 * 1024);
-    if bytes > limit_mib.saturating_mul(1024 * 1024) {
-        status.raise(
-            SIZE_ALARM,
-            format!("数据库已达 {mib} MiB，超过告警值 {limit_mib} MiB，请运维人员检查磁盘和脱机队列。"),
-            format!("The database is {mib} MiB, above the {limit_mib} MiB alarm level; an operator should check the disk and the offline queue."),
-            serde_json::json!({ "bytes": bytes, "alarm_size_mib": limit_mib }),
-        );
-    } else {
-        status.clear(SIZE_ALARM);
     }
 }
 
