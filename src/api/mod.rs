@@ -1,8 +1,9 @@
 //! The local API for cashier software, kiosk UIs and operators: HTTP/JSON on loopback TCP and
 //! optionally a Unix socket.
 //!
-//! [`router`] builds the routes from one table ([`ROUTES`] is what it registered), so the
-//! OpenAPI document can be checked against the real routes. Every API route but `/healthz`
+//! [`router`] registers exactly the rows of one table ([`ROUTES`], `routes.rs`: method, path,
+//! access rule and handler), so the OpenAPI document can be checked against the real routes.
+//! [`AppState`] is the daemon's [`Services`] plus the state only HTTP needs. Every API route but `/healthz`
 //! requires the bearer token; the status page's routes ([`Access::Page`], module `ui`) check
 //! its session cookie themselves, and that cookie also opens the few read-only `GET` routes the
 //! page calls. Handlers call into the core; they never open the database or a

@@ -63,7 +63,7 @@ pub struct NewSaleRow {
     pub detail: String,
 }
 
-/// A sale's move from `from` to `to` (see [`Store::transition_sale`]).
+/// A sale's move from `from` to `to` (see [`Store::transition_sale`](super::Store::transition_sale)).
 #[derive(Debug, Clone)]
 pub struct SaleTransition {
     pub id: String,

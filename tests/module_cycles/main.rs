@@ -1,6 +1,6 @@
 //! The module-cycle check (issue 14, item 6): no import cycle between the daemon's top-level
 //! modules, nor between the sibling modules of any module folder, in the daemon (`src/`) and
-//! in every crate under `crates/`. Paths are read from the source (`crate::`, `super::`,
+//! in every crate under `crates/` and `drivers/`. Paths are read from the source (`crate::`, `super::`,
 //! `self::`, child modules, `pub use` re-exports followed to the defining module); a cycle
 //! fails the test with the lines that make it.
 //!
@@ -51,15 +51,17 @@ struct Cycle {
 fn no_module_import_cycles() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut crates = vec![(".".to_owned(), root.join("src/lib.rs"))];
-    let mut dirs: Vec<_> = std::fs::read_dir(root.join("crates"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("src/lib.rs").exists())
-        .collect();
-    dirs.sort();
-    for d in dirs {
-        let name = format!("crates/{}", d.file_name().unwrap().to_string_lossy());
-        crates.push((name, d.join("src/lib.rs")));
+    for group in ["crates", "drivers"] {
+        let mut dirs: Vec<_> = std::fs::read_dir(root.join(group))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.join("src/lib.rs").exists())
+            .collect();
+        dirs.sort();
+        for d in dirs {
+            let name = format!("{group}/{}", d.file_name().unwrap().to_string_lossy());
+            crates.push((name, d.join("src/lib.rs")));
+        }
     }
 
     let allowed: BTreeSet<(String, String, String, String)> = ALLOWED
