@@ -89,3 +89,25 @@ pub const ROUTES: &[Route] = &[
     route!(POST "/ui/logout", Page, ui::logout),
     route!(GET "/ui/enter", Page, ui::enter),
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_row_is_one_method_and_path_with_a_handler() {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in ROUTES {
+            assert!(matches!(r.method, "GET" | "POST"), "{r:?}");
+            assert!(r.path.starts_with('/'), "{r:?}");
+            assert!(seen.insert((r.method, r.path)), "listed twice: {r:?}");
+            let _ = (r.handler)();
+        }
+        let public: Vec<_> = ROUTES
+            .iter()
+            .filter(|r| r.access == Access::Public)
+            .collect();
+        assert_eq!(public.len(), 1, "only /healthz is public");
+        assert_eq!(public[0].path, "/healthz");
+    }
+}
