@@ -25,7 +25,7 @@ mod system;
 mod ui;
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 
@@ -34,7 +34,7 @@ pub use middleware::Limits;
 pub use routes::{Access, ROUTES, Route};
 pub use system::OPENAPI;
 
-use crate::config::{ApiConfig, Secret};
+use crate::secret::Secret;
 use crate::services::Services;
 
 /// Everything handlers share: the daemon's [`Services`] (reached through `Deref`, so a
@@ -64,21 +64,29 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// The API's own settings (from `[api]`, converted by the daemon).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiOptions {
+    /// Request limits.
+    pub limits: Limits,
+    /// Open connections at most, TCP and Unix socket together.
+    pub max_connections: usize,
+    /// Browser origins allowed by CORS; empty = CORS off.
+    pub cors_origins: Vec<String>,
+}
+
 impl AppState {
-    /// The HTTP state around `services`, from `[api]`.
-    pub fn new(config: &ApiConfig, token: Secret, services: Services) -> AppState {
+    /// The HTTP state around `services`.
+    pub fn new(options: ApiOptions, token: Secret, services: Services) -> AppState {
         AppState {
             services,
             token: RwLock::new(token),
             idempotency: idempotency::Keys::default(),
-            cors_origins: config.cors_origins.clone(),
-            limits: Limits {
-                max_body_bytes: config.max_body_bytes,
-                request_timeout: Duration::from_millis(config.request_timeout_ms),
-            },
+            cors_origins: options.cors_origins,
+            limits: options.limits,
             sessions: ui::session::Sessions::default(),
             started: Instant::now(),
-            connections: connections::ConnectionLimit::new(config.max_connections),
+            connections: connections::ConnectionLimit::new(options.max_connections),
         }
     }
 

@@ -190,7 +190,11 @@ impl Daemon {
             None => None,
         };
         let services = services::build(&config, &env, store, status)?;
-        let state = Arc::new(AppState::new(&config.api, token, services));
+        let state = Arc::new(AppState::new(
+            services::api_options(&config.api),
+            token,
+            services,
+        ));
         Ok(Daemon {
             config,
             env,

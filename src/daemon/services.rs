@@ -1,13 +1,14 @@
 //! The one function that builds the daemon's [`Services`] from the config and what the
-//! process hands over ([`Environment`]). Every service is built here, once, before anything
+//! process hands over ([`Environment`]), and the API's options. Every service is built here, once, before anything
 //! serves; nothing is assigned afterwards. It starts no task (`tasks.rs`) and binds nothing.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::{DaemonError, Environment};
+use crate::api::{ApiOptions, Limits};
 use crate::card::service::CardService;
-use crate::config::{Config, TerminalMode};
+use crate::config::{ApiConfig, Config, TerminalMode};
 use crate::qr::essc::Verifier;
 use crate::qr::service::QrService;
 use crate::services::Services;
@@ -19,6 +20,19 @@ use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
 use crate::upstream::ec::HttpEcDecoder;
 use crate::work::WorkTracker;
+
+/// The API's own settings from `[api]` (the API sits above the engine, which still reads the
+/// config, so this conversion lives here rather than in `config`).
+pub(super) fn api_options(api: &ApiConfig) -> ApiOptions {
+    ApiOptions {
+        limits: Limits {
+            max_body_bytes: api.max_body_bytes,
+            request_timeout: Duration::from_millis(api.request_timeout_ms),
+        },
+        max_connections: api.max_connections,
+        cors_origins: api.cors_origins.clone(),
+    }
+}
 
 /// Builds every service over the open `store`. Fails on a blacklist, e-SSC key or
 /// `[upstream]` setting that cannot be used.
