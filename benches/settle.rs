@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use medsettle::card::{CardRecord, Holder, Interface, Sex};
 use medsettle::config::{Config, SaleMode};
-use medsettle::settle::credentials::{Credentials, Fresh};
+use medsettle::credential::{Credentials, Fresh};
 use medsettle::settle::{Confirmation, Engine, EngineParts, NewItem, NewSale};
-use medsettle::store::{Store, WriteOp};
+use medsettle::store::{SaleTransition, Store};
 use medsettle::upstream::{Price, Qty};
 
 const ROUNDS: usize = 2_000;
@@ -163,7 +163,7 @@ async fn engine_benches(dir: &std::path::Path) {
         let doc = serde_json::to_string(&sale).unwrap();
         let t0 = Instant::now();
         store
-            .write(WriteOp::SaleTransition {
+            .transition_sale(SaleTransition {
                 id: id.clone(),
                 from: "captured".into(),
                 to: "queued".into(),

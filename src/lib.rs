@@ -21,8 +21,11 @@ pub mod error {
 }
 pub mod events;
 pub mod qr;
+pub mod secret;
+pub mod services;
 pub mod settle;
 pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod upstream;
+pub mod work;

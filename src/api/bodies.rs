@@ -105,7 +105,7 @@ pub fn card_read(body: &[u8], request_timeout: Duration) -> Result<ReadRequest, 
         .as_deref()
         .map(|p| Pin::new(p))
         .transpose()
-        .map_err(|e| super::card::service_error(&CardServiceError::Card(e)))?;
+        .map_err(|e| ApiError::from_card(&CardServiceError::Card(e)))?;
     Ok(ReadRequest {
         policy: body.interface,
         reader: any_reader(body.reader),
@@ -140,8 +140,7 @@ pub struct PinCheck {
 pub fn card_verify_pin(body: &[u8], request_timeout: Duration) -> Result<PinCheck, ApiError> {
     let body: PinBody = parse(body)?;
     let wait = wait_within(request_timeout, body.wait_ms)?;
-    let pin =
-        Pin::new(&body.pin).map_err(|e| super::card::service_error(&CardServiceError::Card(e)))?;
+    let pin = Pin::new(&body.pin).map_err(|e| ApiError::from_card(&CardServiceError::Card(e)))?;
     Ok(PinCheck {
         pin,
         interface: body.interface,

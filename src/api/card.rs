@@ -15,7 +15,6 @@ use axum::response::{IntoResponse, Response};
 
 use super::{ApiError, AppState, bodies};
 use crate::card::service::CardServiceError;
-use crate::card::{AccessError, CardError};
 
 pub(super) async fn readers(State(state): State<Arc<AppState>>) -> Response {
     let Some(card) = &state.card else {
@@ -27,7 +26,7 @@ pub(super) async fn readers(State(state): State<Arc<AppState>>) -> Response {
             "slots": slots,
         }))
         .into_response(),
-        Err(e) => service_error(&CardServiceError::Access(e)).into_response(),
+        Err(e) => ApiError::from_card(&CardServiceError::Access(e)).into_response(),
     }
 }
 
@@ -43,14 +42,12 @@ pub(super) async fn read(State(state): State<Arc<AppState>>, body: Bytes) -> Res
         Ok(outcome) => {
             let id = state
                 .credentials
-                .insert(crate::settle::credentials::Fresh::Card(
-                    outcome.record.clone(),
-                ));
+                .insert(crate::credential::Fresh::Card(outcome.record.clone()));
             let mut v = serde_json::to_value(&outcome).unwrap_or_default();
             v["credential_id"] = serde_json::Value::String(id);
             Json(v).into_response()
         }
-        Err(e) => service_error(&e).into_response(),
+        Err(e) => ApiError::from_card(&e).into_response(),
     }
 }
 
@@ -69,22 +66,13 @@ pub(super) async fn verify_pin(State(state): State<Arc<AppState>>, body: Bytes) 
         Ok(slot) => {
             Json(serde_json::json!({ "verified": true, "reader": slot.reader })).into_response()
         }
-        Err(e) => service_error(&e).into_response(),
+        Err(e) => ApiError::from_card(&e).into_response(),
     }
 }
 
 /// `POST /v1/qr/submit`: a code entered by hand or typed into the cashier program by a scan
 /// box, processed like a scan (classified, an e-SSC verified and replay-guarded).
 pub(super) async fn qr_submit(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let Some(qr) = &state.qr else {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "qr.disabled",
-            "本终端未启用扫码。",
-            "QR codes are not enabled on this terminal.",
-        )
-        .into_response();
-    };
     let text = match bodies::qr_submit_text(&body) {
         Ok(t) => t,
         Err(e) => return e.into_response(),
@@ -95,7 +83,7 @@ pub(super) async fn qr_submit(State(state): State<Arc<AppState>>, body: Bytes) -
         decoder: None,
         decode_ms: None,
     };
-    match qr.submit(scan).await {
+    match state.qr.submit(scan).await {
         Some(result) => Json(&*result).into_response(),
         None => ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -109,8 +97,7 @@ pub(super) async fn qr_submit(State(state): State<Arc<AppState>>, body: Bytes) -
 
 /// `POST /v1/qr/scan`: waits for the next code from any QR source.
 pub(super) async fn qr_scan(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let qr = state.qr.as_ref().filter(|_| state.qr_sources);
-    let Some(qr) = qr else {
+    if !state.qr_sources {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "qr.disabled",
@@ -118,12 +105,12 @@ pub(super) async fn qr_scan(State(state): State<Arc<AppState>>, body: Bytes) -> 
             "This terminal has no QR source configured.",
         )
         .into_response();
-    };
+    }
     let wait = match bodies::qr_scan_wait(&body, state.limits.request_timeout) {
         Ok(w) => w,
         Err(e) => return e.into_response(),
     };
-    match qr.next(wait).await {
+    match state.qr.next(wait).await {
         Some(result) => Json(&*result).into_response(),
         None => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
@@ -142,22 +129,4 @@ fn disabled() -> ApiError {
         "本终端未配置读卡器。",
         "This terminal has no card reader configured.",
     )
-}
-
-pub(super) fn service_error(e: &CardServiceError) -> ApiError {
-    let status = match e {
-        CardServiceError::Access(AccessError::NoCard(_)) => StatusCode::REQUEST_TIMEOUT,
-        CardServiceError::Access(_) => StatusCode::SERVICE_UNAVAILABLE,
-        CardServiceError::Card(CardError::Transport(_)) => StatusCode::CONFLICT,
-        // A PIN that is not 6 digits never reaches the card: a malformed request.
-        CardServiceError::Card(CardError::PinFormat) => StatusCode::BAD_REQUEST,
-        CardServiceError::Card(_) | CardServiceError::Invalid(_) => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
-    };
-    let mut err = ApiError::from_user_facing(status, e);
-    if let CardServiceError::Card(CardError::PinWrong { tries_left }) = e {
-        err = err.with_details(serde_json::json!({ "tries_left": tries_left }));
-    }
-    err
 }

@@ -21,7 +21,7 @@ pub(super) async fn wait(State(state): State<Arc<AppState>>, body: Bytes) -> Res
         Err(e) => return e.into_response(),
     };
     let want_card = asked.card && state.card.is_some();
-    let want_qr = asked.qr && state.qr.is_some();
+    let want_qr = asked.qr;
     if !want_card && !want_qr {
         return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -58,7 +58,7 @@ pub(super) async fn wait(State(state): State<Arc<AppState>>, body: Bytes) -> Res
             }))
             .into_response()
         }
-        Err(IntakeError::Card(e)) => super::card::service_error(&e).into_response(),
+        Err(IntakeError::Card(e)) => ApiError::from_card(&e).into_response(),
         Err(IntakeError::NotPresented) => ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "credential.not_presented",

@@ -8,6 +8,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::card::service::CardServiceError;
+use crate::card::{AccessError, CardError};
 use crate::error::UserFacing;
 
 /// An error answer.
@@ -144,16 +146,6 @@ impl ApiError {
         )
     }
 
-    /// The terminal has no settlement engine.
-    pub fn sales_disabled() -> Self {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "sale.disabled",
-            "本终端未启用结算功能。",
-            "Settlement is not enabled on this terminal.",
-        )
-    }
-
     /// An `Idempotency-Key` used before with a different request.
     pub fn idempotency_mismatch() -> Self {
         ApiError::new(
@@ -172,6 +164,27 @@ impl ApiError {
             "结算服务内部错误，请联系运维人员。",
             "Internal error in the settlement service; see its log.",
         )
+    }
+}
+
+impl ApiError {
+    /// A card service failure with the status a cashier program branches on.
+    pub fn from_card(e: &CardServiceError) -> Self {
+        let status = match e {
+            CardServiceError::Access(AccessError::NoCard(_)) => StatusCode::REQUEST_TIMEOUT,
+            CardServiceError::Access(_) => StatusCode::SERVICE_UNAVAILABLE,
+            CardServiceError::Card(CardError::Transport(_)) => StatusCode::CONFLICT,
+            // A PIN that is not 6 digits never reaches the card: a malformed request.
+            CardServiceError::Card(CardError::PinFormat) => StatusCode::BAD_REQUEST,
+            CardServiceError::Card(_) | CardServiceError::Invalid(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+        };
+        let mut err = ApiError::from_user_facing(status, e);
+        if let CardServiceError::Card(CardError::PinWrong { tries_left }) = e {
+            err = err.with_details(serde_json::json!({ "tries_left": tries_left }));
+        }
+        err
     }
 }
 
@@ -207,7 +220,6 @@ mod tests {
             ApiError::method_not_allowed(),
             ApiError::bad_request("x"),
             ApiError::stopping(),
-            ApiError::sales_disabled(),
             ApiError::idempotency_mismatch(),
             ApiError::internal(),
         ];

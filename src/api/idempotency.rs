@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, AppState};
-use crate::store::{IdempotencyRow, WriteOp};
+use crate::store::IdempotencyRow;
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
@@ -130,11 +130,7 @@ pub(super) async fn layer(
         response: String::from_utf8_lossy(&bytes).into_owned(),
     };
     let at_ms = chrono::Utc::now().timestamp_millis();
-    if let Err(e) = state
-        .store
-        .write(WriteOp::IdempotencyPut { key, row, at_ms })
-        .await
-    {
+    if let Err(e) = state.store.remember_answer(&key, row, at_ms).await {
         // The effect happened; the caller gets its answer. A retry would run again.
         tracing::error!(error = %e, "could not remember an idempotent answer");
     }

@@ -121,7 +121,7 @@ fn method_label(m: &Method) -> &'static str {
 }
 
 /// The limits applied to every request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// `api.max_body_bytes`.
     pub max_body_bytes: usize,

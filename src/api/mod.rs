@@ -1,8 +1,9 @@
 //! The local API for cashier software, kiosk UIs and operators: HTTP/JSON on loopback TCP and
 //! optionally a Unix socket.
 //!
-//! [`router`] builds the routes from one table ([`ROUTES`] is what it registered), so the
-//! OpenAPI document can be checked against the real routes. Every API route but `/healthz`
+//! [`router`] registers exactly the rows of one table ([`ROUTES`], `routes.rs`: method, path,
+//! access rule and handler), so the OpenAPI document can be checked against the real routes.
+//! [`AppState`] is the daemon's [`Services`] plus the state only HTTP needs. Every API route but `/healthz`
 //! requires the bearer token; the status page's routes ([`Access::Page`], module `ui`) check
 //! its session cookie themselves, and that cookie also opens the few read-only `GET` routes the
 //! page calls. Handlers call into the core; they never open the database or a
@@ -18,56 +19,29 @@ pub mod idempotency;
 mod kiosk;
 mod middleware;
 mod queue;
+mod routes;
 mod sales;
 mod system;
 mod ui;
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
-use axum::routing::MethodRouter;
 
 pub use error::ApiError;
 pub use middleware::Limits;
+pub use routes::{Access, ROUTES, Route};
 pub use system::OPENAPI;
 
-use crate::config::{Config, Secret, TerminalConfig};
-use crate::daemon::WorkTracker;
-use crate::events::EventBus;
-use crate::status::StatusBoard;
-use crate::store::Store;
-use crate::telemetry::metrics::Metrics;
+use crate::secret::Secret;
+use crate::services::Services;
 
-/// Everything handlers share.
+/// Everything handlers share: the daemon's [`Services`] (reached through `Deref`, so a
+/// handler writes `state.store`) and the state only HTTP needs.
 pub struct AppState {
+    services: Services,
     token: RwLock<Secret>,
-    /// Terminal identity, for status answers.
-    pub terminal: TerminalConfig,
-    /// The database.
-    pub store: Store,
-    /// Component health and alarms.
-    pub status: Arc<StatusBoard>,
-    /// Counters for `/metrics`.
-    pub metrics: Arc<Metrics>,
-    /// In-flight work, drained on shutdown.
-    pub work: WorkTracker,
-    /// Events for `/v1/events`.
-    pub events: EventBus,
-    /// The card service, when the terminal has card readers.
-    pub card: Option<Arc<crate::card::service::CardService>>,
-    /// The QR service (codes from sources, or submitted by hand).
-    pub qr: Option<Arc<crate::qr::service::QrService>>,
-    /// The terminal has QR sources (camera, scan box) for `POST /v1/qr/scan` to wait on.
-    pub qr_sources: bool,
-    /// The platform client, when `[upstream]` is configured.
-    pub upstream: Option<Arc<crate::upstream::client::Client>>,
-    /// Credentials just read or scanned, by id, for `POST /v1/sales`.
-    pub credentials: Arc<crate::settle::credentials::Credentials>,
-    /// The settlement engine.
-    pub sales: Option<Arc<crate::settle::Engine>>,
-    /// The self-service driver, in kiosk mode.
-    pub kiosk: Option<Arc<crate::settle::kiosk::Kiosk>>,
     /// Requests under an `Idempotency-Key` being answered, by key.
     pub idempotency: idempotency::Keys,
     /// Request limits.
@@ -82,43 +56,37 @@ pub struct AppState {
     pub connections: connections::ConnectionLimit,
 }
 
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
+}
+
+/// The API's own settings (from `[api]`, converted by the daemon).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiOptions {
+    /// Request limits.
+    pub limits: Limits,
+    /// Open connections at most, TCP and Unix socket together.
+    pub max_connections: usize,
+    /// Browser origins allowed by CORS; empty = CORS off.
+    pub cors_origins: Vec<String>,
+}
+
 impl AppState {
-    /// Builds the shared state.
-    pub fn new(
-        config: &Config,
-        token: Secret,
-        store: Store,
-        status: Arc<StatusBoard>,
-        metrics: Arc<Metrics>,
-        work: WorkTracker,
-        events: EventBus,
-    ) -> AppState {
+    /// The HTTP state around `services`.
+    pub fn new(options: ApiOptions, token: Secret, services: Services) -> AppState {
         AppState {
+            services,
             token: RwLock::new(token),
-            terminal: config.terminal.clone(),
-            store,
-            status,
-            metrics,
-            work,
-            events: events.clone(),
-            card: None,
-            qr: None,
-            qr_sources: false,
-            upstream: None,
-            credentials: Arc::new(crate::settle::credentials::Credentials::with_events(
-                events.clone(),
-            )),
-            sales: None,
-            kiosk: None,
             idempotency: idempotency::Keys::default(),
-            cors_origins: config.api.cors_origins.clone(),
-            limits: Limits {
-                max_body_bytes: config.api.max_body_bytes,
-                request_timeout: Duration::from_millis(config.api.request_timeout_ms),
-            },
+            cors_origins: options.cors_origins,
+            limits: options.limits,
             sessions: ui::session::Sessions::default(),
             started: Instant::now(),
-            connections: connections::ConnectionLimit::new(config.api.max_connections),
+            connections: connections::ConnectionLimit::new(options.max_connections),
         }
     }
 
@@ -135,249 +103,12 @@ impl AppState {
     }
 }
 
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
-    /// Anyone who can connect (only `/healthz`).
-    Public,
-    /// Callers presenting the bearer token.
-    Token,
-    /// The status page and its login: served to anyone who can connect, not part of the JSON
-    /// API; the handler checks the session cookie itself (module `ui`).
-    Page,
-}
-
-/// One registered route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Route {
-    /// HTTP method, uppercase.
-    pub method: &'static str,
-    /// Path template in OpenAPI style (`/v1/sales/{id}`).
-    pub path: &'static str,
-    /// Who may call it.
-    pub access: Access,
-}
-
-/// Every route the API serves; the router is built from this table.
-pub const ROUTES: &[Route] = &[
-    Route {
-        method: "GET",
-        path: "/healthz",
-        access: Access::Public,
-    },
-    Route {
-        method: "GET",
-        path: "/v1/version",
-        access: Access::Token,
-    },
-    Route {
-        method: "GET",
-        path: "/v1/status",
-        access: Access::Token,
-    },
-    Route {
-        method: "GET",
-        path: "/metrics",
-        access: Access::Token,
-    },
-    Route {
-        method: "GET",
-        path: "/v1/openapi.json",
-        access: Access::Token,
-    },
-    Route {
-        method: "GET",
-        path: "/v1/events",
-        access: Access::Token,
-    },
-    Route {
-        method: "GET",
-        path: "/v1/readers",
-        access: Access::Token,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/card/read",
-        access: Access::Token,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/card/verify-pin",
-        access: Access::Token,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/qr/scan",
-        access: Access::Token,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/qr/submit",
-        access: Access::Token,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/credentials/wait",
-        access: Access::Token,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/kiosk/sessions",
-        access: Access::Token,
-    },
-    Route {
-        method: "GET",
-        path: "/v1/kiosk/sessions/{id}",
-        access: Access::Token,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/kiosk/sessions/{id}/consent",
-        access: Access::Token,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/kiosk/sessions/{id}/cancel",
-        access: Access::Token,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/sales",
-        access: Access::Token,
-    },
-    Route {
-        method: "GET",
-        path: "/v1/sales/{id}",
-        access: Access::Token,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/sales/{id}/presettle",
-        access: Access::Token,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/sales/{id}/confirm",
-        access: Access::Token,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/sales/{id}/cancel",
-        access: Access::Token,
-    },
-    Route {
-        method: "GET",
-        path: "/v1/queue",
-        access: Access::Token,
-    },
-    Route {
-        method: "GET",
-        path: "/v1/sales",
-        access: Access::Token,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/queue/{id}/retry",
-        access: Access::Token,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/queue/flush",
-        access: Access::Token,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/reconcile",
-        access: Access::Token,
-    },
-    Route {
-        method: "POST",
-        path: "/v1/ui/links",
-        access: Access::Token,
-    },
-    Route {
-        method: "GET",
-        path: "/",
-        access: Access::Page,
-    },
-    Route {
-        method: "GET",
-        path: "/ui/app.js",
-        access: Access::Page,
-    },
-    Route {
-        method: "GET",
-        path: "/ui/app.css",
-        access: Access::Page,
-    },
-    Route {
-        method: "POST",
-        path: "/ui/login",
-        access: Access::Page,
-    },
-    Route {
-        method: "POST",
-        path: "/ui/logout",
-        access: Access::Page,
-    },
-    Route {
-        method: "GET",
-        path: "/ui/enter",
-        access: Access::Page,
-    },
-];
-
-type S = Arc<AppState>;
-
-fn handler_for(route: &Route) -> MethodRouter<S> {
-    use axum::routing::{get, post};
-    match (route.method, route.path) {
-        ("GET", "/healthz") => get(system::healthz),
-        ("GET", "/v1/version") => get(system::version),
-        ("GET", "/v1/status") => get(system::status),
-        ("GET", "/metrics") => get(system::metrics),
-        ("GET", "/v1/openapi.json") => get(system::openapi),
-        ("GET", "/v1/events") => get(events::events),
-        ("GET", "/v1/readers") => get(card::readers),
-        ("POST", "/v1/card/read") => post(card::read),
-        ("POST", "/v1/card/verify-pin") => post(card::verify_pin),
-        ("POST", "/v1/qr/scan") => post(card::qr_scan),
-        ("POST", "/v1/qr/submit") => post(card::qr_submit),
-        ("POST", "/v1/credentials/wait") => post(credentials::wait),
-        ("POST", "/v1/kiosk/sessions") => post(kiosk::start),
-        ("GET", "/v1/kiosk/sessions/{id}") => get(kiosk::view),
-        ("POST", "/v1/kiosk/sessions/{id}/consent") => post(kiosk::consent),
-        ("POST", "/v1/kiosk/sessions/{id}/cancel") => post(kiosk::cancel),
-        ("POST", "/v1/sales") => post(sales::create),
-        ("GET", "/v1/sales/{id}") => get(sales::get),
-        ("POST", "/v1/sales/{id}/presettle") => post(sales::presettle),
-        ("POST", "/v1/sales/{id}/confirm") => post(sales::confirm),
-        ("POST", "/v1/sales/{id}/cancel") => post(sales::cancel),
-        ("GET", "/v1/queue") => get(queue::list),
-        ("GET", "/v1/sales") => get(queue::list_sales),
-        ("POST", "/v1/queue/{id}/retry") => post(queue::retry),
-        ("POST", "/v1/queue/flush") => post(queue::flush),
-        ("POST", "/v1/reconcile") => post(queue::reconcile),
-        ("POST", "/v1/ui/links") => post(ui::create_link),
-        ("GET", "/") => get(ui::index),
-        ("GET", "/ui/app.js") => get(ui::app_js),
-        ("GET", "/ui/app.css") => get(ui::app_css),
-        ("POST", "/ui/login") => post(ui::login),
-        ("POST", "/ui/logout") => post(ui::logout),
-        ("GET", "/ui/enter") => get(ui::enter),
-        _ => unreachable!(
-            "route {} {} in ROUTES has no handler",
-            route.method, route.path
-        ),
-    }
-}
-
 /// Builds the API router with its middleware.
 pub fn router(state: Arc<AppState>) -> Router {
     let mut public = Router::new();
     let mut protected = Router::new();
     for route in ROUTES {
-        let mut mr = handler_for(route);
+        let mut mr = (route.handler)();
         if idempotency::applies(route.method, route.path) {
             mr = mr.layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&state),

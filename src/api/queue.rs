@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::sales::{engine, sale_error};
+use super::sales::sale_error;
 use super::{ApiError, AppState};
 use crate::settle::{Sale, SaleError, SaleState};
 use crate::upstream::Fen;
@@ -56,9 +56,6 @@ pub(super) async fn list(
     State(state): State<Arc<AppState>>,
     query: Result<Query<QueueQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    if let Err(e) = engine(&state) {
-        return e.into_response();
-    }
     let Ok(Query(q)) = query else {
         return ApiError::bad_request(
             "limit: 1-500; after: a sale id from the previous page's next; all: true or false",
@@ -116,9 +113,6 @@ pub(super) async fn list_sales(
     State(state): State<Arc<AppState>>,
     query: Result<Query<SalesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
-    if let Err(e) = engine(&state) {
-        return e.into_response();
-    }
     let Ok(Query(q)) = query else {
         return ApiError::bad_request(
             "limit: 1-500; after: a sale id from the previous page's next; state: e.g. settled,queued; id_number: 15 or 18 characters",
@@ -213,21 +207,15 @@ async fn pending_count(state: &AppState) -> Result<usize, SaleError> {
 
 /// `POST /v1/queue/{id}/retry`: a rejected or expired stored sale goes back in the queue.
 pub(super) async fn retry(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match engine(&state) {
-        Ok(engine) => match engine.requeue(&id).await {
-            Ok(sale) => Json(sale.view()).into_response(),
-            Err(e) => sale_error(&e).into_response(),
-        },
-        Err(e) => e.into_response(),
+    match state.sales.requeue(&id).await {
+        Ok(sale) => Json(sale.view()).into_response(),
+        Err(e) => sale_error(&e).into_response(),
     }
 }
 
 /// `POST /v1/queue/flush`: wakes the forwarder now.
 pub(super) async fn flush(State(state): State<Arc<AppState>>) -> Response {
-    let engine = match engine(&state) {
-        Ok(e) => e,
-        Err(e) => return e.into_response(),
-    };
+    let engine = &state.sales;
     engine.flush();
     match pending_count(&state).await {
         Ok(n) => (
@@ -241,10 +229,7 @@ pub(super) async fn flush(State(state): State<Arc<AppState>>) -> Response {
 
 /// `POST /v1/reconcile`: 3201 for a CST day; the outcome shows on the status board.
 pub(super) async fn reconcile(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let engine = match engine(&state) {
-        Ok(e) => e,
-        Err(e) => return e.into_response(),
-    };
+    let engine = &state.sales;
     let today = crate::upstream::time::cst_day(chrono::Utc::now());
     let day = match super::bodies::reconcile_day(&body, today) {
         Ok(d) => d,

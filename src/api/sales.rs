@@ -9,18 +9,13 @@
 use std::sync::Arc;
 
 use super::{ApiError, AppState, bodies};
-use crate::settle::{Engine, SaleError};
+use crate::settle::SaleError;
 use crate::upstream::Fen;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-
-/// The engine, or the catalogue's "disabled" answer.
-pub(super) fn engine(state: &AppState) -> Result<&Arc<Engine>, ApiError> {
-    state.sales.as_ref().ok_or_else(ApiError::sales_disabled)
-}
 
 /// A sale error as an API answer, with the details a cashier program branches on.
 pub(super) fn sale_error(e: &SaleError) -> ApiError {
@@ -64,10 +59,7 @@ fn answer(result: Result<crate::settle::Sale, SaleError>, ok: StatusCode) -> Res
 
 /// `POST /v1/sales`.
 pub(super) async fn create(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let engine = match engine(&state) {
-        Ok(e) => e,
-        Err(e) => return e.into_response(),
-    };
+    let engine = &state.sales;
     let new = match bodies::sale_new(&body) {
         Ok(n) => n,
         Err(e) => return e.into_response(),
@@ -80,10 +72,7 @@ pub(super) async fn presettle(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
 ) -> Response {
-    match engine(&state) {
-        Ok(engine) => answer(engine.presettle(&id).await, StatusCode::OK),
-        Err(e) => e.into_response(),
-    }
+    answer(state.sales.presettle(&id).await, StatusCode::OK)
 }
 
 /// `POST /v1/sales/{id}/confirm`.
@@ -92,10 +81,7 @@ pub(super) async fn confirm(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    let engine = match engine(&state) {
-        Ok(e) => e,
-        Err(e) => return e.into_response(),
-    };
+    let engine = &state.sales;
     let confirmation = match bodies::sale_confirm(&body) {
         Ok(c) => c,
         Err(e) => return e.into_response(),
@@ -105,18 +91,12 @@ pub(super) async fn confirm(
 
 /// `POST /v1/sales/{id}/cancel`.
 pub(super) async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match engine(&state) {
-        Ok(engine) => answer(engine.cancel(&id).await, StatusCode::OK),
-        Err(e) => e.into_response(),
-    }
+    answer(state.sales.cancel(&id).await, StatusCode::OK)
 }
 
 /// `GET /v1/sales/{id}`: the view and the history.
 pub(super) async fn get(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    let engine = match engine(&state) {
-        Ok(e) => e,
-        Err(e) => return e.into_response(),
-    };
+    let engine = &state.sales;
     let sale = match engine.get(&id).await {
         Ok(s) => s,
         Err(e) => return sale_error(&e).into_response(),

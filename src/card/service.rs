@@ -135,39 +135,6 @@ impl CardService {
         }
     }
 
-    /// The service `[readers]`, `[card]` and `[terminal]` describe, over `readers`. Fails only
-    /// when the blacklist file cannot be loaded.
-    pub fn from_config(
-        config: &crate::config::Config,
-        readers: Arc<dyn CardReaders>,
-        bus: EventBus,
-    ) -> Result<CardService, credential::BlacklistError> {
-        let blacklist = match &config.card.blacklist {
-            Some(path) => Blacklist::load(path)?,
-            None => Blacklist::default(),
-        };
-        if !blacklist.is_empty() {
-            tracing::info!(entries = blacklist.len(), "card blacklist loaded");
-        }
-        Ok(CardService::new(
-            readers,
-            bus,
-            CardDefaults {
-                policy: config.readers.policy,
-                reader: config.readers.reader.clone(),
-                wait: Duration::from_millis(config.readers.wait_ms),
-            },
-            Policy {
-                spec_versions: config.card.spec_versions.clone(),
-            },
-            blacklist,
-            TerminalIds {
-                terminal_no: config.terminal.id.clone(),
-                device_no: config.terminal.device_no.clone(),
-            },
-        ))
-    }
-
     /// The reader stack.
     pub fn readers(&self) -> &Arc<dyn CardReaders> {
         &self.readers

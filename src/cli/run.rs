@@ -34,7 +34,7 @@ pub(super) fn serve(
     config_path: Option<PathBuf>,
     banner: Option<Banner>,
 ) -> ExitCode {
-    let log = match telemetry::init(&config.log) {
+    let log = match telemetry::init(&config.log.options()) {
         Ok(h) => h,
         Err(e) => {
             eprintln!("medsettle: cannot set up logging: {e}");

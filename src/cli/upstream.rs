@@ -105,13 +105,14 @@ fn with_client(path: &Path, job: impl FnOnce(Config, Arc<Client>) -> Task + 'sta
         .expect("a current-thread runtime");
     runtime.block_on(async move {
         let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-        let (store, _) = match Store::open_configured(&config.store, credentials.as_deref()) {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("medsettle: database {}: {e}", config.store.path.display());
-                return ExitCode::FAILURE;
-            }
-        };
+        let (store, _) =
+            match Store::open_configured(&config.store.options(), credentials.as_deref()) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("medsettle: database {}: {e}", config.store.path.display());
+                    return ExitCode::FAILURE;
+                }
+            };
         let client = match crate::upstream::setup::build(
             &config,
             store.clone(),
@@ -220,7 +221,7 @@ async fn person(
                 }
             }
             Ok(Scanned::EVoucher(code)) => {
-                let Some(decoder) = HttpEcDecoder::new(Arc::clone(&client), config) else {
+                let Some(decoder) = HttpEcDecoder::new(Arc::clone(&client)) else {
                     eprintln!("medsettle: e-vouchers need upstream.ec_url");
                     return ExitCode::from(super::EXIT_CONFIG);
                 };

@@ -6,10 +6,10 @@
 //! or systemd credentials when the daemon starts. This module reads files but opens no sockets
 //! and no database.
 
+mod card;
 mod devices;
 mod error;
 mod locate;
-mod secret;
 mod settle;
 mod upstream;
 mod validate;
@@ -19,9 +19,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::secret::{Secret, SecretError, SecretRef};
+pub use crate::telemetry::LogFormat;
 pub use devices::{CardConfig, QrConfig, ReaderBackend, ReadersConfig, SlotRule};
 pub use error::{ConfigError, ConfigErrors};
-pub use secret::{Secret, SecretError, SecretRef};
 pub use settle::{SaleMode, SettleConfig};
 pub use upstream::{SignType, TifConfig, UpstreamConfig};
 
@@ -117,6 +118,15 @@ impl StoreConfig {
             .clone()
             .unwrap_or_else(|| crate::store::default_key_ref(&self.path))
     }
+
+    /// The store's own options: file, busy timeout, key set.
+    pub fn options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions {
+            path: self.path.clone(),
+            busy_timeout: std::time::Duration::from_millis(self.busy_timeout_ms),
+            key: self.key_ref(),
+        }
+    }
 }
 
 impl Default for StoreConfig {
@@ -193,19 +203,6 @@ impl Default for DaemonConfig {
     }
 }
 
-/// Log output format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LogFormat {
-    /// `journald` when started by systemd (JOURNAL_STREAM set), otherwise `text`.
-    #[default]
-    Auto,
-    /// Human-readable lines with timestamps (colour on a terminal).
-    Text,
-    /// No timestamps (the journal adds them), syslog priority prefixes like `<4>`.
-    Journald,
-}
-
 /// Logging.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -220,6 +217,18 @@ pub struct LogConfig {
     pub repeat_burst: u32,
     /// The window of `repeat_burst`, in seconds.
     pub repeat_window_s: u64,
+}
+
+impl LogConfig {
+    /// The logger's own options.
+    pub fn options(&self) -> crate::telemetry::LogOptions {
+        crate::telemetry::LogOptions {
+            level: self.level.clone(),
+            format: self.format,
+            repeat_burst: self.repeat_burst,
+            repeat_window: std::time::Duration::from_secs(self.repeat_window_s),
+        }
+    }
 }
 
 impl Default for LogConfig {

@@ -82,7 +82,7 @@ impl SettleConfig {
             ("offline_max_sale", &self.offline_max_sale),
             ("offline_max_total", &self.offline_max_total),
         ] {
-            match crate::upstream::Fen::parse_yuan(text) {
+            match medsettle_base::Fen::parse_yuan(text) {
                 Ok(f) if f.0 >= 0 => {}
                 _ => bad(
                     key,
@@ -116,7 +116,7 @@ impl SettleConfig {
 
     /// Offline limits in fen (valid after [`SettleConfig::problems`] found nothing).
     pub fn limits(&self) -> crate::store::OfflineLimits {
-        let fen = |t: &str| crate::upstream::Fen::parse_yuan(t).map_or(0, |f| f.0);
+        let fen = |t: &str| medsettle_base::Fen::parse_yuan(t).map_or(0, |f| f.0);
         crate::store::OfflineLimits {
             per_sale_fen: fen(&self.offline_max_sale),
             total_fen: fen(&self.offline_max_total),

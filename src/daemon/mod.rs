@@ -8,7 +8,9 @@
 
 mod notify;
 mod reload;
-mod work;
+mod services;
+mod size;
+mod tasks;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -18,15 +20,15 @@ use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+pub use crate::work::{WorkGuard, WorkTracker};
 pub use notify::Notifier;
-pub use work::{WorkGuard, WorkTracker};
+pub use size::SIZE_ALARM;
 
 use crate::api::{self, AppState};
 use crate::config::{Config, Secret, SecretError};
 use crate::status::{Health, Phase, StatusBoard, now_ms};
-use crate::store::{Store, StoreError, WriteOp, WriteOutcome};
+use crate::store::{RunId, Store, StoreError};
 use crate::telemetry::LogHandle;
-use crate::telemetry::metrics::Metrics;
 
 /// What the daemon takes from the process it runs in.
 #[derive(Default)]
@@ -100,7 +102,7 @@ pub struct Daemon {
     state: Arc<AppState>,
     tcp: TcpListener,
     unix: Option<UnixListener>,
-    run_id: i64,
+    run_id: RunId,
 }
 
 /// Starts and serves until a [`Control::Shutdown`] arrives or `control` closes.
@@ -139,7 +141,7 @@ impl Daemon {
             tracing::warn!("the API token file is readable by every user; chmod 0640 or 0600 it");
         }
 
-        let store_config = config.store.clone();
+        let store_config = config.store.options();
         let creds = env.credentials_dir.clone();
         let (store, report) = tokio::task::spawn_blocking(move || {
             Store::open_configured(&store_config, creds.as_deref())
@@ -178,93 +180,21 @@ impl Daemon {
                 store.path().display()
             ),
         );
-        check_size(&config.store.path, config.store.alarm_size_mib, &status);
-        let run_id = match store
-            .write(WriteOp::RunStarted {
-                pid: std::process::id(),
-                version: env!("CARGO_PKG_VERSION").to_owned(),
-                started_at_ms: now_ms(),
-            })
-            .await?
-        {
-            WriteOutcome::RunId(id) => id,
-            _ => 0,
-        };
+        size::check(&config.store.path, config.store.alarm_size_mib, &status);
+        let run_id = store
+            .record_run(std::process::id(), env!("CARGO_PKG_VERSION"), now_ms())
+            .await?;
 
         let unix = match &config.api.unix_socket {
             Some(path) => Some(bind_unix(path, &config.api.unix_socket_mode)?),
             None => None,
         };
-        let card = match &env.readers {
-            Some(readers) => Some(Arc::new(crate::card::service::CardService::from_config(
-                &config,
-                Arc::clone(readers),
-                env.events.clone(),
-            )?)),
-            None => None,
-        };
-        let mut state = AppState::new(
-            &config,
+        let services = services::build(&config, &env, store, status)?;
+        let state = Arc::new(AppState::new(
+            services::api_options(&config.api),
             token,
-            store,
-            status,
-            Arc::new(Metrics::default()),
-            WorkTracker::default(),
-            env.events.clone(),
-        );
-        state.card = card;
-        // The QR service always exists: codes may be submitted by hand (`POST /v1/qr/submit`)
-        // even without a camera or scan box.
-        state.qr_sources = env.scans.is_some();
-        {
-            let verifier = crate::qr::essc::Verifier::new(config.qr.key_ring()?)
-                .with_skew(config.qr.essc_skew_secs);
-            state.qr = Some(Arc::new(
-                crate::qr::service::QrService::new(
-                    verifier,
-                    Arc::new(state.store.clone()),
-                    env.events.clone(),
-                    Duration::from_millis(config.qr.debounce_ms),
-                )
-                .with_credentials(Arc::clone(&state.credentials)),
-            ));
-        }
-        if config.upstream.is_some() {
-            let client = crate::upstream::setup::build(
-                &config,
-                state.store.clone(),
-                env.credentials_dir.as_deref(),
-                None,
-            )?;
-            state.upstream = Some(Arc::new(client));
-        }
-        state.sales = Some(Arc::new(crate::settle::Engine::new(
-            crate::settle::EngineParts {
-                store: state.store.clone(),
-                platform: state
-                    .upstream
-                    .clone()
-                    .map(|c| c as Arc<dyn crate::upstream::platform::Platform>),
-                card: state.card.clone(),
-                events: env.events.clone(),
-                config: config.settle.clone(),
-                terminal: config.terminal.clone(),
-                credentials: Arc::clone(&state.credentials),
-                clock: None,
-                status: Some(Arc::clone(&state.status)),
-            },
-        )));
-        if config.terminal.mode == crate::config::TerminalMode::Kiosk {
-            if let Some(engine) = &state.sales {
-                state.kiosk = Some(Arc::new(crate::settle::kiosk::Kiosk::new(
-                    Arc::clone(engine),
-                    state.card.clone(),
-                    env.events.clone(),
-                    Duration::from_millis(config.settle.kiosk_step_timeout_ms),
-                )));
-            }
-        }
-        let state = Arc::new(state);
+            services,
+        ));
         Ok(Daemon {
             config,
             env,
@@ -333,76 +263,13 @@ impl Daemon {
         tracing::info!(api = %display_addr(addr, &config), "medsettle ready");
 
         let monitors = CancellationToken::new();
-        match &env.readers {
-            Some(readers) => {
-                tokio::spawn(crate::card::monitor::run(
-                    Arc::clone(readers),
-                    state.events.clone(),
-                    Arc::clone(&state.status),
-                    monitors.clone(),
-                ));
-            }
-            None => state.status.set(
-                crate::card::monitor::COMPONENT,
-                Health::Disabled,
-                "no card readers configured",
-            ),
-        }
-
-        match (&state.qr, env.scans.take()) {
-            (Some(qr), Some(scans)) => {
-                tokio::spawn(Arc::clone(qr).run(scans, monitors.clone()));
-                state.status.set("qr", Health::Ok, "QR sources connected");
-            }
-            _ => state
-                .status
-                .set("qr", Health::Disabled, "no QR sources configured"),
-        }
-
-        if let Some(engine) = &state.sales {
-            if engine.has_platform() {
-                tokio::spawn(crate::settle::reconcile::schedule(
-                    Arc::clone(engine),
-                    Arc::clone(&state.status),
-                    monitors.clone(),
-                ));
-            }
-            let engine = Arc::clone(engine);
-            let stop = monitors.clone();
-            tokio::spawn(async move {
-                match engine.recover().await {
-                    Ok(0) => {}
-                    Ok(n) => {
-                        tracing::warn!(sales = n, "recovered sales left in flight by the last run")
-                    }
-                    Err(e) => tracing::error!(error = %e, "crash recovery failed"),
-                }
-                if engine.has_platform() {
-                    engine.run_forwarder(stop).await;
-                }
-            });
-        }
-        tokio::spawn(size_loop(
-            config.store.path.clone(),
-            config.store.alarm_size_mib,
-            Arc::clone(&state.status),
-            monitors.clone(),
-        ));
-        match &state.upstream {
-            Some(client) => {
-                tokio::spawn(crate::upstream::link::run(
-                    Arc::clone(client),
-                    Arc::clone(&state.status),
-                    state.events.clone(),
-                    monitors.clone(),
-                ));
-            }
-            None => state.status.set(
-                crate::upstream::link::COMPONENT,
-                Health::Disabled,
-                "no [upstream] platform configured (offline only)",
-            ),
-        }
+        tasks::start(
+            &state,
+            &config,
+            env.readers.as_ref(),
+            env.scans.take(),
+            &monitors,
+        );
 
         let watchdog = env.notifier.watchdog_interval().map(|every| {
             tokio::spawn(watchdog_loop(
@@ -472,14 +339,7 @@ impl Daemon {
                 Err(_) => tracing::warn!("sign-out (9002) took too long; stopping anyway"),
             }
         }
-        let stopped = state
-            .store
-            .write(WriteOp::RunStopped {
-                run_id,
-                stopped_at_ms: now_ms(),
-                clean: drained,
-            })
-            .await;
+        let stopped = state.store.record_stop(run_id, now_ms(), drained).await;
         if let Err(e) = stopped {
             tracing::error!(error = %e, "cannot record the stop in the database");
         }
@@ -498,49 +358,6 @@ fn display_addr(addr: Option<std::net::SocketAddr>, config: &Config) -> String {
     match &config.api.unix_socket {
         Some(p) => format!("{tcp} and {}", p.display()),
         None => tcp,
-    }
-}
-
-/// The alarm raised while the database is larger than `store.alarm_size_mib`.
-pub const SIZE_ALARM: &str = "store.size";
-
-/// Checks the database's size (file + WAL) against `limit_mib` every minute until `stop` (the
-/// first check ran before READY, in [`Daemon::start`]), and logs the summary of the messages
-/// the repeat limit (`log.repeat_burst`) dropped.
-async fn size_loop(
-    path: std::path::PathBuf,
-    limit_mib: u64,
-    status: Arc<StatusBoard>,
-    stop: CancellationToken,
-) {
-    loop {
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(Duration::from_secs(60)) => {}
-        }
-        check_size(&path, limit_mib, &status);
-        if let Some(t) = crate::telemetry::log_throttle() {
-            t.report();
-        }
-    }
-}
-
-/// Raises or clears [`SIZE_ALARM`] for the database at `path`.
-fn check_size(path: &std::path::Path, limit_mib: u64, status: &StatusBoard) {
-    let size = |p: &std::path::Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-    let mut wal = path.to_path_buf().into_os_string();
-    wal.push("-wal");
-    let bytes = size(path) + size(std::path::Path::new(&wal));
-    let mib = bytes / (1024 * 1024);
-    if bytes > limit_mib.saturating_mul(1024 * 1024) {
-        status.raise(
-            SIZE_ALARM,
-            format!("数据库已达 {mib} MiB，超过告警值 {limit_mib} MiB，请运维人员检查磁盘和脱机队列。"),
-            format!("The database is {mib} MiB, above the {limit_mib} MiB alarm level; an operator should check the disk and the offline queue."),
-            serde_json::json!({ "bytes": bytes, "alarm_size_mib": limit_mib }),
-        );
-    } else {
-        status.clear(SIZE_ALARM);
     }
 }
 

@@ -3,7 +3,7 @@
 
 pub use medsettle_essc::*;
 
-use crate::store::{Store, WriteOp, WriteOutcome};
+use crate::store::{Nonce, Store};
 
 /// The daemon's guard: the store's `essc_nonce` table, one IMMEDIATE transaction per check,
 /// committed (`synchronous=FULL`) before the code is accepted. Blocks on the writer thread:
@@ -16,16 +16,9 @@ impl ReplayGuard for Store {
         expires_at_unix: i64,
         now_unix: i64,
     ) -> Result<Freshness, GuardError> {
-        let op = WriteOp::RememberNonce {
-            kid: kid.to_owned(),
-            nonce: nonce.to_owned(),
-            expires_at: expires_at_unix,
-            now: now_unix,
-        };
-        match self.write_blocking(op) {
-            Ok(WriteOutcome::Nonce { fresh: true }) => Ok(Freshness::Fresh),
-            Ok(WriteOutcome::Nonce { fresh: false }) => Ok(Freshness::Replayed),
-            Ok(other) => Err(GuardError::Storage(format!("unexpected answer {other:?}"))),
+        match self.remember_nonce_blocking(kid, nonce, expires_at_unix, now_unix) {
+            Ok(Nonce::Fresh) => Ok(Freshness::Fresh),
+            Ok(Nonce::Replayed) => Ok(Freshness::Replayed),
             Err(e) => Err(GuardError::Storage(e.to_string())),
         }
     }

@@ -16,7 +16,7 @@ use super::sale::{Failure, Sale};
 use super::state::{SaleEvent, SaleState};
 use crate::error::UserFacing;
 use crate::events::EventBus;
-use crate::store::{OfflineLimits, Store, WriteOp};
+use crate::store::{NewSaleRow, OfflineLimits, SaleTransition, Store};
 use crate::upstream::client::Clock;
 
 /// The sale book. One per engine.
@@ -86,7 +86,7 @@ impl SaleBook {
         detail: serde_json::Value,
     ) -> Result<(), SaleError> {
         self.store
-            .write(WriteOp::SaleCreate {
+            .create_sale(NewSaleRow {
                 id: sale.id.clone(),
                 at_ms: sale.created_at_ms,
                 state: sale.state.as_str().to_owned(),
@@ -195,7 +195,7 @@ impl SaleBook {
     async fn write(&self, sale: &Sale, row: Row<'_>) -> Result<(), SaleError> {
         let doc = serde_json::to_string(sale).expect("a sale serialises");
         self.store
-            .write(WriteOp::SaleTransition {
+            .transition_sale(SaleTransition {
                 id: sale.id.clone(),
                 from: row.from.as_str().to_owned(),
                 to: row.to.as_str().to_owned(),

@@ -10,7 +10,6 @@
 use std::sync::Arc;
 
 use super::book::{SaleBook, failure};
-use super::credentials::{Credentials, Fresh};
 use super::error::SaleError;
 use super::forwarder::Forwarder;
 use super::intake::{Confirmation, NewSale};
@@ -21,6 +20,7 @@ use crate::card::Pin;
 use crate::card::service::{CardService, ReadRequest};
 use crate::config::{SaleMode, SettleConfig};
 use crate::credential::Credential;
+use crate::credential::{Credentials, Fresh};
 use crate::error::UserFacing;
 use crate::upstream::UpstreamError;
 

@@ -15,7 +15,6 @@ use tokio_util::sync::CancellationToken;
 
 use super::book::SaleBook;
 use super::cashier::{Cashier, CashierParts};
-use super::credentials::Credentials;
 use super::error::SaleError;
 use super::forwarder::{Forwarder, Pass};
 use super::reconcile::{Reconciler, Report, Totals};
@@ -24,6 +23,7 @@ use super::sale::Sale;
 use super::settler::Settler;
 use crate::card::service::CardService;
 use crate::config::{SettleConfig, TerminalConfig};
+use crate::credential::Credentials;
 use crate::events::EventBus;
 use crate::store::Store;
 use crate::upstream::client::Clock;
@@ -37,7 +37,7 @@ pub struct Engine {
     settler: Arc<Settler>,
     recovery: Recovery,
     forwarder: Arc<Forwarder>,
-    reconciler: Reconciler,
+    reconciler: Arc<Reconciler>,
     cashier: Cashier,
     terminal: TerminalConfig,
     credentials: Arc<Credentials>,
@@ -85,12 +85,12 @@ impl Engine {
                 credentials: Arc::clone(&parts.credentials),
             }),
             forwarder,
-            reconciler: Reconciler::new(
+            reconciler: Arc::new(Reconciler::new(
                 Arc::clone(&book),
                 Arc::clone(&settler),
                 parts.config.clone(),
                 parts.terminal.clone(),
-            ),
+            )),
             book,
             settler,
             terminal: parts.terminal,
@@ -98,9 +98,9 @@ impl Engine {
         }
     }
 
-    /// The reconciler (the daily schedule reads its time and clock).
-    pub(super) fn reconciler(&self) -> &Reconciler {
-        &self.reconciler
+    /// The reconciler, for the daily schedule ([`reconcile::schedule`](super::reconcile::schedule)).
+    pub fn reconciler(&self) -> Arc<Reconciler> {
+        Arc::clone(&self.reconciler)
     }
 
     /// The credentials cache the card and QR APIs fill.

@@ -9,7 +9,6 @@
 
 mod book;
 mod cashier;
-pub mod credentials;
 pub mod engine;
 pub mod error;
 pub mod forwarder;

@@ -11,7 +11,6 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use super::book::SaleBook;
-use super::engine::Engine;
 use super::error::SaleError;
 use super::sale::Sale;
 use super::settler::Settler;
@@ -51,7 +50,7 @@ pub struct Report {
 }
 
 /// The reconciler. One per engine.
-pub(super) struct Reconciler {
+pub struct Reconciler {
     book: Arc<SaleBook>,
     settler: Arc<Settler>,
     config: SettleConfig,
@@ -202,16 +201,15 @@ pub fn show(status: &crate::status::StatusBoard, report: &Report) {
 
 /// Runs the daily reconciliation at `[settle] reconcile_at` (CST) until `stop`.
 pub async fn schedule(
-    engine: std::sync::Arc<Engine>,
+    reconciler: Arc<Reconciler>,
     status: std::sync::Arc<crate::status::StatusBoard>,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    let Some(at) = engine.reconciler().config.reconcile_time() else {
+    let Some(at) = reconciler.config.reconcile_time() else {
         return;
     };
     loop {
-        let now = engine
-            .reconciler()
+        let now = reconciler
             .book
             .now()
             .with_timezone(&crate::upstream::time::cst());
@@ -226,7 +224,7 @@ pub async fn schedule(
             () = stop.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
-        match engine.reconcile(next.date()).await {
+        match reconciler.reconcile(next.date()).await {
             Ok(report) => show(&status, &report),
             Err(e) => tracing::error!(error = %e, "scheduled reconciliation failed"),
         }

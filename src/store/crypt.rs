@@ -26,7 +26,7 @@ use ring::hmac;
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
-use crate::config::{Secret, SecretError, SecretRef};
+use crate::secret::{Secret, SecretError, SecretRef};
 
 /// The first bytes of every sealed value (format version 1).
 const MAGIC: &[u8; 2] = b"M1";

@@ -147,7 +147,7 @@ pub enum StoreError {
     /// Storing the sale offline would pass a limit; nothing was written.
     #[error("offline limit {limit:?}: {current} of {max} (sale amount {amount_fen} fen)")]
     OfflineLimit {
-        limit: super::LimitKind,
+        limit: super::limits::LimitKind,
         current: i64,
         max: i64,
         amount_fen: i64,

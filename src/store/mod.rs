@@ -3,22 +3,29 @@
 //! [`Store::open`] prepares the file (WAL, `synchronous=FULL`, foreign keys, busy timeout),
 //! refuses a database that is newer than this code or not ours without touching it, moves a
 //! corrupt one aside, migrates by `PRAGMA user_version` and marks runs a crash left open.
-//! Writes go to one writer thread as a closed [`WriteOp`] enum, one transaction each; reads
+//! Writes go to one writer thread as a closed enum, each through a typed method with its own
+//! reply type (`write.rs`: [`Store::record_run`] → [`RunId`], …), group-committed; reads
 //! use a separate read-only connection on the blocking pool. Handles are cheap clones.
 //!
 //! Layout: `open.rs` (pragmas, probe), `migrate.rs` + `migrations/*.sql`, `quarantine.rs`,
-//! `writer.rs` (the thread), `ops.rs` (SQL of each write), `reads.rs`, `error.rs`.
+//! `writer.rs` (the thread and its `Job` enum), `write.rs` (the typed write methods),
+//! `ops.rs` (SQL of each write), `legacy.rs` (the untyped [`Store::write`], until its last
+//! callers move), `reads.rs`, `error.rs`.
 
 pub mod crypt;
 mod error;
 mod inspect;
+mod job;
+mod limits;
 mod migrate;
 mod open;
 mod ops;
 mod quarantine;
 mod reads;
+mod rekey;
 mod sales;
 mod sealed;
+mod write;
 mod writer;
 
 #[cfg(test)]
@@ -36,15 +43,30 @@ use tokio::sync::{mpsc, oneshot};
 pub use crypt::{Crypt, CryptError, KeyError, KeySet};
 pub use error::StoreError;
 pub use inspect::{Inspection, inspect};
-pub use sales::{IdempotencyRow, LimitKind, OfflineLimits, OfflineTotals, SaleEventRow, SaleRow};
+pub use job::{AuditAnswer, AuditRequest, NewSaleRow, Nonce, Remembered, RunId, SaleTransition};
+pub use limits::{LimitKind, OfflineLimits};
+pub use sales::{IdempotencyRow, OfflineTotals, SaleEventRow, SaleRow};
 pub use sealed::RekeyReport;
 use writer::{Command, Counters};
+
+use crate::secret::SecretRef;
 
 /// The schema version this code writes; `MIGRATIONS` has exactly this many steps.
 pub const SCHEMA_VERSION: u32 = 7;
 
 /// `PRAGMA application_id` of every medsettle database: "MDST" in ASCII.
 pub const APPLICATION_ID: i32 = i32::from_be_bytes(*b"MDST");
+
+/// How to open the database (the config's `[store]` converts into this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The database file.
+    pub path: PathBuf,
+    /// How long a connection waits for a lock.
+    pub busy_timeout: Duration,
+    /// The key set that seals personal data ([`default_key_ref`] when not configured).
+    pub key: SecretRef,
+}
 
 /// What [`Store::open`] found and did.
 #[derive(Debug, Clone)]
@@ -68,93 +90,6 @@ pub struct Quarantine {
     pub moved_to: PathBuf,
     /// The error or `quick_check` output.
     pub reason: String,
-}
-
-/// Every write the store accepts. Each is one transaction.
-#[derive(Debug)]
-pub enum WriteOp {
-    /// This process started; answers [`WriteOutcome::RunId`].
-    RunStarted {
-        pid: u32,
-        version: String,
-        started_at_ms: i64,
-    },
-    /// This process stopped; `clean` is false when the drain was cut short.
-    RunStopped {
-        run_id: i64,
-        stopped_at_ms: i64,
-        clean: bool,
-    },
-    /// Sets (inserts or replaces) a `meta` entry.
-    SetMeta { key: String, value: String },
-    /// Remembers an e-SSC nonce until `expires_at` (unix seconds) and purges expired ones;
-    /// answers [`WriteOutcome::Nonce`]: fresh, or already seen (a replay).
-    RememberNonce {
-        kid: String,
-        nonce: String,
-        expires_at: i64,
-        now: i64,
-    },
-    /// Advances the named counter and answers [`WriteOutcome::Sequence`] with its new value
-    /// (the first is 1). Committed before the caller uses the value, so a value is never
-    /// handed out twice, whatever happens to the process.
-    NextSequence { name: String },
-    /// Advances the named counter by `count` at once and answers [`WriteOutcome::Sequence`]
-    /// with the last value of the block (the block is `last - count + 1 ..= last`). Values of
-    /// a block the caller never used are skipped, never handed out again.
-    ReserveSequence { name: String, count: u64 },
-    /// Records a platform request before it is sent. A msgid already recorded is an error
-    /// ([`StoreError::DuplicateMsgId`]): a retry reuses its row, it never adds one.
-    AuditRequest {
-        msgid: String,
-        infno: String,
-        request: String,
-        sent_at_ms: i64,
-    },
-    /// Creates a sale in `state` with its first history row. An id already used is
-    /// [`StoreError::DuplicateSale`].
-    SaleCreate {
-        id: String,
-        at_ms: i64,
-        state: String,
-        amount_fen: i64,
-        /// The sale as JSON.
-        doc: String,
-        /// History detail, JSON.
-        detail: String,
-    },
-    /// Moves a sale from `from` to `to` (compare-and-set: [`StoreError::SaleStateConflict`]
-    /// if it is elsewhere), replaces its document and appends a history row, in one
-    /// transaction. `to == from` records a note (an attempt that failed, a rescheduling).
-    /// With `store_offline`, the sale becomes stored and the limits are checked first
-    /// ([`StoreError::OfflineLimit`]: nothing is written).
-    SaleTransition {
-        id: String,
-        from: String,
-        to: String,
-        event: String,
-        at_ms: i64,
-        doc: String,
-        detail: String,
-        next_attempt_at_ms: Option<i64>,
-        store_offline: Option<OfflineLimits>,
-    },
-    /// Remembers the answer to an API request under its `Idempotency-Key`; answers
-    /// [`WriteOutcome::Inserted`] (false when the key was already there: the first answer
-    /// stands).
-    IdempotencyPut {
-        key: String,
-        row: IdempotencyRow,
-        at_ms: i64,
-    },
-    /// Records the answer (or the lack of one) to a recorded request.
-    AuditAnswer {
-        msgid: String,
-        http_status: Option<u16>,
-        response: Option<String>,
-        outcome: AuditOutcome,
-        answered_at_ms: i64,
-    },
 }
 
 /// How a platform request ended, as the audit table records it.
@@ -194,21 +129,6 @@ pub struct AuditRow {
     /// `None` while unanswered.
     pub outcome: Option<String>,
     pub answered_at_ms: Option<i64>,
-}
-
-/// What a write produced.
-#[derive(Debug, PartialEq)]
-pub enum WriteOutcome {
-    /// The id of the inserted run.
-    RunId(i64),
-    /// The write committed; nothing to return.
-    Done,
-    /// For [`WriteOp::RememberNonce`]: `true` when the nonce was new.
-    Nonce { fresh: bool },
-    /// For [`WriteOp::NextSequence`]: the counter's new value.
-    Sequence(u64),
-    /// For [`WriteOp::IdempotencyPut`]: whether the row was new.
-    Inserted(bool),
 }
 
 /// One row of `runs`.
@@ -271,16 +191,15 @@ impl Store {
         Store::open_keyed(path, busy, keys)
     }
 
-    /// [`Store::open_keyed`] with `store.path`, `store.busy_timeout_ms` and the key set of
-    /// `store.key` (the default key file is created if missing). `credentials_dir` is
-    /// `$CREDENTIALS_DIRECTORY`.
+    /// [`Store::open_keyed`] with the file, busy timeout and key set of `options` (a key
+    /// file is created if missing). `credentials_dir` is `$CREDENTIALS_DIRECTORY`.
     pub fn open_configured(
-        config: &crate::config::StoreConfig,
+        options: &StoreOptions,
         credentials_dir: Option<&Path>,
     ) -> Result<(Store, OpenReport), StoreError> {
-        let busy = Duration::from_millis(config.busy_timeout_ms);
-        let keys = keys_for(&config.path, busy, &config.key_ref(), credentials_dir)?;
-        Store::open_keyed(&config.path, busy, keys)
+        let busy = options.busy_timeout;
+        let keys = keys_for(&options.path, busy, &options.key, credentials_dir)?;
+        Store::open_keyed(&options.path, busy, keys)
     }
 
     /// Opens, migrates or creates the database at `path` with the key set `keys` (the first
@@ -317,43 +236,6 @@ impl Store {
             },
             opened.report,
         ))
-    }
-
-    /// Runs one write operation as one transaction on the writer thread.
-    pub async fn write(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
-        let reply = self.submit(op).await?;
-        reply.await.map_err(|_| self.gone())?
-    }
-
-    /// [`Store::write`] for callers outside the async runtime (a `spawn_blocking` task, the
-    /// CLI). Must not be called from a runtime thread: it blocks until the writer answers.
-    pub fn write_blocking(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
-        if self.inner.closed.load(Ordering::SeqCst) {
-            return Err(StoreError::Closed);
-        }
-        let (reply, rx) = oneshot::channel();
-        let depth = &self.inner.counters.queue_depth;
-        depth.fetch_add(1, Ordering::Relaxed);
-        if self
-            .inner
-            .tx
-            .blocking_send(Command::Write { op, reply })
-            .is_err()
-        {
-            depth.fetch_sub(1, Ordering::Relaxed);
-            return Err(self.gone());
-        }
-        rx.blocking_recv().map_err(|_| self.gone())?
-    }
-
-    /// Queues `op` and returns the receiver of its answer (so tests can order sends).
-    async fn submit(
-        &self,
-        op: WriteOp,
-    ) -> Result<oneshot::Receiver<Result<WriteOutcome, StoreError>>, StoreError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Write { op, reply }).await?;
-        Ok(rx)
     }
 
     /// Succeeds when the writer thread answers a trivial query.
@@ -523,6 +405,19 @@ impl Store {
         result
     }
 
+    /// [`Store::send`] from outside the runtime (blocks while the queue is full).
+    fn send_blocking(&self, cmd: Command) -> Result<(), StoreError> {
+        if self.inner.closed.load(Ordering::SeqCst) {
+            return Err(StoreError::Closed);
+        }
+        let depth = &self.inner.counters.queue_depth;
+        depth.fetch_add(1, Ordering::Relaxed);
+        self.inner.tx.blocking_send(cmd).map_err(|_| {
+            depth.fetch_sub(1, Ordering::Relaxed);
+            self.gone()
+        })
+    }
+
     async fn send(&self, cmd: Command) -> Result<(), StoreError> {
         if self.inner.closed.load(Ordering::SeqCst) {
             return Err(StoreError::Closed);
@@ -567,7 +462,7 @@ pub fn rekey(
     busy: Duration,
     keys: KeySet,
 ) -> Result<(RekeyReport, std::collections::BTreeMap<String, u64>), StoreError> {
-    sealed::rekey_file(path, busy, keys)
+    rekey::rekey_file(path, busy, keys)
 }
 
 /// Loads (creating a missing key file) the key set for the database at `path` — but first
@@ -575,7 +470,7 @@ pub fn rekey(
 fn keys_for(
     path: &Path,
     busy: Duration,
-    key_ref: &crate::config::SecretRef,
+    key_ref: &SecretRef,
     credentials_dir: Option<&Path>,
 ) -> Result<KeySet, StoreError> {
     open::refuse_foreign(path, busy)?;
@@ -588,9 +483,9 @@ fn keys_for(
 }
 
 /// The default key set of the database at `path`: [`crypt::DEFAULT_KEY_FILE`] beside it.
-pub fn default_key_ref(path: &Path) -> crate::config::SecretRef {
+pub fn default_key_ref(path: &Path) -> SecretRef {
     let dir = path.parent().unwrap_or(Path::new("."));
-    crate::config::SecretRef::File(dir.join(crypt::DEFAULT_KEY_FILE))
+    SecretRef::File(dir.join(crypt::DEFAULT_KEY_FILE))
 }
 
 /// Locks `m`, ignoring poisoning: the data is a connection or a handle, still usable.

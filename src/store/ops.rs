@@ -1,52 +1,98 @@
-//! The SQL behind each [`WriteOp`], and the crash recovery run once at open. Every function
+//! The SQL behind each write (the writer's [`Job`]), and the crash recovery run once at open. Every function
 //! here runs exactly one `BEGIN IMMEDIATE` transaction on the write connection.
 //!
 //! Only the writer thread (and `open.rs`, before that thread exists) calls into this module;
 //! it knows nothing about channels, threads or file handling.
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::ops::RangeInclusive;
+
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
 
 use super::crypt::{Crypt, label};
-use super::{StoreError, WriteOp, WriteOutcome};
+use super::job::{AuditAnswer, AuditRequest, Job, Nonce, Remembered, Reply, RunId};
+use super::{IdempotencyRow, StoreError};
 
-/// Applies a batch of operations in ONE transaction (group commit: one fsync for all), each
-/// inside its own savepoint, so an operation that fails is rolled back alone and answers its
-/// error while the others commit. Nothing is answered before the commit: a caller that got
-/// `Ok` has its write on disk. If the commit itself fails, every operation answers that.
+/// A write's result waiting for the batch's commit, with the channel it is answered on.
+pub(super) trait Answer: Send {
+    /// The write's own error, if it failed (its savepoint was rolled back).
+    fn failed(&self) -> Option<&StoreError>;
+    /// Answers the caller: the write's result, or `commit`, the error of a failed commit.
+    fn send(self: Box<Self>, commit: Option<&StoreError>);
+}
+
+struct Pending<T> {
+    reply: Reply<T>,
+    result: Result<T, StoreError>,
+}
+
+impl<T: Send> Answer for Pending<T> {
+    fn failed(&self) -> Option<&StoreError> {
+        self.result.as_ref().err()
+    }
+
+    fn send(self: Box<Self>, commit: Option<&StoreError>) {
+        let result = match commit {
+            Some(e) => Err(clone_error(e)),
+            None => self.result,
+        };
+        let _ = self.reply.send(result);
+    }
+}
+
+/// Runs `f`'s statements inside `job`'s reply channel: every arm of [`Job`] the same way.
+macro_rules! each_job {
+    ($job:expr, $reply:ident => $body:expr) => {
+        match $job {
+            Job::RunStarted { reply: $reply, .. } => $body,
+            Job::RunStopped { reply: $reply, .. } => $body,
+            Job::SetMeta { reply: $reply, .. } => $body,
+            Job::RememberNonce { reply: $reply, .. } => $body,
+            Job::Sequence { reply: $reply, .. } => $body,
+            Job::AuditRequest { reply: $reply, .. } => $body,
+            Job::AuditAnswer { reply: $reply, .. } => $body,
+            Job::SaleCreate { reply: $reply, .. } => $body,
+            Job::SaleTransition { reply: $reply, .. } => $body,
+            Job::IdempotencyPut { reply: $reply, .. } => $body,
+        }
+    };
+}
+
+impl Job {
+    /// The job answered with `error()` without running (a refused or failed batch).
+    pub(super) fn fail(self, error: impl FnOnce() -> StoreError) -> Box<dyn Answer> {
+        each_job!(self, reply => Box::new(Pending { reply, result: Err(error()) }))
+    }
+}
+
+/// Applies a batch of writes in ONE transaction (group commit: one fsync for all), each
+/// inside its own savepoint, so a write that fails is rolled back alone and answers its error
+/// while the others commit. Nothing is answered here: the writer answers after this returns,
+/// so a caller that got `Ok` has its write on disk. The second value is the commit's error,
+/// which every write then answers.
 pub(super) fn apply_batch(
     conn: &mut Connection,
-    ops: Vec<WriteOp>,
+    jobs: Vec<Job>,
     crypt: &Crypt,
-) -> Vec<Result<WriteOutcome, StoreError>> {
+) -> (Vec<Box<dyn Answer>>, Option<StoreError>) {
     let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(e) => {
             let e = StoreError::from(e);
-            return ops.iter().map(|_| Err(clone_error(&e))).collect();
+            let answers = jobs
+                .into_iter()
+                .map(|j| j.fail(|| clone_error(&e)))
+                .collect();
+            return (answers, None);
         }
     };
-    let mut results = Vec::with_capacity(ops.len());
-    for op in ops {
-        let result = match tx.savepoint() {
-            Ok(mut sp) => match apply_one(&sp, op, crypt) {
-                Ok(outcome) => sp.commit().map(|()| outcome).map_err(StoreError::from),
-                Err(e) => {
-                    let _ = sp.rollback();
-                    Err(e)
-                }
-            },
-            Err(e) => Err(StoreError::from(e)),
-        };
-        results.push(result);
-    }
-    if let Err(e) = tx.commit() {
-        let e = StoreError::from(e);
-        return results.iter().map(|_| Err(clone_error(&e))).collect();
-    }
-    results
+    let answers = jobs
+        .into_iter()
+        .map(|job| apply_one(&mut tx, job, crypt))
+        .collect();
+    (answers, tx.commit().err().map(StoreError::from))
 }
 
-/// A commit failure answered to every operation of the batch.
+/// A commit failure answered to every write of the batch.
 fn clone_error(e: &StoreError) -> StoreError {
     match e {
         StoreError::Sqlite(inner) => StoreError::Sqlite(clone_sqlite(inner)),
@@ -65,185 +111,225 @@ fn clone_sqlite(e: &rusqlite::Error) -> rusqlite::Error {
     }
 }
 
-/// One operation's statements, inside a transaction or savepoint the caller opened.
-fn apply_one(tx: &Connection, op: WriteOp, crypt: &Crypt) -> Result<WriteOutcome, StoreError> {
-    let outcome = match op {
-        WriteOp::RunStarted {
+/// Runs `f` in a savepoint of `tx`: released on success, rolled back on error.
+fn in_savepoint<T: Send + 'static>(
+    tx: &mut Transaction<'_>,
+    reply: Reply<T>,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Box<dyn Answer> {
+    let result = match tx.savepoint() {
+        Ok(mut sp) => match f(&sp) {
+            Ok(value) => sp.commit().map(|()| value).map_err(StoreError::from),
+            Err(e) => {
+                let _ = sp.rollback();
+                Err(e)
+            }
+        },
+        Err(e) => Err(StoreError::from(e)),
+    };
+    Box::new(Pending { reply, result })
+}
+
+/// One write's statements, in its own savepoint of the batch's transaction.
+fn apply_one(tx: &mut Transaction<'_>, job: Job, crypt: &Crypt) -> Box<dyn Answer> {
+    match job {
+        Job::RunStarted {
             pid,
             version,
             started_at_ms,
-        } => {
-            tx.execute(
-                "INSERT INTO runs (pid, version, started_at_ms) VALUES (?1, ?2, ?3)",
-                params![pid, version, started_at_ms],
-            )?;
-            WriteOutcome::RunId(tx.last_insert_rowid())
-        }
-        WriteOp::RunStopped {
+            reply,
+        } => in_savepoint(tx, reply, |c| run_started(c, pid, &version, started_at_ms)),
+        Job::RunStopped {
             run_id,
             stopped_at_ms,
             clean,
-        } => {
-            let found: Option<Option<bool>> = tx
-                .query_row("SELECT clean FROM runs WHERE id = ?1", [run_id], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            match found {
-                None => return Err(StoreError::RunNotFound { run_id }),
-                Some(Some(_)) => return Err(StoreError::RunAlreadyStopped { run_id }),
-                Some(None) => {}
-            }
-            tx.execute(
-                "UPDATE runs SET stopped_at_ms = ?2, clean = ?3 WHERE id = ?1",
-                params![run_id, stopped_at_ms, clean],
-            )?;
-            WriteOutcome::Done
-        }
-        WriteOp::SetMeta { key, value } => {
-            tx.execute(
+            reply,
+        } => in_savepoint(tx, reply, |c| run_stopped(c, run_id, stopped_at_ms, clean)),
+        Job::SetMeta { key, value, reply } => in_savepoint(tx, reply, |c| {
+            c.execute(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params![key, value],
             )?;
-            WriteOutcome::Done
-        }
-        WriteOp::RememberNonce {
+            Ok(())
+        }),
+        Job::RememberNonce {
             kid,
             nonce,
             expires_at,
             now,
-        } => {
-            tx.execute("DELETE FROM essc_nonce WHERE expires_at < ?1", [now])?;
-            let inserted = tx.execute(
-                "INSERT INTO essc_nonce (kid, nonce, expires_at, seen_at) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (kid, nonce) DO NOTHING",
-                params![kid, nonce, expires_at, now],
-            )?;
-            WriteOutcome::Nonce {
-                fresh: inserted == 1,
-            }
+            reply,
+        } => in_savepoint(tx, reply, |c| {
+            remember_nonce(c, &kid, &nonce, expires_at, now)
+        }),
+        Job::Sequence { name, count, reply } => {
+            in_savepoint(tx, reply, |c| reserve(c, &name, count))
         }
-        WriteOp::NextSequence { name } => {
-            let value: i64 = tx.query_row(
-                "INSERT INTO sequences (name, value) VALUES (?1, 1)
-                 ON CONFLICT (name) DO UPDATE SET value = value + 1
-                 RETURNING value",
-                [name],
-                |r| r.get(0),
-            )?;
-            WriteOutcome::Sequence(u64::try_from(value).unwrap_or(0))
+        Job::AuditRequest { request, reply } => {
+            in_savepoint(tx, reply, |c| audit_request(c, crypt, request))
         }
-        WriteOp::ReserveSequence { name, count } => {
-            let count = i64::try_from(count.clamp(1, 1_000_000)).unwrap_or(1);
-            let value: i64 = tx.query_row(
-                "INSERT INTO sequences (name, value) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET value = value + ?2
-                 RETURNING value",
-                params![name, count],
-                |r| r.get(0),
-            )?;
-            WriteOutcome::Sequence(u64::try_from(value).unwrap_or(0))
+        Job::AuditAnswer { answer, reply } => {
+            in_savepoint(tx, reply, |c| audit_answer(c, crypt, answer))
         }
-        WriteOp::AuditRequest {
-            msgid,
-            infno,
-            request,
-            sent_at_ms,
-        } => {
-            let inserted = tx.execute(
-                "INSERT INTO upstream_audit (msgid, infno, request, sent_at_ms)
-                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT (msgid) DO NOTHING",
-                params![
-                    msgid,
-                    infno,
-                    crypt.seal(label::AUDIT_REQUEST, &request),
-                    sent_at_ms
-                ],
-            )?;
-            if inserted == 0 {
-                return Err(StoreError::DuplicateMsgId { msgid });
-            }
-            WriteOutcome::Done
-        }
-        WriteOp::SaleCreate {
-            id,
-            at_ms,
-            state,
-            amount_fen,
-            doc,
-            detail,
-        } => {
+        Job::SaleCreate { sale, reply } => in_savepoint(tx, reply, |c| {
             super::sales::create(
-                tx,
+                c,
                 crypt,
                 &super::sales::NewRow {
-                    id: &id,
-                    at_ms,
-                    state: &state,
-                    amount_fen,
-                    doc: &doc,
-                    detail: &detail,
+                    id: &sale.id,
+                    at_ms: sale.at_ms,
+                    state: &sale.state,
+                    amount_fen: sale.amount_fen,
+                    doc: &sale.doc,
+                    detail: &sale.detail,
                 },
-            )?;
-            WriteOutcome::Done
-        }
-        WriteOp::SaleTransition {
-            id,
-            from,
-            to,
-            event,
-            at_ms,
-            doc,
-            detail,
-            next_attempt_at_ms,
-            store_offline,
-        } => {
+            )
+        }),
+        Job::SaleTransition { step, reply } => in_savepoint(tx, reply, |c| {
             super::sales::transition(
-                tx,
+                c,
                 crypt,
                 &super::sales::Transition {
-                    id: &id,
-                    from: &from,
-                    to: &to,
-                    event: &event,
-                    at_ms,
-                    doc: &doc,
-                    detail: &detail,
-                    next_attempt_at_ms,
-                    store_offline,
+                    id: &step.id,
+                    from: &step.from,
+                    to: &step.to,
+                    event: &step.event,
+                    at_ms: step.at_ms,
+                    doc: &step.doc,
+                    detail: &step.detail,
+                    next_attempt_at_ms: step.next_attempt_at_ms,
+                    store_offline: step.store_offline,
                 },
-            )?;
-            WriteOutcome::Done
-        }
-        WriteOp::IdempotencyPut { key, row, at_ms } => {
-            WriteOutcome::Inserted(super::sales::idempotency_put(tx, crypt, &key, &row, at_ms)?)
-        }
-        WriteOp::AuditAnswer {
-            msgid,
-            http_status,
-            response,
-            outcome,
-            answered_at_ms,
-        } => {
-            let updated = tx.execute(
-                "UPDATE upstream_audit SET http_status = ?2, response = ?3, outcome = ?4,
-                 answered_at_ms = ?5 WHERE msgid = ?1",
-                params![
-                    msgid,
-                    http_status,
-                    response.map(|r| crypt.seal(label::AUDIT_RESPONSE, &r)),
-                    outcome.as_str(),
-                    answered_at_ms
-                ],
-            )?;
-            if updated == 0 {
-                return Err(StoreError::UnknownMsgId { msgid });
-            }
-            WriteOutcome::Done
-        }
-    };
-    Ok(outcome)
+            )
+        }),
+        Job::IdempotencyPut {
+            key,
+            row,
+            at_ms,
+            reply,
+        } => in_savepoint(tx, reply, |c| idempotency_put(c, crypt, &key, &row, at_ms)),
+    }
+}
+
+fn run_started(
+    c: &Connection,
+    pid: u32,
+    version: &str,
+    started_at_ms: i64,
+) -> Result<RunId, StoreError> {
+    c.execute(
+        "INSERT INTO runs (pid, version, started_at_ms) VALUES (?1, ?2, ?3)",
+        params![pid, version, started_at_ms],
+    )?;
+    Ok(RunId(c.last_insert_rowid()))
+}
+
+fn run_stopped(
+    c: &Connection,
+    run_id: i64,
+    stopped_at_ms: i64,
+    clean: bool,
+) -> Result<(), StoreError> {
+    let found: Option<Option<bool>> = c
+        .query_row("SELECT clean FROM runs WHERE id = ?1", [run_id], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    match found {
+        None => return Err(StoreError::RunNotFound { run_id }),
+        Some(Some(_)) => return Err(StoreError::RunAlreadyStopped { run_id }),
+        Some(None) => {}
+    }
+    c.execute(
+        "UPDATE runs SET stopped_at_ms = ?2, clean = ?3 WHERE id = ?1",
+        params![run_id, stopped_at_ms, clean],
+    )?;
+    Ok(())
+}
+
+fn remember_nonce(
+    c: &Connection,
+    kid: &str,
+    nonce: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<Nonce, StoreError> {
+    c.execute("DELETE FROM essc_nonce WHERE expires_at < ?1", [now])?;
+    let inserted = c.execute(
+        "INSERT INTO essc_nonce (kid, nonce, expires_at, seen_at) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (kid, nonce) DO NOTHING",
+        params![kid, nonce, expires_at, now],
+    )?;
+    Ok(if inserted == 1 {
+        Nonce::Fresh
+    } else {
+        Nonce::Replayed
+    })
+}
+
+/// Advances the counter `name` by `count` (clamped to 1..=1 000 000); the block reserved.
+fn reserve(c: &Connection, name: &str, count: u64) -> Result<RangeInclusive<u64>, StoreError> {
+    let count = count.clamp(1, 1_000_000);
+    let value: i64 = c.query_row(
+        "INSERT INTO sequences (name, value) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET value = value + ?2
+         RETURNING value",
+        params![name, i64::try_from(count).unwrap_or(1)],
+        |r| r.get(0),
+    )?;
+    let last = u64::try_from(value).unwrap_or(0);
+    Ok(last.saturating_sub(count) + 1..=last)
+}
+
+fn audit_request(c: &Connection, crypt: &Crypt, r: AuditRequest) -> Result<(), StoreError> {
+    let inserted = c.execute(
+        "INSERT INTO upstream_audit (msgid, infno, request, sent_at_ms)
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (msgid) DO NOTHING",
+        params![
+            r.msgid,
+            r.infno,
+            crypt.seal(label::AUDIT_REQUEST, &r.request),
+            r.sent_at_ms
+        ],
+    )?;
+    if inserted == 0 {
+        return Err(StoreError::DuplicateMsgId { msgid: r.msgid });
+    }
+    Ok(())
+}
+
+fn audit_answer(c: &Connection, crypt: &Crypt, a: AuditAnswer) -> Result<(), StoreError> {
+    let updated = c.execute(
+        "UPDATE upstream_audit SET http_status = ?2, response = ?3, outcome = ?4,
+         answered_at_ms = ?5 WHERE msgid = ?1",
+        params![
+            a.msgid,
+            a.http_status,
+            a.response.map(|r| crypt.seal(label::AUDIT_RESPONSE, &r)),
+            a.outcome.as_str(),
+            a.answered_at_ms
+        ],
+    )?;
+    if updated == 0 {
+        return Err(StoreError::UnknownMsgId { msgid: a.msgid });
+    }
+    Ok(())
+}
+
+fn idempotency_put(
+    c: &Connection,
+    crypt: &Crypt,
+    key: &str,
+    row: &IdempotencyRow,
+    at_ms: i64,
+) -> Result<Remembered, StoreError> {
+    Ok(
+        if super::sales::idempotency_put(c, crypt, key, row, at_ms)? {
+            Remembered::New
+        } else {
+            Remembered::AlreadyThere
+        },
+    )
 }
 
 /// Marks runs a previous process left in progress (it crashed or was killed) as unclean and

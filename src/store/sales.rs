@@ -7,28 +7,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
 use super::crypt::{Crypt, label};
+use super::limits::{LimitKind, OfflineLimits};
 use super::sealed::{person_id_in_doc, raw};
 
 /// States in which a stored sale still counts against the offline limits (not yet settled,
 /// cancelled or abandoned).
 const CLOSED: &str = "('settled', 'cancelled', 'abandoned')";
-
-/// Offline limits, checked atomically when a sale is stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct OfflineLimits {
-    pub per_sale_fen: i64,
-    pub total_fen: i64,
-    pub count: u32,
-}
-
-/// Which offline limit a sale would exceed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LimitKind {
-    PerSale,
-    Total,
-    Count,
-}
 
 /// A sale row.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,7 +1,8 @@
 //! The single writer: a dedicated thread that owns the only read-write connection and takes
 //! [`Command`]s from a bounded channel, answering each on its own oneshot.
 //!
-//! Writes arrive as the closed [`WriteOp`] enum. Writes already waiting when the writer picks
+//! Writes arrive as the closed [`Job`] enum: each variant is one kind of write with the reply
+//! channel of its own reply type (the typed methods in `write.rs` build them). Writes already waiting when the writer picks
 //! one up are committed together (group commit: one fsync), each in its own savepoint, and
 //! answered only after the commit (`ops.rs`).
 //! `Close` drains what was queued before it, refuses what came after, checkpoints the WAL and
@@ -16,18 +17,16 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use super::crypt::Crypt;
-use super::{Pragmas, StoreError, StoreStats, WriteOp, WriteOutcome, migrate, ops};
+use super::job::Job;
+use super::{Pragmas, StoreError, StoreStats, migrate, ops};
 
 /// Commands waiting for the writer beyond this make senders wait (back-pressure).
 pub(super) const QUEUE_CAPACITY: usize = 64;
 
 /// Everything the writer thread can be asked to do.
 pub(super) enum Command {
-    /// One write operation, one transaction.
-    Write {
-        op: WriteOp,
-        reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
-    },
+    /// One write.
+    Write(Job),
     /// Proves the thread and its connection answer.
     Ping {
         reply: oneshot::Sender<Result<(), StoreError>>,
@@ -97,16 +96,14 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, counters: &Counter
             },
         };
         match cmd {
-            Command::Write { op, reply } => {
+            Command::Write(job) => {
                 // Group commit: whatever writes are already waiting share this transaction.
-                let mut ops = vec![op];
-                let mut replies = vec![reply];
-                while ops.len() < BATCH {
+                let mut jobs = vec![job];
+                while jobs.len() < BATCH {
                     match rx.try_recv() {
-                        Ok(Command::Write { op, reply }) => {
+                        Ok(Command::Write(job)) => {
                             counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
-                            ops.push(op);
-                            replies.push(reply);
+                            jobs.push(job);
                         }
                         Ok(other) => {
                             counters.queue_depth.fetch_sub(1, Ordering::Relaxed);
@@ -117,21 +114,21 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, counters: &Counter
                     }
                 }
                 let started = Instant::now();
-                let results = ops::apply_batch(&mut conn, ops, crypt);
+                let (answers, commit) = ops::apply_batch(&mut conn, jobs, crypt);
                 let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 counters
                     .write_latency_us_sum
                     .fetch_add(us, Ordering::Relaxed);
                 counters.batches.fetch_add(1, Ordering::Relaxed);
-                for (result, reply) in results.into_iter().zip(replies) {
-                    match &result {
-                        Ok(_) => counters.writes_ok.fetch_add(1, Ordering::Relaxed),
-                        Err(e) => {
+                for answer in answers {
+                    match commit.as_ref().or(answer.failed()) {
+                        None => counters.writes_ok.fetch_add(1, Ordering::Relaxed),
+                        Some(e) => {
                             tracing::warn!(error = %e, "store write failed");
                             counters.writes_failed.fetch_add(1, Ordering::Relaxed)
                         }
                     };
-                    let _ = reply.send(result);
+                    answer.send(commit.as_ref());
                 }
             }
             Command::Ping { reply } => {
@@ -157,7 +154,7 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, counters: &Counter
 /// Answers a command that arrived after `Close` with [`StoreError::Closed`].
 fn refuse(cmd: Command) {
     match cmd {
-        Command::Write { reply, .. } => drop(reply.send(Err(StoreError::Closed))),
+        Command::Write(job) => job.fail(|| StoreError::Closed).send(None),
         Command::Ping { reply } | Command::Close { reply } => {
             drop(reply.send(Err(StoreError::Closed)))
         }

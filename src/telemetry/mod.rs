@@ -19,7 +19,31 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
 
-use crate::config::{LogConfig, LogFormat};
+use serde::{Deserialize, Serialize};
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// `journald` when started by systemd (JOURNAL_STREAM set), otherwise `text`.
+    #[default]
+    Auto,
+    /// Human-readable lines with timestamps (colour on a terminal).
+    Text,
+    /// No timestamps (the journal adds them), syslog priority prefixes like `<4>`.
+    Journald,
+}
+
+/// What [`init`] sets up (the config's `[log]` converts into this).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogOptions {
+    /// A tracing filter directive.
+    pub level: String,
+    pub format: LogFormat,
+    /// Warnings/errors let through per call site per `repeat_window` (0: no limit).
+    pub repeat_burst: u32,
+    pub repeat_window: std::time::Duration,
+}
 
 /// Lets the running daemon change its log filter (SIGHUP).
 #[derive(Clone)]
@@ -45,12 +69,12 @@ pub fn effective_format(format: LogFormat) -> LogFormat {
 }
 
 /// Installs the global subscriber writing to stderr. Call once, from `main`.
-pub fn init(config: &LogConfig) -> Result<LogHandle, String> {
+pub fn init(config: &LogOptions) -> Result<LogHandle, String> {
     let filter = EnvFilter::try_new(&config.level).map_err(|e| e.to_string())?;
     let (filter, handle) = reload::Layer::new(filter);
     let throttle = std::sync::Arc::new(throttle::LogThrottle::new(
         config.repeat_burst,
-        std::time::Duration::from_secs(config.repeat_window_s),
+        config.repeat_window,
     ));
     let _ = THROTTLE.set(std::sync::Arc::clone(&throttle));
     let registry = tracing_subscriber::registry()

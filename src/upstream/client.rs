@@ -30,7 +30,7 @@ use super::signing::{Cainfo, RequestSigner, signed_message};
 use super::tif::TifHeaders;
 use super::transport::{HttpAnswer, Transport};
 use crate::config::Secret;
-use crate::store::{AuditOutcome, Store, StoreError, WriteOp};
+use crate::store::{AuditAnswer, AuditOutcome, AuditRequest, Store, StoreError};
 
 /// The client's clock: the platform's day and `inf_time` come from it.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -217,7 +217,7 @@ impl Client {
         let body = self.render(&prepared, &sign_no)?;
         self.parts
             .store
-            .write(WriteOp::AuditRequest {
+            .record_request(AuditRequest {
                 msgid: prepared.msgid.as_str().to_owned(),
                 infno: infno.to_owned(),
                 request: String::from_utf8_lossy(&body).into_owned(),
@@ -459,7 +459,7 @@ impl Client {
         let write = self
             .parts
             .store
-            .write(WriteOp::AuditAnswer {
+            .record_answer(AuditAnswer {
                 msgid: prepared.msgid.as_str().to_owned(),
                 http_status,
                 response,

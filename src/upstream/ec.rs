@@ -64,7 +64,7 @@ pub struct HttpEcDecoder {
 impl HttpEcDecoder {
     /// The decoder for this terminal, or `None` when no `ec_url` is configured. The client
     /// already carries who asks (built from the same `config`).
-    pub fn new(client: Arc<Client>, _config: &Config) -> Option<HttpEcDecoder> {
+    pub fn new(client: Arc<Client>) -> Option<HttpEcDecoder> {
         client.ec_url()?;
         Some(HttpEcDecoder { client })
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::msgid::{MsgId, MsgIdError, SEQ_MODULUS};
-use crate::store::{Store, StoreError, WriteOp, WriteOutcome};
+use crate::store::{Store, StoreError};
 
 /// The counter's name in the store.
 pub const COUNTER: &str = "upstream.msgid";
@@ -27,9 +27,6 @@ pub enum MsgIdSourceError {
     /// The configured institution code cannot form a msgid.
     #[error(transparent)]
     Invalid(#[from] MsgIdError),
-    /// The store answered with something other than a counter value (a bug).
-    #[error("the store answered the msgid counter with {0}")]
-    UnexpectedAnswer(String),
 }
 
 /// Issues msgids for one terminal.
@@ -96,18 +93,9 @@ impl MsgIdSource {
         // Held across the counter write so stamps and counter values advance together.
         let mut state = self.state.lock().await;
         if state.next > state.end {
-            let op = WriteOp::ReserveSequence {
-                name: COUNTER.to_owned(),
-                count: BLOCK,
-            };
-            let last = match self.store.write(op).await? {
-                WriteOutcome::Sequence(v) => v,
-                other => {
-                    return Err(MsgIdSourceError::UnexpectedAnswer(format!("{other:?}")));
-                }
-            };
-            state.next = last.saturating_sub(BLOCK) + 1;
-            state.end = last;
+            let block = self.store.reserve_sequence(COUNTER, BLOCK).await?;
+            state.next = *block.start();
+            state.end = *block.end();
         }
         let value = state.next;
         state.next += 1;

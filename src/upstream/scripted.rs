@@ -28,7 +28,7 @@ use super::msgid_source::MsgIdSource;
 use super::platform::Platform;
 use super::tx::evoucher::{EcIdentity, classify_ec};
 use crate::qr::evoucher::{BusinessType, EVoucherCode};
-use crate::store::{AuditOutcome, Store, WriteOp};
+use crate::store::{AuditAnswer, AuditOutcome, AuditRequest, Store};
 
 /// The infno under which `ec.query` appears in a script.
 pub const EC_QUERY: &str = "ec.query";
@@ -286,7 +286,7 @@ impl ScriptedPlatform {
             Err(_) => AuditOutcome::Unknown,
         };
         store
-            .write(WriteOp::AuditAnswer {
+            .record_answer(AuditAnswer {
                 msgid: p.msgid.as_str().to_owned(),
                 http_status: body.map(|_| 200),
                 response: body.map(Value::to_string),
@@ -339,7 +339,7 @@ impl ScriptedPlatform {
             let request =
                 json!({ "infno": infno, "msgid": prepared.msgid.as_str(), "input": input });
             store
-                .write(WriteOp::AuditRequest {
+                .record_request(AuditRequest {
                     msgid: prepared.msgid.as_str().to_owned(),
                     infno: infno.to_owned(),
                     request: request.to_string(),

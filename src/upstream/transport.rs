@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 
 use super::error::{UnknownCause, UpstreamError};
-use crate::config::Secret;
+use crate::secret::Secret;
 
 /// What the transport needs, resolved from `[upstream]` (secrets already loaded).
 #[derive(Clone)]

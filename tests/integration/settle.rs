@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::Utc;
 use medsettle::card::{CardRecord, Holder, Interface, Pin, Sex};
 use medsettle::config::SaleMode;
-use medsettle::settle::credentials::{Credentials, Fresh};
+use medsettle::credential::{Credentials, Fresh};
 use medsettle::settle::{
     Confirmation, Engine, EngineParts, NewItem, NewSale, SaleError, SaleState,
 };
@@ -442,7 +442,7 @@ async fn recovery_finishes_from_the_audit_table_or_reverses() {
         doc["state"] = serde_json::json!("settling");
         doc["settlement"] = serde_json::Value::Null;
         store
-            .write(medsettle::store::WriteOp::SaleTransition {
+            .transition_sale(medsettle::store::SaleTransition {
                 id: id.to_string(),
                 from: row.state.clone(),
                 to: "settling".into(),

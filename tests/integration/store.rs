@@ -87,10 +87,7 @@ async fn a_database_above_its_alarm_size_is_an_alarm() {
                 medsettle::store::Store::open(&t.db_path(), std::time::Duration::from_secs(5))
                     .unwrap();
             store
-                .write(medsettle::store::WriteOp::SetMeta {
-                    key: "padding".into(),
-                    value: "x".repeat(1_500_000),
-                })
+                .set_meta("padding", &"x".repeat(1_500_000))
                 .await
                 .unwrap();
             store.close().await.unwrap();

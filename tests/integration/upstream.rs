@@ -432,7 +432,7 @@ async fn qr_credentials_identify_through_ec_query_and_the_essc_key() {
     let rig = rig().await;
     // E-voucher: ec.query gives a token and the 参保地; 1101 by token finds the same person.
     let code = rig.sandbox.issue_evoucher(ZHANGSAN_ID).unwrap();
-    let decoder = HttpEcDecoder::new(Arc::clone(&rig.client), &rig.terminal.config()).unwrap();
+    let decoder = HttpEcDecoder::new(Arc::clone(&rig.client)).unwrap();
     let id = decoder
         .query(
             &EVoucherCode::parse(&code).unwrap(),

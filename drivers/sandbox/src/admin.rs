@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::Shared;
 use crate::fault::FaultRule;
-use crate::server::{Response, respond};
+use crate::http::{Response, respond};
 
 /// Answers an admin request, or 404/405/400 for anything else.
 pub fn route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {

@@ -18,6 +18,7 @@ mod envelope;
 pub mod error;
 mod evoucher;
 pub mod fault;
+mod http;
 pub mod ledger;
 pub mod persons;
 mod protocol;

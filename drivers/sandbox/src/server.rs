@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::BodyExt as _;
 use hyper::body::{Bytes, Incoming};
-use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::header::HeaderMap;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
@@ -26,19 +26,8 @@ use crate::Shared;
 use crate::envelope;
 use crate::evoucher;
 use crate::fault::Fault;
+use crate::http::{Response, respond};
 use crate::protocol;
-
-/// What every handler answers.
-pub type Response = hyper::Response<Full<Bytes>>;
-
-/// A response with `status`, a content type and `body`.
-pub fn respond(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response {
-    let mut r = hyper::Response::new(Full::new(body.into()));
-    *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r
-}
 
 /// Fired by a handler to close its connection without answering.
 #[derive(Clone)]

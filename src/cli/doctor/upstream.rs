@@ -99,7 +99,7 @@ pub(super) async fn checks(config: &Config, database_usable: bool) -> Vec<Check>
 /// 9001, clock skew, 9002.
 async fn sign_in(config: &Config, https: bool) -> Vec<Check> {
     let mut out = Vec::new();
-    let store_config = config.store.clone();
+    let store_config = config.store.options();
     let opened = tokio::task::spawn_blocking(move || {
         let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(std::path::PathBuf::from);
         Store::open_configured(&store_config, creds.as_deref())

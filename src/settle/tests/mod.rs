@@ -21,9 +21,9 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 use tempfile::TempDir;
 
-use super::credentials::{Credentials, Fresh};
 use super::{Engine, EngineParts, NewSale, Sale};
 use crate::config::{Config, SettleConfig};
+use crate::credential::{Credentials, Fresh};
 use crate::store::Store;
 use crate::upstream::platform::Platform;
 use crate::upstream::scripted::{Answer, ScriptedPlatform, Sent};

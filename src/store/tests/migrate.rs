@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::store::migrate::{self, MIGRATIONS, Migration};
-use crate::store::{SCHEMA_VERSION, StoreError};
+use crate::store::{AuditAnswer, AuditRequest, Nonce, SCHEMA_VERSION, StoreError};
 
 #[test]
 fn every_older_schema_version_has_a_fixture() {
@@ -31,7 +31,7 @@ async fn each_older_fixture_upgrades_to_the_current_schema() {
         assert_eq!(store.quick_check().await.unwrap(), "ok");
         // The newest table is usable.
         let id = start_run(&store, 1).await;
-        assert_eq!(store.recent_runs(5).await.unwrap()[0].id, id);
+        assert_eq!(store.recent_runs(5).await.unwrap()[0].id, id.0);
         store.close().await.unwrap();
     }
 }
@@ -64,21 +64,16 @@ async fn the_v2_fixture_keeps_its_runs_and_gains_the_replay_guard() {
         (runs.len(), runs[0].pid, runs[0].clean),
         (1, 4242, Some(true))
     );
-    let remember = |nonce: &str, now: i64| WriteOp::RememberNonce {
-        kid: "k1".into(),
-        nonce: nonce.into(),
-        expires_at: now + 60,
-        now,
-    };
-    let fresh = |o| matches!(o, WriteOutcome::Nonce { fresh: true });
-    assert!(fresh(store.write(remember("aa", 1_000)).await.unwrap()));
-    assert!(
-        !fresh(store.write(remember("aa", 1_010)).await.unwrap()),
+    let remember = |nonce: &'static str, now: i64| store.remember_nonce("k1", nonce, now + 60, now);
+    assert_eq!(remember("aa", 1_000).await.unwrap(), Nonce::Fresh);
+    assert_eq!(
+        remember("aa", 1_010).await.unwrap(),
+        Nonce::Replayed,
         "a replay"
     );
-    assert!(fresh(store.write(remember("bb", 1_010)).await.unwrap()));
+    assert_eq!(remember("bb", 1_010).await.unwrap(), Nonce::Fresh);
     // Once expired (and purged by the next write), the pair is forgotten.
-    assert!(fresh(store.write(remember("aa", 2_000)).await.unwrap()));
+    assert_eq!(remember("aa", 2_000).await.unwrap(), Nonce::Fresh);
     store.close().await.unwrap();
 }
 
@@ -90,35 +85,27 @@ async fn the_v3_fixture_keeps_its_nonces_and_counts_msgid_sequences() {
     assert_eq!(report.migrated_from, 3);
     // The nonce remembered under v3 is still a replay.
     let again = store
-        .write(WriteOp::RememberNonce {
-            kid: "test-2026".into(),
-            nonce: "00112233445566778899aabbccddeeff".into(),
-            expires_at: 4_102_444_800,
-            now: 1_795_000_100,
-        })
+        .remember_nonce(
+            "test-2026",
+            "00112233445566778899aabbccddeeff",
+            4_102_444_800,
+            1_795_000_100,
+        )
         .await
         .unwrap();
-    assert_eq!(again, WriteOutcome::Nonce { fresh: false });
-    let next = |name: &str| WriteOp::NextSequence { name: name.into() };
+    assert_eq!(again, Nonce::Replayed);
+    assert_eq!(store.next_sequence("upstream.msgid").await.unwrap(), 1);
+    assert_eq!(store.next_sequence("upstream.msgid").await.unwrap(), 2);
+    assert_eq!(store.next_sequence("other").await.unwrap(), 1);
     assert_eq!(
-        store.write(next("upstream.msgid")).await.unwrap(),
-        WriteOutcome::Sequence(1)
-    );
-    assert_eq!(
-        store.write(next("upstream.msgid")).await.unwrap(),
-        WriteOutcome::Sequence(2)
-    );
-    assert_eq!(
-        store.write(next("other")).await.unwrap(),
-        WriteOutcome::Sequence(1)
+        store.reserve_sequence("other", 10).await.unwrap(),
+        2..=11,
+        "a block"
     );
     store.close().await.unwrap();
     // Across a restart the counter goes on; no value is handed out twice.
     let (store, _) = Store::open(&path, BUSY).unwrap();
-    assert_eq!(
-        store.write(next("upstream.msgid")).await.unwrap(),
-        WriteOutcome::Sequence(3)
-    );
+    assert_eq!(store.next_sequence("upstream.msgid").await.unwrap(), 3);
     store.close().await.unwrap();
 }
 
@@ -127,35 +114,36 @@ async fn platform_requests_are_audited_before_sending_and_never_twice() {
     let dir = tmp();
     let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
     let msgid = "H11010500001202611231000000001";
-    let request = |body: &str| WriteOp::AuditRequest {
-        msgid: msgid.into(),
-        infno: "2102".into(),
-        request: body.into(),
-        sent_at_ms: 1,
+    let request = |body: &str| {
+        store.record_request(AuditRequest {
+            msgid: msgid.into(),
+            infno: "2102".into(),
+            request: body.into(),
+            sent_at_ms: 1,
+        })
     };
-    store.write(request("{\"infno\":\"2102\"}")).await.unwrap();
+    request("{\"infno\":\"2102\"}").await.unwrap();
     let row = store.audit(msgid).await.unwrap().unwrap();
     assert_eq!((row.infno.as_str(), row.outcome.clone()), ("2102", None));
-    let again = store.write(request("{}")).await.unwrap_err();
+    let again = request("{}").await.unwrap_err();
     assert!(
         matches!(again, StoreError::DuplicateMsgId { .. }),
         "{again:?}"
     );
-    let answer = |id: &str| WriteOp::AuditAnswer {
-        msgid: id.into(),
-        http_status: Some(200),
-        response: Some("{\"infcode\":0}".into()),
-        outcome: crate::store::AuditOutcome::Ok,
-        answered_at_ms: 2,
+    let answer = |id: &str| {
+        store.record_answer(AuditAnswer {
+            msgid: id.into(),
+            http_status: Some(200),
+            response: Some("{\"infcode\":0}".into()),
+            outcome: crate::store::AuditOutcome::Ok,
+            answered_at_ms: 2,
+        })
     };
-    store.write(answer(msgid)).await.unwrap();
+    answer(msgid).await.unwrap();
     let row = store.audit(msgid).await.unwrap().unwrap();
     assert_eq!(row.outcome.as_deref(), Some("ok"));
     assert_eq!(row.request, "{\"infno\":\"2102\"}", "the first body stays");
-    let unknown = store
-        .write(answer("H11010500001202611231000000002"))
-        .await
-        .unwrap_err();
+    let unknown = answer("H11010500001202611231000000002").await.unwrap_err();
     assert!(
         matches!(unknown, StoreError::UnknownMsgId { .. }),
         "{unknown:?}"

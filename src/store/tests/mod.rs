@@ -16,7 +16,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tempfile::TempDir;
 
-use super::{Store, WriteOp, WriteOutcome};
+use super::{RunId, Store};
 
 /// An unusual busy timeout, so reading it back proves it was applied.
 const BUSY: Duration = Duration::from_millis(1234);
@@ -71,17 +71,9 @@ fn listing(dir: &Path) -> Vec<String> {
     names
 }
 
-async fn start_run(store: &Store, pid: u32) -> i64 {
-    let out = store
-        .write(WriteOp::RunStarted {
-            pid,
-            version: "0.1.0".into(),
-            started_at_ms: 1_000 + i64::from(pid),
-        })
+async fn start_run(store: &Store, pid: u32) -> RunId {
+    store
+        .record_run(pid, "0.1.0", 1_000 + i64::from(pid))
         .await
-        .unwrap();
-    match out {
-        WriteOutcome::RunId(id) => id,
-        other => panic!("RunStarted answered {other:?}"),
-    }
+        .unwrap()
 }

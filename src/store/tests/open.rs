@@ -155,7 +155,7 @@ async fn garbage_is_moved_aside_with_its_wal_and_a_fresh_database_created() {
     assert!(report.created);
 
     let id = start_run(&store, 7).await;
-    assert_eq!(store.recent_runs(1).await.unwrap()[0].id, id);
+    assert_eq!(store.recent_runs(1).await.unwrap()[0].id, id.0);
     assert_eq!(store.quick_check().await.unwrap(), "ok");
     store.close().await.unwrap();
 }
@@ -167,10 +167,7 @@ async fn a_failing_quick_check_quarantines_the_file() {
     let (store, _) = Store::open(&path, BUSY).unwrap();
     for i in 0..300 {
         store
-            .write(WriteOp::SetMeta {
-                key: format!("key-{i:04}"),
-                value: "x".repeat(100),
-            })
+            .set_meta(&format!("key-{i:04}"), &"x".repeat(100))
             .await
             .unwrap();
     }

@@ -3,11 +3,13 @@
 //! idempotency keys.
 
 use super::*;
-use crate::store::{IdempotencyRow, LimitKind, OfflineLimits, StoreError};
+use crate::store::{
+    IdempotencyRow, LimitKind, NewSaleRow, OfflineLimits, Remembered, SaleTransition, StoreError,
+};
 
 async fn create(store: &Store, id: &str, at: i64, amount: i64) {
     store
-        .write(WriteOp::SaleCreate {
+        .create_sale(NewSaleRow {
             id: id.into(),
             at_ms: at,
             state: "captured".into(),
@@ -19,8 +21,8 @@ async fn create(store: &Store, id: &str, at: i64, amount: i64) {
         .unwrap();
 }
 
-fn step(id: &str, from: &str, to: &str, limits: Option<OfflineLimits>) -> WriteOp {
-    WriteOp::SaleTransition {
+fn step(id: &str, from: &str, to: &str, limits: Option<OfflineLimits>) -> SaleTransition {
+    SaleTransition {
         id: id.into(),
         from: from.into(),
         to: to.into(),
@@ -45,7 +47,7 @@ async fn transitions_are_compare_and_set_with_a_history_row_each() {
     let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
     create(&store, "S1", 1_000, 12_850).await;
     let dup = store
-        .write(WriteOp::SaleCreate {
+        .create_sale(NewSaleRow {
             id: "S1".into(),
             at_ms: 1,
             state: "captured".into(),
@@ -56,17 +58,19 @@ async fn transitions_are_compare_and_set_with_a_history_row_each() {
         .await;
     assert!(matches!(dup, Err(StoreError::DuplicateSale { .. })));
     store
-        .write(step("S1", "captured", "identified", None))
+        .transition_sale(step("S1", "captured", "identified", None))
         .await
         .unwrap();
     // A second writer that still believes the sale is captured loses.
-    let stale = store.write(step("S1", "captured", "abandoned", None)).await;
+    let stale = store
+        .transition_sale(step("S1", "captured", "abandoned", None))
+        .await;
     assert!(
         matches!(&stale, Err(StoreError::SaleStateConflict { actual, .. }) if actual == "identified"),
         "{stale:?}"
     );
     let missing = store
-        .write(step("S9", "captured", "identified", None))
+        .transition_sale(step("S9", "captured", "identified", None))
         .await;
     assert!(matches!(missing, Err(StoreError::UnknownSale { .. })));
     let row = store.sale("S1").await.unwrap().unwrap();
@@ -93,7 +97,7 @@ async fn each_offline_limit_refuses_and_writes_nothing() {
     // Per sale.
     create(&store, "BIG", 1_000, 50_001).await;
     let e = store
-        .write(step("BIG", "captured", "queued", Some(LIMITS)))
+        .transition_sale(step("BIG", "captured", "queued", Some(LIMITS)))
         .await;
     assert!(
         matches!(
@@ -112,13 +116,13 @@ async fn each_offline_limit_refuses_and_writes_nothing() {
     for (i, id) in ["A", "B"].iter().enumerate() {
         create(&store, id, 2_000 + i as i64, 40_000).await;
         store
-            .write(step(id, "captured", "queued", Some(LIMITS)))
+            .transition_sale(step(id, "captured", "queued", Some(LIMITS)))
             .await
             .unwrap();
     }
     create(&store, "C", 3_000, 1).await;
     let e = store
-        .write(step("C", "captured", "queued", Some(LIMITS)))
+        .transition_sale(step("C", "captured", "queued", Some(LIMITS)))
         .await;
     assert!(
         matches!(
@@ -133,21 +137,21 @@ async fn each_offline_limit_refuses_and_writes_nothing() {
     );
     // Count: once one settles, its amount leaves the totals; a third fits, a fourth does not.
     store
-        .write(step("A", "queued", "settled", None))
+        .transition_sale(step("A", "queued", "settled", None))
         .await
         .unwrap();
     store
-        .write(step("C", "captured", "queued", Some(LIMITS)))
+        .transition_sale(step("C", "captured", "queued", Some(LIMITS)))
         .await
         .unwrap();
     create(&store, "D", 4_000, 1).await;
     store
-        .write(step("D", "captured", "queued", Some(LIMITS)))
+        .transition_sale(step("D", "captured", "queued", Some(LIMITS)))
         .await
         .unwrap();
     create(&store, "E", 5_000, 1).await;
     let e = store
-        .write(step("E", "captured", "queued", Some(LIMITS)))
+        .transition_sale(step("E", "captured", "queued", Some(LIMITS)))
         .await;
     assert!(
         matches!(
@@ -205,18 +209,13 @@ async fn idempotency_keeps_the_first_answer() {
         status: 201,
         response: response.into(),
     };
-    let put = |r| WriteOp::IdempotencyPut {
-        key: "K1".into(),
-        row: r,
-        at_ms: 1,
-    };
     assert_eq!(
-        store.write(put(row("first"))).await.unwrap(),
-        WriteOutcome::Inserted(true)
+        store.remember_answer("K1", row("first"), 1).await.unwrap(),
+        Remembered::New
     );
     assert_eq!(
-        store.write(put(row("second"))).await.unwrap(),
-        WriteOutcome::Inserted(false)
+        store.remember_answer("K1", row("second"), 1).await.unwrap(),
+        Remembered::AlreadyThere
     );
     assert_eq!(
         store.idempotency("K1").await.unwrap().unwrap().response,
@@ -242,7 +241,7 @@ async fn grouped_writes_fail_alone_and_the_rest_commit() {
         };
         tasks.push(tokio::spawn(async move {
             store
-                .write(WriteOp::SaleCreate {
+                .create_sale(NewSaleRow {
                     id,
                     at_ms: 2,
                     state: "captured".into(),

@@ -97,7 +97,7 @@ async fn new_writes_are_sealed_and_found_by_id_number() {
     let doc =
         r#"{"credential":{"kind":"essc","id_number":"110105199003071239","name":"诸葛明月"}}"#;
     store
-        .write(WriteOp::SaleCreate {
+        .create_sale(crate::store::NewSaleRow {
             id: "S1".into(),
             at_ms: 1,
             state: "captured".into(),
@@ -108,7 +108,7 @@ async fn new_writes_are_sealed_and_found_by_id_number() {
         .await
         .unwrap();
     store
-        .write(WriteOp::AuditRequest {
+        .record_request(crate::store::AuditRequest {
             msgid: "M1".into(),
             infno: "1101".into(),
             request: r#"{"mdtrt_cert_no":"110105199003071239"}"#.into(),

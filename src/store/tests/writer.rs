@@ -10,19 +10,11 @@ async fn runs_round_trip_newest_first() {
     let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
     let first = start_run(&store, 10).await;
     let second = start_run(&store, 11).await;
-    let out = store
-        .write(WriteOp::RunStopped {
-            run_id: first,
-            stopped_at_ms: 5_000,
-            clean: true,
-        })
-        .await
-        .unwrap();
-    assert_eq!(out, WriteOutcome::Done);
+    store.record_stop(first, 5_000, true).await.unwrap();
     let runs = store.recent_runs(5).await.unwrap();
     assert_eq!(
         runs.iter().map(|r| r.id).collect::<Vec<_>>(),
-        [second, first]
+        [second.0, first.0]
     );
     assert_eq!(runs[0].clean, None);
     assert_eq!(runs[0].stopped_at_ms, None);
@@ -40,20 +32,16 @@ async fn stopping_an_unknown_or_stopped_run_is_an_error() {
     let dir = tmp();
     let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
     let id = start_run(&store, 1).await;
-    let stop = |run_id| WriteOp::RunStopped {
-        run_id,
-        stopped_at_ms: 2_000,
-        clean: false,
-    };
-    let unknown = store.write(stop(id + 100)).await.unwrap_err();
+    let stop = |run| store.record_stop(run, 2_000, false);
+    let unknown = stop(RunId(id.0 + 100)).await.unwrap_err();
     assert!(
-        matches!(unknown, StoreError::RunNotFound { run_id } if run_id == id + 100),
+        matches!(unknown, StoreError::RunNotFound { run_id } if run_id == id.0 + 100),
         "{unknown:?}"
     );
-    store.write(stop(id)).await.unwrap();
-    let again = store.write(stop(id)).await.unwrap_err();
+    stop(id).await.unwrap();
+    let again = stop(id).await.unwrap_err();
     assert!(
-        matches!(again, StoreError::RunAlreadyStopped { run_id } if run_id == id),
+        matches!(again, StoreError::RunAlreadyStopped { run_id } if run_id == id.0),
         "{again:?}"
     );
     let stats = store.stats();
@@ -68,13 +56,7 @@ async fn set_meta_inserts_then_replaces() {
     let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
     assert_eq!(store.meta("k").await.unwrap(), None);
     for v in ["one", "two"] {
-        store
-            .write(WriteOp::SetMeta {
-                key: "k".into(),
-                value: v.into(),
-            })
-            .await
-            .unwrap();
+        store.set_meta("k", v).await.unwrap();
     }
     assert_eq!(store.meta("k").await.unwrap().as_deref(), Some("two"));
     store.close().await.unwrap();
@@ -86,14 +68,7 @@ async fn a_run_left_open_by_a_crash_is_marked_unclean_once() {
     let path = db_in(&dir);
     let (store, _) = Store::open(&path, BUSY).unwrap();
     let stopped = start_run(&store, 1).await;
-    store
-        .write(WriteOp::RunStopped {
-            run_id: stopped,
-            stopped_at_ms: 2_000,
-            clean: true,
-        })
-        .await
-        .unwrap();
+    store.record_stop(stopped, 2_000, true).await.unwrap();
     let crashed = start_run(&store, 2).await;
     // The process "dies": no RunStopped is ever written for `crashed`.
     store.close().await.unwrap();
@@ -101,18 +76,11 @@ async fn a_run_left_open_by_a_crash_is_marked_unclean_once() {
     let (store, report) = Store::open(&path, BUSY).unwrap();
     assert_eq!(report.unclean_runs, 1);
     let runs = store.recent_runs(5).await.unwrap();
-    assert_eq!(runs[0].id, crashed);
+    assert_eq!(runs[0].id, crashed.0);
     assert_eq!(runs[0].clean, Some(false));
     assert_eq!(runs[0].stopped_at_ms, None);
     assert_eq!(runs[1].clean, Some(true));
-    let late = store
-        .write(WriteOp::RunStopped {
-            run_id: crashed,
-            stopped_at_ms: 3_000,
-            clean: true,
-        })
-        .await
-        .unwrap_err();
+    let late = store.record_stop(crashed, 3_000, true).await.unwrap_err();
     assert!(matches!(late, StoreError::RunAlreadyStopped { .. }));
     store.close().await.unwrap();
 
@@ -136,7 +104,7 @@ async fn concurrent_writes_are_serialised() {
         ids.push(t.await.unwrap());
     }
     ids.sort_unstable();
-    assert_eq!(ids, (1..=100).collect::<Vec<i64>>());
+    assert_eq!(ids, (1..=100).map(RunId).collect::<Vec<_>>());
     let stats = store.stats();
     assert_eq!(stats.writes_ok, 100);
     assert_eq!(stats.writes_failed, 0);
@@ -153,16 +121,17 @@ async fn close_drains_queued_writes_then_refuses_everything() {
     let other = store.clone();
     let mut queued = Vec::new();
     for pid in 0..10 {
-        let op = WriteOp::RunStarted {
+        let job = |reply| crate::store::job::Job::RunStarted {
             pid,
             version: "0.1.0".into(),
             started_at_ms: 0,
+            reply,
         };
-        queued.push(store.submit(op).await.unwrap());
+        queued.push(store.queue(job).await.unwrap());
     }
     store.close().await.unwrap();
     for reply in queued {
-        assert!(matches!(reply.await.unwrap(), Ok(WriteOutcome::RunId(_))));
+        assert!(matches!(reply.await.unwrap(), Ok(RunId(_))));
     }
     assert!(matches!(other.ping().await, Err(StoreError::Closed)));
     assert!(matches!(
@@ -170,12 +139,7 @@ async fn close_drains_queued_writes_then_refuses_everything() {
         Err(StoreError::Closed)
     ));
     assert!(matches!(other.meta("k").await, Err(StoreError::Closed)));
-    let late = other
-        .write(WriteOp::SetMeta {
-            key: "k".into(),
-            value: "v".into(),
-        })
-        .await;
+    let late = other.set_meta("k", "v").await;
     assert!(matches!(late, Err(StoreError::Closed)), "{late:?}");
     other.clone().close().await.unwrap();
 
@@ -195,5 +159,16 @@ async fn ping_and_quick_check_answer_while_open() {
     store.ping().await.unwrap();
     assert_eq!(store.quick_check().await.unwrap(), "ok");
     assert_eq!(store.schema_version(), crate::store::SCHEMA_VERSION);
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn typed_writes_answer_their_own_types() {
+    let dir = tmp();
+    let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
+    let id = store.record_run(7, "0.1.0", 1).await.unwrap();
+    assert_eq!(store.recent_runs(1).await.unwrap()[0].id, id.0);
+    assert_eq!(store.reserve_sequence("n", 5).await.unwrap(), 1..=5);
+    assert_eq!(store.next_sequence("n").await.unwrap(), 6);
     store.close().await.unwrap();
 }

@@ -1,5 +1,7 @@
-//! Secrets (API token, later upstream keys and client certificates): referenced from the
-//! config, never written in it.
+//! Secrets (the API token, the database key set, upstream keys and client certificates):
+//! referenced from the config, never written in it. Its own module, below both `config` (which
+//! holds the references) and the subsystems that load them (`store`, `upstream`, `daemon`);
+//! it must not depend on either.
 //!
 //! A [`SecretRef`] names a file or a systemd credential (`LoadCredential=` puts it under
 //! `$CREDENTIALS_DIRECTORY`). [`Secret`] holds the loaded bytes, zeroised on drop, and prints

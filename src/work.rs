@@ -2,7 +2,8 @@
 //!
 //! Every unit of work that must not be cut off (an API request today, a settlement later)
 //! holds a [`WorkGuard`]; the daemon waits for the count to reach zero, up to its grace
-//! timeout, before it exits. Holds no data about the work itself.
+//! timeout, before it exits. Holds no data about the work itself, and depends on no other
+//! module: the API (which starts work) and the daemon (which drains it) both use it.
 
 use std::sync::Arc;
 

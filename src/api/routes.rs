@@ -1,0 +1,113 @@
+//! The API's one route table: each route's method, path, access rule and handler, in one
+//! row. The router (`mod.rs`) registers exactly these rows, and the OpenAPI test reads the
+//! same table, so a route cannot be served without being listed or listed without a handler.
+//!
+//! Rows only: no middleware and no handler code here.
+
+use std::sync::Arc;
+
+use axum::routing::MethodRouter;
+
+use super::{AppState, card, credentials, events, kiosk, queue, sales, system, ui};
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone who can connect (only `/healthz`).
+    Public,
+    /// Callers presenting the bearer token.
+    Token,
+    /// The status page and its login: served to anyone who can connect, not part of the JSON
+    /// API; the handler checks the session cookie itself (module `ui`).
+    Page,
+}
+
+/// One route: what the router registers and the OpenAPI test checks.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    /// HTTP method, uppercase.
+    pub method: &'static str,
+    /// Path template in OpenAPI style (`/v1/sales/{id}`).
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// The handler, under the route's method.
+    pub handler: fn() -> MethodRouter<Arc<AppState>>,
+}
+
+/// One row: `route!(GET "/path", Token, module::handler)`.
+macro_rules! route {
+    (GET $path:literal, $access:ident, $handler:path) => {
+        route!(@ "GET", get, $path, $access, $handler)
+    };
+    (POST $path:literal, $access:ident, $handler:path) => {
+        route!(@ "POST", post, $path, $access, $handler)
+    };
+    (@ $method:literal, $via:ident, $path:literal, $access:ident, $handler:path) => {
+        Route {
+            method: $method,
+            path: $path,
+            access: Access::$access,
+            handler: || axum::routing::$via($handler),
+        }
+    };
+}
+
+/// Every route the API serves.
+pub const ROUTES: &[Route] = &[
+    route!(GET "/healthz", Public, system::healthz),
+    route!(GET "/v1/version", Token, system::version),
+    route!(GET "/v1/status", Token, system::status),
+    route!(GET "/metrics", Token, system::metrics),
+    route!(GET "/v1/openapi.json", Token, system::openapi),
+    route!(GET "/v1/events", Token, events::events),
+    route!(GET "/v1/readers", Token, card::readers),
+    route!(POST "/v1/card/read", Token, card::read),
+    route!(POST "/v1/card/verify-pin", Token, card::verify_pin),
+    route!(POST "/v1/qr/scan", Token, card::qr_scan),
+    route!(POST "/v1/qr/submit", Token, card::qr_submit),
+    route!(POST "/v1/credentials/wait", Token, credentials::wait),
+    route!(POST "/v1/kiosk/sessions", Token, kiosk::start),
+    route!(GET "/v1/kiosk/sessions/{id}", Token, kiosk::view),
+    route!(POST "/v1/kiosk/sessions/{id}/consent", Token, kiosk::consent),
+    route!(POST "/v1/kiosk/sessions/{id}/cancel", Token, kiosk::cancel),
+    route!(POST "/v1/sales", Token, sales::create),
+    route!(GET "/v1/sales/{id}", Token, sales::get),
+    route!(POST "/v1/sales/{id}/presettle", Token, sales::presettle),
+    route!(POST "/v1/sales/{id}/confirm", Token, sales::confirm),
+    route!(POST "/v1/sales/{id}/cancel", Token, sales::cancel),
+    route!(GET "/v1/queue", Token, queue::list),
+    route!(GET "/v1/sales", Token, queue::list_sales),
+    route!(POST "/v1/queue/{id}/retry", Token, queue::retry),
+    route!(POST "/v1/queue/flush", Token, queue::flush),
+    route!(POST "/v1/reconcile", Token, queue::reconcile),
+    route!(POST "/v1/ui/links", Token, ui::create_link),
+    route!(GET "/", Page, ui::index),
+    route!(GET "/ui/app.js", Page, ui::app_js),
+    route!(GET "/ui/app.css", Page, ui::app_css),
+    route!(POST "/ui/login", Page, ui::login),
+    route!(POST "/ui/logout", Page, ui::logout),
+    route!(GET "/ui/enter", Page, ui::enter),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_row_is_one_method_and_path_with_a_handler() {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in ROUTES {
+            assert!(matches!(r.method, "GET" | "POST"), "{r:?}");
+            assert!(r.path.starts_with('/'), "{r:?}");
+            assert!(seen.insert((r.method, r.path)), "listed twice: {r:?}");
+            let _ = (r.handler)();
+        }
+        let public: Vec<_> = ROUTES
+            .iter()
+            .filter(|r| r.access == Access::Public)
+            .collect();
+        assert_eq!(public.len(), 1, "only /healthz is public");
+        assert_eq!(public[0].path, "/healthz");
+    }
+}

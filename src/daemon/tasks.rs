@@ -1,0 +1,135 @@
+//! The daemon's background tasks, started from one list once the API serves: the card
+//! monitor, the QR pipeline, crash recovery then the forwarder, the reconciliation schedule,
+//! the database size check and the platform link. Each runs until `stop`; a task a terminal
+//! does not have sets its component `disabled` on the status board instead.
+//!
+//! It builds no service (`services.rs`) and owns no lifecycle step (`mod.rs`: READY, drain,
+//! the watchdog).
+
+use std::sync::Arc;
+
+use futures_util::future::BoxFuture;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::size;
+use crate::card::CardReaders;
+use crate::config::Config;
+use crate::qr::service::RawScan;
+use crate::services::Services;
+use crate::status::Health;
+
+/// One background task.
+struct Task {
+    name: &'static str,
+    run: BoxFuture<'static, ()>,
+}
+
+/// Spawns every task this terminal has; each stops when `stop` is cancelled.
+pub(super) fn start(
+    services: &Services,
+    config: &Config,
+    readers: Option<&Arc<dyn CardReaders>>,
+    scans: Option<mpsc::Receiver<RawScan>>,
+    stop: &CancellationToken,
+) {
+    for task in tasks(services, config, readers, scans, stop) {
+        tracing::debug!(task = task.name, "background task started");
+        tokio::spawn(task.run);
+    }
+}
+
+/// The list.
+fn tasks(
+    s: &Services,
+    config: &Config,
+    readers: Option<&Arc<dyn CardReaders>>,
+    scans: Option<mpsc::Receiver<RawScan>>,
+    stop: &CancellationToken,
+) -> Vec<Task> {
+    let mut out = Vec::new();
+    let mut add = |name, run| out.push(Task { name, run });
+
+    match readers {
+        Some(readers) => add(
+            "card monitor",
+            Box::pin(crate::card::monitor::run(
+                Arc::clone(readers),
+                s.events.clone(),
+                Arc::clone(&s.status),
+                stop.clone(),
+            )),
+        ),
+        None => s.status.set(
+            crate::card::monitor::COMPONENT,
+            Health::Disabled,
+            "no card readers configured",
+        ),
+    }
+
+    match scans {
+        Some(scans) => {
+            add("qr", Box::pin(Arc::clone(&s.qr).run(scans, stop.clone())));
+            s.status.set("qr", Health::Ok, "QR sources connected");
+        }
+        None => s
+            .status
+            .set("qr", Health::Disabled, "no QR sources configured"),
+    }
+
+    if s.sales.has_platform() {
+        add(
+            "reconcile schedule",
+            Box::pin(crate::settle::reconcile::schedule(
+                s.sales.reconciler(),
+                Arc::clone(&s.status),
+                stop.clone(),
+            )),
+        );
+    }
+    let engine = Arc::clone(&s.sales);
+    let until = stop.clone();
+    add(
+        "recovery and forwarder",
+        Box::pin(async move {
+            match engine.recover().await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!(sales = n, "recovered sales left in flight by the last run")
+                }
+                Err(e) => tracing::error!(error = %e, "crash recovery failed"),
+            }
+            if engine.has_platform() {
+                engine.run_forwarder(until).await;
+            }
+        }),
+    );
+
+    add(
+        "database size",
+        Box::pin(size::watch(
+            config.store.path.clone(),
+            config.store.alarm_size_mib,
+            Arc::clone(&s.status),
+            stop.clone(),
+        )),
+    );
+
+    match &s.upstream {
+        Some(client) => add(
+            "platform link",
+            Box::pin(crate::upstream::link::run(
+                Arc::clone(client),
+                Arc::clone(&s.status),
+                s.events.clone(),
+                stop.clone(),
+            )),
+        ),
+        None => s.status.set(
+            crate::upstream::link::COMPONENT,
+            Health::Disabled,
+            "no [upstream] platform configured (offline only)",
+        ),
+    }
+    out
+}

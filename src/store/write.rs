@@ -1,0 +1,178 @@
+//! Typed writes: one method per write, each answering its own reply type
+//! ([`Store::record_run`] → [`RunId`], [`Store::remember_nonce`] → [`Nonce`], …).
+//!
+//! Each method wraps its input and a reply channel of exactly its reply type into the writer's
+//! closed [`Job`] enum (`job.rs`), so no caller ever handles an answer that cannot happen. The
+//! SQL is in `ops.rs`; this file holds no SQL and no channel handling beyond building the job.
+
+use std::ops::RangeInclusive;
+
+use tokio::sync::oneshot;
+
+use super::job::{
+    AuditAnswer, AuditRequest, Job, NewSaleRow, Nonce, Remembered, Reply, RunId, SaleTransition,
+};
+use super::writer::Command;
+use super::{IdempotencyRow, Store, StoreError};
+
+impl Store {
+    /// Records this process's start; answers the run's id.
+    pub async fn record_run(
+        &self,
+        pid: u32,
+        version: &str,
+        started_at_ms: i64,
+    ) -> Result<RunId, StoreError> {
+        let version = version.to_owned();
+        self.run(|reply| Job::RunStarted {
+            pid,
+            version,
+            started_at_ms,
+            reply,
+        })
+        .await
+    }
+
+    /// Records this process's stop; `clean` is false when the drain was cut short.
+    /// [`StoreError::RunNotFound`] / [`StoreError::RunAlreadyStopped`] otherwise.
+    pub async fn record_stop(
+        &self,
+        run: RunId,
+        stopped_at_ms: i64,
+        clean: bool,
+    ) -> Result<(), StoreError> {
+        self.run(|reply| Job::RunStopped {
+            run_id: run.0,
+            stopped_at_ms,
+            clean,
+            reply,
+        })
+        .await
+    }
+
+    /// Sets (inserts or replaces) a `meta` entry.
+    pub async fn set_meta(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.run(|reply| Job::SetMeta { key, value, reply }).await
+    }
+
+    /// Remembers an e-SSC nonce until `expires_at` (unix seconds), purging expired ones.
+    /// Blocking (the e-SSC verifier's replay guard is synchronous): never call it on a
+    /// runtime thread.
+    pub fn remember_nonce_blocking(
+        &self,
+        kid: &str,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<Nonce, StoreError> {
+        let (kid, nonce) = (kid.to_owned(), nonce.to_owned());
+        self.run_blocking(|reply| Job::RememberNonce {
+            kid,
+            nonce,
+            expires_at,
+            now,
+            reply,
+        })
+    }
+
+    /// [`Store::remember_nonce_blocking`] from async code.
+    pub async fn remember_nonce(
+        &self,
+        kid: &str,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<Nonce, StoreError> {
+        let (kid, nonce) = (kid.to_owned(), nonce.to_owned());
+        self.run(|reply| Job::RememberNonce {
+            kid,
+            nonce,
+            expires_at,
+            now,
+            reply,
+        })
+        .await
+    }
+
+    /// Advances the named counter by one and answers its new value (the first is 1),
+    /// committed before the caller sees it: a value is never handed out twice.
+    pub async fn next_sequence(&self, name: &str) -> Result<u64, StoreError> {
+        Ok(*self.reserve_sequence(name, 1).await?.end())
+    }
+
+    /// Advances the named counter by `count` (1..=1 000 000) at once and answers the block of
+    /// values reserved. Values of a block the caller never uses are skipped for good.
+    pub async fn reserve_sequence(
+        &self,
+        name: &str,
+        count: u64,
+    ) -> Result<RangeInclusive<u64>, StoreError> {
+        let name = name.to_owned();
+        self.run(|reply| Job::Sequence { name, count, reply }).await
+    }
+
+    /// Records a platform request before it is sent. A msgid already recorded is
+    /// [`StoreError::DuplicateMsgId`]: a retry reuses its row, it never adds one.
+    pub async fn record_request(&self, request: AuditRequest) -> Result<(), StoreError> {
+        self.run(|reply| Job::AuditRequest { request, reply }).await
+    }
+
+    /// Records the answer to a recorded request ([`StoreError::UnknownMsgId`] if it was not).
+    pub async fn record_answer(&self, answer: AuditAnswer) -> Result<(), StoreError> {
+        self.run(|reply| Job::AuditAnswer { answer, reply }).await
+    }
+
+    /// Creates a sale; an id already used is [`StoreError::DuplicateSale`].
+    pub async fn create_sale(&self, sale: NewSaleRow) -> Result<(), StoreError> {
+        self.run(|reply| Job::SaleCreate { sale, reply }).await
+    }
+
+    /// Moves a sale from `from` to `to` (compare-and-set: [`StoreError::SaleStateConflict`] if
+    /// it is elsewhere), replaces its document and appends a history row, in one transaction.
+    /// `to == from` records a note. With `store_offline`, the sale becomes stored and the
+    /// limits are checked first ([`StoreError::OfflineLimit`]: nothing is written).
+    pub async fn transition_sale(&self, step: SaleTransition) -> Result<(), StoreError> {
+        self.run(|reply| Job::SaleTransition { step, reply }).await
+    }
+
+    /// Remembers the answer to an API request under its `Idempotency-Key`.
+    pub async fn remember_answer(
+        &self,
+        key: &str,
+        row: IdempotencyRow,
+        at_ms: i64,
+    ) -> Result<Remembered, StoreError> {
+        let key = key.to_owned();
+        self.run(|reply| Job::IdempotencyPut {
+            key,
+            row,
+            at_ms,
+            reply,
+        })
+        .await
+    }
+
+    /// Queues the job `make` builds around a reply channel and waits for its answer.
+    async fn run<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
+        let rx = self.queue(make).await?;
+        rx.await.map_err(|_| self.gone())?
+    }
+
+    /// Queues a job and returns the receiver of its answer (tests use it to order sends).
+    pub(super) async fn queue<T>(
+        &self,
+        make: impl FnOnce(Reply<T>) -> Job,
+    ) -> Result<oneshot::Receiver<Result<T, StoreError>>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Write(make(reply))).await?;
+        Ok(rx)
+    }
+
+    /// [`Store::run`] outside the runtime; blocks until the writer answers.
+    fn run_blocking<T>(&self, make: impl FnOnce(Reply<T>) -> Job) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_blocking(Command::Write(make(reply)))?;
+        rx.blocking_recv().map_err(|_| self.gone())?
+    }
+}
