@@ -191,7 +191,7 @@ async fn engine_benches(dir: &std::path::Path) {
         &config,
         &credentials,
         Some(Arc::new(
-            medsettle::upstream::setup::build(&config, store.clone(), None, None).unwrap(),
+            medsettle::daemon::upstream::build(&config, store.clone(), None, None).unwrap(),
         )),
     );
     let ids = new_sales(&online, &credentials, ROUNDS).await;
@@ -269,7 +269,7 @@ async fn engine_benches(dir: &std::path::Path) {
     config.store.path = fresh_dir.join("drain.db");
     let (store, _) = Store::open(&config.store.path, Duration::from_secs(5)).unwrap();
     let client =
-        Arc::new(medsettle::upstream::setup::build(&config, store.clone(), None, None).unwrap());
+        Arc::new(medsettle::daemon::upstream::build(&config, store.clone(), None, None).unwrap());
     let drainer = engine(&store, &config, &credentials, Some(client));
     let ids = new_sales(&drainer, &credentials, DRAIN).await;
     for id in &ids {

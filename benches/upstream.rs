@@ -181,7 +181,7 @@ async fn network() {
     );
     let (store, _) = Store::open(&config.store.path, Duration::from_secs(5)).unwrap();
     let client =
-        Arc::new(medsettle::upstream::setup::build(&config, store.clone(), None, None).unwrap());
+        Arc::new(medsettle::daemon::upstream::build(&config, store.clone(), None, None).unwrap());
     let query = identify::for_id_number("110105199003071239", "", Utc::now());
     // Warm up: sign in, fill the pool.
     client

@@ -27,5 +27,6 @@ pub mod settle;
 pub mod status;
 pub mod store;
 pub mod telemetry;
+pub mod terminal;
 pub mod upstream;
 pub mod work;

@@ -8,7 +8,6 @@
 use std::sync::Arc;
 
 use crate::card::service::CardService;
-use crate::config::TerminalConfig;
 use crate::credential::Credentials;
 use crate::events::EventBus;
 use crate::qr::service::QrService;
@@ -17,6 +16,7 @@ use crate::settle::kiosk::Kiosk;
 use crate::status::StatusBoard;
 use crate::store::Store;
 use crate::telemetry::metrics::Metrics;
+use crate::terminal::TerminalConfig;
 use crate::upstream::client::Client;
 use crate::work::WorkTracker;
 

@@ -113,7 +113,7 @@ fn with_client(path: &Path, job: impl FnOnce(Config, Arc<Client>) -> Task + 'sta
                     return ExitCode::FAILURE;
                 }
             };
-        let client = match crate::upstream::setup::build(
+        let client = match crate::daemon::upstream::build(
             &config,
             store.clone(),
             credentials.as_deref(),

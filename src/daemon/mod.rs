@@ -11,6 +11,7 @@ mod reload;
 mod services;
 mod size;
 mod tasks;
+pub mod upstream;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -84,7 +85,7 @@ pub enum DaemonError {
     Blacklist(#[from] crate::credential::BlacklistError),
     /// The platform client could not be built from `[upstream]`.
     #[error("{0}")]
-    Upstream(#[from] crate::upstream::setup::SetupError),
+    Upstream(#[from] crate::daemon::upstream::SetupError),
     /// A listener could not be set up.
     #[error("{what}: {source}")]
     Listen {

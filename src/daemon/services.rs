@@ -64,7 +64,7 @@ pub(super) fn build(
         .with_credentials(Arc::clone(&credentials)),
     );
     let upstream = match &config.upstream {
-        Some(_) => Some(Arc::new(crate::upstream::setup::build(
+        Some(_) => Some(Arc::new(crate::daemon::upstream::build(
             config,
             store.clone(),
             env.credentials_dir.as_deref(),

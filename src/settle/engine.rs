@@ -17,15 +17,16 @@ use super::book::SaleBook;
 use super::cashier::{Cashier, CashierParts};
 use super::error::SaleError;
 use super::forwarder::{Forwarder, Pass};
+use super::options::SettleConfig;
 use super::reconcile::{Reconciler, Report, Totals};
 use super::recovery::Recovery;
 use super::sale::Sale;
 use super::settler::Settler;
 use crate::card::service::CardService;
-use crate::config::{SettleConfig, TerminalConfig};
 use crate::credential::Credentials;
 use crate::events::EventBus;
 use crate::store::Store;
+use crate::terminal::TerminalConfig;
 use crate::upstream::client::Clock;
 use crate::upstream::platform::Platform;
 

@@ -16,10 +16,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::book::{SaleBook, failure};
 use super::error::SaleError;
+use super::options::SettleConfig;
 use super::sale::Sale;
 use super::settler::Settler;
 use super::state::{SaleEvent, SaleState};
-use crate::config::SettleConfig;
 use crate::status::StatusBoard;
 
 /// States the forwarder works on.

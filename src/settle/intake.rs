@@ -3,9 +3,9 @@
 //! platform; a refusal here creates nothing.
 
 use super::error::SaleError;
+use super::options::SaleMode;
 use super::sale::Item;
 use crate::card::Pin;
-use crate::config::SaleMode;
 use crate::upstream::{Fen, Price, Qty};
 
 /// A new sale as the cashier describes it.

@@ -14,10 +14,10 @@ use tokio_util::sync::CancellationToken;
 
 use super::engine::{Confirmation, Engine, NewItem, NewSale};
 use super::error::SaleError;
+use super::options::SaleMode;
 use super::sale::Sale;
 use crate::card::Pin;
 use crate::card::service::CardService;
-use crate::config::SaleMode;
 use crate::credential::{Credentials, Intake, IntakeError, Want};
 use crate::error::UserFacing;
 use crate::events::EventBus;

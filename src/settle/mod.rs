@@ -1,5 +1,5 @@
-//! Sales: the state machine ([`state`]), the stored document ([`sale`]), the credentials a sale
-//! may be made with ([`credentials`]), and the engine that moves sales through the machine with
+//! Sales: the state machine ([`state`]), the stored document ([`sale`]), the `[settle]` options
+//! ([`options`], the config reads them from the file), and the engine that moves sales through the machine with
 //! every step persisted before its effect — small types, one per job, over the
 //! [`Platform`](crate::upstream::platform::Platform) trait: the [`engine`] facade, the cashier's
 //! operations (`cashier`), the sale book (`book`: load, lock, transition), the settler
@@ -14,6 +14,7 @@ pub mod error;
 pub mod forwarder;
 mod intake;
 pub mod kiosk;
+pub mod options;
 pub mod reconcile;
 mod recovery;
 mod requests;

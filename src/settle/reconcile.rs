@@ -12,9 +12,10 @@ use serde::Serialize;
 
 use super::book::SaleBook;
 use super::error::SaleError;
+use super::options::SettleConfig;
 use super::sale::Sale;
 use super::settler::Settler;
-use crate::config::{SettleConfig, TerminalConfig};
+use crate::terminal::TerminalConfig;
 use crate::upstream::Fen;
 use crate::upstream::tx::reverse::{ReconcileInput, Statement};
 

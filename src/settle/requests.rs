@@ -5,9 +5,10 @@
 use chrono::{DateTime, Utc};
 
 use super::error::SaleError;
+use super::options::SettleConfig;
 use super::sale::{Consent, Person, Sale};
-use crate::config::{SettleConfig, TerminalConfig};
 use crate::credential::Credential;
+use crate::terminal::TerminalConfig;
 use crate::upstream::client::CallOptions;
 use crate::upstream::tx::fee::FeeDetail;
 use crate::upstream::tx::identify;

@@ -7,8 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::options::SaleMode;
 use super::state::SaleState;
-use crate::config::SaleMode;
 pub use crate::credential::Credential;
 use crate::upstream::tx::settle::Settlement;
 use crate::upstream::{Fen, Price, Qty};

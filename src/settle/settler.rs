@@ -13,10 +13,11 @@ use std::sync::Arc;
 
 use super::book::{SaleBook, failure};
 use super::error::SaleError;
+use super::options::SettleConfig;
 use super::requests;
 use super::sale::{Attempt, Person, Sale, Split};
 use super::state::{SaleEvent, SaleState};
-use crate::config::{SettleConfig, TerminalConfig};
+use crate::terminal::TerminalConfig;
 use crate::upstream::calls::{cancellation, settlement};
 use crate::upstream::client::{CallOptions, Prepared};
 use crate::upstream::platform::Platform;

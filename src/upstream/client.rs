@@ -29,13 +29,13 @@ use super::session::{LinkStatus, Session, SessionState};
 use super::signing::{Cainfo, RequestSigner, signed_message};
 use super::tif::TifHeaders;
 use super::transport::{HttpAnswer, Transport};
-use crate::config::Secret;
+use crate::secret::Secret;
 use crate::store::{AuditAnswer, AuditOutcome, AuditRequest, Store, StoreError};
 
 /// The client's clock: the platform's day and `inf_time` come from it.
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
-/// Everything the client needs, built by [`super::setup`] from the configuration.
+/// Everything the client needs, built by `daemon::upstream` from the configuration.
 pub struct ClientParts {
     pub transport: Transport,
     /// `base_url + path`.

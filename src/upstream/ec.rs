@@ -9,27 +9,9 @@ use std::sync::Arc;
 use futures_util::future::BoxFuture;
 
 use super::client::Client;
-use super::envelope::Terminal;
 use super::error::UpstreamError;
-use super::tx::evoucher::{EcClient, EcQueryRequest, SELF_SERVICE, classify_ec};
-use crate::config::{Config, TerminalMode};
+use super::tx::evoucher::{EcQueryRequest, classify_ec};
 use crate::qr::evoucher::{BusinessType, EVoucherCode, EcDecoder, EcError, EcIdentity};
-
-/// Who asks `ec.query`: the configured institution, the envelope's operator, this device.
-pub fn who(config: &Config, terminal: &Terminal) -> EcClient {
-    let t = &config.terminal;
-    EcClient {
-        org_id: t.fixmedins_code.clone(),
-        operator_id: terminal.opter.clone(),
-        operator_name: terminal.opter_name.clone(),
-        office_id: t.id.clone(),
-        office_name: t.fixmedins_name.clone(),
-        device_type: match t.mode {
-            TerminalMode::Kiosk => SELF_SERVICE.to_owned(),
-            TerminalMode::Counter => "Counter".to_owned(),
-        },
-    }
-}
 
 impl Client {
     /// `ec.query` with the upstream error class kept (the CLI prints it).

@@ -9,8 +9,9 @@
 //! sorts an HTTP answer into a response or an [`error::UpstreamError`]; [`tx`] has the typed
 //! inputs and outputs per transaction family. [`transport`] is the HTTP edge, [`client`] the
 //! envelope-level client with the audit trail and [`session`] the sign-in; [`platform`] is the
-//! trait the settlement engine talks to (the client, or [`scripted`]'s strict fake in tests); [`setup`] builds them
-//! from the configuration. The sandbox insurer lives in `drivers/sandbox`.
+//! trait the settlement engine talks to (the client, or `scripted`'s strict fake in tests);
+//! `daemon::upstream` builds the client from the configuration, which nothing here reads. The
+//! sandbox insurer lives in `drivers/sandbox`.
 
 pub mod calls;
 pub mod client;
@@ -21,7 +22,6 @@ pub mod platform;
 #[cfg(test)]
 pub mod scripted;
 pub mod session;
-pub mod setup;
 pub mod transport;
 pub mod tx;
 

@@ -80,7 +80,7 @@ async fn build(terminal: &Terminal) -> Built {
     let clock: medsettle::upstream::client::Clock =
         Arc::new(move || Utc::now() + chrono::Duration::seconds(o.load(Ordering::SeqCst)));
     let client = Arc::new(
-        medsettle::upstream::setup::build(&config, store.clone(), None, Some(Arc::clone(&clock)))
+        medsettle::daemon::upstream::build(&config, store.clone(), None, Some(Arc::clone(&clock)))
             .unwrap(),
     );
     let credentials = Arc::new(Credentials::default());

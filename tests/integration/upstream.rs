@@ -96,7 +96,7 @@ async fn connect_node(
     let o = Arc::clone(&offset);
     let clock = Arc::new(move || Utc::now() + chrono::Duration::seconds(o.load(Ordering::SeqCst)));
     let client =
-        medsettle::upstream::setup::build(&config, store.clone(), None, Some(clock)).unwrap();
+        medsettle::daemon::upstream::build(&config, store.clone(), None, Some(clock)).unwrap();
     (store, Arc::new(client), offset)
 }
 

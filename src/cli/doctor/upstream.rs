@@ -118,7 +118,7 @@ async fn sign_in(config: &Config, https: bool) -> Vec<Check> {
     };
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
     let client =
-        match crate::upstream::setup::build(config, store.clone(), credentials.as_deref(), None) {
+        match crate::daemon::upstream::build(config, store.clone(), credentials.as_deref(), None) {
             Ok(c) => c,
             Err(e) => {
                 out.push(Check::fail(

@@ -21,14 +21,15 @@ use chrono::{DateTime, TimeZone, Utc};
 use serde_json::json;
 use tempfile::TempDir;
 
+use super::options::SettleConfig;
 use super::{Engine, EngineParts, NewSale, Sale};
-use crate::config::{Config, SettleConfig};
 use crate::credential::{Credentials, Fresh};
 use crate::store::Store;
+use crate::terminal::TerminalConfig;
 use crate::upstream::platform::Platform;
 use crate::upstream::scripted::{Answer, ScriptedPlatform, Sent};
 
-/// The institution of `Config::demo`.
+/// The institution of `TerminalConfig::demo`.
 const FIXMEDINS: &str = "H11010500001";
 /// 2026-11-23 10:00:00 CST.
 const T0_UTC: (i32, u32, u32, u32) = (2026, 11, 23, 2);
@@ -47,13 +48,6 @@ struct Rig {
 fn t0() -> DateTime<Utc> {
     let (y, m, d, h) = T0_UTC;
     Utc.with_ymd_and_hms(y, m, d, h, 0, 0).unwrap()
-}
-
-fn config() -> Config {
-    Config::demo(
-        std::path::Path::new("/nonexistent"),
-        "127.0.0.1:0".parse().unwrap(),
-    )
 }
 
 impl Rig {
@@ -92,7 +86,7 @@ impl Rig {
             card: None,
             events: crate::events::EventBus::default(),
             config: settle,
-            terminal: config().terminal,
+            terminal: TerminalConfig::demo(),
             credentials: Arc::clone(&credentials),
             clock: Some(clock),
             status: None,

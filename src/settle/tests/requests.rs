@@ -6,6 +6,7 @@ use serde_json::json;
 use super::*;
 use crate::settle::requests::{person_of, pharmacy_input};
 use crate::settle::sale::Person;
+use crate::terminal::TerminalConfig;
 use crate::upstream::Fen;
 use crate::upstream::tx::person::PersonInfo;
 
@@ -49,9 +50,9 @@ async fn the_2102_input_carries_the_sale_in_fen_and_its_invoice() {
     let sale = rig.engine.presettle(&sale.id).await.unwrap();
     let now = t0();
     let settle = SettleConfig::default();
-    let presettle = pharmacy_input(&sale, None, &settle, &config().terminal, now).unwrap();
+    let presettle = pharmacy_input(&sale, None, &settle, &TerminalConfig::demo(), now).unwrap();
     assert_eq!(presettle.infno(), "2101");
-    let input = pharmacy_input(&sale, Some("INV1"), &settle, &config().terminal, now).unwrap();
+    let input = pharmacy_input(&sale, Some("INV1"), &settle, &TerminalConfig::demo(), now).unwrap();
     assert_eq!(input.infno(), "2102");
     let v = serde_json::to_value(&input).unwrap();
     let text = v.to_string();
@@ -69,7 +70,7 @@ async fn a_sale_before_1101_has_no_settlement_input() {
         &sale,
         None,
         &SettleConfig::default(),
-        &config().terminal,
+        &TerminalConfig::demo(),
         t0(),
     );
     assert!(matches!(

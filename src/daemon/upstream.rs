@@ -1,5 +1,6 @@
-//! Builds the platform [`Client`] from the configuration: loads the secrets, the CA bundle and
-//! the signing key, fills the envelope's terminal fields and the 9001 identity.
+//! Builds the platform [`Client`] from the configuration (wiring: `upstream` never reads the
+//! config): loads the secrets, the CA bundle and the signing key, fills the envelope's terminal
+//! fields, the 9001 identity and who asks `ec.query`.
 //!
 //! Fails with a message naming the key at fault; touches the network not at all (the first
 //! request signs in).
@@ -8,13 +9,14 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::client::{Client, ClientParts, Clock};
-use super::envelope::Terminal;
-use super::msgid_source::MsgIdSource;
-use super::signing::RequestSigner;
-use super::transport::{Transport, TransportSettings, read_ca_bundle};
 use crate::config::{Config, Secret, SecretRef, TerminalMode, UpstreamConfig};
 use crate::store::Store;
+use crate::upstream::client::{Client, ClientParts, Clock};
+use crate::upstream::envelope::Terminal;
+use crate::upstream::msgid_source::MsgIdSource;
+use crate::upstream::signing::RequestSigner;
+use crate::upstream::transport::{Transport, TransportSettings, read_ca_bundle};
+use crate::upstream::tx::evoucher::{EcClient, SELF_SERVICE};
 
 /// Why the client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +114,7 @@ pub fn build(
         transport,
         url: format!("{}{}", up.base_url.trim_end_matches('/'), up.path),
         ec_url: up.ec_url.clone(),
-        ec_who: super::ec::who(config, &terminal),
+        ec_who: who(config, &terminal),
         sign_in_identity: (terminal.opter.clone(), mac, ip),
         terminal,
         signer,
@@ -178,4 +180,20 @@ fn mac_of(ip: std::net::IpAddr) -> Option<String> {
             let mac = mac.trim().to_uppercase();
             (mac.len() == 17).then_some(mac)
         })
+}
+
+/// Who asks `ec.query`: the configured institution, the envelope's operator, this device.
+pub fn who(config: &Config, terminal: &Terminal) -> EcClient {
+    let t = &config.terminal;
+    EcClient {
+        org_id: t.fixmedins_code.clone(),
+        operator_id: terminal.opter.clone(),
+        operator_name: terminal.opter_name.clone(),
+        office_id: t.id.clone(),
+        office_name: t.fixmedins_name.clone(),
+        device_type: match t.mode {
+            TerminalMode::Kiosk => SELF_SERVICE.to_owned(),
+            TerminalMode::Counter => "Counter".to_owned(),
+        },
+    }
 }

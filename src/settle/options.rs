@@ -1,6 +1,8 @@
-//! `[settle]`: how sales are settled — the default mode per credential, what may be stored
-//! offline and the offline limits (offline.md), the forwarder's backoff, and the daily
-//! reconciliation time. Every value has a default a pharmacy counter can run on.
+//! The engine's options, `[settle]` in the config file: how sales are settled — the default
+//! mode per credential, what may be stored offline and the offline limits (offline.md), the
+//! forwarder's backoff, and the daily reconciliation time. Every value has a default a pharmacy
+//! counter can run on. Defined here, below `config` (which reads them), so the engine never
+//! imports the config.
 
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +77,7 @@ impl Default for SettleConfig {
 
 impl SettleConfig {
     /// Semantic checks; each finding is (key, message).
-    pub(super) fn problems(&self) -> Vec<(String, String)> {
+    pub fn problems(&self) -> Vec<(String, String)> {
         let mut out = Vec::new();
         let mut bad = |k: &str, m: &str| out.push((format!("settle.{k}"), m.to_owned()));
         for (key, text) in [
