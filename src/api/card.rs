@@ -1,5 +1,5 @@
-//! Credential endpoints: `GET /v1/readers`, `POST /v1/card/read`, `POST /v1/card/verify-pin`,
-//! and `POST /v1/qr/scan`.
+//! Card endpoints: `GET /v1/readers`, `POST /v1/card/read`, `POST /v1/card/verify-pin` (the QR
+//! routes are `qr.rs`).
 //!
 //! Reads answer with the record and the `iReadCardBas` line in clear — the cashier program on
 //! this PC needs them — and nothing of it is logged. PINs arrive in the body, are wrapped in
@@ -67,58 +67,6 @@ pub(super) async fn verify_pin(State(state): State<Arc<AppState>>, body: Bytes) 
             Json(serde_json::json!({ "verified": true, "reader": slot.reader })).into_response()
         }
         Err(e) => ApiError::from_card(&e).into_response(),
-    }
-}
-
-/// `POST /v1/qr/submit`: a code entered by hand or typed into the cashier program by a scan
-/// box, processed like a scan (classified, an e-SSC verified and replay-guarded).
-pub(super) async fn qr_submit(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    let text = match bodies::qr_submit_text(&body) {
-        Ok(t) => t,
-        Err(e) => return e.into_response(),
-    };
-    let scan = crate::qr::service::RawScan {
-        bytes: text,
-        source: "manual".to_owned(),
-        decoder: None,
-        decode_ms: None,
-    };
-    match state.qr.submit(scan).await {
-        Some(result) => Json(&*result).into_response(),
-        None => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "qr.failed",
-            "扫码处理失败，请重试。",
-            "The code could not be processed; try again.",
-        )
-        .into_response(),
-    }
-}
-
-/// `POST /v1/qr/scan`: waits for the next code from any QR source.
-pub(super) async fn qr_scan(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
-    if !state.qr_sources {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "qr.disabled",
-            "本终端未配置扫码设备。",
-            "This terminal has no QR source configured.",
-        )
-        .into_response();
-    }
-    let wait = match bodies::qr_scan_wait(&body, state.limits.request_timeout) {
-        Ok(w) => w,
-        Err(e) => return e.into_response(),
-    };
-    match state.qr.next(wait).await {
-        Some(result) => Json(&*result).into_response(),
-        None => ApiError::new(
-            StatusCode::REQUEST_TIMEOUT,
-            "qr.not_presented",
-            "等待扫码超时：请出示医保码或电子社保卡码。",
-            "No code was scanned in time: show the e-voucher or e-SSC code.",
-        )
-        .into_response(),
     }
 }
 

@@ -18,6 +18,7 @@ mod events;
 pub mod idempotency;
 mod kiosk;
 mod middleware;
+mod qr;
 mod queue;
 mod routes;
 mod sales;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::routing::MethodRouter;
 
-use super::{AppState, card, credentials, events, kiosk, queue, sales, system, ui};
+use super::{AppState, card, credentials, events, kiosk, qr, queue, sales, system, ui};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,8 +64,8 @@ pub const ROUTES: &[Route] = &[
     route!(GET "/v1/readers", Token, card::readers),
     route!(POST "/v1/card/read", Token, card::read),
     route!(POST "/v1/card/verify-pin", Token, card::verify_pin),
-    route!(POST "/v1/qr/scan", Token, card::qr_scan),
-    route!(POST "/v1/qr/submit", Token, card::qr_submit),
+    route!(POST "/v1/qr/scan", Token, qr::scan),
+    route!(POST "/v1/qr/submit", Token, qr::submit),
     route!(POST "/v1/credentials/wait", Token, credentials::wait),
     route!(POST "/v1/kiosk/sessions", Token, kiosk::start),
     route!(GET "/v1/kiosk/sessions/{id}", Token, kiosk::view),
