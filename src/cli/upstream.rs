@@ -283,7 +283,7 @@ fn print_person(info: &PersonInfo, json: bool, reveal: bool) {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return;
     }
-    println!("psn_no   {}", b.psn_no.as_deref().unwrap_or("-"));
+    println!("psn_no   {}", b.psn_no.as_ref().map_or("-", |p| p.expose()));
     println!("certno   {certno}");
     println!("name     {name}");
     println!(

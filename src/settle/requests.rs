@@ -69,7 +69,7 @@ pub(super) fn person_of(info: &PersonInfo) -> Result<Person, UpstreamError> {
             detail: "1101 answer without insuinfo".into(),
         })?;
     Ok(Person {
-        psn_no: psn_no.into(),
+        psn_no,
         insuplc_admdvs: insu.insuplc_admdvs.clone().unwrap_or_default(),
         insutype: insu.insutype.clone().unwrap_or_else(|| "310".into()),
         balance: insu.balc,
@@ -97,7 +97,7 @@ pub(super) fn pharmacy_input(
         .enumerate()
         .map(|(i, it)| FeeDetail {
             feedetl_sn: format!("{}", i + 1),
-            psn_no: person.psn_no.expose().to_owned(),
+            psn_no: person.psn_no.clone(),
             chrg_bchno: sale.chrg_bchno.clone(),
             fee_ocur_time: begntime.clone(),
             med_list_codg: it.code.clone(),
@@ -110,7 +110,7 @@ pub(super) fn pharmacy_input(
         .collect();
     let input = PharmacyInput::presettle(
         PharmacySale {
-            psn_no: person.psn_no.expose().to_owned(),
+            psn_no: person.psn_no.clone(),
             mdtrt_cert_type: sale.credential.cert_type(),
             mdtrt_cert_no: sale.credential.cert_no().to_owned(),
             begntime,

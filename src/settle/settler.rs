@@ -260,7 +260,7 @@ impl Settler {
             data: Cancel {
                 setl_id: settled.setl_id.clone().unwrap_or_default(),
                 mdtrt_id: settled.mdtrt_id.clone().unwrap_or_default(),
-                psn_no: requests::psn_no(sale),
+                psn_no: requests::psn_no(sale).into(),
             },
         };
         let prepared = platform

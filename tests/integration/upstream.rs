@@ -130,7 +130,7 @@ impl Rig {
             .unwrap();
         let insu = &info.insuinfo[0];
         (
-            info.baseinfo.psn_no.clone().unwrap(),
+            info.baseinfo.psn_no.as_ref().unwrap().expose().to_owned(),
             insu.insuplc_admdvs.clone().unwrap(),
             insu.balc,
         )
@@ -259,7 +259,7 @@ async fn pharmacy_contract_presettle_settle_cancel_reverse_and_reconcile() {
         data: Cancel {
             setl_id: s1.setlinfo.setl_id.clone().unwrap(),
             mdtrt_id: s1.setlinfo.mdtrt_id.clone().unwrap_or_default(),
-            psn_no: psn.clone(),
+            psn_no: psn.clone().into(),
         },
     };
     let c = rig
@@ -331,7 +331,7 @@ async fn outpatient_contract_register_upload_presettle_settle_cancel() {
     let at = time::format_inf_time(rig.now());
     let reg = RegistrationInput {
         data: Registration {
-            psn_no: psn.clone(),
+            psn_no: psn.clone().into(),
             insutype: "310".into(),
             begntime: at.clone(),
             mdtrt_cert_type: CertType::SocialSecurityCard,
@@ -349,7 +349,7 @@ async fn outpatient_contract_register_upload_presettle_settle_cancel() {
     let line = FeeDetail {
         feedetl_sn: "1".into(),
         mdtrt_id: mdtrt_id.clone(),
-        psn_no: psn.clone(),
+        psn_no: psn.clone().into(),
         chrg_bchno: "C1".into(),
         fee_ocur_time: at.clone(),
         med_list_codg: "XA01".into(),
@@ -364,7 +364,7 @@ async fn outpatient_contract_register_upload_presettle_settle_cancel() {
     assert_eq!(uploaded.result.len(), 1);
     let pre_input = OutpatientInput {
         data: OutpatientSettle {
-            psn_no: psn.clone(),
+            psn_no: psn.clone().into(),
             mdtrt_cert_type: CertType::SocialSecurityCard,
             mdtrt_cert_no: ZHANGSAN_CARD.into(),
             med_type: "11".into(),
@@ -407,7 +407,7 @@ async fn outpatient_contract_register_upload_presettle_settle_cancel() {
         data: Cancel {
             setl_id: s.setlinfo.setl_id.clone().unwrap(),
             mdtrt_id,
-            psn_no: psn.clone(),
+            psn_no: psn.clone().into(),
         },
     };
     let c = rig
@@ -452,7 +452,10 @@ async fn qr_credentials_identify_through_ec_query_and_the_essc_key() {
         )
         .await
         .unwrap();
-    assert_eq!(info.baseinfo.psn_no.as_deref(), Some(ZHANGSAN_PSN));
+    assert_eq!(
+        info.baseinfo.psn_no.as_ref().map(|p| p.expose()),
+        Some(ZHANGSAN_PSN)
+    );
     // An unknown code is a business refusal.
     let unknown = EVoucherCode::parse("6E3A0F9B2C1D4E5F6A7B8C9D0E1F2A3B4C5D6E7F8A9B0C1D").unwrap();
     let e = decoder
@@ -478,7 +481,10 @@ async fn qr_credentials_identify_through_ec_query_and_the_essc_key() {
         )
         .await
         .unwrap();
-    assert_eq!(info.baseinfo.psn_no.as_deref(), Some(ZHANGSAN_PSN));
+    assert_eq!(
+        info.baseinfo.psn_no.as_ref().map(|p| p.expose()),
+        Some(ZHANGSAN_PSN)
+    );
     rig.close().await;
 }
 

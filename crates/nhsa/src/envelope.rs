@@ -226,16 +226,16 @@ fn infcode<'de, D: Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> 
 }
 
 /// Text that the platform sends as a string, a number or null; empty text reads as `None`.
-pub fn lenient_text<'de, D: Deserializer<'de>>(
+pub fn lenient_text<'de, D: Deserializer<'de>, T: From<String>>(
     deserializer: D,
-) -> Result<Option<String>, D::Error> {
+) -> Result<Option<T>, D::Error> {
     use serde::de::Error;
     match Value::deserialize(deserializer)? {
         Value::Null => Ok(None),
         Value::String(s) if s.is_empty() => Ok(None),
-        Value::String(s) => Ok(Some(s)),
-        Value::Number(n) => Ok(Some(n.to_string())),
-        Value::Bool(b) => Ok(Some(b.to_string())),
+        Value::String(s) => Ok(Some(s.into())),
+        Value::Number(n) => Ok(Some(n.to_string().into())),
+        Value::Bool(b) => Ok(Some(b.to_string().into())),
         _ => Err(D::Error::custom("expected text, a number or null")),
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::money::Fen;
 use crate::quantity::{Price, Qty, line_amount};
+use medsettle_base::pii::PsnNo;
 
 /// One fee line. Fields the terminal does not use stay empty strings, as the platform expects.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -19,7 +20,7 @@ pub struct FeeDetail {
     pub feedetl_sn: String,
     /// From 2201; empty for a pharmacy sale (2101/2102).
     pub mdtrt_id: String,
-    pub psn_no: String,
+    pub psn_no: PsnNo,
     /// 收费批次号 of the sale.
     pub chrg_bchno: String,
     /// 处方号, empty for over-the-counter goods.

@@ -19,6 +19,7 @@ use crate::envelope::lenient_text;
 use crate::error::UpstreamError;
 use crate::money::Fen;
 use crate::quantity::{Price, Qty};
+use medsettle_base::pii::PsnNo;
 use medsettle_base::pii::mask_id;
 
 pub const OUTPATIENT_REGISTER: &str = "2201";
@@ -34,7 +35,7 @@ pub struct RegistrationInput {
 
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct Registration {
-    pub psn_no: String,
+    pub psn_no: PsnNo,
     pub insutype: String,
     /// `yyyy-MM-dd HH:mm:ss` CST.
     pub begntime: String,
@@ -71,7 +72,7 @@ pub struct Registered {
     #[serde(deserialize_with = "lenient_text")]
     pub mdtrt_id: Option<String>,
     #[serde(deserialize_with = "lenient_text")]
-    pub psn_no: Option<String>,
+    pub psn_no: Option<PsnNo>,
     #[serde(deserialize_with = "lenient_text")]
     pub ipt_otp_no: Option<String>,
 }
@@ -160,7 +161,7 @@ pub struct OutpatientInput {
 
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct OutpatientSettle {
-    pub psn_no: String,
+    pub psn_no: PsnNo,
     pub mdtrt_cert_type: CertType,
     pub mdtrt_cert_no: String,
     pub med_type: String,

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::envelope::lenient_text;
 use crate::money::Fen;
+use medsettle_base::pii::PsnNo;
 use medsettle_base::pii::{mask_id, mask_name};
 
 pub const PERSON_INFO: &str = "1101";
@@ -66,7 +67,7 @@ pub struct PersonInfo {
 #[serde(default)]
 pub struct BaseInfo {
     #[serde(deserialize_with = "lenient_text")]
-    pub psn_no: Option<String>,
+    pub psn_no: Option<PsnNo>,
     #[serde(deserialize_with = "lenient_text")]
     pub psn_cert_type: Option<String>,
     #[serde(deserialize_with = "lenient_text")]

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use super::fee::{FeeDetail, FeeError, check_total};
 use super::person::CertType;
 use crate::money::Fen;
+use medsettle_base::pii::PsnNo;
 use medsettle_base::pii::mask_id;
 
 pub const PHARMACY_PRESETTLE: &str = "2101";
@@ -44,7 +45,7 @@ impl FeeNode {
 /// The header of a 2101/2102 sale.
 #[derive(Clone, PartialEq, Eq, Serialize)]
 pub struct PharmacySale {
-    pub psn_no: String,
+    pub psn_no: PsnNo,
     pub mdtrt_cert_type: CertType,
     pub mdtrt_cert_no: String,
     /// `yyyy-MM-dd HH:mm:ss` CST.

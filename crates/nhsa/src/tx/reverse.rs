@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::envelope::lenient_text;
 use crate::money::Fen;
 use crate::msgid::MsgId;
+use medsettle_base::pii::PsnNo;
 
 pub const REVERSAL: &str = "2601";
 pub const PHARMACY_CANCEL: &str = "2103";
@@ -26,7 +27,7 @@ pub struct ReversalInput {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Reversal {
-    pub psn_no: String,
+    pub psn_no: PsnNo,
     pub omsgid: MsgId,
     pub oinfno: String,
 }
@@ -37,7 +38,7 @@ impl ReversalInput {
     pub fn of(psn_no: &str, omsgid: MsgId, oinfno: &str) -> Option<ReversalInput> {
         REVERSIBLE.contains(&oinfno).then(|| ReversalInput {
             data: Reversal {
-                psn_no: psn_no.to_owned(),
+                psn_no: PsnNo::new(psn_no),
                 omsgid,
                 oinfno: oinfno.to_owned(),
             },
@@ -55,7 +56,7 @@ pub struct CancelInput {
 pub struct Cancel {
     pub setl_id: String,
     pub mdtrt_id: String,
-    pub psn_no: String,
+    pub psn_no: PsnNo,
 }
 
 /// 3201 input: the terminal's totals for one insurance type and day.

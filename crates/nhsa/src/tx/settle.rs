@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::envelope::lenient_text;
 use crate::error::UpstreamError;
 use crate::money::Fen;
+use medsettle_base::pii::PsnNo;
 
 /// The settlement output node.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -29,7 +30,7 @@ pub struct SetlInfo {
     #[serde(deserialize_with = "lenient_text")]
     pub mdtrt_id: Option<String>,
     #[serde(deserialize_with = "lenient_text")]
-    pub psn_no: Option<String>,
+    pub psn_no: Option<PsnNo>,
     /// Total medical fees.
     pub medfee_sumamt: Fen,
     /// Paid by the funds.

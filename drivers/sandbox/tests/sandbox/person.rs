@@ -17,7 +17,10 @@ async fn finds_a_person_by_card_and_by_id_number() {
     ok(&by_card);
     let info: medsettle_nhsa::tx::person::PersonInfo =
         serde_json::from_value(by_card["output"].clone()).unwrap();
-    assert_eq!(info.baseinfo.psn_no.as_deref(), Some(ZHANG.psn_no));
+    assert_eq!(
+        info.baseinfo.psn_no.as_ref().map(|p| p.expose()),
+        Some(ZHANG.psn_no)
+    );
     assert_eq!(by_card["output"]["baseinfo"]["age"], 36);
     assert_eq!(by_card["output"]["insuinfo"][0]["balc"], "1500.00");
     assert_eq!(by_card["output"]["insuinfo"][0]["insuplc_admdvs"], "110105");
