@@ -3,7 +3,7 @@
 //! an invariant breaks (a panic is what libFuzzer reports as a crash).
 //!
 //! It lives in its own workspace crate so the same code runs in two places: under libFuzzer
-//! (`scripts/fuzz`) and in plain `cargo test`, where `tests/integration/fuzz.rs` replays every
+//! (`scripts/fuzz`) and in plain `cargo test`, where `tests/replay.rs` replays every
 //! regression input under `fixtures/fuzz/TARGET/`. It must not read files, the clock or the
 //! environment, keep state between inputs, or log: each check is a pure function of its input.
 
