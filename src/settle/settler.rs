@@ -153,19 +153,7 @@ impl Settler {
                     })
                     .await
             }
-            Err(e @ UpstreamError::Business { .. }) => {
-                self.book
-                    .record_failure(sale, SaleEvent::Refused, &e, serde_json::Value::Null, false)
-                    .await?;
-                Err(SaleError::Upstream(e))
-            }
-            Err(e) => {
-                // Anything else proves nothing: the platform may have settled. Reverse it.
-                self.book
-                    .record_failure(sale, SaleEvent::Lost, &e, serde_json::Value::Null, false)
-                    .await?;
-                self.reverse(sale).await
-            }
+            Err(e) => self.not_applied(sale, e, false).await,
         }
     }
 
@@ -299,19 +287,30 @@ impl Settler {
                     .transition(sale, SaleEvent::Cancelled, none, None, |_| {})
                     .await
             }
-            Err(e @ UpstreamError::Business { .. }) => {
-                self.book
-                    .record_failure(sale, SaleEvent::Refused, &e, serde_json::Value::Null, true)
-                    .await?;
-                Err(SaleError::Upstream(e))
-            }
-            Err(e) => {
-                self.book
-                    .record_failure(sale, SaleEvent::Lost, &e, serde_json::Value::Null, false)
-                    .await?;
-                self.reverse(sale).await
-            }
+            Err(e) => self.not_applied(sale, e, true).await,
         }
+    }
+
+    /// A 2102 or 2103 that did not take effect as asked. A business refusal is recorded
+    /// (`clear_refused` drops the refused request from the sale) and returned; anything else
+    /// proves nothing — the platform may have acted — so the request is reversed.
+    async fn not_applied(
+        &self,
+        sale: &mut Sale,
+        e: UpstreamError,
+        clear_refused: bool,
+    ) -> Result<(), SaleError> {
+        let null = serde_json::Value::Null;
+        if matches!(e, UpstreamError::Business { .. }) {
+            self.book
+                .record_failure(sale, SaleEvent::Refused, &e, null, clear_refused)
+                .await?;
+            return Err(SaleError::Upstream(e));
+        }
+        self.book
+            .record_failure(sale, SaleEvent::Lost, &e, null, false)
+            .await?;
+        self.reverse(sale).await
     }
 
     /// Capped exponential backoff with ±50 % jitter, in ms.
