@@ -96,6 +96,7 @@ impl Cashier {
             reversed_attempts: Vec::new(),
             reversal: None,
             settlement: None,
+            cancellation: None,
             tries: 0,
             last_error: None,
             stored: false,

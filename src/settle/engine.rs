@@ -68,6 +68,7 @@ impl Engine {
             parts.platform,
             parts.config.clone(),
             parts.terminal.clone(),
+            parts.status.clone(),
         ));
         let forwarder = Arc::new(Forwarder::new(
             Arc::clone(&book),

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::upstream::tx::settle::AdvisoryChecks;
+
 /// When a sale needs the platform (offline.md rule 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -51,6 +53,11 @@ pub struct SettleConfig {
     pub psn_setlway: String,
     /// Kiosk mode: how long each step waits for the patient (card or code, consent), in ms.
     pub kiosk_step_timeout_ms: u64,
+    /// Advisory checks of settlement answers (`[settle.answer_checks]`, upstream.md
+    /// "Settlement answers" rule 3): a failure settles the sale anyway, records the check on
+    /// it and raises `sale.answer_mismatch`. All on by default; turn `medfee_parts` off where
+    /// the platform's `fund_pay_sumamt` includes the account payment.
+    pub answer_checks: AdvisoryChecks,
 }
 
 impl Default for SettleConfig {
@@ -71,6 +78,7 @@ impl Default for SettleConfig {
             med_type: "41".to_owned(),
             psn_setlway: "01".to_owned(),
             kiosk_step_timeout_ms: 60_000,
+            answer_checks: AdvisoryChecks::default(),
         }
     }
 }

@@ -155,3 +155,38 @@ pub(super) fn psn_no(sale: &Sale) -> String {
         .map(|p| p.psn_no.expose().to_owned())
         .unwrap_or_default()
 }
+
+/// The 2102 `invono` (at most 20 characters, upstream.md): the sale's `chrg_bchno` in letters
+/// and digits, its last 20 when longer (a sale id's unique part is its tail). Deterministic, so
+/// every attempt of a sale sends the same invoice number.
+pub(super) fn invono(chrg_bchno: &str) -> String {
+    let chars: Vec<char> = chrg_bchno
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let skip = chars.len().saturating_sub(INVONO_MAX);
+    chars[skip..].iter().collect()
+}
+
+/// `invono`'s length in the contract.
+pub(super) const INVONO_MAX: usize = 20;
+
+#[cfg(test)]
+mod invono_tests {
+    use super::*;
+
+    #[test]
+    fn invono_fits_in_20_characters_and_is_stable() {
+        let id = "S261203101500a1b2c3d4";
+        assert_eq!(id.len(), 21);
+        let inv = invono(id);
+        assert_eq!(inv.len(), INVONO_MAX);
+        assert_eq!(inv, "261203101500a1b2c3d4");
+        assert_eq!(invono(id), inv, "the same sale, the same invoice number");
+        assert_ne!(invono("S261203101500a1b2c3d5"), inv);
+        assert_eq!(invono("CB-2026"), "CB2026");
+        let long = "X".repeat(64) + "1234";
+        assert_eq!(invono(&long).len(), INVONO_MAX);
+        assert!(invono(&long).ends_with("1234"));
+    }
+}

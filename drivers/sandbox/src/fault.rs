@@ -23,6 +23,9 @@ pub enum Fault {
     MalformedJson { commit: bool },
     /// `infcode -1` with this `err_msg`; no effect.
     BusinessError { message: String },
+    /// A 2102/2207 is settled, booked and answered for `medfee_sumamt + delta_fen` (a platform
+    /// that settled another amount); other transactions answer normally.
+    SettleOtherAmount { delta_fen: i64 },
 }
 
 impl Fault {
@@ -30,6 +33,7 @@ impl Fault {
     pub fn commits(&self) -> bool {
         match self {
             Fault::Latency { .. } | Fault::DropAfterCommit => true,
+            Fault::SettleOtherAmount { .. } => true,
             Fault::HttpStatus { commit, .. } | Fault::MalformedJson { commit } => *commit,
             Fault::DropBeforeCommit | Fault::BusinessError { .. } => false,
         }

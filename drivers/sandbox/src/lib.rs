@@ -23,6 +23,7 @@ pub mod ledger;
 pub mod persons;
 mod protocol;
 mod server;
+pub mod shapes;
 pub mod split;
 mod state;
 mod tx;
@@ -123,7 +124,7 @@ pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         source,
     })?;
     let shared = Arc::new(Shared {
-        state: Mutex::new(State::new(persons, faults)),
+        state: Mutex::new(State::new(persons, faults, config.shapes.clone())),
         config,
         issuer,
     });
@@ -188,6 +189,11 @@ impl Sandbox {
 
     pub fn clear_faults(&self) {
         self.shared.lock().faults.clear();
+    }
+
+    /// Sets the shapes of the answers from now on.
+    pub fn set_shapes(&self, shapes: shapes::AnswerShapes) {
+        self.shared.lock().shapes = shapes;
     }
 
     /// A snapshot of the books.

@@ -60,7 +60,7 @@ async fn recovery_of_settling_with_a_recorded_answer_finishes_the_settlement() {
     assert_eq!(rig.engine.recover().await.unwrap(), 1);
     let after = stored(&rig, &id).await;
     assert_eq!(after.state, SaleState::Settled);
-    assert_eq!(after.settlement.unwrap().cash, Fen(1_820));
+    assert_eq!(after.settlement.unwrap().cash, Some(Fen(1_820)));
     assert!(
         rig.finish().is_empty(),
         "the audit table had the answer: nothing is sent"
