@@ -13,7 +13,7 @@ use crate::upstream::client::CallOptions;
 use crate::upstream::tx::fee::FeeDetail;
 use crate::upstream::tx::identify;
 use crate::upstream::tx::person::{PersonInfo, PersonQueryInput};
-use crate::upstream::tx::pharmacy::{FeeNode, PharmacyInput, PharmacySale};
+use crate::upstream::tx::pharmacy::{PharmacyInput, PharmacySale};
 use crate::upstream::{UpstreamError, time};
 
 /// The 1101 query for the sale's credential, and the 参保地 when the credential names it.
@@ -128,7 +128,7 @@ pub(super) fn pharmacy_input(
             invono: None,
         },
         lines,
-        FeeNode::Feedetail,
+        config.fee_node(),
     )
     .map_err(|e| SaleError::BadRequest(e.to_string()))?;
     Ok(match invono {

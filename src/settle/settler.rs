@@ -17,12 +17,12 @@ use super::options::SettleConfig;
 use super::requests;
 use super::sale::{Attempt, Cancellation, Person, Sale, Split};
 use super::state::{SaleEvent, SaleState};
+use crate::status::StatusBoard;
 use crate::terminal::TerminalConfig;
 use crate::upstream::calls::{cancellation, settlement};
 use crate::upstream::client::{CallOptions, Prepared};
 use crate::upstream::platform::Platform;
 use crate::upstream::tx::reverse::{Cancel, CancelInput, ReversalInput};
-use crate::status::StatusBoard;
 use crate::upstream::tx::settle::{Sent, Settlement};
 use crate::upstream::{MsgId, UpstreamError, time};
 
@@ -320,7 +320,10 @@ impl Settler {
                 s.attempt = Some(attempt)
             })
             .await?;
-        let result = platform.send(&prepared).await.and_then(|x| cancellation(&x));
+        let result = platform
+            .send(&prepared)
+            .await
+            .and_then(|x| cancellation(&x));
         self.apply_cancellation(sale, result).await
     }
 

@@ -9,8 +9,8 @@ use serde_json::{Value, json};
 
 use crate::Shared;
 use crate::fault::FaultRule;
-use crate::shapes::AnswerShapes;
 use crate::http::{Response, respond};
+use crate::shapes::AnswerShapes;
 
 /// Answers an admin request, or 404/405/400 for anything else.
 pub fn route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {

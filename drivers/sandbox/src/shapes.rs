@@ -109,6 +109,9 @@ mod tests {
             s.cancellation("2208", answer.clone()),
             json!({"setlinfo": {"psn_part_amt": "-1.00", "pdn_cash_pay": "-0.50"}})
         );
-        assert_eq!(AnswerShapes::default().cancellation("2103", answer.clone()), answer);
+        assert_eq!(
+            AnswerShapes::default().cancellation("2103", answer.clone()),
+            answer
+        );
     }
 }

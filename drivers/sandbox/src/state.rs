@@ -82,7 +82,11 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(persons: Vec<Person>, faults: FaultSet, shapes: crate::shapes::AnswerShapes) -> Self {
+    pub fn new(
+        persons: Vec<Person>,
+        faults: FaultSet,
+        shapes: crate::shapes::AnswerShapes,
+    ) -> Self {
         let mut accounts = BTreeMap::new();
         for p in &persons {
             for i in &p.insuinfo {

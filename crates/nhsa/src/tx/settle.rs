@@ -12,8 +12,8 @@
 //! advisory ([`Settlement::advisories`]): a failure is reported, never a reason to reverse.
 //! `setldetail` is for display and receipts; its sum is never compared with `fund_pay_sumamt`.
 
-use serde::de::{Deserialize, Deserializer};
 use serde::Serialize;
+use serde::de::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use crate::error::UpstreamError;

@@ -28,7 +28,9 @@ pub fn query(state: &mut State, req: &Req) -> TxResult {
         return Err(unknown());
     }
     if r.status == SettlementStatus::Reversed {
-        return Err(format!("结算信息不存在（已冲正） setl_id {setl_id} was reversed"));
+        return Err(format!(
+            "结算信息不存在（已冲正） setl_id {setl_id} was reversed"
+        ));
     }
     let refunded = r.status == SettlementStatus::Cancelled;
     let region = state

@@ -68,9 +68,7 @@ async fn a_hospital_share_lowers_the_cash_for_the_listed_person_only() {
     );
     assert_eq!(zhang.setlinfo.hosp_part_amt, Some(Fen(0)));
     // Cancelling gives the share back with the rest.
-    let out = c
-        .call_for("2103", &LI, cancel_input(&li, LI.psn_no))
-        .await;
+    let out = c.call_for("2103", &LI, cancel_input(&li, LI.psn_no)).await;
     ok(&out);
     assert_eq!(out["output"]["setlinfo"]["hosp_part_amt"], "-5.00");
     assert_eq!(out["output"]["setlinfo"]["psn_cash_pay"], "-15.00");
@@ -100,7 +98,10 @@ async fn public_cancellation_shapes_name_the_cash_as_the_transcriptions_do() {
     let typed: Settlement = serde_json::from_value(out["output"].clone()).unwrap();
     assert_eq!(typed.cash_refunded(), Some(cash));
     assert_eq!(
-        c.sb.ledger().by_setl_id(s.setl_id().unwrap()).unwrap().status,
+        c.sb.ledger()
+            .by_setl_id(s.setl_id().unwrap())
+            .unwrap()
+            .status,
         SettlementStatus::Cancelled
     );
 }
@@ -175,9 +176,7 @@ async fn settlement_query_is_strict_and_reports_a_refund() {
     let env = c.env_for("2102", &LI, pharmacy(&LI, &[("X1", "100.00")], "0", "B1"));
     let s = settled(&c.send(&env).await);
     let setl_id = s.setl_id().unwrap().to_owned();
-    let query = |setl_id: &str, psn_no: &str| {
-        json!({"data": {"psn_no": psn_no, "setl_id": setl_id, "mdtrt_id": s.setlinfo.mdtrt_id}})
-    };
+    let query = |setl_id: &str, psn_no: &str| json!({"data": {"psn_no": psn_no, "setl_id": setl_id, "mdtrt_id": s.setlinfo.mdtrt_id}});
     let out = c.call_for("5203", &LI, query(&setl_id, LI.psn_no)).await;
     ok(&out);
     let info = &out["output"]["setlinfo"];

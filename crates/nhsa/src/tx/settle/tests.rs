@@ -66,7 +66,10 @@ fn a_hospital_share_settles_and_balances_with_the_three_part_sum() {
         i.medins_setl_id.as_deref(),
         Some("H50010300001202611231000000051")
     );
-    assert_ne!(i.fund_pay_sumamt.0 + i.acct_pay.0 + 398_202, i.medfee_sumamt.0);
+    assert_ne!(
+        i.fund_pay_sumamt.0 + i.acct_pay.0 + 398_202,
+        i.medfee_sumamt.0
+    );
     let details: i64 = s.setldetail.iter().map(|d| d.fund_payamt.0).sum();
     assert_ne!(details, i.fund_pay_sumamt.0, "setldetail is display only");
     assert_eq!(s.advisories(&sent(2_344_246), &checks()), vec![]);
@@ -94,7 +97,8 @@ fn advisory_checks_report_and_never_refuse() {
     let s = settlement(include_str!(
         "../../../../../fixtures/upstream/2102_response_unbalanced.json"
     ));
-    s.check().expect("an answer that does not add up is still a settlement");
+    s.check()
+        .expect("an answer that does not add up is still a settlement");
     let mut s = s;
     s.setlinfo.psn_part_amt = Some(Fen(4_000));
     let found = s.advisories(&sent(10_100), &checks());
@@ -142,8 +146,15 @@ fn nulls_strings_and_malformed_values_never_fail_the_parse() {
     }));
     s.check().unwrap();
     assert_eq!(s.setl_id(), Some("4711"));
-    assert_eq!(s.setlinfo.medfee_sumamt, Fen(0), "malformed reads as absent");
-    assert_eq!(s.setlinfo.psn_cash_pay, None, "null cash: the operator decides");
+    assert_eq!(
+        s.setlinfo.medfee_sumamt,
+        Fen(0),
+        "malformed reads as absent"
+    );
+    assert_eq!(
+        s.setlinfo.psn_cash_pay, None,
+        "null cash: the operator decides"
+    );
     assert_eq!(s.setlinfo.hosp_part_amt, None);
     assert_eq!(s.setlinfo.insutype, None);
     assert_eq!(s.setldetail.len(), 1);
