@@ -16,6 +16,7 @@ use super::tx::outpatient::{
 };
 use super::tx::person::{PersonInfo, PersonQueryInput};
 use super::tx::pharmacy::PharmacyInput;
+use super::tx::query::{SettlementQuery, SettlementQueryInput};
 use super::tx::reverse::{REVERSAL, ReconcileInput, ReversalInput, StmtInfo};
 use super::tx::settle::Settlement;
 
@@ -94,6 +95,15 @@ impl Client {
         self.call(REVERSAL, input, &for_person(insuplc_admdvs))
             .await
             .map(|_| ())
+    }
+
+    /// 5203 settlement query: the settlement `input` names, as the platform holds it now.
+    pub async fn settlement_query(
+        &self,
+        input: &SettlementQueryInput,
+        insuplc_admdvs: &str,
+    ) -> Result<SettlementQuery, UpstreamError> {
+        Platform::settlement_query(self, input, insuplc_admdvs).await
     }
 
     /// 3201 daily totals.
