@@ -307,3 +307,55 @@ async fn the_pharmacy_node_names_follow_the_configuration() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_settlement_query_re_reads_a_settlement_the_terminal_holds() {
+    use medsettle::upstream::UpstreamError;
+    use medsettle::upstream::tx::query::{Refund, SettlementQueryInput};
+
+    let sandbox = medsettle_sandbox::start(SandboxConfig::default())
+        .await
+        .unwrap();
+    let (t, p) = daemon(&sandbox, "").await;
+    let api = Api::new(&p);
+    let sale = api.sale("15.00", json!({})).await;
+    assert_eq!(sale["state"], "settled", "{sale}");
+    let id = sale["id"].as_str().unwrap().to_owned();
+    let setl_id = sale["settlement"]["setl_id"].as_str().unwrap().to_owned();
+    let msgid = sale["msgid"].as_str().unwrap().to_owned();
+
+    // The HTTP client of the same configuration, on its own store (its own msgid node, so
+    // its msgids never meet the daemon's).
+    let mut config = t.config();
+    config.store.path = t.path().join("query.db");
+    config.terminal.msgid_node = Some(7);
+    let (store, _) =
+        medsettle::store::Store::open(&config.store.path, Duration::from_secs(5)).unwrap();
+    let client = medsettle::daemon::upstream::build(&config, store, None, None).unwrap();
+    let query = |setl_id: &str| SettlementQueryInput::new(PSN, setl_id, None).unwrap();
+    let q = client
+        .settlement_query(&query(&setl_id), "110105")
+        .await
+        .unwrap();
+    assert_eq!(q.setl_id().unwrap(), setl_id);
+    assert_eq!(q.refund(), Refund::Effective);
+    assert_eq!(q.msgid(), Some(msgid.as_str()));
+    assert_eq!(
+        q.cash().map(|c| c.0),
+        Some(fen(&sale["settlement"]["cash"]))
+    );
+
+    let (status, v) = api.post(&format!("/v1/sales/{id}/cancel"), json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    let q = client
+        .settlement_query(&query(&setl_id), "110105")
+        .await
+        .unwrap();
+    assert_eq!(q.refund(), Refund::Refunded);
+    // A msgid is not a setl_id: the platform finds nothing.
+    let e = client
+        .settlement_query(&query(&msgid), "110105")
+        .await
+        .unwrap_err();
+    assert!(matches!(e, UpstreamError::Business { .. }), "{e:?}");
+}
