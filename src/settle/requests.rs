@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::error::SaleError;
 use super::options::SettleConfig;
-use super::sale::{Consent, Person, Sale};
+use super::sale::{Consent, Insurance, Person, Sale};
 use crate::credential::Credential;
 use crate::terminal::TerminalConfig;
 use crate::upstream::client::CallOptions;
@@ -49,9 +49,10 @@ pub(super) fn person_query(sale: &Sale, now: DateTime<Utc>) -> (PersonQueryInput
     }
 }
 
-/// The person of a 1101 answer: `psn_no` and the active insurance (the first in force,
-/// `psn_insu_stas` 1, else the first).
-pub(super) fn person_of(info: &PersonInfo) -> Result<Person, UpstreamError> {
+/// The person of a 1101 answer: `psn_no`, every `insuinfo` row, and the default choice among
+/// them: the first row in force (`psn_insu_stas` 1) whose `insutype` comes first in
+/// `preference`, else the first in force, else the first.
+pub(super) fn person_of(info: &PersonInfo, preference: &[String]) -> Result<Person, UpstreamError> {
     let psn_no = info
         .baseinfo
         .psn_no
@@ -60,20 +61,49 @@ pub(super) fn person_of(info: &PersonInfo) -> Result<Person, UpstreamError> {
         .ok_or_else(|| UpstreamError::Protocol {
             detail: "1101 answer without baseinfo.psn_no".into(),
         })?;
-    let insu = info
-        .insuinfo
-        .iter()
-        .find(|i| i.psn_insu_stas.as_deref() == Some("1"))
+    let active =
+        |i: &&crate::upstream::tx::person::InsuInfo| i.psn_insu_stas.as_deref() == Some("1");
+    let preferred = preference.iter().find_map(|t| {
+        info.insuinfo
+            .iter()
+            .filter(active)
+            .find(|i| i.insutype.as_deref() == Some(t.as_str()))
+    });
+    let insu = preferred
+        .or_else(|| info.insuinfo.iter().find(active))
         .or(info.insuinfo.first())
         .ok_or_else(|| UpstreamError::Protocol {
             detail: "1101 answer without insuinfo".into(),
         })?;
+    let insurances = info
+        .insuinfo
+        .iter()
+        .map(|i| Insurance {
+            insutype: i.insutype.clone().unwrap_or_else(|| "310".into()),
+            insuplc_admdvs: i.insuplc_admdvs.clone().unwrap_or_default(),
+            psn_type: i.psn_type.clone().unwrap_or_default(),
+            active: i.psn_insu_stas.as_deref() == Some("1"),
+            balance: i.balc,
+        })
+        .collect();
     Ok(Person {
         psn_no,
         insuplc_admdvs: insu.insuplc_admdvs.clone().unwrap_or_default(),
         insutype: insu.insutype.clone().unwrap_or_else(|| "310".into()),
         balance: insu.balc,
+        insurances,
     })
+}
+
+/// A cashier's `insutype` choice is 1–6 digits (checked before anything is sent or stored).
+pub(super) fn check_insutype(insutype: &str) -> Result<(), SaleError> {
+    if (1..=6).contains(&insutype.len()) && insutype.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(SaleError::BadRequest(format!(
+            "insutype {insutype:?} is not an insurance type (1–6 digits, e.g. \"310\")"
+        )))
+    }
 }
 
 /// The 2101/2102 input of the sale (`invono` set for 2102).

@@ -34,11 +34,45 @@ pub struct Item {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
     pub psn_no: PsnNo,
-    /// 参保地: the envelope's `insuplc_admdvs`.
+    /// 参保地 of the chosen insurance: the envelope's `insuplc_admdvs`.
     pub insuplc_admdvs: String,
+    /// The chosen insurance (险种), sent as `insutype`.
     pub insutype: String,
     /// Personal account balance before the sale.
     pub balance: Fen,
+    /// Every `insuinfo` row 1101 answered, in its order: the cashier may choose another.
+    #[serde(default)]
+    pub insurances: Vec<Insurance>,
+}
+
+/// One `insuinfo` row of 1101 (no personal data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Insurance {
+    pub insutype: String,
+    pub insuplc_admdvs: String,
+    #[serde(default)]
+    pub psn_type: String,
+    /// `psn_insu_stas` 1: in force.
+    pub active: bool,
+    pub balance: Fen,
+}
+
+impl Person {
+    /// Makes `insutype` the chosen insurance; it must be one of the rows 1101 answered.
+    pub fn choose(&mut self, insutype: &str) -> Result<(), super::error::SaleError> {
+        let row = self
+            .insurances
+            .iter()
+            .find(|r| r.insutype == insutype)
+            .ok_or_else(|| super::error::SaleError::InsutypeNotOffered {
+                chosen: insutype.to_owned(),
+                offered: self.insurances.iter().map(|r| r.insutype.clone()).collect(),
+            })?;
+        self.insutype.clone_from(&row.insutype);
+        self.insuplc_admdvs.clone_from(&row.insuplc_admdvs);
+        self.balance = row.balance;
+        Ok(())
+    }
 }
 
 /// The platform's split of a sale (from 2101/2102), as the platform gave it.
@@ -216,6 +250,7 @@ impl Sale {
             "collected": self.collected,
             "psn_no": self.person.as_ref().map(|p| &p.psn_no),
             "insutype": self.person.as_ref().map(|p| &p.insutype),
+            "insurances": self.person.as_ref().map(|p| &p.insurances),
             "estimate": self.estimate,
             "settlement": self.settlement,
             "cancellation": self.cancellation,
@@ -287,6 +322,7 @@ mod tests {
             insuplc_admdvs: "110105".into(),
             insutype: "310".into(),
             balance: Fen(0),
+            insurances: vec![],
         });
         let text = format!("{s:?} {s:#?} {:?}", s.credential);
         for secret in [

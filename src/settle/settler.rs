@@ -78,7 +78,7 @@ impl Settler {
             password_proof: None,
         };
         let info = platform.person_info(&query, &options).await?;
-        requests::person_of(&info)
+        requests::person_of(&info, &self.config.insutype_preference)
     }
 
     /// 2101: the estimate.

@@ -359,3 +359,92 @@ async fn the_settlement_query_re_reads_a_settlement_the_terminal_holds() {
         .unwrap_err();
     assert!(matches!(e, UpstreamError::Business { .. }), "{e:?}");
 }
+
+#[tokio::test]
+async fn the_cashiers_insutype_choice_reaches_the_2101_and_2102() {
+    // 张三 insured twice: employee (310, 110105) and resident (390, 110101).
+    let persons = tempfile::tempdir().unwrap();
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/persons/zhangsan.json"
+    );
+    let mut zhang: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    zhang["insuinfo"].as_array_mut().unwrap().push(json!({
+        "insutype": "390", "psn_type": "14", "psn_insu_stas": "1", "balc": "0.00",
+        "insuplc_admdvs": "110101", "emp_name": ""
+    }));
+    zhang["funds"]["390"] = json!({
+        "deductible_remaining": "0.00", "coinsurance_percent": 50, "cap_remaining": "2000.00"
+    });
+    std::fs::write(persons.path().join("zhangsan.json"), zhang.to_string()).unwrap();
+    let sandbox = medsettle_sandbox::start(SandboxConfig {
+        persons_dir: persons.path().to_owned(),
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let (_t, p) = daemon(&sandbox, "insutype_preference = [\"310\"]").await;
+    let api = Api::new(&p);
+
+    // A choice 1101 did not offer: 409 with a code, nothing stored.
+    let (status, v) = api.post("/v1/card/read", json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    let credential = v["credential_id"].as_str().unwrap().to_owned();
+    let new_sale = json!({
+        "credential_id": credential,
+        "items": [{"code": "XA01BAA123A001010100001", "cnt": "1", "pric": "40.00"}],
+        "mode": "require_online",
+    });
+    let (status, v) = api.post("/v1/sales", new_sale.clone()).await;
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let (status, v) = api
+        .post(
+            &format!("/v1/sales/{id}/presettle"),
+            json!({"insutype": "320"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{v}");
+    assert_eq!(v["code"], "sale.insutype_not_offered", "{v}");
+    assert!(!v["message_zh"].as_str().unwrap().is_empty());
+    let view = api.get(&format!("/v1/sales/{id}")).await;
+    assert_eq!(view["sale"]["state"], "captured", "{view}");
+    let (status, v) = api
+        .post(
+            &format!("/v1/sales/{id}/presettle"),
+            json!({"insutype": "3 10"}),
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+
+    // The default is the preference (310); the cashier chooses 390.
+    let (status, v) = api
+        .post(&format!("/v1/sales/{id}/presettle"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["insutype"], "310");
+    assert_eq!(v["insurances"].as_array().unwrap().len(), 2, "{v}");
+    let (status, v) = api
+        .post(
+            &format!("/v1/sales/{id}/presettle"),
+            json!({"insutype": "390"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["insutype"], "390");
+    // Resident insurance, 50 %, no account: 20.00 by the fund.
+    assert_eq!(fen(&v["estimate"]["fund"]), 2_000);
+    let (status, v) = api
+        .post(&format!("/v1/sales/{id}/confirm"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"], "settled", "{v}");
+    let records = sales_of(&sandbox, &id);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].insutype, "390");
+    assert_eq!(records[0].fund_pay_sumamt.0, 2_000);
+    // The choice survives a reload of the sale.
+    let view = api.get(&format!("/v1/sales/{id}")).await;
+    assert_eq!(view["sale"]["insutype"], "390", "{view}");
+}
