@@ -56,6 +56,13 @@ pub fn pharmacy(state: &mut State, config: &SandboxConfig, req: &Req, commit: bo
     }
     if commit {
         text(data, "chrg_bchno")?;
+        // upstream.md: invono is at most 20 characters.
+        let invono = opt_text(data, "invono");
+        if invono.chars().count() > 20 {
+            return Err(format!(
+                "发票号长度超过20位 invono {invono:?} is longer than 20 characters"
+            ));
+        }
     }
     let bill = Bill {
         psn_no: text(data, "psn_no")?,

@@ -239,3 +239,17 @@ async fn pharmacy_node_names_follow_the_configuration() {
         "入参缺少节点 input.druginfo",
     );
 }
+
+#[tokio::test]
+async fn an_invoice_number_over_20_characters_is_refused() {
+    let mut c = Client::signed_in().await;
+    let mut bill = pharmacy(&ZHANG, &[("X1", "10.00")], "0", "B1");
+    bill["data"]["invono"] = json!("INV".to_owned() + &"1".repeat(18));
+    refused(
+        &c.call_for("2102", &ZHANG, bill.clone()).await,
+        "发票号长度超过20位",
+    );
+    assert!(c.sb.ledger().settlements.is_empty());
+    bill["data"]["invono"] = json!("1".repeat(20));
+    settled(&c.call_for("2102", &ZHANG, bill).await);
+}
