@@ -2,7 +2,7 @@
 //! protocol (upstream.md) on loopback, for tests, the demo and benchmarks.
 //!
 //! [`start`] loads the persons (`fixtures/persons/*.json`), binds, and serves the protocol
-//! endpoint (9001/9002, 1101, 2101–2103, 2201/2204/2206–2208, 2601, 3201), the e-voucher
+//! endpoint (9001/9002, 1101, 2101–2103, 2201/2204/2206–2208, 2601, 3201, 5203), the e-voucher
 //! `ec.query` endpoint and loopback `/admin/*` endpoints, until [`Sandbox::shutdown`]. State
 //! is in memory; [`Sandbox::ledger`] snapshots it. [`FaultRule`]s make it slow, silent or
 //! wrong on purpose. A request whose `sign_no` is unknown, signed out or from another CST day
