@@ -132,7 +132,7 @@ async fn a_settlement_with_a_hospital_share_settles_and_shows_the_cash_given() {
             hosp_part_permille: 200,
             acct_mulaid_permille: 500,
             psn_nos: vec![PSN.to_owned()],
-            public_cancellations: false,
+            ..AnswerShapes::default()
         },
         ..SandboxConfig::default()
     })

@@ -23,6 +23,11 @@ pub struct AnswerShapes {
     pub acct_mulaid_permille: u32,
     /// The persons (`psn_no`) whose settlements carry the two above; empty = everyone's.
     pub psn_nos: Vec<String>,
+    /// Of those, only this per-mille of the bills (chosen by a hash of `seed` and the bill's
+    /// `chrg_bchno`, so the same bill always gets the same answer); `None` = every bill.
+    pub bills_permille: Option<u16>,
+    /// Seed of the per-bill choice.
+    pub seed: u64,
     /// Cancellation answers in the public transcriptions' names: 2103 `psn_pay` and
     /// `cash_payamt` (no `psn_part_amt`/`psn_cash_pay`), 2208 `pdn_cash_pay`.
     pub public_cancellations: bool,
@@ -34,9 +39,23 @@ impl AnswerShapes {
         self.psn_nos.is_empty() || self.psn_nos.iter().any(|p| p == psn_no)
     }
 
-    /// (hospital share of `cash`, co-payment share of `acct`) for `psn_no`.
-    pub fn shares(&self, psn_no: &str, cash: Fen, acct: Fen) -> (Fen, Fen) {
-        if !self.applies_to(psn_no) {
+    /// Whether the bill `chrg_bchno` is among [`AnswerShapes::bills_permille`].
+    fn bill_chosen(&self, chrg_bchno: &str) -> bool {
+        let Some(permille) = self.bills_permille else {
+            return true;
+        };
+        // FNV-1a over the seed and the batch number: stable across runs and platforms.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in self.seed.to_le_bytes().iter().chain(chrg_bchno.as_bytes()) {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        h % 1000 < u64::from(permille)
+    }
+
+    /// (hospital share of `cash`, co-payment share of `acct`) for bill `chrg_bchno` of
+    /// `psn_no`.
+    pub fn shares(&self, psn_no: &str, chrg_bchno: &str, cash: Fen, acct: Fen) -> (Fen, Fen) {
+        if !self.applies_to(psn_no) || !self.bill_chosen(chrg_bchno) {
             return (Fen(0), Fen(0));
         }
         let part = |amount: Fen, rate: u32| {
@@ -84,14 +103,37 @@ mod tests {
             hosp_part_permille: 100,
             acct_mulaid_permille: 500,
             psn_nos: vec!["P1".into()],
-            public_cancellations: false,
+            ..AnswerShapes::default()
         };
-        assert_eq!(s.shares("P1", Fen(1_999), Fen(301)), (Fen(199), Fen(150)));
-        assert_eq!(s.shares("P2", Fen(1_999), Fen(301)), (Fen(0), Fen(0)));
         assert_eq!(
-            AnswerShapes::default().shares("P1", Fen(100), Fen(100)),
+            s.shares("P1", "B", Fen(1_999), Fen(301)),
+            (Fen(199), Fen(150))
+        );
+        assert_eq!(s.shares("P2", "B", Fen(1_999), Fen(301)), (Fen(0), Fen(0)));
+        assert_eq!(
+            AnswerShapes::default().shares("P1", "B", Fen(100), Fen(100)),
             (Fen(0), Fen(0))
         );
+    }
+
+    #[test]
+    fn some_bills_only_chosen_by_seed() {
+        let s = |seed| AnswerShapes {
+            hosp_part_permille: 100,
+            bills_permille: Some(300),
+            seed,
+            ..AnswerShapes::default()
+        };
+        let chosen = |seed| {
+            (0..1000)
+                .map(|i| s(seed).shares("P1", &format!("B{i}"), Fen(100), Fen(0)).0 != Fen(0))
+                .collect::<Vec<_>>()
+        };
+        let a = chosen(7);
+        assert_eq!(a, chosen(7), "the same seed, the same bills");
+        assert_ne!(a, chosen(8));
+        let n = a.iter().filter(|c| **c).count();
+        assert!((200..400).contains(&n), "{n}");
     }
 
     #[test]

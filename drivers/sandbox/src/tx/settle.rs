@@ -164,7 +164,9 @@ fn run(
         .account(&bill.psn_no, &bill.insutype)
         .ok_or("账户不存在 no account")?;
     let mut s = split::split(&bill.items, &rule, account, use_account);
-    let (hosp, mulaid) = state.shapes.shares(&bill.psn_no, s.cash, s.acct);
+    let (hosp, mulaid) = state
+        .shapes
+        .shares(&bill.psn_no, &bill.chrg_bchno, s.cash, s.acct);
     s.hosp = hosp;
     s.cash = Fen(s.cash.0 - hosp.0);
     s.mulaid = mulaid;

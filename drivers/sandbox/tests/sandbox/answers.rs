@@ -16,6 +16,7 @@ fn shapes(public_cancellations: bool) -> AnswerShapes {
         acct_mulaid_permille: 100,
         psn_nos: vec![LI.psn_no.to_owned()],
         public_cancellations,
+        ..AnswerShapes::default()
     }
 }
 
