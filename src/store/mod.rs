@@ -252,6 +252,15 @@ impl Store {
         rx.await.map_err(|_| self.gone())?
     }
 
+    /// Test hook: caps the database at its current size plus `spare` pages, so writes that
+    /// need more fail with `SQLITE_FULL` as on a full disk. Only in test and `demo` builds.
+    #[cfg(any(test, feature = "demo"))]
+    pub async fn limit_pages(&self, spare: u32) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::LimitPages { spare, reply }).await?;
+        rx.await.map_err(|_| self.gone())?
+    }
+
     /// The `limit` most recent runs, newest first.
     pub async fn recent_runs(&self, limit: u32) -> Result<Vec<RunRow>, StoreError> {
         self.read(move |c| Ok(reads::recent_runs(c, limit)?)).await

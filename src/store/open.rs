@@ -55,12 +55,30 @@ pub(super) fn open(path: &Path, busy: Duration, keys: KeySet) -> Result<Opened, 
         other => other?,
     };
     let crypt = sealed::load_crypt(&writer, keys)?;
+    #[cfg(feature = "demo")]
+    test_hook_spare_pages(&writer);
     Ok(Opened {
         writer,
         crypt,
         reader,
         report,
     })
+}
+
+/// Test hook of the real binary (`demo` builds only, never in the package):
+/// `MEDSETTLE_TEST_STORE_SPARE_PAGES=N` caps the database at its size after opening plus N
+/// pages, so a test can fill it and see `SQLITE_FULL` as on a full disk.
+#[cfg(feature = "demo")]
+fn test_hook_spare_pages(writer: &Connection) {
+    let Some(spare) = std::env::var("MEDSETTLE_TEST_STORE_SPARE_PAGES")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    else {
+        return;
+    };
+    if let Err(e) = super::writer::limit_pages(writer, spare) {
+        tracing::error!(error = %e, "test hook MEDSETTLE_TEST_STORE_SPARE_PAGES failed");
+    }
 }
 
 /// One try at opening; corruption comes back as an error for which `is_corruption()` holds.

@@ -1,12 +1,13 @@
-//! The SQL behind each write (the writer's [`Job`]), and the crash recovery run once at open. Every function
-//! here runs exactly one `BEGIN IMMEDIATE` transaction on the write connection.
+//! The SQL behind each write (the writer's [`Job`]), and the crash recovery run once at open.
+//! A batch of writes runs in one `BEGIN IMMEDIATE` transaction, each write in its savepoint
+//! (and in a fresh transaction after SQLite rolled back the batch by itself).
 //!
 //! Only the writer thread (and `open.rs`, before that thread exists) calls into this module;
 //! it knows nothing about channels, threads or file handling.
 
 use std::ops::RangeInclusive;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::crypt::{Crypt, label};
 use super::job::{AuditAnswer, AuditRequest, Job, Nonce, Remembered, Reply, RunId};
@@ -14,10 +15,13 @@ use super::{IdempotencyRow, StoreError};
 
 /// A write's result waiting for the batch's commit, with the channel it is answered on.
 pub(super) trait Answer: Send {
-    /// The write's own error, if it failed (its savepoint was rolled back).
+    /// The write's error, if it failed (or was rolled back with its batch).
     fn failed(&self) -> Option<&StoreError>;
-    /// Answers the caller: the write's result, or `commit`, the error of a failed commit.
-    fn send(self: Box<Self>, commit: Option<&StoreError>);
+    /// Marks a write that had succeeded as failed after all (its transaction was rolled
+    /// back); a write that failed keeps its own error.
+    fn undo(&mut self, why: &StoreError);
+    /// Answers the caller.
+    fn send(self: Box<Self>);
 }
 
 struct Pending<T> {
@@ -30,12 +34,14 @@ impl<T: Send> Answer for Pending<T> {
         self.result.as_ref().err()
     }
 
-    fn send(self: Box<Self>, commit: Option<&StoreError>) {
-        let result = match commit {
-            Some(e) => Err(clone_error(e)),
-            None => self.result,
-        };
-        let _ = self.reply.send(result);
+    fn undo(&mut self, why: &StoreError) {
+        if self.result.is_ok() {
+            self.result = Err(clone_error(why));
+        }
+    }
+
+    fn send(self: Box<Self>) {
+        let _ = self.reply.send(self.result);
     }
 }
 
@@ -64,38 +70,85 @@ impl Job {
     }
 }
 
-/// Applies a batch of writes in ONE transaction (group commit: one fsync for all), each
+/// Applies a batch of writes in one transaction (group commit: one fsync for all), each
 /// inside its own savepoint, so a write that fails is rolled back alone and answers its error
-/// while the others commit. Nothing is answered here: the writer answers after this returns,
-/// so a caller that got `Ok` has its write on disk. The second value is the commit's error,
-/// which every write then answers.
+/// while the others commit. Nothing is sent here: the writer answers after this returns, so a
+/// caller that got `Ok` has its write on disk. Answers come back in the order of `jobs`, with
+/// the number of transactions committed.
+///
+/// SQLite may roll back the WHOLE transaction by itself when a statement fails with
+/// `SQLITE_FULL`, `SQLITE_IOERR`, `SQLITE_NOMEM` (and others): the connection is then back in
+/// autocommit, and any further statement would commit on its own. So after every write the
+/// connection is asked whether the transaction is still open; when it is not, the writes
+/// before it in the batch are answered failed ([`StoreError::TransactionLost`]: nothing of
+/// them is on disk), and the writes after it run in a NEW transaction, never in autocommit.
+/// A failed `COMMIT` is rolled back (if SQLite left the transaction open) and answered to
+/// every write of that transaction.
 pub(super) fn apply_batch(
     conn: &mut Connection,
     jobs: Vec<Job>,
     crypt: &Crypt,
-) -> (Vec<Box<dyn Answer>>, Option<StoreError>) {
-    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => {
+) -> (Vec<Box<dyn Answer>>, u64) {
+    let mut done: Vec<Box<dyn Answer>> = Vec::with_capacity(jobs.len());
+    let mut commits = 0;
+    let mut jobs = jobs.into_iter().peekable();
+    while jobs.peek().is_some() {
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             let e = StoreError::from(e);
-            let answers = jobs
-                .into_iter()
-                .map(|j| j.fail(|| clone_error(&e)))
-                .collect();
-            return (answers, None);
+            done.extend(jobs.by_ref().map(|j| j.fail(|| clone_error(&e))));
+            break;
         }
-    };
-    let answers = jobs
-        .into_iter()
-        .map(|job| apply_one(&mut tx, job, crypt))
-        .collect();
-    (answers, tx.commit().err().map(StoreError::from))
+        let mut open: Vec<Box<dyn Answer>> = Vec::new();
+        let mut lost = false;
+        for job in jobs.by_ref() {
+            let mut answer = apply_one(conn, job, crypt);
+            if conn.is_autocommit() {
+                let why = StoreError::TransactionLost {
+                    cause: answer
+                        .failed()
+                        .map_or_else(|| "the transaction ended".to_owned(), |e| e.to_string()),
+                };
+                tracing::error!(error = %why, undone = open.len(),
+                    "SQLite rolled back a whole write batch; its earlier writes are answered failed");
+                for mut a in open.drain(..) {
+                    a.undo(&why);
+                    done.push(a);
+                }
+                answer.undo(&why);
+                done.push(answer);
+                lost = true;
+                break;
+            }
+            open.push(answer);
+        }
+        if lost {
+            // The writes after the one that lost the transaction run in a fresh one.
+            continue;
+        }
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => commits += 1,
+            Err(e) => {
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                let e = StoreError::from(e);
+                for a in &mut open {
+                    a.undo(&e);
+                }
+            }
+        }
+        done.append(&mut open);
+    }
+    (done, commits)
 }
 
-/// A commit failure answered to every write of the batch.
+/// A batch's failure (begin, commit, lost transaction) answered to each of its writes.
 fn clone_error(e: &StoreError) -> StoreError {
     match e {
         StoreError::Sqlite(inner) => StoreError::Sqlite(clone_sqlite(inner)),
+        StoreError::TransactionLost { cause } => StoreError::TransactionLost {
+            cause: cause.clone(),
+        },
         other => StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(
             other.to_string().into(),
         )),
@@ -111,17 +164,30 @@ fn clone_sqlite(e: &rusqlite::Error) -> rusqlite::Error {
     }
 }
 
-/// Runs `f` in a savepoint of `tx`: released on success, rolled back on error.
+/// Runs `f` in a savepoint of the open transaction: released on success, rolled back on
+/// error. A savepoint that cannot be released, or a transaction that vanished under `f` (the
+/// connection is in autocommit afterwards), is the write's error.
 fn in_savepoint<T: Send + 'static>(
-    tx: &mut Transaction<'_>,
+    conn: &Connection,
     reply: Reply<T>,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Box<dyn Answer> {
-    let result = match tx.savepoint() {
-        Ok(mut sp) => match f(&sp) {
-            Ok(value) => sp.commit().map(|()| value).map_err(StoreError::from),
+    let result = match conn.execute_batch("SAVEPOINT job") {
+        Ok(()) => match f(conn) {
+            Ok(value) if conn.is_autocommit() => {
+                drop(value);
+                Err(StoreError::TransactionLost {
+                    cause: "the transaction ended during the write".to_owned(),
+                })
+            }
+            Ok(value) => conn
+                .execute_batch("RELEASE job")
+                .map(|()| value)
+                .map_err(StoreError::from),
             Err(e) => {
-                let _ = sp.rollback();
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                }
                 Err(e)
             }
         },
@@ -131,7 +197,7 @@ fn in_savepoint<T: Send + 'static>(
 }
 
 /// One write's statements, in its own savepoint of the batch's transaction.
-fn apply_one(tx: &mut Transaction<'_>, job: Job, crypt: &Crypt) -> Box<dyn Answer> {
+fn apply_one(tx: &Connection, job: Job, crypt: &Crypt) -> Box<dyn Answer> {
     match job {
         Job::RunStarted {
             pid,

@@ -4,6 +4,7 @@
 //! fixtures there first; the committed fixtures are never opened in place.
 
 mod inspect;
+mod batch;
 mod migrate;
 mod open;
 mod sales;
