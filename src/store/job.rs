@@ -50,6 +50,20 @@ pub struct AuditAnswer {
     pub answered_at_ms: i64,
 }
 
+/// The `Idempotency-Key` of the API request a write answers: committed with the write in the
+/// same transaction (as an entry without an answer yet, naming the sale), so a crash between
+/// the write and remembering its answer cannot make a retry run the request again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    pub key: String,
+    /// The matched route, e.g. `/v1/sales`.
+    pub route: String,
+    /// The keyed hash of method, path and body.
+    pub request_hash: String,
+    /// Entries created before this (unix ms) are expired: the key may be claimed anew.
+    pub expired_before_ms: i64,
+}
+
 /// A new sale in `state` with its first history row.
 #[derive(Debug, Clone)]
 pub struct NewSaleRow {
@@ -61,6 +75,8 @@ pub struct NewSaleRow {
     pub doc: String,
     /// History detail, JSON.
     pub detail: String,
+    /// The API request's key, committed with the sale.
+    pub idempotency: Option<IdempotencyClaim>,
 }
 
 /// A sale's move from `from` to `to` (see [`Store::transition_sale`](super::Store::transition_sale)).
@@ -106,6 +122,9 @@ pub(super) enum Job {
         nonce: String,
         expires_at: i64,
         now: i64,
+        /// The caller's trusted time (unix s): its wall clock, never ahead of the time elapsed
+        /// on the monotonic clock since the run first asked (`write.rs`).
+        trusted_now: i64,
         reply: Reply<Nonce>,
     },
     /// Advances a counter by `count`; answers the block.
@@ -134,6 +153,12 @@ pub(super) enum Job {
         key: String,
         row: IdempotencyRow,
         at_ms: i64,
+        expired_before_ms: i64,
         reply: Reply<Remembered>,
+    },
+    /// Deletes idempotency entries created before `before_ms`; answers how many.
+    IdempotencyPurge {
+        before_ms: i64,
+        reply: Reply<u64>,
     },
 }

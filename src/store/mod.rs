@@ -43,16 +43,19 @@ use tokio::sync::{mpsc, oneshot};
 pub use crypt::{Crypt, CryptError, KeyError, KeySet};
 pub use error::StoreError;
 pub use inspect::{Inspection, inspect};
-pub use job::{AuditAnswer, AuditRequest, NewSaleRow, Nonce, Remembered, RunId, SaleTransition};
+pub use job::{
+    AuditAnswer, AuditRequest, IdempotencyClaim, NewSaleRow, Nonce, Remembered, RunId,
+    SaleTransition,
+};
 pub use limits::{LimitKind, OfflineLimits};
-pub use sales::{IdempotencyRow, OfflineTotals, SaleEventRow, SaleRow};
+pub use sales::{IdempotencyEntry, IdempotencyRow, OfflineTotals, SaleEventRow, SaleRow};
 pub use sealed::RekeyReport;
 use writer::{Command, Counters};
 
 use crate::secret::SecretRef;
 
 /// The schema version this code writes; `MIGRATIONS` has exactly this many steps.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// `PRAGMA application_id` of every medsettle database: "MDST" in ASCII.
 pub const APPLICATION_ID: i32 = i32::from_be_bytes(*b"MDST");
@@ -180,6 +183,8 @@ struct Inner {
     crypt: Arc<Crypt>,
     closed: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The replay guard's first (wall, monotonic) reading of this run ([`write::trusted_time`]).
+    nonce_clock: Mutex<Option<(i64, std::time::Instant)>>,
 }
 
 impl Store {
@@ -229,6 +234,7 @@ impl Store {
             crypt,
             closed: AtomicBool::new(false),
             thread: Mutex::new(Some(thread)),
+            nonce_clock: Mutex::new(None),
         };
         Ok((
             Store {
@@ -352,6 +358,24 @@ impl Store {
         let crypt = self.inner.crypt.clone();
         self.read(move |c| sales::idempotency(c, &crypt, &key))
             .await
+    }
+
+    /// The live (not expired: created at or after `live_since_ms`) idempotency entry under
+    /// `key`: answered, or only claimed by the write it belongs to.
+    pub async fn idempotency_entry(
+        &self,
+        key: &str,
+        live_since_ms: i64,
+    ) -> Result<Option<IdempotencyEntry>, StoreError> {
+        let key = key.to_owned();
+        let crypt = self.inner.crypt.clone();
+        self.read(move |c| sales::idempotency_entry(c, &crypt, &key, live_since_ms))
+            .await
+    }
+
+    /// The replay guard's trusted time for the wall time `wall` read at `mono`.
+    fn trusted_now(&self, wall: i64, mono: std::time::Instant) -> i64 {
+        write::trusted_time(&mut lock(&self.inner.nonce_clock), wall, mono)
     }
 
     /// The audit row of `msgid`, if the request was recorded.

@@ -59,6 +59,7 @@ macro_rules! each_job {
             Job::SaleCreate { reply: $reply, .. } => $body,
             Job::SaleTransition { reply: $reply, .. } => $body,
             Job::IdempotencyPut { reply: $reply, .. } => $body,
+            Job::IdempotencyPurge { reply: $reply, .. } => $body,
         }
     };
 }
@@ -224,9 +225,10 @@ fn apply_one(tx: &Connection, job: Job, crypt: &Crypt) -> Box<dyn Answer> {
             nonce,
             expires_at,
             now,
+            trusted_now,
             reply,
         } => in_savepoint(tx, reply, |c| {
-            remember_nonce(c, &kid, &nonce, expires_at, now)
+            remember_nonce(c, &kid, &nonce, expires_at, now, trusted_now)
         }),
         Job::Sequence { name, count, reply } => {
             in_savepoint(tx, reply, |c| reserve(c, &name, count))
@@ -248,6 +250,7 @@ fn apply_one(tx: &Connection, job: Job, crypt: &Crypt) -> Box<dyn Answer> {
                     amount_fen: sale.amount_fen,
                     doc: &sale.doc,
                     detail: &sale.detail,
+                    idempotency: sale.idempotency.as_ref(),
                 },
             )
         }),
@@ -272,8 +275,18 @@ fn apply_one(tx: &Connection, job: Job, crypt: &Crypt) -> Box<dyn Answer> {
             key,
             row,
             at_ms,
+            expired_before_ms,
             reply,
-        } => in_savepoint(tx, reply, |c| idempotency_put(c, crypt, &key, &row, at_ms)),
+        } => in_savepoint(tx, reply, |c| {
+            idempotency_put(c, crypt, &key, &row, at_ms, expired_before_ms)
+        }),
+        Job::IdempotencyPurge { before_ms, reply } => in_savepoint(tx, reply, |c| {
+            let n = c.execute(
+                "DELETE FROM idempotency WHERE created_at_ms < ?1",
+                [before_ms],
+            )?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        }),
     }
 }
 
@@ -313,14 +326,37 @@ fn run_stopped(
     Ok(())
 }
 
+/// The `meta` key of the e-SSC high-water time: the latest wall time (unix s) the replay guard
+/// was ever given. It never moves backwards.
+pub(super) const NONCE_HIGH_WATER: &str = "essc.high_water_unix";
+
+/// How long a nonce is kept past its code's expiry (seconds): a clock stepped back by less than
+/// this cannot make a used, expired code verify again without its nonce being there.
+pub(super) const NONCE_KEEP_SECS: i64 = 24 * 3600;
+
 fn remember_nonce(
     c: &Connection,
     kid: &str,
     nonce: &str,
     expires_at: i64,
     now: i64,
+    trusted_now: i64,
 ) -> Result<Nonce, StoreError> {
-    c.execute("DELETE FROM essc_nonce WHERE expires_at < ?1", [now])?;
+    c.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value
+         WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+        params![NONCE_HIGH_WATER, now.to_string()],
+    )?;
+    let high_water: i64 = c.query_row(
+        "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1",
+        [NONCE_HIGH_WATER],
+        |r| r.get(0),
+    )?;
+    // Purged only when the caller's clock (wall AND monotonic, `trusted_now`) and the
+    // persisted high-water time both put the code's expiry more than a day back.
+    let horizon = trusted_now.min(high_water) - NONCE_KEEP_SECS;
+    c.execute("DELETE FROM essc_nonce WHERE expires_at < ?1", [horizon])?;
     let inserted = c.execute(
         "INSERT INTO essc_nonce (kid, nonce, expires_at, seen_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (kid, nonce) DO NOTHING",
@@ -388,9 +424,10 @@ fn idempotency_put(
     key: &str,
     row: &IdempotencyRow,
     at_ms: i64,
+    expired_before_ms: i64,
 ) -> Result<Remembered, StoreError> {
     Ok(
-        if super::sales::idempotency_put(c, crypt, key, row, at_ms)? {
+        if super::sales::idempotency_put(c, crypt, key, row, at_ms, expired_before_ms)? {
             Remembered::New
         } else {
             Remembered::AlreadyThere

@@ -84,7 +84,10 @@ fn a_batch_sqlite_rolls_back_by_itself_answers_every_write_truthfully() {
         "{:?}",
         results[0]
     );
-    assert!(matches!(results[1].1, Err(StoreError::TransactionLost { .. })));
+    assert!(matches!(
+        results[1].1,
+        Err(StoreError::TransactionLost { .. })
+    ));
     let full = results[2].1.as_ref().unwrap_err();
     assert!(
         matches!(full, StoreError::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)),
@@ -127,7 +130,10 @@ async fn the_store_keeps_answering_after_a_full_disk() {
     let dir = tmp();
     let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
     store.limit_pages(0).await.unwrap();
-    let full = store.set_meta("big", &"y".repeat(200_000)).await.unwrap_err();
+    let full = store
+        .set_meta("big", &"y".repeat(200_000))
+        .await
+        .unwrap_err();
     assert!(
         matches!(&full, StoreError::Sqlite(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)),
         "{full:?}"
