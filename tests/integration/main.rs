@@ -22,6 +22,7 @@ mod sales;
 mod schema_fuzz;
 mod settle;
 mod store;
+mod store_safety;
 mod support;
 mod systemd;
 mod upstream;
