@@ -121,6 +121,12 @@ pub fn router(state: Arc<AppState>) -> Router {
                 idempotency::layer,
             ));
         }
+        if middleware::is_money_route(route.method, route.path) {
+            mr = mr.layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&state),
+                middleware::money_gate,
+            ));
+        }
         match route.access {
             Access::Public | Access::Page => public = public.route(route.path, mr),
             Access::Token => protected = protected.route(route.path, mr),

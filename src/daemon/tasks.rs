@@ -89,9 +89,16 @@ fn tasks(
     }
     let engine = Arc::clone(&s.sales);
     let until = stop.clone();
+    let quarantined = s.store.quarantined().is_some();
     add(
         "recovery and forwarder",
         Box::pin(async move {
+            if quarantined {
+                // The sales to recover and forward are in the quarantined file: nothing may
+                // move money until `medsettle store salvage` brought them back.
+                tracing::error!("store quarantined: crash recovery and forwarding not started");
+                return;
+            }
             match engine.recover().await {
                 Ok(0) => {}
                 Ok(n) => {

@@ -24,6 +24,7 @@ mod quarantine;
 mod reads;
 mod rekey;
 mod sales;
+mod salvage;
 mod sealed;
 mod write;
 mod writer;
@@ -49,6 +50,7 @@ pub use job::{
 };
 pub use limits::{LimitKind, OfflineLimits};
 pub use sales::{IdempotencyEntry, IdempotencyRow, OfflineTotals, SaleEventRow, SaleRow};
+pub use salvage::SalvageReport;
 pub use sealed::RekeyReport;
 use writer::{Command, Counters};
 
@@ -80,14 +82,20 @@ pub struct OpenReport {
     pub migrated_from: u32,
     /// The schema version now ([`SCHEMA_VERSION`]).
     pub schema_version: u32,
-    /// Set when a corrupt file was moved aside and a new one created.
+    /// Set when a corrupt file was moved aside and a new one created by this open.
     pub quarantined: Option<Quarantine>,
+    /// A quarantine not yet resolved by `medsettle store salvage` (this open's or an earlier
+    /// one's, remembered in the new file): money operations stay stopped while it is set.
+    pub pending_quarantine: Option<Quarantine>,
+    /// Set when `quick_check` failed but `REINDEX` repaired the file (only indexes were
+    /// damaged): its findings before the repair.
+    pub repaired: Option<String>,
     /// Runs a previous process left in progress, marked unclean by this open.
     pub unclean_runs: u32,
 }
 
 /// Where a corrupt database went, and why it was judged corrupt.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Quarantine {
     /// The new name of the database file (its `-wal`/`-shm` sit beside it).
     pub moved_to: PathBuf,
@@ -185,6 +193,8 @@ struct Inner {
     thread: Mutex<Option<JoinHandle<()>>>,
     /// The replay guard's first (wall, monotonic) reading of this run ([`write::trusted_time`]).
     nonce_clock: Mutex<Option<(i64, std::time::Instant)>>,
+    /// The unresolved quarantine found at open: money operations stop while it is set.
+    quarantine: Option<Quarantine>,
 }
 
 impl Store {
@@ -235,6 +245,7 @@ impl Store {
             closed: AtomicBool::new(false),
             thread: Mutex::new(Some(thread)),
             nonce_clock: Mutex::new(None),
+            quarantine: opened.report.pending_quarantine.clone(),
         };
         Ok((
             Store {
@@ -390,6 +401,13 @@ impl Store {
         self.read(|c| Ok(open::quick_check(c)?)).await
     }
 
+    /// The quarantine of an earlier, corrupt database that no operator has resolved yet
+    /// (`medsettle store salvage`): while set, money operations must not run — the queued and
+    /// in-doubt sales, the msgid counter and the replay table are in the quarantined file.
+    pub fn quarantined(&self) -> Option<&Quarantine> {
+        self.inner.quarantine.as_ref()
+    }
+
     /// The schema version of the open database.
     pub fn schema_version(&self) -> u32 {
         SCHEMA_VERSION
@@ -496,6 +514,17 @@ pub fn rekey(
     keys: KeySet,
 ) -> Result<(RekeyReport, std::collections::BTreeMap<String, u64>), StoreError> {
     rekey::rekey_file(path, busy, keys)
+}
+
+/// Copies what a quarantined database still holds into the database at `path` (`medsettle
+/// store salvage`, daemon stopped) and lifts the quarantine. See [`SalvageReport`].
+pub fn salvage(
+    path: &Path,
+    busy: Duration,
+    keys: KeySet,
+    from: Option<&Path>,
+) -> Result<SalvageReport, StoreError> {
+    salvage::salvage(path, busy, keys, from)
 }
 
 /// Loads (creating a missing key file) the key set for the database at `path` — but first

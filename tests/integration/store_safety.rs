@@ -171,10 +171,16 @@ async fn a_sale_whose_answer_was_lost_to_a_crash_is_answered_again_not_created_t
     let credential = api.credential().await;
     let body = sale_body(&credential, 7);
     let lost = api.post("/v1/sales", Some("crash-key-1"), &body).await;
-    assert!(lost.is_none(), "the daemon must die before answering: {lost:?}");
+    assert!(
+        lost.is_none(),
+        "the daemon must die before answering: {lost:?}"
+    );
     let (status, log) = p.wait();
     assert!(!status.success(), "{log}");
-    assert!(log.contains("aborting after the sale was committed"), "{log}");
+    assert!(
+        log.contains("aborting after the sale was committed"),
+        "{log}"
+    );
 
     let p = start(&t, &[]).await;
     let api = Api::new(&p);
@@ -198,21 +204,38 @@ async fn a_sale_whose_answer_was_lost_to_a_crash_is_answered_again_not_created_t
     let id = sale["id"].as_str().unwrap().to_owned();
     assert_eq!(sale["state"], "captured", "{sale}");
     // Answered again from the entry the sale committed with, now with its remembered answer.
-    let (status, again) = api.post("/v1/sales", Some("crash-key-1"), &body).await.unwrap();
+    let (status, again) = api
+        .post("/v1/sales", Some("crash-key-1"), &body)
+        .await
+        .unwrap();
     assert_eq!((status, again["id"].as_str()), (201, Some(id.as_str())));
     // The same key with another request is still refused.
     let (status, other) = api
         .post("/v1/sales", Some("crash-key-1"), &sale_body(&credential, 8))
         .await
         .unwrap();
-    assert_eq!((status, other["code"].as_str()), (422, Some("idempotency.mismatch")), "{other}");
+    assert_eq!(
+        (status, other["code"].as_str()),
+        (422, Some("idempotency.mismatch")),
+        "{other}"
+    );
     p.signal(15);
     assert!(p.wait().0.success());
 
-    let (store, _) =
-        medsettle::store::Store::open(&t.db_path(), Duration::from_secs(5)).unwrap();
+    let (store, _) = medsettle::store::Store::open(&t.db_path(), Duration::from_secs(5)).unwrap();
     let sales = store
-        .sales_in(&["captured", "identified", "presettled", "confirmed", "queued"], false, None, 10)
+        .sales_in(
+            &[
+                "captured",
+                "identified",
+                "presettled",
+                "confirmed",
+                "queued",
+            ],
+            false,
+            None,
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -221,4 +244,302 @@ async fn a_sale_whose_answer_was_lost_to_a_crash_is_answered_again_not_created_t
         "exactly the one sale"
     );
     store.close().await.unwrap();
+}
+
+const PIN: &str = "123456";
+
+/// A terminal whose virtual card has the holder's PIN set (a stored card sale needs it), no
+/// platform: sales made `force_offline` and confirmed are stored as `queued`.
+fn pin_terminal() -> (Terminal, String) {
+    let t = Terminal::new();
+    let mut profile: Value = serde_json::from_str(&std::fs::read_to_string(CARD).unwrap()).unwrap();
+    profile["pin"] = json!({ "value": PIN, "tries_left": 3 });
+    let path = t.path().join("card.json");
+    std::fs::write(&path, profile.to_string()).unwrap();
+    let text = t.config_with(|c| {
+        c.readers.backend = medsettle::config::ReaderBackend::Virtual;
+        c.readers.virtual_profile = Some(path);
+    });
+    std::fs::write(t.path().join("run.toml"), &text).unwrap();
+    (t, text)
+}
+
+async fn start_text(t: &Terminal, text: &str) -> Process {
+    let run = t.path().join(format!("run-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&run).unwrap();
+    Process::start_config(&run, text, |c| {
+        c.env("RUST_LOG", "warn");
+    })
+    .await
+}
+
+/// A `force_offline` sale confirmed with the PIN: stored, `queued`.
+async fn queued_sale(api: &Api, credential: &str, n: usize) -> String {
+    let (status, v) = api
+        .post("/v1/sales", None, &sale_body(credential, n))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let (status, v) = api
+        .post(
+            &format!("/v1/sales/{id}/confirm"),
+            None,
+            &json!({ "pin": PIN }),
+        )
+        .await
+        .unwrap();
+    assert_eq!((status, v["state"].as_str()), (200, Some("queued")), "{v}");
+    id
+}
+
+async fn stop(p: Process) {
+    p.signal(15);
+    let (status, log) = p.wait();
+    assert!(status.success(), "{log}");
+}
+
+/// Overwrites the last `len` bytes of the b-tree page `root` of `name` (a table or index):
+/// its cell content, deterministically. Returns the page number.
+fn damage(db: &std::path::Path, name: &str, len: usize) -> usize {
+    let (page_size, root) = {
+        let c = rusqlite::Connection::open(db).unwrap();
+        let page_size: i64 = c.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        let root: i64 = c
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (
+            usize::try_from(page_size).unwrap(),
+            usize::try_from(root).unwrap(),
+        )
+    };
+    let wal = format!("{}-wal", db.display());
+    assert!(
+        std::fs::metadata(&wal).map_or(true, |m| m.len() == 0),
+        "the WAL was checkpointed at stop"
+    );
+    let mut bytes = std::fs::read(db).unwrap();
+    let end = root * page_size;
+    bytes[end - len..end].fill(0x7f);
+    std::fs::write(db, &bytes).unwrap();
+    root
+}
+
+fn quick_check(db: &std::path::Path) -> String {
+    let c = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    let rows: Result<Vec<String>, _> = c
+        .prepare("PRAGMA quick_check")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect());
+    rows.map_or_else(|e| e.to_string(), |r| r.join("\n"))
+}
+
+fn corrupt_files(t: &Terminal) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("medsettle.db.corrupt-")
+                && !name.ends_with("-wal")
+                && !name.ends_with("-shm")
+        })
+        .collect()
+}
+
+/// Defect 7: a corrupt database stops money operations (a bilingual `store.quarantined` on
+/// every money route, an alarm, the store component down) until `medsettle store salvage`
+/// brings the queued sales, the msgid high-water mark and the e-SSC nonces back.
+#[tokio::test]
+async fn a_corrupt_database_stops_money_until_salvage_brings_the_queued_sales_back() {
+    let (t, text) = pin_terminal();
+    let p = start_text(&t, &text).await;
+    let api = Api::new(&p);
+    let credential = api.credential().await;
+    let queued = [
+        queued_sale(&api, &credential, 1).await,
+        queued_sale(&api, &credential, 2).await,
+    ];
+    stop(p).await;
+    // What the platform requests and QR codes of the day left behind.
+    {
+        let (store, _) =
+            medsettle::store::Store::open(&t.db_path(), Duration::from_secs(5)).unwrap();
+        store.reserve_sequence("upstream.msgid", 41).await.unwrap();
+        let now = chrono::Utc::now().timestamp();
+        store
+            .remember_nonce("kid-1", "nonce-used", now + 600, now)
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+    }
+    // A damaged table page: `runs` (which salvage does not need), so quick_check fails and
+    // REINDEX cannot help.
+    damage(&t.db_path(), "runs", 64);
+    assert_ne!(
+        quick_check(&t.db_path()),
+        "ok",
+        "the damage must be visible to quick_check"
+    );
+
+    let p = start_text(&t, &text).await;
+    let api = Api::new(&p);
+    let status = api.get("/v1/status").await.1;
+    let alarm = status["alarms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["code"] == "store.quarantined")
+        .unwrap_or_else(|| panic!("{status}"))
+        .clone();
+    assert!(
+        alarm["message_en"]
+            .as_str()
+            .unwrap()
+            .contains("store salvage"),
+        "{alarm}"
+    );
+    assert!(
+        alarm["message_zh"]
+            .as_str()
+            .unwrap()
+            .contains("store salvage"),
+        "{alarm}"
+    );
+    assert_eq!(status["components"]["store"]["health"], "down", "{status}");
+    // Every money route refuses, bilingually; reads and card reads still answer.
+    let credential = api.credential().await;
+    for path in [
+        "/v1/sales".to_owned(),
+        format!("/v1/sales/{}/confirm", queued[0]),
+        format!("/v1/sales/{}/cancel", queued[0]),
+        "/v1/queue/flush".to_owned(),
+        "/v1/kiosk/sessions".to_owned(),
+    ] {
+        let (status, v) = api
+            .post(&path, None, &sale_body(&credential, 3))
+            .await
+            .unwrap();
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (503, Some("store.quarantined")),
+            "{path}: {v}"
+        );
+        assert!(!v["message_zh"].as_str().unwrap_or("").is_empty(), "{v}");
+    }
+    assert_eq!(api.get(&format!("/v1/sales/{}", queued[0])).await.0, 404);
+    stop(p).await;
+    // A restart alone does not resume business.
+    let p = start_text(&t, &text).await;
+    let api = Api::new(&p);
+    let (status, v) = api
+        .post("/v1/sales", None, &sale_body("x", 4))
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (503, Some("store.quarantined")),
+        "{v}"
+    );
+    stop(p).await;
+    let moved = corrupt_files(&t);
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    let before = std::fs::read(&moved[0]).unwrap();
+
+    let config = t.path().join("run.toml");
+    let (status, out, err) = crate::support::process::run_cli(
+        &["store", "salvage", "--config", config.to_str().unwrap()],
+        None,
+    );
+    assert!(status.success(), "{out}\n{err}");
+    assert!(out.contains("sales: 2 row(s) copied"), "{out}");
+    assert!(out.contains("sequences"), "{out}");
+    assert_eq!(
+        std::fs::read(&moved[0]).unwrap(),
+        before,
+        "the quarantined file is only read"
+    );
+
+    let p = start_text(&t, &text).await;
+    let api = Api::new(&p);
+    let status = api.get("/v1/status").await.1;
+    assert!(
+        !status["alarms"].to_string().contains("store.quarantined"),
+        "{status}"
+    );
+    for id in &queued {
+        let (code, v) = api.get(&format!("/v1/sales/{id}")).await;
+        assert_eq!(
+            (code, v["sale"]["state"].as_str().or(v["state"].as_str())),
+            (200, Some("queued")),
+            "{v}"
+        );
+    }
+    let (code, queue) = api.get("/v1/queue").await;
+    assert_eq!(code, 200);
+    for id in &queued {
+        assert!(queue.to_string().contains(id.as_str()), "{queue}");
+    }
+    // Business continues.
+    let credential = api.credential().await;
+    queued_sale(&api, &credential, 5).await;
+    stop(p).await;
+
+    let (store, _) = medsettle::store::Store::open(&t.db_path(), Duration::from_secs(5)).unwrap();
+    assert_eq!(
+        store.next_sequence("upstream.msgid").await.unwrap(),
+        42,
+        "the msgid high-water mark"
+    );
+    let now = chrono::Utc::now().timestamp();
+    assert_eq!(
+        store
+            .remember_nonce("kid-1", "nonce-used", now + 600, now)
+            .await
+            .unwrap(),
+        medsettle::store::Nonce::Replayed,
+        "the replay table came back"
+    );
+    assert_eq!(store.offline_totals().await.unwrap().count, 3);
+    store.close().await.unwrap();
+}
+
+/// Defect 7, the cheaper repair: only an index is damaged. REINDEX rebuilds it at start,
+/// nothing is quarantined and business continues with every sale.
+#[tokio::test]
+async fn a_damaged_index_is_rebuilt_and_business_continues() {
+    let (t, text) = pin_terminal();
+    let p = start_text(&t, &text).await;
+    let api = Api::new(&p);
+    let credential = api.credential().await;
+    let id = queued_sale(&api, &credential, 1).await;
+    stop(p).await;
+    damage(&t.db_path(), "sales_by_state", 48);
+    assert_ne!(
+        quick_check(&t.db_path()),
+        "ok",
+        "the damage must be visible to quick_check"
+    );
+
+    let p = start_text(&t, &text).await;
+    let api = Api::new(&p);
+    let status = api.get("/v1/status").await.1;
+    assert!(
+        !status["alarms"].to_string().contains("store.quarantined"),
+        "{status}"
+    );
+    assert_eq!(status["components"]["store"]["health"], "ok", "{status}");
+    let (code, v) = api.get(&format!("/v1/sales/{id}")).await;
+    assert_eq!(code, 200, "{v}");
+    let credential = api.credential().await;
+    queued_sale(&api, &credential, 2).await;
+    let (_, queue) = api.get("/v1/queue").await;
+    assert!(queue.to_string().contains(id.as_str()), "{queue}");
+    stop(p).await;
+    assert_eq!(quick_check(&t.db_path()), "ok");
+    assert!(corrupt_files(&t).is_empty());
 }
