@@ -549,3 +549,51 @@ async fn a_damaged_index_is_rebuilt_and_business_continues() {
     assert_eq!(quick_check(&t.db_path()), "ok");
     assert!(corrupt_files(&t).is_empty());
 }
+
+/// Defect 11: a 409 that describes the moment (here the offline count limit) is not
+/// remembered under its `Idempotency-Key`: once the limit has room again, the same request
+/// under the same key goes through, and from then on its 200 is what the key replays.
+#[tokio::test]
+async fn a_conflict_of_the_moment_is_not_remembered_under_its_key() {
+    let (t, _) = pin_terminal();
+    let profile = t.path().join("card.json");
+    let text = t.config_with(|c| {
+        c.readers.backend = medsettle::config::ReaderBackend::Virtual;
+        c.readers.virtual_profile = Some(profile);
+        c.settle.offline_max_count = 1;
+    });
+    let p = start_text(&t, &text).await;
+    let api = Api::new(&p);
+    let credential = api.credential().await;
+    let first = queued_sale(&api, &credential, 1).await;
+    let (status, v) = api
+        .post("/v1/sales", None, &sale_body(&credential, 2))
+        .await
+        .unwrap();
+    assert_eq!(status, 201, "{v}");
+    let second = v["id"].as_str().unwrap().to_owned();
+    let confirm = format!("/v1/sales/{second}/confirm");
+    let pin = json!({ "pin": PIN });
+    let (status, v) = api.post(&confirm, Some("confirm-2"), &pin).await.unwrap();
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (409, Some("sale.limit_count")),
+        "{v}"
+    );
+    // The limit has room again: the retry under the same key is judged afresh.
+    let (status, v) = api
+        .post(&format!("/v1/sales/{first}/cancel"), None, &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        (status, v["state"].as_str()),
+        (200, Some("abandoned")),
+        "{v}"
+    );
+    let (status, v) = api.post(&confirm, Some("confirm-2"), &pin).await.unwrap();
+    assert_eq!((status, v["state"].as_str()), (200, Some("queued")), "{v}");
+    // That answer stands for the key.
+    let (status, v) = api.post(&confirm, Some("confirm-2"), &pin).await.unwrap();
+    assert_eq!((status, v["state"].as_str()), (200, Some("queued")), "{v}");
+    stop(p).await;
+}
