@@ -34,8 +34,9 @@ pub(super) enum StoreCommand {
     ///
     /// When medsettle finds its database corrupt (and REINDEX cannot repair it) it moves the
     /// file aside (`<name>.corrupt-<time>`), opens a fresh one and stops every money
-    /// operation (`store.quarantined`) until this command has run. STOP THE DAEMON FIRST
-    /// (`systemctl stop medsettle`); then run this with the daemon's config: it copies from
+    /// operation (`store.quarantined`) until this command has run. Stop the daemon first
+    /// (`systemctl stop medsettle`; a running one stays stopped for money anyway and resumes
+    /// only when restarted), then run this with the daemon's config: it copies from
     /// the quarantined file into the fresh database every sale it can still read (queued and
     /// in-doubt ones with their history), every platform audit row, the msgid counter (at the
     /// higher of both files) and the e-SSC replay table, prints what it copied and what it

@@ -1,13 +1,17 @@
 //! The SQLite store, the only code in medsettle that opens SQLite.
 //!
 //! [`Store::open`] prepares the file (WAL, `synchronous=FULL`, foreign keys, busy timeout),
-//! refuses a database that is newer than this code or not ours without touching it, moves a
-//! corrupt one aside, migrates by `PRAGMA user_version` and marks runs a crash left open.
+//! refuses a database that is newer than this code or not ours without touching it, rebuilds
+//! damaged indexes (`REINDEX`) or else moves a corrupt file aside and opens a fresh one that
+//! stays quarantined ([`Store::quarantined`]: no money moves) until [`salvage`] brought back
+//! what the old file still holds, migrates by `PRAGMA user_version` and marks runs a crash
+//! left open.
 //! Writes go to one writer thread as a closed enum, each through a typed method with its own
 //! reply type (`write.rs`: [`Store::record_run`] → [`RunId`], …), group-committed; reads
 //! use a separate read-only connection on the blocking pool. Handles are cheap clones.
 //!
-//! Layout: `open.rs` (pragmas, probe), `migrate.rs` + `migrations/*.sql`, `quarantine.rs`,
+//! Layout: `open.rs` (pragmas, probe, REINDEX), `migrate.rs` + `migrations/*.sql`,
+//! `quarantine.rs` (moving aside, the pending quarantine), `salvage.rs`,
 //! `writer.rs` (the thread and its `Job` enum), `write.rs` (the typed write methods),
 //! `ops.rs` (SQL of each write), `legacy.rs` (the untyped [`Store::write`], until its last
 //! callers move), `reads.rs`, `error.rs`.

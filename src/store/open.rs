@@ -3,8 +3,10 @@
 //! `synchronous=FULL`, foreign keys, busy timeout), migrations, crash recovery, and the
 //! read-only connection used for queries.
 //!
-//! A corrupt file is moved aside once (see `quarantine.rs`) and a fresh one created; nothing
-//! is ever deleted. This module does not start the writer thread; `mod.rs` does.
+//! A file whose `quick_check` fails is first given a `REINDEX` (damaged indexes are rebuilt
+//! from their tables); if it is still damaged it is moved aside once (see `quarantine.rs`) and
+//! a fresh one created that remembers the quarantine until `salvage.rs` ran; nothing is ever
+//! deleted. This module does not start the writer thread; `mod.rs` does.
 
 use std::path::Path;
 use std::time::Duration;
