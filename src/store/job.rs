@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 
 use tokio::sync::oneshot;
 
-use super::{AuditOutcome, IdempotencyRow, OfflineLimits, StoreError};
+use super::{AuditOutcome, IdempotencyClaim, IdempotencyRow, OfflineLimits, StoreError};
 
 /// The id of a row of `runs` (one process lifetime).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -48,20 +48,6 @@ pub struct AuditAnswer {
     pub response: Option<String>,
     pub outcome: AuditOutcome,
     pub answered_at_ms: i64,
-}
-
-/// The `Idempotency-Key` of the API request a write answers: committed with the write in the
-/// same transaction (as an entry without an answer yet, naming the sale), so a crash between
-/// the write and remembering its answer cannot make a retry run the request again.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyClaim {
-    pub key: String,
-    /// The matched route, e.g. `/v1/sales`.
-    pub route: String,
-    /// The keyed hash of method, path and body.
-    pub request_hash: String,
-    /// Entries created before this (unix ms) are expired: the key may be claimed anew.
-    pub expired_before_ms: i64,
 }
 
 /// A new sale in `state` with its first history row.

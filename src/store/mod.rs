@@ -48,12 +48,11 @@ use tokio::sync::{mpsc, oneshot};
 pub use crypt::{Crypt, CryptError, KeyError, KeySet};
 pub use error::StoreError;
 pub use inspect::{Inspection, inspect};
-pub use job::{
-    AuditAnswer, AuditRequest, IdempotencyClaim, NewSaleRow, Nonce, Remembered, RunId,
-    SaleTransition,
-};
+pub use job::{AuditAnswer, AuditRequest, NewSaleRow, Nonce, Remembered, RunId, SaleTransition};
 pub use limits::{LimitKind, OfflineLimits};
-pub use sales::{IdempotencyEntry, IdempotencyRow, OfflineTotals, SaleEventRow, SaleRow};
+pub use sales::{
+    IdempotencyClaim, IdempotencyEntry, IdempotencyRow, OfflineTotals, SaleEventRow, SaleRow,
+};
 pub use salvage::SalvageReport;
 pub use sealed::RekeyReport;
 use writer::{Command, Counters};

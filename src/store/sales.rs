@@ -56,6 +56,20 @@ pub struct IdempotencyRow {
     pub response: String,
 }
 
+/// The `Idempotency-Key` of the API request a write answers: committed with the write in the
+/// same transaction (as an entry without an answer yet, naming the sale), so a crash between
+/// the write and remembering its answer cannot make a retry run the request again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    pub key: String,
+    /// The matched route, e.g. `/v1/sales`.
+    pub route: String,
+    /// The keyed hash of method, path and body.
+    pub request_hash: String,
+    /// Entries created before this (unix ms) are expired: the key may be claimed anew.
+    pub expired_before_ms: i64,
+}
+
 /// An idempotency entry as found: answered, or only claimed by the write it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyEntry {
@@ -76,7 +90,7 @@ pub(super) struct NewRow<'a> {
     pub amount_fen: i64,
     pub doc: &'a str,
     pub detail: &'a str,
-    pub idempotency: Option<&'a super::job::IdempotencyClaim>,
+    pub idempotency: Option<&'a IdempotencyClaim>,
 }
 
 pub(super) fn create(tx: &Connection, crypt: &Crypt, n: &NewRow<'_>) -> Result<(), StoreError> {
@@ -119,7 +133,7 @@ pub(super) fn create(tx: &Connection, crypt: &Crypt, n: &NewRow<'_>) -> Result<(
 /// holds the key's lock, so there is none unless two processes share the database).
 fn claim_key(
     tx: &Connection,
-    claim: &super::job::IdempotencyClaim,
+    claim: &IdempotencyClaim,
     sale_id: &str,
     at_ms: i64,
 ) -> Result<(), StoreError> {
