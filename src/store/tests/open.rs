@@ -338,3 +338,62 @@ async fn a_quarantine_stays_pending_across_restarts_until_salvaged() {
         Err(crate::store::StoreError::NothingToSalvage { .. })
     ));
 }
+
+#[tokio::test]
+async fn salvage_reports_what_it_cannot_read_and_copies_the_rest() {
+    let dir = tmp();
+    let path = db_in(&dir);
+    let (store, _) = Store::open(&path, BUSY).unwrap();
+    store.reserve_sequence("upstream.msgid", 5).await.unwrap();
+    for i in 0..200 {
+        store
+            .record_request(crate::store::AuditRequest {
+                msgid: format!("H11010500001202612031000{i:06}"),
+                infno: "2102".into(),
+                request: "x".repeat(400),
+                sent_at_ms: i,
+            })
+            .await
+            .unwrap();
+    }
+    store.close().await.unwrap();
+    // The audit table's root page (an interior page: 200 rows span many pages) is destroyed.
+    let (page, root) = {
+        let c = raw(&path);
+        let root: i64 = c
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'upstream_audit'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (pragma_page_size(&path), usize::try_from(root).unwrap())
+    };
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[(root - 1) * page..root * page].fill(0xA5);
+    std::fs::write(&path, &bytes).unwrap();
+
+    let (store, report) = Store::open(&path, BUSY).unwrap();
+    assert!(report.quarantined.is_some());
+    store.close().await.unwrap();
+    let keys = crate::store::KeySet::load(&crate::store::default_key_ref(&path), None).unwrap();
+    let salvaged = crate::store::salvage(&path, BUSY, keys, None).unwrap();
+    assert!(
+        salvaged
+            .unreadable
+            .iter()
+            .any(|l| l.starts_with("upstream_audit: damaged")),
+        "{salvaged:?}"
+    );
+    assert!(
+        salvaged.copied.contains(&("sequences".to_owned(), 1)),
+        "{salvaged:?}"
+    );
+    let (store, _) = Store::open(&path, BUSY).unwrap();
+    assert_eq!(store.next_sequence("upstream.msgid").await.unwrap(), 6);
+    assert!(
+        store.quarantined().is_none(),
+        "the operator acted: business resumes"
+    );
+    store.close().await.unwrap();
+}
