@@ -156,6 +156,17 @@ impl ApiError {
         )
     }
 
+    /// The database was found corrupt and set aside: money operations stop until an operator
+    /// runs `medsettle store salvage`.
+    pub fn store_quarantined() -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store.quarantined",
+            "数据库已损坏并被隔离，暂停一切收费业务。请联系运维人员执行 medsettle store salvage 恢复数据。",
+            "The database was found corrupt and set aside; every money operation is stopped until an operator runs `medsettle store salvage`.",
+        )
+    }
+
     /// Something failed inside the daemon; details are in its log.
     pub fn internal() -> Self {
         ApiError::new(
@@ -221,6 +232,7 @@ mod tests {
             ApiError::bad_request("x"),
             ApiError::stopping(),
             ApiError::idempotency_mismatch(),
+            ApiError::store_quarantined(),
             ApiError::internal(),
         ];
         let mut codes: Vec<_> = all.iter().map(|e| e.code).collect();

@@ -2,13 +2,27 @@
 //! cashier pressing twice) under the same key gets the first answer back, with
 //! `Idempotent-Replayed: true`, and causes no second effect.
 //!
-//! The key (1–128 printable ASCII characters) is stored with a SHA-256 of method, path and
-//! body: the same key with another request is refused (`idempotency.mismatch`). Every answer
-//! is remembered but a 5xx (a retry after a transient failure runs again) and a refusal of a
-//! malformed or unknown request (400, 404, 405, 413, 415: nothing happened, so nothing is
-//! stored, and a retry is judged afresh). Requests with one
-//! key are serialised in this process, so two at once cause one effect. A layer: which routes
-//! carry it is decided in [`super::router`] ([`applies`]); handlers know nothing of it.
+//! The key (1–128 printable ASCII characters) is stored with a keyed hash of method, path and
+//! body: the same key with another request is refused (`idempotency.mismatch`). Requests with
+//! one key are serialised in this process, so two at once cause one effect. A layer: which
+//! routes carry it is decided in [`super::router`] ([`applies`]).
+//!
+//! **What is remembered.** Only answers that stay true: every 2xx (the effect happened) and
+//! 422 (the platform or the card refused this very request). Never remembered, so a retry is
+//! judged afresh: 5xx (a transient failure), 400/404/405/413/415 (malformed or unknown:
+//! nothing happened), 408 (no card was presented) and every 409 — `sale.wrong_state`,
+//! `sale.busy`, `sale.other_card`, the offline limits, `sale.not_storable` describe the sale or
+//! the terminal at that moment, and a retry once it has moved on must see where it is now.
+//!
+//! **Expiry.** An entry lives `api.idempotency_ttl_hours` (default 24): older ones are ignored
+//! here, replaced by a new request under the same key, and purged by housekeeping.
+//!
+//! **Committed with the write.** The layer hands the key, route and hash to the handler as an
+//! [`IdempotencyClaim`] request extension; a handler whose write takes it (`POST /v1/sales`)
+//! commits the entry in the write's own transaction, naming the sale, before any answer
+//! exists. A retry that finds such an entry without an answer (the daemon died between the
+//! write and the answer) is answered from the sale as it is now (`201` and the sale's view for
+//! a create), never by running the request again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,7 +35,7 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, AppState};
-use crate::store::IdempotencyRow;
+use crate::store::{IdempotencyClaim, IdempotencyEntry, IdempotencyRow};
 
 /// The request header.
 pub const HEADER: &str = "idempotency-key";
@@ -105,18 +119,29 @@ pub(super) async fn layer(
         &request_hash(&parts.method, parts.uri.path(), &body),
     );
     let _guard = state.idempotency.lock(&key).await;
-    match state.store.idempotency(&key).await {
-        Ok(Some(row)) if row.request_hash == hash => return replay(&row),
-        Ok(Some(_)) => return ApiError::idempotency_mismatch().into_response(),
+    let ttl_ms = i64::try_from(state.idempotency_ttl.as_millis()).unwrap_or(i64::MAX);
+    let live_since = chrono::Utc::now().timestamp_millis().saturating_sub(ttl_ms);
+    match state.store.idempotency_entry(&key, live_since).await {
+        Ok(Some(entry)) if entry.request_hash != hash => {
+            return ApiError::idempotency_mismatch().into_response();
+        }
+        Ok(Some(entry)) => return replay(&state, &entry).await,
         Ok(None) => {}
         Err(e) => {
             tracing::error!(error = %e, "idempotency lookup failed");
             return ApiError::internal().into_response();
         }
     }
+    let mut parts = parts;
+    parts.extensions.insert(IdempotencyClaim {
+        key: key.clone(),
+        route: route.clone(),
+        request_hash: hash.clone(),
+        expired_before_ms: live_since,
+    });
     let resp = next.run(Request::from_parts(parts, Body::from(body))).await;
     let status = resp.status();
-    if status.is_server_error() || refused_unread(status) {
+    if !remembered(status) {
         return resp;
     }
     let (parts, body) = resp.into_parts();
@@ -130,21 +155,44 @@ pub(super) async fn layer(
         response: String::from_utf8_lossy(&bytes).into_owned(),
     };
     let at_ms = chrono::Utc::now().timestamp_millis();
-    if let Err(e) = state.store.remember_answer(&key, row, at_ms).await {
-        // The effect happened; the caller gets its answer. A retry would run again.
+    if let Err(e) = state
+        .store
+        .remember_answer_until(&key, row, at_ms, live_since)
+        .await
+    {
+        // The effect happened; the caller gets its answer. A write that claimed the key is
+        // answered from its sale on a retry; any other would run again.
         tracing::error!(error = %e, "could not remember an idempotent answer");
     }
     Response::from_parts(parts, Body::from(bytes))
 }
 
-/// Answers that mean the request was refused before anything happened.
-fn refused_unread(status: StatusCode) -> bool {
-    matches!(status.as_u16(), 400 | 404 | 405 | 413 | 415)
+/// The answers that are remembered (see the module doc): 2xx and 422.
+pub(super) fn remembered(status: StatusCode) -> bool {
+    status.is_success() || status == StatusCode::UNPROCESSABLE_ENTITY
 }
 
-fn replay(row: &IdempotencyRow) -> Response {
-    let status = StatusCode::from_u16(row.status).unwrap_or(StatusCode::OK);
-    let mut resp = (status, row.response.clone()).into_response();
+/// The answer for a live entry: its remembered answer, or — when only the write committed —
+/// the sale it wrote, as it is now.
+async fn replay(state: &AppState, entry: &IdempotencyEntry) -> Response {
+    if let Some((status, body)) = &entry.answer {
+        return replayed(*status, body.clone());
+    }
+    let Some(id) = &entry.sale_id else {
+        return ApiError::internal().into_response();
+    };
+    match state.sales.get(id).await {
+        Ok(sale) => {
+            let status = if entry.route == "/v1/sales" { 201 } else { 200 };
+            replayed(status, sale.view().to_string())
+        }
+        Err(e) => super::sales::sale_error(&e).into_response(),
+    }
+}
+
+fn replayed(status: u16, body: String) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut resp = (status, body).into_response();
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -165,6 +213,16 @@ mod tests {
         assert_ne!(a, request_hash(&Method::POST, "/v1/sales", b"{ }"));
         assert_ne!(a, request_hash(&Method::POST, "/v1/queue/flush", b"{}"));
         assert_ne!(a, request_hash(&Method::PUT, "/v1/sales", b"{}"));
+    }
+
+    #[test]
+    fn only_lasting_answers_are_remembered() {
+        for ok in [200, 201, 202, 204, 422] {
+            assert!(remembered(StatusCode::from_u16(ok).unwrap()), "{ok}");
+        }
+        for not in [400, 404, 405, 408, 409, 413, 415, 429, 500, 502, 503, 504] {
+            assert!(!remembered(StatusCode::from_u16(not).unwrap()), "{not}");
+        }
     }
 
     #[test]

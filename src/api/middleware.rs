@@ -128,3 +128,28 @@ pub struct Limits {
     /// `api.request_timeout_ms`.
     pub request_timeout: Duration,
 }
+
+/// The routes that move money or sales: every POST under `/v1/sales`, `/v1/queue`,
+/// `/v1/kiosk` and `/v1/reconcile`. They stop while the store is quarantined ([`money_gate`]).
+pub(super) fn is_money_route(method: &str, path: &str) -> bool {
+    method == "POST"
+        && ["/v1/sales", "/v1/queue", "/v1/kiosk", "/v1/reconcile"]
+            .iter()
+            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+}
+
+/// Refuses a money route with `store.quarantined` (503) while the database is quarantined:
+/// the queued and in-doubt sales, the msgid counter and the replay table are in the file set
+/// aside, so nothing may move money until `medsettle store salvage` brought them back.
+pub(super) async fn money_gate(
+    State(state): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match state.store.quarantined() {
+        Some(q) => ApiError::store_quarantined()
+            .with_details(serde_json::json!({ "moved_to": q.moved_to }))
+            .into_response(),
+        None => next.run(req).await,
+    }
+}

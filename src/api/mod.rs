@@ -45,6 +45,8 @@ pub struct AppState {
     token: RwLock<Secret>,
     /// Requests under an `Idempotency-Key` being answered, by key.
     pub idempotency: idempotency::Keys,
+    /// How long an `Idempotency-Key` is kept.
+    pub idempotency_ttl: std::time::Duration,
     /// Request limits.
     pub limits: Limits,
     /// Browser origins allowed by CORS (`api.cors_origins`); empty = CORS off.
@@ -74,6 +76,8 @@ pub struct ApiOptions {
     pub max_connections: usize,
     /// Browser origins allowed by CORS; empty = CORS off.
     pub cors_origins: Vec<String>,
+    /// How long an `Idempotency-Key` is kept (`api.idempotency_ttl_hours`).
+    pub idempotency_ttl: std::time::Duration,
 }
 
 impl AppState {
@@ -83,6 +87,7 @@ impl AppState {
             services,
             token: RwLock::new(token),
             idempotency: idempotency::Keys::default(),
+            idempotency_ttl: options.idempotency_ttl,
             cors_origins: options.cors_origins,
             limits: options.limits,
             sessions: ui::session::Sessions::default(),
@@ -114,6 +119,12 @@ pub fn router(state: Arc<AppState>) -> Router {
             mr = mr.layer(axum::middleware::from_fn_with_state(
                 Arc::clone(&state),
                 idempotency::layer,
+            ));
+        }
+        if middleware::is_money_route(route.method, route.path) {
+            mr = mr.layer(axum::middleware::from_fn_with_state(
+                Arc::clone(&state),
+                middleware::money_gate,
             ));
         }
         match route.access {

@@ -10,12 +10,13 @@ use std::sync::Arc;
 
 use super::{ApiError, AppState, bodies};
 use crate::settle::SaleError;
+use crate::store::IdempotencyClaim;
 use crate::upstream::Fen;
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 
 /// A sale error as an API answer, with the details a cashier program branches on.
 pub(super) fn sale_error(e: &SaleError) -> ApiError {
@@ -60,14 +61,39 @@ fn answer(result: Result<crate::settle::Sale, SaleError>, ok: StatusCode) -> Res
     }
 }
 
-/// `POST /v1/sales`.
-pub(super) async fn create(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+/// `POST /v1/sales`. The request's `Idempotency-Key` (handed over by the idempotency layer)
+/// commits with the sale.
+pub(super) async fn create(
+    State(state): State<Arc<AppState>>,
+    claim: Option<Extension<IdempotencyClaim>>,
+    body: Bytes,
+) -> Response {
     let engine = &state.sales;
     let new = match bodies::sale_new(&body) {
         Ok(n) => n,
         Err(e) => return e.into_response(),
     };
-    answer(engine.create(new).await, StatusCode::CREATED)
+    let created = engine.create_keyed(new, claim.map(|Extension(c)| c)).await;
+    #[cfg(feature = "demo")]
+    if created.is_ok() {
+        crash_after_create_hook();
+    }
+    answer(created, StatusCode::CREATED)
+}
+
+/// Test hook of the real binary (`demo` builds only, never in the package): with
+/// `MEDSETTLE_TEST_ABORT_AFTER_CREATE=1` the process aborts right after a sale was committed
+/// and before it is answered, as a crash or SIGKILL there would.
+#[cfg(feature = "demo")]
+fn crash_after_create_hook() {
+    static ARMED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let armed = *ARMED.get_or_init(|| {
+        std::env::var_os("MEDSETTLE_TEST_ABORT_AFTER_CREATE").is_some_and(|v| v == "1")
+    });
+    if armed {
+        tracing::error!("test hook: aborting after the sale was committed");
+        std::process::abort();
+    }
 }
 
 /// `POST /v1/sales/{id}/presettle`, with an optional `{"insutype": "…"}` choice.

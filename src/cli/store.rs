@@ -1,6 +1,8 @@
-//! `medsettle store …`: the database key set. `keygen` prints a fresh key line for the key
-//! file; `rekey` re-seals every personal-data value under the key set's first key, working on
-//! the database file directly (see the rotation steps below). Prints counts and key ids only,
+//! `medsettle store …`: the database key set and the recovery of a quarantined database.
+//! `keygen` prints a fresh key line for the key file; `rekey` re-seals every personal-data
+//! value under the key set's first key, working on the database file directly (see the rotation
+//! steps below); `salvage` (daemon stopped) copies what a quarantined database still holds
+//! into the fresh one and lifts the stop of money operations. Prints counts and key ids only,
 //! never key material other than the line `keygen` was asked for.
 //!
 //! Rotation: put a new `keygen` line FIRST in the key file (keep the old line below it),
@@ -28,6 +30,26 @@ pub(super) enum StoreCommand {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Bring back what a quarantined (corrupt) database still holds, then resume business.
+    ///
+    /// When medsettle finds its database corrupt (and REINDEX cannot repair it) it moves the
+    /// file aside (`<name>.corrupt-<time>`), opens a fresh one and stops every money
+    /// operation (`store.quarantined`) until this command has run. Stop the daemon first
+    /// (`systemctl stop medsettle`; a running one stays stopped for money anyway and resumes
+    /// only when restarted), then run this with the daemon's config: it copies from
+    /// the quarantined file into the fresh database every sale it can still read (queued and
+    /// in-doubt ones with their history), every platform audit row, the msgid counter (at the
+    /// higher of both files) and the e-SSC replay table, prints what it copied and what it
+    /// could not read, and lifts the stop. Start the daemon again afterwards. The quarantined
+    /// file is only read, never changed or deleted.
+    Salvage {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The quarantined file to read. Default: the one the database's pending quarantine
+        /// names.
+        #[arg(long)]
+        from: Option<PathBuf>,
+    },
 }
 
 pub(super) fn execute(command: StoreCommand) -> ExitCode {
@@ -37,6 +59,45 @@ pub(super) fn execute(command: StoreCommand) -> ExitCode {
             ExitCode::SUCCESS
         }
         StoreCommand::Rekey { config } => rekey(&config),
+        StoreCommand::Salvage { config, from } => salvage(&config, from.as_deref()),
+    }
+}
+
+fn salvage(path: &Path, from: Option<&Path>) -> ExitCode {
+    let config = match Config::load(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("medsettle: configuration error:\n{e}");
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
+    };
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    // The daemon's own key set: both files are sealed under it. Never created here.
+    let keys = match KeySet::load(&config.store.key_ref(), credentials.as_deref()) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("medsettle: {e}");
+            return ExitCode::from(super::EXIT_CONFIG);
+        }
+    };
+    let busy = Duration::from_millis(config.store.busy_timeout_ms);
+    match crate::store::salvage(&config.store.path, busy, keys, from) {
+        Ok(report) => {
+            println!("salvaged from {}", report.from.display());
+            for (table, n) in &report.copied {
+                println!("  {table}: {n} row(s) copied");
+            }
+            println!("  open sales now in the database: {}", report.open_sales);
+            for line in &report.unreadable {
+                eprintln!("medsettle: could not be read: {line}");
+            }
+            println!("money operations resume when medsettle is started again");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("medsettle: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

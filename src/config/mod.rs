@@ -130,6 +130,10 @@ pub struct ApiConfig {
     /// at the bound further clients wait until one closes.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// How long an `Idempotency-Key` and its answer are kept, in hours: a retry within this
+    /// time gets the first answer; afterwards the key is free again (purged by housekeeping).
+    #[serde(default = "default_idempotency_ttl_hours")]
+    pub idempotency_ttl_hours: u32,
     /// Web origins allowed to call the API from a browser (CORS), e.g. a kiosk UI served from
     /// `http://localhost:8080`. Default: none — CORS is off.
     #[serde(default)]
@@ -148,6 +152,10 @@ fn default_max_body() -> usize {
 fn default_max_connections() -> usize {
     256
 }
+fn default_idempotency_ttl_hours() -> u32 {
+    24
+}
+
 fn default_request_timeout() -> u64 {
     30_000
 }
@@ -247,6 +255,7 @@ impl Config {
                 max_body_bytes: default_max_body(),
                 request_timeout_ms: default_request_timeout(),
                 max_connections: default_max_connections(),
+                idempotency_ttl_hours: default_idempotency_ttl_hours(),
                 cors_origins: Vec::new(),
             },
             readers: ReadersConfig {

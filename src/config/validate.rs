@@ -92,6 +92,12 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
             "must be between 1024 and 16777216".into(),
         );
     }
+    if !(1..=8_760).contains(&c.api.idempotency_ttl_hours) {
+        bad(
+            "api.idempotency_ttl_hours",
+            "must be between 1 and 8760".into(),
+        );
+    }
     if !(100..=600_000).contains(&c.api.request_timeout_ms) {
         bad(
             "api.request_timeout_ms",

@@ -152,12 +152,19 @@ impl Daemon {
         if let Some(q) = &report.quarantined {
             tracing::error!(moved_to = %q.moved_to.display(), reason = %q.reason,
                 "the database was corrupt: moved aside and a new one created");
+        }
+        if let Some(q) = &report.pending_quarantine {
+            tracing::error!(moved_to = %q.moved_to.display(),
+                "money operations are stopped until `medsettle store salvage` is run");
             status.raise(
                 "store.quarantined",
-                format!("数据库文件损坏，已移至 {}，并新建了数据库。请联系运维人员检查。", q.moved_to.display()),
-                format!("The database was corrupt; it was moved to {} and a new one was created. An operator must inspect it.", q.moved_to.display()),
+                format!("数据库文件损坏，已移至 {}。收费业务已暂停：请停止 medsettle 服务，执行 medsettle store salvage 恢复待上传和待确认的交易，然后重新启动。", q.moved_to.display()),
+                format!("The database was corrupt and was moved to {}. Money operations are stopped: stop medsettle, run `medsettle store salvage` to bring back the queued and in-doubt sales, then start it again.", q.moved_to.display()),
                 serde_json::json!({ "moved_to": q.moved_to, "reason": q.reason }),
             );
+        }
+        if let Some(findings) = &report.repaired {
+            tracing::warn!(findings = %findings, "damaged indexes were rebuilt (REINDEX)");
         }
         if report.unclean_runs > 0 {
             tracing::warn!(
@@ -172,15 +179,25 @@ impl Daemon {
                 "database migrated"
             );
         }
-        status.set(
-            "store",
-            Health::Ok,
-            format!(
-                "schema v{} at {}",
-                report.schema_version,
-                store.path().display()
+        match &report.pending_quarantine {
+            None => status.set(
+                "store",
+                Health::Ok,
+                format!(
+                    "schema v{} at {}",
+                    report.schema_version,
+                    store.path().display()
+                ),
             ),
-        );
+            Some(q) => status.set(
+                "store",
+                Health::Down,
+                format!(
+                    "quarantined: the corrupt database is at {}; money operations stopped until `medsettle store salvage`",
+                    q.moved_to.display()
+                ),
+            ),
+        }
         size::check(&config.store.path, config.store.alarm_size_mib, &status);
         let run_id = store
             .record_run(std::process::id(), env!("CARGO_PKG_VERSION"), now_ms())

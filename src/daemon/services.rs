@@ -29,6 +29,7 @@ pub(super) fn api_options(api: &ApiConfig) -> ApiOptions {
             request_timeout: Duration::from_millis(api.request_timeout_ms),
         },
         max_connections: api.max_connections,
+        idempotency_ttl: Duration::from_secs(u64::from(api.idempotency_ttl_hours) * 3600),
         cors_origins: api.cors_origins.clone(),
     }
 }

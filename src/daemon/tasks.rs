@@ -1,6 +1,6 @@
 //! The daemon's background tasks, started from one list once the API serves: the card
 //! monitor, the QR pipeline, crash recovery then the forwarder, the reconciliation schedule,
-//! the database size check and the platform link. Each runs until `stop`; a task a terminal
+//! store housekeeping, the database size check and the platform link. Each runs until `stop`; a task a terminal
 //! does not have sets its component `disabled` on the status board instead.
 //!
 //! It builds no service (`services.rs`) and owns no lifecycle step (`mod.rs`: READY, drain,
@@ -89,9 +89,16 @@ fn tasks(
     }
     let engine = Arc::clone(&s.sales);
     let until = stop.clone();
+    let quarantined = s.store.quarantined().is_some();
     add(
         "recovery and forwarder",
         Box::pin(async move {
+            if quarantined {
+                // The sales to recover and forward are in the quarantined file: nothing may
+                // move money until `medsettle store salvage` brought them back.
+                tracing::error!("store quarantined: crash recovery and forwarding not started");
+                return;
+            }
             match engine.recover().await {
                 Ok(0) => {}
                 Ok(n) => {
@@ -103,6 +110,15 @@ fn tasks(
                 engine.run_forwarder(until).await;
             }
         }),
+    );
+
+    add(
+        "store housekeeping",
+        Box::pin(housekeeping(
+            s.store.clone(),
+            std::time::Duration::from_secs(u64::from(config.api.idempotency_ttl_hours) * 3600),
+            stop.clone(),
+        )),
     );
 
     add(
@@ -132,4 +148,29 @@ fn tasks(
         ),
     }
     out
+}
+
+/// How often housekeeping runs.
+const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// Store housekeeping, at start and then hourly: purges the idempotency entries older than
+/// `ttl` (`api.idempotency_ttl_hours`). e-SSC nonces are purged by the replay guard itself.
+async fn housekeeping(
+    store: crate::store::Store,
+    ttl: std::time::Duration,
+    stop: CancellationToken,
+) {
+    let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX);
+    loop {
+        let before = crate::status::now_ms().saturating_sub(ttl_ms);
+        match store.purge_idempotency(before).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(entries = n, "expired idempotency keys purged"),
+            Err(e) => tracing::warn!(error = %e, "purging expired idempotency keys failed"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(HOUSEKEEPING_EVERY) => {}
+        }
+    }
 }

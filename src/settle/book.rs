@@ -16,7 +16,7 @@ use super::sale::{Failure, Sale};
 use super::state::{SaleEvent, SaleState};
 use crate::error::UserFacing;
 use crate::events::EventBus;
-use crate::store::{NewSaleRow, OfflineLimits, SaleTransition, Store};
+use crate::store::{IdempotencyClaim, NewSaleRow, OfflineLimits, SaleTransition, Store};
 use crate::upstream::client::Clock;
 
 /// The sale book. One per engine.
@@ -79,11 +79,13 @@ impl SaleBook {
             .map_err(|e| SaleError::BadRequest(format!("stored sale {id} unreadable: {e}")))
     }
 
-    /// Records a new sale (`captured`, history row `create` with `detail`), then publishes it.
+    /// Records a new sale (`captured`, history row `create` with `detail`) and, in the same
+    /// transaction, the `Idempotency-Key` of the request that made it; then publishes it.
     pub(super) async fn create(
         &self,
         sale: &Sale,
         detail: serde_json::Value,
+        idempotency: Option<IdempotencyClaim>,
     ) -> Result<(), SaleError> {
         self.store
             .create_sale(NewSaleRow {
@@ -93,6 +95,7 @@ impl SaleBook {
                 amount_fen: sale.amount.0,
                 doc: serde_json::to_string(sale).expect("a sale serialises"),
                 detail: detail.to_string(),
+                idempotency,
             })
             .await?;
         self.events.publish(

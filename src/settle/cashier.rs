@@ -56,8 +56,13 @@ impl Cashier {
         }
     }
 
-    /// `POST /v1/sales`: records a sale made with a credential this terminal just read.
-    pub(super) async fn create(&self, new: NewSale) -> Result<Sale, SaleError> {
+    /// `POST /v1/sales`: records a sale made with a credential this terminal just read; the
+    /// request's `Idempotency-Key`, if given, commits with it.
+    pub(super) async fn create(
+        &self,
+        new: NewSale,
+        idempotency: Option<crate::store::IdempotencyClaim>,
+    ) -> Result<Sale, SaleError> {
         let (items, amount) = super::intake::items_of(new.items)?;
         let fresh = self
             .credentials
@@ -103,7 +108,7 @@ impl Cashier {
             age_waived: false,
         };
         let detail = serde_json::json!({ "mode": mode, "credential": sale.credential.kind() });
-        self.book.create(&sale, detail).await?;
+        self.book.create(&sale, detail, idempotency).await?;
         Ok(sale)
     }
 

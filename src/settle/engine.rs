@@ -168,7 +168,18 @@ impl Engine {
 
     /// `POST /v1/sales`: records a sale made with a credential this terminal just read.
     pub async fn create(&self, new: NewSale) -> Result<Sale, SaleError> {
-        self.cashier.create(new).await
+        self.cashier.create(new, None).await
+    }
+
+    /// [`Engine::create`] for an API request with an `Idempotency-Key`: the key's entry is
+    /// committed in the sale's own transaction, so a crash before the answer cannot make the
+    /// retry create a second sale.
+    pub async fn create_keyed(
+        &self,
+        new: NewSale,
+        idempotency: Option<crate::store::IdempotencyClaim>,
+    ) -> Result<Sale, SaleError> {
+        self.cashier.create(new, idempotency).await
     }
 
     /// `POST /v1/sales/{id}/presettle`: 1101 then 2101; the patient's share becomes known.

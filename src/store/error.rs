@@ -152,6 +152,22 @@ pub enum StoreError {
         max: i64,
         amount_fen: i64,
     },
+    /// SQLite rolled back the whole transaction this write shared with others (disk full,
+    /// I/O error, out of memory): nothing of the write is on disk.
+    #[error("the write was rolled back with its batch ({cause}); nothing of it was saved")]
+    TransactionLost {
+        /// The error that made SQLite roll back.
+        cause: String,
+    },
+    /// `store salvage` found no quarantined file to read (none pending, none given).
+    #[error(
+        "the database at {} has no pending quarantine; name the quarantined file with --from",
+        path.display()
+    )]
+    NothingToSalvage {
+        /// The database path.
+        path: PathBuf,
+    },
     /// The database key set could not be loaded.
     #[error("{0}")]
     Keys(#[from] super::crypt::KeyError),
@@ -210,6 +226,8 @@ impl UserFacing for StoreError {
             StoreError::UnknownSale { .. } => "store.unknown_sale",
             StoreError::SaleStateConflict { .. } => "store.sale_state_conflict",
             StoreError::OfflineLimit { .. } => "store.offline_limit",
+            StoreError::TransactionLost { .. } => "store.write_lost",
+            StoreError::NothingToSalvage { .. } => "store.nothing_to_salvage",
             StoreError::Keys(_) => "store.keys",
             StoreError::Sealed(_) => "store.sealed",
             StoreError::Sqlite(_) => "store.sqlite",
@@ -262,7 +280,12 @@ impl UserFacing for StoreError {
             StoreError::Keys(_) | StoreError::Sealed(_) => {
                 "数据库密钥有误，无法读取个人信息，请联系运维人员检查 store.key。".to_owned()
             }
-            StoreError::Sqlite(_) => "数据库出错，请稍后重试或联系运维人员。".to_owned(),
+            StoreError::NothingToSalvage { .. } => {
+                "没有待恢复的隔离数据库，请用 --from 指定文件。".to_owned()
+            }
+            StoreError::Sqlite(_) | StoreError::TransactionLost { .. } => {
+                "数据库出错，请稍后重试或联系运维人员。".to_owned()
+            }
             StoreError::Closed => "系统正在关闭，请稍后重试。".to_owned(),
             StoreError::WriterGone => "数据库写入已停止，请重启 medsettle。".to_owned(),
         }

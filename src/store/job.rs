@@ -7,7 +7,7 @@ use std::ops::RangeInclusive;
 
 use tokio::sync::oneshot;
 
-use super::{AuditOutcome, IdempotencyRow, OfflineLimits, StoreError};
+use super::{AuditOutcome, IdempotencyClaim, IdempotencyRow, OfflineLimits, StoreError};
 
 /// The id of a row of `runs` (one process lifetime).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -61,6 +61,8 @@ pub struct NewSaleRow {
     pub doc: String,
     /// History detail, JSON.
     pub detail: String,
+    /// The API request's key, committed with the sale.
+    pub idempotency: Option<IdempotencyClaim>,
 }
 
 /// A sale's move from `from` to `to` (see [`Store::transition_sale`](super::Store::transition_sale)).
@@ -106,6 +108,9 @@ pub(super) enum Job {
         nonce: String,
         expires_at: i64,
         now: i64,
+        /// The caller's trusted time (unix s): its wall clock, never ahead of the time elapsed
+        /// on the monotonic clock since the run first asked (`write.rs`).
+        trusted_now: i64,
         reply: Reply<Nonce>,
     },
     /// Advances a counter by `count`; answers the block.
@@ -134,6 +139,12 @@ pub(super) enum Job {
         key: String,
         row: IdempotencyRow,
         at_ms: i64,
+        expired_before_ms: i64,
         reply: Reply<Remembered>,
+    },
+    /// Deletes idempotency entries created before `before_ms`; answers how many.
+    IdempotencyPurge {
+        before_ms: i64,
+        reply: Reply<u64>,
     },
 }

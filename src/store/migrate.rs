@@ -64,6 +64,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0007_sealed_pii.sql"),
         post: Some(super::sealed::seal_existing_rows),
     },
+    Migration {
+        to: 8,
+        sql: include_str!("migrations/0008_idempotency_ttl.sql"),
+        post: None,
+    },
 ];
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);

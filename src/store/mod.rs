@@ -1,13 +1,17 @@
 //! The SQLite store, the only code in medsettle that opens SQLite.
 //!
 //! [`Store::open`] prepares the file (WAL, `synchronous=FULL`, foreign keys, busy timeout),
-//! refuses a database that is newer than this code or not ours without touching it, moves a
-//! corrupt one aside, migrates by `PRAGMA user_version` and marks runs a crash left open.
+//! refuses a database that is newer than this code or not ours without touching it, rebuilds
+//! damaged indexes (`REINDEX`) or else moves a corrupt file aside and opens a fresh one that
+//! stays quarantined ([`Store::quarantined`]: no money moves) until [`salvage`] brought back
+//! what the old file still holds, migrates by `PRAGMA user_version` and marks runs a crash
+//! left open.
 //! Writes go to one writer thread as a closed enum, each through a typed method with its own
 //! reply type (`write.rs`: [`Store::record_run`] → [`RunId`], …), group-committed; reads
 //! use a separate read-only connection on the blocking pool. Handles are cheap clones.
 //!
-//! Layout: `open.rs` (pragmas, probe), `migrate.rs` + `migrations/*.sql`, `quarantine.rs`,
+//! Layout: `open.rs` (pragmas, probe, REINDEX), `migrate.rs` + `migrations/*.sql`,
+//! `quarantine.rs` (moving aside, the pending quarantine), `salvage.rs`,
 //! `writer.rs` (the thread and its `Job` enum), `write.rs` (the typed write methods),
 //! `ops.rs` (SQL of each write), `legacy.rs` (the untyped [`Store::write`], until its last
 //! callers move), `reads.rs`, `error.rs`.
@@ -24,6 +28,7 @@ mod quarantine;
 mod reads;
 mod rekey;
 mod sales;
+mod salvage;
 mod sealed;
 mod write;
 mod writer;
@@ -45,14 +50,17 @@ pub use error::StoreError;
 pub use inspect::{Inspection, inspect};
 pub use job::{AuditAnswer, AuditRequest, NewSaleRow, Nonce, Remembered, RunId, SaleTransition};
 pub use limits::{LimitKind, OfflineLimits};
-pub use sales::{IdempotencyRow, OfflineTotals, SaleEventRow, SaleRow};
+pub use sales::{
+    IdempotencyClaim, IdempotencyEntry, IdempotencyRow, OfflineTotals, SaleEventRow, SaleRow,
+};
+pub use salvage::SalvageReport;
 pub use sealed::RekeyReport;
 use writer::{Command, Counters};
 
 use crate::secret::SecretRef;
 
 /// The schema version this code writes; `MIGRATIONS` has exactly this many steps.
-pub const SCHEMA_VERSION: u32 = 7;
+pub const SCHEMA_VERSION: u32 = 8;
 
 /// `PRAGMA application_id` of every medsettle database: "MDST" in ASCII.
 pub const APPLICATION_ID: i32 = i32::from_be_bytes(*b"MDST");
@@ -77,14 +85,20 @@ pub struct OpenReport {
     pub migrated_from: u32,
     /// The schema version now ([`SCHEMA_VERSION`]).
     pub schema_version: u32,
-    /// Set when a corrupt file was moved aside and a new one created.
+    /// Set when a corrupt file was moved aside and a new one created by this open.
     pub quarantined: Option<Quarantine>,
+    /// A quarantine not yet resolved by `medsettle store salvage` (this open's or an earlier
+    /// one's, remembered in the new file): money operations stay stopped while it is set.
+    pub pending_quarantine: Option<Quarantine>,
+    /// Set when `quick_check` failed but `REINDEX` repaired the file (only indexes were
+    /// damaged): its findings before the repair.
+    pub repaired: Option<String>,
     /// Runs a previous process left in progress, marked unclean by this open.
     pub unclean_runs: u32,
 }
 
 /// Where a corrupt database went, and why it was judged corrupt.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Quarantine {
     /// The new name of the database file (its `-wal`/`-shm` sit beside it).
     pub moved_to: PathBuf,
@@ -180,6 +194,10 @@ struct Inner {
     crypt: Arc<Crypt>,
     closed: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
+    /// The replay guard's first (wall, monotonic) reading of this run ([`write::trusted_time`]).
+    nonce_clock: Mutex<Option<(i64, std::time::Instant)>>,
+    /// The unresolved quarantine found at open: money operations stop while it is set.
+    quarantine: Option<Quarantine>,
 }
 
 impl Store {
@@ -229,6 +247,8 @@ impl Store {
             crypt,
             closed: AtomicBool::new(false),
             thread: Mutex::new(Some(thread)),
+            nonce_clock: Mutex::new(None),
+            quarantine: opened.report.pending_quarantine.clone(),
         };
         Ok((
             Store {
@@ -249,6 +269,15 @@ impl Store {
     pub async fn pragmas(&self) -> Result<Pragmas, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Pragmas { reply }).await?;
+        rx.await.map_err(|_| self.gone())?
+    }
+
+    /// Test hook: caps the database at its current size plus `spare` pages, so writes that
+    /// need more fail with `SQLITE_FULL` as on a full disk. Only in test and `demo` builds.
+    #[cfg(any(test, feature = "demo"))]
+    pub async fn limit_pages(&self, spare: u32) -> Result<(), StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::LimitPages { spare, reply }).await?;
         rx.await.map_err(|_| self.gone())?
     }
 
@@ -345,6 +374,24 @@ impl Store {
             .await
     }
 
+    /// The live (not expired: created at or after `live_since_ms`) idempotency entry under
+    /// `key`: answered, or only claimed by the write it belongs to.
+    pub async fn idempotency_entry(
+        &self,
+        key: &str,
+        live_since_ms: i64,
+    ) -> Result<Option<IdempotencyEntry>, StoreError> {
+        let key = key.to_owned();
+        let crypt = self.inner.crypt.clone();
+        self.read(move |c| sales::idempotency_entry(c, &crypt, &key, live_since_ms))
+            .await
+    }
+
+    /// The replay guard's trusted time for the wall time `wall` read at `mono`.
+    fn trusted_now(&self, wall: i64, mono: std::time::Instant) -> i64 {
+        write::trusted_time(&mut lock(&self.inner.nonce_clock), wall, mono)
+    }
+
     /// The audit row of `msgid`, if the request was recorded.
     pub async fn audit(&self, msgid: &str) -> Result<Option<AuditRow>, StoreError> {
         let msgid = msgid.to_owned();
@@ -355,6 +402,13 @@ impl Store {
     /// `PRAGMA quick_check` now: `"ok"` or SQLite's findings, one per line.
     pub async fn quick_check(&self) -> Result<String, StoreError> {
         self.read(|c| Ok(open::quick_check(c)?)).await
+    }
+
+    /// The quarantine of an earlier, corrupt database that no operator has resolved yet
+    /// (`medsettle store salvage`): while set, money operations must not run — the queued and
+    /// in-doubt sales, the msgid counter and the replay table are in the quarantined file.
+    pub fn quarantined(&self) -> Option<&Quarantine> {
+        self.inner.quarantine.as_ref()
     }
 
     /// The schema version of the open database.
@@ -463,6 +517,17 @@ pub fn rekey(
     keys: KeySet,
 ) -> Result<(RekeyReport, std::collections::BTreeMap<String, u64>), StoreError> {
     rekey::rekey_file(path, busy, keys)
+}
+
+/// Copies what a quarantined database still holds into the database at `path` (`medsettle
+/// store salvage`, daemon stopped) and lifts the quarantine. See [`SalvageReport`].
+pub fn salvage(
+    path: &Path,
+    busy: Duration,
+    keys: KeySet,
+    from: Option<&Path>,
+) -> Result<SalvageReport, StoreError> {
+    salvage::salvage(path, busy, keys, from)
 }
 
 /// Loads (creating a missing key file) the key set for the database at `path` — but first

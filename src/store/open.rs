@@ -3,8 +3,10 @@
 //! `synchronous=FULL`, foreign keys, busy timeout), migrations, crash recovery, and the
 //! read-only connection used for queries.
 //!
-//! A corrupt file is moved aside once (see `quarantine.rs`) and a fresh one created; nothing
-//! is ever deleted. This module does not start the writer thread; `mod.rs` does.
+//! A file whose `quick_check` fails is first given a `REINDEX` (damaged indexes are rebuilt
+//! from their tables); if it is still damaged it is moved aside once (see `quarantine.rs`) and
+//! a fresh one created that remembers the quarantine until `salvage.rs` ran; nothing is ever
+//! deleted. This module does not start the writer thread; `mod.rs` does.
 
 use std::path::Path;
 use std::time::Duration;
@@ -36,8 +38,18 @@ pub(super) fn open(path: &Path, busy: Duration, keys: KeySet) -> Result<Opened, 
             source,
         })?;
     }
-    let attempted = attempt(path, busy, &keys);
-    let (writer, reader, report) = match attempted {
+    let mut attempted = attempt(path, busy, &keys);
+    let mut repaired = None;
+    if let Err(StoreError::Corrupt { detail, .. }) = &attempted {
+        // Damaged indexes hold nothing that is not in their tables: rebuild them and look
+        // again before moving the file aside.
+        if reindex(path, busy) {
+            tracing::warn!(findings = %detail, "quick_check failed; REINDEX repaired the database");
+            repaired = Some(detail.clone());
+            attempted = attempt(path, busy, &keys);
+        }
+    }
+    let (writer, reader, mut report) = match attempted {
         Err(e) if e.is_corruption() => {
             // What SQLite found, without the operator advice of the full message.
             let reason = match &e {
@@ -49,18 +61,46 @@ pub(super) fn open(path: &Path, busy: Duration, keys: KeySet) -> Result<Opened, 
             };
             let q = quarantine::move_aside(path, &reason, chrono::Utc::now())?;
             let (writer, reader, mut report) = attempt(path, busy, &keys)?;
+            quarantine::remember(&writer, &q).map_err(|source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
             report.quarantined = Some(q);
             (writer, reader, report)
         }
         other => other?,
     };
+    report.repaired = repaired;
+    report.pending_quarantine =
+        quarantine::pending(&writer).map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
     let crypt = sealed::load_crypt(&writer, keys)?;
+    #[cfg(feature = "demo")]
+    test_hook_spare_pages(&writer);
     Ok(Opened {
         writer,
         crypt,
         reader,
         report,
     })
+}
+
+/// Test hook of the real binary (`demo` builds only, never in the package):
+/// `MEDSETTLE_TEST_STORE_SPARE_PAGES=N` caps the database at its size after opening plus N
+/// pages, so a test can fill it and see `SQLITE_FULL` as on a full disk.
+#[cfg(feature = "demo")]
+fn test_hook_spare_pages(writer: &Connection) {
+    let Some(spare) = std::env::var("MEDSETTLE_TEST_STORE_SPARE_PAGES")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+    else {
+        return;
+    };
+    if let Err(e) = super::writer::limit_pages(writer, spare) {
+        tracing::error!(error = %e, "test hook MEDSETTLE_TEST_STORE_SPARE_PAGES failed");
+    }
 }
 
 /// One try at opening; corruption comes back as an error for which `is_corruption()` holds.
@@ -122,6 +162,8 @@ fn attempt(
             migrated_from,
             schema_version: SCHEMA_VERSION,
             quarantined: None,
+            pending_quarantine: None,
+            repaired: None,
             unclean_runs,
         },
     ))
@@ -214,6 +256,29 @@ fn immutable_uri(path: &Path) -> Option<String> {
     }
     uri.push_str("?immutable=1");
     Some(uri)
+}
+
+/// `REINDEX` on a file whose `quick_check` failed, then `quick_check` again: true when the
+/// file is healthy now (only indexes were damaged). One transaction: when a table is damaged
+/// too, REINDEX fails and is rolled back, or the check still fails; either way the caller
+/// quarantines the file.
+fn reindex(path: &Path, busy: Duration) -> bool {
+    let Ok(conn) = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    ) else {
+        return false;
+    };
+    if configure(&conn, busy).is_err() {
+        return false;
+    }
+    if let Err(e) = conn.execute_batch("REINDEX") {
+        tracing::warn!(error = %e, "REINDEX of a damaged database failed");
+        return false;
+    }
+    let healthy = quick_check(&conn).is_ok_and(|r| r == "ok");
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    healthy
 }
 
 /// `PRAGMA quick_check`, its rows joined by newlines (`"ok"` when healthy).

@@ -1,12 +1,13 @@
-//! The SQL behind each write (the writer's [`Job`]), and the crash recovery run once at open. Every function
-//! here runs exactly one `BEGIN IMMEDIATE` transaction on the write connection.
+//! The SQL behind each write (the writer's [`Job`]), and the crash recovery run once at open.
+//! A batch of writes runs in one `BEGIN IMMEDIATE` transaction, each write in its savepoint
+//! (and in a fresh transaction after SQLite rolled back the batch by itself).
 //!
 //! Only the writer thread (and `open.rs`, before that thread exists) calls into this module;
 //! it knows nothing about channels, threads or file handling.
 
 use std::ops::RangeInclusive;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::crypt::{Crypt, label};
 use super::job::{AuditAnswer, AuditRequest, Job, Nonce, Remembered, Reply, RunId};
@@ -14,10 +15,13 @@ use super::{IdempotencyRow, StoreError};
 
 /// A write's result waiting for the batch's commit, with the channel it is answered on.
 pub(super) trait Answer: Send {
-    /// The write's own error, if it failed (its savepoint was rolled back).
+    /// The write's error, if it failed (or was rolled back with its batch).
     fn failed(&self) -> Option<&StoreError>;
-    /// Answers the caller: the write's result, or `commit`, the error of a failed commit.
-    fn send(self: Box<Self>, commit: Option<&StoreError>);
+    /// Marks a write that had succeeded as failed after all (its transaction was rolled
+    /// back); a write that failed keeps its own error.
+    fn undo(&mut self, why: &StoreError);
+    /// Answers the caller.
+    fn send(self: Box<Self>);
 }
 
 struct Pending<T> {
@@ -30,12 +34,14 @@ impl<T: Send> Answer for Pending<T> {
         self.result.as_ref().err()
     }
 
-    fn send(self: Box<Self>, commit: Option<&StoreError>) {
-        let result = match commit {
-            Some(e) => Err(clone_error(e)),
-            None => self.result,
-        };
-        let _ = self.reply.send(result);
+    fn undo(&mut self, why: &StoreError) {
+        if self.result.is_ok() {
+            self.result = Err(clone_error(why));
+        }
+    }
+
+    fn send(self: Box<Self>) {
+        let _ = self.reply.send(self.result);
     }
 }
 
@@ -53,6 +59,7 @@ macro_rules! each_job {
             Job::SaleCreate { reply: $reply, .. } => $body,
             Job::SaleTransition { reply: $reply, .. } => $body,
             Job::IdempotencyPut { reply: $reply, .. } => $body,
+            Job::IdempotencyPurge { reply: $reply, .. } => $body,
         }
     };
 }
@@ -64,38 +71,85 @@ impl Job {
     }
 }
 
-/// Applies a batch of writes in ONE transaction (group commit: one fsync for all), each
+/// Applies a batch of writes in one transaction (group commit: one fsync for all), each
 /// inside its own savepoint, so a write that fails is rolled back alone and answers its error
-/// while the others commit. Nothing is answered here: the writer answers after this returns,
-/// so a caller that got `Ok` has its write on disk. The second value is the commit's error,
-/// which every write then answers.
+/// while the others commit. Nothing is sent here: the writer answers after this returns, so a
+/// caller that got `Ok` has its write on disk. Answers come back in the order of `jobs`, with
+/// the number of transactions committed.
+///
+/// SQLite may roll back the WHOLE transaction by itself when a statement fails with
+/// `SQLITE_FULL`, `SQLITE_IOERR`, `SQLITE_NOMEM` (and others): the connection is then back in
+/// autocommit, and any further statement would commit on its own. So after every write the
+/// connection is asked whether the transaction is still open; when it is not, the writes
+/// before it in the batch are answered failed ([`StoreError::TransactionLost`]: nothing of
+/// them is on disk), and the writes after it run in a NEW transaction, never in autocommit.
+/// A failed `COMMIT` is rolled back (if SQLite left the transaction open) and answered to
+/// every write of that transaction.
 pub(super) fn apply_batch(
     conn: &mut Connection,
     jobs: Vec<Job>,
     crypt: &Crypt,
-) -> (Vec<Box<dyn Answer>>, Option<StoreError>) {
-    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
-        Ok(tx) => tx,
-        Err(e) => {
+) -> (Vec<Box<dyn Answer>>, u64) {
+    let mut done: Vec<Box<dyn Answer>> = Vec::with_capacity(jobs.len());
+    let mut commits = 0;
+    let mut jobs = jobs.into_iter().peekable();
+    while jobs.peek().is_some() {
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             let e = StoreError::from(e);
-            let answers = jobs
-                .into_iter()
-                .map(|j| j.fail(|| clone_error(&e)))
-                .collect();
-            return (answers, None);
+            done.extend(jobs.by_ref().map(|j| j.fail(|| clone_error(&e))));
+            break;
         }
-    };
-    let answers = jobs
-        .into_iter()
-        .map(|job| apply_one(&mut tx, job, crypt))
-        .collect();
-    (answers, tx.commit().err().map(StoreError::from))
+        let mut open: Vec<Box<dyn Answer>> = Vec::new();
+        let mut lost = false;
+        for job in jobs.by_ref() {
+            let mut answer = apply_one(conn, job, crypt);
+            if conn.is_autocommit() {
+                let why = StoreError::TransactionLost {
+                    cause: answer
+                        .failed()
+                        .map_or_else(|| "the transaction ended".to_owned(), |e| e.to_string()),
+                };
+                tracing::error!(error = %why, undone = open.len(),
+                    "SQLite rolled back a whole write batch; its earlier writes are answered failed");
+                for mut a in open.drain(..) {
+                    a.undo(&why);
+                    done.push(a);
+                }
+                answer.undo(&why);
+                done.push(answer);
+                lost = true;
+                break;
+            }
+            open.push(answer);
+        }
+        if lost {
+            // The writes after the one that lost the transaction run in a fresh one.
+            continue;
+        }
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => commits += 1,
+            Err(e) => {
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK");
+                }
+                let e = StoreError::from(e);
+                for a in &mut open {
+                    a.undo(&e);
+                }
+            }
+        }
+        done.append(&mut open);
+    }
+    (done, commits)
 }
 
-/// A commit failure answered to every write of the batch.
+/// A batch's failure (begin, commit, lost transaction) answered to each of its writes.
 fn clone_error(e: &StoreError) -> StoreError {
     match e {
         StoreError::Sqlite(inner) => StoreError::Sqlite(clone_sqlite(inner)),
+        StoreError::TransactionLost { cause } => StoreError::TransactionLost {
+            cause: cause.clone(),
+        },
         other => StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(
             other.to_string().into(),
         )),
@@ -111,17 +165,30 @@ fn clone_sqlite(e: &rusqlite::Error) -> rusqlite::Error {
     }
 }
 
-/// Runs `f` in a savepoint of `tx`: released on success, rolled back on error.
+/// Runs `f` in a savepoint of the open transaction: released on success, rolled back on
+/// error. A savepoint that cannot be released, or a transaction that vanished under `f` (the
+/// connection is in autocommit afterwards), is the write's error.
 fn in_savepoint<T: Send + 'static>(
-    tx: &mut Transaction<'_>,
+    conn: &Connection,
     reply: Reply<T>,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Box<dyn Answer> {
-    let result = match tx.savepoint() {
-        Ok(mut sp) => match f(&sp) {
-            Ok(value) => sp.commit().map(|()| value).map_err(StoreError::from),
+    let result = match conn.execute_batch("SAVEPOINT job") {
+        Ok(()) => match f(conn) {
+            Ok(value) if conn.is_autocommit() => {
+                drop(value);
+                Err(StoreError::TransactionLost {
+                    cause: "the transaction ended during the write".to_owned(),
+                })
+            }
+            Ok(value) => conn
+                .execute_batch("RELEASE job")
+                .map(|()| value)
+                .map_err(StoreError::from),
             Err(e) => {
-                let _ = sp.rollback();
+                if !conn.is_autocommit() {
+                    let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                }
                 Err(e)
             }
         },
@@ -131,7 +198,7 @@ fn in_savepoint<T: Send + 'static>(
 }
 
 /// One write's statements, in its own savepoint of the batch's transaction.
-fn apply_one(tx: &mut Transaction<'_>, job: Job, crypt: &Crypt) -> Box<dyn Answer> {
+fn apply_one(tx: &Connection, job: Job, crypt: &Crypt) -> Box<dyn Answer> {
     match job {
         Job::RunStarted {
             pid,
@@ -158,9 +225,10 @@ fn apply_one(tx: &mut Transaction<'_>, job: Job, crypt: &Crypt) -> Box<dyn Answe
             nonce,
             expires_at,
             now,
+            trusted_now,
             reply,
         } => in_savepoint(tx, reply, |c| {
-            remember_nonce(c, &kid, &nonce, expires_at, now)
+            remember_nonce(c, &kid, &nonce, expires_at, now, trusted_now)
         }),
         Job::Sequence { name, count, reply } => {
             in_savepoint(tx, reply, |c| reserve(c, &name, count))
@@ -182,6 +250,7 @@ fn apply_one(tx: &mut Transaction<'_>, job: Job, crypt: &Crypt) -> Box<dyn Answe
                     amount_fen: sale.amount_fen,
                     doc: &sale.doc,
                     detail: &sale.detail,
+                    idempotency: sale.idempotency.as_ref(),
                 },
             )
         }),
@@ -206,8 +275,18 @@ fn apply_one(tx: &mut Transaction<'_>, job: Job, crypt: &Crypt) -> Box<dyn Answe
             key,
             row,
             at_ms,
+            expired_before_ms,
             reply,
-        } => in_savepoint(tx, reply, |c| idempotency_put(c, crypt, &key, &row, at_ms)),
+        } => in_savepoint(tx, reply, |c| {
+            idempotency_put(c, crypt, &key, &row, at_ms, expired_before_ms)
+        }),
+        Job::IdempotencyPurge { before_ms, reply } => in_savepoint(tx, reply, |c| {
+            let n = c.execute(
+                "DELETE FROM idempotency WHERE created_at_ms < ?1",
+                [before_ms],
+            )?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        }),
     }
 }
 
@@ -247,14 +326,37 @@ fn run_stopped(
     Ok(())
 }
 
+/// The `meta` key of the e-SSC high-water time: the latest wall time (unix s) the replay guard
+/// was ever given. It never moves backwards.
+pub(super) const NONCE_HIGH_WATER: &str = "essc.high_water_unix";
+
+/// How long a nonce is kept past its code's expiry (seconds): a clock stepped back by less than
+/// this cannot make a used, expired code verify again without its nonce being there.
+pub(super) const NONCE_KEEP_SECS: i64 = 24 * 3600;
+
 fn remember_nonce(
     c: &Connection,
     kid: &str,
     nonce: &str,
     expires_at: i64,
     now: i64,
+    trusted_now: i64,
 ) -> Result<Nonce, StoreError> {
-    c.execute("DELETE FROM essc_nonce WHERE expires_at < ?1", [now])?;
+    c.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value
+         WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
+        params![NONCE_HIGH_WATER, now.to_string()],
+    )?;
+    let high_water: i64 = c.query_row(
+        "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1",
+        [NONCE_HIGH_WATER],
+        |r| r.get(0),
+    )?;
+    // Purged only when the caller's clock (wall AND monotonic, `trusted_now`) and the
+    // persisted high-water time both put the code's expiry more than a day back.
+    let horizon = trusted_now.min(high_water) - NONCE_KEEP_SECS;
+    c.execute("DELETE FROM essc_nonce WHERE expires_at < ?1", [horizon])?;
     let inserted = c.execute(
         "INSERT INTO essc_nonce (kid, nonce, expires_at, seen_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (kid, nonce) DO NOTHING",
@@ -322,9 +424,10 @@ fn idempotency_put(
     key: &str,
     row: &IdempotencyRow,
     at_ms: i64,
+    expired_before_ms: i64,
 ) -> Result<Remembered, StoreError> {
     Ok(
-        if super::sales::idempotency_put(c, crypt, key, row, at_ms)? {
+        if super::sales::idempotency_put(c, crypt, key, row, at_ms, expired_before_ms)? {
             Remembered::New
         } else {
             Remembered::AlreadyThere

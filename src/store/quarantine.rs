@@ -3,10 +3,14 @@
 //! `-journal` companions follow under the same new name so SQLite can still open the copy.
 //!
 //! Renames only: this module never deletes or rewrites a file, and never overwrites one.
+//!
+//! The fresh database remembers the quarantine (`meta` key [`PENDING`]) until `medsettle store
+//! salvage` lifts it: money operations stay stopped across restarts until an operator acted.
 
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::{Quarantine, StoreError};
 
@@ -66,4 +70,33 @@ pub(super) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(suffix);
     PathBuf::from(s)
+}
+
+/// The `meta` key of an unresolved quarantine (JSON of [`Quarantine`]).
+pub(super) const PENDING: &str = "store.quarantine";
+
+/// Records `q` as unresolved in the fresh database.
+pub(super) fn remember(conn: &Connection, q: &Quarantine) -> rusqlite::Result<()> {
+    let json = serde_json::to_string(q).expect("a quarantine serialises");
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        params![PENDING, json],
+    )?;
+    Ok(())
+}
+
+/// The unresolved quarantine, if any.
+pub(super) fn pending(conn: &Connection) -> rusqlite::Result<Option<Quarantine>> {
+    let json: Option<String> = conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [PENDING], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(json.map(|j| {
+        serde_json::from_str(&j).unwrap_or(Quarantine {
+            moved_to: PathBuf::new(),
+            reason: j,
+        })
+    }))
 }

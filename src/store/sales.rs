@@ -56,6 +56,32 @@ pub struct IdempotencyRow {
     pub response: String,
 }
 
+/// The `Idempotency-Key` of the API request a write answers: committed with the write in the
+/// same transaction (as an entry without an answer yet, naming the sale), so a crash between
+/// the write and remembering its answer cannot make a retry run the request again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    pub key: String,
+    /// The matched route, e.g. `/v1/sales`.
+    pub route: String,
+    /// The keyed hash of method, path and body.
+    pub request_hash: String,
+    /// Entries created before this (unix ms) are expired: the key may be claimed anew.
+    pub expired_before_ms: i64,
+}
+
+/// An idempotency entry as found: answered, or only claimed by the write it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyEntry {
+    pub route: String,
+    pub request_hash: String,
+    /// `(status, body)` once the answer was remembered.
+    pub answer: Option<(u16, String)>,
+    /// The sale the request wrote (committed with it), if it wrote one.
+    pub sale_id: Option<String>,
+    pub created_at_ms: i64,
+}
+
 /// What a new sale writes.
 pub(super) struct NewRow<'a> {
     pub id: &'a str,
@@ -64,6 +90,7 @@ pub(super) struct NewRow<'a> {
     pub amount_fen: i64,
     pub doc: &'a str,
     pub detail: &'a str,
+    pub idempotency: Option<&'a IdempotencyClaim>,
 }
 
 pub(super) fn create(tx: &Connection, crypt: &Crypt, n: &NewRow<'_>) -> Result<(), StoreError> {
@@ -93,6 +120,37 @@ pub(super) fn create(tx: &Connection, crypt: &Crypt, n: &NewRow<'_>) -> Result<(
             n.at_ms,
             n.state,
             crypt.seal(label::EVENT_DETAIL, n.detail)
+        ],
+    )?;
+    if let Some(claim) = n.idempotency {
+        claim_key(tx, claim, n.id, n.at_ms)?;
+    }
+    Ok(())
+}
+
+/// Records `claim` as belonging to the sale `sale_id`, without an answer yet, in the write's
+/// own transaction. An expired entry under the key is replaced; a live one is kept (the API
+/// holds the key's lock, so there is none unless two processes share the database).
+fn claim_key(
+    tx: &Connection,
+    claim: &IdempotencyClaim,
+    sale_id: &str,
+    at_ms: i64,
+) -> Result<(), StoreError> {
+    tx.execute(
+        "INSERT INTO idempotency (key, route, request_hash, status, response, sale_id, created_at_ms)
+         VALUES (?1, ?2, ?3, NULL, NULL, ?4, ?5)
+         ON CONFLICT (key) DO UPDATE SET route = excluded.route,
+             request_hash = excluded.request_hash, status = NULL, response = NULL,
+             sale_id = excluded.sale_id, created_at_ms = excluded.created_at_ms
+         WHERE idempotency.created_at_ms < ?6",
+        params![
+            claim.key,
+            claim.route,
+            claim.request_hash,
+            sale_id,
+            at_ms,
+            claim.expired_before_ms
         ],
     )?;
     Ok(())
@@ -218,23 +276,37 @@ fn offline_totals_in(conn: &Connection) -> rusqlite::Result<OfflineTotals> {
     )
 }
 
+/// Remembers an answer: a new entry, the answer of an entry its write claimed (same request),
+/// or a replacement of an expired entry. `false` when a live answered entry stands.
 pub(super) fn idempotency_put(
     tx: &Connection,
     crypt: &Crypt,
     key: &str,
     row: &IdempotencyRow,
     at_ms: i64,
+    expired_before_ms: i64,
 ) -> Result<bool, StoreError> {
     let n = tx.execute(
         "INSERT INTO idempotency (key, route, request_hash, status, response, created_at_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (key) DO NOTHING",
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (key) DO UPDATE SET status = excluded.status,
+             response = excluded.response,
+             sale_id = CASE WHEN idempotency.created_at_ms < ?7 THEN NULL
+                            ELSE idempotency.sale_id END,
+             route = excluded.route, request_hash = excluded.request_hash,
+             created_at_ms = CASE WHEN idempotency.created_at_ms < ?7
+                                  THEN excluded.created_at_ms
+                                  ELSE idempotency.created_at_ms END
+         WHERE idempotency.created_at_ms < ?7
+            OR (idempotency.status IS NULL AND idempotency.request_hash = excluded.request_hash)",
         params![
             key,
             row.route,
             row.request_hash,
             row.status,
             crypt.seal(label::IDEMPOTENCY_RESPONSE, &row.response),
-            at_ms
+            at_ms,
+            expired_before_ms
         ],
     )?;
     Ok(n == 1)
@@ -367,6 +439,43 @@ pub(super) fn offline_totals(conn: &Connection) -> rusqlite::Result<OfflineTotal
     offline_totals_in(conn)
 }
 
+/// The entry under `key` unless it expired (created before `live_since_ms`).
+pub(super) fn idempotency_entry(
+    conn: &Connection,
+    crypt: &Crypt,
+    key: &str,
+    live_since_ms: i64,
+) -> Result<Option<IdempotencyEntry>, StoreError> {
+    let found = conn
+        .prepare_cached(
+            "SELECT route, request_hash, status, response, sale_id, created_at_ms
+             FROM idempotency WHERE key = ?1 AND created_at_ms >= ?2",
+        )?
+        .query_row(params![key, live_since_ms], |r| {
+            Ok((
+                IdempotencyEntry {
+                    route: r.get(0)?,
+                    request_hash: r.get(1)?,
+                    answer: None,
+                    sale_id: r.get(4)?,
+                    created_at_ms: r.get(5)?,
+                },
+                r.get::<_, Option<u16>>(2)?,
+                super::sealed::raw_opt(r, 3)?,
+            ))
+        })
+        .optional()?;
+    found
+        .map(|(mut entry, status, response)| {
+            if let (Some(status), Some(response)) = (status, response) {
+                entry.answer = Some((status, crypt.open(label::IDEMPOTENCY_RESPONSE, &response)?));
+            }
+            Ok(entry)
+        })
+        .transpose()
+}
+
+/// The answered entry under `key`, whatever its age.
 pub(super) fn idempotency(
     conn: &Connection,
     crypt: &Crypt,
@@ -374,7 +483,8 @@ pub(super) fn idempotency(
 ) -> Result<Option<IdempotencyRow>, StoreError> {
     let found = conn
         .prepare_cached(
-            "SELECT route, request_hash, status, response FROM idempotency WHERE key = ?1",
+            "SELECT route, request_hash, status, response FROM idempotency
+             WHERE key = ?1 AND status IS NOT NULL",
         )?
         .query_row([key], |r| {
             Ok((

@@ -6,6 +6,7 @@
 //! SQL is in `ops.rs`; this file holds no SQL and no channel handling beyond building the job.
 
 use std::ops::RangeInclusive;
+use std::time::Instant;
 
 use tokio::sync::oneshot;
 
@@ -56,7 +57,13 @@ impl Store {
         self.run(|reply| Job::SetMeta { key, value, reply }).await
     }
 
-    /// Remembers an e-SSC nonce until `expires_at` (unix seconds), purging expired ones.
+    /// Remembers an e-SSC nonce of a code valid until `expires_at` (unix seconds) and purges
+    /// old ones. A nonce is kept at least 24 h past its code's expiry whatever the clock does:
+    /// it is purged only when the wall clock `now`, the wall clock as the monotonic clock has
+    /// advanced it during this run ([`trusted_time`]) and the persisted high-water time (the
+    /// latest `now` ever given, in `meta`, never moving backwards) all put that expiry more
+    /// than 24 h back. A clock stepped forward does not purge early within a run; a clock
+    /// stepped back purges nothing.
     /// Blocking (the e-SSC verifier's replay guard is synchronous): never call it on a
     /// runtime thread.
     pub fn remember_nonce_blocking(
@@ -67,11 +74,13 @@ impl Store {
         now: i64,
     ) -> Result<Nonce, StoreError> {
         let (kid, nonce) = (kid.to_owned(), nonce.to_owned());
+        let trusted_now = self.trusted_now(now, Instant::now());
         self.run_blocking(|reply| Job::RememberNonce {
             kid,
             nonce,
             expires_at,
             now,
+            trusted_now,
             reply,
         })
     }
@@ -84,12 +93,27 @@ impl Store {
         expires_at: i64,
         now: i64,
     ) -> Result<Nonce, StoreError> {
+        self.remember_nonce_at(kid, nonce, expires_at, now, Instant::now())
+            .await
+    }
+
+    /// [`Store::remember_nonce`] with the monotonic clock's reading given (tests).
+    pub(super) async fn remember_nonce_at(
+        &self,
+        kid: &str,
+        nonce: &str,
+        expires_at: i64,
+        now: i64,
+        mono: Instant,
+    ) -> Result<Nonce, StoreError> {
         let (kid, nonce) = (kid.to_owned(), nonce.to_owned());
+        let trusted_now = self.trusted_now(now, mono);
         self.run(|reply| Job::RememberNonce {
             kid,
             nonce,
             expires_at,
             now,
+            trusted_now,
             reply,
         })
         .await
@@ -136,21 +160,44 @@ impl Store {
         self.run(|reply| Job::SaleTransition { step, reply }).await
     }
 
-    /// Remembers the answer to an API request under its `Idempotency-Key`.
+    /// Remembers the answer to an API request under its `Idempotency-Key` (an entry that
+    /// never expires; see [`Store::remember_answer_until`]).
     pub async fn remember_answer(
         &self,
         key: &str,
         row: IdempotencyRow,
         at_ms: i64,
     ) -> Result<Remembered, StoreError> {
+        self.remember_answer_until(key, row, at_ms, i64::MIN).await
+    }
+
+    /// Remembers the answer to an API request under its `Idempotency-Key`: a new entry, the
+    /// answer of the entry its write claimed in the same transaction (same request hash), or
+    /// the replacement of an entry created before `expired_before_ms`. A live answered entry
+    /// stands ([`Remembered::AlreadyThere`]).
+    pub async fn remember_answer_until(
+        &self,
+        key: &str,
+        row: IdempotencyRow,
+        at_ms: i64,
+        expired_before_ms: i64,
+    ) -> Result<Remembered, StoreError> {
         let key = key.to_owned();
         self.run(|reply| Job::IdempotencyPut {
             key,
             row,
             at_ms,
+            expired_before_ms,
             reply,
         })
         .await
+    }
+
+    /// Deletes the idempotency entries created before `before_ms` (housekeeping); answers
+    /// how many.
+    pub async fn purge_idempotency(&self, before_ms: i64) -> Result<u64, StoreError> {
+        self.run(|reply| Job::IdempotencyPurge { before_ms, reply })
+            .await
     }
 
     /// Queues the job `make` builds around a reply channel and waits for its answer.
@@ -175,4 +222,15 @@ impl Store {
         self.send_blocking(Command::Write(make(reply)))?;
         rx.blocking_recv().map_err(|_| self.gone())?
     }
+}
+
+/// The replay guard's trusted time (unix s): the wall clock `wall`, but never ahead of the wall
+/// time first seen in this run (`first`, set on the first call) plus the time the monotonic
+/// clock `mono` has advanced since. A wall clock stepped forward is believed only as fast as
+/// real time passes; one stepped back is believed at once (it purges less).
+pub(super) fn trusted_time(first: &mut Option<(i64, Instant)>, wall: i64, mono: Instant) -> i64 {
+    let (wall0, mono0) = *first.get_or_insert((wall, mono));
+    let elapsed =
+        i64::try_from(mono.saturating_duration_since(mono0).as_secs()).unwrap_or(i64::MAX);
+    wall.min(wall0.saturating_add(elapsed))
 }

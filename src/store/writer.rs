@@ -4,7 +4,8 @@
 //! Writes arrive as the closed [`Job`] enum: each variant is one kind of write with the reply
 //! channel of its own reply type (the typed methods in `write.rs` build them). Writes already waiting when the writer picks
 //! one up are committed together (group commit: one fsync), each in its own savepoint, and
-//! answered only after the commit (`ops.rs`).
+//! answered only after the commit (`ops.rs`), each truthfully: a write is answered `Ok` only
+//! if its transaction committed, also when SQLite rolled the whole batch back by itself.
 //! `Close` drains what was queued before it, refuses what came after, checkpoints the WAL and
 //! closes the connection. The thread never panics on a database error; it answers with it.
 
@@ -34,6 +35,13 @@ pub(super) enum Command {
     /// Reads back the write connection's pragmas.
     Pragmas {
         reply: oneshot::Sender<Result<Pragmas, StoreError>>,
+    },
+    /// Test hook: caps the file at its current size plus `spare` pages (`max_page_count`),
+    /// so the next writes fail with `SQLITE_FULL` like a full disk.
+    #[cfg(any(test, feature = "demo"))]
+    LimitPages {
+        spare: u32,
+        reply: oneshot::Sender<Result<(), StoreError>>,
     },
     /// Finish queued work, checkpoint, close the connection and end the thread.
     Close {
@@ -114,21 +122,21 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, counters: &Counter
                     }
                 }
                 let started = Instant::now();
-                let (answers, commit) = ops::apply_batch(&mut conn, jobs, crypt);
+                let (answers, commits) = ops::apply_batch(&mut conn, jobs, crypt);
                 let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 counters
                     .write_latency_us_sum
                     .fetch_add(us, Ordering::Relaxed);
-                counters.batches.fetch_add(1, Ordering::Relaxed);
+                counters.batches.fetch_add(commits, Ordering::Relaxed);
                 for answer in answers {
-                    match commit.as_ref().or(answer.failed()) {
+                    match answer.failed() {
                         None => counters.writes_ok.fetch_add(1, Ordering::Relaxed),
                         Some(e) => {
                             tracing::warn!(error = %e, "store write failed");
                             counters.writes_failed.fetch_add(1, Ordering::Relaxed)
                         }
                     };
-                    answer.send(commit.as_ref());
+                    answer.send();
                 }
             }
             Command::Ping { reply } => {
@@ -137,6 +145,10 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, counters: &Counter
             }
             Command::Pragmas { reply } => {
                 let _ = reply.send(pragmas(&conn).map_err(StoreError::from));
+            }
+            #[cfg(any(test, feature = "demo"))]
+            Command::LimitPages { spare, reply } => {
+                let _ = reply.send(limit_pages(&conn, spare).map_err(StoreError::from));
             }
             Command::Close { reply } => {
                 rx.close();
@@ -154,11 +166,13 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, counters: &Counter
 /// Answers a command that arrived after `Close` with [`StoreError::Closed`].
 fn refuse(cmd: Command) {
     match cmd {
-        Command::Write(job) => job.fail(|| StoreError::Closed).send(None),
+        Command::Write(job) => job.fail(|| StoreError::Closed).send(),
         Command::Ping { reply } | Command::Close { reply } => {
             drop(reply.send(Err(StoreError::Closed)))
         }
         Command::Pragmas { reply } => drop(reply.send(Err(StoreError::Closed))),
+        #[cfg(any(test, feature = "demo"))]
+        Command::LimitPages { reply, .. } => drop(reply.send(Err(StoreError::Closed))),
     }
 }
 
@@ -183,4 +197,14 @@ fn pragmas(conn: &Connection) -> rusqlite::Result<Pragmas> {
         application_id: migrate::application_id(conn)?,
         user_version: migrate::user_version(conn)?,
     })
+}
+
+/// `PRAGMA max_page_count` = the pages the file has now plus `spare` (test hook).
+#[cfg(any(test, feature = "demo"))]
+pub(super) fn limit_pages(conn: &Connection, spare: u32) -> rusqlite::Result<()> {
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let max = pages + i64::from(spare);
+    let set: i64 = conn.query_row(&format!("PRAGMA max_page_count = {max}"), [], |r| r.get(0))?;
+    tracing::warn!(max_page_count = set, "test hook: database size capped");
+    Ok(())
 }

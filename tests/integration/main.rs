@@ -23,6 +23,7 @@ mod sales;
 mod schema_fuzz;
 mod settle;
 mod store;
+mod store_safety;
 mod support;
 mod systemd;
 mod upstream;

@@ -72,8 +72,9 @@ async fn the_v2_fixture_keeps_its_runs_and_gains_the_replay_guard() {
         "a replay"
     );
     assert_eq!(remember("bb", 1_010).await.unwrap(), Nonce::Fresh);
-    // Once expired (and purged by the next write), the pair is forgotten.
-    assert_eq!(remember("aa", 2_000).await.unwrap(), Nonce::Fresh);
+    // Expired, but kept a day past expiry (and a jump of the clock purges nothing): still a
+    // replay (the purge itself: `store::tests::nonces`).
+    assert_eq!(remember("aa", 2_000).await.unwrap(), Nonce::Replayed);
     store.close().await.unwrap();
 }
 
@@ -221,4 +222,39 @@ fn the_migration_list_is_numbered_in_order() {
         assert_eq!(m.to as usize, i + 1);
         assert!(!m.sql.trim().is_empty());
     }
+}
+
+#[tokio::test]
+async fn the_v7_fixture_keeps_its_sales_and_answers_but_drops_remembered_conflicts() {
+    let dir = tmp();
+    let path = copy_fixture(7, &dir);
+    let (store, report) = Store::open(&path, BUSY).unwrap();
+    assert_eq!(report.migrated_from, 7);
+    let sale = store.sale("S2611231000000e5f6a7b8").await.unwrap().unwrap();
+    assert_eq!((sale.state.as_str(), sale.stored), ("queued", true));
+    assert_eq!(
+        store
+            .sale_events("S2611231000000e5f6a7b8")
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    let created = store
+        .idempotency_entry("sale-create-1", 0)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(created.answer.unwrap().0, 201);
+    assert_eq!(created.sale_id, None);
+    assert!(
+        store
+            .idempotency_entry("confirm-busy-1", 0)
+            .await
+            .unwrap()
+            .is_none(),
+        "a 409 of v7 is not remembered any more"
+    );
+    assert_eq!(store.next_sequence("upstream.msgid").await.unwrap(), 58);
+    store.close().await.unwrap();
 }

@@ -3,8 +3,10 @@
 //! crash recovery, stats). Each test works in its own temporary directory and copies
 //! fixtures there first; the committed fixtures are never opened in place.
 
+mod batch;
 mod inspect;
 mod migrate;
+mod nonces;
 mod open;
 mod sales;
 mod sealed;
@@ -36,10 +38,19 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Copies the schema-`version` fixture into `dir` and returns the copy's path.
+/// Copies the schema-`version` fixture into `dir` and returns the copy's path. A fixture
+/// with sealed values (v7 on) comes with its key file (`vN.db-key`, the [`test_keys`] line),
+/// copied to the default key file beside the database.
 fn copy_fixture(version: u32, dir: &TempDir) -> PathBuf {
     let to = db_in(dir);
     std::fs::copy(fixture(&format!("v{version}.sqlite")), &to).unwrap();
+    let key = fixture(&format!("v{version}.db-key"));
+    if key.is_file() {
+        let dest = dir.path().join(super::crypt::DEFAULT_KEY_FILE);
+        std::fs::copy(key, &dest).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
     to
 }
 

@@ -250,3 +250,150 @@ async fn an_existing_file_with_uri_characters_in_its_name_reopens() {
     store.close().await.unwrap();
     assert_eq!(listing(dir.path()), ["a b?c#d%20é.db", "db-key"]);
 }
+
+/// Overwrites the last `len` bytes of the root page of `name` (its cell content).
+fn damage_root(path: &Path, name: &str, len: usize) {
+    let (page, root) = {
+        let c = raw(path);
+        let root: i64 = c
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = ?1",
+                [name],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (pragma_page_size(path), usize::try_from(root).unwrap())
+    };
+    let mut bytes = std::fs::read(path).unwrap();
+    bytes[root * page - len..root * page].fill(0x7f);
+    std::fs::write(path, &bytes).unwrap();
+}
+
+#[tokio::test]
+async fn a_damaged_index_is_rebuilt_not_quarantined() {
+    let dir = tmp();
+    let path = db_in(&dir);
+    let (store, _) = Store::open(&path, BUSY).unwrap();
+    store.record_run(1, "0.1.0", 1).await.unwrap();
+    store.close().await.unwrap();
+    damage_root(&path, "runs_unfinished", 32);
+    let c = raw(&path);
+    assert_ne!(
+        crate::store::open::quick_check(&c).unwrap_or_default(),
+        "ok"
+    );
+    drop(c);
+
+    let (store, report) = Store::open(&path, BUSY).unwrap();
+    assert!(report.quarantined.is_none());
+    assert!(report.pending_quarantine.is_none());
+    assert!(report.repaired.is_some(), "{report:?}");
+    assert!(store.quarantined().is_none());
+    assert_eq!(store.quick_check().await.unwrap(), "ok");
+    assert_eq!(
+        store.recent_runs(5).await.unwrap().len(),
+        1,
+        "the table kept its rows"
+    );
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_quarantine_stays_pending_across_restarts_until_salvaged() {
+    let dir = tmp();
+    let path = db_in(&dir);
+    let (store, _) = Store::open(&path, BUSY).unwrap();
+    store.reserve_sequence("upstream.msgid", 9).await.unwrap();
+    store.record_run(1, "0.1.0", 1).await.unwrap();
+    store.close().await.unwrap();
+    damage_root(&path, "runs", 48);
+
+    let (store, report) = Store::open(&path, BUSY).unwrap();
+    let q = report.quarantined.expect("a damaged table is quarantined");
+    assert_eq!(report.pending_quarantine.as_ref(), Some(&q));
+    assert_eq!(store.quarantined(), Some(&q));
+    store.close().await.unwrap();
+    // A restart alone does not lift it.
+    let (store, report) = Store::open(&path, BUSY).unwrap();
+    assert!(report.quarantined.is_none());
+    assert_eq!(store.quarantined(), Some(&q));
+    store.close().await.unwrap();
+
+    let keys = crate::store::KeySet::load(&crate::store::default_key_ref(&path), None).unwrap();
+    let salvaged = crate::store::salvage(&path, BUSY, keys, None).unwrap();
+    assert_eq!(salvaged.from, q.moved_to);
+    assert!(
+        salvaged.copied.contains(&("sequences".to_owned(), 1)),
+        "{salvaged:?}"
+    );
+    let (store, report) = Store::open(&path, BUSY).unwrap();
+    assert!(report.pending_quarantine.is_none());
+    assert!(store.quarantined().is_none());
+    assert_eq!(store.next_sequence("upstream.msgid").await.unwrap(), 10);
+    store.close().await.unwrap();
+    // Nothing left to salvage.
+    let keys = crate::store::KeySet::load(&crate::store::default_key_ref(&path), None).unwrap();
+    assert!(matches!(
+        crate::store::salvage(&path, BUSY, keys, None),
+        Err(crate::store::StoreError::NothingToSalvage { .. })
+    ));
+}
+
+#[tokio::test]
+async fn salvage_reports_what_it_cannot_read_and_copies_the_rest() {
+    let dir = tmp();
+    let path = db_in(&dir);
+    let (store, _) = Store::open(&path, BUSY).unwrap();
+    store.reserve_sequence("upstream.msgid", 5).await.unwrap();
+    for i in 0..200 {
+        store
+            .record_request(crate::store::AuditRequest {
+                msgid: format!("H11010500001202612031000{i:06}"),
+                infno: "2102".into(),
+                request: "x".repeat(400),
+                sent_at_ms: i,
+            })
+            .await
+            .unwrap();
+    }
+    store.close().await.unwrap();
+    // The audit table's root page (an interior page: 200 rows span many pages) is destroyed.
+    let (page, root) = {
+        let c = raw(&path);
+        let root: i64 = c
+            .query_row(
+                "SELECT rootpage FROM sqlite_schema WHERE name = 'upstream_audit'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (pragma_page_size(&path), usize::try_from(root).unwrap())
+    };
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[(root - 1) * page..root * page].fill(0xA5);
+    std::fs::write(&path, &bytes).unwrap();
+
+    let (store, report) = Store::open(&path, BUSY).unwrap();
+    assert!(report.quarantined.is_some());
+    store.close().await.unwrap();
+    let keys = crate::store::KeySet::load(&crate::store::default_key_ref(&path), None).unwrap();
+    let salvaged = crate::store::salvage(&path, BUSY, keys, None).unwrap();
+    assert!(
+        salvaged
+            .unreadable
+            .iter()
+            .any(|l| l.starts_with("upstream_audit: damaged")),
+        "{salvaged:?}"
+    );
+    assert!(
+        salvaged.copied.contains(&("sequences".to_owned(), 1)),
+        "{salvaged:?}"
+    );
+    let (store, _) = Store::open(&path, BUSY).unwrap();
+    assert_eq!(store.next_sequence("upstream.msgid").await.unwrap(), 6);
+    assert!(
+        store.quarantined().is_none(),
+        "the operator acted: business resumes"
+    );
+    store.close().await.unwrap();
+}

@@ -16,6 +16,7 @@ async fn create(store: &Store, id: &str, at: i64, amount: i64) {
             amount_fen: amount,
             doc: format!(r#"{{"id":"{id}"}}"#),
             detail: "{}".into(),
+            idempotency: None,
         })
         .await
         .unwrap();
@@ -54,6 +55,7 @@ async fn transitions_are_compare_and_set_with_a_history_row_each() {
             amount_fen: 1,
             doc: "{}".into(),
             detail: "{}".into(),
+            idempotency: None,
         })
         .await;
     assert!(matches!(dup, Err(StoreError::DuplicateSale { .. })));
@@ -248,6 +250,7 @@ async fn grouped_writes_fail_alone_and_the_rest_commit() {
                     amount_fen: 1,
                     doc: "{}".into(),
                     detail: "{}".into(),
+                    idempotency: None,
                 })
                 .await
         }));
@@ -271,5 +274,130 @@ async fn grouped_writes_fail_alone_and_the_rest_commit() {
     let stats = store.stats();
     assert_eq!(stats.writes_ok, 55);
     assert!(stats.batches <= stats.writes_ok + stats.writes_failed);
+    store.close().await.unwrap();
+}
+
+fn claim(key: &str, hash: &str, expired_before_ms: i64) -> crate::store::IdempotencyClaim {
+    crate::store::IdempotencyClaim {
+        key: key.into(),
+        route: "/v1/sales".into(),
+        request_hash: hash.into(),
+        expired_before_ms,
+    }
+}
+
+#[tokio::test]
+async fn a_key_claimed_by_a_sale_commits_with_it_and_takes_its_answer_later() {
+    let dir = tmp();
+    let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
+    store
+        .create_sale(NewSaleRow {
+            id: "S1".into(),
+            at_ms: 1_000,
+            state: "captured".into(),
+            amount_fen: 100,
+            doc: "{}".into(),
+            detail: "{}".into(),
+            idempotency: Some(claim("K1", "h1", 0)),
+        })
+        .await
+        .unwrap();
+    // Committed with the sale, without an answer: it names the sale.
+    let entry = store.idempotency_entry("K1", 0).await.unwrap().unwrap();
+    assert_eq!(entry.sale_id.as_deref(), Some("S1"));
+    assert_eq!(entry.answer, None);
+    assert_eq!(entry.request_hash, "h1");
+    assert!(
+        store.idempotency("K1").await.unwrap().is_none(),
+        "no answer yet"
+    );
+
+    // Another request under the key cannot fill in the answer; the same one does.
+    let row = |hash: &str, body: &str| IdempotencyRow {
+        route: "/v1/sales".into(),
+        request_hash: hash.into(),
+        status: 201,
+        response: body.into(),
+    };
+    assert_eq!(
+        store
+            .remember_answer_until("K1", row("other", "x"), 1_100, 0)
+            .await
+            .unwrap(),
+        Remembered::AlreadyThere
+    );
+    assert_eq!(
+        store
+            .remember_answer_until("K1", row("h1", "{\"id\":\"S1\"}"), 1_100, 0)
+            .await
+            .unwrap(),
+        Remembered::New
+    );
+    let entry = store.idempotency_entry("K1", 0).await.unwrap().unwrap();
+    assert_eq!(entry.answer, Some((201, "{\"id\":\"S1\"}".to_owned())));
+    assert_eq!(entry.sale_id.as_deref(), Some("S1"));
+    // Now answered, it stands.
+    assert_eq!(
+        store
+            .remember_answer_until("K1", row("h1", "later"), 1_200, 0)
+            .await
+            .unwrap(),
+        Remembered::AlreadyThere
+    );
+    store.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_expired_key_is_ignored_replaced_and_purged() {
+    let dir = tmp();
+    let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
+    let row = |body: &str| IdempotencyRow {
+        route: "/v1/sales/{id}/cancel".into(),
+        request_hash: "h".into(),
+        status: 200,
+        response: body.into(),
+    };
+    store
+        .remember_answer_until("OLD", row("old"), 1_000, 0)
+        .await
+        .unwrap();
+    store
+        .remember_answer_until("NEW", row("new"), 5_000, 0)
+        .await
+        .unwrap();
+    // Live since 2 000: the old entry is as good as gone.
+    assert!(
+        store
+            .idempotency_entry("OLD", 2_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        store
+            .idempotency_entry("NEW", 2_000)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // A new request under the expired key replaces it.
+    assert_eq!(
+        store
+            .remember_answer_until("OLD", row("again"), 6_000, 2_000)
+            .await
+            .unwrap(),
+        Remembered::New
+    );
+    let again = store
+        .idempotency_entry("OLD", 2_000)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(again.answer, Some((200, "again".to_owned())));
+    assert_eq!(again.created_at_ms, 6_000);
+    // Housekeeping purges by age.
+    assert_eq!(store.purge_idempotency(5_500).await.unwrap(), 1);
+    assert!(store.idempotency_entry("NEW", 0).await.unwrap().is_none());
+    assert!(store.idempotency_entry("OLD", 0).await.unwrap().is_some());
     store.close().await.unwrap();
 }

@@ -104,6 +104,7 @@ async fn new_writes_are_sealed_and_found_by_id_number() {
             amount_fen: 100,
             doc: doc.into(),
             detail: r#"{"name":"诸葛明月"}"#.into(),
+            idempotency: None,
         })
         .await
         .unwrap();
