@@ -51,6 +51,9 @@ pub struct SettleConfig {
     pub psn_setlway: String,
     /// Kiosk mode: how long each step waits for the patient (card or code, consent), in ms.
     pub kiosk_step_timeout_ms: u64,
+    /// A sale in doubt (settling, unknown, reversing, cancelling) for longer than this raises
+    /// the `sale.in_doubt` alarm, in minutes (a `held` sale raises it at once).
+    pub in_doubt_alarm_minutes: u32,
 }
 
 impl Default for SettleConfig {
@@ -71,6 +74,7 @@ impl Default for SettleConfig {
             med_type: "41".to_owned(),
             psn_setlway: "01".to_owned(),
             kiosk_step_timeout_ms: 60_000,
+            in_doubt_alarm_minutes: 10,
         }
     }
 }
@@ -106,6 +110,9 @@ impl SettleConfig {
         }
         if !(1_000..=600_000).contains(&self.kiosk_step_timeout_ms) {
             bad("kiosk_step_timeout_ms", "must be between 1000 and 600000");
+        }
+        if !(1..=24 * 60).contains(&self.in_doubt_alarm_minutes) {
+            bad("in_doubt_alarm_minutes", "must be between 1 and 1440");
         }
         if !self.reconcile_at.is_empty() && self.reconcile_time().is_none() {
             bad(

@@ -12,14 +12,15 @@
 use std::sync::Arc;
 
 use super::book::{SaleBook, failure};
+use super::doubt::{Doubts, Refusal};
 use super::error::SaleError;
 use super::options::SettleConfig;
 use super::requests;
-use super::sale::{Attempt, Person, Sale, Split};
+use super::sale::{Attempt, Evidence, EvidenceSource, Person, Sale, Split};
 use super::state::{SaleEvent, SaleState};
 use crate::terminal::TerminalConfig;
 use crate::upstream::calls::{cancellation, settlement};
-use crate::upstream::client::{CallOptions, Prepared};
+use crate::upstream::client::{CallOptions, Exchange, Prepared};
 use crate::upstream::platform::Platform;
 use crate::upstream::tx::reverse::{Cancel, CancelInput, ReversalInput};
 use crate::upstream::tx::settle::{SetlDetail, SetlInfo, Settlement};
@@ -31,6 +32,8 @@ pub(super) struct Settler {
     platform: Option<Arc<dyn Platform>>,
     config: SettleConfig,
     terminal: TerminalConfig,
+    /// The `sale.in_doubt` alarm, re-evaluated when a sale is held.
+    doubts: Arc<Doubts>,
 }
 
 impl Settler {
@@ -39,13 +42,20 @@ impl Settler {
         platform: Option<Arc<dyn Platform>>,
         config: SettleConfig,
         terminal: TerminalConfig,
+        doubts: Arc<Doubts>,
     ) -> Settler {
         Settler {
             book,
             platform,
             config,
             terminal,
+            doubts,
         }
+    }
+
+    /// The `sale.in_doubt` alarm.
+    pub(super) fn doubts(&self) -> &Arc<Doubts> {
+        &self.doubts
     }
 
     /// The platform, or [`SaleError::NoPlatform`].
@@ -93,6 +103,18 @@ impl Settler {
         Ok(Split::from_settlement(&s, &self.today()))
     }
 
+    /// 5203 for a settlement whose `setl_id` is known: the platform's current record of it, as
+    /// evidence (upstream.md: 5203 needs the setl_id; it cannot find a settlement by msgid).
+    ///
+    /// TODO(5203): the `Platform` trait has no settlement query on this branch (helper
+    /// "answers" adds `settlement_query`). Until it is merged this seam answers `None` — "the
+    /// platform cannot be asked" — and callers go on with the evidence they hold: the operator's
+    /// resolution records `settlement_query: "unavailable"`, and a 2103 after a cancellation in
+    /// doubt is sent without first reading the settlement.
+    pub(super) async fn query_settlement(&self, _sale: &Sale, _setl_id: &str) -> Option<Evidence> {
+        None
+    }
+
     /// The CST day now, `yyyy-MM-dd`.
     pub(super) fn today(&self) -> String {
         time::format_date(time::cst_day(self.book.now()))
@@ -100,7 +122,9 @@ impl Settler {
 
     /// Settles a sale now (lock held): `confirmed`, `queued` (with person and estimate filled
     /// in by the caller) or `reversed`. Ends `settled`, `rejected`, or — when the outcome is
-    /// unknown — `reversed` after an inline 2601 (or `unknown`/`reversing` for the forwarder).
+    /// unknown — `reversed` after an inline 2601 (or `unknown`/`reversing`/`held` for the
+    /// forwarder or an operator); a request that never left puts the sale back where it was
+    /// (`confirmed`, or `queued` with a backoff) and answers the link failure.
     pub(super) async fn settle_now(&self, sale: &mut Sale) -> Result<(), SaleError> {
         let platform = self.platform()?;
         let event = match sale.state {
@@ -112,6 +136,7 @@ impl Settler {
             state: e.from,
             action: "settle",
         })?;
+        may_settle_afresh(sale)?;
         let invono = format!("INV{}", sale.chrg_bchno);
         let input = requests::pharmacy_input(
             sale,
@@ -204,37 +229,92 @@ impl Settler {
                 });
             }
         };
-        match platform.send(&prepared).await {
-            Ok(_) if attempt.infno == crate::upstream::tx::pharmacy::PHARMACY_SETTLE => {
-                let none = serde_json::json!({});
+        let result = platform.send(&prepared).await;
+        let at_ms = self.book.now().timestamp_millis();
+        match result {
+            Ok(x) => {
+                // The platform's answer to the 2601 is the evidence that this msgid can no
+                // longer settle (or cancel): kept on the reversed attempt and in the history.
+                let proof = reversal_proof(&x, &attempt.msgid, at_ms);
+                let detail = serde_json::json!({
+                    "omsgid": attempt.msgid,
+                    "oinfno": attempt.infno,
+                    "evidence": proof,
+                });
+                let settlement = attempt.infno == crate::upstream::tx::pharmacy::PHARMACY_SETTLE;
+                // A reversed cancellation: the settlement stands.
+                let event = if settlement {
+                    SaleEvent::Reversed
+                } else {
+                    SaleEvent::Restored
+                };
                 self.book
-                    .transition(sale, SaleEvent::Reversed, none, None, |s| {
-                        if let Some(a) = s.attempt.take() {
+                    .transition(sale, event, detail, None, |s| {
+                        if let Some(mut a) = s.attempt.take() {
+                            a.reversed_by = Some(proof.clone());
                             s.reversed_attempts.push(a);
                         }
                         s.reversal = None;
                     })
                     .await
             }
-            Ok(_) => {
-                // A cancellation was reversed: the settlement stands.
-                let none = serde_json::json!({});
-                self.book
-                    .transition(sale, SaleEvent::Restored, none, None, |s| {
-                        s.attempt = None;
-                        s.reversal = None;
-                    })
-                    .await
+            Err(UpstreamError::Business { infcode, err_msg }) => {
+                let e = UpstreamError::Business { infcode, err_msg };
+                self.hold(sale, &attempt, &prepared, e, at_ms).await
             }
             Err(e) => {
+                // Not answered: the same 2601 again later, each time a little later.
                 let f = failure(&e, self.book.now());
-                let next = self.book.now().timestamp_millis() + self.backoff_ms(sale.tries);
+                sale.tries = sale.tries.saturating_add(1);
+                let next = at_ms + self.backoff_ms(sale.tries);
                 self.book
                     .note(sale, "reversal_failed", Some(f), Some(next))
                     .await?;
                 Err(SaleError::Upstream(e))
             }
         }
+    }
+
+    /// The platform refused the 2601 (`infcode=-1`): the outcome of the original request stays
+    /// unknown and repeating the 2601 would get the same answer. The refusal is recorded as
+    /// evidence, the sale is `held` (no automatic retry) and the `sale.in_doubt` alarm names it;
+    /// an operator resolves it (`medsettle queue resolve`).
+    async fn hold(
+        &self,
+        sale: &mut Sale,
+        attempt: &Attempt,
+        prepared: &Prepared,
+        e: UpstreamError,
+        at_ms: i64,
+    ) -> Result<(), SaleError> {
+        let UpstreamError::Business { infcode, err_msg } = &e else {
+            return Err(SaleError::Upstream(e));
+        };
+        let refusal = Refusal::of(err_msg);
+        let evidence = Evidence {
+            source: EvidenceSource::Reversal,
+            msgid: Some(prepared.msgid.as_str().to_owned()),
+            omsgid: Some(attempt.msgid.clone()),
+            infcode: Some(*infcode),
+            message: Some(err_msg.clone()),
+            refusal: Some(refusal.as_str().to_owned()),
+            answer: serde_json::json!({ "infcode": infcode, "err_msg": err_msg }),
+            at_ms,
+        };
+        tracing::error!(sale = %sale.id, omsgid = %attempt.msgid, refusal = refusal.as_str(), "the platform refused the reversal; the sale is held for an operator");
+        let f = failure(&e, self.book.now());
+        let detail = serde_json::json!({ "error": f, "evidence": evidence });
+        self.book
+            .transition(sale, SaleEvent::Hold, detail, None, |s| {
+                s.evidence.push(evidence.clone());
+                s.last_error = Some(f.clone());
+            })
+            .await?;
+        self.doubts.show().await;
+        Err(SaleError::Held {
+            id: sale.id.clone(),
+            refusal: refusal.as_str(),
+        })
     }
 
     /// 2103 for a settled sale (lock held).
@@ -292,8 +372,11 @@ impl Settler {
     }
 
     /// A 2102 or 2103 that did not take effect as asked. A business refusal is recorded
-    /// (`clear_refused` drops the refused request from the sale) and returned; anything else
-    /// proves nothing — the platform may have acted — so the request is reversed.
+    /// (`clear_refused` drops the refused request from the sale) and returned; a request that
+    /// provably never reached the platform (no connection, a local failure before sending, a
+    /// gateway refusal) goes back to where it can be tried again under a new msgid, and the
+    /// failure is returned; anything else ([`UpstreamError::outcome_unknown`]) proves nothing
+    /// — the platform may have acted — so the request is reversed.
     async fn not_applied(
         &self,
         sale: &mut Sale,
@@ -307,29 +390,109 @@ impl Settler {
                 .await?;
             return Err(SaleError::Upstream(e));
         }
+        if !e.outcome_unknown() {
+            self.unsent(sale, &e).await?;
+            return Err(SaleError::Upstream(e));
+        }
         self.book
             .record_failure(sale, SaleEvent::Lost, &e, null, false)
             .await?;
         self.reverse(sale).await
     }
 
+    /// A 2102/2103 that never left: `settling` → `confirmed` (online; the cashier retries or
+    /// stores it) or `queued` (stored; the forwarder retries after a backoff), `cancelling` →
+    /// `settled`. The request is dropped from the sale (its msgid is dead: a retry gets a new
+    /// one) and named in the history.
+    async fn unsent(&self, sale: &mut Sale, e: &UpstreamError) -> Result<(), SaleError> {
+        let (event, next) = match sale.state {
+            SaleState::Settling if sale.stored => (
+                SaleEvent::Requeue,
+                Some(self.book.now().timestamp_millis() + self.backoff_ms(sale.tries)),
+            ),
+            _ => (SaleEvent::Unsent, None),
+        };
+        let f = failure(e, self.book.now());
+        let detail = serde_json::json!({
+            "error": f,
+            "msgid": sale.attempt.as_ref().map(|a| &a.msgid),
+            "infno": sale.attempt.as_ref().map(|a| &a.infno),
+            "never_sent": true,
+            "next_attempt_at_ms": next,
+        });
+        tracing::warn!(sale = %sale.id, error = %e, "the request never reached the platform; it will be tried again under a new msgid");
+        self.book
+            .transition_due(sale, event, detail, None, next, |s| {
+                s.attempt = None;
+                s.last_error = Some(f.clone());
+            })
+            .await
+    }
+
     /// Capped exponential backoff with ±50 % jitter, in ms.
     pub(super) fn backoff_ms(&self, tries: u32) -> i64 {
-        let base = self
-            .config
-            .retry_first_ms
-            .saturating_mul(1u64 << tries.min(20))
-            .min(self.config.retry_max_ms);
-        let jitter = rand::random_range(0.5..1.5);
-        (base as f64 * jitter) as i64
+        backoff(&self.config, tries)
     }
 }
 
+/// Capped exponential backoff with ±50 % jitter, in ms: `retry_first_ms × 2^tries`, at most
+/// `retry_max_ms` before the jitter.
+pub(super) fn backoff(config: &SettleConfig, tries: u32) -> i64 {
+    let base = config
+        .retry_first_ms
+        .saturating_mul(1u64 << tries.min(20))
+        .min(config.retry_max_ms);
+    let jitter = rand::random_range(0.5..1.5);
+    (base as f64 * jitter) as i64
+}
+
 fn attempt_of(p: &Prepared) -> Attempt {
-    Attempt {
-        msgid: p.msgid.as_str().to_owned(),
-        infno: p.infno.clone(),
-        at_ms: p.at.timestamp_millis(),
+    Attempt::new(p.msgid.as_str(), &p.infno, p.at.timestamp_millis())
+}
+
+/// The evidence of a 2601 the platform answered `infcode=0` for `omsgid`.
+fn reversal_proof(x: &Exchange, omsgid: &str, at_ms: i64) -> Evidence {
+    let r = &x.response;
+    Evidence {
+        source: EvidenceSource::Reversal,
+        msgid: Some(x.msgid.as_str().to_owned()),
+        omsgid: Some(omsgid.to_owned()),
+        infcode: Some(r.infcode),
+        message: r.err_msg.clone().filter(|m| !m.is_empty()),
+        refusal: None,
+        answer: serde_json::json!({
+            "infcode": r.infcode,
+            "inf_refmsgid": r.inf_refmsgid,
+            "refmsg_time": r.refmsg_time,
+            "respond_time": r.respond_time,
+            "err_msg": r.err_msg,
+            "output": r.output,
+        }),
+        at_ms,
+    }
+}
+
+/// A sale settles afresh (a new msgid) only when no earlier settlement request of it can still
+/// take effect: a `reversed` sale's last reversed 2102 must carry the proof that it was reversed
+/// (the platform answered its 2601 with success, or an operator resolved it as not settled).
+/// Upstream.md 冲正 rule 2; the guard against a late original settling the sale twice.
+pub(super) fn may_settle_afresh(sale: &Sale) -> Result<(), SaleError> {
+    if sale.state != SaleState::Reversed {
+        return Ok(());
+    }
+    let last = sale
+        .reversed_attempts
+        .iter()
+        .rev()
+        .find(|a| a.infno == crate::upstream::tx::pharmacy::PHARMACY_SETTLE);
+    match last {
+        Some(a) if a.reversal_proven() => Ok(()),
+        Some(a) => Err(SaleError::ReversalUnproven {
+            omsgid: a.msgid.clone(),
+        }),
+        None => Err(SaleError::ReversalUnproven {
+            omsgid: String::new(),
+        }),
     }
 }
 

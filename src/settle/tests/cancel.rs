@@ -85,11 +85,17 @@ async fn lost_2103_is_reversed_with_2601_and_the_settlement_stands() {
         (after.attempt.clone(), after.reversal.clone()),
         (None, None)
     );
-    assert!(
-        after.reversed_attempts.is_empty(),
-        "no settlement was reversed"
-    );
     let sent = rig.finish();
+    // No settlement was reversed: the reversed request is the 2103, with the 2601's answer.
+    assert_eq!(after.reversed_attempts.len(), 1);
+    let reversed = &after.reversed_attempts[0];
+    assert_eq!(
+        (reversed.infno.as_str(), reversed.msgid.as_str()),
+        ("2103", msgid(&sent[3]))
+    );
+    let proof = reversed.reversed_by.as_ref().expect("the 2601's answer");
+    assert_eq!(proof.msgid.as_deref(), Some(msgid(&sent[4])));
+    assert_eq!(proof.infcode, Some(0));
     assert_eq!(sent[4].input["data"]["omsgid"], msgid(&sent[3]));
     assert_eq!(
         history(&rig, &sale.id).await[6..],
