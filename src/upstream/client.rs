@@ -234,7 +234,9 @@ impl Client {
         let sign_no = if prepared.infno == super::tx::sign::SIGN_IN {
             String::new()
         } else {
-            self.ensure_signed_in().await?
+            self.ensure_signed_in()
+                .await
+                .map_err(|e| sign_in_failed(&prepared.infno, e))?
         };
         let result = self.exchange(prepared, &sign_no).await;
         if let Err(e) = &result {
@@ -538,6 +540,22 @@ pub fn build_body(
     serde_json::to_vec(&request).map_err(|e| UpstreamError::NotSent {
         detail: format!("envelope does not serialise: {e}"),
     })
+}
+
+/// A sign-in that failed before `infno` was sent: whatever happened to the 9001 (a timeout, a
+/// refusal, an unreadable answer), `infno` itself never left, so its outcome is not unknown and
+/// it was not refused. An unreachable platform stays [`UpstreamError::Unreachable`] (the
+/// cashier's "platform unreachable"); everything else becomes [`UpstreamError::NotSent`].
+fn sign_in_failed(infno: &str, e: UpstreamError) -> UpstreamError {
+    match e {
+        UpstreamError::Unreachable { .. } | UpstreamError::NotSent { .. } => e,
+        other => UpstreamError::NotSent {
+            detail: format!(
+                "sign-in (9001) failed before {infno} was sent: {}",
+                crate::error::UserFacing::code(&other)
+            ),
+        },
+    }
 }
 
 fn not_sent(e: StoreError) -> UpstreamError {
