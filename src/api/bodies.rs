@@ -304,7 +304,10 @@ struct ResolveBody {
 /// `POST /v1/queue/{id}/resolve`: an operator's decision on a sale in doubt.
 pub fn queue_resolve(body: &[u8]) -> Result<Resolution, ApiError> {
     let body: ResolveBody = parse(body)?;
-    let note = body.note.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    let note = body
+        .note
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
     let decision = match (body.decision.as_str(), body.setl_id) {
         ("settled", Some(setl_id)) if !setl_id.trim().is_empty() => Decision::Settled {
             setl_id: setl_id.trim().to_owned(),

@@ -45,7 +45,12 @@ pub(super) enum QueueCommand {
         config: PathBuf,
         id: String,
         /// The platform's settlement id (setl_id).
-        #[arg(long, value_name = "SETL_ID", conflicts_with = "not_settled", required_unless_present = "not_settled")]
+        #[arg(
+            long,
+            value_name = "SETL_ID",
+            conflicts_with = "not_settled",
+            required_unless_present = "not_settled"
+        )]
         settled: Option<String>,
         #[arg(long)]
         not_settled: bool,
