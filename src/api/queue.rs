@@ -223,6 +223,10 @@ pub(super) async fn resolve(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
+    // An unknown sale is a 404 whatever the body says.
+    if let Err(e) = state.sales.get(&id).await {
+        return sale_error(&e).into_response();
+    }
     let resolution = match super::bodies::queue_resolve(&body) {
         Ok(r) => r,
         Err(e) => return e.into_response(),
