@@ -271,6 +271,7 @@ fn event_name(e: SaleEvent) -> &'static str {
         SaleEvent::ResolveSettled => "resolve_settled",
         SaleEvent::ResolveUnsettled => "resolve_unsettled",
         SaleEvent::ResolveCancelled => "resolve_cancelled",
+        SaleEvent::Refunded => "refunded",
     }
 }
 

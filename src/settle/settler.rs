@@ -324,6 +324,26 @@ impl Settler {
             state: sale.state,
             action: "cancel without a settlement",
         })?;
+        // A cancellation of this sale was in doubt before (its 2103 was reversed): the
+        // settlement's setl_id is known, so 5203 reads its state first. If the platform reports
+        // it refunded, the sale is cancelled without another 2103.
+        let cancelled_before = sale
+            .reversed_attempts
+            .iter()
+            .any(|a| a.infno == crate::upstream::tx::reverse::PHARMACY_CANCEL);
+        if let (true, Some(setl_id)) = (cancelled_before, settled.setl_id.as_deref()) {
+            if let Some(evidence) = self.query_settlement(sale, setl_id).await {
+                if refunded(&evidence) {
+                    let detail = serde_json::json!({ "evidence": evidence });
+                    return self
+                        .book
+                        .transition(sale, SaleEvent::Refunded, detail, None, |s| {
+                            s.evidence.push(evidence.clone());
+                        })
+                        .await;
+                }
+            }
+        }
         let input = CancelInput {
             data: Cancel {
                 setl_id: settled.setl_id.clone().unwrap_or_default(),
@@ -469,6 +489,20 @@ fn reversal_proof(x: &Exchange, omsgid: &str, at_ms: i64) -> Evidence {
             "output": r.output,
         }),
         at_ms,
+    }
+}
+
+/// A 5203 answer says the settlement was refunded (cancelled): `refd_setl_flag` "1" in its
+/// `setlinfo` (upstream.md "Settlement query"; a number or a string, surrounding blanks ignored).
+pub(super) fn refunded(evidence: &Evidence) -> bool {
+    if evidence.source != EvidenceSource::SettlementQuery || evidence.infcode != Some(0) {
+        return false;
+    }
+    let flag = &evidence.answer["output"]["setlinfo"]["refd_setl_flag"];
+    match flag {
+        serde_json::Value::String(s) => s.trim() == "1",
+        serde_json::Value::Number(n) => n.as_i64() == Some(1),
+        _ => false,
     }
 }
 

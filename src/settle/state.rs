@@ -14,6 +14,7 @@
 //! settling|unknown|reversing|held|cancelling ─resolve_settled→ settled (operator)
 //! settling|unknown|reversing|held ─resolve_unsettled→ reversed;  cancelling|unknown|reversing|held
 //!   ─resolve_cancelled→ cancelled (operator, for a cancellation in doubt)
+//! settled ─refunded→ cancelled (5203 reports it refunded after a cancellation in doubt)
 //! ```
 //!
 //! `unsent` is a money-moving request that provably never reached the platform (no connection,
@@ -93,6 +94,9 @@ pub enum SaleEvent {
     ResolveUnsettled,
     /// An operator: the cancellation in doubt happened.
     ResolveCancelled,
+    /// 5203 reports the settlement refunded (after a cancellation in doubt): cancelled
+    /// without another 2103.
+    Refunded,
 }
 
 /// A transition that the state machine does not allow.
@@ -160,6 +164,7 @@ pub const TRANSITIONS: &[(SaleState, SaleEvent, SaleState)] = &[
     (S::Unknown, E::ResolveCancelled, S::Cancelled),
     (S::Reversing, E::ResolveCancelled, S::Cancelled),
     (S::Held, E::ResolveCancelled, S::Cancelled),
+    (S::Settled, E::Refunded, S::Cancelled),
 ];
 
 impl SaleState {
@@ -256,7 +261,7 @@ impl std::fmt::Display for SaleState {
 mod tests {
     use super::*;
 
-    const EVENTS: [SaleEvent; 22] = [
+    const EVENTS: [SaleEvent; 23] = [
         E::Identify,
         E::Presettle,
         E::Confirm,
@@ -279,6 +284,7 @@ mod tests {
         E::ResolveSettled,
         E::ResolveUnsettled,
         E::ResolveCancelled,
+        E::Refunded,
     ];
 
     #[test]

@@ -543,3 +543,37 @@ fn backoff_is_exponential_and_capped() {
         assert!((30_000..=90_000).contains(&b(u32::MAX)));
     }
 }
+
+#[test]
+fn a_5203_answer_with_refd_setl_flag_1_means_refunded() {
+    use crate::settle::sale::Evidence;
+    use crate::settle::settler::refunded;
+    let answer = |flag: serde_json::Value, source, infcode| Evidence {
+        source,
+        msgid: Some("H11010500001202611231000000009".into()),
+        omsgid: None,
+        infcode: Some(infcode),
+        message: None,
+        refusal: None,
+        answer: serde_json::json!({ "output": { "setlinfo": { "refd_setl_flag": flag } } }),
+        at_ms: 1,
+    };
+    let q = EvidenceSource::SettlementQuery;
+    assert!(refunded(&answer(serde_json::json!("1"), q, 0)));
+    assert!(refunded(&answer(serde_json::json!(" 1 "), q, 0)));
+    assert!(refunded(&answer(serde_json::json!(1), q, 0)));
+    assert!(!refunded(&answer(serde_json::json!("0"), q, 0)));
+    assert!(!refunded(&answer(serde_json::Value::Null, q, 0)));
+    assert!(
+        !refunded(&answer(serde_json::json!("1"), q, -1)),
+        "a refused query proves nothing"
+    );
+    assert!(
+        !refunded(&answer(serde_json::json!("1"), EvidenceSource::Reversal, 0)),
+        "only a 5203 answer"
+    );
+    assert_eq!(
+        SaleState::Settled.next(crate::settle::SaleEvent::Refunded),
+        Ok(SaleState::Cancelled)
+    );
+}
