@@ -291,6 +291,19 @@ impl Settler {
             return Err(SaleError::Upstream(e));
         };
         let refusal = Refusal::of(err_msg);
+        // The platform's answer as the audit table recorded it (the envelope; a 2601 answer
+        // carries no personal data), else what the error kept of it.
+        let recorded = self
+            .book
+            .store()
+            .audit(prepared.msgid.as_str())
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.response)
+            .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok());
+        let answer = recorded
+            .unwrap_or_else(|| serde_json::json!({ "infcode": infcode, "err_msg": err_msg }));
         let evidence = Evidence {
             source: EvidenceSource::Reversal,
             msgid: Some(prepared.msgid.as_str().to_owned()),
@@ -298,7 +311,7 @@ impl Settler {
             infcode: Some(*infcode),
             message: Some(err_msg.clone()),
             refusal: Some(refusal.as_str().to_owned()),
-            answer: serde_json::json!({ "infcode": infcode, "err_msg": err_msg }),
+            answer,
             at_ms,
         };
         tracing::error!(sale = %sale.id, omsgid = %attempt.msgid, refusal = refusal.as_str(), "the platform refused the reversal; the sale is held for an operator");

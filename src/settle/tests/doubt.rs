@@ -270,6 +270,14 @@ async fn a_refused_2601_holds_the_sale_with_the_evidence_and_raises_the_alarm() 
     assert_eq!(evidence.msgid.as_deref(), Some(msgid(&sent[3])));
     assert_eq!(evidence.omsgid.as_deref(), Some(msgid(&sent[2])));
     assert_eq!(evidence.message.as_deref(), Some("冲正失败：原交易不存在"));
+    // The answer itself, as the audit table recorded it.
+    assert_eq!(evidence.answer["infcode"], -1);
+    assert_eq!(evidence.answer["err_msg"], "冲正失败：原交易不存在");
+    assert!(
+        evidence.answer.get("output").is_some(),
+        "the whole envelope: {}",
+        evidence.answer
+    );
     let alarm = rig.alarm(ALARM).expect("the alarm is raised at once");
     assert_eq!(alarm.details["sales"][0]["id"], sale.id.as_str());
     assert_eq!(alarm.details["sales"][0]["state"], "held");
