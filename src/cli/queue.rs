@@ -253,6 +253,22 @@ async fn show(api: &LocalApi, id: &str) -> anyhow::Result<ExitCode> {
     if let Some(code) = s["last_error"]["code"].as_str() {
         println!("error     {code}: {}", text(&s["last_error"], "message_en"));
     }
+    if let Some(m) = s["msgid"].as_str() {
+        println!("msgid     {m}");
+    }
+    // What the platform or an operator said about a request in doubt: what a resolution
+    // (`queue resolve`) is decided on.
+    for e in s["evidence"].as_array().into_iter().flatten() {
+        println!(
+            "evidence  {} msgid {} about {} infcode {} {} {}",
+            text(e, "source"),
+            e["msgid"].as_str().unwrap_or("-"),
+            e["omsgid"].as_str().unwrap_or("-"),
+            e["infcode"],
+            e["refusal"].as_str().unwrap_or(""),
+            e["message"].as_str().unwrap_or("")
+        );
+    }
     println!("history");
     for h in v["history"].as_array().into_iter().flatten() {
         let at = chrono::DateTime::from_timestamp_millis(h["at_ms"].as_i64().unwrap_or(0))

@@ -388,6 +388,18 @@ async fn doubt_a_refused_2601_ends_in_an_alarm_with_the_evidence_and_queue_resol
         "the refused 2601s are not repeated"
     );
 
+    // The operator sees the evidence.
+    let (code, out, err) = d
+        .cli(&["queue", "show", "-c", &d.cli_config, &stored])
+        .await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("evidence  reversal")
+            && out.contains("not_found")
+            && out.contains("原交易不存在"),
+        "{out}"
+    );
+
     // A sale not in doubt cannot be resolved: a clear 409.
     let (code, _, err) = d
         .cli(&[
