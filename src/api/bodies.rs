@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 use super::ApiError;
 use crate::card::service::{CardServiceError, ReadRequest};
 use crate::card::{InterfacePolicy, Pin};
-use crate::settle::{Confirmation, NewItem, NewSale};
+use crate::settle::{Confirmation, Decision, NewItem, NewSale, Resolution};
 use crate::upstream::Fen;
 
 /// Parses a JSON body: no body at all reads as `{}` (every such endpoint's fields are
@@ -302,6 +302,47 @@ pub fn reconcile_day(body: &[u8], today: NaiveDate) -> Result<NaiveDate, ApiErro
         Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
             .map_err(|_| ApiError::bad_request("date must be YYYY-MM-DD (a CST day)")),
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResolveBody {
+    /// `settled` or `not_settled`.
+    decision: String,
+    /// With `settled`: the platform's setl_id.
+    setl_id: Option<String>,
+    note: Option<String>,
+}
+
+/// `POST /v1/queue/{id}/resolve`: an operator's decision on a sale in doubt.
+pub fn queue_resolve(body: &[u8]) -> Result<Resolution, ApiError> {
+    let body: ResolveBody = parse(body)?;
+    let note = body
+        .note
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    let decision = match (body.decision.as_str(), body.setl_id) {
+        ("settled", Some(setl_id)) if !setl_id.trim().is_empty() => Decision::Settled {
+            setl_id: setl_id.trim().to_owned(),
+        },
+        ("settled", _) => {
+            return Err(ApiError::bad_request(
+                "decision settled needs setl_id: the platform's settlement id",
+            ));
+        }
+        ("not_settled", None) => Decision::NotSettled,
+        ("not_settled", Some(_)) => {
+            return Err(ApiError::bad_request(
+                "decision not_settled takes no setl_id",
+            ));
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "decision must be settled (with setl_id) or not_settled",
+            ));
+        }
+    };
+    Ok(Resolution { decision, note })
 }
 
 #[derive(Deserialize)]

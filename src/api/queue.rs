@@ -1,5 +1,6 @@
 //! Operator endpoints over stored (offline) sales and the day's end: `GET /v1/queue`,
-//! `POST /v1/queue/{id}/retry`, `POST /v1/queue/flush`, `POST /v1/reconcile`.
+//! `POST /v1/queue/{id}/retry`, `POST /v1/queue/{id}/resolve` (a sale in doubt, stored or not),
+//! `POST /v1/queue/flush`, `POST /v1/reconcile`.
 //!
 //! The queue lists stored sales not yet closed, oldest first, paginated by sale id, with the
 //! totals the offline limits count (offline.md rule 9); `?all=true` lists every stored sale,
@@ -20,7 +21,7 @@ use crate::settle::{Sale, SaleError, SaleState};
 use crate::upstream::Fen;
 
 /// Stored sales not yet closed: what the queue lists.
-pub const OPEN: [SaleState; 7] = [
+pub const OPEN: [SaleState; 9] = [
     SaleState::Queued,
     SaleState::Settling,
     SaleState::Unknown,
@@ -28,6 +29,8 @@ pub const OPEN: [SaleState; 7] = [
     SaleState::Reversed,
     SaleState::Rejected,
     SaleState::Expired,
+    SaleState::Held,
+    SaleState::Cancelling,
 ];
 
 /// Of those, the ones the forwarder still works on by itself (rejected and expired ones wait
@@ -208,6 +211,27 @@ async fn pending_count(state: &AppState) -> Result<usize, SaleError> {
 /// `POST /v1/queue/{id}/retry`: a rejected or expired stored sale goes back in the queue.
 pub(super) async fn retry(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
     match state.sales.requeue(&id).await {
+        Ok(sale) => Json(sale.view()).into_response(),
+        Err(e) => sale_error(&e).into_response(),
+    }
+}
+
+/// `POST /v1/queue/{id}/resolve`: an operator's decision on a sale in doubt (audited in the
+/// sale's history with the evidence the terminal holds).
+pub(super) async fn resolve(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    // An unknown sale is a 404 whatever the body says.
+    if let Err(e) = state.sales.get(&id).await {
+        return sale_error(&e).into_response();
+    }
+    let resolution = match super::bodies::queue_resolve(&body) {
+        Ok(r) => r,
+        Err(e) => return e.into_response(),
+    };
+    match state.sales.resolve(&id, resolution).await {
         Ok(sale) => Json(sale.view()).into_response(),
         Err(e) => sale_error(&e).into_response(),
     }

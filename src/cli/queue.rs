@@ -36,6 +36,28 @@ pub(super) enum QueueCommand {
         config: PathBuf,
         id: String,
     },
+    /// Resolve a sale in doubt after checking with the platform: --settled SETL_ID (the
+    /// platform holds the settlement; for a cancellation in doubt: it was not cancelled) or
+    /// --not-settled (it does not; for a cancellation in doubt: it was cancelled). Audited in
+    /// the sale's history with the evidence the terminal holds.
+    Resolve {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        id: String,
+        /// The platform's settlement id (setl_id).
+        #[arg(
+            long,
+            value_name = "SETL_ID",
+            conflicts_with = "not_settled",
+            required_unless_present = "not_settled"
+        )]
+        settled: Option<String>,
+        #[arg(long)]
+        not_settled: bool,
+        /// Why: who confirmed it, a ticket number (kept in the history).
+        #[arg(long)]
+        note: Option<String>,
+    },
     /// Cancel a sale (abandon it, or 2103 when settled).
     Cancel {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
@@ -69,6 +91,22 @@ pub(super) fn execute(command: QueueCommand) -> ExitCode {
         QueueCommand::Show { config, id } => (config, Job::Show(id)),
         QueueCommand::Retry { config, id } => (config, Job::Retry(id)),
         QueueCommand::Cancel { config, id } => (config, Job::Cancel(id)),
+        QueueCommand::Resolve {
+            config,
+            id,
+            settled,
+            not_settled: _,
+            note,
+        } => {
+            let mut body = match settled {
+                Some(setl_id) => json!({ "decision": "settled", "setl_id": setl_id }),
+                None => json!({ "decision": "not_settled" }),
+            };
+            if let Some(n) = note {
+                body["note"] = json!(n);
+            }
+            (config, Job::Resolve(id, body))
+        }
         QueueCommand::Export { config, .. } => (config, Job::Export),
         QueueCommand::Flush {
             config,
@@ -89,6 +127,7 @@ enum Job {
     Show(String),
     Retry(String),
     Cancel(String),
+    Resolve(String, Value),
     Export,
     Flush { wait: bool, timeout: u64 },
     Reconcile(Option<String>),
@@ -112,6 +151,7 @@ fn run(config: &std::path::Path, job: Job) -> ExitCode {
             Job::Show(id) => show(&api, &id).await,
             Job::Retry(id) => one(&api, &format!("/v1/queue/{id}/retry")).await,
             Job::Cancel(id) => one(&api, &format!("/v1/sales/{id}/cancel")).await,
+            Job::Resolve(id, body) => resolve(&api, &id, &body).await,
             Job::Export => export(&api).await,
             Job::Flush { wait, timeout } => flush(&api, wait, Duration::from_secs(timeout)).await,
             Job::Reconcile(date) => reconcile_day(&api, date).await,
@@ -213,6 +253,22 @@ async fn show(api: &LocalApi, id: &str) -> anyhow::Result<ExitCode> {
     if let Some(code) = s["last_error"]["code"].as_str() {
         println!("error     {code}: {}", text(&s["last_error"], "message_en"));
     }
+    if let Some(m) = s["msgid"].as_str() {
+        println!("msgid     {m}");
+    }
+    // What the platform or an operator said about a request in doubt: what a resolution
+    // (`queue resolve`) is decided on.
+    for e in s["evidence"].as_array().into_iter().flatten() {
+        println!(
+            "evidence  {} msgid {} about {} infcode {} {} {}",
+            text(e, "source"),
+            e["msgid"].as_str().unwrap_or("-"),
+            e["omsgid"].as_str().unwrap_or("-"),
+            e["infcode"],
+            e["refusal"].as_str().unwrap_or(""),
+            e["message"].as_str().unwrap_or("")
+        );
+    }
     println!("history");
     for h in v["history"].as_array().into_iter().flatten() {
         let at = chrono::DateTime::from_timestamp_millis(h["at_ms"].as_i64().unwrap_or(0))
@@ -236,6 +292,16 @@ async fn show(api: &LocalApi, id: &str) -> anyhow::Result<ExitCode> {
 
 async fn one(api: &LocalApi, path: &str) -> anyhow::Result<ExitCode> {
     let s = api.post(path, &json!({})).await?.ok()?;
+    println!("{} {}", text(&s, "id"), text(&s, "state"));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `queue resolve`: the decision, then the sale as it ends.
+async fn resolve(api: &LocalApi, id: &str, body: &Value) -> anyhow::Result<ExitCode> {
+    let s = api
+        .post(&format!("/v1/queue/{id}/resolve"), body)
+        .await?
+        .ok()?;
     println!("{} {}", text(&s, "id"), text(&s, "state"));
     Ok(ExitCode::SUCCESS)
 }

@@ -116,6 +116,22 @@ impl SaleBook {
         store_offline: Option<OfflineLimits>,
         edit: impl FnOnce(&mut Sale),
     ) -> Result<(), SaleError> {
+        self.transition_due(sale, event, detail, store_offline, None, edit)
+            .await
+    }
+
+    /// [`SaleBook::transition`] that also sets when the forwarder may next try the sale
+    /// (`next_attempt_at_ms`, e.g. a stored sale whose request never left goes back to the
+    /// queue with a backoff).
+    pub(super) async fn transition_due(
+        &self,
+        sale: &mut Sale,
+        event: SaleEvent,
+        detail: serde_json::Value,
+        store_offline: Option<OfflineLimits>,
+        next_attempt_at_ms: Option<i64>,
+        edit: impl FnOnce(&mut Sale),
+    ) -> Result<(), SaleError> {
         let from = sale.state;
         let to = from.next(event).map_err(|e| SaleError::WrongState {
             state: e.from,
@@ -132,7 +148,7 @@ impl SaleBook {
             to,
             event: event_name(event),
             detail,
-            next_attempt_at_ms: None,
+            next_attempt_at_ms,
             store_offline,
         };
         self.write(&next, row).await?;
@@ -253,6 +269,12 @@ fn event_name(e: SaleEvent) -> &'static str {
         SaleEvent::Expire => "expire",
         SaleEvent::Requeue => "requeue",
         SaleEvent::Abandon => "abandon",
+        SaleEvent::Unsent => "unsent",
+        SaleEvent::Hold => "hold",
+        SaleEvent::ResolveSettled => "resolve_settled",
+        SaleEvent::ResolveUnsettled => "resolve_unsettled",
+        SaleEvent::ResolveCancelled => "resolve_cancelled",
+        SaleEvent::Refunded => "refunded",
     }
 }
 
@@ -263,6 +285,9 @@ fn event_action(e: SaleEvent) -> &'static str {
         SaleEvent::Cancel => "be cancelled",
         SaleEvent::Store => "be stored offline",
         SaleEvent::Confirm => "be confirmed",
+        SaleEvent::ResolveSettled | SaleEvent::ResolveUnsettled | SaleEvent::ResolveCancelled => {
+            "be resolved by an operator"
+        }
         _ => "move on this way",
     }
 }

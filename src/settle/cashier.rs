@@ -100,6 +100,7 @@ impl Cashier {
             attempt: None,
             reversed_attempts: Vec::new(),
             reversal: None,
+            evidence: Vec::new(),
             settlement: None,
             cancellation: None,
             tries: 0,
@@ -278,11 +279,41 @@ impl Cashier {
                         },
                     )
                     .await?;
-                self.settle_with_one_retry(&mut sale).await?;
+                self.settle_online(&mut sale).await?;
                 Ok(sale)
             }
             SaleState::Reversed if !sale.stored => {
-                self.settle_with_one_retry(&mut sale).await?;
+                self.settle_online(&mut sale).await?;
+                Ok(sale)
+            }
+            // The last 2102 never reached the platform (`unsent`): the cashier was told
+            // `can_store` when the sale may be stored, and confirming again stores it;
+            // otherwise it is tried online again under a new msgid.
+            SaleState::Confirmed if self.can_store(&sale) && sale.last_error.is_some() => {
+                let collected = c.collected.unwrap_or(sale.amount);
+                if collected.0 < 0 {
+                    return Err(SaleError::BadRequest(
+                        "collected must not be negative".into(),
+                    ));
+                }
+                let limits = self.config.limits();
+                self.book
+                    .transition(
+                        &mut sale,
+                        SaleEvent::Store,
+                        serde_json::json!({ "collected": collected }),
+                        Some(limits),
+                        |s| {
+                            s.collected = Some(collected);
+                            s.last_error = None;
+                        },
+                    )
+                    .await?;
+                self.forwarder.wake();
+                Ok(sale)
+            }
+            SaleState::Confirmed => {
+                self.settle_online(&mut sale).await?;
                 Ok(sale)
             }
             SaleState::Captured | SaleState::Identified => {
@@ -317,6 +348,23 @@ impl Cashier {
                 state,
                 action: "confirm",
             }),
+        }
+    }
+
+    /// A sale of the counter that may be stored offline when the platform cannot be reached.
+    fn can_store(&self, sale: &Sale) -> bool {
+        sale.mode == SaleMode::PreferOnline && self.check_storable(&sale.credential).is_ok()
+    }
+
+    /// [`Cashier::settle_with_one_retry`]; a 2102 that never reached the platform (the sale is
+    /// `confirmed` again) answers the link failure as presettle does: `sale.offline` with
+    /// `can_store` for a sale that may be stored — never a 2601.
+    async fn settle_online(&self, sale: &mut Sale) -> Result<(), SaleError> {
+        match self.settle_with_one_retry(sale).await {
+            Err(SaleError::Upstream(e)) if sale.state == SaleState::Confirmed => {
+                Err(offline_or(e, self.can_store(sale)))
+            }
+            other => other,
         }
     }
 

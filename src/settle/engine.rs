@@ -15,11 +15,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::book::SaleBook;
 use super::cashier::{Cashier, CashierParts};
+use super::doubt::Doubts;
 use super::error::SaleError;
 use super::forwarder::{Forwarder, Pass};
 use super::options::SettleConfig;
 use super::reconcile::{Reconciler, Report, Totals};
 use super::recovery::Recovery;
+use super::resolve::{Resolution, Resolver};
 use super::sale::Sale;
 use super::settler::Settler;
 use crate::card::service::CardService;
@@ -40,6 +42,8 @@ pub struct Engine {
     forwarder: Arc<Forwarder>,
     reconciler: Arc<Reconciler>,
     cashier: Cashier,
+    resolver: Resolver,
+    doubts: Arc<Doubts>,
     terminal: TerminalConfig,
     credentials: Arc<Credentials>,
 }
@@ -63,12 +67,18 @@ impl Engine {
     pub fn new(parts: EngineParts) -> Engine {
         let clock = parts.clock.unwrap_or_else(|| Arc::new(Utc::now));
         let book = Arc::new(SaleBook::new(parts.store, parts.events, clock));
+        let doubts = Arc::new(Doubts::new(
+            Arc::clone(&book),
+            parts.status.clone(),
+            parts.config.in_doubt_alarm_minutes,
+        ));
         let settler = Arc::new(Settler::new(
             Arc::clone(&book),
             parts.platform,
             parts.config.clone(),
             parts.terminal.clone(),
             parts.status.clone(),
+            Arc::clone(&doubts),
         ));
         let forwarder = Arc::new(Forwarder::new(
             Arc::clone(&book),
@@ -86,6 +96,12 @@ impl Engine {
                 config: parts.config.clone(),
                 credentials: Arc::clone(&parts.credentials),
             }),
+            resolver: Resolver::new(
+                Arc::clone(&book),
+                Arc::clone(&settler),
+                Arc::clone(&forwarder),
+            ),
+            doubts,
             forwarder,
             reconciler: Arc::new(Reconciler::new(
                 Arc::clone(&book),
@@ -140,10 +156,21 @@ impl Engine {
         self.recovery.run().await
     }
 
-    /// Runs the forwarder until `stop`.
+    /// Runs the forwarder until `stop`, and keeps the `sale.in_doubt` alarm up to date.
     pub async fn run_forwarder(self: Arc<Self>, stop: CancellationToken) {
         let forwarder = Arc::clone(&self.forwarder);
-        forwarder.run(stop).await;
+        tokio::join!(forwarder.run(stop.clone()), self.doubts.run(stop));
+    }
+
+    /// Raises the `sale.in_doubt` alarm while a sale is held or has been in doubt too long,
+    /// clears it otherwise.
+    pub async fn show_doubts(&self) {
+        self.doubts.show().await;
+    }
+
+    /// An operator's resolution of a sale in doubt (`POST /v1/queue/{id}/resolve`).
+    pub async fn resolve(&self, id: &str, resolution: Resolution) -> Result<Sale, SaleError> {
+        self.resolver.resolve(id, resolution).await
     }
 
     /// One forwarder pass over the due sales, oldest first.

@@ -40,6 +40,18 @@ pub enum SaleError {
     NoPlatform,
     #[error("another operation on sale {0} is running")]
     Busy(String),
+    #[error(
+        "sale in state {state} is not in doubt: only a sale in doubt (settling, unknown, reversing, held, cancelling) can be resolved"
+    )]
+    NotInDoubt { state: SaleState },
+    #[error(
+        "the outcome of sale {id} is unknown and the platform refused its reversal ({refusal}): held for an operator (medsettle queue resolve); do not settle it again"
+    )]
+    Held { id: String, refusal: &'static str },
+    #[error(
+        "the previous settlement request {omsgid} of this sale was not proven reversed: no new settlement until it is (2601 answered, or an operator's resolution)"
+    )]
+    ReversalUnproven { omsgid: String },
     #[error(transparent)]
     Upstream(UpstreamError),
     #[error("card: {0}")]
@@ -83,9 +95,12 @@ impl SaleError {
             | SaleError::WrongState { .. }
             | SaleError::OtherCard
             | SaleError::Busy(_)
-            | SaleError::InsutypeNotOffered { .. } => 409,
+            | SaleError::InsutypeNotOffered { .. }
+            | SaleError::NotInDoubt { .. }
+            | SaleError::ReversalUnproven { .. } => 409,
             SaleError::Limit { .. } => 409,
             SaleError::OnlineRequired | SaleError::Offline { .. } | SaleError::NoPlatform => 503,
+            SaleError::Held { .. } => 502,
             SaleError::Upstream(UpstreamError::Business { .. }) => 422,
             SaleError::Upstream(_) => 502,
             SaleError::Card(..) => 422,
@@ -113,6 +128,9 @@ impl UserFacing for SaleError {
             },
             SaleError::NoPlatform => "sale.no_platform",
             SaleError::Busy(_) => "sale.busy",
+            SaleError::NotInDoubt { .. } => "sale.not_in_doubt",
+            SaleError::ReversalUnproven { .. } => "sale.reversal_unproven",
+            SaleError::Held { .. } => "sale.held",
             SaleError::Upstream(e) => e.code(),
             SaleError::Card(_, code, _) => code,
             SaleError::Store(e) => e.code(),
@@ -148,6 +166,16 @@ impl UserFacing for SaleError {
             },
             SaleError::NoPlatform => "本终端未配置医保平台，无法结算。".into(),
             SaleError::Busy(_) => "该笔交易正在处理中，请稍候。".into(),
+            SaleError::NotInDoubt { state } => format!(
+                "交易当前状态为“{}”，结果并非未知，不能人工处理（只有结算中、结果未知、冲正中、待人工处理、撤销中的交易可以）。",
+                state_zh(*state)
+            ),
+            SaleError::Held { .. } => {
+                "交易结果未知，医保平台拒绝冲正，已转运维人员核实处理，请勿重复结算。".into()
+            }
+            SaleError::ReversalUnproven { .. } => {
+                "上一次结算请求未确认冲正成功，不能重新结算，请联系运维人员。".into()
+            }
             SaleError::Upstream(e) => e.message_zh(),
             SaleError::Card(zh, _, _) => zh.clone(),
             SaleError::Store(e) => e.message_zh(),
@@ -192,5 +220,6 @@ pub fn state_zh(s: SaleState) -> &'static str {
         SaleState::Cancelled => "已撤销",
         SaleState::Expired => "已过期",
         SaleState::Abandoned => "已放弃",
+        SaleState::Held => "待人工处理",
     }
 }

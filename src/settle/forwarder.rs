@@ -171,6 +171,11 @@ impl Forwarder {
                 continue;
             }
             let step = self.forward_one(&mut sale).await;
+            // Put back to wait (a request that never left, a 2601 not answered): due again
+            // after its own short backoff, so the next pass comes soon, not after IDLE_CHECK.
+            if step.is_err() && WORK.contains(&sale.state) {
+                pass.waiting += 1;
+            }
             if matches!(sale.state, SaleState::Rejected | SaleState::Expired) {
                 self.show_attention().await;
             }

@@ -9,6 +9,7 @@
 
 mod book;
 mod cashier;
+pub mod doubt;
 pub mod engine;
 pub mod error;
 pub mod forwarder;
@@ -18,6 +19,7 @@ pub mod options;
 pub mod reconcile;
 mod recovery;
 mod requests;
+pub mod resolve;
 pub mod sale;
 mod settler;
 pub mod state;
@@ -26,5 +28,6 @@ mod tests;
 
 pub use engine::{Confirmation, Engine, EngineParts, NewItem, NewSale};
 pub use error::SaleError;
+pub use resolve::{Decision, Resolution};
 pub use sale::Sale;
 pub use state::{SaleEvent, SaleState};

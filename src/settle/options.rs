@@ -66,6 +66,9 @@ pub struct SettleConfig {
     /// When 1101 answers several `insuinfo` rows and the cashier chose none: the first active
     /// row whose `insutype` comes first in this list, else the first active row, else the first.
     pub insutype_preference: Vec<String>,
+    /// A sale in doubt (settling, unknown, reversing, cancelling) for longer than this raises
+    /// the `sale.in_doubt` alarm, in minutes (a `held` sale raises it at once).
+    pub in_doubt_alarm_minutes: u32,
 }
 
 impl Default for SettleConfig {
@@ -90,6 +93,7 @@ impl Default for SettleConfig {
             pharmacy_input_node: "druginfo".to_owned(),
             pharmacy_detail_node: "drugdetail".to_owned(),
             insutype_preference: Vec::new(),
+            in_doubt_alarm_minutes: 10,
         }
     }
 }
@@ -150,6 +154,9 @@ impl SettleConfig {
         {
             let message = format!("{bad_type:?} is not an insutype (1–6 digits, e.g. \"310\")");
             bad("insutype_preference", &message);
+        }
+        if !(1..=24 * 60).contains(&self.in_doubt_alarm_minutes) {
+            bad("in_doubt_alarm_minutes", "must be between 1 and 1440");
         }
         if !self.reconcile_at.is_empty() && self.reconcile_time().is_none() {
             bad(

@@ -3,7 +3,8 @@
 //! no answer was recorded — declared `unknown` (the forwarder then reverses it with 2601).
 //!
 //! It sends nothing itself and never guesses an outcome: only a recorded `ok` or `business`
-//! answer finishes a sale.
+//! answer finishes a sale, and only a recorded gateway refusal (HTTP 4xx without an envelope:
+//! it never reached the platform) puts it back to be tried again under a new msgid.
 
 use std::sync::Arc;
 
@@ -62,9 +63,12 @@ impl Recovery {
             ))
         });
         let classified = match answer {
+            // A recorded answer is read again as the client read it; a `protocol` row may be a
+            // gateway's 4xx, which never reached the platform.
             Some((outcome, status, body))
                 if outcome == outcome_str(AuditOutcome::Ok)
-                    || outcome == outcome_str(AuditOutcome::Business) =>
+                    || outcome == outcome_str(AuditOutcome::Business)
+                    || outcome == outcome_str(AuditOutcome::Protocol) =>
             {
                 crate::upstream::classify(status, body.as_bytes())
             }
@@ -92,6 +96,16 @@ impl Recovery {
             Ok(_) | Err(UpstreamError::Business { .. }) => {
                 self.settler.apply_cancellation(sale, checked).await
             }
+            // The request provably never reached the platform (a gateway refused it): the
+            // settler puts the sale back where it can be tried again under a new msgid.
+            Err(e) if !e.outcome_unknown() && sale.state == SaleState::Settling => {
+                let result = self.settler.apply_settlement(sale, Err(e)).await;
+                never_sent(result)
+            }
+            Err(e) if !e.outcome_unknown() => {
+                let result = self.settler.apply_cancellation(sale, Err(e)).await;
+                never_sent(result)
+            }
             Err(e) => {
                 // Not proven either way: `unknown`; the forwarder reverses it.
                 let recovered = serde_json::json!({ "recovered": true });
@@ -100,6 +114,15 @@ impl Recovery {
                     .await
             }
         }
+    }
+}
+
+/// The settler answers a never-sent request with its failure after moving the sale back: for
+/// recovery that is the sale resolved.
+fn never_sent(result: Result<(), SaleError>) -> Result<(), SaleError> {
+    match result {
+        Err(SaleError::Upstream(e)) if !e.outcome_unknown() => Ok(()),
+        other => other,
     }
 }
 

@@ -163,6 +163,85 @@ pub struct Attempt {
     pub msgid: String,
     pub infno: String,
     pub at_ms: i64,
+    /// For a reversed attempt: the proof it was reversed (the 2601's answer, or an operator's
+    /// resolution). A sale settles afresh only after its last attempt has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reversed_by: Option<Evidence>,
+}
+
+impl Attempt {
+    /// A new request, not reversed.
+    pub fn new(msgid: &str, infno: &str, at_ms: i64) -> Attempt {
+        Attempt {
+            msgid: msgid.to_owned(),
+            infno: infno.to_owned(),
+            at_ms,
+            reversed_by: None,
+        }
+    }
+
+    /// The platform answered the 2601 for it with success, or an operator resolved it as not
+    /// having happened.
+    pub fn reversal_proven(&self) -> bool {
+        self.reversed_by.as_ref().is_some_and(|e| match e.source {
+            EvidenceSource::Reversal => e.infcode == Some(0),
+            EvidenceSource::Operator => true,
+            EvidenceSource::SettlementQuery => false,
+        })
+    }
+}
+
+/// Where a piece of evidence about a request in doubt comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EvidenceSource {
+    /// The platform's answer to a 2601 (冲正).
+    Reversal,
+    /// The platform's answer to a 5203 settlement query.
+    SettlementQuery,
+    /// An operator's decision (`medsettle queue resolve`).
+    Operator,
+}
+
+/// What the platform (or an operator) said about a request in doubt, kept on the sale and in
+/// its history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    pub source: EvidenceSource,
+    /// The request that was answered (the 2601's or 5203's msgid); none for an operator.
+    #[serde(default)]
+    pub msgid: Option<String>,
+    /// The request in doubt it is about.
+    #[serde(default)]
+    pub omsgid: Option<String>,
+    #[serde(default)]
+    pub infcode: Option<i64>,
+    /// The platform's message (scrubbed of ID numbers), or the operator's note.
+    #[serde(default)]
+    pub message: Option<String>,
+    /// How a refused 2601 was read (`not_found`, `already_reversed`, `other`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refusal: Option<String>,
+    /// The platform's answer as received (`inf_refmsgid`, `respond_time`, `output`); may hold
+    /// personal data (5203), so it stays in the sealed document and is not in the view.
+    #[serde(default)]
+    pub answer: serde_json::Value,
+    pub at_ms: i64,
+}
+
+impl Evidence {
+    /// The evidence without the raw answer, for views and history rows shown to operators.
+    pub fn summary(&self) -> serde_json::Value {
+        serde_json::json!({
+            "source": self.source,
+            "msgid": self.msgid,
+            "omsgid": self.omsgid,
+            "infcode": self.infcode,
+            "message": self.message,
+            "refusal": self.refusal,
+            "at_ms": self.at_ms,
+        })
+    }
 }
 
 /// The last failure, as the cashier or operator sees it.
@@ -197,11 +276,16 @@ pub struct Sale {
     pub consent: Option<Consent>,
     /// The money-moving request in flight or last sent (2102, 2103).
     pub attempt: Option<Attempt>,
-    /// Earlier 2102 attempts that were reversed.
+    /// Earlier money-moving attempts (2102, or a 2103 whose cancellation was reversed) that
+    /// were reversed, each with its proof (`reversed_by`).
     #[serde(default)]
     pub reversed_attempts: Vec<Attempt>,
     /// The 2601 in flight.
     pub reversal: Option<Attempt>,
+    /// What the platform or an operator said about this sale's requests in doubt (refused
+    /// 2601s, 5203 answers, resolutions), oldest first.
+    #[serde(default)]
+    pub evidence: Vec<Evidence>,
     /// The settlement.
     pub settlement: Option<Split>,
     /// The cancellation of the settlement (2103 answered).
@@ -260,6 +344,16 @@ impl Sale {
             "msgid": self.attempt.as_ref().map(|a| &a.msgid),
             "tries": self.tries,
             "last_error": self.last_error,
+            "reversed": self
+                .reversed_attempts
+                .iter()
+                .map(|a| serde_json::json!({
+                    "msgid": a.msgid,
+                    "infno": a.infno,
+                    "reversed_by": a.reversed_by.as_ref().map(Evidence::summary),
+                }))
+                .collect::<Vec<_>>(),
+            "evidence": self.evidence.iter().map(Evidence::summary).collect::<Vec<_>>(),
         })
     }
 }
@@ -291,6 +385,7 @@ mod tests {
             attempt: None,
             reversed_attempts: vec![],
             reversal: None,
+            evidence: vec![],
             settlement: None,
             cancellation: None,
             tries: 0,

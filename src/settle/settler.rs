@@ -12,16 +12,18 @@
 use std::sync::Arc;
 
 use super::book::{SaleBook, failure};
+use super::doubt::{Doubts, Refusal};
 use super::error::SaleError;
 use super::options::SettleConfig;
 use super::requests;
-use super::sale::{Attempt, Cancellation, Person, Sale, Split};
+use super::sale::{Attempt, Cancellation, Evidence, EvidenceSource, Person, Sale, Split};
 use super::state::{SaleEvent, SaleState};
 use crate::status::StatusBoard;
 use crate::terminal::TerminalConfig;
 use crate::upstream::calls::{cancellation, settlement};
-use crate::upstream::client::{CallOptions, Prepared};
+use crate::upstream::client::{CallOptions, Exchange, Prepared};
 use crate::upstream::platform::Platform;
+use crate::upstream::tx::query::SettlementQueryInput;
 use crate::upstream::tx::reverse::{Cancel, CancelInput, ReversalInput};
 use crate::upstream::tx::settle::{Sent, Settlement};
 use crate::upstream::{MsgId, UpstreamError, time};
@@ -34,6 +36,8 @@ pub(super) struct Settler {
     terminal: TerminalConfig,
     /// Where a settlement answer that fails an advisory check is shown.
     status: Option<Arc<StatusBoard>>,
+    /// The `sale.in_doubt` alarm, re-evaluated when a sale is held.
+    doubts: Arc<Doubts>,
 }
 
 /// The alarm of settlement answers that failed an advisory check.
@@ -46,6 +50,7 @@ impl Settler {
         config: SettleConfig,
         terminal: TerminalConfig,
         status: Option<Arc<StatusBoard>>,
+        doubts: Arc<Doubts>,
     ) -> Settler {
         Settler {
             book,
@@ -53,7 +58,13 @@ impl Settler {
             config,
             terminal,
             status,
+            doubts,
         }
+    }
+
+    /// The `sale.in_doubt` alarm.
+    pub(super) fn doubts(&self) -> &Arc<Doubts> {
+        &self.doubts
     }
 
     /// The platform, or [`SaleError::NoPlatform`].
@@ -101,6 +112,49 @@ impl Settler {
         Ok(Split::from_settlement(&s, &self.today()))
     }
 
+    /// 5203 for settlement `setl_id` of the sale (upstream.md "Settlement query": it re-reads a
+    /// settlement whose id the terminal holds). `None` when the platform cannot be asked (no
+    /// platform, no psn_no, the link down): callers go on with the evidence they hold. A
+    /// refusal is evidence too (infcode -1 and its message).
+    pub(super) async fn query_settlement(&self, sale: &Sale, setl_id: &str) -> Option<Evidence> {
+        let platform = self.platform_if_any()?;
+        let mdtrt_id = sale.settlement.as_ref().and_then(|s| s.mdtrt_id.clone());
+        let input =
+            SettlementQueryInput::new(&requests::psn_no(sale), setl_id, mdtrt_id.as_deref())
+                .ok()?;
+        let region = sale
+            .person
+            .as_ref()
+            .map(|p| p.insuplc_admdvs.clone())
+            .unwrap_or_default();
+        let at_ms = self.book.now().timestamp_millis();
+        let evidence =
+            |infcode: i64, message: Option<String>, answer: serde_json::Value| Evidence {
+                source: EvidenceSource::SettlementQuery,
+                msgid: None,
+                omsgid: sale.attempt.as_ref().map(|a| a.msgid.clone()),
+                infcode: Some(infcode),
+                message,
+                refusal: None,
+                answer,
+                at_ms,
+            };
+        match platform.settlement_query(&input, &region).await {
+            Ok(q) => Some(evidence(
+                0,
+                None,
+                serde_json::json!({ "output": { "setlinfo": q.settlement.answer } }),
+            )),
+            Err(UpstreamError::Business { infcode, err_msg }) => {
+                Some(evidence(infcode, Some(err_msg), serde_json::Value::Null))
+            }
+            Err(e) => {
+                tracing::warn!(sale = %sale.id, error = %e, "5203 settlement query failed");
+                None
+            }
+        }
+    }
+
     /// The CST day now, `yyyy-MM-dd`.
     pub(super) fn today(&self) -> String {
         time::format_date(time::cst_day(self.book.now()))
@@ -108,7 +162,9 @@ impl Settler {
 
     /// Settles a sale now (lock held): `confirmed`, `queued` (with person and estimate filled
     /// in by the caller) or `reversed`. Ends `settled`, `rejected`, or — when the outcome is
-    /// unknown — `reversed` after an inline 2601 (or `unknown`/`reversing` for the forwarder).
+    /// unknown — `reversed` after an inline 2601 (or `unknown`/`reversing`/`held` for the
+    /// forwarder or an operator); a request that never left puts the sale back where it was
+    /// (`confirmed`, or `queued` with a backoff) and answers the link failure.
     pub(super) async fn settle_now(&self, sale: &mut Sale) -> Result<(), SaleError> {
         let platform = self.platform()?;
         let event = match sale.state {
@@ -120,6 +176,7 @@ impl Settler {
             state: e.from,
             action: "settle",
         })?;
+        may_settle_afresh(sale)?;
         let invono = requests::invono(&sale.chrg_bchno);
         let input = requests::pharmacy_input(
             sale,
@@ -258,37 +315,105 @@ impl Settler {
                 });
             }
         };
-        match platform.send(&prepared).await {
-            Ok(_) if attempt.infno == crate::upstream::tx::pharmacy::PHARMACY_SETTLE => {
-                let none = serde_json::json!({});
+        let result = platform.send(&prepared).await;
+        let at_ms = self.book.now().timestamp_millis();
+        match result {
+            Ok(x) => {
+                // The platform's answer to the 2601 is the evidence that this msgid can no
+                // longer settle (or cancel): kept on the reversed attempt and in the history.
+                let proof = reversal_proof(&x, &attempt.msgid, at_ms);
+                let detail = serde_json::json!({
+                    "omsgid": attempt.msgid,
+                    "oinfno": attempt.infno,
+                    "evidence": proof,
+                });
+                let settlement = attempt.infno == crate::upstream::tx::pharmacy::PHARMACY_SETTLE;
+                // A reversed cancellation: the settlement stands.
+                let event = if settlement {
+                    SaleEvent::Reversed
+                } else {
+                    SaleEvent::Restored
+                };
                 self.book
-                    .transition(sale, SaleEvent::Reversed, none, None, |s| {
-                        if let Some(a) = s.attempt.take() {
+                    .transition(sale, event, detail, None, |s| {
+                        if let Some(mut a) = s.attempt.take() {
+                            a.reversed_by = Some(proof.clone());
                             s.reversed_attempts.push(a);
                         }
                         s.reversal = None;
                     })
                     .await
             }
-            Ok(_) => {
-                // A cancellation was reversed: the settlement stands.
-                let none = serde_json::json!({});
-                self.book
-                    .transition(sale, SaleEvent::Restored, none, None, |s| {
-                        s.attempt = None;
-                        s.reversal = None;
-                    })
-                    .await
+            Err(UpstreamError::Business { infcode, err_msg }) => {
+                let e = UpstreamError::Business { infcode, err_msg };
+                self.hold(sale, &attempt, &prepared, e, at_ms).await
             }
             Err(e) => {
+                // Not answered: the same 2601 again later, each time a little later.
                 let f = failure(&e, self.book.now());
-                let next = self.book.now().timestamp_millis() + self.backoff_ms(sale.tries);
+                sale.tries = sale.tries.saturating_add(1);
+                let next = at_ms + self.backoff_ms(sale.tries);
                 self.book
                     .note(sale, "reversal_failed", Some(f), Some(next))
                     .await?;
                 Err(SaleError::Upstream(e))
             }
         }
+    }
+
+    /// The platform refused the 2601 (`infcode=-1`): the outcome of the original request stays
+    /// unknown and repeating the 2601 would get the same answer. The refusal is recorded as
+    /// evidence, the sale is `held` (no automatic retry) and the `sale.in_doubt` alarm names it;
+    /// an operator resolves it (`medsettle queue resolve`).
+    async fn hold(
+        &self,
+        sale: &mut Sale,
+        attempt: &Attempt,
+        prepared: &Prepared,
+        e: UpstreamError,
+        at_ms: i64,
+    ) -> Result<(), SaleError> {
+        let UpstreamError::Business { infcode, err_msg } = &e else {
+            return Err(SaleError::Upstream(e));
+        };
+        let refusal = Refusal::of(err_msg);
+        // The platform's answer as the audit table recorded it (the envelope; a 2601 answer
+        // carries no personal data), else what the error kept of it.
+        let recorded = self
+            .book
+            .store()
+            .audit(prepared.msgid.as_str())
+            .await
+            .ok()
+            .flatten()
+            .and_then(|r| r.response)
+            .and_then(|body| serde_json::from_str::<serde_json::Value>(&body).ok());
+        let answer = recorded
+            .unwrap_or_else(|| serde_json::json!({ "infcode": infcode, "err_msg": err_msg }));
+        let evidence = Evidence {
+            source: EvidenceSource::Reversal,
+            msgid: Some(prepared.msgid.as_str().to_owned()),
+            omsgid: Some(attempt.msgid.clone()),
+            infcode: Some(*infcode),
+            message: Some(err_msg.clone()),
+            refusal: Some(refusal.as_str().to_owned()),
+            answer,
+            at_ms,
+        };
+        tracing::error!(sale = %sale.id, omsgid = %attempt.msgid, refusal = refusal.as_str(), "the platform refused the reversal; the sale is held for an operator");
+        let f = failure(&e, self.book.now());
+        let detail = serde_json::json!({ "error": f, "evidence": evidence });
+        self.book
+            .transition(sale, SaleEvent::Hold, detail, None, |s| {
+                s.evidence.push(evidence.clone());
+                s.last_error = Some(f.clone());
+            })
+            .await?;
+        self.doubts.show().await;
+        Err(SaleError::Held {
+            id: sale.id.clone(),
+            refusal: refusal.as_str(),
+        })
     }
 
     /// 2103 for a settled sale (lock held).
@@ -298,6 +423,26 @@ impl Settler {
             state: sale.state,
             action: "cancel without a settlement",
         })?;
+        // A cancellation of this sale was in doubt before (its 2103 was reversed): the
+        // settlement's setl_id is known, so 5203 reads its state first. If the platform reports
+        // it refunded, the sale is cancelled without another 2103.
+        let cancelled_before = sale
+            .reversed_attempts
+            .iter()
+            .any(|a| a.infno == crate::upstream::tx::reverse::PHARMACY_CANCEL);
+        if let (true, Some(setl_id)) = (cancelled_before, settled.setl_id.as_deref()) {
+            if let Some(evidence) = self.query_settlement(sale, setl_id).await {
+                if refunded(&evidence) {
+                    let detail = serde_json::json!({ "evidence": evidence });
+                    return self
+                        .book
+                        .transition(sale, SaleEvent::Refunded, detail, None, |s| {
+                            s.evidence.push(evidence.clone());
+                        })
+                        .await;
+                }
+            }
+        }
         let input = CancelInput {
             data: Cancel {
                 setl_id: settled.setl_id.clone().unwrap_or_default(),
@@ -364,8 +509,11 @@ impl Settler {
     }
 
     /// A 2102 or 2103 that did not take effect as asked. A business refusal is recorded
-    /// (`clear_refused` drops the refused request from the sale) and returned; anything else
-    /// proves nothing — the platform may have acted — so the request is reversed.
+    /// (`clear_refused` drops the refused request from the sale) and returned; a request that
+    /// provably never reached the platform (no connection, a local failure before sending, a
+    /// gateway refusal) goes back to where it can be tried again under a new msgid, and the
+    /// failure is returned; anything else ([`UpstreamError::outcome_unknown`]) proves nothing
+    /// — the platform may have acted — so the request is reversed.
     async fn not_applied(
         &self,
         sale: &mut Sale,
@@ -379,28 +527,122 @@ impl Settler {
                 .await?;
             return Err(SaleError::Upstream(e));
         }
+        if !e.outcome_unknown() {
+            self.unsent(sale, &e).await?;
+            return Err(SaleError::Upstream(e));
+        }
         self.book
             .record_failure(sale, SaleEvent::Lost, &e, null, false)
             .await?;
         self.reverse(sale).await
     }
 
+    /// A 2102/2103 that never left: `settling` → `confirmed` (online; the cashier retries or
+    /// stores it) or `queued` (stored; the forwarder retries after a backoff), `cancelling` →
+    /// `settled`. The request is dropped from the sale (its msgid is dead: a retry gets a new
+    /// one) and named in the history.
+    async fn unsent(&self, sale: &mut Sale, e: &UpstreamError) -> Result<(), SaleError> {
+        let (event, next) = match sale.state {
+            SaleState::Settling if sale.stored => (
+                SaleEvent::Requeue,
+                Some(self.book.now().timestamp_millis() + self.backoff_ms(sale.tries)),
+            ),
+            _ => (SaleEvent::Unsent, None),
+        };
+        let f = failure(e, self.book.now());
+        let detail = serde_json::json!({
+            "error": f,
+            "msgid": sale.attempt.as_ref().map(|a| &a.msgid),
+            "infno": sale.attempt.as_ref().map(|a| &a.infno),
+            "never_sent": true,
+            "next_attempt_at_ms": next,
+        });
+        tracing::warn!(sale = %sale.id, error = %e, "the request never reached the platform; it will be tried again under a new msgid");
+        self.book
+            .transition_due(sale, event, detail, None, next, |s| {
+                s.attempt = None;
+                s.last_error = Some(f.clone());
+            })
+            .await
+    }
+
     /// Capped exponential backoff with ±50 % jitter, in ms.
     pub(super) fn backoff_ms(&self, tries: u32) -> i64 {
-        let base = self
-            .config
-            .retry_first_ms
-            .saturating_mul(1u64 << tries.min(20))
-            .min(self.config.retry_max_ms);
-        let jitter = rand::random_range(0.5..1.5);
-        (base as f64 * jitter) as i64
+        backoff(&self.config, tries)
     }
 }
 
+/// Capped exponential backoff with ±50 % jitter, in ms: `retry_first_ms × 2^tries`, at most
+/// `retry_max_ms` before the jitter.
+pub(super) fn backoff(config: &SettleConfig, tries: u32) -> i64 {
+    let base = config
+        .retry_first_ms
+        .saturating_mul(1u64 << tries.min(20))
+        .min(config.retry_max_ms);
+    let jitter = rand::random_range(0.5..1.5);
+    (base as f64 * jitter) as i64
+}
+
 fn attempt_of(p: &Prepared) -> Attempt {
-    Attempt {
-        msgid: p.msgid.as_str().to_owned(),
-        infno: p.infno.clone(),
-        at_ms: p.at.timestamp_millis(),
+    Attempt::new(p.msgid.as_str(), &p.infno, p.at.timestamp_millis())
+}
+
+/// The evidence of a 2601 the platform answered `infcode=0` for `omsgid`.
+fn reversal_proof(x: &Exchange, omsgid: &str, at_ms: i64) -> Evidence {
+    let r = &x.response;
+    Evidence {
+        source: EvidenceSource::Reversal,
+        msgid: Some(x.msgid.as_str().to_owned()),
+        omsgid: Some(omsgid.to_owned()),
+        infcode: Some(r.infcode),
+        message: r.err_msg.clone().filter(|m| !m.is_empty()),
+        refusal: None,
+        answer: serde_json::json!({
+            "infcode": r.infcode,
+            "inf_refmsgid": r.inf_refmsgid,
+            "refmsg_time": r.refmsg_time,
+            "respond_time": r.respond_time,
+            "err_msg": r.err_msg,
+            "output": r.output,
+        }),
+        at_ms,
+    }
+}
+
+/// A 5203 answer says the settlement was refunded (cancelled): `refd_setl_flag` "1" in its
+/// `setlinfo` (upstream.md "Settlement query"; a number or a string, surrounding blanks ignored).
+pub(super) fn refunded(evidence: &Evidence) -> bool {
+    if evidence.source != EvidenceSource::SettlementQuery || evidence.infcode != Some(0) {
+        return false;
+    }
+    let flag = &evidence.answer["output"]["setlinfo"]["refd_setl_flag"];
+    match flag {
+        serde_json::Value::String(s) => s.trim() == "1",
+        serde_json::Value::Number(n) => n.as_i64() == Some(1),
+        _ => false,
+    }
+}
+
+/// A sale settles afresh (a new msgid) only when no earlier settlement request of it can still
+/// take effect: a `reversed` sale's last reversed 2102 must carry the proof that it was reversed
+/// (the platform answered its 2601 with success, or an operator resolved it as not settled).
+/// Upstream.md 冲正 rule 2; the guard against a late original settling the sale twice.
+pub(super) fn may_settle_afresh(sale: &Sale) -> Result<(), SaleError> {
+    if sale.state != SaleState::Reversed {
+        return Ok(());
+    }
+    let last = sale
+        .reversed_attempts
+        .iter()
+        .rev()
+        .find(|a| a.infno == crate::upstream::tx::pharmacy::PHARMACY_SETTLE);
+    match last {
+        Some(a) if a.reversal_proven() => Ok(()),
+        Some(a) => Err(SaleError::ReversalUnproven {
+            omsgid: a.msgid.clone(),
+        }),
+        None => Err(SaleError::ReversalUnproven {
+            omsgid: String::new(),
+        }),
     }
 }

@@ -9,7 +9,17 @@
 //! reversing ─reversed→ reversed ─retry→ settling (new msgid)   (a reversed 2103/2208: → settled)
 //! settled ─cancel→ cancelling ─cancelled→ cancelled | ─refused→ settled | ─lost→ unknown
 //! queued ─expire→ expired;  rejected|expired ─requeue→ queued;  before settling ─abandon→ abandoned
+//! settling ─unsent→ confirmed (online) | ─requeue→ queued (stored);  cancelling ─unsent→ settled
+//! reversing ─hold→ held (the platform refused the 2601: an operator decides)
+//! settling|unknown|reversing|held|cancelling ─resolve_settled→ settled (operator)
+//! settling|unknown|reversing|held ─resolve_unsettled→ reversed;  cancelling|unknown|reversing|held
+//!   ─resolve_cancelled→ cancelled (operator, for a cancellation in doubt)
+//! settled ─refunded→ cancelled (5203 reports it refunded after a cancellation in doubt)
 //! ```
+//!
+//! `unsent` is a money-moving request that provably never reached the platform (no connection,
+//! a local failure before sending, a gateway refusal): the sale goes back to where it can be
+//! tried again under a NEW msgid, with no 2601.
 
 use serde::{Deserialize, Serialize};
 
@@ -47,6 +57,9 @@ pub enum SaleState {
     Expired,
     /// Given up before anything was settled.
     Abandoned,
+    /// In doubt, and the platform refused the 2601 (original not found, already reversed, …):
+    /// no automatic retry; an operator resolves it (`medsettle queue resolve`).
+    Held,
 }
 
 /// What happened to a sale.
@@ -71,6 +84,19 @@ pub enum SaleEvent {
     Expire,
     Requeue,
     Abandon,
+    /// The money-moving request never reached the platform: try again with a new msgid.
+    Unsent,
+    /// The platform refused the 2601: held for an operator.
+    Hold,
+    /// An operator: the platform holds the settlement (or the cancellation did not happen).
+    ResolveSettled,
+    /// An operator: the settlement in doubt did not happen.
+    ResolveUnsettled,
+    /// An operator: the cancellation in doubt happened.
+    ResolveCancelled,
+    /// 5203 reports the settlement refunded (after a cancellation in doubt): cancelled
+    /// without another 2103.
+    Refunded,
 }
 
 /// A transition that the state machine does not allow.
@@ -121,10 +147,28 @@ pub const TRANSITIONS: &[(SaleState, SaleEvent, SaleState)] = &[
     (S::Rejected, E::Abandon, S::Abandoned),
     (S::Expired, E::Abandon, S::Abandoned),
     (S::Reversed, E::Abandon, S::Abandoned),
+    (S::Settling, E::Unsent, S::Confirmed),
+    (S::Settling, E::Requeue, S::Queued),
+    (S::Cancelling, E::Unsent, S::Settled),
+    (S::Reversing, E::Hold, S::Held),
+    (S::Settling, E::ResolveSettled, S::Settled),
+    (S::Unknown, E::ResolveSettled, S::Settled),
+    (S::Reversing, E::ResolveSettled, S::Settled),
+    (S::Held, E::ResolveSettled, S::Settled),
+    (S::Cancelling, E::ResolveSettled, S::Settled),
+    (S::Settling, E::ResolveUnsettled, S::Reversed),
+    (S::Unknown, E::ResolveUnsettled, S::Reversed),
+    (S::Reversing, E::ResolveUnsettled, S::Reversed),
+    (S::Held, E::ResolveUnsettled, S::Reversed),
+    (S::Cancelling, E::ResolveCancelled, S::Cancelled),
+    (S::Unknown, E::ResolveCancelled, S::Cancelled),
+    (S::Reversing, E::ResolveCancelled, S::Cancelled),
+    (S::Held, E::ResolveCancelled, S::Cancelled),
+    (S::Settled, E::Refunded, S::Cancelled),
 ];
 
 impl SaleState {
-    pub const ALL: [SaleState; 15] = [
+    pub const ALL: [SaleState; 16] = [
         S::Captured,
         S::Identified,
         S::Presettled,
@@ -140,6 +184,7 @@ impl SaleState {
         S::Cancelled,
         S::Expired,
         S::Abandoned,
+        S::Held,
     ];
 
     /// The state after `event`, or why not.
@@ -169,6 +214,7 @@ impl SaleState {
             S::Cancelled => "cancelled",
             S::Expired => "expired",
             S::Abandoned => "abandoned",
+            S::Held => "held",
         }
     }
 
@@ -186,13 +232,23 @@ impl SaleState {
     }
 
     /// The platform may hold money for this sale right now, or might: a request is in flight
-    /// or its outcome is unknown. Crash recovery resolves these first.
+    /// or its outcome is unknown. Crash recovery resolves these first; `held` ones wait for an
+    /// operator.
     pub fn in_doubt(self) -> bool {
         matches!(
             self,
-            S::Settling | S::Unknown | S::Reversing | S::Cancelling
+            S::Settling | S::Unknown | S::Reversing | S::Cancelling | S::Held
         )
     }
+
+    /// Every state [`SaleState::in_doubt`] holds.
+    pub const IN_DOUBT: [SaleState; 5] = [
+        S::Settling,
+        S::Unknown,
+        S::Reversing,
+        S::Cancelling,
+        S::Held,
+    ];
 }
 
 impl std::fmt::Display for SaleState {
@@ -205,7 +261,7 @@ impl std::fmt::Display for SaleState {
 mod tests {
     use super::*;
 
-    const EVENTS: [SaleEvent; 17] = [
+    const EVENTS: [SaleEvent; 23] = [
         E::Identify,
         E::Presettle,
         E::Confirm,
@@ -223,6 +279,12 @@ mod tests {
         E::Expire,
         E::Requeue,
         E::Abandon,
+        E::Unsent,
+        E::Hold,
+        E::ResolveSettled,
+        E::ResolveUnsettled,
+        E::ResolveCancelled,
+        E::Refunded,
     ];
 
     #[test]
@@ -295,18 +357,66 @@ mod tests {
             S::Reversing,
             S::Cancelling,
             S::Settled,
+            S::Held,
         ] {
             assert!(s.next(E::Abandon).is_err(), "{s}");
             assert!(s.next(E::Send).is_err(), "{s}");
             assert!(s.next(E::Retry).is_err(), "{s}");
         }
-        // An unknown outcome has exactly one way out: reversal.
+        // An unknown outcome has exactly one automatic way out: reversal; the others are an
+        // operator's decision.
         let outs: Vec<_> = TRANSITIONS
             .iter()
-            .filter(|(f, _, _)| *f == S::Unknown)
+            .filter(|(f, e, _)| *f == S::Unknown && !OPERATOR.contains(e))
             .collect();
         assert_eq!(outs.len(), 1);
         assert_eq!(outs[0].1, E::Reverse);
+        // A held sale moves only by an operator's decision.
+        for (from, event, _) in TRANSITIONS {
+            if *from == S::Held {
+                assert!(OPERATOR.contains(event), "{event:?}");
+            }
+        }
+    }
+
+    const OPERATOR: [SaleEvent; 3] = [E::ResolveSettled, E::ResolveUnsettled, E::ResolveCancelled];
+
+    #[test]
+    fn a_request_that_never_left_goes_back_to_where_it_can_be_tried_again() {
+        assert_eq!(S::Settling.next(E::Unsent), Ok(S::Confirmed));
+        assert_eq!(S::Settling.next(E::Requeue), Ok(S::Queued));
+        assert_eq!(S::Cancelling.next(E::Unsent), Ok(S::Settled));
+        // Only a request in flight can be unsent: a lost one stays in doubt.
+        for s in [S::Unknown, S::Reversing, S::Held, S::Settled] {
+            assert!(s.next(E::Unsent).is_err(), "{s}");
+        }
+        // Confirmed and queued are where a settlement starts again (new msgid).
+        assert_eq!(S::Confirmed.next(E::Send), Ok(S::Settling));
+        assert_eq!(S::Queued.next(E::Send), Ok(S::Settling));
+    }
+
+    #[test]
+    fn only_sales_in_doubt_can_be_resolved_by_an_operator() {
+        for from in SaleState::ALL {
+            for e in OPERATOR {
+                if from.next(e).is_ok() {
+                    assert!(from.in_doubt(), "{from} {e:?}");
+                }
+            }
+        }
+        for s in SaleState::IN_DOUBT {
+            assert!(s.in_doubt());
+            assert_eq!(s.next(E::ResolveSettled), Ok(S::Settled), "{s}");
+        }
+        assert_eq!(S::Held.next(E::ResolveUnsettled), Ok(S::Reversed));
+        assert_eq!(S::Held.next(E::ResolveCancelled), Ok(S::Cancelled));
+        assert!(S::Cancelling.next(E::ResolveUnsettled).is_err());
+        assert!(S::Settling.next(E::ResolveCancelled).is_err());
+        assert_eq!(S::Reversing.next(E::Hold), Ok(S::Held));
+        assert!(
+            S::Held.next(E::Reverse).is_err(),
+            "no automatic 2601 after a refusal"
+        );
     }
 
     #[test]

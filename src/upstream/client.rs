@@ -234,7 +234,9 @@ impl Client {
         let sign_no = if prepared.infno == super::tx::sign::SIGN_IN {
             String::new()
         } else {
-            self.ensure_signed_in().await?
+            self.ensure_signed_in()
+                .await
+                .map_err(|e| sign_in_failed(&prepared.infno, e))?
         };
         let result = self.exchange(prepared, &sign_no).await;
         if let Err(e) = &result {
@@ -540,8 +542,61 @@ pub fn build_body(
     })
 }
 
+/// A sign-in that failed before `infno` was sent: `infno` itself never left, so a 9001 whose
+/// own outcome is unknown (a timeout, a 5xx, an unreadable answer) must not make `infno`'s
+/// outcome unknown — that becomes [`UpstreamError::NotSent`]. An unreachable platform, a
+/// gateway refusal or the platform refusing the sign-in are passed on as they are: each already
+/// says nothing happened.
+fn sign_in_failed(infno: &str, e: UpstreamError) -> UpstreamError {
+    match e {
+        other if other.outcome_unknown() => UpstreamError::NotSent {
+            detail: format!(
+                "sign-in (9001) failed before {infno} was sent: {}",
+                crate::error::UserFacing::code(&other)
+            ),
+        },
+        other => other,
+    }
+}
+
 fn not_sent(e: StoreError) -> UpstreamError {
     UpstreamError::NotSent {
         detail: format!("audit: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::upstream::UnknownCause;
+
+    #[test]
+    fn a_failed_sign_in_never_makes_the_request_behind_it_unknown() {
+        for e in [
+            UpstreamError::Timeout { after_ms: 1_000 },
+            UpstreamError::OutcomeUnknown {
+                cause: UnknownCause::ServerError(503),
+            },
+            UpstreamError::Protocol {
+                detail: "output.signinoutb: truncated".into(),
+            },
+        ] {
+            let mapped = sign_in_failed("2102", e);
+            assert!(
+                matches!(&mapped, UpstreamError::NotSent { detail } if detail.contains("2102")),
+                "{mapped:?}"
+            );
+            assert!(!mapped.outcome_unknown() && mapped.is_retryable());
+        }
+        // What already says "nothing happened" is passed on as it is.
+        for e in [
+            UpstreamError::Unreachable {
+                detail: "refused".into(),
+            },
+            UpstreamError::Gateway { status: 401 },
+            UpstreamError::business(-1, "签名验证失败"),
+        ] {
+            assert_eq!(sign_in_failed("2102", e.clone()), e);
+        }
     }
 }

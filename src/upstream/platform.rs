@@ -186,7 +186,23 @@ impl Platform for Client {
         &'a self,
         prepared: &'a Prepared,
     ) -> BoxFuture<'a, Result<Exchange, UpstreamError>> {
-        Box::pin(Client::send(self, prepared))
+        Box::pin(async move {
+            // The platform refused the session, not the request: nothing happened, and the
+            // client has signed in again. For the engine that is a request that never took
+            // effect — it is prepared afresh (new msgid), never refused and never reversed.
+            Client::send(self, prepared).await.map_err(|e| {
+                if self.is_sign_in_rejection(&e) {
+                    UpstreamError::NotSent {
+                        detail: format!(
+                            "the platform refused the session for {}; signed in again",
+                            prepared.infno
+                        ),
+                    }
+                } else {
+                    e
+                }
+            })
+        })
     }
 
     fn ec_query<'a>(

@@ -10,6 +10,7 @@ mod chaos;
 mod cli;
 mod credentials;
 mod doctor;
+mod doubt;
 mod events;
 mod flood;
 mod kiosk;

@@ -24,6 +24,7 @@ const SALE = {
   settled: ['已结算', 'Settled'], rejected: ['被拒绝', 'Rejected'], unknown: ['结果未知', 'Unknown'],
   reversing: ['冲正中', 'Reversing'], reversed: ['已冲正', 'Reversed'], cancelling: ['撤销中', 'Cancelling'],
   cancelled: ['已撤销', 'Cancelled'], expired: ['已过期', 'Expired'], abandoned: ['已放弃', 'Abandoned'],
+  held: ['待人工处理', 'Held for an operator'],
 };
 const CREDENTIAL = {
   card: ['社保卡', 'Card'], essc: ['电子社保卡码', 'e-SSC'], evoucher: ['医保码', 'e-voucher'],

@@ -85,14 +85,74 @@ async fn lost_2103_is_reversed_with_2601_and_the_settlement_stands() {
         (after.attempt.clone(), after.reversal.clone()),
         (None, None)
     );
-    assert!(
-        after.reversed_attempts.is_empty(),
-        "no settlement was reversed"
-    );
     let sent = rig.finish();
+    // No settlement was reversed: the reversed request is the 2103, with the 2601's answer.
+    assert_eq!(after.reversed_attempts.len(), 1);
+    let reversed = &after.reversed_attempts[0];
+    assert_eq!(
+        (reversed.infno.as_str(), reversed.msgid.as_str()),
+        ("2103", msgid(&sent[3]))
+    );
+    let proof = reversed.reversed_by.as_ref().expect("the 2601's answer");
+    assert_eq!(proof.msgid.as_deref(), Some(msgid(&sent[4])));
+    assert_eq!(proof.infcode, Some(0));
     assert_eq!(sent[4].input["data"]["omsgid"], msgid(&sent[3]));
     assert_eq!(
         history(&rig, &sale.id).await[6..],
         ["cancel", "lost", "reverse", "restored"]
     );
+}
+
+/// A 5203 answer for the fixture's settlement, `refd_setl_flag` as given.
+fn query_answer(refd_setl_flag: &str) -> Answer {
+    let mut output = crate::upstream::scripted::fixture("5203_response.json")["output"].clone();
+    output["setlinfo"]["refd_setl_flag"] = serde_json::json!(refd_setl_flag);
+    Answer::output(output)
+}
+
+#[tokio::test]
+async fn after_a_cancellation_in_doubt_5203_is_read_before_another_2103() {
+    // Refunded after all: the sale is cancelled on the platform's word, no second 2103.
+    let rig = Rig::new(
+        settle_script()
+            .expect("2103", Answer::Lost)
+            .expect("2601", Answer::output(serde_json::Value::Null))
+            .expect_with(
+                "5203",
+                |s| {
+                    assert!(!s.prepared, "5203 moves no money");
+                    assert_eq!(s.input["data"]["setl_id"], "S110105202611230001");
+                    assert_eq!(s.input["data"]["psn_no"], "11000000000000000000012345");
+                },
+                query_answer("1"),
+            ),
+    );
+    let sale = settled(&rig).await;
+    let _ = rig.engine.cancel(&sale.id).await;
+    assert_eq!(
+        rig.engine.get(&sale.id).await.unwrap().state,
+        SaleState::Settled,
+        "the lost 2103 was reversed: the settlement stands"
+    );
+    let sale = rig.engine.cancel(&sale.id).await.unwrap();
+    assert_eq!(sale.state, SaleState::Cancelled);
+    let sent = rig.finish();
+    let infnos: Vec<&str> = sent.iter().map(|s| s.infno.as_str()).collect();
+    assert_eq!(infnos, ["1101", "2101", "2102", "2103", "2601", "5203"]);
+
+    // Still standing: the 2103 is sent afresh under a new msgid.
+    let rig = Rig::new(
+        settle_script()
+            .expect("2103", Answer::Lost)
+            .expect("2601", Answer::output(serde_json::Value::Null))
+            .expect("5203", query_answer("0"))
+            .expect("2103", Answer::fixture("2103_response.json")),
+    );
+    let sale = settled(&rig).await;
+    let _ = rig.engine.cancel(&sale.id).await;
+    let sale = rig.engine.cancel(&sale.id).await.unwrap();
+    assert_eq!(sale.state, SaleState::Cancelled);
+    let sent = rig.finish();
+    assert_eq!(sent.len(), 7);
+    assert_ne!(msgid(&sent[3]), msgid(&sent[6]), "a new msgid");
 }

@@ -7,6 +7,7 @@
 
 mod cancel;
 mod confirm;
+mod doubt;
 mod offline;
 mod presettle;
 mod reconcile;
@@ -43,6 +44,8 @@ struct Rig {
     credentials: Arc<Credentials>,
     /// Seconds added to the clock.
     offset: Arc<AtomicI64>,
+    /// The status board the engine raises its alarms on.
+    status: Arc<crate::status::StatusBoard>,
 }
 
 fn t0() -> DateTime<Utc> {
@@ -80,6 +83,7 @@ impl Rig {
                 .with_clock(Arc::clone(&clock)),
         );
         let credentials = Arc::new(Credentials::default());
+        let status = Arc::new(crate::status::StatusBoard::default());
         let engine = Arc::new(Engine::new(EngineParts {
             store: store.clone(),
             platform: Some(Arc::clone(&platform) as Arc<dyn Platform>),
@@ -89,7 +93,7 @@ impl Rig {
             terminal: TerminalConfig::demo(),
             credentials: Arc::clone(&credentials),
             clock: Some(clock),
-            status: None,
+            status: Some(Arc::clone(&status)),
         }));
         Rig {
             _dir: dir,
@@ -98,6 +102,7 @@ impl Rig {
             platform,
             credentials,
             offset,
+            status,
         }
     }
 
@@ -119,6 +124,20 @@ impl Rig {
     /// Moves the clock on.
     fn advance_hours(&self, hours: i64) {
         self.offset.fetch_add(hours * 3_600, Ordering::SeqCst);
+    }
+
+    /// Moves the clock on by minutes.
+    fn advance_minutes(&self, minutes: i64) {
+        self.offset.fetch_add(minutes * 60, Ordering::SeqCst);
+    }
+
+    /// The active alarm `code`, if raised.
+    fn alarm(&self, code: &str) -> Option<crate::status::Alarm> {
+        self.status
+            .snapshot()
+            .alarms
+            .into_iter()
+            .find(|a| a.code == code)
     }
 
     /// A card sale of 128.50 yuan (the amount the answer fixtures settle).

@@ -254,3 +254,55 @@ async fn a_settlement_without_cash_settles_and_leaves_the_cash_to_the_operator()
     rig.finish();
     rig2.finish();
 }
+
+#[tokio::test]
+async fn recovery_of_settling_with_a_recorded_gateway_refusal_sends_no_2601() {
+    // The daemon stopped after the gateway's 403 was recorded but before the sale moved on.
+    let (rig, id) = crash_settling(Answer::Crash(None)).await;
+    let msgid = stored(&rig, &id).await.attempt.unwrap().msgid;
+    rig.store
+        .record_answer(crate::store::AuditAnswer {
+            msgid: msgid.clone(),
+            http_status: Some(403),
+            response: Some("Forbidden".into()),
+            outcome: crate::store::AuditOutcome::Protocol,
+            answered_at_ms: t0().timestamp_millis(),
+        })
+        .await
+        .unwrap();
+    let rig = rig.restart(platform());
+    assert_eq!(rig.engine.recover().await.unwrap(), 1);
+    let after = stored(&rig, &id).await;
+    assert_eq!(
+        after.state,
+        SaleState::Confirmed,
+        "back where it can be sent"
+    );
+    assert_eq!(after.attempt, None);
+    assert_eq!(after.last_error.unwrap().code, "upstream.gateway");
+    assert!(
+        rig.finish().is_empty(),
+        "no 2601 for a request that never left"
+    );
+}
+
+#[tokio::test]
+async fn recovery_of_settling_with_a_recorded_unreadable_answer_still_reverses() {
+    // A 200 whose body is not the envelope proves nothing: unknown, as before.
+    let (rig, id) = crash_settling(Answer::Crash(None)).await;
+    let msgid = stored(&rig, &id).await.attempt.unwrap().msgid;
+    rig.store
+        .record_answer(crate::store::AuditAnswer {
+            msgid,
+            http_status: Some(200),
+            response: Some("{\"unexpected\": true}".into()),
+            outcome: crate::store::AuditOutcome::Protocol,
+            answered_at_ms: t0().timestamp_millis(),
+        })
+        .await
+        .unwrap();
+    let rig = rig.restart(platform());
+    rig.engine.recover().await.unwrap();
+    assert_eq!(stored(&rig, &id).await.state, SaleState::Unknown);
+    rig.finish();
+}

@@ -1,0 +1,219 @@
+//! The operator's exit for a sale in doubt (`medsettle queue resolve ID --settled SETL_ID |
+//! --not-settled`, `POST /v1/queue/{id}/resolve`): after checking with the platform's staff or
+//! the day's reconciliation, an operator states what happened to the request in doubt, and the
+//! decision is recorded in the sale's history next to the evidence the terminal holds (the
+//! refused 2601's answer, and a 5203 answer when the platform can be asked).
+//!
+//! Mapping: a settlement (2102) in doubt resolved `settled` → `settled` (with the operator's
+//! setl_id), `not settled` → `reversed` (a stored sale is then settled afresh by the forwarder
+//! under a new msgid; an online one waits for its cashier). A cancellation (2103) in doubt
+//! resolved `settled` → the settlement still stands (`settled`), `not settled` → it was
+//! cancelled (`cancelled`). Only a sale in doubt can be resolved.
+
+use std::sync::Arc;
+
+use super::book::SaleBook;
+use super::error::SaleError;
+use super::forwarder::Forwarder;
+use super::sale::{Evidence, EvidenceSource, Sale, Split};
+use super::settler::Settler;
+use super::state::{SaleEvent, SaleState};
+
+/// What the operator states about the request in doubt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// The platform holds the settlement under this `setl_id`.
+    Settled { setl_id: String },
+    /// The platform does not hold it (for a cancellation in doubt: the cancellation happened).
+    NotSettled,
+}
+
+/// An operator's resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolution {
+    pub decision: Decision,
+    /// Why (a ticket number, who at the bureau confirmed it), kept in the history.
+    pub note: Option<String>,
+}
+
+impl Resolution {
+    /// Checks the operator's input; nothing is stored when it is refused.
+    pub fn check(&self) -> Result<(), SaleError> {
+        if let Decision::Settled { setl_id } = &self.decision {
+            let ok = (1..=30).contains(&setl_id.len())
+                && setl_id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            if !ok {
+                return Err(SaleError::BadRequest(
+                    "setl_id must be 1-30 letters, digits, '-' or '_'".into(),
+                ));
+            }
+        }
+        if self.note.as_ref().is_some_and(|n| n.chars().count() > 200) {
+            return Err(SaleError::BadRequest(
+                "note must be at most 200 characters".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Resolves sales in doubt.
+pub(super) struct Resolver {
+    book: Arc<SaleBook>,
+    settler: Arc<Settler>,
+    forwarder: Arc<Forwarder>,
+}
+
+impl Resolver {
+    pub(super) fn new(
+        book: Arc<SaleBook>,
+        settler: Arc<Settler>,
+        forwarder: Arc<Forwarder>,
+    ) -> Resolver {
+        Resolver {
+            book,
+            settler,
+            forwarder,
+        }
+    }
+
+    /// Records the operator's resolution of sale `id` (lock taken: a request in flight for it
+    /// finishes first).
+    pub(super) async fn resolve(&self, id: &str, r: Resolution) -> Result<Sale, SaleError> {
+        r.check()?;
+        let _guard = self.book.lock(id).await;
+        let mut sale = self.book.get(id).await?;
+        if !sale.state.in_doubt() {
+            return Err(SaleError::NotInDoubt { state: sale.state });
+        }
+        let cancellation = sale.state == SaleState::Cancelling
+            || sale
+                .attempt
+                .as_ref()
+                .is_some_and(|a| a.infno == crate::upstream::tx::reverse::PHARMACY_CANCEL);
+        if let (true, Decision::Settled { setl_id }) = (cancellation, &r.decision) {
+            let known = sale.settlement.as_ref().and_then(|s| s.setl_id.as_deref());
+            if known.is_some_and(|k| k != setl_id) {
+                return Err(SaleError::BadRequest(format!(
+                    "the sale was settled as {}, not {setl_id}",
+                    known.unwrap_or_default()
+                )));
+            }
+        }
+        let setl_id = match &r.decision {
+            Decision::Settled { setl_id } => Some(setl_id.clone()),
+            Decision::NotSettled => None,
+        };
+        // 5203 re-reads a settlement whose setl_id is known (upstream.md): asked when it can be.
+        let query = match &setl_id {
+            Some(s) => self.settler.query_settlement(&sale, s).await,
+            None => None,
+        };
+        let at_ms = self.book.now().timestamp_millis();
+        let omsgid = sale.attempt.as_ref().map(|a| a.msgid.clone());
+        let decision = match (&r.decision, cancellation) {
+            (Decision::Settled { .. }, false) => "settled",
+            (Decision::NotSettled, false) => "not_settled",
+            (Decision::Settled { .. }, true) => "cancellation_not_made",
+            (Decision::NotSettled, true) => "cancelled",
+        };
+        let evidence = Evidence {
+            source: EvidenceSource::Operator,
+            msgid: None,
+            omsgid: omsgid.clone(),
+            infcode: None,
+            message: r.note.clone(),
+            refusal: None,
+            answer: serde_json::json!({
+                "decision": decision,
+                "setl_id": setl_id,
+                "settlement_query": query.as_ref().map(Evidence::summary),
+            }),
+            at_ms,
+        };
+        let detail = serde_json::json!({
+            "decision": decision,
+            "setl_id": setl_id,
+            "note": r.note,
+            "omsgid": omsgid,
+            "infno": sale.attempt.as_ref().map(|a| &a.infno),
+            "from": sale.state,
+            // What the terminal held when the operator decided: refused 2601s and any 5203.
+            "evidence": sale.evidence.iter().chain(query.iter()).cloned().collect::<Vec<_>>(),
+            "settlement_query": query.as_ref().map_or(
+                serde_json::json!("unavailable"),
+                |q| serde_json::json!(q.summary()),
+            ),
+        });
+        let today = self.settler.today();
+        let event = match (&r.decision, cancellation) {
+            (Decision::Settled { .. }, _) => SaleEvent::ResolveSettled,
+            (Decision::NotSettled, false) => SaleEvent::ResolveUnsettled,
+            (Decision::NotSettled, true) => SaleEvent::ResolveCancelled,
+        };
+        let ev = evidence.clone();
+        self.book
+            .transition(&mut sale, event, detail, None, move |s| {
+                if let Some(q) = query.clone() {
+                    s.evidence.push(q);
+                }
+                s.evidence.push(ev.clone());
+                s.reversal = None;
+                s.last_error = None;
+                match (event, setl_id) {
+                    (SaleEvent::ResolveSettled, Some(id)) if !cancellation => {
+                        // The split: the 5203 answer when the platform gave one, else
+                        // the 2101 estimate (marked as such), else the amount as cash.
+                        let answered = query
+                            .as_ref()
+                            .filter(|q| q.infcode == Some(0))
+                            .map(|q| &q.answer["output"]);
+                        let mut split = match (answered, s.estimate.clone()) {
+                            (Some(output), _) => Split::from_settlement(
+                                &crate::upstream::tx::settle::Settlement::from_output(output),
+                                &today,
+                            ),
+                            (None, Some(estimate)) => estimate,
+                            (None, None) => Split {
+                                setl_id: None,
+                                mdtrt_id: None,
+                                medfee: s.amount,
+                                fund: crate::upstream::Fen(0),
+                                account: crate::upstream::Fen(0),
+                                cash: Some(s.amount),
+                                hosp_part: None,
+                                balance_after: None,
+                                day: String::new(),
+                                funds: Vec::new(),
+                                answer: serde_json::Value::Null,
+                                mismatches: Vec::new(),
+                            },
+                        };
+                        split.setl_id = Some(id);
+                        split.day = today.clone();
+                        s.settlement = Some(split);
+                    }
+                    (SaleEvent::ResolveSettled, _) => {
+                        // A cancellation that did not happen: the settlement stands.
+                        s.attempt = None;
+                    }
+                    (SaleEvent::ResolveUnsettled, _) => {
+                        if let Some(mut a) = s.attempt.take() {
+                            a.reversed_by = Some(ev);
+                            s.reversed_attempts.push(a);
+                        }
+                    }
+                    _ => {}
+                }
+            })
+            .await?;
+        tracing::warn!(sale = %sale.id, decision, "an operator resolved a sale in doubt");
+        self.settler.doubts().show().await;
+        if sale.stored && sale.state == SaleState::Reversed {
+            self.forwarder.wake();
+        }
+        Ok(sale)
+    }
+}
