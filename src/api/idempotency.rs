@@ -6,7 +6,8 @@
 //! body: the same key with another request is refused (`idempotency.mismatch`). Every answer
 //! is remembered but a 5xx (a retry after a transient failure runs again) and a refusal of a
 //! malformed or unknown request (400, 404, 405, 413, 415: nothing happened, so nothing is
-//! stored, and a retry is judged afresh). Requests with one
+//! stored, and a retry is judged afresh) and a provisional answer ([`Provisional`]: a money
+//! operation still running; a retry waits for it and gets its outcome). Requests with one
 //! key are serialised in this process, so two at once cause one effect. A layer: which routes
 //! carry it is decided in [`super::router`] ([`applies`]); handlers know nothing of it.
 
@@ -30,6 +31,11 @@ pub const REPLAYED: &str = "idempotent-replayed";
 
 /// Every POST of the API (`/v1/…`) honours `Idempotency-Key`.
 const PREFIXES: &[&str] = &["/v1/"];
+
+/// A response extension: the answer is provisional (a money operation still running, 202
+/// `sale.in_progress`) and is not remembered, so a retry under the key gets the real outcome.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Provisional;
 
 /// Whether a route carries the idempotency layer.
 pub fn applies(method: &str, path: &str) -> bool {
@@ -116,7 +122,10 @@ pub(super) async fn layer(
     }
     let resp = next.run(Request::from_parts(parts, Body::from(body))).await;
     let status = resp.status();
-    if status.is_server_error() || refused_unread(status) {
+    if status.is_server_error()
+        || refused_unread(status)
+        || resp.extensions().get::<Provisional>().is_some()
+    {
         return resp;
     }
     let (parts, body) = resp.into_parts();

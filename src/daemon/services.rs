@@ -72,7 +72,9 @@ pub(super) fn build(
         )?)),
         None => None,
     };
-    let sales = Arc::new(Engine::new(EngineParts {
+    let work = WorkTracker::default();
+    let sales = Arc::new(
+        Engine::new(EngineParts {
         store: store.clone(),
         platform: upstream
             .clone()
@@ -84,7 +86,9 @@ pub(super) fn build(
         credentials: Arc::clone(&credentials),
         clock: None,
         status: Some(Arc::clone(&status)),
-    }));
+    })
+        .with_work(work.clone()),
+    );
     let kiosk = (config.terminal.mode == TerminalMode::Kiosk).then(|| {
         Arc::new(Kiosk::new(
             Arc::clone(&sales),
@@ -98,7 +102,7 @@ pub(super) fn build(
         store,
         status,
         metrics: Arc::new(Metrics::default()),
-        work: WorkTracker::default(),
+        work,
         events,
         card,
         qr,

@@ -2,6 +2,7 @@
 //! Chinese and English messages. A refusal changes no stored state unless it says so (a
 //! platform refusal moves the sale to `rejected`, recorded in its history).
 
+use super::sale::Failure;
 use super::state::SaleState;
 use crate::error::UserFacing;
 use crate::store::{LimitKind, StoreError};
@@ -40,6 +41,13 @@ pub enum SaleError {
     NoPlatform,
     #[error("another operation on sale {0} is running")]
     Busy(String),
+    /// A money operation on the sale is still running (or was cut off and the forwarder is
+    /// finishing it): the caller must not retry but look at the sale.
+    #[error("sale {0} is still settling; do not retry, its outcome: GET /v1/sales/{0}")]
+    InProgress(String),
+    /// The outcome an earlier run of this operation ended with, answered again to a retry.
+    #[error("{}", .0.message_en)]
+    Earlier(Failure),
     #[error(transparent)]
     Upstream(UpstreamError),
     #[error("card: {0}")]
@@ -80,6 +88,10 @@ impl SaleError {
             | SaleError::Busy(_) => 409,
             SaleError::Limit { .. } => 409,
             SaleError::OnlineRequired | SaleError::Offline { .. } | SaleError::NoPlatform => 503,
+            SaleError::InProgress(_) => 202,
+            SaleError::Earlier(f) if f.code == "upstream.business" => 422,
+            SaleError::Earlier(f) if f.code.starts_with("upstream.") => 502,
+            SaleError::Earlier(_) => 409,
             SaleError::Upstream(UpstreamError::Business { .. }) => 422,
             SaleError::Upstream(_) => 502,
             SaleError::Card(..) => 422,
@@ -107,6 +119,8 @@ impl UserFacing for SaleError {
             },
             SaleError::NoPlatform => "sale.no_platform",
             SaleError::Busy(_) => "sale.busy",
+            SaleError::InProgress(_) => "sale.in_progress",
+            SaleError::Earlier(f) => known_code(&f.code),
             SaleError::Upstream(e) => e.code(),
             SaleError::Card(_, code, _) => code,
             SaleError::Store(e) => e.code(),
@@ -141,6 +155,10 @@ impl UserFacing for SaleError {
             },
             SaleError::NoPlatform => "本终端未配置医保平台，无法结算。".into(),
             SaleError::Busy(_) => "该笔交易正在处理中，请稍候。".into(),
+            SaleError::InProgress(id) => format!(
+                "该笔交易仍在结算中，请勿重复操作；稍后查询交易结果（GET /v1/sales/{id}）。"
+            ),
+            SaleError::Earlier(f) => f.message_zh.clone(),
             SaleError::Upstream(e) => e.message_zh(),
             SaleError::Card(zh, _, _) => zh.clone(),
             SaleError::Store(e) => e.message_zh(),
@@ -150,6 +168,7 @@ impl UserFacing for SaleError {
     fn message_en(&self) -> String {
         match self {
             SaleError::Upstream(e) => e.message_en(),
+            SaleError::Earlier(f) => f.message_en.clone(),
             SaleError::Card(_, _, en) => en.clone(),
             SaleError::Store(e) => e.message_en(),
             other => {
@@ -161,6 +180,24 @@ impl UserFacing for SaleError {
             }
         }
     }
+}
+
+/// The stable code a recorded failure carried, as the static code it was made from (codes
+/// are a closed set); one this build does not know becomes `sale.failed`.
+fn known_code(code: &str) -> &'static str {
+    const KNOWN: [&str; 7] = [
+        "upstream.unreachable",
+        "upstream.timeout",
+        "upstream.outcome_unknown",
+        "upstream.business",
+        "upstream.protocol",
+        "upstream.gateway",
+        "upstream.not_sent",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|k| *k == code)
+        .unwrap_or("sale.failed")
 }
 
 /// The state's name for a cashier.
