@@ -15,7 +15,13 @@ use crate::http::{Response, respond};
 pub fn route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {
     let known = matches!(
         path,
-        "/admin/ledger" | "/admin/faults" | "/admin/essc" | "/admin/evoucher" | "/admin/keys"
+        "/admin/ledger"
+            | "/admin/faults"
+            | "/admin/essc"
+            | "/admin/evoucher"
+            | "/admin/keys"
+            | "/admin/held"
+            | "/admin/release"
     );
     if !known {
         return respond(StatusCode::NOT_FOUND, "text/plain", "no such route");
@@ -33,6 +39,8 @@ pub fn route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Resp
             shared.lock().faults.clear();
             ok()
         }
+        (&Method::GET, "/admin/held") => json(&Ok(json!({"held": shared.holds.held()}))),
+        (&Method::POST, "/admin/release") => json(&Ok(json!({"released": shared.holds.release()}))),
         (&Method::POST, "/admin/essc") => {
             with_body(body, |req: Certno| match shared.mint_essc(&req.certno) {
                 Ok(code) => json(&Ok(json!({"code": code}))),

@@ -3,9 +3,12 @@
 //! be tested. [`FaultSet`] picks the fault for one request; the HTTP layer carries it out.
 //! Selection is deterministic for a given `seed`.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 /// What goes wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +26,9 @@ pub enum Fault {
     MalformedJson { commit: bool },
     /// `infcode -1` with this `err_msg`; no effect.
     BusinessError { message: String },
+    /// Apply the effect when `commit`, then hold the answer until an operator of the sandbox
+    /// releases it (`POST /admin/release`) or the client gives up and closes the connection.
+    Hold { commit: bool },
 }
 
 impl Fault {
@@ -30,7 +36,9 @@ impl Fault {
     pub fn commits(&self) -> bool {
         match self {
             Fault::Latency { .. } | Fault::DropAfterCommit => true,
-            Fault::HttpStatus { commit, .. } | Fault::MalformedJson { commit } => *commit,
+            Fault::HttpStatus { commit, .. }
+            | Fault::MalformedJson { commit }
+            | Fault::Hold { commit } => *commit,
             Fault::DropBeforeCommit | Fault::BusinessError { .. } => false,
         }
     }
@@ -71,6 +79,45 @@ impl FaultRule {
             times: Some(times),
             ..FaultRule::always(infno, fault)
         }
+    }
+}
+
+/// The answers [`Fault::Hold`] is holding, and the gate that releases them.
+#[derive(Debug, Default)]
+pub struct Holds {
+    held: AtomicUsize,
+    gate: Notify,
+}
+
+impl Holds {
+    /// Waits until [`Holds::release`]. Counted in [`Holds::held`] from the moment the waiter
+    /// is registered (so a caller that sees the count can release it) until it returns or is
+    /// dropped (the client closed the connection).
+    pub async fn wait(&self) {
+        struct Counted<'a>(&'a AtomicUsize);
+        impl Drop for Counted<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let released = self.gate.notified();
+        tokio::pin!(released);
+        released.as_mut().enable();
+        self.held.fetch_add(1, Ordering::SeqCst);
+        let _counted = Counted(&self.held);
+        released.await;
+    }
+
+    /// How many answers are held now.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::SeqCst)
+    }
+
+    /// Lets every held answer go; returns how many were held.
+    pub fn release(&self) -> usize {
+        let n = self.held();
+        self.gate.notify_waiters();
+        n
     }
 }
 
@@ -141,6 +188,9 @@ mod tests {
         );
         let f: Fault = serde_json::from_str(r#"{"kind":"latency","ms":200}"#).unwrap();
         assert_eq!(f, Fault::Latency { ms: 200 });
+        let f: Fault = serde_json::from_str(r#"{"kind":"hold","commit":true}"#).unwrap();
+        assert_eq!(f, Fault::Hold { commit: true });
+        assert!(f.commits());
     }
 
     #[test]
@@ -154,6 +204,49 @@ mod tests {
         assert_eq!(set.pick("1101"), Some(Fault::Latency { ms: 1 }));
         set.clear();
         assert_eq!(set.pick("1101"), None);
+    }
+
+    #[tokio::test]
+    async fn holds_wait_for_release_and_count_while_waiting() {
+        let holds = std::sync::Arc::new(Holds::default());
+        assert_eq!(holds.release(), 0);
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let waiter = {
+            let holds = holds.clone();
+            tokio::spawn(async move {
+                let wait = holds.wait();
+                tokio::pin!(wait);
+                // Registered and counted before the first poll returns.
+                assert!(futures_poll_once(wait.as_mut()).await.is_none());
+                tx.send(()).unwrap();
+                wait.await;
+            })
+        };
+        rx.recv().await.unwrap();
+        assert_eq!(holds.held(), 1);
+        assert_eq!(holds.release(), 1);
+        waiter.await.unwrap();
+        assert_eq!(holds.held(), 0);
+        // A dropped waiter (the client went away) is no longer counted.
+        {
+            let wait = holds.wait();
+            tokio::pin!(wait);
+            assert!(futures_poll_once(wait.as_mut()).await.is_none());
+            assert_eq!(holds.held(), 1);
+        }
+        assert_eq!(holds.held(), 0);
+    }
+
+    /// Polls `f` once: `Some` when it completed.
+    async fn futures_poll_once<F: std::future::Future + Unpin>(f: F) -> Option<F::Output> {
+        let mut f = f;
+        std::future::poll_fn(|cx| {
+            std::task::Poll::Ready(match std::pin::Pin::new(&mut f).poll(cx) {
+                std::task::Poll::Ready(v) => Some(v),
+                std::task::Poll::Pending => None,
+            })
+        })
+        .await
     }
 
     #[test]

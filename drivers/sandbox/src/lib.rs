@@ -49,6 +49,7 @@ pub(crate) struct Shared {
     pub(crate) config: SandboxConfig,
     pub(crate) state: Mutex<State>,
     pub(crate) issuer: Issuer,
+    pub(crate) holds: fault::Holds,
 }
 
 impl Shared {
@@ -126,6 +127,7 @@ pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         state: Mutex::new(State::new(persons, faults)),
         config,
         issuer,
+        holds: fault::Holds::default(),
     });
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, shared.clone(), stopped));
@@ -188,6 +190,16 @@ impl Sandbox {
 
     pub fn clear_faults(&self) {
         self.shared.lock().faults.clear();
+    }
+
+    /// How many answers a [`fault::Fault::Hold`] is holding now.
+    pub fn held(&self) -> usize {
+        self.shared.holds.held()
+    }
+
+    /// Releases every held answer; returns how many there were.
+    pub fn release(&self) -> usize {
+        self.shared.holds.release()
     }
 
     /// A snapshot of the books.

@@ -173,7 +173,7 @@ async fn protocol_endpoint(
                 Err("请求报文不是合法JSON body is not JSON".to_owned()),
             ),
         });
-    carry_out(fault, answer, kill, |message| {
+    carry_out(shared, fault, answer, kill, |message| {
         envelope::respond(&msgid, received, Err(message))
     })
     .await
@@ -191,7 +191,7 @@ async fn ec_endpoint(shared: &Shared, kill: &Kill, headers: &HeaderMap, body: &B
         }
         .to_string()
     });
-    carry_out(fault, answer, kill, |message| {
+    carry_out(shared, fault, answer, kill, |message| {
         evoucher::refuse(&message).to_string()
     })
     .await
@@ -199,6 +199,7 @@ async fn ec_endpoint(shared: &Shared, kill: &Kill, headers: &HeaderMap, body: &B
 
 /// Sends `answer` as the fault says. `answer` is `None` exactly when the fault does not commit.
 async fn carry_out(
+    shared: &Shared,
     fault: Option<Fault>,
     answer: Option<String>,
     kill: &Kill,
@@ -234,5 +235,13 @@ async fn carry_out(
             json_body(garbage)
         }
         Some(Fault::BusinessError { message }) => json_body(business_error(message)),
+        Some(Fault::Hold { commit }) => {
+            shared.holds.wait().await;
+            if commit {
+                json_body(answer)
+            } else {
+                kill.drop_connection().await
+            }
+        }
     }
 }

@@ -211,3 +211,27 @@ async fn faults_reach_the_evoucher_endpoint_and_the_admin_api() {
         .unwrap();
     assert_eq!(r["code"], 0);
 }
+
+#[tokio::test]
+async fn hold_applies_the_effect_and_answers_only_when_released() {
+    let mut c = Client::signed_in().await;
+    c.sb.inject(FaultRule::times("2102", Fault::Hold { commit: true }, 1));
+    let env = sale(&mut c);
+    let (http, url, body) = (c.http.clone(), c.sb.url(), env.json());
+    let pending = tokio::spawn(async move { http.post(url).json(&body).send().await });
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.sb.held() == 0 {
+        assert!(Instant::now() < deadline, "the answer was never held");
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Held: the settlement exists although no answer has left.
+    assert!(c.sb.ledger().by_msgid(&env.msgid).is_some());
+    assert!(!pending.is_finished());
+    assert_eq!(c.sb.release(), 1);
+    let answer = pending.await.unwrap().unwrap();
+    assert_eq!(answer.status(), 200);
+    let v: Value = answer.json().await.unwrap();
+    assert_eq!(v["infcode"], 0, "{v}");
+    assert_eq!(c.sb.held(), 0);
+}
