@@ -3,7 +3,9 @@
 //! the 2102 answer gets its sale settled exactly once without a restart, and its retry under
 //! the same `Idempotency-Key` gets that settlement; a sale a SIGKILL left `confirmed` (nothing
 //! sent) settles once on a retried confirm after restart, and one left unattended past the
-//! window is abandoned; 70 stored sales in backoff do not hide a newer due one.
+//! window is abandoned; a confirm that outlives the API's request timeout answers 202
+//! `sale.in_progress` (never a timeout inviting a retry) and its retry gets the outcome; 70
+//! stored sales in backoff do not hide a newer due one.
 
 use std::time::{Duration, Instant};
 
@@ -19,6 +21,15 @@ const DEADLINE: Duration = Duration::from_secs(60);
 /// A terminal with the virtual card, `MOCK` signing and upstream timeouts longer than any
 /// hold in these tests; `extra` goes into `[settle]`.
 fn terminal(base_url: &str, extra: &str) -> Terminal {
+    terminal_with(base_url, extra, |_| {})
+}
+
+/// [`terminal`] with another change to the config.
+fn terminal_with(
+    base_url: &str,
+    extra: &str,
+    edit: impl FnOnce(&mut medsettle::config::Config),
+) -> Terminal {
     let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cards/normal.json");
     let t = Terminal::with(|t| {
         t.push_str(&format!(
@@ -28,7 +39,11 @@ fn terminal(base_url: &str, extra: &str) -> Terminal {
              offline_max_total = \"100000.00\"\nreconcile_at = \"\"\n{extra}"
         ));
     });
-    let text = t.config_with_virtual_card(profile);
+    let text = t.config_with(|c| {
+        c.readers.backend = medsettle::config::ReaderBackend::Virtual;
+        c.readers.virtual_profile = Some(profile.into());
+        edit(c);
+    });
     std::fs::write(t.path().join("engine.toml"), text).unwrap();
     t
 }
@@ -215,6 +230,37 @@ async fn a_client_that_leaves_mid_confirm_gets_its_sale_settled_once_without_a_r
     let history = settled["history"].as_array().unwrap();
     let settles = history.iter().filter(|h| h["event"] == "settled").count();
     assert_eq!(settles, 1);
+}
+
+#[tokio::test]
+async fn a_confirm_outliving_the_request_timeout_answers_in_progress_and_its_retry_the_outcome() {
+    let sandbox = sandbox(vec![rule("2102", Fault::Hold { commit: true }, Some(1))]).await;
+    let t = terminal_with(&sandbox.base_url(), "", |c| {
+        c.readers.wait_ms = 200;
+        c.api.request_timeout_ms = 1_500;
+    });
+    let daemon = start(&t).await;
+    let cred = credential(&daemon).await;
+    let id = new_sale(&daemon, &cred, "prefer_online", "7.70").await;
+    let (status, v, _) = post(&daemon, &format!("/v1/sales/{id}/presettle"), None, json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    let path = format!("/v1/sales/{id}/confirm");
+    // The 2102 is held past the request timeout: 202, the sale as it is, do not retry.
+    let (status, v, _) = post(&daemon, &path, Some("slow-1"), json!({})).await;
+    assert_eq!(status, 202, "{v}");
+    assert_eq!(v["code"], "sale.in_progress");
+    assert_eq!(v["details"]["sale"]["state"], "settling");
+    assert_eq!(v["details"]["retry"], false);
+    assert!(v["message_zh"].as_str().unwrap().contains("请勿重复"));
+    assert_eq!(sandbox.held(), 1);
+    // Not remembered: once released, the same key answers the settlement.
+    assert_eq!(sandbox.release(), 1);
+    wait_state(&daemon, &id, "settled").await;
+    let (status, v, replayed) = post(&daemon, &path, Some("slow-1"), json!({})).await;
+    assert_eq!((status, replayed), (200, false), "{v}");
+    assert_eq!(v["state"], "settled");
+    assert_eq!(effective(&sandbox, &id).len(), 1);
+    assert_eq!(requests(&sandbox, "2102"), 1);
 }
 
 /// Writes, with the daemon down, what a SIGKILL between the `confirm` and `send`
