@@ -75,18 +75,18 @@ pub(super) fn build(
     let work = WorkTracker::default();
     let sales = Arc::new(
         Engine::new(EngineParts {
-        store: store.clone(),
-        platform: upstream
-            .clone()
-            .map(|c| c as Arc<dyn crate::upstream::platform::Platform>),
-        card: card.clone(),
-        events: events.clone(),
-        config: config.settle.clone(),
-        terminal: config.terminal.clone(),
-        credentials: Arc::clone(&credentials),
-        clock: None,
-        status: Some(Arc::clone(&status)),
-    })
+            store: store.clone(),
+            platform: upstream
+                .clone()
+                .map(|c| c as Arc<dyn crate::upstream::platform::Platform>),
+            card: card.clone(),
+            events: events.clone(),
+            config: config.settle.clone(),
+            terminal: config.terminal.clone(),
+            credentials: Arc::clone(&credentials),
+            clock: None,
+            status: Some(Arc::clone(&status)),
+        })
         .with_work(work.clone()),
     );
     let kiosk = (config.terminal.mode == TerminalMode::Kiosk).then(|| {

@@ -151,12 +151,7 @@ fn effective(sandbox: &Sandbox, id: &str) -> Vec<String> {
 }
 
 fn requests(sandbox: &Sandbox, infno: &str) -> u64 {
-    sandbox
-        .ledger()
-        .requests
-        .get(infno)
-        .copied()
-        .unwrap_or(0)
+    sandbox.ledger().requests.get(infno).copied().unwrap_or(0)
 }
 
 #[tokio::test]
@@ -166,7 +161,13 @@ async fn a_client_that_leaves_mid_confirm_gets_its_sale_settled_once_without_a_r
     let daemon = start(&t).await;
     let cred = credential(&daemon).await;
     let id = new_sale(&daemon, &cred, "prefer_online", "12.30").await;
-    let (status, v, _) = post(&daemon, &format!("/v1/sales/{id}/presettle"), None, json!({})).await;
+    let (status, v, _) = post(
+        &daemon,
+        &format!("/v1/sales/{id}/presettle"),
+        None,
+        json!({}),
+    )
+    .await;
     assert_eq!(status, 200, "{v}");
 
     // The cashier's confirm; the platform settles and holds its answer; the client leaves.
@@ -242,7 +243,13 @@ async fn a_confirm_outliving_the_request_timeout_answers_in_progress_and_its_ret
     let daemon = start(&t).await;
     let cred = credential(&daemon).await;
     let id = new_sale(&daemon, &cred, "prefer_online", "7.70").await;
-    let (status, v, _) = post(&daemon, &format!("/v1/sales/{id}/presettle"), None, json!({})).await;
+    let (status, v, _) = post(
+        &daemon,
+        &format!("/v1/sales/{id}/presettle"),
+        None,
+        json!({}),
+    )
+    .await;
     assert_eq!(status, 200, "{v}");
     let path = format!("/v1/sales/{id}/confirm");
     // The 2102 is held past the request timeout: 202, the sale as it is, do not retry.
@@ -297,8 +304,13 @@ async fn a_sale_killed_while_confirmed_settles_once_on_a_retried_confirm_after_r
     let mut ids = Vec::new();
     for pric in ["3.10", "4.20"] {
         let id = new_sale(&daemon, &cred, "prefer_online", pric).await;
-        let (status, v, _) =
-            post(&daemon, &format!("/v1/sales/{id}/presettle"), None, json!({})).await;
+        let (status, v, _) = post(
+            &daemon,
+            &format!("/v1/sales/{id}/presettle"),
+            None,
+            json!({}),
+        )
+        .await;
         assert_eq!(status, 200, "{v}");
         ids.push(id);
     }
@@ -324,7 +336,12 @@ async fn a_sale_killed_while_confirmed_settles_once_on_a_retried_confirm_after_r
     assert_eq!(v["settlement"]["setl_id"], setl[0].as_str());
     // The unattended one (past the 30-minute window): abandoned, with the reason; never sent.
     let abandoned = wait_state(&daemon, &ids[1], "abandoned").await;
-    let last = abandoned["history"].as_array().unwrap().last().unwrap().clone();
+    let last = abandoned["history"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
     assert_eq!(last["event"], "abandon");
     assert_eq!(last["detail"]["reason"], "unattended");
     assert_eq!(last["detail"]["state"], "confirmed");
@@ -387,7 +404,13 @@ async fn seventy_stored_sales_in_backoff_do_not_block_a_newer_due_one() {
     let daemon = start(&t).await;
     let cred = credential(&daemon).await;
     let fresh = new_sale(&daemon, &cred, "force_offline", "9.90").await;
-    let (status, v, _) = post(&daemon, &format!("/v1/sales/{fresh}/confirm"), None, json!({})).await;
+    let (status, v, _) = post(
+        &daemon,
+        &format!("/v1/sales/{fresh}/confirm"),
+        None,
+        json!({}),
+    )
+    .await;
     assert_eq!((status, v["state"].as_str()), (200, Some("queued")), "{v}");
     wait_state(&daemon, &fresh, "settled").await;
     assert_eq!(effective(&sandbox, &fresh).len(), 1);

@@ -63,7 +63,10 @@ async fn a_confirm_whose_caller_gives_up_settles_once_and_a_retry_gets_its_outco
     let id = sale.id.clone();
     let retry = tokio::spawn(async move { engine.confirm(&id, Confirmation::default()).await });
     gate.notify_one();
-    let answered = retry.await.unwrap().expect("the retry answers the settlement");
+    let answered = retry
+        .await
+        .unwrap()
+        .expect("the retry answers the settlement");
     assert_eq!(answered.state, SaleState::Settled);
     assert_eq!(answered.settlement.as_ref().unwrap().cash, Fen(1_820));
     assert_eq!(stored(&rig, &sale.id).await, answered);
@@ -98,7 +101,10 @@ async fn a_retried_cancel_answers_the_cancellation_it_waited_for() {
     let id = sale.id.clone();
     let retry = tokio::spawn(async move { engine.cancel(&id).await });
     gate.notify_one();
-    let answered = retry.await.unwrap().expect("the retry answers the cancellation");
+    let answered = retry
+        .await
+        .unwrap()
+        .expect("the retry answers the cancellation");
     assert_eq!(answered.state, SaleState::Cancelled);
     assert_eq!(rig.finish().len(), 4, "one 2103");
     // Once more, long after: still the cancellation, no new request.
@@ -181,11 +187,11 @@ async fn a_confirmed_sale_with_nothing_sent_settles_on_a_retried_confirm() {
     assert_eq!(settled.state, SaleState::Settled);
     let sent = rig.finish();
     assert_eq!(sent.len(), 3, "one 2102");
-    assert!(
-        history(&rig, &sale.id)
-            .await
-            .ends_with(&["confirm".into(), "send".into(), "settled".into()])
-    );
+    assert!(history(&rig, &sale.id).await.ends_with(&[
+        "confirm".into(),
+        "send".into(),
+        "settled".into()
+    ]));
 }
 
 #[tokio::test]
@@ -209,7 +215,12 @@ async fn online_sales_left_unattended_are_abandoned_with_the_reason() {
         .await
         .unwrap();
     assert_eq!(reversed.state, SaleState::Reversed);
-    let ids = [&captured.id, &presettled_sale.id, &confirmed.id, &reversed.id];
+    let ids = [
+        &captured.id,
+        &presettled_sale.id,
+        &confirmed.id,
+        &reversed.id,
+    ];
     let before: Vec<SaleState> = {
         let mut v = Vec::new();
         for id in ids {
@@ -250,7 +261,8 @@ async fn a_stored_sale_is_never_abandoned_as_unattended() {
         .await
         .unwrap();
     assert_eq!(sale.state, SaleState::Queued);
-    rig.offset.fetch_add(2 * 3_600, std::sync::atomic::Ordering::SeqCst);
+    rig.offset
+        .fetch_add(2 * 3_600, std::sync::atomic::Ordering::SeqCst);
     let pass = rig.engine.forward_pass().await.unwrap();
     assert!(pass.link_down);
     assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Queued);
@@ -285,10 +297,16 @@ async fn a_link_failure_stops_the_pass_from_starting_more_sales() {
     assert_eq!(rig.platform.infnos(), ["1101", "1101"]);
     let mut tried = 0;
     for id in &ids {
-        if history(&rig, id).await.contains(&"attempt_failed".to_owned()) {
+        if history(&rig, id)
+            .await
+            .contains(&"attempt_failed".to_owned())
+        {
             tried += 1;
         }
     }
-    assert_eq!(tried, 2, "two sales tried, each with its own backoff; one untouched");
+    assert_eq!(
+        tried, 2,
+        "two sales tried, each with its own backoff; one untouched"
+    );
     rig.finish();
 }
