@@ -69,6 +69,8 @@ pub struct Pass {
     pub link_down: bool,
     /// Sales due later.
     pub waiting: u32,
+    /// When the earliest of them is due (ms since the epoch).
+    pub next_due_at_ms: Option<i64>,
 }
 
 /// The forwarder. One per engine.
@@ -134,10 +136,17 @@ impl Forwarder {
                 }
                 Ok(p) => {
                     link_backoff = 0;
-                    if p.waiting > 0 {
-                        Duration::from_millis(self.config.retry_first_ms)
-                    } else {
-                        IDLE_CHECK
+                    // Until the earliest sale in backoff is due (at least `retry_first_ms`),
+                    // at most the idle check.
+                    let now_ms = self.book.now().timestamp_millis();
+                    let due_in = p
+                        .next_due_at_ms
+                        .filter(|_| p.waiting > 0)
+                        .map(|t| u64::try_from(t - now_ms).unwrap_or(0));
+                    match due_in {
+                        Some(ms) => Duration::from_millis(ms.max(self.config.retry_first_ms))
+                            .min(IDLE_CHECK),
+                        None => IDLE_CHECK,
                     }
                 }
                 Err(e) => {
@@ -200,12 +209,13 @@ impl Forwarder {
             self.absorb(running.join_next().await, &mut pass);
         }
         pass.progressed += self.abandon_unattended(now_ms).await?;
-        let (waiting, _) = self
+        let (waiting, next_due) = self
             .book
             .store()
             .sales_waiting(&states, self.book.now().timestamp_millis())
             .await?;
         pass.waiting = u32::try_from(waiting).unwrap_or(u32::MAX);
+        pass.next_due_at_ms = next_due;
         Ok(pass)
     }
 
