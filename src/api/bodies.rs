@@ -251,6 +251,19 @@ struct ConfirmBody {
     collected: Option<String>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresettleBody {
+    /// The cashier's choice among the 1101 `insuinfo` rows.
+    insutype: Option<String>,
+}
+
+/// `POST /v1/sales/{id}/presettle`: the optional `insutype` choice (body optional).
+pub fn sale_presettle(body: &[u8]) -> Result<Option<String>, ApiError> {
+    let body: PresettleBody = parse(body)?;
+    Ok(body.insutype)
+}
+
 /// `POST /v1/sales/{id}/confirm`.
 pub fn sale_confirm(body: &[u8]) -> Result<Confirmation, ApiError> {
     let body: ConfirmBody = parse(body)?;

@@ -25,6 +25,9 @@ pub(super) fn sale_error(e: &SaleError) -> ApiError {
         SaleError::Offline { can_store, cause } => {
             err.with_details(serde_json::json!({ "can_store": can_store, "cause": cause }))
         }
+        SaleError::InsutypeNotOffered { offered, .. } => {
+            err.with_details(serde_json::json!({ "offered": offered }))
+        }
         SaleError::Limit {
             limit,
             current,
@@ -100,12 +103,20 @@ pub(super) async fn create(State(state): State<Arc<AppState>>, body: Bytes) -> R
     answer(engine.create(new).await, StatusCode::CREATED)
 }
 
-/// `POST /v1/sales/{id}/presettle`.
+/// `POST /v1/sales/{id}/presettle`, with an optional `{"insutype": "…"}` choice.
 pub(super) async fn presettle(
     State(state): State<Arc<AppState>>,
     Path(id): Path<String>,
+    body: Bytes,
 ) -> Response {
-    answer(state.sales.presettle(&id).await, StatusCode::OK)
+    let insutype = match bodies::sale_presettle(&body) {
+        Ok(i) => i,
+        Err(e) => return e.into_response(),
+    };
+    answer(
+        state.sales.presettle_as(&id, insutype.as_deref()).await,
+        StatusCode::OK,
+    )
 }
 
 /// `POST /v1/sales/{id}/confirm`.

@@ -281,3 +281,43 @@ fn a_sandbox_platform_may_use_plain_http_when_allowed() {
         "the section is optional"
     );
 }
+
+#[test]
+fn pharmacy_node_names_and_insutype_preference_are_checked() {
+    let ok = format!(
+        "{MINIMAL}\n[settle]\npharmacy_input_node = \"data\"\npharmacy_detail_node = \"feedetail\"\n\
+         insutype_preference = [\"390\", \"310\"]\n\n[settle.answer_checks]\nmedfee_parts = false\n"
+    );
+    let c = Config::parse(&ok).unwrap();
+    assert_eq!(c.settle.fee_node().names(), ("data", "feedetail"));
+    assert_eq!(c.settle.insutype_preference, ["390", "310"]);
+    assert!(!c.settle.answer_checks.medfee_parts && c.settle.answer_checks.medfee_sent);
+    let default = Config::parse(MINIMAL).unwrap();
+    assert_eq!(
+        default.settle.fee_node().names(),
+        ("druginfo", "drugdetail")
+    );
+    for (text, key) in [
+        (
+            "pharmacy_input_node = \"drug info\"",
+            "settle.pharmacy_input_node",
+        ),
+        ("pharmacy_detail_node = \"\"", "settle.pharmacy_detail_node"),
+        (
+            "pharmacy_input_node = \"drugdetail\"",
+            "settle.pharmacy_detail_node",
+        ),
+        (
+            "insutype_preference = [\"31a\"]",
+            "settle.insutype_preference",
+        ),
+    ] {
+        let err = Config::parse(&format!("{MINIMAL}\n[settle]\n{text}\n")).unwrap_err();
+        assert_eq!(err.first_key(), Some(key), "{text}: {err}");
+    }
+    let err = Config::parse(&format!(
+        "{MINIMAL}\n[settle.answer_checks]\nmedfee_part = false\n"
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("medfee_part"), "{err}");
+}

@@ -96,6 +96,7 @@ impl Cashier {
             reversed_attempts: Vec::new(),
             reversal: None,
             settlement: None,
+            cancellation: None,
             tries: 0,
             last_error: None,
             stored: false,
@@ -141,7 +142,14 @@ impl Cashier {
     }
 
     /// `POST /v1/sales/{id}/presettle`: 1101 then 2101; the patient's share becomes known.
-    pub(super) async fn presettle(&self, id: &str) -> Result<Sale, SaleError> {
+    pub(super) async fn presettle(
+        &self,
+        id: &str,
+        insutype: Option<&str>,
+    ) -> Result<Sale, SaleError> {
+        if let Some(t) = insutype {
+            super::requests::check_insutype(t)?;
+        }
         let _guard = self.book.lock(id).await;
         let mut sale = self.book.get(id).await?;
         if sale.mode == SaleMode::ForceOffline {
@@ -162,9 +170,14 @@ impl Cashier {
         let can_store =
             sale.mode == SaleMode::PreferOnline && self.check_storable(&sale.credential).is_ok();
         let client = self.settler.platform()?;
+        let mut chosen = false;
         if sale.person.is_none() {
             match self.settler.identify(client.as_ref(), &sale).await {
-                Ok(person) => {
+                Ok(mut person) => {
+                    // A choice 1101 did not offer is refused before anything is stored.
+                    if let Some(t) = insutype {
+                        person.choose(t)?;
+                    }
                     self.book
                         .transition(
                             &mut sale,
@@ -179,11 +192,21 @@ impl Cashier {
                 }
                 Err(e) => return Err(self.refuse_or_offline(&mut sale, e, can_store).await),
             }
+        } else if let (Some(t), Some(current)) = (insutype, sale.person.as_ref()) {
+            let mut person = current.clone();
+            person.choose(t)?;
+            chosen = &person != current;
+            sale.person = Some(person);
         }
         match self.settler.estimate(client.as_ref(), &sale).await {
             Ok(split) => {
                 if sale.state == SaleState::Presettled {
                     sale.estimate = Some(split);
+                    if chosen {
+                        self.book
+                            .note(&mut sale, "insutype_chosen", None, None)
+                            .await?;
+                    }
                 } else {
                     self.book
                         .transition(

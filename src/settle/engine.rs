@@ -71,6 +71,7 @@ impl Engine {
             parts.platform,
             parts.config.clone(),
             parts.terminal.clone(),
+            parts.status.clone(),
         ));
         let forwarder = Arc::new(Forwarder::new(
             Arc::clone(&book),
@@ -208,7 +209,14 @@ impl Engine {
 
     /// `POST /v1/sales/{id}/presettle`: 1101 then 2101; the patient's share becomes known.
     pub async fn presettle(&self, id: &str) -> Result<Sale, SaleError> {
-        self.cashier.presettle(id).await
+        self.cashier.presettle(id, None).await
+    }
+
+    /// [`Engine::presettle`] with the cashier's `insutype` choice among the 1101 rows (`None`:
+    /// the configured preference). A choice 1101 did not offer is refused
+    /// (`sale.insutype_not_offered`) and changes nothing stored.
+    pub async fn presettle_as(&self, id: &str, insutype: Option<&str>) -> Result<Sale, SaleError> {
+        self.cashier.presettle(id, insutype).await
     }
 
     /// `POST /v1/sales/{id}/confirm`: the patient consents; the sale settles now, or a card

@@ -54,6 +54,11 @@ pub enum SaleError {
     Card(String, &'static str, String),
     #[error(transparent)]
     Store(StoreError),
+    #[error("insutype {chosen} is not one of the person's insurances ({})", offered.join(", "))]
+    InsutypeNotOffered {
+        chosen: String,
+        offered: Vec<String>,
+    },
 }
 
 impl From<StoreError> for SaleError {
@@ -85,7 +90,8 @@ impl SaleError {
             SaleError::NotStorable { .. }
             | SaleError::WrongState { .. }
             | SaleError::OtherCard
-            | SaleError::Busy(_) => 409,
+            | SaleError::Busy(_)
+            | SaleError::InsutypeNotOffered { .. } => 409,
             SaleError::Limit { .. } => 409,
             SaleError::OnlineRequired | SaleError::Offline { .. } | SaleError::NoPlatform => 503,
             SaleError::InProgress(_) => 202,
@@ -124,6 +130,7 @@ impl UserFacing for SaleError {
             SaleError::Upstream(e) => e.code(),
             SaleError::Card(_, code, _) => code,
             SaleError::Store(e) => e.code(),
+            SaleError::InsutypeNotOffered { .. } => "sale.insutype_not_offered",
         }
     }
 
@@ -162,6 +169,10 @@ impl UserFacing for SaleError {
             SaleError::Upstream(e) => e.message_zh(),
             SaleError::Card(zh, _, _) => zh.clone(),
             SaleError::Store(e) => e.message_zh(),
+            SaleError::InsutypeNotOffered { chosen, offered } => format!(
+                "所选险种 {chosen} 不在该参保人的参保信息中，可选险种：{}。",
+                offered.join("、")
+            ),
         }
     }
 

@@ -6,6 +6,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::upstream::tx::settle::AdvisoryChecks;
+
 /// When a sale needs the platform (offline.md rule 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,6 +60,19 @@ pub struct SettleConfig {
     /// Stored sales the forwarder settles at once (each its own sale, in order); 1 = one at
     /// a time.
     pub forward_concurrency: u32,
+    /// Advisory checks of settlement answers (`[settle.answer_checks]`, upstream.md
+    /// "Settlement answers" rule 3): a failure settles the sale anyway, records the check on
+    /// it and raises `sale.answer_mismatch`. All on by default; turn `medfee_parts` off where
+    /// the platform's `fund_pay_sumamt` includes the account payment.
+    pub answer_checks: AdvisoryChecks,
+    /// 2101/2102 header node name (upstream.md "Pharmacy settlement": `druginfo` as public
+    /// pharmacy clients send, or `data`).
+    pub pharmacy_input_node: String,
+    /// 2101/2102 fee lines node name (`drugdetail`, or `feedetail`).
+    pub pharmacy_detail_node: String,
+    /// When 1101 answers several `insuinfo` rows and the cashier chose none: the first active
+    /// row whose `insutype` comes first in this list, else the first active row, else the first.
+    pub insutype_preference: Vec<String>,
 }
 
 impl Default for SettleConfig {
@@ -80,6 +95,10 @@ impl Default for SettleConfig {
             kiosk_step_timeout_ms: 60_000,
             unattended_sale_minutes: 30,
             forward_concurrency: 6,
+            answer_checks: AdvisoryChecks::default(),
+            pharmacy_input_node: "druginfo".to_owned(),
+            pharmacy_detail_node: "drugdetail".to_owned(),
+            insutype_preference: Vec::new(),
         }
     }
 }
@@ -122,6 +141,31 @@ impl SettleConfig {
         if !(1..=32).contains(&self.forward_concurrency) {
             bad("forward_concurrency", "must be between 1 and 32");
         }
+        for (key, name) in [
+            ("pharmacy_input_node", &self.pharmacy_input_node),
+            ("pharmacy_detail_node", &self.pharmacy_detail_node),
+        ] {
+            if !node_name(name) {
+                bad(
+                    key,
+                    "must be a JSON node name of ASCII letters, digits and `_` (1–32), e.g. \"druginfo\"",
+                );
+            }
+        }
+        if self.pharmacy_input_node == self.pharmacy_detail_node {
+            bad(
+                "pharmacy_detail_node",
+                "must differ from pharmacy_input_node",
+            );
+        }
+        if let Some(bad_type) = self
+            .insutype_preference
+            .iter()
+            .find(|t| t.is_empty() || t.len() > 6 || !t.bytes().all(|b| b.is_ascii_digit()))
+        {
+            let message = format!("{bad_type:?} is not an insutype (1–6 digits, e.g. \"310\")");
+            bad("insutype_preference", &message);
+        }
         if !self.reconcile_at.is_empty() && self.reconcile_time().is_none() {
             bad(
                 "reconcile_at",
@@ -141,8 +185,24 @@ impl SettleConfig {
         }
     }
 
+    /// The 2101/2102 node names.
+    pub fn fee_node(&self) -> crate::upstream::tx::pharmacy::FeeNode {
+        crate::upstream::tx::pharmacy::FeeNode::named(
+            &self.pharmacy_input_node,
+            &self.pharmacy_detail_node,
+        )
+    }
+
     /// The daily reconciliation time, CST.
     pub fn reconcile_time(&self) -> Option<chrono::NaiveTime> {
         chrono::NaiveTime::parse_from_str(&self.reconcile_at, "%H:%M").ok()
     }
+}
+
+/// A JSON node name the platform could use: ASCII letters, digits and `_`, 1–32 long, not
+/// starting with a digit.
+fn node_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        && !name.as_bytes()[0].is_ascii_digit()
 }

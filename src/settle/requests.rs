@@ -6,14 +6,14 @@ use chrono::{DateTime, Utc};
 
 use super::error::SaleError;
 use super::options::SettleConfig;
-use super::sale::{Consent, Person, Sale};
+use super::sale::{Consent, Insurance, Person, Sale};
 use crate::credential::Credential;
 use crate::terminal::TerminalConfig;
 use crate::upstream::client::CallOptions;
 use crate::upstream::tx::fee::FeeDetail;
 use crate::upstream::tx::identify;
 use crate::upstream::tx::person::{PersonInfo, PersonQueryInput};
-use crate::upstream::tx::pharmacy::{FeeNode, PharmacyInput, PharmacySale};
+use crate::upstream::tx::pharmacy::{PharmacyInput, PharmacySale};
 use crate::upstream::{UpstreamError, time};
 
 /// The 1101 query for the sale's credential, and the 参保地 when the credential names it.
@@ -49,9 +49,10 @@ pub(super) fn person_query(sale: &Sale, now: DateTime<Utc>) -> (PersonQueryInput
     }
 }
 
-/// The person of a 1101 answer: `psn_no` and the active insurance (the first in force,
-/// `psn_insu_stas` 1, else the first).
-pub(super) fn person_of(info: &PersonInfo) -> Result<Person, UpstreamError> {
+/// The person of a 1101 answer: `psn_no`, every `insuinfo` row, and the default choice among
+/// them: the first row in force (`psn_insu_stas` 1) whose `insutype` comes first in
+/// `preference`, else the first in force, else the first.
+pub(super) fn person_of(info: &PersonInfo, preference: &[String]) -> Result<Person, UpstreamError> {
     let psn_no = info
         .baseinfo
         .psn_no
@@ -60,20 +61,49 @@ pub(super) fn person_of(info: &PersonInfo) -> Result<Person, UpstreamError> {
         .ok_or_else(|| UpstreamError::Protocol {
             detail: "1101 answer without baseinfo.psn_no".into(),
         })?;
-    let insu = info
-        .insuinfo
-        .iter()
-        .find(|i| i.psn_insu_stas.as_deref() == Some("1"))
+    let active =
+        |i: &&crate::upstream::tx::person::InsuInfo| i.psn_insu_stas.as_deref() == Some("1");
+    let preferred = preference.iter().find_map(|t| {
+        info.insuinfo
+            .iter()
+            .filter(active)
+            .find(|i| i.insutype.as_deref() == Some(t.as_str()))
+    });
+    let insu = preferred
+        .or_else(|| info.insuinfo.iter().find(active))
         .or(info.insuinfo.first())
         .ok_or_else(|| UpstreamError::Protocol {
             detail: "1101 answer without insuinfo".into(),
         })?;
+    let insurances = info
+        .insuinfo
+        .iter()
+        .map(|i| Insurance {
+            insutype: i.insutype.clone().unwrap_or_else(|| "310".into()),
+            insuplc_admdvs: i.insuplc_admdvs.clone().unwrap_or_default(),
+            psn_type: i.psn_type.clone().unwrap_or_default(),
+            active: i.psn_insu_stas.as_deref() == Some("1"),
+            balance: i.balc,
+        })
+        .collect();
     Ok(Person {
         psn_no,
         insuplc_admdvs: insu.insuplc_admdvs.clone().unwrap_or_default(),
         insutype: insu.insutype.clone().unwrap_or_else(|| "310".into()),
         balance: insu.balc,
+        insurances,
     })
+}
+
+/// A cashier's `insutype` choice is 1–6 digits (checked before anything is sent or stored).
+pub(super) fn check_insutype(insutype: &str) -> Result<(), SaleError> {
+    if (1..=6).contains(&insutype.len()) && insutype.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(SaleError::BadRequest(format!(
+            "insutype {insutype:?} is not an insurance type (1–6 digits, e.g. \"310\")"
+        )))
+    }
 }
 
 /// The 2101/2102 input of the sale (`invono` set for 2102).
@@ -128,7 +158,7 @@ pub(super) fn pharmacy_input(
             invono: None,
         },
         lines,
-        FeeNode::Feedetail,
+        config.fee_node(),
     )
     .map_err(|e| SaleError::BadRequest(e.to_string()))?;
     Ok(match invono {
@@ -154,4 +184,39 @@ pub(super) fn psn_no(sale: &Sale) -> String {
         .as_ref()
         .map(|p| p.psn_no.expose().to_owned())
         .unwrap_or_default()
+}
+
+/// The 2102 `invono` (at most 20 characters, upstream.md): the sale's `chrg_bchno` in letters
+/// and digits, its last 20 when longer (a sale id's unique part is its tail). Deterministic, so
+/// every attempt of a sale sends the same invoice number.
+pub(super) fn invono(chrg_bchno: &str) -> String {
+    let chars: Vec<char> = chrg_bchno
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let skip = chars.len().saturating_sub(INVONO_MAX);
+    chars[skip..].iter().collect()
+}
+
+/// `invono`'s length in the contract.
+pub(super) const INVONO_MAX: usize = 20;
+
+#[cfg(test)]
+mod invono_tests {
+    use super::*;
+
+    #[test]
+    fn invono_fits_in_20_characters_and_is_stable() {
+        let id = "S261203101500a1b2c3d4";
+        assert_eq!(id.len(), 21);
+        let inv = invono(id);
+        assert_eq!(inv.len(), INVONO_MAX);
+        assert_eq!(inv, "261203101500a1b2c3d4");
+        assert_eq!(invono(id), inv, "the same sale, the same invoice number");
+        assert_ne!(invono("S261203101500a1b2c3d5"), inv);
+        assert_eq!(invono("CB-2026"), "CB2026");
+        let long = "X".repeat(64) + "1234";
+        assert_eq!(invono(&long).len(), INVONO_MAX);
+        assert!(invono(&long).ends_with("1234"));
+    }
 }

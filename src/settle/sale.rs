@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::options::SaleMode;
 use super::state::SaleState;
 pub use crate::credential::Credential;
-use crate::upstream::tx::settle::Settlement;
+use crate::upstream::tx::settle::{Mismatch, Settlement};
 use crate::upstream::{Fen, Price, Qty};
 use medsettle_base::pii::PsnNo;
 
@@ -34,14 +34,48 @@ pub struct Item {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Person {
     pub psn_no: PsnNo,
-    /// 参保地: the envelope's `insuplc_admdvs`.
+    /// 参保地 of the chosen insurance: the envelope's `insuplc_admdvs`.
     pub insuplc_admdvs: String,
+    /// The chosen insurance (险种), sent as `insutype`.
     pub insutype: String,
     /// Personal account balance before the sale.
     pub balance: Fen,
+    /// Every `insuinfo` row 1101 answered, in its order: the cashier may choose another.
+    #[serde(default)]
+    pub insurances: Vec<Insurance>,
 }
 
-/// The platform's split of a sale (from 2101/2102).
+/// One `insuinfo` row of 1101 (no personal data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Insurance {
+    pub insutype: String,
+    pub insuplc_admdvs: String,
+    #[serde(default)]
+    pub psn_type: String,
+    /// `psn_insu_stas` 1: in force.
+    pub active: bool,
+    pub balance: Fen,
+}
+
+impl Person {
+    /// Makes `insutype` the chosen insurance; it must be one of the rows 1101 answered.
+    pub fn choose(&mut self, insutype: &str) -> Result<(), super::error::SaleError> {
+        let row = self
+            .insurances
+            .iter()
+            .find(|r| r.insutype == insutype)
+            .ok_or_else(|| super::error::SaleError::InsutypeNotOffered {
+                chosen: insutype.to_owned(),
+                offered: self.insurances.iter().map(|r| r.insutype.clone()).collect(),
+            })?;
+        self.insutype.clone_from(&row.insutype);
+        self.insuplc_admdvs.clone_from(&row.insuplc_admdvs);
+        self.balance = row.balance;
+        Ok(())
+    }
+}
+
+/// The platform's split of a sale (from 2101/2102), as the platform gave it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Split {
     pub setl_id: Option<String>,
@@ -49,25 +83,39 @@ pub struct Split {
     pub medfee: Fen,
     pub fund: Fen,
     pub account: Fen,
-    /// What the patient pays in cash.
-    pub cash: Fen,
+    /// What the patient pays in cash: `psn_cash_pay` as given, never recomputed. `None` when
+    /// the answer had none: the operator decides.
+    pub cash: Option<Fen>,
+    /// 医院负担金额, when the answer carried it.
+    #[serde(default)]
+    pub hosp_part: Option<Fen>,
     /// Account balance after.
     pub balance_after: Option<Fen>,
     /// The settlement day, CST `yyyy-MM-dd` (reconciliation).
     #[serde(default)]
     pub day: String,
+    /// `setldetail[]` (display and receipts only).
     pub funds: Vec<(String, Fen)>,
+    /// The answer's `setlinfo` as received, every amount field included (personal fields
+    /// removed: they are in [`Person`]).
+    #[serde(default)]
+    pub answer: serde_json::Value,
+    /// Advisory checks the answer failed (upstream.md "Settlement answers", rule 3): shown
+    /// and alarmed, never a reason to reverse.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mismatches: Vec<Mismatch>,
 }
 
 impl Split {
     pub fn from_settlement(s: &Settlement, day: &str) -> Split {
         Split {
-            setl_id: s.setlinfo.setl_id.clone(),
+            setl_id: s.setl_id().map(str::to_owned),
             mdtrt_id: s.setlinfo.mdtrt_id.clone(),
             medfee: s.setlinfo.medfee_sumamt,
             fund: s.setlinfo.fund_pay_sumamt,
             account: s.setlinfo.acct_pay,
             cash: s.setlinfo.psn_cash_pay,
+            hosp_part: s.setlinfo.hosp_part_amt,
             balance_after: s.setlinfo.balc,
             day: day.to_owned(),
             funds: s
@@ -75,8 +123,26 @@ impl Split {
                 .iter()
                 .map(|d| (d.fund_pay_type.clone().unwrap_or_default(), d.fund_payamt))
                 .collect(),
+            answer: s.answer.clone(),
+            mismatches: Vec::new(),
         }
     }
+}
+
+/// A 2103 answer, kept as given (upstream.md "Cancellation answers": informational).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancellation {
+    /// The answer's `setl_id`: the cancellation's own id.
+    pub setl_id: Option<String>,
+    /// The `setl_id` of the settlement it cancelled.
+    pub original_setl_id: Option<String>,
+    /// Cash refunded to the patient: the answer's `psn_cash_pay`, `pdn_cash_pay`,
+    /// `cash_payamt` or `cashPayamt` (sign ignored), else the settlement's `psn_cash_pay`.
+    pub cash_refunded: Option<Fen>,
+    /// `answer` when the answer named the cash, `settlement` when it came from the original.
+    pub cash_from: String,
+    /// The answer's `setlinfo` as received (personal fields removed).
+    pub answer: serde_json::Value,
 }
 
 /// The patient's consent to settle.
@@ -138,6 +204,9 @@ pub struct Sale {
     pub reversal: Option<Attempt>,
     /// The settlement.
     pub settlement: Option<Split>,
+    /// The cancellation of the settlement (2103 answered).
+    #[serde(default)]
+    pub cancellation: Option<Cancellation>,
     /// Forwarder bookkeeping: attempts so far.
     #[serde(default)]
     pub tries: u32,
@@ -156,14 +225,14 @@ impl Sale {
         self.settlement
             .as_ref()
             .or(self.estimate.as_ref())
-            .map(|s| s.cash)
+            .and_then(|s| s.cash)
     }
 
     /// For a stored sale that settled: what the patient gets back (positive) or still owes
     /// (negative) against what was collected at the counter.
     pub fn refund_due(&self) -> Option<Fen> {
         let collected = self.collected?;
-        let cash = self.settlement.as_ref()?.cash;
+        let cash = self.settlement.as_ref()?.cash?;
         Some(Fen(collected.0 - cash.0))
     }
 
@@ -181,8 +250,11 @@ impl Sale {
             "collected": self.collected,
             "psn_no": self.person.as_ref().map(|p| &p.psn_no),
             "insutype": self.person.as_ref().map(|p| &p.insutype),
+            "insurances": self.person.as_ref().map(|p| &p.insurances),
             "estimate": self.estimate,
             "settlement": self.settlement,
+            "cancellation": self.cancellation,
+            "mismatches": self.settlement.as_ref().map(|s| &s.mismatches),
             "patient_share": self.patient_share(),
             "refund_due": self.refund_due(),
             "msgid": self.attempt.as_ref().map(|a| &a.msgid),
@@ -220,6 +292,7 @@ mod tests {
             reversed_attempts: vec![],
             reversal: None,
             settlement: None,
+            cancellation: None,
             tries: 0,
             last_error: None,
             stored: true,
@@ -249,6 +322,7 @@ mod tests {
             insuplc_admdvs: "110105".into(),
             insutype: "310".into(),
             balance: Fen(0),
+            insurances: vec![],
         });
         let text = format!("{s:?} {s:#?} {:?}", s.credential);
         for secret in [
@@ -275,12 +349,19 @@ mod tests {
             medfee: Fen(12_850),
             fund: Fen(8_030),
             account: Fen(3_000),
-            cash: Fen(1_820),
+            cash: Some(Fen(1_820)),
+            hosp_part: None,
             balance_after: None,
             day: "2026-11-23".into(),
             funds: vec![],
+            answer: serde_json::Value::Null,
+            mismatches: vec![],
         });
         assert_eq!(s.refund_due(), Some(Fen(11_030)));
         assert_eq!(s.patient_share(), Some(Fen(1_820)));
+        // No psn_cash_pay in the answer: nothing is computed, the operator decides.
+        s.settlement.as_mut().unwrap().cash = None;
+        assert_eq!(s.refund_due(), None);
+        assert_eq!(s.patient_share(), None);
     }
 }

@@ -15,14 +15,15 @@ use super::book::{SaleBook, failure};
 use super::error::SaleError;
 use super::options::SettleConfig;
 use super::requests;
-use super::sale::{Attempt, Person, Sale, Split};
+use super::sale::{Attempt, Cancellation, Person, Sale, Split};
 use super::state::{SaleEvent, SaleState};
+use crate::status::StatusBoard;
 use crate::terminal::TerminalConfig;
 use crate::upstream::calls::{cancellation, settlement};
 use crate::upstream::client::{CallOptions, Prepared};
 use crate::upstream::platform::Platform;
 use crate::upstream::tx::reverse::{Cancel, CancelInput, ReversalInput};
-use crate::upstream::tx::settle::{SetlDetail, SetlInfo, Settlement};
+use crate::upstream::tx::settle::{Sent, Settlement};
 use crate::upstream::{MsgId, UpstreamError, time};
 
 /// The settler. One per engine.
@@ -31,7 +32,12 @@ pub(super) struct Settler {
     platform: Option<Arc<dyn Platform>>,
     config: SettleConfig,
     terminal: TerminalConfig,
+    /// Where a settlement answer that fails an advisory check is shown.
+    status: Option<Arc<StatusBoard>>,
 }
+
+/// The alarm of settlement answers that failed an advisory check.
+pub const ANSWER_MISMATCH: &str = "sale.answer_mismatch";
 
 impl Settler {
     pub(super) fn new(
@@ -39,12 +45,14 @@ impl Settler {
         platform: Option<Arc<dyn Platform>>,
         config: SettleConfig,
         terminal: TerminalConfig,
+        status: Option<Arc<StatusBoard>>,
     ) -> Settler {
         Settler {
             book,
             platform,
             config,
             terminal,
+            status,
         }
     }
 
@@ -70,7 +78,7 @@ impl Settler {
             password_proof: None,
         };
         let info = platform.person_info(&query, &options).await?;
-        requests::person_of(&info)
+        requests::person_of(&info, &self.config.insutype_preference)
     }
 
     /// 2101: the estimate.
@@ -112,7 +120,7 @@ impl Settler {
             state: e.from,
             action: "settle",
         })?;
-        let invono = format!("INV{}", sale.chrg_bchno);
+        let invono = requests::invono(&sale.chrg_bchno);
         let input = requests::pharmacy_input(
             sale,
             Some(&invono),
@@ -136,7 +144,9 @@ impl Settler {
         self.apply_settlement(sale, checked).await
     }
 
-    /// Applies a 2102 answer (`settling`): settled, rejected, or unknown and reversed.
+    /// Applies a 2102 answer (`settling`): settled, rejected, or unknown and reversed. An
+    /// answer with a `setl_id` settles the sale whatever its amounts say; the advisory checks
+    /// it fails are recorded on the settlement and raise [`ANSWER_MISMATCH`].
     pub(super) async fn apply_settlement(
         &self,
         sale: &mut Sale,
@@ -144,17 +154,61 @@ impl Settler {
     ) -> Result<(), SaleError> {
         match checked {
             Ok(s) => {
-                let split = Split::from_settlement(&s, &self.today());
-                let detail = serde_json::json!({ "setl_id": split.setl_id, "cash": split.cash });
+                let psn_no = requests::psn_no(sale);
+                let sent = Sent {
+                    medfee_sumamt: sale.amount,
+                    psn_no: Some(psn_no.as_str()).filter(|p| !p.is_empty()),
+                };
+                let mut split = Split::from_settlement(&s, &self.today());
+                split.mismatches = s.advisories(&sent, &self.config.answer_checks);
+                let detail = serde_json::json!({
+                    "setl_id": split.setl_id,
+                    "cash": split.cash,
+                    "mismatches": split.mismatches,
+                });
+                let mismatches = split.mismatches.clone();
                 self.book
                     .transition(sale, SaleEvent::Settled, detail, None, |x| {
                         x.settlement = Some(split);
                         x.last_error = None;
                     })
-                    .await
+                    .await?;
+                if !mismatches.is_empty() {
+                    tracing::warn!(sale = %sale.id, ?mismatches, "settled; the answer failed an advisory check");
+                    self.raise_mismatch(&sale.id, &mismatches);
+                }
+                Ok(())
             }
             Err(e) => self.not_applied(sale, e, false).await,
         }
+    }
+
+    /// Adds the sale to [`ANSWER_MISMATCH`] (the last 50 sales are listed).
+    fn raise_mismatch(&self, id: &str, mismatches: &[crate::upstream::tx::settle::Mismatch]) {
+        let Some(status) = &self.status else { return };
+        let mut sales: Vec<serde_json::Value> = status
+            .snapshot()
+            .alarms
+            .iter()
+            .find(|a| a.code == ANSWER_MISMATCH)
+            .and_then(|a| a.details.get("sales").and_then(|s| s.as_array()).cloned())
+            .unwrap_or_default();
+        sales.retain(|s| s["id"] != id);
+        sales.push(serde_json::json!({ "id": id, "mismatches": mismatches }));
+        let skip = sales.len().saturating_sub(50);
+        let sales: Vec<_> = sales.into_iter().skip(skip).collect();
+        status.raise(
+            ANSWER_MISMATCH,
+            format!(
+                "{} 笔交易已结算，但平台应答未通过核对（金额或人员不符），请运维人员核实。",
+                sales.len()
+            ),
+            format!(
+                "{} sale(s) settled with a platform answer that failed a check (amount or person); an operator should verify them.",
+                sales.len()
+            ),
+            serde_json::json!({ "sales": sales }),
+        );
     }
 
     /// 2601 for the sale's request in doubt (`unknown` → `reversing` → `reversed`, or back to
@@ -266,25 +320,43 @@ impl Settler {
                 s.attempt = Some(attempt)
             })
             .await?;
-        let original = settlement_of(&settled);
         let result = platform
             .send(&prepared)
             .await
-            .and_then(|x| cancellation(&x, &original));
+            .and_then(|x| cancellation(&x));
         self.apply_cancellation(sale, result).await
     }
 
     /// Applies a 2103 answer (`cancelling`): cancelled, settled again, or unknown and reversed.
+    /// A success (infcode 0) cancels whatever the answer's shape; it is stored as given.
     pub(super) async fn apply_cancellation(
         &self,
         sale: &mut Sale,
         result: Result<Settlement, UpstreamError>,
     ) -> Result<(), SaleError> {
         match result {
-            Ok(_) => {
-                let none = serde_json::json!({});
+            Ok(answer) => {
+                let original = sale.settlement.as_ref();
+                let (cash_refunded, cash_from) = match answer.cash_refunded() {
+                    Some(c) => (Some(c), "answer"),
+                    None => (original.and_then(|s| s.cash), "settlement"),
+                };
+                let record = Cancellation {
+                    setl_id: answer.setl_id().map(str::to_owned),
+                    original_setl_id: original.and_then(|s| s.setl_id.clone()),
+                    cash_refunded,
+                    cash_from: cash_from.to_owned(),
+                    answer: answer.answer,
+                };
+                let detail = serde_json::json!({
+                    "setl_id": record.setl_id,
+                    "original_setl_id": record.original_setl_id,
+                    "cash_refunded": record.cash_refunded,
+                });
                 self.book
-                    .transition(sale, SaleEvent::Cancelled, none, None, |_| {})
+                    .transition(sale, SaleEvent::Cancelled, detail, None, |x| {
+                        x.cancellation = Some(record);
+                    })
                     .await
             }
             Err(e) => self.not_applied(sale, e, true).await,
@@ -330,29 +402,5 @@ fn attempt_of(p: &Prepared) -> Attempt {
         msgid: p.msgid.as_str().to_owned(),
         infno: p.infno.clone(),
         at_ms: p.at.timestamp_millis(),
-    }
-}
-
-/// The settlement a split was taken from, for checking a cancellation against it.
-pub(super) fn settlement_of(split: &Split) -> Settlement {
-    Settlement {
-        setlinfo: SetlInfo {
-            setl_id: split.setl_id.clone(),
-            mdtrt_id: split.mdtrt_id.clone(),
-            medfee_sumamt: split.medfee,
-            fund_pay_sumamt: split.fund,
-            acct_pay: split.account,
-            psn_cash_pay: split.cash,
-            ..SetlInfo::default()
-        },
-        setldetail: split
-            .funds
-            .iter()
-            .map(|(t, a)| SetlDetail {
-                fund_pay_type: Some(t.clone()),
-                fund_payamt: *a,
-                ..SetlDetail::default()
-            })
-            .collect(),
     }
 }

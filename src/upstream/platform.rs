@@ -20,6 +20,7 @@ use super::error::UpstreamError;
 use super::tx::evoucher::EcIdentity;
 use super::tx::person::{PERSON_INFO, PersonInfo, PersonQueryInput};
 use super::tx::pharmacy::{PHARMACY_PRESETTLE, PharmacyInput};
+use super::tx::query::{SETTLEMENT_QUERY, SettlementQuery, SettlementQueryInput};
 use super::tx::reverse::{RECONCILE, ReconcileInput, ReconcileOutput, StmtInfo};
 use super::tx::settle::Settlement;
 use crate::qr::evoucher::{BusinessType, EVoucherCode};
@@ -60,6 +61,39 @@ pub trait Platform: Send + Sync {
     fn has_ec(&self) -> bool {
         true
     }
+
+    /// 5203 settlement query: re-reads the settlement `input` names (its `setl_id` is
+    /// required, see [`SettlementQueryInput::new`]); moves no money, so it goes through
+    /// [`Platform::call`]. The answer must name a settlement (a `setl_id`), else it is a
+    /// protocol error.
+    fn settlement_query<'a>(
+        &'a self,
+        input: &'a SettlementQueryInput,
+        insuplc_admdvs: &'a str,
+    ) -> BoxFuture<'a, Result<SettlementQuery, UpstreamError>>;
+}
+
+/// [`Platform::settlement_query`] on [`Platform::call`], shared by the implementations.
+pub(super) async fn settlement_query_via_call(
+    platform: &dyn Platform,
+    input: &SettlementQueryInput,
+    insuplc_admdvs: &str,
+) -> Result<SettlementQuery, UpstreamError> {
+    if insuplc_admdvs.trim().is_empty() {
+        return Err(UpstreamError::NotSent {
+            detail: "5203 names a person: insuplc_admdvs is required".into(),
+        });
+    }
+    let answer: SettlementQuery = platform
+        .call(
+            SETTLEMENT_QUERY,
+            to_input(input)?,
+            &for_person(insuplc_admdvs),
+        )
+        .await?
+        .output()?;
+    answer.setl_id()?;
+    Ok(answer)
 }
 
 /// `input` as the JSON the envelope carries.
@@ -98,7 +132,8 @@ impl dyn Platform + '_ {
             .output()
     }
 
-    /// 2101 pharmacy pre-settlement: the split, checked to balance; nothing is settled.
+    /// 2101 pharmacy pre-settlement: the estimate as given (no arithmetic check refuses it);
+    /// nothing is settled.
     pub async fn presettle_pharmacy(
         &self,
         input: &PharmacyInput,
@@ -115,9 +150,7 @@ impl dyn Platform + '_ {
         let x = self
             .call(input.infno(), to_input(input)?, &for_person(insuplc_admdvs))
             .await?;
-        let s: Settlement = x.output()?;
-        s.check_balance()?;
-        Ok(s)
+        x.output()
     }
 
     /// 3201 daily totals.
@@ -170,5 +203,13 @@ impl Platform for Client {
 
     fn has_ec(&self) -> bool {
         self.ec_url().is_some()
+    }
+
+    fn settlement_query<'a>(
+        &'a self,
+        input: &'a SettlementQueryInput,
+        insuplc_admdvs: &'a str,
+    ) -> BoxFuture<'a, Result<SettlementQuery, UpstreamError>> {
+        Box::pin(settlement_query_via_call(self, input, insuplc_admdvs))
     }
 }

@@ -27,6 +27,7 @@ use super::msgid::MsgId;
 use super::msgid_source::MsgIdSource;
 use super::platform::Platform;
 use super::tx::evoucher::{EcIdentity, classify_ec};
+use super::tx::query::{SettlementQuery, SettlementQueryInput};
 use crate::qr::evoucher::{BusinessType, EVoucherCode};
 use crate::store::{AuditAnswer, AuditOutcome, AuditRequest, Store};
 
@@ -428,6 +429,24 @@ impl Platform for ScriptedPlatform {
 
     fn signtype(&self) -> &str {
         &self.signtype
+    }
+
+    /// Strict like the platform: the script must expect a `5203`, and the request must carry
+    /// a `psn_no` and a `setl_id` (a test that queries by anything else fails).
+    fn settlement_query<'a>(
+        &'a self,
+        input: &'a SettlementQueryInput,
+        insuplc_admdvs: &'a str,
+    ) -> BoxFuture<'a, Result<SettlementQuery, UpstreamError>> {
+        assert!(
+            !input.data.psn_no.is_empty() && !input.data.setl_id.is_empty(),
+            "scripted platform: 5203 without psn_no and setl_id"
+        );
+        Box::pin(super::platform::settlement_query_via_call(
+            self,
+            input,
+            insuplc_admdvs,
+        ))
     }
 }
 

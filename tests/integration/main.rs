@@ -1,6 +1,7 @@
 //! The one integration test binary, a module per boundary. `support` starts real daemons
 //! (in-process or as the built binary) with their own temporary directories.
 
+mod answers;
 mod api;
 mod card_profiles;
 mod card_profiles_pcsc;

@@ -275,7 +275,7 @@ async fn pharmacy_contract_presettle_settle_cancel_reverse_and_reconcile() {
         .await
         .unwrap();
     let cx = rig.client.send(&c).await.unwrap();
-    cancellation(&cx, &s1).unwrap();
+    cancellation(&cx).unwrap();
     assert_eq!(rig.sandbox.ledger().balance(&psn), Some(start_balance));
     let l = rig.sandbox.ledger();
     assert_eq!(
@@ -422,7 +422,7 @@ async fn outpatient_contract_register_upload_presettle_settle_cancel() {
         )
         .await
         .unwrap();
-    cancellation(&rig.client.send(&c).await.unwrap(), &s).unwrap();
+    cancellation(&rig.client.send(&c).await.unwrap()).unwrap();
     assert_eq!(rig.sandbox.ledger().balance(&psn), Some(start));
     rig.close().await;
 }

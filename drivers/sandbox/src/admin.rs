@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::Shared;
 use crate::fault::FaultRule;
 use crate::http::{Response, respond};
+use crate::shapes::AnswerShapes;
 
 /// Answers an admin request, or 404/405/400 for anything else.
 pub fn route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Response {
@@ -22,6 +23,7 @@ pub fn route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Resp
             | "/admin/keys"
             | "/admin/held"
             | "/admin/release"
+            | "/admin/shapes"
     );
     if !known {
         return respond(StatusCode::NOT_FOUND, "text/plain", "no such route");
@@ -33,6 +35,11 @@ pub fn route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Resp
         }
         (&Method::POST, "/admin/faults") => with_body(body, |rule: FaultRule| {
             shared.lock().faults.add(rule);
+            ok()
+        }),
+        (&Method::GET, "/admin/shapes") => json(&serde_json::to_value(&shared.lock().shapes)),
+        (&Method::POST, "/admin/shapes") => with_body(body, |shapes: AnswerShapes| {
+            shared.lock().shapes = shapes;
             ok()
         }),
         (&Method::DELETE, "/admin/faults") => {

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use crate::fault::FaultRule;
+use crate::shapes::AnswerShapes;
 
 /// The default protocol path of upstream.md.
 pub const DEFAULT_PATH: &str = "/fsi/api/rsfComIfsService/callService";
@@ -41,6 +42,11 @@ pub struct SandboxConfig {
     /// Act as a gateway checking the `x-tif-*` headers: `(paasid, paas token)`. A request with
     /// missing or wrong headers gets HTTP 401 with a plain-text body, as a gateway answers.
     pub tif: Option<(String, String)>,
+    /// The public answer shapes written (hospital share, co-payment, cancellation names).
+    pub shapes: AnswerShapes,
+    /// The 2101/2102 input node names required, `(header, lines)`; `None` accepts either of
+    /// `druginfo`+`drugdetail` (the contract's default) and `data`+`feedetail`.
+    pub pharmacy_nodes: Option<(String, String)>,
 }
 
 impl Default for SandboxConfig {
@@ -59,6 +65,8 @@ impl Default for SandboxConfig {
             essc_kid: "sandbox-1".to_owned(),
             faults: Vec::new(),
             tif: None,
+            shapes: AnswerShapes::default(),
+            pharmacy_nodes: None,
         }
     }
 }

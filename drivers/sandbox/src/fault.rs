@@ -29,6 +29,9 @@ pub enum Fault {
     /// Apply the effect when `commit`, then hold the answer until an operator of the sandbox
     /// releases it (`POST /admin/release`) or the client gives up and closes the connection.
     Hold { commit: bool },
+    /// A 2102/2207 is settled, booked and answered for `medfee_sumamt + delta_fen` (a platform
+    /// that settled another amount); other transactions answer normally.
+    SettleOtherAmount { delta_fen: i64 },
 }
 
 impl Fault {
@@ -39,6 +42,7 @@ impl Fault {
             Fault::HttpStatus { commit, .. }
             | Fault::MalformedJson { commit }
             | Fault::Hold { commit } => *commit,
+            Fault::SettleOtherAmount { .. } => true,
             Fault::DropBeforeCommit | Fault::BusinessError { .. } => false,
         }
     }

@@ -36,6 +36,12 @@ pub struct SettlementRecord {
     pub fund_pay_sumamt: Fen,
     pub acct_pay: Fen,
     pub psn_cash_pay: Fen,
+    /// The institution's share (医院负担金额), when the answer shapes give one.
+    #[serde(default)]
+    pub hosp_part_amt: Fen,
+    /// The share of `acct_pay` reported as `acct_mulaid_pay`.
+    #[serde(default)]
+    pub acct_mulaid_pay: Fen,
     /// Deductible this settlement consumed.
     pub deductible_used: Fen,
     /// Pooled-fund cap this settlement consumed.

@@ -2,7 +2,7 @@
 //! protocol (upstream.md) on loopback, for tests, the demo and benchmarks.
 //!
 //! [`start`] loads the persons (`fixtures/persons/*.json`), binds, and serves the protocol
-//! endpoint (9001/9002, 1101, 2101–2103, 2201/2204/2206–2208, 2601, 3201), the e-voucher
+//! endpoint (9001/9002, 1101, 2101–2103, 2201/2204/2206–2208, 2601, 3201, 5203), the e-voucher
 //! `ec.query` endpoint and loopback `/admin/*` endpoints, until [`Sandbox::shutdown`]. State
 //! is in memory; [`Sandbox::ledger`] snapshots it. [`FaultRule`]s make it slow, silent or
 //! wrong on purpose. A request whose `sign_no` is unknown, signed out or from another CST day
@@ -23,6 +23,7 @@ pub mod ledger;
 pub mod persons;
 mod protocol;
 mod server;
+pub mod shapes;
 pub mod split;
 mod state;
 mod tx;
@@ -124,7 +125,7 @@ pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         source,
     })?;
     let shared = Arc::new(Shared {
-        state: Mutex::new(State::new(persons, faults)),
+        state: Mutex::new(State::new(persons, faults, config.shapes.clone())),
         config,
         issuer,
         holds: fault::Holds::default(),
@@ -200,6 +201,11 @@ impl Sandbox {
     /// Releases every held answer; returns how many there were.
     pub fn release(&self) -> usize {
         self.shared.holds.release()
+    }
+
+    /// Sets the shapes of the answers from now on.
+    pub fn set_shapes(&self, shapes: shapes::AnswerShapes) {
+        self.shared.lock().shapes = shapes;
     }
 
     /// A snapshot of the books.

@@ -100,17 +100,33 @@ fn check_region(state: &State, req: &Req) -> Result<(), String> {
         .input
         .pointer("/data/psn_no")
         .or_else(|| req.input.pointer("/feedetail/0/psn_no"))
+        .or_else(|| req.input.pointer("/druginfo/psn_no"))
+        .or_else(|| req.input.pointer("/drugdetail/0/psn_no"))
         .and_then(Value::as_str);
     let Some(person) = psn_no.and_then(|p| state.person(p)) else {
         return Ok(());
     };
-    if person.region() == req.insuplc_admdvs {
+    // The region of the insurance the request names (`insutype`), else of any of the
+    // person's insurances (1101 may answer several rows, each with its 参保地).
+    let insutype = ["/data/insutype", "/druginfo/insutype"]
+        .iter()
+        .find_map(|p| req.input.pointer(p))
+        .and_then(Value::as_str);
+    let regions: Vec<&str> = person
+        .insuinfo
+        .iter()
+        .filter(|i| insutype.is_none_or(|t| i.insutype == t))
+        .map(|i| i.insuplc_admdvs.as_str())
+        .collect();
+    if regions.contains(&req.insuplc_admdvs.as_str())
+        || (regions.is_empty() && person.region() == req.insuplc_admdvs)
+    {
         Ok(())
     } else {
         Err(format!(
             "参保地区划错误 insuplc_admdvs {:?} is not the person's {}",
             req.insuplc_admdvs,
-            person.region()
+            regions.first().copied().unwrap_or(person.region())
         ))
     }
 }

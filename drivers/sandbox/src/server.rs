@@ -166,7 +166,16 @@ async fn protocol_endpoint(
         .as_ref()
         .is_none_or(Fault::commits)
         .then(|| match &parsed {
-            Some(v) => protocol::process(&mut shared.lock(), &shared.config, v, received),
+            Some(v) => {
+                let mut state = shared.lock();
+                state.settle_delta = match &fault {
+                    Some(Fault::SettleOtherAmount { delta_fen }) => Some(*delta_fen),
+                    _ => None,
+                };
+                let answer = protocol::process(&mut state, &shared.config, v, received);
+                state.settle_delta = None;
+                answer
+            }
             None => envelope::respond(
                 "",
                 received,
@@ -207,7 +216,8 @@ async fn carry_out(
 ) -> Response {
     let answer = answer.unwrap_or_default();
     match fault {
-        None => json_body(answer),
+        // The other amount was settled by the handler; the answer goes out as it is.
+        None | Some(Fault::SettleOtherAmount { .. }) => json_body(answer),
         Some(Fault::Latency { ms }) => {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             json_body(answer)

@@ -41,6 +41,10 @@ pub struct Split {
     pub fund: Fen,
     pub acct: Fen,
     pub cash: Fen,
+    /// 医院负担 (answer shapes; 0 from [`split`]): `medfee = fund + acct + cash + hosp`.
+    pub hosp: Fen,
+    /// `acct_mulaid_pay`, a share of `acct` (answer shapes; 0 from [`split`]).
+    pub mulaid: Fen,
 }
 
 /// Whether an item is on the self-pay list.
@@ -84,6 +88,8 @@ pub fn split(items: &[Item], rule: &FundRule, account: Account, use_account: boo
         fund: Fen(fund),
         acct: Fen(acct),
         cash: Fen(patient - acct),
+        hosp: Fen(0),
+        mulaid: Fen(0),
     }
 }
 

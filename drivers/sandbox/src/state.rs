@@ -73,11 +73,20 @@ pub struct State {
     pub faults: FaultSet,
     pub requests: BTreeMap<String, u64>,
     pub clock_offset: chrono::Duration,
+    /// The answer shapes written.
+    pub shapes: crate::shapes::AnswerShapes,
+    /// Set by a `settle_other_amount` fault for the request being processed: the 2102/2207
+    /// settles this much more (fen) than it was asked for.
+    pub settle_delta: Option<i64>,
     counter: u64,
 }
 
 impl State {
-    pub fn new(persons: Vec<Person>, faults: FaultSet) -> Self {
+    pub fn new(
+        persons: Vec<Person>,
+        faults: FaultSet,
+        shapes: crate::shapes::AnswerShapes,
+    ) -> Self {
         let mut accounts = BTreeMap::new();
         for p in &persons {
             for i in &p.insuinfo {
@@ -96,6 +105,7 @@ impl State {
             persons,
             accounts,
             faults,
+            shapes,
             ..State::default()
         }
     }

@@ -51,7 +51,7 @@ async fn cancel_of_a_settled_sale_sends_2103_for_its_settlement() {
     assert_eq!(sale.attempt.unwrap().infno, "2103");
     assert_eq!(
         sale.settlement.unwrap().cash,
-        Fen(1_820),
+        Some(Fen(1_820)),
         "the original split is kept"
     );
     let audit = rig.store.audit(msgid(&sent[3])).await.unwrap().unwrap();

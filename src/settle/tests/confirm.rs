@@ -33,7 +33,7 @@ async fn confirm_online_settles_with_2102_recorded_before_it_is_sent() {
     assert_eq!(s.setl_id.as_deref(), Some("S110105202611230001"));
     assert_eq!(
         (s.medfee, s.fund, s.account, s.cash),
-        (Fen(12_850), Fen(8_030), Fen(3_000), Fen(1_820))
+        (Fen(12_850), Fen(8_030), Fen(3_000), Some(Fen(1_820)))
     );
     assert_eq!(s.day, "2026-11-23", "the CST day of the settlement");
     assert_eq!(sale.patient_share(), Some(Fen(1_820)));
@@ -126,7 +126,7 @@ async fn lost_2102_is_reversed_then_settled_afresh_under_a_new_msgid() {
     assert_eq!(sale.reversed_attempts.len(), 1);
     assert_eq!(sale.reversed_attempts[0].msgid, first);
     assert_eq!(sale.attempt.as_ref().unwrap().msgid, second);
-    assert_eq!(sale.settlement.unwrap().cash, Fen(1_820));
+    assert_eq!(sale.settlement.unwrap().cash, Some(Fen(1_820)));
     assert_eq!(
         history(&rig, &sale.id).await[4..],
         ["send", "lost", "reverse", "reversed", "retry", "settled"]

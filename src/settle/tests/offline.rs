@@ -44,7 +44,7 @@ async fn forwarder_settles_a_stored_sale_with_1101_2101_2102() {
     assert_eq!((pass.progressed, pass.link_down), (1, false));
     let after = stored(&rig, &sale.id).await;
     assert_eq!(after.state, SaleState::Settled);
-    assert_eq!(after.settlement.as_ref().unwrap().cash, Fen(1_820));
+    assert_eq!(after.settlement.as_ref().unwrap().cash, Some(Fen(1_820)));
     assert_eq!(
         after.refund_due(),
         Some(Fen(11_030)),

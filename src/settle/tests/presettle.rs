@@ -48,7 +48,7 @@ async fn presettle_sends_1101_then_2101_and_records_the_estimate_in_fen() {
             estimate.account,
             estimate.cash
         ),
-        (Fen(12_850), Fen(8_030), Fen(3_000), Fen(1_820))
+        (Fen(12_850), Fen(8_030), Fen(3_000), Some(Fen(1_820)))
     );
     assert_eq!(estimate.setl_id, None, "2101 settles nothing");
     let person = sale.person.clone().unwrap();

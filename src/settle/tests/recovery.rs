@@ -60,7 +60,7 @@ async fn recovery_of_settling_with_a_recorded_answer_finishes_the_settlement() {
     assert_eq!(rig.engine.recover().await.unwrap(), 1);
     let after = stored(&rig, &id).await;
     assert_eq!(after.state, SaleState::Settled);
-    assert_eq!(after.settlement.unwrap().cash, Fen(1_820));
+    assert_eq!(after.settlement.unwrap().cash, Some(Fen(1_820)));
     assert!(
         rig.finish().is_empty(),
         "the audit table had the answer: nothing is sent"
@@ -167,4 +167,90 @@ async fn recovery_of_cancelling_with_a_recorded_refusal_leaves_the_sale_settled(
     assert_eq!(after.settlement, sale.settlement);
     assert_eq!(after.attempt, None, "the refused 2103 is dropped");
     assert!(rig.finish().is_empty(), "no 2601 for a recorded refusal");
+}
+
+#[tokio::test]
+async fn recovery_of_settling_with_a_hospital_share_answer_settles_and_sends_nothing() {
+    // The recorded answer does not add up by the old three-term sum, is for another total and
+    // carries fields the terminal does not know: still a settlement, never a 2601.
+    let (rig, id) =
+        crash_settling(Answer::Crash(Some(fixture("2102_response_hosp_part.json")))).await;
+    let rig = rig.restart(platform());
+    assert_eq!(rig.engine.recover().await.unwrap(), 1);
+    let after = stored(&rig, &id).await;
+    assert_eq!(after.state, SaleState::Settled);
+    let split = after.settlement.unwrap();
+    assert_eq!(split.cash, Some(Fen(398_202)));
+    assert_eq!(split.hosp_part, Some(Fen(50_501)));
+    assert_eq!(split.answer["hifob_pay"], "1500.00");
+    let checks: Vec<&str> = split.mismatches.iter().map(|m| m.check.as_str()).collect();
+    // The fixture is for another person and total than the scripted 1101 and sale.
+    assert_eq!(checks, ["psn_no", "medfee_sent"], "{:?}", split.mismatches);
+    assert!(rig.finish().is_empty(), "nothing is sent: no 2601");
+}
+
+#[tokio::test]
+async fn recovery_of_cancelling_with_a_public_shape_answer_cancels() {
+    let (rig, sale) =
+        crash_cancelling(Answer::Crash(Some(fixture("2103_response_public.json")))).await;
+    let rig = rig.restart(platform());
+    assert_eq!(rig.engine.recover().await.unwrap(), 1);
+    let after = stored(&rig, &sale.id).await;
+    assert_eq!(after.state, SaleState::Cancelled);
+    let c = after.cancellation.unwrap();
+    assert_eq!(c.setl_id.as_deref(), Some("S110105202611230082"));
+    assert_eq!(c.original_setl_id, sale.settlement.unwrap().setl_id);
+    assert_eq!(
+        (c.cash_refunded, c.cash_from.as_str()),
+        (Some(Fen(1_820)), "answer")
+    );
+    assert!(rig.finish().is_empty(), "nothing is sent: no 2601");
+}
+
+#[tokio::test]
+async fn a_settlement_without_cash_settles_and_leaves_the_cash_to_the_operator() {
+    let mut answer = fixture("2102_response.json");
+    answer["output"]["setlinfo"]["psn_cash_pay"] = serde_json::Value::Null;
+    let rig = Rig::new(presettle_script(platform()).expect("2102", Answer::Body(answer)));
+    let sale = rig.card_sale("prefer_online").await;
+    rig.engine.presettle(&sale.id).await.unwrap();
+    let sale = rig
+        .engine
+        .confirm(&sale.id, Confirmation::default())
+        .await
+        .unwrap();
+    assert_eq!(sale.state, SaleState::Settled);
+    assert_eq!(sale.settlement.as_ref().unwrap().cash, None);
+    assert_eq!(
+        sale.patient_share(),
+        None,
+        "never recomputed from other fields"
+    );
+    // A cancellation answer naming no cash: the refund is the settlement's (unknown here).
+    let rig2 = Rig::new(
+        presettle_script(platform())
+            .expect("2102", Answer::fixture("2102_response.json"))
+            .expect(
+                "2103",
+                Answer::output(
+                    serde_json::json!({"setlinfo": {"setl_id": "C1", "psn_pay": "-48.20"}}),
+                ),
+            ),
+    );
+    let s = rig2.card_sale("prefer_online").await;
+    rig2.engine.presettle(&s.id).await.unwrap();
+    rig2.engine
+        .confirm(&s.id, Confirmation::default())
+        .await
+        .unwrap();
+    let cancelled = rig2.engine.cancel(&s.id).await.unwrap();
+    assert_eq!(cancelled.state, SaleState::Cancelled);
+    let c = cancelled.cancellation.unwrap();
+    assert_eq!(
+        (c.cash_refunded, c.cash_from.as_str()),
+        (Some(Fen(1_820)), "settlement")
+    );
+    assert_eq!(c.setl_id.as_deref(), Some("C1"));
+    rig.finish();
+    rig2.finish();
 }

@@ -68,7 +68,7 @@ async fn a_confirm_whose_caller_gives_up_settles_once_and_a_retry_gets_its_outco
         .unwrap()
         .expect("the retry answers the settlement");
     assert_eq!(answered.state, SaleState::Settled);
-    assert_eq!(answered.settlement.as_ref().unwrap().cash, Fen(1_820));
+    assert_eq!(answered.settlement.as_ref().unwrap().cash, Some(Fen(1_820)));
     assert_eq!(stored(&rig, &sale.id).await, answered);
     let sent = rig.finish();
     let infnos: Vec<_> = sent.iter().map(|s| s.infno.as_str()).collect();

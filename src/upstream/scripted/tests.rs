@@ -117,3 +117,36 @@ fn prepare_records_the_request_before_send_and_send_records_the_answer() {
     let sent = p.finish();
     assert!(sent[0].prepared);
 }
+
+#[test]
+fn a_settlement_query_is_a_call_that_names_a_settlement() {
+    let p = ScriptedPlatform::new("H11010500001")
+        .expect_with(
+            "5203",
+            |sent| {
+                assert_eq!(sent.input["data"]["setl_id"], "S110105202611230001");
+                assert_eq!(sent.input["data"]["psn_no"], "P11010519491231");
+                assert_eq!(sent.insuplc_admdvs, "110105");
+                assert!(!sent.prepared, "5203 moves no money");
+            },
+            Answer::fixture("5203_response.json"),
+        )
+        .expect(
+            "5203",
+            Answer::output(json!({"setlinfo": {"refd_setl_flag": "0"}})),
+        )
+        .expect("5203", Answer::refused("结算信息不存在"));
+    let input = SettlementQueryInput::new("P11010519491231", "S110105202611230001", None).unwrap();
+    block_on(async {
+        let q = p.settlement_query(&input, "110105").await.unwrap();
+        assert_eq!(q.refund(), crate::upstream::tx::query::Refund::Refunded);
+        assert_eq!(q.cash(), Some(crate::upstream::Fen(1_820)));
+        let e = p.settlement_query(&input, "110105").await.unwrap_err();
+        assert!(matches!(e, UpstreamError::Protocol { .. }), "{e:?}");
+        let e = p.settlement_query(&input, "110105").await.unwrap_err();
+        assert!(matches!(e, UpstreamError::Business { .. }), "{e:?}");
+        let e = p.settlement_query(&input, "").await.unwrap_err();
+        assert!(matches!(e, UpstreamError::NotSent { .. }), "{e:?}");
+    });
+    assert_eq!(p.finish().len(), 3);
+}

@@ -9,6 +9,7 @@ pub mod fee;
 pub mod outpatient;
 pub mod person;
 pub mod pharmacy;
+pub mod query;
 pub mod reverse;
 pub mod settle;
 pub mod sign;

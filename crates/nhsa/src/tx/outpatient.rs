@@ -195,7 +195,6 @@ impl OutpatientInput {
         presettled: &Settlement,
     ) -> Result<OutpatientInput, UpstreamError> {
         let s = &presettled.setlinfo;
-        presettled.check_balance()?;
         if s.medfee_sumamt != self.data.medfee_sumamt
             || s.mdtrt_id
                 .as_deref()

@@ -1,7 +1,9 @@
 //! 2101 药店预结算 pharmacy pre-settlement and 2102 药店结算 pharmacy settlement inputs.
 //!
-//! Both carry a header (`data`) and the fee lines (`feedetail[]`); some provinces name the same
-//! two nodes `druginfo` and `drugdetail[]` ([`FeeNode`], a deployment quirk, never guessed).
+//! Both carry a header and the fee lines, whose node names are not settled (upstream.md
+//! "Pharmacy settlement"): public pharmacy clients send `druginfo` + `drugdetail[]` (the
+//! default), another form is `data` + `feedetail[]`; [`FeeNode`] is configuration, never
+//! guessed.
 //! [`PharmacyInput::presettle`] refuses lines whose amounts do not add up (see [`fee`](super::fee));
 //! [`PharmacyInput::into_settle`] turns the checked 2101 input into the 2102 one by adding the
 //! invoice number. Both answer a [`Settlement`](super::settle::Settlement). `Debug` masks the
@@ -21,23 +23,38 @@ use medsettle_base::pii::mask_id;
 pub const PHARMACY_PRESETTLE: &str = "2101";
 pub const PHARMACY_SETTLE: &str = "2102";
 
-/// The node names of a pharmacy sale, a per-province setting.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The node names of a pharmacy sale, a per-deployment setting.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FeeNode {
-    /// `{"data": {...}, "feedetail": [...]}` (the national form).
-    #[default]
+    /// `{"data": {...}, "feedetail": [...]}`.
     Feedetail,
-    /// `{"druginfo": {...}, "drugdetail": [...]}`.
+    /// `{"druginfo": {...}, "drugdetail": [...]}` (two public pharmacy clients; the default).
+    #[default]
     Drugdetail,
+    /// Other names a deployment configures.
+    Named { header: String, lines: String },
 }
 
 impl FeeNode {
+    /// The node pair called `header` + `lines` (the known pairs by their variant).
+    pub fn named(header: &str, lines: &str) -> FeeNode {
+        match (header, lines) {
+            ("data", "feedetail") => FeeNode::Feedetail,
+            ("druginfo", "drugdetail") => FeeNode::Drugdetail,
+            _ => FeeNode::Named {
+                header: header.to_owned(),
+                lines: lines.to_owned(),
+            },
+        }
+    }
+
     /// (header node, lines node).
-    pub fn names(self) -> (&'static str, &'static str) {
+    pub fn names(&self) -> (&str, &str) {
         match self {
             Self::Feedetail => ("data", "feedetail"),
             Self::Drugdetail => ("druginfo", "drugdetail"),
+            Self::Named { header, lines } => (header, lines),
         }
     }
 }
@@ -266,7 +283,18 @@ mod tests {
     }
 
     #[test]
-    fn the_answer_is_a_balanced_settlement() {
+    fn node_names_are_configuration() {
+        assert_eq!(FeeNode::default().names(), ("druginfo", "drugdetail"));
+        assert_eq!(FeeNode::named("data", "feedetail"), FeeNode::Feedetail);
+        let other = FeeNode::named("drugInfo", "drugList");
+        assert_eq!(other.names(), ("drugInfo", "drugList"));
+        let input = PharmacyInput::presettle(sale(Fen(12_850)), lines(), other).unwrap();
+        let v = serde_json::to_value(&input).unwrap();
+        assert!(v.get("drugInfo").is_some() && v["drugList"].as_array().unwrap().len() == 3);
+    }
+
+    #[test]
+    fn the_answer_is_an_estimate() {
         let s: Settlement = classify(
             200,
             include_bytes!("../../../../fixtures/upstream/2101_response.json"),
@@ -274,9 +302,9 @@ mod tests {
         .unwrap()
         .output_as()
         .unwrap();
-        s.check_balance().unwrap();
+        assert!(s.check().is_err(), "a pre-settlement has no setl_id");
         assert_eq!(s.setlinfo.medfee_sumamt, Fen(12_850));
-        assert_eq!(s.setlinfo.psn_cash_pay, Fen(1_820));
+        assert_eq!(s.setlinfo.psn_cash_pay, Some(Fen(1_820)));
         assert_eq!(s.setlinfo.balc, None, "missing optional amount");
     }
 }

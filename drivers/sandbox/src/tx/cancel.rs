@@ -43,7 +43,7 @@ pub fn cancel(state: &mut State, req: &Req) -> TxResult {
     state
         .effects
         .insert(req.msgid.clone(), Effect::Cancelled(setl_id.clone()));
-    Ok(settle::output(
+    let output = settle::output(
         &setl_id,
         &mdtrt_id,
         &bill,
@@ -51,5 +51,6 @@ pub fn cancel(state: &mut State, req: &Req) -> TxResult {
         balc,
         &req.inf_time_text,
         -1,
-    ))
+    );
+    Ok(state.shapes.cancellation(&req.infno, output))
 }

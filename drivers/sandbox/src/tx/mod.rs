@@ -4,6 +4,7 @@
 
 mod cancel;
 mod person;
+mod query;
 mod reconcile;
 mod reverse;
 mod settle;
@@ -23,13 +24,13 @@ use crate::state::State;
 pub type TxResult = Result<Value, String>;
 
 /// Runs the transaction `req.infno` (known, see `envelope::KNOWN_INFNOS`).
-pub fn dispatch(state: &mut State, _config: &SandboxConfig, req: &Req) -> TxResult {
+pub fn dispatch(state: &mut State, config: &SandboxConfig, req: &Req) -> TxResult {
     match req.infno.as_str() {
         "9001" => sign::sign_in(state, req),
         "9002" => sign::sign_out(state, req),
         "1101" => person::query(state, req),
-        "2101" => settle::pharmacy(state, req, false),
-        "2102" => settle::pharmacy(state, req, true),
+        "2101" => settle::pharmacy(state, config, req, false),
+        "2102" => settle::pharmacy(state, config, req, true),
         "2201" => visit::register(state, req),
         "2204" => visit::upload(state, req),
         "2206" => settle::outpatient(state, req, false),
@@ -37,6 +38,7 @@ pub fn dispatch(state: &mut State, _config: &SandboxConfig, req: &Req) -> TxResu
         "2103" | "2208" => cancel::cancel(state, req),
         "2601" => reverse::reverse(state, req),
         "3201" => reconcile::reconcile(state, req),
+        "5203" => query::query(state, req),
         other => Err(format!("交易暂不支持 infno {other} not implemented")),
     }
 }

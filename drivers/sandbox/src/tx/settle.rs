@@ -10,6 +10,7 @@ use super::{
     TxResult, active_insurance, amount, check_cert, check_password, list, node, object, opt_text,
     person, text,
 };
+use crate::config::SandboxConfig;
 use crate::envelope::Req;
 use crate::ledger::{SettlementRecord, SettlementStatus};
 use crate::split::{self, Item, Split};
@@ -26,11 +27,27 @@ pub(super) struct Bill {
     items: Vec<Item>,
 }
 
+/// The 2101/2102 node names of `req`: the configured pair, or (unconfigured) whichever of
+/// `druginfo`+`drugdetail` and `data`+`feedetail` the request carries. A mixed or missing
+/// pair is refused.
+fn pharmacy_nodes(req: &Req, config: &SandboxConfig) -> Result<(String, String), String> {
+    if let Some((header, lines)) = &config.pharmacy_nodes {
+        return Ok((header.clone(), lines.clone()));
+    }
+    for (header, lines) in [("druginfo", "drugdetail"), ("data", "feedetail")] {
+        if req.input.get(header).is_some() || req.input.get(lines).is_some() {
+            return Ok((header.to_owned(), lines.to_owned()));
+        }
+    }
+    Err("入参缺少节点 input.druginfo/drugdetail (or data/feedetail) missing".to_owned())
+}
+
 /// 2101 (`commit = false`) / 2102.
-pub fn pharmacy(state: &mut State, req: &Req, commit: bool) -> TxResult {
-    let data = node(req, "data")?;
+pub fn pharmacy(state: &mut State, config: &SandboxConfig, req: &Req, commit: bool) -> TxResult {
+    let (header, lines) = pharmacy_nodes(req, config)?;
+    let data = node(req, &header)?;
     let mut items = Vec::new();
-    for detail in list(req, "feedetail")? {
+    for detail in list(req, &lines)? {
         let d = object(detail)?;
         items.push(Item {
             med_list_codg: text(d, "med_list_codg")?,
@@ -39,6 +56,13 @@ pub fn pharmacy(state: &mut State, req: &Req, commit: bool) -> TxResult {
     }
     if commit {
         text(data, "chrg_bchno")?;
+        // upstream.md: invono is at most 20 characters.
+        let invono = opt_text(data, "invono");
+        if invono.chars().count() > 20 {
+            return Err(format!(
+                "发票号长度超过20位 invono {invono:?} is longer than 20 characters"
+            ));
+        }
     }
     let bill = Bill {
         psn_no: text(data, "psn_no")?,
@@ -49,7 +73,7 @@ pub fn pharmacy(state: &mut State, req: &Req, commit: bool) -> TxResult {
         acct_used_flag: text(data, "acct_used_flag")?,
         items,
     };
-    run(state, req, bill, commit, "2102")
+    run(state, req, data, bill, commit, "2102")
 }
 
 /// 2206 (`commit = false`) / 2207: the bill is the fees uploaded for `mdtrt_id` + `chrg_bchno`.
@@ -86,11 +110,17 @@ pub fn outpatient(state: &mut State, req: &Req, commit: bool) -> TxResult {
         acct_used_flag: text(data, "acct_used_flag")?,
         items,
     };
-    run(state, req, bill, commit, "2207")
+    run(state, req, data, bill, commit, "2207")
 }
 
-fn run(state: &mut State, req: &Req, bill: Bill, commit: bool, infno: &str) -> TxResult {
-    let data = node(req, "data")?;
+fn run(
+    state: &mut State,
+    req: &Req,
+    data: &serde_json::Map<String, Value>,
+    mut bill: Bill,
+    commit: bool,
+    infno: &str,
+) -> TxResult {
     let medfee = amount(data, "medfee_sumamt")?;
     let p = person(state, &bill.psn_no)?;
     active_insurance(p, &bill.insutype)?;
@@ -120,11 +150,26 @@ fn run(state: &mut State, req: &Req, bill: Bill, commit: bool, infno: &str) -> T
             ));
         }
     }
+    // A `settle_other_amount` fault: the platform settles another total than it was asked.
+    if let Some(delta) = state.settle_delta.filter(|_| commit) {
+        let total = medfee.0.checked_add(delta).filter(|t| *t >= 0);
+        let total = total.ok_or("金额溢出 other amount out of range")?;
+        bill.items.push(Item {
+            med_list_codg: "SANDBOX-OTHER-AMOUNT".to_owned(),
+            amount: Fen(total - medfee.0),
+        });
+    }
     let rule = p.funds[&bill.insutype].clone();
     let account = state
         .account(&bill.psn_no, &bill.insutype)
         .ok_or("账户不存在 no account")?;
-    let s = split::split(&bill.items, &rule, account, use_account);
+    let mut s = split::split(&bill.items, &rule, account, use_account);
+    let (hosp, mulaid) = state
+        .shapes
+        .shares(&bill.psn_no, &bill.chrg_bchno, s.cash, s.acct);
+    s.hosp = hosp;
+    s.cash = Fen(s.cash.0 - hosp.0);
+    s.mulaid = mulaid;
     let balc_after = Fen(account.balc.0 - s.acct.0);
     let mdtrt_id = match &bill.mdtrt_id {
         Some(id) => id.clone(),
@@ -154,6 +199,8 @@ fn run(state: &mut State, req: &Req, bill: Bill, commit: bool, infno: &str) -> T
             fund_pay_sumamt: s.fund,
             acct_pay: s.acct,
             psn_cash_pay: s.cash,
+            hosp_part_amt: s.hosp,
+            acct_mulaid_pay: s.mulaid,
             deductible_used: s.deductible_used,
             cap_used: s.pool,
             status: SettlementStatus::Effective,
@@ -209,7 +256,9 @@ pub(super) fn output(
             "fund_pay_sumamt": n(s.fund),
             "psn_part_amt": n(Fen(s.acct.0 + s.cash.0)),
             "acct_pay": n(s.acct),
+            "acct_mulaid_pay": n(s.mulaid),
             "psn_cash_pay": n(s.cash),
+            "hosp_part_amt": n(s.hosp),
             "balc": balc_after,
             "acct_used_flag": bill.acct_used_flag,
             "setl_time": setl_time,
@@ -238,6 +287,8 @@ pub(super) fn recorded(record: &SettlementRecord) -> (Bill, Split) {
         fund: record.fund_pay_sumamt,
         acct: record.acct_pay,
         cash: record.psn_cash_pay,
+        hosp: record.hosp_part_amt,
+        mulaid: record.acct_mulaid_pay,
     };
     (bill, s)
 }

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod answers;
 mod envelope;
 mod evoucher;
 mod faults;

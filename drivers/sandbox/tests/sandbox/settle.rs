@@ -19,7 +19,7 @@ async fn presettlement_has_no_effect_and_settlement_commits() {
     assert_eq!(s.medfee_sumamt, fen("250.00"));
     assert_eq!(s.fund_pay_sumamt, fen("70.00"));
     assert_eq!(s.acct_pay, fen("180.00"));
-    assert_eq!(s.psn_cash_pay, Fen(0));
+    assert_eq!(s.psn_cash_pay, Some(Fen(0)));
     assert_eq!(s.balc, Some(fen("1320.00")));
     assert_eq!(pre.setldetail[0].fund_pay_type.as_deref(), Some("310100"));
     let after_pre = c.sb.ledger();
@@ -47,7 +47,7 @@ async fn presettlement_has_no_effect_and_settlement_commits() {
     );
     assert_eq!(next.setlinfo.fund_pay_sumamt, fen("70.00"));
     assert_eq!(next.setlinfo.acct_pay, Fen(0));
-    assert_eq!(next.setlinfo.psn_cash_pay, fen("30.00"));
+    assert_eq!(next.setlinfo.psn_cash_pay, Some(fen("30.00")));
 }
 
 #[tokio::test]
@@ -57,10 +57,10 @@ async fn the_cap_limits_the_fund_and_the_account_flag_chooses_account_or_cash() 
     let cash = settled(&c.call_for("2101", &LI, big("0")).await);
     assert_eq!(cash.setlinfo.fund_pay_sumamt, fen("3000.00"));
     assert_eq!(cash.setlinfo.acct_pay, Fen(0));
-    assert_eq!(cash.setlinfo.psn_cash_pay, fen("2000.00"));
+    assert_eq!(cash.setlinfo.psn_cash_pay, Some(fen("2000.00")));
     let acct = settled(&c.call_for("2102", &LI, big("1")).await);
     assert_eq!(acct.setlinfo.acct_pay, fen("800.00"));
-    assert_eq!(acct.setlinfo.psn_cash_pay, fen("1200.00"));
+    assert_eq!(acct.setlinfo.psn_cash_pay, Some(fen("1200.00")));
     assert_eq!(acct.setlinfo.balc, Some(Fen(0)));
     // Cap used up: nothing more from the pool.
     let after = settled(
@@ -68,7 +68,7 @@ async fn the_cap_limits_the_fund_and_the_account_flag_chooses_account_or_cash() 
             .await,
     );
     assert_eq!(after.setlinfo.fund_pay_sumamt, Fen(0));
-    assert_eq!(after.setlinfo.psn_cash_pay, fen("10.00"));
+    assert_eq!(after.setlinfo.psn_cash_pay, Some(fen("10.00")));
 }
 
 #[tokio::test]
@@ -83,7 +83,7 @@ async fn zero_balance_resident_assistance_and_suspended_persons() {
         .await,
     );
     assert_eq!(zero.setlinfo.acct_pay, Fen(0));
-    assert_eq!(zero.setlinfo.psn_cash_pay, fen("3.00"));
+    assert_eq!(zero.setlinfo.psn_cash_pay, Some(fen("3.00")));
 
     let resident = settled(
         &c.call_for(
@@ -136,7 +136,7 @@ async fn detail_sum_must_match_and_all_self_pay_items_get_no_fund() {
         .await,
     );
     assert_eq!(z.setlinfo.fund_pay_sumamt, Fen(0));
-    assert_eq!(z.setlinfo.psn_cash_pay, fen("300.00"));
+    assert_eq!(z.setlinfo.psn_cash_pay, Some(fen("300.00")));
 }
 
 #[tokio::test]

@@ -248,11 +248,21 @@ pub fn refused(v: &Value, prefix: &str) {
     );
 }
 
-/// Asserts success and the settlement invariants; returns the typed settlement.
+/// Asserts success and the settlement invariants (a `setl_id`; upstream.md's advisory sums
+/// hold to the fen: `medfee = fund + psn_part + hosp_part`, `psn_part = acct + cash`);
+/// returns the typed settlement.
 pub fn settled(v: &Value) -> Settlement {
     ok(v);
     let s: Settlement = serde_json::from_value(v["output"].clone()).unwrap();
     s.check().unwrap();
+    let i = &s.setlinfo;
+    let sent = medsettle_nhsa::tx::settle::Sent {
+        medfee_sumamt: i.medfee_sumamt,
+        psn_no: None,
+    };
+    let found = s.advisories(&sent, &Default::default());
+    assert!(found.is_empty(), "{found:?} in {v}");
+    assert!(i.psn_part_amt.is_some() && i.psn_cash_pay.is_some(), "{v}");
     s
 }
 

@@ -164,9 +164,8 @@ fn presettle_and_settle_serialise_as_the_fixtures() {
     let answer: Settlement = output(include_bytes!(
         "../../../../../fixtures/upstream/2206_response.json"
     ));
-    answer.check_balance().unwrap();
     assert!(answer.check().is_err(), "a pre-settlement has no setl_id");
-    assert_eq!(answer.setlinfo.psn_cash_pay, Fen(1_225));
+    assert_eq!(answer.setlinfo.psn_cash_pay, Some(Fen(1_225)));
     let settle = input.into_settle("INV20261123000001", &answer).unwrap();
     assert_eq!(settle.infno(), OUTPATIENT_SETTLE);
     let expected = json(include_str!(
@@ -188,8 +187,9 @@ fn settle_refuses_an_answer_for_another_sale() {
     let mut other_visit = presettle();
     other_visit.data.mdtrt_id = "M2".into();
     assert!(other_visit.into_settle("I", &answer).is_err());
+    // An estimate whose parts do not add up is still an estimate (upstream.md: no arithmetic
+    // check refuses an answer); 2207 carries its amounts on.
     let mut unbalanced = answer.clone();
     unbalanced.setlinfo.acct_pay = Fen(1);
-    let e = presettle().into_settle("I", &unbalanced).unwrap_err();
-    assert!(e.to_string().contains("does not balance"), "{e}");
+    presettle().into_settle("I", &unbalanced).unwrap();
 }
