@@ -23,6 +23,10 @@
 //! exists. A retry that finds such an entry without an answer (the daemon died between the
 //! write and the answer) is answered from the sale as it is now (`201` and the sale's view for
 //! a create), never by running the request again.
+//!
+//! **Provisional answers.** A money operation still running answers 202 `sale.in_progress`
+//! marked [`Provisional`]: never remembered; a retry waits for the operation and gets its
+//! outcome.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -44,6 +48,11 @@ pub const REPLAYED: &str = "idempotent-replayed";
 
 /// Every POST of the API (`/v1/…`) honours `Idempotency-Key`.
 const PREFIXES: &[&str] = &["/v1/"];
+
+/// A response extension: the answer is provisional (a money operation still running, 202
+/// `sale.in_progress`) and is not remembered, so a retry under the key gets the real outcome.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Provisional;
 
 /// Whether a route carries the idempotency layer.
 pub fn applies(method: &str, path: &str) -> bool {
@@ -141,7 +150,7 @@ pub(super) async fn layer(
     });
     let resp = next.run(Request::from_parts(parts, Body::from(body))).await;
     let status = resp.status();
-    if !remembered(status) {
+    if !remembered(status) || resp.extensions().get::<Provisional>().is_some() {
         return resp;
     }
     let (parts, body) = resp.into_parts();

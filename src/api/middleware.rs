@@ -1,6 +1,7 @@
 //! The layers every API request passes through, outermost first: `track` (refuse during
 //! shutdown, count in-flight work, metrics, a log line without personal data), `limits`
-//! (body size, timeout), and on protected routes `auth` (bearer token, constant time; or the
+//! (body size, timeout — not on the money routes, which answer 202 `sale.in_progress` by
+//! themselves), and on protected routes `auth` (bearer token, constant time; or the
 //! status page's session cookie, for `GET` on the routes in `ui::SESSION_READABLE` only — a
 //! cookie never authorizes a change, so a forged cross-site request cannot make one).
 //!
@@ -67,6 +68,15 @@ pub(super) async fn limits(
     // Chunked bodies without a length are cut off at the same limit while they are read.
     let req = req.map(|body| Body::new(Limited::new(body, max)));
     let timeout = state.limits.request_timeout;
+    // A money route answers by itself when its operation outlives the timeout (202
+    // `sale.in_progress`, never a timeout inviting a retry): the generic timer stays off it.
+    let money = req
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|m| super::sales::MONEY_ROUTES.contains(&m.as_str()));
+    if money {
+        return next.run(req).await;
+    }
     match tokio::time::timeout(timeout, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => ApiError::timeout(timeout.as_millis() as u64).into_response(),

@@ -61,6 +61,39 @@ fn answer(result: Result<crate::settle::Sale, SaleError>, ok: StatusCode) -> Res
     }
 }
 
+/// A money operation (confirm, cancel) as an answer. The engine runs it in its own task to the
+/// end whatever happens to this request, so the route is exempt from the generic request
+/// timeout (`middleware::limits`); after `api.request_timeout_ms` it answers 202
+/// `sale.in_progress` with the sale as it is now ("do not retry; GET /v1/sales/{id}"),
+/// which the idempotency layer does not remember: a retry waits for the operation and gets
+/// its real outcome.
+async fn money(
+    state: &AppState,
+    id: &str,
+    op: impl std::future::Future<Output = Result<crate::settle::Sale, SaleError>>,
+) -> Response {
+    let wait = state.limits.request_timeout;
+    match tokio::time::timeout(wait, op).await {
+        Ok(Err(SaleError::InProgress(_))) | Err(_) => in_progress(state, id).await,
+        Ok(result) => answer(result, StatusCode::OK),
+    }
+}
+
+/// 202 `sale.in_progress`: the sale's current view in `details.sale`; not remembered.
+async fn in_progress(state: &AppState, id: &str) -> Response {
+    let e = SaleError::InProgress(id.to_owned());
+    let sale = state.sales.get(id).await.ok().map(|s| s.view());
+    let mut resp = sale_error(&e)
+        .with_details(serde_json::json!({ "sale": sale, "retry": false }))
+        .into_response();
+    resp.extensions_mut()
+        .insert(super::idempotency::Provisional);
+    resp
+}
+
+/// The routes [`money`] answers: exempt from the generic request timeout.
+pub(super) const MONEY_ROUTES: [&str; 2] = ["/v1/sales/{id}/confirm", "/v1/sales/{id}/cancel"];
+
 /// `POST /v1/sales`. The request's `Idempotency-Key` (handed over by the idempotency layer)
 /// commits with the sale.
 pub(super) async fn create(
@@ -123,12 +156,12 @@ pub(super) async fn confirm(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
-    answer(engine.confirm(&id, confirmation).await, StatusCode::OK)
+    money(&state, &id, engine.confirm(&id, confirmation)).await
 }
 
 /// `POST /v1/sales/{id}/cancel`.
 pub(super) async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    answer(state.sales.cancel(&id).await, StatusCode::OK)
+    money(&state, &id, state.sales.cancel(&id)).await
 }
 
 /// `GET /v1/sales/{id}`: the view and the history.

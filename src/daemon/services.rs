@@ -73,19 +73,23 @@ pub(super) fn build(
         )?)),
         None => None,
     };
-    let sales = Arc::new(Engine::new(EngineParts {
-        store: store.clone(),
-        platform: upstream
-            .clone()
-            .map(|c| c as Arc<dyn crate::upstream::platform::Platform>),
-        card: card.clone(),
-        events: events.clone(),
-        config: config.settle.clone(),
-        terminal: config.terminal.clone(),
-        credentials: Arc::clone(&credentials),
-        clock: None,
-        status: Some(Arc::clone(&status)),
-    }));
+    let work = WorkTracker::default();
+    let sales = Arc::new(
+        Engine::new(EngineParts {
+            store: store.clone(),
+            platform: upstream
+                .clone()
+                .map(|c| c as Arc<dyn crate::upstream::platform::Platform>),
+            card: card.clone(),
+            events: events.clone(),
+            config: config.settle.clone(),
+            terminal: config.terminal.clone(),
+            credentials: Arc::clone(&credentials),
+            clock: None,
+            status: Some(Arc::clone(&status)),
+        })
+        .with_work(work.clone()),
+    );
     let kiosk = (config.terminal.mode == TerminalMode::Kiosk).then(|| {
         Arc::new(Kiosk::new(
             Arc::clone(&sales),
@@ -99,7 +103,7 @@ pub(super) fn build(
         store,
         status,
         metrics: Arc::new(Metrics::default()),
-        work: WorkTracker::default(),
+        work,
         events,
         card,
         qr,

@@ -312,9 +312,32 @@ impl Cashier {
                 self.forwarder.wake();
                 Ok(sale)
             }
+            // The patient consented and nothing was sent (`send` is recorded before sending):
+            // a crash, or the platform was unreachable before the 2102 left. Settle now.
             SaleState::Confirmed => {
                 self.settle_online(&mut sale).await?;
                 Ok(sale)
+            }
+            // A retry of a confirmation that already ran (the lock was awaited): its outcome.
+            SaleState::Settled | SaleState::Queued => Ok(sale),
+            // Held for an operator: the same answer as when it was held.
+            SaleState::Held => Err(SaleError::Held {
+                refusal: sale
+                    .evidence
+                    .iter()
+                    .rev()
+                    .find_map(|e| e.refusal.as_deref())
+                    .map_or("other", |r| super::doubt::Refusal::of_name(r).as_str()),
+                id: sale.id,
+            }),
+            SaleState::Rejected | SaleState::Unknown | SaleState::Reversing => {
+                Err(earlier(&sale, "confirm"))
+            }
+            // Lock held and still in flight: the operation was cut off; the forwarder
+            // finishes it from the audit table.
+            SaleState::Settling => {
+                self.forwarder.wake();
+                Err(SaleError::InProgress(sale.id))
             }
             SaleState::Captured | SaleState::Identified => {
                 if sale.mode == SaleMode::RequireOnline {
@@ -419,9 +442,21 @@ impl Cashier {
     pub(super) async fn cancel(&self, id: &str) -> Result<Sale, SaleError> {
         let _guard = self.book.lock(id).await;
         let mut sale = self.book.get(id).await?;
-        if sale.state == SaleState::Settled {
-            self.settler.cancel_settled(&mut sale).await?;
-            return Ok(sale);
+        match sale.state {
+            SaleState::Settled => {
+                self.settler.cancel_settled(&mut sale).await?;
+                return Ok(sale);
+            }
+            // A retry of a cancellation that already ran (the lock was awaited): its outcome.
+            SaleState::Cancelled | SaleState::Abandoned => return Ok(sale),
+            SaleState::Cancelling => {
+                self.forwarder.wake();
+                return Err(SaleError::InProgress(sale.id));
+            }
+            SaleState::Unknown | SaleState::Reversing if cancelling(&sale) => {
+                return Err(earlier(&sale, "cancel"));
+            }
+            _ => {}
         }
         self.book
             .transition(
@@ -465,6 +500,25 @@ impl Cashier {
         self.forwarder.wake();
         self.forwarder.show_attention().await;
         Ok(sale)
+    }
+}
+
+/// The request in doubt is a cancellation (2103/2208).
+fn cancelling(sale: &Sale) -> bool {
+    sale.attempt.as_ref().is_some_and(|a| {
+        a.infno == crate::upstream::tx::reverse::PHARMACY_CANCEL
+            || a.infno == crate::upstream::tx::reverse::OUTPATIENT_CANCEL
+    })
+}
+
+/// The error the earlier run of an operation ended with (its recorded failure), for a retry.
+fn earlier(sale: &Sale, action: &'static str) -> SaleError {
+    match &sale.last_error {
+        Some(f) => SaleError::Earlier(f.clone()),
+        None => SaleError::WrongState {
+            state: sale.state,
+            action,
+        },
     }
 }
 

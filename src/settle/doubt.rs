@@ -77,6 +77,15 @@ impl Refusal {
         }
     }
 
+    /// The refusal named by [`Refusal::as_str`] (`other` for any other name).
+    pub fn of_name(name: &str) -> Refusal {
+        match name {
+            "not_found" => Refusal::NotFound,
+            "already_reversed" => Refusal::AlreadyReversed,
+            _ => Refusal::Other,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Refusal::NotFound => "not_found",

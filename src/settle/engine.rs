@@ -31,6 +31,7 @@ use crate::store::Store;
 use crate::terminal::TerminalConfig;
 use crate::upstream::client::Clock;
 use crate::upstream::platform::Platform;
+use crate::work::WorkTracker;
 
 pub use super::intake::{Confirmation, NewItem, NewSale};
 
@@ -41,11 +42,13 @@ pub struct Engine {
     recovery: Recovery,
     forwarder: Arc<Forwarder>,
     reconciler: Arc<Reconciler>,
-    cashier: Cashier,
+    cashier: Arc<Cashier>,
     resolver: Resolver,
     doubts: Arc<Doubts>,
     terminal: TerminalConfig,
     credentials: Arc<Credentials>,
+    /// Counts running money operations so a shutdown waits for them.
+    work: Option<WorkTracker>,
 }
 
 /// The parts an engine is built from.
@@ -88,14 +91,14 @@ impl Engine {
         ));
         Engine {
             recovery: Recovery::new(Arc::clone(&book), Arc::clone(&settler)),
-            cashier: Cashier::new(CashierParts {
+            cashier: Arc::new(Cashier::new(CashierParts {
                 book: Arc::clone(&book),
                 settler: Arc::clone(&settler),
                 forwarder: Arc::clone(&forwarder),
                 card: parts.card,
                 config: parts.config.clone(),
                 credentials: Arc::clone(&parts.credentials),
-            }),
+            })),
             resolver: Resolver::new(
                 Arc::clone(&book),
                 Arc::clone(&settler),
@@ -113,6 +116,38 @@ impl Engine {
             settler,
             terminal: parts.terminal,
             credentials: parts.credentials,
+            work: None,
+        }
+    }
+
+    /// Money operations count as work in flight on `work` (a shutdown drains them).
+    pub fn with_work(mut self, work: WorkTracker) -> Engine {
+        self.work = Some(work);
+        self
+    }
+
+    /// Runs a money operation in its own task: it owns the sale's lock from its first
+    /// transition to its last and runs to the end even when the caller's future is dropped (a
+    /// client that disconnects, a timeout). The caller awaits its outcome.
+    async fn to_the_end<T: Send + 'static>(
+        &self,
+        id: &str,
+        op: impl std::future::Future<Output = Result<T, SaleError>> + Send + 'static,
+    ) -> Result<T, SaleError> {
+        let guard = self.work.as_ref().map(WorkTracker::start);
+        let task = tokio::spawn(async move {
+            let _guard = guard;
+            op.await
+        });
+        match task.await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                // A panic: the sale's lock is released; a sale left in flight is stranded and
+                // the forwarder recovers it from the audit table.
+                tracing::error!(sale = %id, error = %e, "a money operation ended abnormally");
+                self.forwarder.wake();
+                Err(SaleError::InProgress(id.to_owned()))
+            }
         }
     }
 
@@ -151,7 +186,8 @@ impl Engine {
         self.book.get(id).await
     }
 
-    /// Crash recovery, once at start: every `settling`/`cancelling` sale is resolved.
+    /// Crash recovery, once at start: every `settling`/`cancelling` sale is resolved (while
+    /// running, the forwarder recovers any whose operation was cut off).
     pub async fn recover(&self) -> Result<u32, SaleError> {
         self.recovery.run().await
     }
@@ -223,13 +259,22 @@ impl Engine {
 
     /// `POST /v1/sales/{id}/confirm`: the patient consents; the sale settles now, or a card
     /// sale that cannot reach the platform is stored.
+    /// Runs to the end in its own task whatever happens to the caller; a retry waits for a
+    /// running confirmation and answers its outcome.
     pub async fn confirm(&self, id: &str, c: Confirmation) -> Result<Sale, SaleError> {
-        self.cashier.confirm(id, c).await
+        let cashier = Arc::clone(&self.cashier);
+        let owned = id.to_owned();
+        self.to_the_end(id, async move { cashier.confirm(&owned, c).await })
+            .await
     }
 
     /// `POST /v1/sales/{id}/cancel`: abandoned before settlement, 2103 after.
+    /// Runs to the end in its own task whatever happens to the caller, like `confirm`.
     pub async fn cancel(&self, id: &str) -> Result<Sale, SaleError> {
-        self.cashier.cancel(id).await
+        let cashier = Arc::clone(&self.cashier);
+        let owned = id.to_owned();
+        self.to_the_end(id, async move { cashier.cancel(&owned).await })
+            .await
     }
 
     /// An operator puts a rejected or expired stored sale back in the queue.

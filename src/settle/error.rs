@@ -2,6 +2,7 @@
 //! Chinese and English messages. A refusal changes no stored state unless it says so (a
 //! platform refusal moves the sale to `rejected`, recorded in its history).
 
+use super::sale::Failure;
 use super::state::SaleState;
 use crate::error::UserFacing;
 use crate::store::{LimitKind, StoreError};
@@ -52,6 +53,13 @@ pub enum SaleError {
         "the previous settlement request {omsgid} of this sale was not proven reversed: no new settlement until it is (2601 answered, or an operator's resolution)"
     )]
     ReversalUnproven { omsgid: String },
+    /// A money operation on the sale is still running (or was cut off and the forwarder is
+    /// finishing it): the caller must not retry but look at the sale.
+    #[error("sale {0} is still settling; do not retry, its outcome: GET /v1/sales/{0}")]
+    InProgress(String),
+    /// The outcome an earlier run of this operation ended with, answered again to a retry.
+    #[error("{}", .0.message_en)]
+    Earlier(Failure),
     #[error(transparent)]
     Upstream(UpstreamError),
     #[error("card: {0}")]
@@ -101,6 +109,10 @@ impl SaleError {
             SaleError::Limit { .. } => 409,
             SaleError::OnlineRequired | SaleError::Offline { .. } | SaleError::NoPlatform => 503,
             SaleError::Held { .. } => 502,
+            SaleError::InProgress(_) => 202,
+            SaleError::Earlier(f) if f.code == "upstream.business" => 422,
+            SaleError::Earlier(f) if f.code.starts_with("upstream.") => 502,
+            SaleError::Earlier(_) => 409,
             SaleError::Upstream(UpstreamError::Business { .. }) => 422,
             SaleError::Upstream(_) => 502,
             SaleError::Card(..) => 422,
@@ -131,6 +143,8 @@ impl UserFacing for SaleError {
             SaleError::NotInDoubt { .. } => "sale.not_in_doubt",
             SaleError::ReversalUnproven { .. } => "sale.reversal_unproven",
             SaleError::Held { .. } => "sale.held",
+            SaleError::InProgress(_) => "sale.in_progress",
+            SaleError::Earlier(f) => known_code(&f.code),
             SaleError::Upstream(e) => e.code(),
             SaleError::Card(_, code, _) => code,
             SaleError::Store(e) => e.code(),
@@ -176,6 +190,10 @@ impl UserFacing for SaleError {
             SaleError::ReversalUnproven { .. } => {
                 "上一次结算请求未确认冲正成功，不能重新结算，请联系运维人员。".into()
             }
+            SaleError::InProgress(id) => format!(
+                "该笔交易仍在结算中，请勿重复操作；稍后查询交易结果（GET /v1/sales/{id}）。"
+            ),
+            SaleError::Earlier(f) => f.message_zh.clone(),
             SaleError::Upstream(e) => e.message_zh(),
             SaleError::Card(zh, _, _) => zh.clone(),
             SaleError::Store(e) => e.message_zh(),
@@ -189,6 +207,7 @@ impl UserFacing for SaleError {
     fn message_en(&self) -> String {
         match self {
             SaleError::Upstream(e) => e.message_en(),
+            SaleError::Earlier(f) => f.message_en.clone(),
             SaleError::Card(_, _, en) => en.clone(),
             SaleError::Store(e) => e.message_en(),
             other => {
@@ -200,6 +219,24 @@ impl UserFacing for SaleError {
             }
         }
     }
+}
+
+/// The stable code a recorded failure carried, as the static code it was made from (codes
+/// are a closed set); one this build does not know becomes `sale.failed`.
+fn known_code(code: &str) -> &'static str {
+    const KNOWN: [&str; 7] = [
+        "upstream.unreachable",
+        "upstream.timeout",
+        "upstream.outcome_unknown",
+        "upstream.business",
+        "upstream.protocol",
+        "upstream.gateway",
+        "upstream.not_sent",
+    ];
+    KNOWN
+        .into_iter()
+        .find(|k| *k == code)
+        .unwrap_or("sale.failed")
 }
 
 /// The state's name for a cashier.

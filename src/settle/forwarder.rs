@@ -1,8 +1,11 @@
 //! The forwarder: settles stored sales when the platform is reachable, and drives every sale in
-//! doubt (`unknown`, `reversing`, and `reversed` stored sales) to an end. Oldest first; one
-//! attempt per sale at a time (the sale book's per-sale lock); capped exponential backoff with
-//! jitter per sale and for the link; new sales keep flowing meanwhile because each step holds
-//! only its own sale. A stored sale past its maximum age is not sent but moved to `expired`.
+//! doubt (`unknown`, `reversing`, `reversed` stored sales, and `settling`/`cancelling` sales
+//! whose operation was cut off) to an end. Due work is selected in SQL, oldest first, paged by
+//! a keyset cursor; several sales at once (`settle.forward_concurrency`), one attempt per sale
+//! at a time (the sale book's per-sale lock), its steps in order; capped exponential backoff
+//! with jitter per sale, and for the link the whole pass backs off together. A stored sale past
+//! its maximum age is not sent but moved to `expired`; housekeeping abandons online sales left
+//! unattended (`settle.unattended_sale_minutes`).
 //!
 //! It decides when to try, never what an answer means (the settler does), and it sends no
 //! request for a sale another operation holds.
@@ -12,21 +15,38 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::book::{SaleBook, failure};
 use super::error::SaleError;
 use super::options::SettleConfig;
+use super::recovery::Recovery;
 use super::sale::Sale;
 use super::settler::Settler;
 use super::state::{SaleEvent, SaleState};
 use crate::status::StatusBoard;
 
-/// States the forwarder works on.
-const WORK: [SaleState; 4] = [
+/// States the forwarder works on. `settling`/`cancelling` only when their operation was cut
+/// off: every money operation holds its sale's lock from its first transition to its last, so
+/// such a sale whose lock is free is stranded, and is recovered from the audit table.
+const WORK: [SaleState; 6] = [
     SaleState::Queued,
     SaleState::Unknown,
     SaleState::Reversing,
+    SaleState::Reversed,
+    SaleState::Settling,
+    SaleState::Cancelling,
+];
+
+/// Online sales abandoned once left unattended longer than `settle.unattended_sale_minutes`:
+/// nothing was sent for them (a `confirmed` sale is moved to `settling` before its 2102 leaves)
+/// or what was sent is reversed. Stored sales never are: the forwarder keeps them.
+const UNATTENDED: [SaleState; 5] = [
+    SaleState::Captured,
+    SaleState::Identified,
+    SaleState::Presettled,
+    SaleState::Confirmed,
     SaleState::Reversed,
 ];
 
@@ -35,8 +55,10 @@ pub const ATTENTION: &str = "queue.attention";
 
 /// How often the queue is looked at when nothing wakes the forwarder.
 const IDLE_CHECK: Duration = Duration::from_secs(15);
-/// Sales looked at per pass.
-const BATCH: u32 = 64;
+/// Sales read per page of a pass (a pass pages through everything due).
+const PAGE: u32 = 64;
+/// Unattended sales abandoned per pass.
+const UNATTENDED_BATCH: u32 = 100;
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -47,12 +69,16 @@ pub struct Pass {
     pub link_down: bool,
     /// Sales due later.
     pub waiting: u32,
+    /// When the earliest of them is due (ms since the epoch).
+    pub next_due_at_ms: Option<i64>,
 }
 
 /// The forwarder. One per engine.
 pub(super) struct Forwarder {
     book: Arc<SaleBook>,
     settler: Arc<Settler>,
+    /// Finishes a sale whose money operation was cut off (the audit table's answer).
+    recovery: Recovery,
     config: SettleConfig,
     /// Wakes the forwarder (a sale was stored, an operator asked for a flush).
     wake: Notify,
@@ -70,6 +96,7 @@ impl Forwarder {
         status: Option<Arc<StatusBoard>>,
     ) -> Forwarder {
         Forwarder {
+            recovery: Recovery::new(Arc::clone(&book), Arc::clone(&settler)),
             book,
             settler,
             config,
@@ -91,7 +118,7 @@ impl Forwarder {
     }
 
     /// Runs the forwarder until `stop`.
-    pub(super) async fn run(&self, stop: CancellationToken) {
+    pub(super) async fn run(self: &Arc<Self>, stop: CancellationToken) {
         let mut link_backoff = 0u32;
         loop {
             let pass = tokio::select! {
@@ -109,10 +136,17 @@ impl Forwarder {
                 }
                 Ok(p) => {
                     link_backoff = 0;
-                    if p.waiting > 0 {
-                        Duration::from_millis(self.config.retry_first_ms)
-                    } else {
-                        IDLE_CHECK
+                    // Until the earliest sale in backoff is due (at least `retry_first_ms`),
+                    // at most the idle check.
+                    let now_ms = self.book.now().timestamp_millis();
+                    let due_in = p
+                        .next_due_at_ms
+                        .filter(|_| p.waiting > 0)
+                        .map(|t| u64::try_from(t - now_ms).unwrap_or(0));
+                    match due_in {
+                        Some(ms) => Duration::from_millis(ms.max(self.config.retry_first_ms))
+                            .min(IDLE_CHECK),
+                        None => IDLE_CHECK,
                     }
                 }
                 Err(e) => {
@@ -128,35 +162,88 @@ impl Forwarder {
         }
     }
 
-    /// One pass over the due sales, oldest first.
-    pub(super) async fn pass(&self) -> Result<Pass, SaleError> {
+    /// One pass over the due sales, oldest first, up to `settle.forward_concurrency` sales at
+    /// once (each under its own lock, its steps in order), then housekeeping. Due work is
+    /// selected in SQL page by page, so sales in backoff never hide a due one. When a step
+    /// finds the platform unreachable or overloaded (429, 5xx) no further sale is started:
+    /// the whole pass backs off together.
+    pub(super) async fn pass(self: &Arc<Self>) -> Result<Pass, SaleError> {
+        let now_ms = self.book.now().timestamp_millis();
+        let flush = self.flush_requested.swap(false, Ordering::SeqCst);
+        let due_at = (!flush).then_some(now_ms);
+        let width = self.config.forward_concurrency.max(1) as usize;
         let states: Vec<&str> = WORK.iter().map(|s| s.as_str()).collect();
-        let rows = self
+        let mut pass = Pass::default();
+        let mut running: JoinSet<Result<bool, SaleError>> = JoinSet::new();
+        let mut cursor: Option<(i64, String)> = None;
+        'pages: loop {
+            let rows = self
+                .book
+                .store()
+                .sales_due(&states, due_at, cursor.take(), PAGE)
+                .await?;
+            let full = rows.len() == PAGE as usize;
+            cursor = rows.last().map(|r| (r.created_at_ms, r.id.clone()));
+            for row in rows {
+                while running.len() >= width {
+                    self.absorb(running.join_next().await, &mut pass);
+                }
+                if pass.link_down {
+                    break 'pages;
+                }
+                // Held by an operation in progress: that operation finishes it.
+                let Some(guard) = self.book.try_lock(&row.id) else {
+                    continue;
+                };
+                let me = Arc::clone(self);
+                running.spawn(async move {
+                    let _guard = guard;
+                    me.step(&row.id, now_ms).await
+                });
+            }
+            if !full {
+                break;
+            }
+        }
+        while !running.is_empty() {
+            self.absorb(running.join_next().await, &mut pass);
+        }
+        pass.progressed += self.abandon_unattended(now_ms).await?;
+        let (waiting, next_due) = self
             .book
             .store()
-            .sales_in(&states, false, None, BATCH)
+            .sales_waiting(&states, self.book.now().timestamp_millis())
             .await?;
-        let now_ms = self.book.now().timestamp_millis();
+        pass.waiting = u32::try_from(waiting).unwrap_or(u32::MAX);
+        pass.next_due_at_ms = next_due;
+        Ok(pass)
+    }
+
+    /// Counts one finished step into the pass.
+    fn absorb(
+        &self,
+        joined: Option<Result<Result<bool, SaleError>, tokio::task::JoinError>>,
+        pass: &mut Pass,
+    ) {
+        match joined {
+            None | Some(Ok(Ok(false))) => {}
+            Some(Ok(Ok(true))) => pass.progressed += 1,
+            Some(Ok(Err(SaleError::Offline { .. }))) => pass.link_down = true,
+            Some(Ok(Err(SaleError::Upstream(e)))) if link_trouble(&e) => pass.link_down = true,
+            // The sale carries its own backoff (set where it failed).
+            Some(Ok(Err(SaleError::Upstream(_)))) => {}
+            Some(Ok(Err(e))) => tracing::warn!(error = %e, "forwarding step failed"),
+            Some(Err(e)) => tracing::error!(error = %e, "a forwarding step ended abnormally"),
+        }
+    }
+
+    /// One sale's step (its lock held by the caller): re-read under the lock, then expire,
+    /// recover, settle or reverse it. `Ok(true)` when the sale moved on.
+    async fn step(&self, id: &str, now_ms: i64) -> Result<bool, SaleError> {
+        let mut sale = self.book.get(id).await?;
         let max_age_ms = i64::from(self.config.offline_max_age_hours) * 3_600_000;
-        let mut pass = Pass::default();
-        let flush = self.flush_requested.swap(false, Ordering::SeqCst);
-        for row in rows {
-            // A reversed online sale waits for its cashier; only stored ones retry by themselves.
-            if row.state == SaleState::Reversed.as_str() && !row.stored {
-                continue;
-            }
-            if !flush && row.next_attempt_at_ms.is_some_and(|t| t > now_ms) {
-                pass.waiting += 1;
-                continue;
-            }
-            let Some(_guard) = self.book.try_lock(&row.id) else {
-                continue;
-            };
-            let mut sale = self.book.get(&row.id).await?;
-            if sale.state == SaleState::Queued
-                && !sale.age_waived
-                && now_ms - sale.created_at_ms > max_age_ms
-            {
+        let step = match sale.state {
+            SaleState::Queued if !sale.age_waived && now_ms - sale.created_at_ms > max_age_ms => {
                 self.book
                     .transition(
                         &mut sale,
@@ -165,41 +252,70 @@ impl Forwarder {
                         None,
                         |_| {},
                     )
-                    .await?;
-                self.show_attention().await;
-                pass.progressed += 1;
+                    .await
+            }
+            // The lock is free and the sale is still in flight: its operation was cut off
+            // (a panic, or the daemon's own recovery found it busy). Finish it as recovery
+            // at start does: the recorded answer, else unknown → 2601.
+            SaleState::Settling | SaleState::Cancelling => {
+                tracing::warn!(sale = %sale.id, state = %sale.state, "recovering a stranded sale");
+                self.recovery.one(&mut sale).await
+            }
+            SaleState::Reversed if !sale.stored => return Ok(false),
+            state if WORK.contains(&state) => self.forward_one(&mut sale).await,
+            // Moved on since the page was read.
+            _ => return Ok(false),
+        };
+        if matches!(sale.state, SaleState::Rejected | SaleState::Expired) {
+            self.show_attention().await;
+        }
+        step.map(|()| true)
+    }
+
+    /// Housekeeping: abandons online sales nobody has touched for
+    /// `settle.unattended_sale_minutes` (their lock free), recording why. Returns how many.
+    async fn abandon_unattended(&self, now_ms: i64) -> Result<u32, SaleError> {
+        let window_ms = i64::from(self.config.unattended_sale_minutes) * 60_000;
+        let before_ms = now_ms - window_ms;
+        let states: Vec<&str> = UNATTENDED.iter().map(|s| s.as_str()).collect();
+        let rows = self
+            .book
+            .store()
+            .sales_unattended(&states, before_ms, UNATTENDED_BATCH)
+            .await?;
+        let mut n = 0;
+        for row in rows {
+            let Some(_guard) = self.book.try_lock(&row.id) else {
+                continue;
+            };
+            // Re-read under the lock: touched since, or stored, it stays.
+            let Some(now) = self.book.store().sale(&row.id).await? else {
+                continue;
+            };
+            if now.stored || now.updated_at_ms >= before_ms || now.state != row.state {
                 continue;
             }
-            let step = self.forward_one(&mut sale).await;
-            // Put back to wait (a request that never left, a 2601 not answered): due again
-            // after its own short backoff, so the next pass comes soon, not after IDLE_CHECK.
-            if step.is_err() && WORK.contains(&sale.state) {
-                pass.waiting += 1;
-            }
-            if matches!(sale.state, SaleState::Rejected | SaleState::Expired) {
-                self.show_attention().await;
-            }
-            match step {
-                Ok(()) => pass.progressed += 1,
-                Err(SaleError::Offline { .. }) => {
-                    pass.link_down = true;
-                    break;
+            let mut sale = self.book.get(&row.id).await?;
+            let from = sale.state;
+            let detail = serde_json::json!({
+                "reason": "unattended",
+                "state": from,
+                "idle_minutes": (now_ms - now.updated_at_ms) / 60_000,
+                "unattended_sale_minutes": self.config.unattended_sale_minutes,
+            });
+            match self
+                .book
+                .transition(&mut sale, SaleEvent::Abandon, detail, None, |_| {})
+                .await
+            {
+                Ok(()) => {
+                    tracing::info!(sale = %sale.id, from = %from, "unattended sale abandoned");
+                    n += 1;
                 }
-                Err(SaleError::Upstream(e))
-                    if !matches!(e, crate::upstream::UpstreamError::Business { .. }) =>
-                {
-                    // The sale carries its own backoff (set where it failed).
-                    if e.is_retryable() {
-                        pass.link_down = true;
-                        break;
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(sale = %sale.id, error = %e, "forwarding step failed");
-                }
+                Err(e) => tracing::warn!(sale = %sale.id, error = %e, "could not abandon"),
             }
         }
-        Ok(pass)
+        Ok(n)
     }
 
     /// Raises [`ATTENTION`] while stored sales are rejected or expired, clears it otherwise.
@@ -293,6 +409,13 @@ impl Forwarder {
             cause: crate::error::UserFacing::code(&e).to_owned(),
         })
     }
+}
+
+/// The platform cannot be reached or asks the terminal to slow down (429, 5xx): every
+/// forwarding step backs off together.
+fn link_trouble(e: &crate::upstream::UpstreamError) -> bool {
+    e.is_retryable()
+        || matches!(e, crate::upstream::UpstreamError::Gateway { status } if *status == 429 || *status >= 500)
 }
 
 /// A refusal already moved the sale to `rejected`: for the forwarder that is progress.

@@ -53,6 +53,13 @@ pub struct SettleConfig {
     pub psn_setlway: String,
     /// Kiosk mode: how long each step waits for the patient (card or code, consent), in ms.
     pub kiosk_step_timeout_ms: u64,
+    /// An online sale left unattended this long is abandoned by the forwarder's housekeeping:
+    /// `captured`/`identified`/`presettled`, a `confirmed` one nothing was sent for (a crash
+    /// between consent and sending), a `reversed` one waiting for its cashier. In minutes.
+    pub unattended_sale_minutes: u32,
+    /// Stored sales the forwarder settles at once (each its own sale, in order); 1 = one at
+    /// a time.
+    pub forward_concurrency: u32,
     /// Advisory checks of settlement answers (`[settle.answer_checks]`, upstream.md
     /// "Settlement answers" rule 3): a failure settles the sale anyway, records the check on
     /// it and raises `sale.answer_mismatch`. All on by default; turn `medfee_parts` off where
@@ -89,6 +96,8 @@ impl Default for SettleConfig {
             med_type: "41".to_owned(),
             psn_setlway: "01".to_owned(),
             kiosk_step_timeout_ms: 60_000,
+            unattended_sale_minutes: 30,
+            forward_concurrency: 6,
             answer_checks: AdvisoryChecks::default(),
             pharmacy_input_node: "druginfo".to_owned(),
             pharmacy_detail_node: "drugdetail".to_owned(),
@@ -129,6 +138,12 @@ impl SettleConfig {
         }
         if !(1_000..=600_000).contains(&self.kiosk_step_timeout_ms) {
             bad("kiosk_step_timeout_ms", "must be between 1000 and 600000");
+        }
+        if !(1..=7 * 24 * 60).contains(&self.unattended_sale_minutes) {
+            bad("unattended_sale_minutes", "must be between 1 and 10080");
+        }
+        if !(1..=32).contains(&self.forward_concurrency) {
+            bad("forward_concurrency", "must be between 1 and 32");
         }
         for (key, name) in [
             ("pharmacy_input_node", &self.pharmacy_input_node),

@@ -1,6 +1,8 @@
 //! Crash recovery, once at start and before the forwarder: every sale a crash left in
 //! `settling` or `cancelling` is finished from the answer the audit table recorded, or — when
 //! no answer was recorded — declared `unknown` (the forwarder then reverses it with 2601).
+//! While the daemon runs the forwarder applies the same step ([`Recovery::one`]) to a sale in
+//! flight whose lock is free (its operation was cut off).
 //!
 //! It sends nothing itself and never guesses an outcome: only a recorded `ok` or `business`
 //! answer finishes a sale, and only a recorded gateway refusal (HTTP 4xx without an envelope:
@@ -47,8 +49,9 @@ impl Recovery {
         Ok(n)
     }
 
-    /// One sale left in flight (lock held).
-    async fn one(&self, sale: &mut Sale) -> Result<(), SaleError> {
+    /// One sale left in flight (lock held): at start, and by the forwarder for a sale whose
+    /// operation was cut off while the daemon runs.
+    pub(super) async fn one(&self, sale: &mut Sale) -> Result<(), SaleError> {
         let Some(attempt) = sale.attempt.clone() else {
             return Ok(());
         };

@@ -347,6 +347,48 @@ impl Store {
         .await
     }
 
+    /// The forwarder's page of due work (see `sales::sales_due`): sales in any of `states`
+    /// due at `now_ms` (`None` ignores backoff), online `reversed` ones left out, oldest first
+    /// after the keyset cursor `after` = (created_at_ms, id), at most `limit`.
+    pub async fn sales_due(
+        &self,
+        states: &[&str],
+        now_ms: Option<i64>,
+        after: Option<(i64, String)>,
+        limit: u32,
+    ) -> Result<Vec<SaleRow>, StoreError> {
+        let states: Vec<String> = states.iter().map(|s| (*s).to_owned()).collect();
+        let crypt = self.inner.crypt.clone();
+        self.read(move |c| sales::sales_due(c, &crypt, &states, now_ms, after, limit))
+            .await
+    }
+
+    /// How many sales in any of `states` wait in backoff at `now_ms`, and the earliest time
+    /// one of them is due (online `reversed` sales left out).
+    pub async fn sales_waiting(
+        &self,
+        states: &[&str],
+        now_ms: i64,
+    ) -> Result<(u64, Option<i64>), StoreError> {
+        let states: Vec<String> = states.iter().map(|s| (*s).to_owned()).collect();
+        self.read(move |c| Ok(sales::sales_waiting(c, &states, now_ms)?))
+            .await
+    }
+
+    /// Online sales in any of `states` unchanged since before `before_ms`, oldest first, at
+    /// most `limit` (housekeeping abandons them).
+    pub async fn sales_unattended(
+        &self,
+        states: &[&str],
+        before_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<SaleRow>, StoreError> {
+        let states: Vec<String> = states.iter().map(|s| (*s).to_owned()).collect();
+        let crypt = self.inner.crypt.clone();
+        self.read(move |c| sales::sales_unattended(c, &crypt, &states, before_ms, limit))
+            .await
+    }
+
     /// How many sales are in any of `states` (only stored ones when `stored_only`).
     pub async fn count_sales(&self, states: &[&str], stored_only: bool) -> Result<u64, StoreError> {
         let states: Vec<String> = states.iter().map(|s| (*s).to_owned()).collect();

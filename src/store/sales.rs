@@ -417,6 +417,92 @@ pub(super) fn sales_in(
     Ok(out)
 }
 
+/// The forwarder's page of due work: sales in any of `states` whose next attempt is due at
+/// `now_ms` (`None`: backoff ignored, an operator's flush), never an online (`stored = 0`)
+/// `reversed` sale (it waits for its cashier), oldest first by (created_at_ms, id) after the
+/// keyset cursor `after`, at most `limit`. Selected in SQL, so any number of rows in backoff
+/// never hides a newer due one.
+pub(super) fn sales_due(
+    conn: &Connection,
+    crypt: &Crypt,
+    states: &[String],
+    now_ms: Option<i64>,
+    after: Option<(i64, String)>,
+    limit: u32,
+) -> Result<Vec<SaleRow>, StoreError> {
+    let list = state_list(states);
+    let (after_at, after_id) = after.map_or((None, None), |(at, id)| (Some(at), Some(id)));
+    let sql = format!(
+        "SELECT {SALE_COLUMNS} FROM sales WHERE state IN ({list})
+         AND NOT (state = 'reversed' AND stored = 0)
+         AND (?1 IS NULL OR next_attempt_at_ms IS NULL OR next_attempt_at_ms <= ?1)
+         AND (?2 IS NULL OR (created_at_ms, id) > (?2, ?3))
+         ORDER BY created_at_ms, id LIMIT ?4"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![now_ms, after_at, after_id, limit], sale_row)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(unseal_sale(crypt, row?)?);
+    }
+    Ok(out)
+}
+
+/// How many sales in any of `states` wait for a later attempt (`next_attempt_at_ms > now_ms`),
+/// online `reversed` sales left out, and when the earliest of them is due.
+pub(super) fn sales_waiting(
+    conn: &Connection,
+    states: &[String],
+    now_ms: i64,
+) -> rusqlite::Result<(u64, Option<i64>)> {
+    let list = state_list(states);
+    conn.query_row(
+        &format!(
+            "SELECT count(*), min(next_attempt_at_ms) FROM sales WHERE state IN ({list})
+             AND NOT (state = 'reversed' AND stored = 0) AND next_attempt_at_ms > ?1"
+        ),
+        [now_ms],
+        |r| {
+            Ok((
+                u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                r.get::<_, Option<i64>>(1)?,
+            ))
+        },
+    )
+}
+
+/// Online sales (`stored = 0`) in any of `states` whose last change is older than
+/// `before_ms`, oldest first, at most `limit`: the sales a cashier left unattended.
+pub(super) fn sales_unattended(
+    conn: &Connection,
+    crypt: &Crypt,
+    states: &[String],
+    before_ms: i64,
+    limit: u32,
+) -> Result<Vec<SaleRow>, StoreError> {
+    let list = state_list(states);
+    let sql = format!(
+        "SELECT {SALE_COLUMNS} FROM sales WHERE state IN ({list}) AND stored = 0
+         AND updated_at_ms < ?1 ORDER BY created_at_ms, id LIMIT ?2"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![before_ms, limit], sale_row)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(unseal_sale(crypt, row?)?);
+    }
+    Ok(out)
+}
+
+/// `'a','b'` for an `IN` list of state names (quotes dropped: names are ours, never input).
+fn state_list(states: &[String]) -> String {
+    states
+        .iter()
+        .map(|s| format!("'{}'", s.replace('\'', "")))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// How many sales are in any of `states` (only stored ones when `stored_only`).
 pub(super) fn count_sales(
     conn: &Connection,

@@ -49,6 +49,9 @@ pub enum Answer {
     /// The daemon stops while waiting: with `Some(body)` the answer reached the audit table
     /// first. The call never returns; [`ScriptedPlatform::crashed`] resolves instead.
     Crash(Option<Value>),
+    /// The request left; its answer (this body) is held until the gate is notified, while the
+    /// caller may give up. [`ScriptedPlatform::holding`] resolves once it is held.
+    Held(Value, Arc<Notify>),
 }
 
 impl Answer {
@@ -116,6 +119,7 @@ pub struct ScriptedPlatform {
     clock: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     signtype: String,
     crashed: Notify,
+    held: Notify,
 }
 
 impl ScriptedPlatform {
@@ -129,6 +133,7 @@ impl ScriptedPlatform {
             clock: Arc::new(Utc::now),
             signtype: "MOCK".to_owned(),
             crashed: Notify::new(),
+            held: Notify::new(),
         }
     }
 
@@ -205,6 +210,11 @@ impl ScriptedPlatform {
         self.crashed.notified().await;
     }
 
+    /// Resolves once a [`Answer::Held`] step holds its answer.
+    pub async fn holding(&self) {
+        self.held.notified().await;
+    }
+
     /// Takes the next step, which must be for `sent.infno`, and checks the request.
     fn take(&self, sent: Sent) -> Answer {
         let mut state = self.lock();
@@ -249,6 +259,11 @@ impl ScriptedPlatform {
                 }
                 self.crashed.notify_one();
                 return std::future::pending().await;
+            }
+            Answer::Held(b, gate) => {
+                self.held.notify_one();
+                gate.notified().await;
+                Some(b)
             }
             Answer::Lost => None,
             Answer::Unreachable => {

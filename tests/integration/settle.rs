@@ -209,11 +209,11 @@ async fn an_online_sale_settles_once_with_its_whole_history() {
     // The msgid of the settlement is the one the platform booked.
     let booked = rig.sandbox.ledger().settlements[0].msgid.clone();
     assert_eq!(sale.attempt.unwrap().msgid, booked);
-    // Settled is final for confirm; abandoning is refused.
-    assert!(matches!(
-        rig.engine.confirm(&id, rig.pin()).await,
-        Err(SaleError::WrongState { .. })
-    ));
+    // Settled is final for confirm: a repeated confirm answers the settlement, sends nothing.
+    let again = rig.engine.confirm(&id, rig.pin()).await.unwrap();
+    assert_eq!(again.state, SaleState::Settled);
+    assert_eq!(again.settlement, sale.settlement);
+    assert_eq!(rig.sandbox.ledger().settlements.len(), 1);
     rig.close().await;
 }
 

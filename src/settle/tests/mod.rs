@@ -13,6 +13,7 @@ mod presettle;
 mod reconcile;
 mod recovery;
 mod requests;
+mod running;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

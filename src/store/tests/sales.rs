@@ -401,3 +401,79 @@ async fn an_expired_key_is_ignored_replaced_and_purged() {
     assert!(store.idempotency_entry("OLD", 0).await.unwrap().is_some());
     store.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn due_work_is_selected_in_sql_past_any_number_in_backoff() {
+    let dir = tmp();
+    let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
+    let roomy = OfflineLimits {
+        per_sale_fen: 1_000_000,
+        total_fen: 100_000_000,
+        count: 1_000,
+    };
+    // 70 stored sales in backoff (next attempt at 3 000), older than everything else.
+    for i in 0..70 {
+        let id = format!("B{i:02}");
+        create(&store, &id, 1_000 + i, 100).await;
+        store
+            .transition_sale(step(&id, "captured", "queued", Some(roomy)))
+            .await
+            .unwrap();
+    }
+    // An online reversed sale (waits for its cashier), due.
+    create(&store, "R", 1_500, 100).await;
+    let mut reversed = step("R", "captured", "reversed", None);
+    reversed.next_attempt_at_ms = None;
+    store.transition_sale(reversed).await.unwrap();
+    // The newest: a queued sale that is due.
+    create(&store, "Q", 2_000, 100).await;
+    let mut due = step("Q", "captured", "queued", Some(roomy));
+    due.next_attempt_at_ms = None;
+    store.transition_sale(due).await.unwrap();
+
+    let states = ["queued", "reversed"];
+    let page = store
+        .sales_due(&states, Some(2_500), None, 64)
+        .await
+        .unwrap();
+    let ids: Vec<_> = page.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["Q"]);
+    assert_eq!(
+        store.sales_waiting(&states, 2_500).await.unwrap(),
+        (70, Some(3_000))
+    );
+    // Once due (or flushed), all of them, oldest first, paged by (created_at_ms, id).
+    let first = store
+        .sales_due(&states, Some(3_000), None, 64)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 64);
+    assert_eq!(first[0].id, "B00");
+    let last = first.last().unwrap();
+    let rest = store
+        .sales_due(
+            &states,
+            None,
+            Some((last.created_at_ms, last.id.clone())),
+            64,
+        )
+        .await
+        .unwrap();
+    let ids: Vec<_> = rest.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["B64", "B65", "B66", "B67", "B68", "B69", "Q"]);
+    // Unattended online sales: by last change, never a stored one.
+    let stale = store
+        .sales_unattended(&["reversed", "queued"], 2_001, 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = stale.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["R"]);
+    assert!(
+        store
+            .sales_unattended(&["reversed"], 2_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    store.close().await.unwrap();
+}

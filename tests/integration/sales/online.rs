@@ -113,9 +113,12 @@ async fn sales_lost_settlement_answer_is_reversed_then_settled_afresh() {
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["state"], "settled", "{done}");
     assert_eq!(done["tries"], 2, "{done}");
-    // Settled is final for confirm.
+    // Settled is final for confirm: a repeat answers the settlement and sends nothing.
     let (status, again) = rig.confirm(&id, json!({})).await;
-    assert_eq!(status, 409, "{again}");
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["state"], "settled");
+    assert_eq!(again["msgid"], done["msgid"]);
+    assert_eq!(rig.sandbox().ledger().request_count("2102"), 2);
 
     let ledger = rig.sandbox().ledger();
     assert_eq!(ledger.effective().count(), 1);

@@ -1,0 +1,161 @@
+//! Draining a backlog against a slow platform (issue 15). Run with `cargo bench --bench drain`
+//! (release).
+//!
+//! 1,000 stored card sales are settled by the forwarder (1101 + 2101 + 2102 each, every step
+//! durable) against the in-process sandbox insurer on loopback with 100 ms injected latency on
+//! every request (`Fault::Latency { ms: 100 }`), `settle.forward_concurrency` sales in flight
+//! (the default, or `DRAIN_CONCURRENCY=n`). Sequential forwarding would take about
+//! 1,000 × 3 × 100 ms = 300 s; the goal is ≤ 60 s. A short sequential run (50 sales,
+//! concurrency 1) is measured beside it for the ratio.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use medsettle::card::{CardRecord, Holder, Interface, Sex};
+use medsettle::config::{Config, SaleMode};
+use medsettle::credential::{Credentials, Fresh};
+use medsettle::settle::{Confirmation, Engine, EngineParts, NewItem, NewSale};
+use medsettle::store::Store;
+use medsettle::upstream::{Price, Qty};
+use medsettle_sandbox::{Fault, FaultRule, SandboxConfig};
+
+const SALES: usize = 1_000;
+const SEQUENTIAL: usize = 50;
+const LATENCY_MS: u64 = 100;
+const GOAL: Duration = Duration::from_secs(60);
+
+fn card() -> Fresh {
+    Fresh::Card(CardRecord {
+        region: "110105".into(),
+        card_id: "110105D15600000500A1B2C3D4E5F601".into(),
+        card_no: "M12345678".into(),
+        spec_version: "3.00".into(),
+        issue_date: None,
+        expiry_date: None,
+        holder: Some(Holder {
+            id_number: "110105199003071239".into(),
+            name: "测试张三".into(),
+            sex: Sex::Male,
+            nation: 1,
+            birth_date: None,
+        }),
+        interface: Interface::Contact,
+        atr: String::new(),
+        atr_historical: String::new(),
+    })
+}
+
+fn main() {
+    medsettle::upstream::transport::install_crypto_provider();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir_in(".").unwrap();
+    let width = std::env::var("DRAIN_CONCURRENCY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| medsettle::settle::options::SettleConfig::default().forward_concurrency);
+    rt.block_on(async {
+        let sequential = drain(&dir.path().join("sequential"), SEQUENTIAL, 1).await;
+        println!(
+            "drain, forward_concurrency 1: {SEQUENTIAL} sales in {:.1} s ({:.1} sales/s; {:.0} s per {SALES})",
+            sequential.as_secs_f64(),
+            SEQUENTIAL as f64 / sequential.as_secs_f64(),
+            sequential.as_secs_f64() * (SALES / SEQUENTIAL) as f64
+        );
+        let took = drain(&dir.path().join("concurrent"), SALES, width).await;
+        println!(
+            "drain, forward_concurrency {width}: {SALES} sales in {:.1} s ({:.1} sales/s; goal ≤ {} s: {})",
+            took.as_secs_f64(),
+            SALES as f64 / took.as_secs_f64(),
+            GOAL.as_secs(),
+            if took <= GOAL { "met" } else { "MISSED" }
+        );
+    });
+}
+
+/// Stores `n` sales, then times the forwarder until all are settled, `width` in flight.
+async fn drain(dir: &std::path::Path, n: usize, width: u32) -> Duration {
+    std::fs::create_dir_all(dir).unwrap();
+    let sandbox = medsettle_sandbox::start(SandboxConfig {
+        faults: vec![FaultRule {
+            infno: "*".into(),
+            fault: Fault::Latency { ms: LATENCY_MS },
+            times: None,
+            probability_permille: None,
+            seed: 1,
+        }],
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let mut config = Config::demo(dir, "127.0.0.1:0".parse().unwrap());
+    config.store.path = dir.join("drain.db");
+    config.settle.offline_max_count = 100_000;
+    config.settle.offline_max_total = "100000000.00".into();
+    config.settle.forward_concurrency = width;
+    config.upstream = Some(
+        toml::from_str(&format!(
+            "base_url = \"{}\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n",
+            sandbox.base_url()
+        ))
+        .unwrap(),
+    );
+    let (store, _) = Store::open(&config.store.path, Duration::from_secs(5)).unwrap();
+    let credentials = Arc::new(Credentials::default());
+    let client =
+        Arc::new(medsettle::daemon::upstream::build(&config, store.clone(), None, None).unwrap());
+    let engine = Arc::new(Engine::new(EngineParts {
+        store: store.clone(),
+        platform: Some(client as Arc<dyn medsettle::upstream::platform::Platform>),
+        card: None,
+        events: medsettle::events::EventBus::default(),
+        config: config.settle.clone(),
+        terminal: config.terminal.clone(),
+        credentials: Arc::clone(&credentials),
+        clock: None,
+        status: None,
+    }));
+    for _ in 0..n {
+        let credential_id = credentials.insert(card());
+        let sale = engine
+            .create(NewSale {
+                credential_id,
+                items: vec![NewItem {
+                    code: "XA01BAA123A001010100001".into(),
+                    local_code: None,
+                    name: "阿莫西林胶囊".into(),
+                    cnt: Qty::parse("1").unwrap(),
+                    pric: Price::parse("0.10").unwrap(),
+                }],
+                mode: Some(SaleMode::ForceOffline),
+                use_account: Some(true),
+            })
+            .await
+            .unwrap();
+        engine
+            .confirm(
+                &sale.id,
+                Confirmation {
+                    pin: None,
+                    collected: None,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    let started = Instant::now();
+    let mut settled = 0;
+    while settled < n {
+        let pass = engine.forward_pass().await.unwrap();
+        assert!(!pass.link_down, "the sandbox is up");
+        settled += pass.progressed as usize;
+    }
+    let took = started.elapsed();
+    assert_eq!(sandbox.ledger().effective().count(), n);
+    store.close().await.unwrap();
+    sandbox.shutdown().await;
+    took
+}
