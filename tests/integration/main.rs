@@ -9,6 +9,7 @@ mod chaos;
 mod cli;
 mod credentials;
 mod doctor;
+mod edges;
 mod events;
 mod flood;
 mod kiosk;
