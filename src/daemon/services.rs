@@ -29,6 +29,11 @@ pub(super) fn api_options(api: &ApiConfig) -> ApiOptions {
             request_timeout: Duration::from_millis(api.request_timeout_ms),
         },
         max_connections: api.max_connections,
+        unix_reserved_connections: if api.unix_socket.is_some() {
+            api.unix_reserved_connections
+        } else {
+            0
+        },
         cors_origins: api.cors_origins.clone(),
     }
 }

@@ -51,6 +51,10 @@ pub struct SettleConfig {
     pub psn_setlway: String,
     /// Kiosk mode: how long each step waits for the patient (card or code, consent), in ms.
     pub kiosk_step_timeout_ms: u64,
+    /// Card and e-SSC sales settle without the patient's PIN. For the sandbox insurer and the
+    /// demo only: refused by builds without the `demo` feature (the package). Default false.
+    /// The platform's `signtype` (even `MOCK`) never skips the PIN.
+    pub skip_pin_consent: bool,
 }
 
 impl Default for SettleConfig {
@@ -71,6 +75,7 @@ impl Default for SettleConfig {
             med_type: "41".to_owned(),
             psn_setlway: "01".to_owned(),
             kiosk_step_timeout_ms: 60_000,
+            skip_pin_consent: false,
         }
     }
 }
@@ -102,6 +107,13 @@ impl SettleConfig {
             bad(
                 "retry_max_ms",
                 "retry_first_ms must be ≥ 100 and retry_max_ms ≥ retry_first_ms",
+            );
+        }
+        if self.skip_pin_consent && !cfg!(feature = "demo") {
+            bad(
+                "skip_pin_consent",
+                "is for the sandbox insurer and the demo only; this build (no `demo` feature) \
+                 always asks the patient's PIN",
             );
         }
         if !(1_000..=600_000).contains(&self.kiosk_step_timeout_ms) {
