@@ -182,6 +182,11 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "The bound on open API connections (api.max_connections).",
         state.connections.max() as f64,
     );
+    e.gauge(
+        "medsettle_api_connections_unix_reserved",
+        "Of the bound, the connections only the Unix socket may use (api.unix_reserved_connections).",
+        state.connections.reserve() as f64,
+    );
     let panics = crate::qr::pump::decoder_stats().panics();
     e.header(
         "medsettle_qr_decoder_panics_total",

@@ -193,6 +193,10 @@ async fn idle_tcp_clients_do_not_lock_out_the_unix_socket() {
         tokio::task::yield_now().await;
     };
     assert_eq!(sample(&metrics, "medsettle_api_connections_max"), 256.0);
+    assert_eq!(
+        sample(&metrics, "medsettle_api_connections_unix_reserved"),
+        16.0
+    );
     // The shared pool is exhausted: a TCP request now waits in the backlog…
     let c = support::client();
     let tcp = tokio::spawn(async move {
