@@ -116,6 +116,25 @@ mod hook {
     }
 }
 
+/// The thread name of the daemon's decoder loops (`cli/devices.rs` names them so).
+pub const DECODER_THREAD: &str = "qr-decoder";
+
+/// Keeps the default panic message (a line on stderr per panic, outside the log and its
+/// repeat limit) quiet for the decoder threads: their panics are caught per frame and logged
+/// by [`decode_frame`], and a crafted code held in view panics on every frame. Other threads
+/// keep the previous hook. Installed once per process.
+fn quiet_decoder_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if std::thread::current().name() != Some(DECODER_THREAD) {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Decodes one frame; a panic inside is caught and counted, and the frame yields nothing.
 fn decode_frame(cascade: &Cascade, frame: &GreyFrame, hook: &hook::PanicHook) -> Option<Outcome> {
     // Unwind safety: the closure reads the frame (owned by this loop, dropped after) and the
@@ -163,6 +182,7 @@ pub fn run_decoder(
     debounce: &mut Debouncer,
     on_scan: impl FnMut(Scan),
 ) -> u64 {
+    quiet_decoder_panics();
     run_with_hook(
         mailbox,
         cascade,
