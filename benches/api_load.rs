@@ -25,6 +25,7 @@ async fn start(terminal: &Terminal, sandbox: &str) -> Process {
         c.readers.backend = medsettle::config::ReaderBackend::Virtual;
         c.readers.virtual_profile = Some(card.into());
         c.upstream = Some(sandbox_upstream(sandbox, "MOCK"));
+        c.settle.skip_pin_consent = true;
         c.settle.reconcile_at = String::new();
         c.log.level = "warn".into();
     });

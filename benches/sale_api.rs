@@ -1,7 +1,7 @@
 //! An online card sale end to end through the local API: `POST /v1/sales`, `…/presettle`
 //! (1101 + 2101), `…/confirm` (2102, every step durable) against the sandbox insurer in-process
 //! on loopback with zero injected latency. Card I/O is excluded: the card is read once and its
-//! `credential_id` reused, and the platform is `signtype = "MOCK"` so consent needs no PIN
+//! `credential_id` reused, and `settle.skip_pin_consent` (sandbox only) so consent needs no PIN
 //! (no second card read). Run with `cargo bench --bench sale_api` (release).
 
 use std::sync::Arc;
@@ -26,6 +26,7 @@ async fn run() {
     let terminal = Terminal::new();
     let mut config = terminal.config();
     config.upstream = Some(sandbox_upstream(&sandbox.base_url(), "MOCK"));
+    config.settle.skip_pin_consent = true;
     config.settle.reconcile_at = String::new();
     config.log.level = "warn".into();
     let profile = Profile::load(concat!(

@@ -142,6 +142,8 @@ async fn engine_benches(dir: &std::path::Path) {
     config.store.path = dir.join("engine.db");
     config.settle.offline_max_count = 100_000;
     config.settle.offline_max_total = "100000000.00".into();
+    // The sandbox: sales confirm without a PIN (a MOCK signtype alone does not skip it).
+    config.settle.skip_pin_consent = true;
     config.upstream = Some(
         toml::from_str(&format!(
             "base_url = \"{}\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n",
@@ -185,7 +187,7 @@ async fn engine_benches(dir: &std::path::Path) {
         elapsed,
     );
 
-    // 1b. The whole engine call (a MOCK platform: no PIN needed, nothing sent on enqueue).
+    // 1b. The whole engine call (`skip_pin_consent`: no PIN needed, nothing sent on enqueue).
     let online = engine(
         &store,
         &config,

@@ -20,7 +20,7 @@ use medsettle::store::Store;
 use medsettle::upstream::calls::settlement;
 use medsettle::upstream::client::{CallOptions, Envelope, build_body};
 use medsettle::upstream::envelope::{Terminal, classify};
-use medsettle::upstream::signing::{RequestSigner, password_proof};
+use medsettle::upstream::signing::RequestSigner;
 use medsettle::upstream::tx::fee::FeeDetail;
 use medsettle::upstream::tx::identify;
 use medsettle::upstream::tx::person::CertType;
@@ -128,7 +128,6 @@ fn pure_overhead() {
 fn overhead_with(name: &str, terminal: &Terminal, signer: &RequestSigner) {
     let input = serde_json::to_value(sale("B1")).unwrap();
     let answer = include_bytes!("../fixtures/upstream/2102_response.json");
-    let pwd = password_proof("M12345678", "123456");
     let mut build = Vec::with_capacity(PURE_ROUNDS);
     let mut parse = Vec::with_capacity(PURE_ROUNDS);
     let mut both = Vec::with_capacity(PURE_ROUNDS);
@@ -144,7 +143,7 @@ fn overhead_with(name: &str, terminal: &Terminal, signer: &RequestSigner) {
                 at: Utc::now(),
                 sign_no: "SIGN00000000000000000000000001",
                 insuplc_admdvs: "110105",
-                pwd: Some(&pwd),
+                pwd: None,
             },
             &input,
         )
@@ -225,7 +224,7 @@ async fn network() {
     let mut settle = Vec::with_capacity(NET_ROUNDS / 4);
     let options = CallOptions {
         insuplc_admdvs: Some("110105".into()),
-        password_proof: Some(password_proof("M12345678", "123456")),
+        password_proof: None,
     };
     for i in 0..NET_ROUNDS / 4 {
         let input = sale(&format!("S{i}"));

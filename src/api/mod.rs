@@ -22,6 +22,7 @@ mod qr;
 mod queue;
 mod routes;
 mod sales;
+pub mod serve;
 mod system;
 mod ui;
 
@@ -74,6 +75,8 @@ pub struct ApiOptions {
     pub limits: Limits,
     /// Open connections at most, TCP and Unix socket together.
     pub max_connections: usize,
+    /// Of those, the ones only the Unix socket may use.
+    pub unix_reserved_connections: usize,
     /// Browser origins allowed by CORS; empty = CORS off.
     pub cors_origins: Vec<String>,
     /// How long an `Idempotency-Key` is kept (`api.idempotency_ttl_hours`).
@@ -92,7 +95,10 @@ impl AppState {
             limits: options.limits,
             sessions: ui::session::Sessions::default(),
             started: Instant::now(),
-            connections: connections::ConnectionLimit::new(options.max_connections),
+            connections: connections::ConnectionLimit::new(
+                options.max_connections,
+                options.unix_reserved_connections,
+            ),
         }
     }
 

@@ -182,6 +182,27 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         "The bound on open API connections (api.max_connections).",
         state.connections.max() as f64,
     );
+    e.gauge(
+        "medsettle_api_connections_unix_reserved",
+        "Of the bound, the connections only the Unix socket may use (api.unix_reserved_connections).",
+        state.connections.reserve() as f64,
+    );
+    let panics = crate::qr::pump::decoder_stats().panics();
+    e.header(
+        "medsettle_qr_decoder_panics_total",
+        "Camera frames whose QR decode panicked (caught; the frame was skipped).",
+        "counter",
+    );
+    e.sample(
+        "medsettle_qr_decoder_panics_total",
+        &[],
+        panics.total as f64,
+    );
+    e.gauge(
+        "medsettle_qr_decoder_last_panic_timestamp_seconds",
+        "Unix time of the last caught decoder panic (0 when none).",
+        panics.last_at_ms.map_or(0.0, |ms| ms as f64 / 1000.0),
+    );
     if let Some(t) = crate::telemetry::log_throttle() {
         e.header(
             "medsettle_log_suppressed_total",

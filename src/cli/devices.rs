@@ -210,7 +210,7 @@ fn decode_into(
     let tx = tx.clone();
     let window = Duration::from_millis(qr.debounce_ms);
     std::thread::Builder::new()
-        .name("qr-decoder".into())
+        .name(crate::qr::pump::DECODER_THREAD.into())
         .spawn(move || {
             let cascade = Cascade::default();
             let mut debounce = Debouncer::new(window);

@@ -134,6 +134,20 @@ pub struct ApiConfig {
     /// time gets the first answer; afterwards the key is free again (purged by housekeeping).
     #[serde(default = "default_idempotency_ttl_hours")]
     pub idempotency_ttl_hours: u32,
+    /// Of `max_connections`, how many only the Unix socket may use: TCP clients holding
+    /// connections open cannot lock out the cashier program on the socket. Ignored without
+    /// `unix_socket`.
+    #[serde(default = "default_unix_reserved_connections")]
+    pub unix_reserved_connections: usize,
+    /// A client must send a complete request head within this many milliseconds of
+    /// connecting (or of its previous answer on a keep-alive connection), else it is
+    /// disconnected.
+    #[serde(default = "default_header_read_timeout")]
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in flight and no traffic for this many milliseconds is
+    /// closed.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_ms: u64,
     /// Web origins allowed to call the API from a browser (CORS), e.g. a kiosk UI served from
     /// `http://localhost:8080`. Default: none — CORS is off.
     #[serde(default)]
@@ -158,6 +172,15 @@ fn default_idempotency_ttl_hours() -> u32 {
 
 fn default_request_timeout() -> u64 {
     30_000
+}
+fn default_unix_reserved_connections() -> usize {
+    16
+}
+fn default_header_read_timeout() -> u64 {
+    10_000
+}
+fn default_idle_timeout() -> u64 {
+    60_000
 }
 
 /// Lifecycle settings.
@@ -256,6 +279,9 @@ impl Config {
                 request_timeout_ms: default_request_timeout(),
                 max_connections: default_max_connections(),
                 idempotency_ttl_hours: default_idempotency_ttl_hours(),
+                unix_reserved_connections: default_unix_reserved_connections(),
+                header_read_timeout_ms: default_header_read_timeout(),
+                idle_timeout_ms: default_idle_timeout(),
                 cors_origins: Vec::new(),
             },
             readers: ReadersConfig {

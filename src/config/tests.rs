@@ -321,3 +321,56 @@ fn pharmacy_node_names_and_insutype_preference_are_checked() {
     .unwrap_err();
     assert!(err.to_string().contains("medfee_part"), "{err}");
 }
+
+#[test]
+fn consent_practice_timeouts_and_the_unix_reserve_are_checked() {
+    let c = Config::parse(MINIMAL).unwrap();
+    assert_eq!(c.api.header_read_timeout_ms, 10_000);
+    assert_eq!(c.api.idle_timeout_ms, 60_000);
+    assert_eq!(c.api.unix_reserved_connections, 16);
+    assert!(!c.settle.skip_pin_consent);
+    let up = format!("{MINIMAL}\n[upstream]\nbase_url = \"https://x\"\n");
+    assert_eq!(
+        Config::parse(&up).unwrap().upstream.unwrap().consent,
+        "none"
+    );
+    let cases = [
+        (
+            "[upstream]\nbase_url = \"https://x\"\nconsent = \"rsa\"\n",
+            "upstream.consent",
+        ),
+        (
+            "[api]\nheader_read_timeout_ms = 0\n",
+            "api.header_read_timeout_ms",
+        ),
+        ("[api]\nidle_timeout_ms = 10\n", "api.idle_timeout_ms"),
+        (
+            "[api]\nunix_socket = \"/run/m.sock\"\nmax_connections = 8\nunix_reserved_connections = 5\n",
+            "api.unix_reserved_connections",
+        ),
+    ];
+    for (extra, key) in cases {
+        // `[api]` is in MINIMAL already: its extra keys go there.
+        let text = if let Some(keys) = extra.strip_prefix("[api]\n") {
+            MINIMAL.replace("[api]\n", &format!("[api]\n{keys}"))
+        } else {
+            format!("{MINIMAL}\n{extra}")
+        };
+        let err = Config::parse(&text).unwrap_err();
+        assert_eq!(err.first_key(), Some(key), "{extra}");
+    }
+    let err = Config::parse(&format!(
+        "{MINIMAL}\n[upstream]\nbase_url = \"https://x\"\nconsent = \"rsa\"\n"
+    ))
+    .unwrap_err();
+    assert!(err.to_string().contains("supports only \"none\""), "{err}");
+    // Without a Unix socket the reserve is not used, so it is not checked.
+    let text = MINIMAL.replace(
+        "[api]\n",
+        "[api]\nmax_connections = 8\nunix_reserved_connections = 5\n",
+    );
+    assert!(Config::parse(&text).is_ok());
+    // skip_pin_consent: only builds with the demo feature accept it.
+    let skip = Config::parse(&format!("{MINIMAL}\n[settle]\nskip_pin_consent = true\n"));
+    assert_eq!(skip.is_ok(), cfg!(feature = "demo"), "{skip:?}");
+}

@@ -42,6 +42,14 @@ pub struct UpstreamConfig {
     /// `signtype`: `SM3`, `SM2` or `MOCK`.
     #[serde(default = "default_signtype")]
     pub signtype: SignType,
+    /// How the patient's consent (密码) reaches the platform for 2102/2207/2304: the provincial
+    /// practice (upstream.md "Patient consent"). Only `"none"` (the default) in this build:
+    /// `cainfo` carries no password material, the PIN is verified by the card on this
+    /// terminal. The practice one public client follows (the password RSA-encrypted with the
+    /// platform's public key in `cainfo`) needs an RSA encryption library this build does not
+    /// link; any other value is refused.
+    #[serde(default = "default_consent")]
+    pub consent: String,
     /// `opter` for staff-driven sales (a kiosk uses its terminal id).
     #[serde(default)]
     pub opter: String,
@@ -97,6 +105,9 @@ fn default_infver() -> String {
 fn default_signtype() -> SignType {
     SignType::Sm3
 }
+fn default_consent() -> String {
+    "none".to_owned()
+}
 fn default_connect() -> u64 {
     5_000
 }
@@ -130,6 +141,17 @@ impl UpstreamConfig {
                 }
             }
             _ => bad("base_url", "must be an https:// URL with a host".into()),
+        }
+        if self.consent != "none" {
+            bad(
+                "consent",
+                format!(
+                    "unknown consent practice {:?}: this build supports only \"none\" (no \
+                     password in cainfo; the PIN is verified by the card). The RSA practice of \
+                     upstream.md \"Patient consent\" is not implemented",
+                    self.consent
+                ),
+            );
         }
         if !self.path.starts_with('/') {
             bad("path", "must start with '/'".into());

@@ -86,6 +86,28 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
             format!("must be between 4 and 65536, not {}", c.api.max_connections),
         );
     }
+    if c.api.unix_socket.is_some() && c.api.unix_reserved_connections > c.api.max_connections / 2 {
+        bad(
+            "api.unix_reserved_connections",
+            format!(
+                "must be at most half of api.max_connections ({}), not {}",
+                c.api.max_connections / 2,
+                c.api.unix_reserved_connections
+            ),
+        );
+    }
+    if !(100..=600_000).contains(&c.api.header_read_timeout_ms) {
+        bad(
+            "api.header_read_timeout_ms",
+            "must be between 100 and 600000".into(),
+        );
+    }
+    if !(100..=3_600_000).contains(&c.api.idle_timeout_ms) {
+        bad(
+            "api.idle_timeout_ms",
+            "must be between 100 and 3600000".into(),
+        );
+    }
     if !(1024..=16 * 1024 * 1024).contains(&c.api.max_body_bytes) {
         bad(
             "api.max_body_bytes",

@@ -249,22 +249,24 @@ impl Daemon {
         let addr = tcp.local_addr().ok();
 
         let mut servers = Vec::new();
-        let token = stop_accepting.clone();
+        let timeouts = api::serve::Timeouts {
+            header_read: Duration::from_millis(config.api.header_read_timeout_ms),
+            idle: Duration::from_millis(config.api.idle_timeout_ms),
+        };
         let limit = state.connections.clone();
-        let app = router.clone();
-        servers.push(tokio::spawn(async move {
-            axum::serve(limit.wrap(tcp), app)
-                .with_graceful_shutdown(token.cancelled_owned())
-                .await
-        }));
+        servers.push(tokio::spawn(api::serve::serve(
+            limit.wrap(tcp),
+            router.clone(),
+            timeouts,
+            stop_accepting.clone(),
+        )));
         if let Some(unix) = unix {
-            let token = stop_accepting.clone();
-            let limit = state.connections.clone();
-            servers.push(tokio::spawn(async move {
-                axum::serve(limit.wrap(unix), router)
-                    .with_graceful_shutdown(token.cancelled_owned())
-                    .await
-            }));
+            servers.push(tokio::spawn(api::serve::serve(
+                limit.wrap_reserved(unix),
+                router,
+                timeouts,
+                stop_accepting.clone(),
+            )));
         }
 
         state.status.set(

@@ -30,6 +30,11 @@ pub(super) fn api_options(api: &ApiConfig) -> ApiOptions {
         },
         max_connections: api.max_connections,
         idempotency_ttl: Duration::from_secs(u64::from(api.idempotency_ttl_hours) * 3600),
+        unix_reserved_connections: if api.unix_socket.is_some() {
+            api.unix_reserved_connections
+        } else {
+            0
+        },
         cors_origins: api.cors_origins.clone(),
     }
 }

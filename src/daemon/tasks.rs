@@ -71,6 +71,10 @@ fn tasks(
         Some(scans) => {
             add("qr", Box::pin(Arc::clone(&s.qr).run(scans, stop.clone())));
             s.status.set("qr", Health::Ok, "QR sources connected");
+            add(
+                "qr decoder panics",
+                Box::pin(follow_decoder_panics(Arc::clone(&s.status), stop.clone())),
+            );
         }
         None => s
             .status
@@ -171,6 +175,39 @@ async fn housekeeping(
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(HOUSEKEEPING_EVERY) => {}
+        }
+    }
+}
+
+/// Shows the camera decoders' caught panics on the status board: the `qr` component's detail
+/// and the alarm `qr.decoder_panic` (count and last time), as they happen. Scanning goes on
+/// (each frame's decode is isolated, `qr::pump`), so the component stays up.
+async fn follow_decoder_panics(status: Arc<crate::status::StatusBoard>, stop: CancellationToken) {
+    let mut panics = crate::qr::pump::decoder_stats().subscribe();
+    loop {
+        let p = *panics.borrow_and_update();
+        if p.total > 0 {
+            status.set(
+                "qr",
+                Health::Ok,
+                format!(
+                    "QR sources connected; decoder panics caught: {} (frames skipped, scanning continues)",
+                    p.total
+                ),
+            );
+            status.raise(
+                "qr.decoder_panic",
+                format!("二维码解码器异常 {} 次（已跳过该帧，继续扫描）", p.total),
+                format!(
+                    "the QR decoder panicked {} time(s) (frame skipped, scanning continues)",
+                    p.total
+                ),
+                serde_json::json!({ "count": p.total, "last_at_ms": p.last_at_ms }),
+            );
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            changed = panics.changed() => if changed.is_err() { return },
         }
     }
 }

@@ -140,6 +140,9 @@ impl SaleBook {
         let mut next = sale.clone();
         edit(&mut next);
         next.state = to;
+        if super::consent::ends_consent(to) {
+            next.consent = None;
+        }
         if store_offline.is_some() {
             next.stored = true;
         }

@@ -10,6 +10,7 @@
 use std::sync::Arc;
 
 use super::book::{SaleBook, failure};
+use super::consent::Fact;
 use super::error::SaleError;
 use super::forwarder::Forwarder;
 use super::intake::{Confirmation, NewSale};
@@ -402,39 +403,40 @@ impl Cashier {
         first
     }
 
-    /// The consent proof for this sale's credential.
+    /// The patient's consent for this sale: the card PIN, verified by the card itself, or the
+    /// e-voucher. What the sale keeps is a seal bound to it (`consent.rs`), never the PIN or a
+    /// hash of it. Only `settle.skip_pin_consent` (sandbox and demo builds) skips the PIN —
+    /// the platform's `signtype` has no say.
     async fn consent(&self, sale: &Sale, pin: Option<Pin>) -> Result<Consent, SaleError> {
         if let Credential::EVoucher { .. } = sale.credential {
             return Ok(Consent::EVoucher);
         }
-        let mock = self
-            .settler
-            .platform_if_any()
-            .is_some_and(|c| c.signtype() == "MOCK");
         let Some(pin) = pin else {
-            return if mock {
+            return if self.config.skip_pin_consent {
                 Ok(Consent::None)
             } else {
                 Err(SaleError::PinRequired)
             };
         };
-        let proof = pin.with_digits(|digits| {
-            crate::upstream::signing::password_proof(sale.credential.cert_no(), digits)
-        });
-        if let (Credential::Card { card_no, .. }, Some(card)) = (&sale.credential, &self.card) {
-            // The PIN is verified by the card itself, and it must be the sale's card.
-            let outcome = card
-                .read(ReadRequest {
-                    pin: Some(pin),
-                    ..ReadRequest::default()
-                })
-                .await
-                .map_err(|e| SaleError::Card(e.message_zh(), e.code(), e.message_en()))?;
-            if outcome.record.card_no != card_no.expose() {
-                return Err(SaleError::OtherCard);
+        let fact = match (&sale.credential, &self.card) {
+            (Credential::Card { card_no, .. }, Some(card)) => {
+                // The PIN is verified by the card itself, and it must be the sale's card.
+                let outcome = card
+                    .read(ReadRequest {
+                        pin: Some(pin),
+                        ..ReadRequest::default()
+                    })
+                    .await
+                    .map_err(|e| SaleError::Card(e.message_zh(), e.code(), e.message_en()))?;
+                if outcome.record.card_no != card_no.expose() {
+                    return Err(SaleError::OtherCard);
+                }
+                Fact::PinVerifiedByCard
             }
-        }
-        Ok(Consent::Pin { proof })
+            _ => Fact::PinEntered,
+        };
+        let seal = super::consent::seal(self.book.store(), &sale.chrg_bchno, sale.amount, fact);
+        Ok(Consent::Pin { seal })
     }
 
     /// `POST /v1/sales/{id}/cancel`: before settlement the sale is abandoned; a settled sale is

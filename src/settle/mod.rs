@@ -9,6 +9,7 @@
 
 mod book;
 mod cashier;
+mod consent;
 pub mod doubt;
 pub mod engine;
 pub mod error;

@@ -76,6 +76,10 @@ pub struct SettleConfig {
     /// A sale in doubt (settling, unknown, reversing, cancelling) for longer than this raises
     /// the `sale.in_doubt` alarm, in minutes (a `held` sale raises it at once).
     pub in_doubt_alarm_minutes: u32,
+    /// Card and e-SSC sales settle without the patient's PIN. For the sandbox insurer and the
+    /// demo only: refused by builds without the `demo` feature (the package). Default false.
+    /// The platform's `signtype` (even `MOCK`) never skips the PIN.
+    pub skip_pin_consent: bool,
 }
 
 impl Default for SettleConfig {
@@ -103,6 +107,7 @@ impl Default for SettleConfig {
             pharmacy_detail_node: "drugdetail".to_owned(),
             insutype_preference: Vec::new(),
             in_doubt_alarm_minutes: 10,
+            skip_pin_consent: false,
         }
     }
 }
@@ -134,6 +139,13 @@ impl SettleConfig {
             bad(
                 "retry_max_ms",
                 "retry_first_ms must be ≥ 100 and retry_max_ms ≥ retry_first_ms",
+            );
+        }
+        if self.skip_pin_consent && !cfg!(feature = "demo") {
+            bad(
+                "skip_pin_consent",
+                "is for the sandbox insurer and the demo only; this build (no `demo` feature) \
+                 always asks the patient's PIN",
             );
         }
         if !(1_000..=600_000).contains(&self.kiosk_step_timeout_ms) {

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::error::SaleError;
 use super::options::SettleConfig;
-use super::sale::{Consent, Insurance, Person, Sale};
+use super::sale::{Insurance, Person, Sale};
 use crate::credential::Credential;
 use crate::terminal::TerminalConfig;
 use crate::upstream::client::CallOptions;
@@ -167,14 +167,14 @@ pub(super) fn pharmacy_input(
     })
 }
 
-/// The envelope options of the sale's requests: its 参保地, and for 2102 the consent proof.
-pub(super) fn options(sale: &Sale, with_consent: bool) -> CallOptions {
+/// The envelope options of the sale's requests: its 参保地. Nothing of the patient's consent
+/// goes in `cainfo` (upstream.md "Patient consent": only a configured provincial practice
+/// would put password material there, and `upstream.consent = "none"` is the only practice
+/// this build has); the consent stays on the terminal (`consent.rs`).
+pub(super) fn options(sale: &Sale, _with_consent: bool) -> CallOptions {
     CallOptions {
         insuplc_admdvs: sale.person.as_ref().map(|p| p.insuplc_admdvs.clone()),
-        password_proof: match &sale.consent {
-            Some(Consent::Pin { proof }) if with_consent => Some(proof.clone()),
-            _ => None,
-        },
+        password_proof: None,
     }
 }
 

@@ -149,11 +149,18 @@ pub struct Cancellation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Consent {
-    /// The card PIN was verified on the card; this is the proof sent as `pwd`.
-    Pin { proof: String },
+    /// The patient gave the PIN for this sale (verified by the card in the reader, or entered
+    /// for an e-SSC); `seal` binds that fact to the sale's `chrg_bchno` and amount under the
+    /// database's key (`settle::consent`). Nothing in it is derived from the PIN. A document
+    /// written before the seal held an unsalted PIN hash as `proof`: it is ignored when read,
+    /// so the next write of the sale drops it.
+    Pin {
+        #[serde(default)]
+        seal: String,
+    },
     /// The e-voucher token authorises (the patient confirmed on the phone).
     EVoucher,
-    /// No password needed (`signtype=MOCK` platforms).
+    /// No PIN asked: `settle.skip_pin_consent` (sandbox and demo builds only).
     None,
 }
 

@@ -102,7 +102,8 @@ impl Prepared {
         &self.insuplc_admdvs
     }
 
-    /// The consent proof sent in `cainfo`, if any.
+    /// Password material sent in `cainfo` under a configured consent practice, if any (none:
+    /// `upstream.consent = "none"` is the only practice, see `settle/consent.rs`).
     pub fn password_proof(&self) -> Option<&str> {
         self.pwd.as_deref()
     }
@@ -122,7 +123,8 @@ impl std::fmt::Debug for Prepared {
 pub struct CallOptions {
     /// The patient's 参保地; required when the input carries `psn_no`.
     pub insuplc_admdvs: Option<String>,
-    /// The consent proof (`pwd` in cainfo) for 2102/2207.
+    /// Password material for `cainfo` (`pwd`) under a configured consent practice
+    /// (`upstream.consent`); always `None` with `"none"`, the only practice this build has.
     pub password_proof: Option<String>,
 }
 
@@ -349,7 +351,7 @@ impl Client {
         s
     }
 
-    /// The envelope's `signtype` (`MOCK` platforms skip password checks).
+    /// The envelope's `signtype` (`MOCK`: no signature; it does not skip the patient's PIN).
     pub fn signtype(&self) -> &'static str {
         self.parts.signer.signtype()
     }
@@ -504,12 +506,12 @@ pub struct Envelope<'a> {
     pub at: DateTime<Utc>,
     pub sign_no: &'a str,
     pub insuplc_admdvs: &'a str,
-    /// The consent proof for `cainfo`.
+    /// Password material for `cainfo` (a configured consent practice only).
     pub pwd: Option<&'a str>,
 }
 
-/// The signed JSON body of a request: envelope, `signtype`, `cainfo` (signature and consent
-/// proof) and input. Pure (the benchmark measures it alone).
+/// The signed JSON body of a request: envelope, `signtype`, `cainfo` (the signature, and
+/// password material only under a configured consent practice) and input. Pure (the benchmark measures it alone).
 pub fn build_body(
     terminal: &Terminal,
     signer: &RequestSigner,

@@ -54,7 +54,7 @@ pub trait Platform: Send + Sync {
         business: BusinessType,
     ) -> BoxFuture<'a, Result<EcIdentity, UpstreamError>>;
 
-    /// The envelope's `signtype` (`MOCK` platforms need no patient password).
+    /// The envelope's `signtype` (`MOCK`: unsigned requests; the PIN is asked regardless).
     fn signtype(&self) -> &str;
 
     /// An e-voucher service is configured ([`Platform::ec_query`] can succeed).

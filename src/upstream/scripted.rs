@@ -153,7 +153,7 @@ impl ScriptedPlatform {
         self
     }
 
-    /// Another `signtype` (anything but `MOCK` makes the engine ask for the card PIN).
+    /// Another `signtype` (it changes nothing about the PIN: `settle.skip_pin_consent` does).
     pub fn with_signtype(mut self, signtype: &str) -> Self {
         signtype.clone_into(&mut self.signtype);
         self

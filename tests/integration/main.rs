@@ -11,6 +11,7 @@ mod cli;
 mod credentials;
 mod doctor;
 mod doubt;
+mod edges;
 mod engine_safety;
 mod events;
 mod flood;

@@ -209,7 +209,7 @@ async fn daemon(t: &Terminal, sandbox: &medsettle_sandbox::Sandbox, extra: &str)
         .replace("[terminal]\n", &format!("[terminal]\n{extra}"))
         + &format!(
             "\n[upstream]\nbase_url = \"{}\"\nec_url = \"{}\"\nallow_plain_http = true\n\
-             signtype = \"MOCK\"\n\n[qr]\ncamera_dir = \"{frames}\"\ncamera_loop = true\n",
+             signtype = \"MOCK\"\n\n[settle]\nskip_pin_consent = true\n\n[qr]\ncamera_dir = \"{frames}\"\ncamera_loop = true\n",
             sandbox.base_url(),
             sandbox.ec_url()
         );

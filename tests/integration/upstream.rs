@@ -13,7 +13,6 @@ use medsettle::store::Store;
 use medsettle::upstream::calls::{cancellation, settlement};
 use medsettle::upstream::client::{CallOptions, Client, Prepared};
 use medsettle::upstream::ec::HttpEcDecoder;
-use medsettle::upstream::signing::password_proof;
 use medsettle::upstream::tx::fee::FeeDetail;
 use medsettle::upstream::tx::identify;
 use medsettle::upstream::tx::outpatient::{
@@ -35,7 +34,6 @@ const ZHANGSAN_PSN: &str = "P110105000001";
 const ZHANGSAN_CARD: &str = "M12345678";
 const ZHANGSAN_CARD_SN: &str = "110105D15600000500A1B2C3D4E5F601";
 const REGION: &str = "110105";
-const PASSWORD: &str = "123456";
 
 /// A terminal wired to a sandbox, with a clock the test can move.
 struct Rig {
@@ -180,14 +178,15 @@ impl Rig {
         PharmacyInput::presettle(sale, lines, FeeNode::Feedetail).unwrap()
     }
 
-    /// 2102 prepared (msgid recorded) with the patient's consent proof.
-    async fn prepare_settle(&self, psn_no: &str, bchno: &str, password: &str) -> Prepared {
+    /// 2102 prepared (msgid recorded); no password material in `cainfo` (the card verified
+    /// the PIN on the terminal).
+    async fn prepare_settle(&self, psn_no: &str, bchno: &str) -> Prepared {
         let settle = self
             .pharmacy_sale(psn_no, bchno)
             .into_settle(&format!("INV{bchno}"));
         let options = CallOptions {
             insuplc_admdvs: Some(REGION.into()),
-            password_proof: Some(password_proof(ZHANGSAN_CARD, password)),
+            password_proof: None,
         };
         self.client
             .prepare(settle.infno(), &settle, &options)
@@ -196,7 +195,7 @@ impl Rig {
     }
 
     async fn settle(&self, psn_no: &str, bchno: &str) -> (Prepared, Settlement) {
-        let p = self.prepare_settle(psn_no, bchno, PASSWORD).await;
+        let p = self.prepare_settle(psn_no, bchno).await;
         let x = self.client.send(&p).await.unwrap();
         (p, settlement(&x).unwrap())
     }
@@ -247,8 +246,9 @@ async fn pharmacy_contract_presettle_settle_cancel_reverse_and_reconcile() {
         row.request.contains("\"infno\":\"2102\"") && row.response.unwrap().contains("setl_id")
     );
 
-    // A wrong password is a business refusal with no effect.
-    let bad = rig.prepare_settle(&psn, "B2", "654321").await;
+    // A refused 2102 (its chrg_bchno was settled already) is a business refusal with no
+    // effect.
+    let bad = rig.prepare_settle(&psn, "B1").await;
     let e = rig.client.send(&bad).await.unwrap_err();
     assert!(matches!(e, UpstreamError::Business { .. }), "{e:?}");
     assert_eq!(rig.sandbox.ledger().balance(&psn), Some(after));
@@ -390,7 +390,7 @@ async fn outpatient_contract_register_upload_presettle_settle_cancel() {
     let settle = pre_input.into_settle("INV-C1", &pre).unwrap();
     let options = CallOptions {
         insuplc_admdvs: Some(REGION.into()),
-        password_proof: Some(password_proof(ZHANGSAN_CARD, PASSWORD)),
+        password_proof: None,
     };
     let p = rig
         .client
@@ -635,7 +635,7 @@ async fn fault_matrix_maps_every_fault_to_its_class() {
     for (i, case) in cases.iter().enumerate() {
         rig.sandbox
             .inject(FaultRule::times("2102", case.fault.clone(), 1));
-        let p = rig.prepare_settle(&psn, &format!("F{i}"), PASSWORD).await;
+        let p = rig.prepare_settle(&psn, &format!("F{i}")).await;
         let e = rig.client.send(&p).await.unwrap_err();
         assert!((case.check)(&e), "{:?} gave {e:?}", case.fault);
         assert_eq!(
@@ -767,7 +767,7 @@ async fn the_session_is_renewed_when_rejected_and_when_the_day_changes() {
 }
 
 #[tokio::test]
-async fn signatures_sm2_verified_and_mock_skips_the_password() {
+async fn signatures_sm2_verified_and_mock_sends_none() {
     let dir = tempfile::tempdir().unwrap();
     let secret = medsettle::qr::essc::generate_secret_hex();
     let signer = medsettle::upstream::signing::RequestSigner::new(
@@ -812,7 +812,7 @@ async fn signatures_sm2_verified_and_mock_skips_the_password() {
         store.close().await.unwrap();
     }
 
-    // MOCK: no signature, and the platform skips the password check.
+    // MOCK: no signature, so an empty cainfo, and the platform settles.
     let section = upstream_section(&sandbox.base_url(), &sandbox.ec_url(), "")
         .replace("signtype = \"SM3\"", "signtype = \"MOCK\"");
     let terminal = Terminal::with(|t| t.push_str(&section));
@@ -825,8 +825,10 @@ async fn signatures_sm2_verified_and_mock_skips_the_password() {
         offset,
     };
     let (psn, _, _) = mock.identify_zhangsan().await;
-    let p = mock.prepare_settle(&psn, "M1", "000000").await;
+    let p = mock.prepare_settle(&psn, "M1").await;
     settlement(&mock.client.send(&p).await.unwrap()).unwrap();
+    let row = mock.store.audit(p.msgid.as_str()).await.unwrap().unwrap();
+    assert!(row.request.contains("\"cainfo\":\"\""), "{}", row.request);
     mock.close().await;
 }
 

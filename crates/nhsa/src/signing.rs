@@ -1,14 +1,16 @@
 //! Request signatures (`signtype`) and the `cainfo` field: this project's convention, shared
 //! by the client and the sandbox insurer so the two cannot disagree.
 //!
-//! upstream.md names `SM2`/`SM3`/`MOCK` and says `cainfo` carries signature information and,
-//! for 2102/2207, the patient's password material; it leaves the exact form to deployments.
+//! upstream.md names `SM2`/`SM3`/`MOCK` and says `cainfo` is 数字签名信息, a signature over the
+//! input per `signtype`; password material goes there only under a configured provincial
+//! practice ("Patient consent"), never by default. It leaves the exact form to deployments.
 //! Here the signed message is `infno|msgid|inf_time|canonical(input)` where
 //! [`canonical_json`] writes the input with object keys sorted and no whitespace, so a server
 //! that re-serialises the parsed body computes the same bytes. `cainfo` is `&`-joined
 //! `key=value` pairs: `sig` (SM3: lowercase hex digest; SM2: base64 of the 64-byte `r‖s`
-//! signature with the default distinguishing ID) and `pwd` (the consent proof of
-//! [`password_proof`], never the password itself). `MOCK` sends no `sig`. No I/O here.
+//! signature with the default distinguishing ID) and `pwd` (password material of a configured
+//! consent practice; none is implemented, so the client never sends it). `MOCK` sends no
+//! `sig`, so its `cainfo` is empty. No I/O here.
 
 use std::fmt::Write as _;
 
@@ -27,7 +29,8 @@ pub enum SignType {
     Sm3,
     /// SM2 signature of the request.
     Sm2,
-    /// Test environments only: no signature, password checks skipped by the platform.
+    /// Test environments only: no signature. (It does not skip the patient's PIN on the
+    /// terminal: that is `settle.skip_pin_consent`.)
     Mock,
 }
 
@@ -85,14 +88,6 @@ pub fn sm3_hex(bytes: &[u8]) -> String {
         let _ = write!(out, "{b:02x}");
     }
     out
-}
-
-/// The consent proof sent as `pwd` for 2102/2207: hex SM3 of `mdtrt_cert_no:password` — bound
-/// to the certificate the sale is made with (card number or ID number), which a sale stored
-/// offline knows before the platform has told it the `psn_no`. The password (card PIN) never
-/// leaves the terminal.
-pub fn password_proof(mdtrt_cert_no: &str, password: &str) -> String {
-    sm3_hex(format!("{mdtrt_cert_no}:{password}").as_bytes())
 }
 
 /// The parts of `cainfo`.
@@ -312,14 +307,5 @@ mod tests {
         assert!(!verify("RSA", &msg, Some("x"), None));
         assert!(RequestSigner::new(SignType::Sm2, None).is_err());
         assert!(RequestSigner::new(SignType::Sm2, Some("zz")).is_err());
-    }
-
-    #[test]
-    fn the_password_proof_binds_the_certificate() {
-        assert_ne!(
-            password_proof("P1", "123456"),
-            password_proof("P2", "123456")
-        );
-        assert_eq!(password_proof("P1", "123456").len(), 64);
     }
 }

@@ -204,29 +204,56 @@ async fn the_forwarder_never_sends_for_a_sale_the_cashier_is_working_on() {
     );
 }
 
+/// The PIN is asked whatever the platform's `signtype` (MOCK included): only
+/// `settle.skip_pin_consent` skips it. `cainfo` carries nothing of the consent; the sale keeps
+/// a seal bound to it while it settles and drops it once settled.
 #[tokio::test]
-async fn a_platform_that_checks_passwords_needs_the_pin_and_gets_its_proof_in_2102() {
-    let rig = Rig::new(
-        presettle_script(platform().with_signtype("SM3")).expect_with(
-            "2102",
-            |s| {
-                let proof = s.password_proof.as_deref().unwrap_or_default();
-                assert!(!proof.is_empty(), "the consent proof rides in cainfo");
-                assert!(!proof.contains("123456"), "never the PIN itself");
-            },
-            Answer::fixture("2102_response.json"),
-        ),
-    );
-    let sale = presettled(&rig).await;
-    let e = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap_err();
-    assert!(matches!(e, SaleError::PinRequired), "{e:?}");
-    assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Presettled);
+async fn the_pin_is_asked_under_any_signtype_and_nothing_of_it_reaches_cainfo() {
+    for signtype in ["MOCK", "SM3"] {
+        let rig = Rig::with_settle(
+            presettle_script(platform().with_signtype(signtype)).expect_with(
+                "2102",
+                |s| assert_eq!(s.password_proof, None, "no password material in cainfo"),
+                Answer::fixture("2102_response.json"),
+            ),
+            super::pin_settle(true),
+        );
+        let sale = presettled(&rig).await;
+        let e = rig
+            .engine
+            .confirm(&sale.id, Confirmation::default())
+            .await
+            .unwrap_err();
+        assert!(matches!(e, SaleError::PinRequired), "{signtype}: {e:?}");
+        assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Presettled);
+        let pin = crate::card::Pin::new("123456").unwrap();
+        let settled = rig
+            .engine
+            .confirm(
+                &sale.id,
+                Confirmation {
+                    pin: Some(pin),
+                    collected: None,
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(settled.state, SaleState::Settled);
+        assert_eq!(settled.consent, None, "dropped once the sale is final");
+        let doc = serde_json::to_string(&stored(&rig, &sale.id).await).unwrap();
+        assert!(!doc.contains("123456") && !doc.contains("seal"), "{doc}");
+        rig.finish();
+    }
+}
+
+/// While a sale waits to settle, its consent is a seal bound to its chrg_bchno and amount
+/// (`consent.rs`), not the PIN or a hash of it.
+#[tokio::test]
+async fn a_stored_sale_keeps_a_seal_bound_to_it_and_never_the_pin() {
+    let rig = Rig::with_settle(platform(), super::pin_settle(true));
+    let sale = rig.card_sale("force_offline").await;
     let pin = crate::card::Pin::new("123456").unwrap();
-    let sale = rig
+    let queued = rig
         .engine
         .confirm(
             &sale.id,
@@ -237,6 +264,29 @@ async fn a_platform_that_checks_passwords_needs_the_pin_and_gets_its_proof_in_21
         )
         .await
         .unwrap();
-    assert_eq!(sale.state, SaleState::Settled);
+    assert_eq!(queued.state, SaleState::Queued);
+    let Some(crate::settle::sale::Consent::Pin { seal }) = stored(&rig, &sale.id).await.consent
+    else {
+        panic!("a PIN consent");
+    };
+    let fact = crate::settle::consent::Fact::PinEntered;
+    assert!(crate::settle::consent::verify(
+        &rig.store,
+        &seal,
+        &sale.chrg_bchno,
+        sale.amount,
+        fact
+    ));
+    let other = crate::upstream::Fen(sale.amount.0 + 1);
+    assert!(!crate::settle::consent::verify(
+        &rig.store,
+        &seal,
+        &sale.chrg_bchno,
+        other,
+        fact
+    ));
+    let old = crate::upstream::signing::sm3_hex(b"M12345678:123456");
+    let doc = serde_json::to_string(&stored(&rig, &sale.id).await).unwrap();
+    assert!(!doc.contains("123456") && !doc.contains(&old), "{doc}");
     rig.finish();
 }

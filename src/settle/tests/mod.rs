@@ -55,9 +55,10 @@ fn t0() -> DateTime<Utc> {
 }
 
 impl Rig {
-    /// A fresh store and `platform` (its script).
+    /// A fresh store and `platform` (its script); the sandbox's `settle.skip_pin_consent`,
+    /// so sales confirm without a PIN unless a test asks for one ([`pin_settle`]).
     fn new(platform: ScriptedPlatform) -> Rig {
-        Rig::with_settle(platform, SettleConfig::default())
+        Rig::with_settle(platform, pin_settle(false))
     }
 
     /// Like [`Rig::new`] with other `[settle]` options.
@@ -119,7 +120,7 @@ impl Rig {
         } = self;
         drop(engine);
         old.finish();
-        Rig::on(_dir, store, offset, platform, SettleConfig::default())
+        Rig::on(_dir, store, offset, platform, pin_settle(false))
     }
 
     /// Moves the clock on.
@@ -168,6 +169,14 @@ fn new_sale(credential_id: &str, mode: &str) -> NewSale {
 fn presettle_script(p: ScriptedPlatform) -> ScriptedPlatform {
     p.expect("1101", Answer::fixture("1101_response.json"))
         .expect("2101", Answer::fixture("2101_response.json"))
+}
+
+/// `[settle]` defaults, asking the patient's PIN or not.
+fn pin_settle(ask: bool) -> SettleConfig {
+    SettleConfig {
+        skip_pin_consent: !ask,
+        ..SettleConfig::default()
+    }
 }
 
 fn platform() -> ScriptedPlatform {

@@ -141,7 +141,7 @@ async fn stored_sale_past_its_maximum_age_expires_without_a_request() {
 async fn a_sale_over_the_offline_limit_is_refused_and_nothing_is_stored() {
     let settle = SettleConfig {
         offline_max_sale: "100.00".into(),
-        ..SettleConfig::default()
+        ..super::pin_settle(false)
     };
     let rig = Rig::with_settle(platform(), settle);
     let sale = rig.card_sale("force_offline").await;

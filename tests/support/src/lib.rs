@@ -122,7 +122,8 @@ token = {{ file = "{tok}" }}
 }
 
 /// `[upstream]` for the sandbox insurer at `base_url`: plain HTTP on loopback, `signtype`
-/// (`MOCK` skips PIN consent, `SM3` signs).
+/// (`MOCK` sends no signature, `SM3` signs; neither skips PIN consent: that is
+/// `settle.skip_pin_consent`).
 pub fn sandbox_upstream(base_url: &str, signtype: &str) -> medsettle::config::UpstreamConfig {
     toml::from_str(&format!(
         "base_url = \"{base_url}\"\nallow_plain_http = true\nsigntype = \"{signtype}\"\n"

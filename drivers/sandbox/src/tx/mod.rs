@@ -12,7 +12,6 @@ mod sign;
 mod visit;
 
 use medsettle_nhsa::money::Fen;
-use medsettle_nhsa::signing::password_proof;
 use serde_json::{Map, Value};
 
 use crate::config::SandboxConfig;
@@ -120,24 +119,5 @@ fn check_cert(state: &State, data: &Map<String, Value>, person: &Person) -> Resu
             Err("电子凭证令牌无效或已过期 ecToken invalid or expired".to_owned())
         }
         _ => Err("就诊凭证与人员不符 mdtrt_cert_no does not identify psn_no".to_owned()),
-    }
-}
-
-/// 2102/2207 consent: unless MOCK or an e-voucher token, `cainfo.pwd` must prove the password
-/// for the certificate the sale was made with.
-fn check_password(
-    req: &Req,
-    person: &Person,
-    cert_type: &str,
-    cert_no: &str,
-) -> Result<(), String> {
-    if req.signtype == "MOCK" || cert_type == "01" {
-        return Ok(());
-    }
-    let expected = password_proof(cert_no, &person.password);
-    if req.cainfo.pwd.as_deref() == Some(expected.as_str()) {
-        Ok(())
-    } else {
-        Err("密码错误 password incorrect".to_owned())
     }
 }

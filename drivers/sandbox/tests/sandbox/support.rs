@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use medsettle_nhsa::msgid::MsgId;
-use medsettle_nhsa::signing::{Cainfo, RequestSigner, password_proof, signed_message};
+use medsettle_nhsa::signing::{Cainfo, RequestSigner, signed_message};
 use medsettle_nhsa::time;
 use medsettle_nhsa::tx::settle::Settlement;
 use medsettle_sandbox::{Sandbox, SandboxConfig};
@@ -17,7 +17,6 @@ pub struct P {
     pub certno: &'static str,
     pub card: &'static str,
     pub card_sn: &'static str,
-    pub password: &'static str,
     pub region: &'static str,
     pub insutype: &'static str,
 }
@@ -27,7 +26,6 @@ pub const ZHANG: P = P {
     certno: "110105199003071239",
     card: "M12345678",
     card_sn: "110105D15600000500A1B2C3D4E5F601",
-    password: "123456",
     region: "110105",
     insutype: "310",
 };
@@ -36,7 +34,6 @@ pub const LI: P = P {
     certno: "310104198511202465",
     card: "M23456789",
     card_sn: "310104D156000005A1B2C3D4E5F60702",
-    password: "123456",
     region: "310104",
     insutype: "310",
 };
@@ -45,7 +42,6 @@ pub const WANG_SUSPENDED: P = P {
     certno: "110108197805120039",
     card: "M34567890",
     card_sn: "110108D15600000500C3D4E5F6A7B803",
-    password: "135790",
     region: "110108",
     insutype: "310",
 };
@@ -54,7 +50,6 @@ pub const ZHAO_ZERO: P = P {
     certno: "110106199208150041",
     card: "M45678901",
     card_sn: "110106D15600000500D4E5F6A7B8C904",
-    password: "246802",
     region: "110106",
     insutype: "310",
 };
@@ -63,7 +58,6 @@ pub const SUN_RESIDENT: P = P {
     certno: "110102195501010028",
     card: "M56789012",
     card_sn: "110102D15600000500E5F6A7B8C9D005",
-    password: "112233",
     region: "110102",
     insutype: "390",
 };
@@ -106,20 +100,11 @@ impl Env {
         })
     }
 
-    /// Signs with `signer` (SM3/SM2), keeping any `pwd`.
+    /// Signs with `signer` (SM3/SM2).
     pub fn signed(mut self, signer: &RequestSigner) -> Self {
         self.signtype = signer.signtype().to_owned();
         let message = signed_message(&self.infno, &self.msgid, &self.inf_time, &self.input);
         self.cainfo.sig = signer.sign(&message);
-        self
-    }
-
-    /// Adds the consent proof of `password` for the certificate in the input's `data`.
-    pub fn pwd(mut self, _p: &P, password: &str) -> Self {
-        let cert_no = self.input["data"]["mdtrt_cert_no"]
-            .as_str()
-            .unwrap_or_default();
-        self.cainfo.pwd = Some(password_proof(cert_no, password));
         self
     }
 
