@@ -273,7 +273,7 @@ async fn a_stored_sale_is_never_abandoned_as_unattended() {
 async fn a_link_failure_stops_the_pass_from_starting_more_sales() {
     let settle = SettleConfig {
         forward_concurrency: 2,
-        ..SettleConfig::default()
+        ..pin_settle(false)
     };
     let rig = Rig::with_settle(
         platform()
