@@ -95,7 +95,7 @@ async fn daemon(sandbox: &Sandbox, settle: &str) -> (Terminal, Process) {
         t.push_str(&format!(
             "\n[upstream]\nbase_url = \"{base}\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n\
              connect_timeout_ms = 300\nread_timeout_ms = 2000\ntimeout_ms = 3000\n\n\
-             [settle]\nretry_first_ms = 100\nretry_max_ms = 400\nreconcile_at = \"\"\n{settle}\n"
+             [settle]\nskip_pin_consent = true\nretry_first_ms = 100\nretry_max_ms = 400\nreconcile_at = \"\"\n{settle}\n"
         ));
     });
     let text = t.config_with_virtual_card(profile);

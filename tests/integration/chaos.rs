@@ -1,7 +1,12 @@
 //! Chaos: at least 200 sales through the real daemon process against the sandbox insurer while
-//! the sandbox drops connections before and after committing, times out and answers 5xx, and
-//! the daemon is SIGKILLed at random moments (at least 20 times) and restarted. Seeded and
-//! printing its seed (`CHAOS_SEED=… cargo test chaos` replays a run). After the queue drains:
+//! the sandbox drops connections before and after committing, times out, holds answers, answers
+//! 5xx, settles another amount than asked, refuses reversals as "original not found" and answers
+//! in the public shapes (hospital share, co-payment, cancellations in `psn_pay`/`cash_payamt`);
+//! the cashier's client gives up mid-confirm, some settled sales are cancelled, the forwarder
+//! works several stored sales at once, and the daemon is SIGKILLed at random moments (at least
+//! 20 times) and restarted. Seeded and printing its seed (`CHAOS_SEED=… cargo test chaos`
+//! replays a run). After the queue drains — an operator resolving each sale the platform
+//! refused to reverse from the platform's books, as hospital IT would from the bureau's portal —
 //! every sale is in a final state; the sandbox holds exactly one effective settlement for each
 //! settled sale and none for the others; the account balance agrees between the sandbox and
 //! the daemon; 3201 balances.
@@ -13,7 +18,7 @@ use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::{Value, json};
 
-use medsettle_sandbox::{Fault, FaultRule, SandboxConfig, SettlementStatus};
+use medsettle_sandbox::{AnswerShapes, Fault, FaultRule, SandboxConfig, SettlementStatus};
 
 use crate::support::{Process, TOKEN, Terminal, client};
 
@@ -71,7 +76,33 @@ fn faults(seed: u64) -> Vec<FaultRule> {
             8,
         ),
         rule("1101", Fault::DropBeforeCommit, 30, 9),
+        // Held until the daemon gives up (its timeout), then released by the test.
+        rule("2102", Fault::Hold { commit: true }, 15, 10),
+        rule("2102", Fault::SettleOtherAmount { delta_fen: 100 }, 20, 11),
+        rule(
+            "2601",
+            Fault::BusinessError {
+                message: "原交易不存在".into(),
+            },
+            40,
+            12,
+        ),
+        rule("2103", Fault::DropAfterCommit, 100, 13),
+        rule("2103", Fault::DropBeforeCommit, 60, 14),
     ]
+}
+
+/// Public answer shapes for a seeded third of the bills: a hospital share and a co-payment in
+/// settlements, cancellations named as in the public transcriptions.
+fn shapes(seed: u64) -> AnswerShapes {
+    AnswerShapes {
+        hosp_part_permille: 100,
+        acct_mulaid_permille: 200,
+        psn_nos: Vec::new(),
+        bills_permille: Some(330),
+        seed,
+        public_cancellations: true,
+    }
 }
 
 struct Api {
@@ -102,6 +133,18 @@ impl Api {
         Some((status, r.json().await.unwrap_or(Value::Null)))
     }
 
+    /// POST by a client that gives up after `wait` (a cashier program closing the socket).
+    async fn post_impatient(&self, path: &str, body: Value, wait: Duration) {
+        let _ = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .timeout(wait)
+            .json(&body)
+            .send()
+            .await;
+    }
+
     async fn get(&self, path: &str) -> Option<Value> {
         let r = self
             .http
@@ -128,7 +171,7 @@ fn terminal(base_url: &str) -> Terminal {
             "\n[upstream]\nbase_url = \"{base_url}\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n\
              connect_timeout_ms = 300\nread_timeout_ms = 800\ntimeout_ms = 1000\n\n\
              [settle]\nskip_pin_consent = true\nretry_first_ms = 100\nretry_max_ms = 400\noffline_max_count = 1000\n\
-             offline_max_total = \"100000.00\"\nreconcile_at = \"\"\n"
+             offline_max_total = \"100000.00\"\nreconcile_at = \"\"\nforward_concurrency = 4\n"
         ));
     });
     let text = t.config_with_virtual_card(profile);
@@ -173,8 +216,18 @@ async fn one_sale(api: &Api, credential: &str, rng: &mut StdRng, ids: &mut Vec<S
         api.post(&format!("/v1/sales/{id}/presettle"), json!({}))
             .await;
     }
-    api.post(&format!("/v1/sales/{id}/confirm"), json!({}))
-        .await;
+    let confirm = format!("/v1/sales/{id}/confirm");
+    if rng.random_bool(0.2) {
+        // The cashier's program gives up mid-confirm: the daemon finishes the sale anyway.
+        let wait = Duration::from_millis(rng.random_range(5..80));
+        api.post_impatient(&confirm, json!({}), wait).await;
+        return;
+    }
+    let answer = api.post(&confirm, json!({})).await;
+    let settled = answer.is_some_and(|(status, v)| status == 200 && v["state"] == "settled");
+    if settled && rng.random_bool(0.15) {
+        api.post(&format!("/v1/sales/{id}/cancel"), json!({})).await;
+    }
 }
 
 #[tokio::test]
@@ -188,6 +241,7 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
     let mut rng = StdRng::seed_from_u64(seed);
     let sandbox = medsettle_sandbox::start(SandboxConfig {
         faults: faults(seed),
+        shapes: shapes(seed),
         ..SandboxConfig::default()
     })
     .await
@@ -222,6 +276,7 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
             continue;
         }
         one_sale(&api, &credential, &mut rng, &mut ids).await;
+        sandbox.release();
         assert!(
             started.elapsed() < DEADLINE,
             "chaos took too long (seed {seed})"
@@ -236,7 +291,9 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
     let api = Api::new(&daemon);
     let _ = api.post("/v1/queue/flush", json!({})).await;
     let mut states: BTreeMap<String, String> = BTreeMap::new();
+    let mut resolved = 0;
     loop {
+        sandbox.release();
         assert!(
             started.elapsed() < DEADLINE,
             "did not settle down (seed {seed})"
@@ -261,6 +318,29 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
                 "reversed" if !stored => {
                     api.post(&format!("/v1/sales/{id}/confirm"), json!({}))
                         .await;
+                    busy = true;
+                }
+                "held" => {
+                    // The platform refused the reversal: an operator checks the platform's
+                    // books and resolves the sale (a settlement in doubt that the platform
+                    // holds is settled; a cancellation in doubt whose settlement stands was
+                    // not made; otherwise nothing stands).
+                    let ledger = sandbox.ledger();
+                    let standing = ledger.settlements.iter().find(|s| {
+                        &s.chrg_bchno == id && s.status == SettlementStatus::Effective
+                    });
+                    let body = match standing {
+                        Some(s) => json!({"decision": "settled", "setl_id": s.setl_id,
+                                          "note": format!("chaos seed {seed}: the platform holds it")}),
+                        None => json!({"decision": "not_settled",
+                                       "note": format!("chaos seed {seed}: nothing stands")}),
+                    };
+                    let (status, v) = api
+                        .post(&format!("/v1/queue/{id}/resolve"), body)
+                        .await
+                        .unwrap();
+                    assert_eq!(status, 200, "resolve {id}: {v} (seed {seed})");
+                    resolved += 1;
                     busy = true;
                 }
                 "queued" | "settling" | "unknown" | "reversing" | "reversed" | "cancelling" => {
@@ -340,11 +420,13 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
         .iter()
         .filter(|s| s.status == SettlementStatus::Reversed)
         .count();
+    let cancelled = states.values().filter(|s| *s == "cancelled").count();
     println!(
-        "chaos: {} sales, {kills} kills, {settled} settled, {reversed} platform bookings reversed, \
-         {} sales ended otherwise, in {:.1} s",
+        "chaos: {} sales, {kills} kills, {settled} settled, {cancelled} cancelled, {reversed} \
+         platform bookings reversed, {resolved} resolved by an operator, {} sales ended \
+         otherwise, in {:.1} s",
         ids.len(),
-        states.len() - settled,
+        states.len() - settled - cancelled,
         started.elapsed().as_secs_f64()
     );
     assert!(

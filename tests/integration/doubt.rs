@@ -43,14 +43,14 @@ struct Daemon {
 }
 
 impl Daemon {
-    /// The binary with the virtual card, `signtype = "MOCK"` (no PIN) and fast retries.
+    /// The binary with the virtual card, `signtype = "MOCK"`, no PIN (`skip_pin_consent`) and fast retries.
     async fn start(base_url: &str) -> Daemon {
         let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cards/normal.json");
         let terminal = Terminal::with(|t| {
             t.push_str(&format!(
                 "\n[upstream]\nbase_url = \"{base_url}\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n\
                  connect_timeout_ms = 300\nread_timeout_ms = 800\ntimeout_ms = 1000\n\n\
-                 [settle]\nretry_first_ms = 100\nretry_max_ms = 300\nreconcile_at = \"\"\n"
+                 [settle]\nskip_pin_consent = true\nretry_first_ms = 100\nretry_max_ms = 300\nreconcile_at = \"\"\n"
             ));
         });
         let text = terminal.config_with_virtual_card(profile);

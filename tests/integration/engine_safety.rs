@@ -35,7 +35,7 @@ fn terminal_with(
         t.push_str(&format!(
             "\n[upstream]\nbase_url = \"{base_url}\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n\
              connect_timeout_ms = 500\nread_timeout_ms = 20000\ntimeout_ms = 20000\n\n\
-             [settle]\nretry_first_ms = 200\nretry_max_ms = 1000\noffline_max_count = 1000\n\
+             [settle]\nskip_pin_consent = true\nretry_first_ms = 200\nretry_max_ms = 1000\noffline_max_count = 1000\n\
              offline_max_total = \"100000.00\"\nreconcile_at = \"\"\n{extra}"
         ));
     });

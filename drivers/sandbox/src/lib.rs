@@ -42,6 +42,7 @@ pub use fault::{Fault, FaultRule};
 pub use ledger::{AccountSnapshot, Ledger, SettlementRecord, SettlementStatus};
 pub use persons::Person;
 pub use protocol::SIGN_IN_INVALID;
+pub use shapes::AnswerShapes;
 
 use state::State;
 
