@@ -101,7 +101,7 @@ impl Default for SettleConfig {
             psn_setlway: "01".to_owned(),
             kiosk_step_timeout_ms: 60_000,
             unattended_sale_minutes: 30,
-            forward_concurrency: 6,
+            forward_concurrency: 8,
             answer_checks: AdvisoryChecks::default(),
             pharmacy_input_node: "druginfo".to_owned(),
             pharmacy_detail_node: "drugdetail".to_owned(),

@@ -326,9 +326,10 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
                     // holds is settled; a cancellation in doubt whose settlement stands was
                     // not made; otherwise nothing stands).
                     let ledger = sandbox.ledger();
-                    let standing = ledger.settlements.iter().find(|s| {
-                        &s.chrg_bchno == id && s.status == SettlementStatus::Effective
-                    });
+                    let standing = ledger
+                        .settlements
+                        .iter()
+                        .find(|s| &s.chrg_bchno == id && s.status == SettlementStatus::Effective);
                     let body = match standing {
                         Some(s) => json!({"decision": "settled", "setl_id": s.setl_id,
                                           "note": format!("chaos seed {seed}: the platform holds it")}),
