@@ -11,12 +11,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use medsettle::card::{CardRecord, Holder, Interface, Sex};
 use medsettle::config::{Config, SaleMode};
-use medsettle::credential::{Credentials, Fresh};
+use medsettle::credential::Credentials;
 use medsettle::settle::{Confirmation, Engine, EngineParts, NewItem, NewSale};
 use medsettle::store::{SaleTransition, Store};
 use medsettle::upstream::{Price, Qty};
+use medsettle_test_support::zhang_card;
 
 const ROUNDS: usize = 2_000;
 const DRAIN: usize = 300;
@@ -33,34 +33,8 @@ fn report(what: &str, samples: &mut [Duration], total: Duration) {
     );
 }
 
-fn card() -> Fresh {
-    Fresh::Card(CardRecord {
-        region: "110105".into(),
-        card_id: "110105D15600000500A1B2C3D4E5F601".into(),
-        card_no: "M12345678".into(),
-        spec_version: "3.00".into(),
-        issue_date: None,
-        expiry_date: None,
-        holder: Some(Holder {
-            id_number: "110105199003071239".into(),
-            name: "测试张三".into(),
-            sex: Sex::Male,
-            nation: 1,
-            birth_date: None,
-        }),
-        interface: Interface::Contact,
-        atr: String::new(),
-        atr_historical: String::new(),
-    })
-}
-
 fn main() {
-    medsettle::upstream::transport::install_crypto_provider();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = medsettle_test_support::bench::runtime();
     let dir = tempfile::tempdir_in(".").unwrap();
     raw_sqlite(dir.path());
     rt.block_on(engine_benches(dir.path()));
@@ -113,7 +87,7 @@ fn engine(
 async fn new_sales(engine: &Engine, credentials: &Credentials, n: usize) -> Vec<String> {
     let mut ids = Vec::with_capacity(n);
     for _ in 0..n {
-        let credential_id = credentials.insert(card());
+        let credential_id = credentials.insert(zhang_card());
         let sale = engine
             .create(NewSale {
                 credential_id,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
-use medsettle::card::{CardRecord, Holder, Interface, Pin, Sex};
+use medsettle::card::Pin;
 use medsettle::config::SaleMode;
 use medsettle::credential::{Credentials, Fresh};
 use medsettle::settle::{
@@ -17,7 +17,7 @@ use medsettle::store::Store;
 use medsettle::upstream::{Fen, Price, Qty};
 use medsettle_sandbox::{Fault, FaultRule, Sandbox, SandboxConfig, SettlementStatus};
 
-use crate::support::Terminal;
+use crate::support::{Terminal, zhang_card};
 
 const PSN: &str = "P110105000001";
 
@@ -98,30 +98,9 @@ async fn build(terminal: &Terminal) -> Built {
     (store, engine, credentials, offset, status)
 }
 
-fn card() -> Fresh {
-    Fresh::Card(CardRecord {
-        region: "110105".into(),
-        card_id: "110105D15600000500A1B2C3D4E5F601".into(),
-        card_no: "M12345678".into(),
-        spec_version: "3.00".into(),
-        issue_date: None,
-        expiry_date: None,
-        holder: Some(Holder {
-            id_number: "110105199003071239".into(),
-            name: "测试张三".into(),
-            sex: Sex::Male,
-            nation: 1,
-            birth_date: None,
-        }),
-        interface: Interface::Contact,
-        atr: String::new(),
-        atr_historical: String::new(),
-    })
-}
-
 impl Rig {
     async fn sale(&self, mode: Option<SaleMode>, pric: &str) -> String {
-        let credential_id = self.credentials.insert(card());
+        let credential_id = self.credentials.insert(zhang_card());
         let sale = self
             .engine
             .create(NewSale {

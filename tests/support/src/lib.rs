@@ -229,3 +229,27 @@ pub fn client() -> reqwest::Client {
         .build()
         .unwrap()
 }
+
+/// The card of the sandbox's 张三 (`fixtures/persons`) as a credential just read, for tests and
+/// benchmarks that make sales through the engine without a reader.
+pub fn zhang_card() -> medsettle::credential::Fresh {
+    use medsettle::card::{CardRecord, Holder, Interface, Sex};
+    medsettle::credential::Fresh::Card(CardRecord {
+        region: "110105".into(),
+        card_id: "110105D15600000500A1B2C3D4E5F601".into(),
+        card_no: "M12345678".into(),
+        spec_version: "3.00".into(),
+        issue_date: None,
+        expiry_date: None,
+        holder: Some(Holder {
+            id_number: "110105199003071239".into(),
+            name: "测试张三".into(),
+            sex: Sex::Male,
+            nation: 1,
+            birth_date: None,
+        }),
+        interface: Interface::Contact,
+        atr: String::new(),
+        atr_historical: String::new(),
+    })
+}
