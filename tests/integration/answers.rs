@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use medsettle_sandbox::shapes::AnswerShapes;
 use medsettle_sandbox::{Fault, FaultRule, Sandbox, SandboxConfig, SettlementStatus};
 
-use crate::support::{Process, TOKEN, Terminal, client};
+use crate::support::{NORMAL_CARD, Process, TOKEN, Terminal, Timeouts, client};
 
 const PSN: &str = "P110105000001";
 
@@ -89,16 +89,16 @@ impl Api {
 /// A daemon (the real binary, virtual card of the sandbox's 张三) against `sandbox`, with
 /// `settle` lines added to `[settle]`.
 async fn daemon(sandbox: &Sandbox, settle: &str) -> (Terminal, Process) {
-    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cards/normal.json");
-    let base = sandbox.base_url();
-    let t = Terminal::with(|t| {
-        t.push_str(&format!(
-            "\n[upstream]\nbase_url = \"{base}\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n\
-             connect_timeout_ms = 300\nread_timeout_ms = 2000\ntimeout_ms = 3000\n\n\
-             [settle]\nskip_pin_consent = true\nretry_first_ms = 100\nretry_max_ms = 400\nreconcile_at = \"\"\n{settle}\n"
-        ));
-    });
-    let text = t.config_with_virtual_card(profile);
+    let t = Terminal::against_sandbox(
+        &sandbox.base_url(),
+        Timeouts(300, 2000, 3000),
+        &format!(
+            "retry_first_ms = 100
+retry_max_ms = 400
+{settle}"
+        ),
+    );
+    let text = t.config_with_virtual_card(NORMAL_CARD);
     let run = t.path().join("run");
     std::fs::create_dir_all(&run).unwrap();
     let p = Process::start_config(&run, &text, |c| {

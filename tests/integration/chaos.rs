@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use medsettle_sandbox::{AnswerShapes, Fault, FaultRule, SandboxConfig, SettlementStatus};
 
-use crate::support::{Process, TOKEN, Terminal, client};
+use crate::support::{NORMAL_CARD, Process, TOKEN, Terminal, Timeouts, client};
 
 const SALES: usize = 200;
 const KILLS: usize = 20;
@@ -165,16 +165,17 @@ impl Api {
 }
 
 fn terminal(base_url: &str) -> Terminal {
-    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cards/normal.json");
-    let t = Terminal::with(|t| {
-        t.push_str(&format!(
-            "\n[upstream]\nbase_url = \"{base_url}\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n\
-             connect_timeout_ms = 300\nread_timeout_ms = 800\ntimeout_ms = 1000\n\n\
-             [settle]\nskip_pin_consent = true\nretry_first_ms = 100\nretry_max_ms = 400\noffline_max_count = 1000\n\
-             offline_max_total = \"100000.00\"\nreconcile_at = \"\"\nforward_concurrency = 4\n"
-        ));
-    });
-    let text = t.config_with_virtual_card(profile);
+    let t = Terminal::against_sandbox(
+        base_url,
+        Timeouts(300, 800, 1000),
+        "retry_first_ms = 100
+retry_max_ms = 400
+offline_max_count = 1000
+\
+         offline_max_total = \"100000.00\"
+forward_concurrency = 4",
+    );
+    let text = t.config_with_virtual_card(NORMAL_CARD);
     std::fs::write(t.path().join("chaos.toml"), text).unwrap();
     t
 }

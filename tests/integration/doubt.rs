@@ -12,7 +12,7 @@ use medsettle_sandbox::{Fault, FaultRule, Sandbox, SandboxConfig, SettlementStat
 use serde_json::{Value, json};
 
 use crate::support::process::run_cli;
-use crate::support::{Process, TOKEN, Terminal, client};
+use crate::support::{NORMAL_CARD, Process, TOKEN, Terminal, Timeouts, client};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -45,15 +45,13 @@ struct Daemon {
 impl Daemon {
     /// The binary with the virtual card, `signtype = "MOCK"`, no PIN (`skip_pin_consent`) and fast retries.
     async fn start(base_url: &str) -> Daemon {
-        let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cards/normal.json");
-        let terminal = Terminal::with(|t| {
-            t.push_str(&format!(
-                "\n[upstream]\nbase_url = \"{base_url}\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n\
-                 connect_timeout_ms = 300\nread_timeout_ms = 800\ntimeout_ms = 1000\n\n\
-                 [settle]\nskip_pin_consent = true\nretry_first_ms = 100\nretry_max_ms = 300\nreconcile_at = \"\"\n"
-            ));
-        });
-        let text = terminal.config_with_virtual_card(profile);
+        let terminal = Terminal::against_sandbox(
+            base_url,
+            Timeouts(300, 800, 1000),
+            "retry_first_ms = 100
+retry_max_ms = 300",
+        );
+        let text = terminal.config_with_virtual_card(NORMAL_CARD);
         let run = terminal.path().join("run");
         std::fs::create_dir_all(&run).unwrap();
         let process = Process::start_config(&run, &text, |c| {

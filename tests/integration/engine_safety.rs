@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use medsettle::store::{SaleTransition, Store};
 use medsettle_sandbox::{Fault, FaultRule, Sandbox, SandboxConfig, SettlementStatus};
 
-use crate::support::{Process, TOKEN, Terminal, client};
+use crate::support::{NORMAL_CARD, Process, TOKEN, Terminal, Timeouts, client};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -30,18 +30,21 @@ fn terminal_with(
     extra: &str,
     edit: impl FnOnce(&mut medsettle::config::Config),
 ) -> Terminal {
-    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cards/normal.json");
-    let t = Terminal::with(|t| {
-        t.push_str(&format!(
-            "\n[upstream]\nbase_url = \"{base_url}\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n\
-             connect_timeout_ms = 500\nread_timeout_ms = 20000\ntimeout_ms = 20000\n\n\
-             [settle]\nskip_pin_consent = true\nretry_first_ms = 200\nretry_max_ms = 1000\noffline_max_count = 1000\n\
-             offline_max_total = \"100000.00\"\nreconcile_at = \"\"\n{extra}"
-        ));
-    });
+    let t = Terminal::against_sandbox(
+        base_url,
+        Timeouts(500, 20_000, 20_000),
+        &format!(
+            "retry_first_ms = 200
+retry_max_ms = 1000
+offline_max_count = 1000
+\
+             offline_max_total = \"100000.00\"
+{extra}"
+        ),
+    );
     let text = t.config_with(|c| {
         c.readers.backend = medsettle::config::ReaderBackend::Virtual;
-        c.readers.virtual_profile = Some(profile.into());
+        c.readers.virtual_profile = Some(NORMAL_CARD.into());
         edit(c);
     });
     std::fs::write(t.path().join("engine.toml"), text).unwrap();

@@ -121,6 +121,34 @@ token = {{ file = "{tok}" }}
     }
 }
 
+/// The upstream client's timeouts of a test daemon, in ms: connect, read, whole request.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts(pub u64, pub u64, pub u64);
+
+impl Terminal {
+    /// A terminal against the sandbox insurer at `base_url`: plain HTTP on loopback, `MOCK`
+    /// signing, no PIN asked (`settle.skip_pin_consent`, as in the demo), the upstream
+    /// `timeouts`, no scheduled reconciliation, and `settle` (lines such as the retry times)
+    /// added to `[settle]`.
+    pub fn against_sandbox(base_url: &str, timeouts: Timeouts, settle: &str) -> Terminal {
+        let Timeouts(connect, read, total) = timeouts;
+        Terminal::with(|t| {
+            t.push_str(&format!(
+                "\n[upstream]\nbase_url = \"{base_url}\"\nallow_plain_http = true\n\
+                 signtype = \"MOCK\"\nconnect_timeout_ms = {connect}\nread_timeout_ms = {read}\n\
+                 timeout_ms = {total}\n\n[settle]\nskip_pin_consent = true\nreconcile_at = \"\"\n\
+                 {settle}\n"
+            ));
+        })
+    }
+}
+
+/// The virtual card profile of the sandbox's 张三 (`fixtures/cards/normal.json`).
+pub const NORMAL_CARD: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../fixtures/cards/normal.json"
+);
+
 /// `[upstream]` for the sandbox insurer at `base_url`: plain HTTP on loopback, `signtype`
 /// (`MOCK` sends no signature, `SM3` signs; neither skips PIN consent: that is
 /// `settle.skip_pin_consent`).
