@@ -3,17 +3,14 @@
 //! and the settlement stands.
 
 use super::*;
-use crate::settle::{Confirmation, SaleState};
+use crate::settle::SaleState;
 use crate::upstream::Fen;
 
 /// A settled card sale on `rig` (1101, 2101, 2102 scripted by the caller).
 async fn settled(rig: &Rig) -> Sale {
     let sale = rig.card_sale("prefer_online").await;
     rig.engine.presettle(&sale.id).await.unwrap();
-    rig.engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap()
+    rig.confirm(&sale.id).await.unwrap()
 }
 
 fn settle_script() -> ScriptedPlatform {

@@ -23,11 +23,7 @@ async fn confirm_online_settles_with_2102_recorded_before_it_is_sent() {
         Answer::fixture("2102_response.json"),
     ));
     let sale = presettled(&rig).await;
-    let sale = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    let sale = rig.confirm(&sale.id).await.unwrap();
     assert_eq!(sale.state, SaleState::Settled);
     let s = sale.settlement.clone().unwrap();
     assert_eq!(s.setl_id.as_deref(), Some("S110105202611230001"));
@@ -61,11 +57,7 @@ async fn confirm_online_settles_with_2102_recorded_before_it_is_sent() {
 async fn refused_2102_rejects_the_sale_and_sends_no_reversal() {
     let rig = Rig::new(presettle_script(platform()).expect("2102", Answer::refused("余额不足")));
     let sale = presettled(&rig).await;
-    let e = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap_err();
+    let e = rig.confirm(&sale.id).await.unwrap_err();
     assert!(
         matches!(
             e,
@@ -102,11 +94,7 @@ async fn lost_2102_is_reversed_then_settled_afresh_under_a_new_msgid() {
             .expect("2102", Answer::fixture("2102_response.json")),
     );
     let sale = presettled(&rig).await;
-    let sale = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    let sale = rig.confirm(&sale.id).await.unwrap();
     assert_eq!(sale.state, SaleState::Settled);
     let sent = rig.finish();
     assert_eq!(
@@ -143,11 +131,7 @@ async fn unanswered_2601_is_resent_under_its_own_msgid_until_answered() {
             .expect("2102", Answer::fixture("2102_response.json")),
     );
     let sale = presettled(&rig).await;
-    let e = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap_err();
+    let e = rig.confirm(&sale.id).await.unwrap_err();
     assert!(matches!(e, SaleError::Upstream(_)), "{e:?}");
     let after = stored(&rig, &sale.id).await;
     assert_eq!(after.state, SaleState::Reversing);
@@ -162,11 +146,7 @@ async fn unanswered_2601_is_resent_under_its_own_msgid_until_answered() {
         "an online sale waits for its cashier"
     );
     // The cashier confirms again: a fresh 2102.
-    let sale = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    let sale = rig.confirm(&sale.id).await.unwrap();
     assert_eq!(sale.state, SaleState::Settled);
     let sent = rig.finish();
     assert_eq!(
@@ -219,11 +199,7 @@ async fn the_pin_is_asked_under_any_signtype_and_nothing_of_it_reaches_cainfo() 
             super::pin_settle(true),
         );
         let sale = presettled(&rig).await;
-        let e = rig
-            .engine
-            .confirm(&sale.id, Confirmation::default())
-            .await
-            .unwrap_err();
+        let e = rig.confirm(&sale.id).await.unwrap_err();
         assert!(matches!(e, SaleError::PinRequired), "{signtype}: {e:?}");
         assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Presettled);
         let pin = crate::card::Pin::new("123456").unwrap();

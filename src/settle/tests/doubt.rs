@@ -7,7 +7,7 @@
 use super::*;
 use crate::settle::resolve::{Decision, Resolution};
 use crate::settle::sale::EvidenceSource;
-use crate::settle::{Confirmation, SaleError, SaleState};
+use crate::settle::{SaleError, SaleState};
 use crate::upstream::UpstreamError;
 
 const ALARM: &str = crate::settle::doubt::ALARM;
@@ -20,11 +20,7 @@ async fn presettled(rig: &Rig) -> Sale {
 /// A stored card sale (force_offline), `queued`.
 async fn queued(rig: &Rig) -> Sale {
     let sale = rig.card_sale("force_offline").await;
-    let sale = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    let sale = rig.confirm(&sale.id).await.unwrap();
     assert_eq!(sale.state, SaleState::Queued);
     sale
 }
@@ -56,11 +52,7 @@ async fn an_unreachable_2102_sends_no_2601_and_the_cashier_may_store_the_sale() 
             .expect("2102", Answer::fixture("2102_response.json")),
     );
     let sale = presettled(&rig).await;
-    let e = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap_err();
+    let e = rig.confirm(&sale.id).await.unwrap_err();
     assert!(
         matches!(&e, SaleError::Offline { can_store: true, cause } if cause == "upstream.unreachable"),
         "{e:?}"
@@ -77,11 +69,7 @@ async fn an_unreachable_2102_sends_no_2601_and_the_cashier_may_store_the_sale() 
         ["confirm", "send", "unsent"]
     );
     // Confirming again stores it (can_store); the forwarder settles it under a new msgid.
-    let sale = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    let sale = rig.confirm(&sale.id).await.unwrap();
     assert_eq!(sale.state, SaleState::Queued);
     rig.engine.flush();
     rig.engine.forward_pass().await.unwrap();
@@ -143,11 +131,7 @@ async fn an_unreachable_2103_leaves_the_sale_settled_without_a_2601() {
             .expect("2103", Answer::Unreachable),
     );
     let sale = presettled(&rig).await;
-    let sale = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    let sale = rig.confirm(&sale.id).await.unwrap();
     let e = rig.engine.cancel(&sale.id).await.unwrap_err();
     assert!(
         matches!(e, SaleError::Upstream(UpstreamError::Unreachable { .. })),
@@ -170,11 +154,7 @@ async fn a_reversal_records_the_platforms_answer_as_the_evidence_for_a_new_settl
             .expect("2102", Answer::fixture("2102_response.json")),
     );
     let sale = presettled(&rig).await;
-    let sale = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    let sale = rig.confirm(&sale.id).await.unwrap();
     assert_eq!(sale.state, SaleState::Settled);
     let sent = rig.finish();
     let reversed = &sale.reversed_attempts[0];
@@ -244,11 +224,7 @@ async fn a_refused_2601_holds_the_sale_with_the_evidence_and_raises_the_alarm() 
             .expect("2601", Answer::refused("冲正失败：原交易不存在")),
     );
     let sale = presettled(&rig).await;
-    let e = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap_err();
+    let e = rig.confirm(&sale.id).await.unwrap_err();
     assert!(
         matches!(
             &e,
@@ -302,10 +278,7 @@ async fn an_operator_resolves_a_held_settlement_as_not_settled_and_it_settles_af
             .expect("2102", Answer::fixture("2102_response.json")),
     );
     let sale = presettled(&rig).await;
-    rig.engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap_err();
+    rig.confirm(&sale.id).await.unwrap_err();
     let resolved = rig
         .engine
         .resolve(&sale.id, resolution(Decision::NotSettled))
@@ -330,11 +303,7 @@ async fn an_operator_resolves_a_held_settlement_as_not_settled_and_it_settles_af
     assert_eq!(detail["evidence"][0]["message"], "原交易不存在");
     assert_eq!(detail["evidence"][0]["refusal"], "not_found");
     // The cashier confirms again: a fresh 2102 under a new msgid.
-    let sale = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    let sale = rig.confirm(&sale.id).await.unwrap();
     assert_eq!(sale.state, SaleState::Settled);
     let sent = rig.finish();
     assert_ne!(msgid(&sent[2]), msgid(&sent[4]));
@@ -419,11 +388,7 @@ async fn a_cancellation_in_doubt_resolves_to_cancelled_or_the_settlement_standin
             .expect("2601", Answer::refused("原交易不存在")),
     );
     let sale = presettled(&rig).await;
-    let sale = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    let sale = rig.confirm(&sale.id).await.unwrap();
     let e = rig.engine.cancel(&sale.id).await.unwrap_err();
     assert!(matches!(e, SaleError::Held { .. }), "{e:?}");
     // The settlement's own setl_id is the only one an operator may name for it.
@@ -458,11 +423,7 @@ async fn a_cancellation_in_doubt_resolves_to_cancelled_or_the_settlement_standin
             .expect("5203", standing("S110105202611230001")),
     );
     let sale = presettled(&rig).await;
-    let sale = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    let sale = rig.confirm(&sale.id).await.unwrap();
     rig.engine.cancel(&sale.id).await.unwrap_err();
     let setl_id = sale.settlement.as_ref().unwrap().setl_id.clone().unwrap();
     let resolved = rig
@@ -515,10 +476,7 @@ async fn an_unanswered_2601_backs_off_and_a_sale_in_doubt_too_long_raises_the_al
             .expect("2601", Answer::fixture("2601_response.json")),
     );
     let sale = presettled(&rig).await;
-    rig.engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap_err();
+    rig.confirm(&sale.id).await.unwrap_err();
     let first = stored(&rig, &sale.id).await;
     assert_eq!(first.state, SaleState::Reversing);
     let row = rig.store.sale(&sale.id).await.unwrap().unwrap();

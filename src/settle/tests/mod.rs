@@ -143,6 +143,13 @@ impl Rig {
     }
 
     /// A card sale of 128.50 yuan (the amount the answer fixtures settle).
+    /// The cashier confirms sale `id` with no PIN or cash given.
+    async fn confirm(&self, id: &str) -> Result<Sale, crate::settle::SaleError> {
+        self.engine
+            .confirm(id, crate::settle::Confirmation::default())
+            .await
+    }
+
     async fn card_sale(&self, mode: &str) -> Sale {
         let record = crate::card::record::sample::sample();
         let id = self.credentials.insert(Fresh::Card(record));

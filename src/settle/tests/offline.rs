@@ -145,11 +145,7 @@ async fn a_sale_over_the_offline_limit_is_refused_and_nothing_is_stored() {
     };
     let rig = Rig::with_settle(platform(), settle);
     let sale = rig.card_sale("force_offline").await;
-    let e = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap_err();
+    let e = rig.confirm(&sale.id).await.unwrap_err();
     assert!(
         matches!(
             e,
@@ -188,11 +184,7 @@ async fn prefer_online_sale_is_stored_when_the_platform_is_down_then_forwarded()
         ),
         "{e:?}"
     );
-    let sale = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    let sale = rig.confirm(&sale.id).await.unwrap();
     assert_eq!(sale.state, SaleState::Queued);
     assert_eq!(
         sale.collected,
@@ -210,11 +202,7 @@ async fn prefer_online_sale_is_stored_when_the_platform_is_down_then_forwarded()
 async fn require_online_sale_is_never_stored() {
     let rig = Rig::new(platform());
     let sale = rig.card_sale("require_online").await;
-    let e = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap_err();
+    let e = rig.confirm(&sale.id).await.unwrap_err();
     assert!(
         matches!(e, crate::settle::SaleError::OnlineRequired),
         "{e:?}"

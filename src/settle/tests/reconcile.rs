@@ -4,7 +4,6 @@
 use chrono::NaiveDate;
 
 use super::*;
-use crate::settle::Confirmation;
 use crate::upstream::Fen;
 
 /// A day with one settled sale of 128.50 (fund 80.30, account 30.00), insutype 310.
@@ -14,10 +13,7 @@ async fn settled_day(p: ScriptedPlatform) -> Rig {
     );
     let sale = rig.card_sale("prefer_online").await;
     rig.engine.presettle(&sale.id).await.unwrap();
-    rig.engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    rig.confirm(&sale.id).await.unwrap();
     rig.restart(p)
 }
 

@@ -43,11 +43,7 @@ async fn crash_cancelling(answer: Answer) -> (Rig, Sale) {
     );
     let sale = rig.card_sale("prefer_online").await;
     rig.engine.presettle(&sale.id).await.unwrap();
-    let sale = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    let sale = rig.confirm(&sale.id).await.unwrap();
     crash(&rig, rig.engine.cancel(&sale.id)).await;
     assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Cancelling);
     (rig, sale)
@@ -214,11 +210,7 @@ async fn a_settlement_without_cash_settles_and_leaves_the_cash_to_the_operator()
     let rig = Rig::new(presettle_script(platform()).expect("2102", Answer::Body(answer)));
     let sale = rig.card_sale("prefer_online").await;
     rig.engine.presettle(&sale.id).await.unwrap();
-    let sale = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    let sale = rig.confirm(&sale.id).await.unwrap();
     assert_eq!(sale.state, SaleState::Settled);
     assert_eq!(sale.settlement.as_ref().unwrap().cash, None);
     assert_eq!(
@@ -239,10 +231,7 @@ async fn a_settlement_without_cash_settles_and_leaves_the_cash_to_the_operator()
     );
     let s = rig2.card_sale("prefer_online").await;
     rig2.engine.presettle(&s.id).await.unwrap();
-    rig2.engine
-        .confirm(&s.id, Confirmation::default())
-        .await
-        .unwrap();
+    rig2.confirm(&s.id).await.unwrap();
     let cancelled = rig2.engine.cancel(&s.id).await.unwrap();
     assert_eq!(cancelled.state, SaleState::Cancelled);
     let c = cancelled.cancellation.unwrap();

@@ -89,10 +89,7 @@ async fn a_retried_cancel_answers_the_cancellation_it_waited_for() {
             ),
     );
     let sale = presettled(&rig).await;
-    rig.engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    rig.confirm(&sale.id).await.unwrap();
     tokio::select! {
         r = rig.engine.cancel(&sale.id) => panic!("finished while held: {r:?}"),
         () = rig.platform.holding() => {}
@@ -116,16 +113,8 @@ async fn a_retried_cancel_answers_the_cancellation_it_waited_for() {
 async fn a_retried_confirm_of_a_refused_sale_answers_the_same_refusal() {
     let rig = Rig::new(presettle_script(platform()).expect("2102", Answer::refused("余额不足")));
     let sale = presettled(&rig).await;
-    let first = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap_err();
-    let again = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap_err();
+    let first = rig.confirm(&sale.id).await.unwrap_err();
+    let again = rig.confirm(&sale.id).await.unwrap_err();
     use crate::error::UserFacing;
     assert_eq!(again.code(), first.code());
     assert_eq!(again.code(), "upstream.business");
@@ -149,11 +138,7 @@ async fn a_cut_off_settlement_is_recovered_by_the_forwarder_without_a_restart() 
             .expect("2601", Answer::fixture("2601_response.json")),
     );
     let sale = presettled(&rig).await;
-    let e = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap_err();
+    let e = rig.confirm(&sale.id).await.unwrap_err();
     assert!(matches!(e, SaleError::InProgress(_)), "{e:?}");
     let cut = stored(&rig, &sale.id).await;
     assert_eq!(cut.state, SaleState::Settling);
@@ -179,11 +164,7 @@ async fn a_confirmed_sale_with_nothing_sent_settles_on_a_retried_confirm() {
     // The forwarder leaves it to its cashier (within the unattended window).
     assert_eq!(rig.engine.forward_pass().await.unwrap().progressed, 0);
     assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Confirmed);
-    let settled = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    let settled = rig.confirm(&sale.id).await.unwrap();
     assert_eq!(settled.state, SaleState::Settled);
     let sent = rig.finish();
     assert_eq!(sent.len(), 3, "one 2102");
@@ -209,11 +190,7 @@ async fn online_sales_left_unattended_are_abandoned_with_the_reason() {
     confirmed_then_crashed(&rig, &confirmed).await;
     // Lost twice, reversed twice: it waits for its cashier.
     let reversed = presettled(&rig).await;
-    let reversed = rig
-        .engine
-        .confirm(&reversed.id, Confirmation::default())
-        .await
-        .unwrap();
+    let reversed = rig.confirm(&reversed.id).await.unwrap();
     assert_eq!(reversed.state, SaleState::Reversed);
     let ids = [
         &captured.id,
@@ -255,11 +232,7 @@ async fn online_sales_left_unattended_are_abandoned_with_the_reason() {
 async fn a_stored_sale_is_never_abandoned_as_unattended() {
     let rig = Rig::new(platform().expect("1101", Answer::Unreachable));
     let sale = rig.card_sale("force_offline").await;
-    let sale = rig
-        .engine
-        .confirm(&sale.id, Confirmation::default())
-        .await
-        .unwrap();
+    let sale = rig.confirm(&sale.id).await.unwrap();
     assert_eq!(sale.state, SaleState::Queued);
     rig.offset
         .fetch_add(2 * 3_600, std::sync::atomic::Ordering::SeqCst);
@@ -284,10 +257,7 @@ async fn a_link_failure_stops_the_pass_from_starting_more_sales() {
     let mut ids = Vec::new();
     for _ in 0..3 {
         let s = rig.card_sale("force_offline").await;
-        rig.engine
-            .confirm(&s.id, Confirmation::default())
-            .await
-            .unwrap();
+        rig.confirm(&s.id).await.unwrap();
         ids.push(s.id);
     }
     let pass = rig.engine.forward_pass().await.unwrap();
