@@ -70,6 +70,8 @@ async fn drain(dir: &std::path::Path, n: usize, width: u32) -> Duration {
     config.settle.offline_max_count = 100_000;
     config.settle.offline_max_total = "100000000.00".into();
     config.settle.forward_concurrency = width;
+    // The sandbox insurer asks no PIN (as in the demo).
+    config.settle.skip_pin_consent = true;
     config.upstream = Some(
         toml::from_str(&format!(
             "base_url = \"{}\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n",
