@@ -104,6 +104,29 @@ pub struct Split {
     /// and alarmed, never a reason to reverse.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mismatches: Vec<Mismatch>,
+    /// An operator's acknowledgement of those mismatches (`medsettle queue ack`): the sale
+    /// leaves the `sale.answer_mismatch` alarm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mismatches_acknowledged: Option<Acknowledgement>,
+}
+
+/// An operator's acknowledgement (who, why, when), kept on the sale and in its history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    /// Who acknowledged (as the operator gave it; the CLI sends the login name).
+    #[serde(default)]
+    pub by: Option<String>,
+    /// Why: what was verified, a ticket number.
+    #[serde(default)]
+    pub note: Option<String>,
+    pub at_ms: i64,
+}
+
+impl Split {
+    /// Mismatches no operator acknowledged yet: the sale belongs in the alarm.
+    pub fn unacknowledged_mismatch(&self) -> bool {
+        !self.mismatches.is_empty() && self.mismatches_acknowledged.is_none()
+    }
 }
 
 impl Split {
@@ -125,6 +148,7 @@ impl Split {
                 .collect(),
             answer: s.answer.clone(),
             mismatches: Vec::new(),
+            mismatches_acknowledged: None,
         }
     }
 }
@@ -458,6 +482,7 @@ mod tests {
             funds: vec![],
             answer: serde_json::Value::Null,
             mismatches: vec![],
+            mismatches_acknowledged: None,
         });
         assert_eq!(s.refund_due(), Some(Fen(11_030)));
         assert_eq!(s.patient_share(), Some(Fen(1_820)));
