@@ -1,5 +1,7 @@
-//! Follow-ups of the money-safety work, through the real binary against the sandbox insurer:
-//! a settlement answer for another amount raises `sale.answer_mismatch`; an operator's
+//! Follow-ups of the money-safety work against the sandbox insurer over loopback HTTP: the
+//! platform client audits a request that never reached the platform (no connection, a
+//! gateway's refusal) as `unsent`, what crash recovery reads to spare it a 2601; and, through
+//! the real binary, a settlement answer for another amount raises `sale.answer_mismatch`; an operator's
 //! `medsettle queue ack` records who and why in the sale's history, takes the sale off the
 //! alarm, and the alarm clears when none is left; the alarm is rebuilt from the store when the
 //! daemon starts again.
@@ -8,6 +10,11 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use medsettle::store::Store;
+use medsettle::upstream::MsgId;
+use medsettle::upstream::UpstreamError;
+use medsettle::upstream::client::CallOptions;
+use medsettle::upstream::tx::reverse::ReversalInput;
 use medsettle_sandbox::{Fault, FaultRule, Sandbox, SandboxConfig};
 
 use crate::support::process::run_cli;
@@ -236,4 +243,76 @@ async fn an_answer_mismatch_is_acknowledged_through_the_cli_and_its_alarm_surviv
     assert_eq!(ledger.request_count("2601"), 0, "nothing is reversed");
     assert_eq!(ledger.request_count("2102"), 3);
     d.stop();
+}
+
+#[tokio::test]
+async fn a_request_that_never_reached_the_platform_is_audited_as_unsent() {
+    let sandbox = medsettle_sandbox::start(SandboxConfig::default())
+        .await
+        .unwrap();
+    let section = format!(
+        "\n[upstream]\nbase_url = \"{}\"\nallow_plain_http = true\nsigntype = \"SM3\"\n\
+         connect_timeout_ms = 300\nread_timeout_ms = 1000\ntimeout_ms = 1500\n",
+        sandbox.base_url()
+    );
+    let terminal = Terminal::with(|t| t.push_str(&section));
+    let (store, _) = Store::open(&terminal.db_path(), Duration::from_secs(5)).unwrap();
+    let client =
+        medsettle::daemon::upstream::build(&terminal.config(), store.clone(), None, None).unwrap();
+    // A 2601 (a money-moving request: audited before it leaves) for some earlier 2102.
+    let omsgid = MsgId::parse("H11010500001202612011000000001").unwrap();
+    let input = ReversalInput::of("P110105000001", omsgid, "2102").unwrap();
+    let options = CallOptions {
+        insuplc_admdvs: Some("110105".into()),
+        password_proof: None,
+    };
+    let outcome = |msgid: String| {
+        let store = store.clone();
+        async move { store.audit(&msgid).await.unwrap().unwrap().outcome }
+    };
+
+    // The gateway refuses it (HTTP 403, no envelope): it never reached the platform.
+    sandbox.inject(FaultRule::times(
+        "2601",
+        Fault::HttpStatus {
+            status: 403,
+            commit: false,
+        },
+        1,
+    ));
+    let p = client.prepare("2601", &input, &options).await.unwrap();
+    let e = client.send(&p).await.unwrap_err();
+    assert_eq!(e, UpstreamError::Gateway { status: 403 });
+    assert_eq!(
+        outcome(p.msgid.as_str().to_owned()).await.as_deref(),
+        Some("unsent")
+    );
+
+    // A 5xx proves nothing: the platform may have acted. Unknown, as before.
+    sandbox.inject(FaultRule::times(
+        "2601",
+        Fault::HttpStatus {
+            status: 500,
+            commit: false,
+        },
+        1,
+    ));
+    let p = client.prepare("2601", &input, &options).await.unwrap();
+    let e = client.send(&p).await.unwrap_err();
+    assert!(e.outcome_unknown(), "{e:?}");
+    assert_eq!(
+        outcome(p.msgid.as_str().to_owned()).await.as_deref(),
+        Some("unknown")
+    );
+
+    // The platform is gone: no connection, nothing sent.
+    let p = client.prepare("2601", &input, &options).await.unwrap();
+    sandbox.shutdown().await;
+    let e = client.send(&p).await.unwrap_err();
+    assert!(matches!(e, UpstreamError::Unreachable { .. }), "{e:?}");
+    assert_eq!(
+        outcome(p.msgid.as_str().to_owned()).await.as_deref(),
+        Some("unsent")
+    );
+    store.close().await.unwrap();
 }

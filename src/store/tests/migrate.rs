@@ -468,3 +468,31 @@ async fn the_v8_fixture_loses_its_pin_proofs_once_and_records_unsent_requests() 
     assert_eq!(again, record);
     store.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_salvage_from_an_older_file_scrubs_the_pin_proofs_it_copies() {
+    // The fresh file was scrubbed (of nothing) when it was created; the rows a salvage brings
+    // from an older file are scrubbed as they are copied.
+    let dir = tmp();
+    let old = dir.path().join("old.sqlite");
+    std::fs::rename(copy_fixture(8, &dir), &old).unwrap();
+    let path = db_in(&dir);
+    let report = crate::store::salvage(&path, BUSY, test_keys(), Some(&old)).unwrap();
+    assert!(
+        report.copied.contains(&("sales".to_owned(), 2)),
+        "{report:?}"
+    );
+    let (store, _) = Store::open(&path, BUSY).unwrap();
+    let proofs = v8_proofs();
+    for id in [V8_OPEN_SALE, V8_FINAL_SALE] {
+        let sale = store.sale(id).await.unwrap().unwrap();
+        assert!(
+            proofs.iter().all(|p| !sale.doc.contains(p.as_str())),
+            "{id}"
+        );
+        assert!(sale.doc.contains("\"consent\":null"), "{id}");
+    }
+    let audit = store.audit(V8_2102).await.unwrap().unwrap();
+    assert!(!audit.request.contains("pwd="), "{}", audit.request);
+    store.close().await.unwrap();
+}
