@@ -292,6 +292,18 @@ async fn show(api: &LocalApi, id: &str) -> anyhow::Result<ExitCode> {
     if let Some(m) = s["msgid"].as_str() {
         println!("msgid     {m}");
     }
+    // Advisory checks the settlement answer failed (`queue ack` once verified).
+    for m in s["mismatches"].as_array().into_iter().flatten() {
+        println!("mismatch  {} {}", text(m, "check"), text(m, "detail"));
+    }
+    let acked = &s["settlement"]["mismatches_acknowledged"];
+    if acked.is_object() {
+        println!(
+            "acked     by {} {}",
+            acked["by"].as_str().unwrap_or("-"),
+            acked["note"].as_str().unwrap_or("")
+        );
+    }
     // What the platform or an operator said about a request in doubt: what a resolution
     // (`queue resolve`) is decided on.
     for e in s["evidence"].as_array().into_iter().flatten() {

@@ -176,8 +176,9 @@ pub enum Consent {
     /// The patient gave the PIN for this sale (verified by the card in the reader, or entered
     /// for an e-SSC); `seal` binds that fact to the sale's `chrg_bchno` and amount under the
     /// database's key (`settle::consent`). Nothing in it is derived from the PIN. A document
-    /// written before the seal held an unsalted PIN hash as `proof`: it is ignored when read,
-    /// so the next write of the sale drops it.
+    /// written before the seal held an unsalted PIN hash as `proof`: the store drops that
+    /// consent record once, when it opens the older file (`store/scrub.rs`); one read before
+    /// that would ignore the `proof`.
     Pin {
         #[serde(default)]
         seal: String,

@@ -322,11 +322,11 @@ impl Settler {
         status.raise(
             ANSWER_MISMATCH,
             format!(
-                "{} 笔交易已结算，但平台应答未通过核对（金额或人员不符），请运维人员核实。",
+                "{} 笔交易已结算，但平台应答未通过核对（金额或人员不符），请运维人员核实后用 medsettle queue ack 确认。",
                 sales.len()
             ),
             format!(
-                "{} sale(s) settled with a platform answer that failed a check (amount or person); an operator should verify them.",
+                "{} sale(s) settled with a platform answer that failed a check (amount or person); an operator should verify them, then acknowledge each with `medsettle queue ack ID`.",
                 sales.len()
             ),
             serde_json::json!({ "sales": sales }),

@@ -125,7 +125,12 @@ impl Daemon {
 
     /// `medsettle queue ack ID …` through the binary: (exit code, stdout, stderr).
     async fn ack(&self, id: &str, extra: &[&str]) -> (i32, String, String) {
-        let mut args: Vec<String> = ["queue", "ack", "-c", &self.cli_config, id]
+        self.queue("ack", id, extra).await
+    }
+
+    /// `medsettle queue VERB ID …` through the binary: (exit code, stdout, stderr).
+    async fn queue(&self, verb: &str, id: &str, extra: &[&str]) -> (i32, String, String) {
+        let mut args: Vec<String> = ["queue", verb, "-c", &self.cli_config, id]
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
@@ -209,6 +214,19 @@ async fn an_answer_mismatch_is_acknowledged_through_the_cli_and_its_alarm_surviv
             .contains("medfee_sent")
     );
     assert_eq!(d.mismatch_alarm().await, Some(vec![b.clone()]));
+    // `queue show` names the failed checks and the acknowledgement.
+    let (code, out, err) = d.queue("show", &a, &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("mismatch  medfee_sent"), "{out}");
+    assert!(
+        out.contains("acked     by 王药师 医保科核对 #4711"),
+        "{out}"
+    );
+    let (_, out, _) = d.queue("show", &b, &[]).await;
+    assert!(
+        out.contains("mismatch  medfee_sent") && !out.contains("acked"),
+        "{out}"
+    );
 
     // A restart: the alarm is rebuilt from the store, the acknowledged sale stays off it.
     d.stop();
