@@ -347,6 +347,24 @@ pub fn queue_resolve(body: &[u8]) -> Result<Resolution, ApiError> {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct AckBody {
+    by: Option<String>,
+    note: Option<String>,
+}
+
+/// `POST /v1/queue/{id}/ack`: who acknowledges a sale's answer mismatches and why (both
+/// optional; an empty body is an acknowledgement without either).
+pub fn queue_ack(body: &[u8]) -> Result<crate::settle::MismatchAck, ApiError> {
+    let body: AckBody = parse(body)?;
+    let clean = |v: Option<String>| v.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    Ok(crate::settle::MismatchAck {
+        by: clean(body.by),
+        note: clean(body.note),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct StartBody {
     items: Vec<NewItem>,
 }

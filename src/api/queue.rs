@@ -1,6 +1,7 @@
 //! Operator endpoints over stored (offline) sales and the day's end: `GET /v1/queue`,
 //! `POST /v1/queue/{id}/retry`, `POST /v1/queue/{id}/resolve` (a sale in doubt, stored or not),
-//! `POST /v1/queue/flush`, `POST /v1/reconcile`.
+//! `POST /v1/queue/{id}/ack` (a settlement answer mismatch acknowledged), `POST /v1/queue/flush`,
+//! `POST /v1/reconcile`.
 //!
 //! The queue lists stored sales not yet closed, oldest first, paginated by sale id, with the
 //! totals the offline limits count (offline.md rule 9); `?all=true` lists every stored sale,
@@ -232,6 +233,27 @@ pub(super) async fn resolve(
         Err(e) => return e.into_response(),
     };
     match state.sales.resolve(&id, resolution).await {
+        Ok(sale) => Json(sale.view()).into_response(),
+        Err(e) => sale_error(&e).into_response(),
+    }
+}
+
+/// `POST /v1/queue/{id}/ack`: an operator acknowledges a settlement answer that failed an
+/// advisory check (audited in the sale's history); the sale leaves `sale.answer_mismatch`.
+pub(super) async fn ack(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    // An unknown sale is a 404 whatever the body says.
+    if let Err(e) = state.sales.get(&id).await {
+        return sale_error(&e).into_response();
+    }
+    let ack = match super::bodies::queue_ack(&body) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    match state.sales.acknowledge_mismatch(&id, ack).await {
         Ok(sale) => Json(sale.view()).into_response(),
         Err(e) => sale_error(&e).into_response(),
     }

@@ -80,6 +80,7 @@ pub const ROUTES: &[Route] = &[
     route!(GET "/v1/sales", Token, queue::list_sales),
     route!(POST "/v1/queue/{id}/retry", Token, queue::retry),
     route!(POST "/v1/queue/{id}/resolve", Token, queue::resolve),
+    route!(POST "/v1/queue/{id}/ack", Token, queue::ack),
     route!(POST "/v1/queue/flush", Token, queue::flush),
     route!(POST "/v1/reconcile", Token, queue::reconcile),
     route!(POST "/v1/ui/links", Token, ui::create_link),

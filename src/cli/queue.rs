@@ -58,6 +58,20 @@ pub(super) enum QueueCommand {
         #[arg(long)]
         note: Option<String>,
     },
+    /// Acknowledge a sale that settled with a platform answer that failed a check (the
+    /// `sale.answer_mismatch` alarm), after verifying it. Audited in the sale's history (who,
+    /// the note, the mismatches); the alarm clears when no such sale is left.
+    Ack {
+        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        id: String,
+        /// What was verified, a ticket number (kept in the history).
+        #[arg(long)]
+        note: Option<String>,
+        /// Who acknowledges (default: the login name, $SUDO_USER or $USER).
+        #[arg(long)]
+        by: Option<String>,
+    },
     /// Cancel a sale (abandon it, or 2103 when settled).
     Cancel {
         #[arg(long, short, default_value = DEFAULT_CONFIG)]
@@ -107,6 +121,26 @@ pub(super) fn execute(command: QueueCommand) -> ExitCode {
             }
             (config, Job::Resolve(id, body))
         }
+        QueueCommand::Ack {
+            config,
+            id,
+            note,
+            by,
+        } => {
+            let by = by.or_else(|| {
+                ["SUDO_USER", "USER", "LOGNAME"]
+                    .iter()
+                    .find_map(|v| std::env::var(v).ok().filter(|u| !u.is_empty()))
+            });
+            let mut body = json!({});
+            if let Some(b) = by {
+                body["by"] = json!(b);
+            }
+            if let Some(n) = note {
+                body["note"] = json!(n);
+            }
+            (config, Job::Ack(id, body))
+        }
         QueueCommand::Export { config, .. } => (config, Job::Export),
         QueueCommand::Flush {
             config,
@@ -128,6 +162,7 @@ enum Job {
     Retry(String),
     Cancel(String),
     Resolve(String, Value),
+    Ack(String, Value),
     Export,
     Flush { wait: bool, timeout: u64 },
     Reconcile(Option<String>),
@@ -152,6 +187,7 @@ fn run(config: &std::path::Path, job: Job) -> ExitCode {
             Job::Retry(id) => one(&api, &format!("/v1/queue/{id}/retry")).await,
             Job::Cancel(id) => one(&api, &format!("/v1/sales/{id}/cancel")).await,
             Job::Resolve(id, body) => resolve(&api, &id, &body).await,
+            Job::Ack(id, body) => ack(&api, &id, &body).await,
             Job::Export => export(&api).await,
             Job::Flush { wait, timeout } => flush(&api, wait, Duration::from_secs(timeout)).await,
             Job::Reconcile(date) => reconcile_day(&api, date).await,
@@ -256,6 +292,18 @@ async fn show(api: &LocalApi, id: &str) -> anyhow::Result<ExitCode> {
     if let Some(m) = s["msgid"].as_str() {
         println!("msgid     {m}");
     }
+    // Advisory checks the settlement answer failed (`queue ack` once verified).
+    for m in s["mismatches"].as_array().into_iter().flatten() {
+        println!("mismatch  {} {}", text(m, "check"), text(m, "detail"));
+    }
+    let acked = &s["settlement"]["mismatches_acknowledged"];
+    if acked.is_object() {
+        println!(
+            "acked     by {} {}",
+            acked["by"].as_str().unwrap_or("-"),
+            acked["note"].as_str().unwrap_or("")
+        );
+    }
     // What the platform or an operator said about a request in doubt: what a resolution
     // (`queue resolve`) is decided on.
     for e in s["evidence"].as_array().into_iter().flatten() {
@@ -303,6 +351,18 @@ async fn resolve(api: &LocalApi, id: &str, body: &Value) -> anyhow::Result<ExitC
         .await?
         .ok()?;
     println!("{} {}", text(&s, "id"), text(&s, "state"));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `queue ack`: the acknowledgement, then the sale as it is.
+async fn ack(api: &LocalApi, id: &str, body: &Value) -> anyhow::Result<ExitCode> {
+    let s = api.post(&format!("/v1/queue/{id}/ack"), body).await?.ok()?;
+    println!(
+        "{} {} acknowledged {} mismatch(es)",
+        text(&s, "id"),
+        text(&s, "state"),
+        s["mismatches"].as_array().map_or(0, Vec::len)
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -190,6 +190,35 @@ impl SaleBook {
         Ok(())
     }
 
+    /// Records an operator's action on a sale that does not move it (an acknowledgement): the
+    /// history row `event` with `detail`, and `edit` applied to the document, committed
+    /// together (compare-and-set on the state it has); then publishes `sale.state`.
+    pub(super) async fn annotate(
+        &self,
+        sale: &mut Sale,
+        event: &str,
+        detail: serde_json::Value,
+        edit: impl FnOnce(&mut Sale),
+    ) -> Result<(), SaleError> {
+        let mut next = sale.clone();
+        edit(&mut next);
+        let row = Row {
+            from: sale.state,
+            to: sale.state,
+            event,
+            detail,
+            next_attempt_at_ms: None,
+            store_offline: None,
+        };
+        self.write(&next, row).await?;
+        self.events.publish(
+            "sale.state",
+            serde_json::json!({ "id": next.id, "from": next.state, "to": next.state, "sale": next.view() }),
+        );
+        *sale = next;
+        Ok(())
+    }
+
     /// Moves the sale by `event` (a refusal, a lost answer) with `e` as its last error, in
     /// the history detail too; `clear_attempt` drops the request that was refused.
     pub(super) async fn record_failure(

@@ -187,9 +187,23 @@ impl Engine {
     }
 
     /// Crash recovery, once at start: every `settling`/`cancelling` sale is resolved (while
-    /// running, the forwarder recovers any whose operation was cut off).
+    /// running, the forwarder recovers any whose operation was cut off), and the
+    /// `sale.answer_mismatch` alarm is rebuilt from the sales settled with mismatches no
+    /// operator acknowledged.
     pub async fn recover(&self) -> Result<u32, SaleError> {
-        self.recovery.run().await
+        let n = self.recovery.run().await?;
+        self.settler.rebuild_mismatch_alarm().await?;
+        Ok(n)
+    }
+
+    /// An operator's acknowledgement of a sale's settlement-answer mismatches
+    /// (`POST /v1/queue/{id}/ack`).
+    pub async fn acknowledge_mismatch(
+        &self,
+        id: &str,
+        ack: super::resolve::MismatchAck,
+    ) -> Result<Sale, SaleError> {
+        self.resolver.acknowledge(id, ack).await
     }
 
     /// Runs the forwarder until `stop`, and keeps the `sale.in_doubt` alarm up to date.

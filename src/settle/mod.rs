@@ -29,6 +29,6 @@ mod tests;
 
 pub use engine::{Confirmation, Engine, EngineParts, NewItem, NewSale};
 pub use error::SaleError;
-pub use resolve::{Decision, Resolution};
+pub use resolve::{Decision, MismatchAck, Resolution};
 pub use sale::Sale;
 pub use state::{SaleEvent, SaleState};

@@ -5,8 +5,9 @@
 //! flight whose lock is free (its operation was cut off).
 //!
 //! It sends nothing itself and never guesses an outcome: only a recorded `ok` or `business`
-//! answer finishes a sale, and only a recorded gateway refusal (HTTP 4xx without an envelope:
-//! it never reached the platform) puts it back to be tried again under a new msgid.
+//! answer finishes a sale, and only a request recorded as never sent (outcome `unsent`: no
+//! connection, a local failure before sending, a gateway's refusal; or an older row holding a
+//! gateway's 4xx without an envelope) puts it back to be tried again under a new msgid.
 
 use std::sync::Arc;
 
@@ -65,7 +66,12 @@ impl Recovery {
                 body.to_owned(),
             ))
         });
+        let unsent = row.as_ref().and_then(|r| r.outcome.as_deref())
+            == Some(outcome_str(AuditOutcome::Unsent));
         let classified = match answer {
+            // Recorded as never sent (no connection, a local failure before sending, a
+            // gateway's refusal): the same never-sent path as when the settler saw it.
+            _ if unsent => Err(recorded_unsent(row.as_ref())),
             // A recorded answer is read again as the client read it; a `protocol` row may be a
             // gateway's 4xx, which never reached the platform.
             Some((outcome, status, body))
@@ -135,5 +141,22 @@ fn outcome_str(o: AuditOutcome) -> &'static str {
         AuditOutcome::Business => "business",
         AuditOutcome::Unknown => "unknown",
         AuditOutcome::Protocol => "protocol",
+        AuditOutcome::Unsent => "unsent",
+    }
+}
+
+/// The never-sent failure an `unsent` audit row records: the gateway's refusal read again
+/// when its answer was kept, else a failure before sending. Never an unknown outcome.
+fn recorded_unsent(row: Option<&crate::store::AuditRow>) -> UpstreamError {
+    let kept = row.and_then(|r| Some((r.http_status?, r.response.as_deref()?)));
+    if let Some((status, body)) = kept {
+        if let Err(e) = crate::upstream::classify(status, body.as_bytes()) {
+            if !e.outcome_unknown() && !matches!(e, UpstreamError::Business { .. }) {
+                return e;
+            }
+        }
+    }
+    UpstreamError::NotSent {
+        detail: "the audit table records that the request never reached the platform".into(),
     }
 }

@@ -9,13 +9,16 @@
 //! under a new msgid; an online one waits for its cashier). A cancellation (2103) in doubt
 //! resolved `settled` → the settlement still stands (`settled`), `not settled` → it was
 //! cancelled (`cancelled`). Only a sale in doubt can be resolved.
+//!
+//! Next to it, the operator's acknowledgement of a settlement answer that failed an advisory
+//! check ([`MismatchAck`]): recorded in the history, the sale leaves `sale.answer_mismatch`.
 
 use std::sync::Arc;
 
 use super::book::SaleBook;
 use super::error::SaleError;
 use super::forwarder::Forwarder;
-use super::sale::{Evidence, EvidenceSource, Sale, Split};
+use super::sale::{Acknowledgement, Evidence, EvidenceSource, Sale, Split};
 use super::settler::Settler;
 use super::state::{SaleEvent, SaleState};
 
@@ -49,6 +52,34 @@ impl Resolution {
                     "setl_id must be 1-30 letters, digits, '-' or '_'".into(),
                 ));
             }
+        }
+        if self.note.as_ref().is_some_and(|n| n.chars().count() > 200) {
+            return Err(SaleError::BadRequest(
+                "note must be at most 200 characters".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// An operator's acknowledgement of a settlement answer that failed an advisory check
+/// (`medsettle queue ack ID`, `POST /v1/queue/{id}/ack`): the sale settled anyway; the
+/// operator verified it and takes it off the `sale.answer_mismatch` alarm.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MismatchAck {
+    /// Who (the CLI sends the operator's login name).
+    pub by: Option<String>,
+    /// What was verified, a ticket number.
+    pub note: Option<String>,
+}
+
+impl MismatchAck {
+    /// Checks the operator's input; nothing is stored when it is refused.
+    pub fn check(&self) -> Result<(), SaleError> {
+        if self.by.as_ref().is_some_and(|b| b.chars().count() > 64) {
+            return Err(SaleError::BadRequest(
+                "by must be at most 64 characters".into(),
+            ));
         }
         if self.note.as_ref().is_some_and(|n| n.chars().count() > 200) {
             return Err(SaleError::BadRequest(
@@ -189,6 +220,7 @@ impl Resolver {
                                 funds: Vec::new(),
                                 answer: serde_json::Value::Null,
                                 mismatches: Vec::new(),
+                                mismatches_acknowledged: None,
                             },
                         };
                         split.setl_id = Some(id);
@@ -214,6 +246,50 @@ impl Resolver {
         if sale.stored && sale.state == SaleState::Reversed {
             self.forwarder.wake();
         }
+        Ok(sale)
+    }
+
+    /// Records the operator's acknowledgement of sale `id`'s answer mismatches (history row
+    /// `ack_mismatch`: who, why, the mismatches) and takes it off the alarm. A repeat answers
+    /// the sale as acknowledged the first time; a sale without mismatches is refused.
+    pub(super) async fn acknowledge(&self, id: &str, ack: MismatchAck) -> Result<Sale, SaleError> {
+        ack.check()?;
+        let _guard = self.book.lock(id).await;
+        let mut sale = self.book.get(id).await?;
+        let Some(split) = sale
+            .settlement
+            .as_ref()
+            .filter(|s| !s.mismatches.is_empty())
+        else {
+            return Err(SaleError::WrongState {
+                state: sale.state,
+                action: "acknowledge an answer mismatch (its settlement has none)",
+            });
+        };
+        if split.mismatches_acknowledged.is_some() {
+            return Ok(sale);
+        }
+        let at_ms = self.book.now().timestamp_millis();
+        let detail = serde_json::json!({
+            "by": ack.by,
+            "note": ack.note,
+            "setl_id": split.setl_id,
+            "mismatches": split.mismatches,
+        });
+        let acknowledged = Acknowledgement {
+            by: ack.by,
+            note: ack.note,
+            at_ms,
+        };
+        self.book
+            .annotate(&mut sale, "ack_mismatch", detail, |s| {
+                if let Some(split) = s.settlement.as_mut() {
+                    split.mismatches_acknowledged = Some(acknowledged);
+                }
+            })
+            .await?;
+        tracing::warn!(sale = %sale.id, "an operator acknowledged a settlement answer mismatch");
+        self.settler.acknowledged_mismatch(&sale.id).await?;
         Ok(sale)
     }
 }

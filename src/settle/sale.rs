@@ -104,6 +104,29 @@ pub struct Split {
     /// and alarmed, never a reason to reverse.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub mismatches: Vec<Mismatch>,
+    /// An operator's acknowledgement of those mismatches (`medsettle queue ack`): the sale
+    /// leaves the `sale.answer_mismatch` alarm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mismatches_acknowledged: Option<Acknowledgement>,
+}
+
+/// An operator's acknowledgement (who, why, when), kept on the sale and in its history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Acknowledgement {
+    /// Who acknowledged (as the operator gave it; the CLI sends the login name).
+    #[serde(default)]
+    pub by: Option<String>,
+    /// Why: what was verified, a ticket number.
+    #[serde(default)]
+    pub note: Option<String>,
+    pub at_ms: i64,
+}
+
+impl Split {
+    /// Mismatches no operator acknowledged yet: the sale belongs in the alarm.
+    pub fn unacknowledged_mismatch(&self) -> bool {
+        !self.mismatches.is_empty() && self.mismatches_acknowledged.is_none()
+    }
 }
 
 impl Split {
@@ -125,6 +148,7 @@ impl Split {
                 .collect(),
             answer: s.answer.clone(),
             mismatches: Vec::new(),
+            mismatches_acknowledged: None,
         }
     }
 }
@@ -152,8 +176,9 @@ pub enum Consent {
     /// The patient gave the PIN for this sale (verified by the card in the reader, or entered
     /// for an e-SSC); `seal` binds that fact to the sale's `chrg_bchno` and amount under the
     /// database's key (`settle::consent`). Nothing in it is derived from the PIN. A document
-    /// written before the seal held an unsalted PIN hash as `proof`: it is ignored when read,
-    /// so the next write of the sale drops it.
+    /// written before the seal held an unsalted PIN hash as `proof`: the store drops that
+    /// consent record once, when it opens the older file (`store/scrub.rs`); one read before
+    /// that would ignore the `proof`.
     Pin {
         #[serde(default)]
         seal: String,
@@ -458,6 +483,7 @@ mod tests {
             funds: vec![],
             answer: serde_json::Value::Null,
             mismatches: vec![],
+            mismatches_acknowledged: None,
         });
         assert_eq!(s.refund_due(), Some(Fen(11_030)));
         assert_eq!(s.patient_share(), Some(Fen(1_820)));

@@ -240,28 +240,93 @@ impl Settler {
         }
     }
 
-    /// Adds the sale to [`ANSWER_MISMATCH`] (the last 50 sales are listed).
-    fn raise_mismatch(&self, id: &str, mismatches: &[crate::upstream::tx::settle::Mismatch]) {
-        let Some(status) = &self.status else { return };
-        let mut sales: Vec<serde_json::Value> = status
+    /// The sales [`ANSWER_MISMATCH`] lists now.
+    fn mismatch_alarm_sales(&self) -> Vec<serde_json::Value> {
+        let Some(status) = &self.status else {
+            return Vec::new();
+        };
+        status
             .snapshot()
             .alarms
             .iter()
             .find(|a| a.code == ANSWER_MISMATCH)
             .and_then(|a| a.details.get("sales").and_then(|s| s.as_array()).cloned())
-            .unwrap_or_default();
+            .unwrap_or_default()
+    }
+
+    /// Adds the sale to [`ANSWER_MISMATCH`] (the last 50 sales are listed).
+    fn raise_mismatch(&self, id: &str, mismatches: &[crate::upstream::tx::settle::Mismatch]) {
+        let mut sales = self.mismatch_alarm_sales();
         sales.retain(|s| s["id"] != id);
         sales.push(serde_json::json!({ "id": id, "mismatches": mismatches }));
+        self.show_mismatches(sales);
+    }
+
+    /// An operator acknowledged the sale's mismatches: it leaves [`ANSWER_MISMATCH`]; when the
+    /// list runs empty, the store says whether any other sale is still unacknowledged (the
+    /// list holds the last 50 only) and the alarm is cleared when none is.
+    pub(super) async fn acknowledged_mismatch(&self, id: &str) -> Result<(), SaleError> {
+        let mut sales = self.mismatch_alarm_sales();
+        sales.retain(|s| s["id"] != id);
+        if sales.is_empty() {
+            self.rebuild_mismatch_alarm().await?;
+        } else {
+            self.show_mismatches(sales);
+        }
+        Ok(())
+    }
+
+    /// Rebuilds [`ANSWER_MISMATCH`] from the store (at start, so it survives a restart): every
+    /// settled sale whose answer failed a check no operator acknowledged. Answers how many.
+    pub(super) async fn rebuild_mismatch_alarm(&self) -> Result<usize, SaleError> {
+        if self.status.is_none() {
+            return Ok(0);
+        }
+        let store = self.book.store();
+        let mut sales = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let rows = store
+                .sales_of(&["settled"], false, None, after.as_deref(), 500)
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = Some(last.id.clone());
+            for row in &rows {
+                let Ok(sale) = serde_json::from_str::<Sale>(&row.doc) else {
+                    continue;
+                };
+                if let Some(split) = sale
+                    .settlement
+                    .as_ref()
+                    .filter(|s| s.unacknowledged_mismatch())
+                {
+                    sales
+                        .push(serde_json::json!({ "id": sale.id, "mismatches": split.mismatches }));
+                }
+            }
+        }
+        let n = sales.len();
+        self.show_mismatches(sales);
+        Ok(n)
+    }
+
+    /// Shows `sales` (oldest first) as [`ANSWER_MISMATCH`], the last 50 listed; none: cleared.
+    fn show_mismatches(&self, sales: Vec<serde_json::Value>) {
+        let Some(status) = &self.status else { return };
+        if sales.is_empty() {
+            status.clear(ANSWER_MISMATCH);
+            return;
+        }
         let skip = sales.len().saturating_sub(50);
         let sales: Vec<_> = sales.into_iter().skip(skip).collect();
         status.raise(
             ANSWER_MISMATCH,
             format!(
-                "{} 笔交易已结算，但平台应答未通过核对（金额或人员不符），请运维人员核实。",
+                "{} 笔交易已结算，但平台应答未通过核对（金额或人员不符），请运维人员核实后用 medsettle queue ack 确认。",
                 sales.len()
             ),
             format!(
-                "{} sale(s) settled with a platform answer that failed a check (amount or person); an operator should verify them.",
+                "{} sale(s) settled with a platform answer that failed a check (amount or person); an operator should verify them, then acknowledge each with `medsettle queue ack ID`.",
                 sales.len()
             ),
             serde_json::json!({ "sales": sales }),

@@ -69,6 +69,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0008_idempotency_ttl.sql"),
         post: None,
     },
+    Migration {
+        to: 9,
+        sql: include_str!("migrations/0009_audit_unsent.sql"),
+        post: None,
+    },
 ];
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);

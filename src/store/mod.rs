@@ -29,6 +29,7 @@ mod reads;
 mod rekey;
 mod sales;
 mod salvage;
+mod scrub;
 mod sealed;
 mod write;
 mod writer;
@@ -54,13 +55,14 @@ pub use sales::{
     IdempotencyClaim, IdempotencyEntry, IdempotencyRow, OfflineTotals, SaleEventRow, SaleRow,
 };
 pub use salvage::SalvageReport;
+pub use scrub::ScrubReport;
 pub use sealed::RekeyReport;
 use writer::{Command, Counters};
 
 use crate::secret::SecretRef;
 
 /// The schema version this code writes; `MIGRATIONS` has exactly this many steps.
-pub const SCHEMA_VERSION: u32 = 8;
+pub const SCHEMA_VERSION: u32 = 9;
 
 /// `PRAGMA application_id` of every medsettle database: "MDST" in ASCII.
 pub const APPLICATION_ID: i32 = i32::from_be_bytes(*b"MDST");
@@ -118,6 +120,9 @@ pub enum AuditOutcome {
     Unknown,
     /// An answer that does not match the protocol.
     Protocol,
+    /// The request provably never reached the platform (no connection, a local failure before
+    /// sending, a gateway's refusal): nothing happened, nothing to reverse.
+    Unsent,
 }
 
 impl AuditOutcome {
@@ -127,6 +132,7 @@ impl AuditOutcome {
             AuditOutcome::Business => "business",
             AuditOutcome::Unknown => "unknown",
             AuditOutcome::Protocol => "protocol",
+            AuditOutcome::Unsent => "unsent",
         }
     }
 }

@@ -6,7 +6,8 @@
 //! A file whose `quick_check` fails is first given a `REINDEX` (damaged indexes are rebuilt
 //! from their tables); if it is still damaged it is moved aside once (see `quarantine.rs`) and
 //! a fresh one created that remembers the quarantine until `salvage.rs` ran; nothing is ever
-//! deleted. This module does not start the writer thread; `mod.rs` does.
+//! deleted. After the migrations the one-time scrubs of `scrub.rs` run (recorded in `meta`).
+//! This module does not start the writer thread; `mod.rs` does.
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use rusqlite::{Connection, OpenFlags};
 
 use super::crypt::KeySet;
 use super::migrate::{self, MIGRATIONS};
-use super::sealed;
+use super::{scrub, sealed};
 
 /// The schema version whose step seals personal data (migration v7).
 const SEALED_SINCE: u32 = 7;
@@ -77,6 +78,21 @@ pub(super) fn open(path: &Path, busy: Duration, keys: KeySet) -> Result<Opened, 
             source,
         })?;
     let crypt = sealed::load_crypt(&writer, keys)?;
+    let mut writer = writer;
+    let scrubbed = scrub::pin_proofs_once(
+        &mut writer,
+        crypt.keys(),
+        chrono::Utc::now().timestamp_millis(),
+    )?;
+    if scrubbed.is_some_and(|r| r != scrub::ScrubReport::default()) {
+        // As after sealing: the replaced values may sit in old WAL frames.
+        writer
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+            .map_err(|source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
+    }
     #[cfg(feature = "demo")]
     test_hook_spare_pages(&writer);
     Ok(Opened {

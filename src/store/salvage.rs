@@ -134,6 +134,15 @@ pub(super) fn salvage(
         }
         report.copied.push((table.name.to_owned(), copied));
     }
+    // An older file may hold PIN proofs the fresh one was scrubbed of at open.
+    let scrubbed = super::scrub::pin_proofs(&tx, crypt.keys())?;
+    if scrubbed != super::scrub::ScrubReport::default() {
+        tracing::warn!(
+            sales = scrubbed.sales,
+            requests = scrubbed.requests,
+            "old PIN proofs removed from the salvaged rows"
+        );
+    }
     // The high-water time of the replay guard, never lowered.
     if let Ok(hw) = old.query_row(
         "SELECT value FROM meta WHERE key = ?1",

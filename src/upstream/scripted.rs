@@ -296,9 +296,10 @@ impl ScriptedPlatform {
         let outcome = match result {
             Ok(()) => AuditOutcome::Ok,
             Err(UpstreamError::Business { .. }) => AuditOutcome::Business,
-            Err(UpstreamError::Protocol { .. } | UpstreamError::Gateway { .. }) => {
-                AuditOutcome::Protocol
-            }
+            Err(UpstreamError::Protocol { .. }) => AuditOutcome::Protocol,
+            // No connection, a local failure before sending, a gateway's refusal: it never
+            // reached the platform, and recovery must know that (never a 2601 for it).
+            Err(e) if !e.outcome_unknown() => AuditOutcome::Unsent,
             Err(_) => AuditOutcome::Unknown,
         };
         store

@@ -15,6 +15,7 @@ mod edges;
 mod engine_safety;
 mod events;
 mod flood;
+mod gaps;
 mod kiosk;
 mod layout;
 mod lifecycle;

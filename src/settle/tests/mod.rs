@@ -8,6 +8,7 @@
 mod cancel;
 mod confirm;
 mod doubt;
+mod mismatch;
 mod offline;
 mod presettle;
 mod reconcile;

@@ -295,3 +295,95 @@ async fn recovery_of_settling_with_a_recorded_unreadable_answer_still_reverses()
     assert_eq!(stored(&rig, &id).await.state, SaleState::Unknown);
     rig.finish();
 }
+
+/// Records `outcome` as the answer to the sale's attempt, without a body (as the client
+/// records a connection failure or a failure before sending).
+async fn record_outcome(rig: &Rig, id: &str, outcome: crate::store::AuditOutcome) {
+    let msgid = stored(rig, id).await.attempt.unwrap().msgid;
+    rig.store
+        .record_answer(crate::store::AuditAnswer {
+            msgid,
+            http_status: None,
+            response: None,
+            outcome,
+            answered_at_ms: t0().timestamp_millis(),
+        })
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn recovery_of_settling_recorded_as_unsent_sends_no_2601_and_puts_the_sale_back() {
+    // The daemon stopped after the client recorded that the 2102 never left (no connection)
+    // but before the sale moved on.
+    let (rig, id) = crash_settling(Answer::Crash(None)).await;
+    record_outcome(&rig, &id, crate::store::AuditOutcome::Unsent).await;
+    let rig = rig.restart(platform());
+    assert_eq!(rig.engine.recover().await.unwrap(), 1);
+    let after = stored(&rig, &id).await;
+    assert_eq!(
+        after.state,
+        SaleState::Confirmed,
+        "back where it can be sent"
+    );
+    assert_eq!(
+        after.attempt, None,
+        "its msgid is dead: a retry gets a new one"
+    );
+    assert_eq!(after.last_error.unwrap().code, "upstream.not_sent");
+    assert!(
+        rig.finish().is_empty(),
+        "no 2601 for a request that never left"
+    );
+}
+
+#[tokio::test]
+async fn recovery_of_settling_recorded_as_unknown_still_reverses() {
+    // The same crash with the answer recorded as unknown (a timeout): the platform may have
+    // settled, so recovery declares it unknown for the 2601. Only `unsent` is spared.
+    let (rig, id) = crash_settling(Answer::Crash(None)).await;
+    record_outcome(&rig, &id, crate::store::AuditOutcome::Unknown).await;
+    let rig = rig.restart(platform());
+    rig.engine.recover().await.unwrap();
+    assert_eq!(stored(&rig, &id).await.state, SaleState::Unknown);
+    rig.finish();
+}
+
+#[tokio::test]
+async fn recovery_of_a_stored_sale_recorded_as_unsent_requeues_it() {
+    let rig = Rig::new(presettle_script(platform()).expect("2102", Answer::Crash(None)));
+    let sale = rig.card_sale("force_offline").await;
+    let sale = rig
+        .engine
+        .confirm(
+            &sale.id,
+            Confirmation {
+                pin: None,
+                collected: Some(Fen(12_850)),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(sale.state, SaleState::Queued);
+    crash(&rig, rig.engine.forward_pass()).await;
+    assert_eq!(stored(&rig, &sale.id).await.state, SaleState::Settling);
+    record_outcome(&rig, &sale.id, crate::store::AuditOutcome::Unsent).await;
+    let rig = rig.restart(platform());
+    assert_eq!(rig.engine.recover().await.unwrap(), 1);
+    let after = stored(&rig, &sale.id).await;
+    assert_eq!(after.state, SaleState::Queued, "back in the queue");
+    assert!(after.stored && after.attempt.is_none());
+    assert!(rig.finish().is_empty(), "no 2601");
+}
+
+#[tokio::test]
+async fn recovery_of_cancelling_recorded_as_unsent_leaves_the_sale_settled() {
+    let (rig, sale) = crash_cancelling(Answer::Crash(None)).await;
+    record_outcome(&rig, &sale.id, crate::store::AuditOutcome::Unsent).await;
+    let rig = rig.restart(platform());
+    assert_eq!(rig.engine.recover().await.unwrap(), 1);
+    let after = stored(&rig, &sale.id).await;
+    assert_eq!(after.state, SaleState::Settled, "the 2103 never left");
+    assert!(after.settlement.is_some());
+    assert!(rig.finish().is_empty(), "no 2601");
+}
