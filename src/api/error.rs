@@ -12,6 +12,11 @@ use crate::card::service::CardServiceError;
 use crate::card::{AccessError, CardError};
 use crate::error::UserFacing;
 
+/// A response extension: the answer is provisional (a money operation still running, 202
+/// `sale.in_progress`) and is not remembered, so a retry under the key gets the real outcome.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Provisional;
+
 /// An error answer.
 #[derive(Debug, Clone)]
 pub struct ApiError {

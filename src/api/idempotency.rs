@@ -38,6 +38,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 
+use super::error::Provisional;
 use super::{ApiError, AppState};
 use crate::store::{IdempotencyClaim, IdempotencyEntry, IdempotencyRow};
 
@@ -48,11 +49,6 @@ pub const REPLAYED: &str = "idempotent-replayed";
 
 /// Every POST of the API (`/v1/…`) honours `Idempotency-Key`.
 const PREFIXES: &[&str] = &["/v1/"];
-
-/// A response extension: the answer is provisional (a money operation still running, 202
-/// `sale.in_progress`) and is not remembered, so a retry under the key gets the real outcome.
-#[derive(Debug, Clone, Copy)]
-pub(super) struct Provisional;
 
 /// Whether a route carries the idempotency layer.
 pub fn applies(method: &str, path: &str) -> bool {

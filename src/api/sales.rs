@@ -86,8 +86,7 @@ async fn in_progress(state: &AppState, id: &str) -> Response {
     let mut resp = sale_error(&e)
         .with_details(serde_json::json!({ "sale": sale, "retry": false }))
         .into_response();
-    resp.extensions_mut()
-        .insert(super::idempotency::Provisional);
+    resp.extensions_mut().insert(super::error::Provisional);
     resp
 }
 

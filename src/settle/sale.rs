@@ -58,15 +58,18 @@ pub struct Insurance {
 }
 
 impl Person {
-    /// Makes `insutype` the chosen insurance; it must be one of the rows 1101 answered.
-    pub fn choose(&mut self, insutype: &str) -> Result<(), super::error::SaleError> {
+    /// Makes `insutype` the chosen insurance; it must be one of the rows 1101 answered (else
+    /// the insutypes that were offered).
+    pub fn choose(&mut self, insutype: &str) -> Result<(), Vec<String>> {
         let row = self
             .insurances
             .iter()
             .find(|r| r.insutype == insutype)
-            .ok_or_else(|| super::error::SaleError::InsutypeNotOffered {
-                chosen: insutype.to_owned(),
-                offered: self.insurances.iter().map(|r| r.insutype.clone()).collect(),
+            .ok_or_else(|| {
+                self.insurances
+                    .iter()
+                    .map(|r| r.insutype.clone())
+                    .collect::<Vec<_>>()
             })?;
         self.insutype.clone_from(&row.insutype);
         self.insuplc_admdvs.clone_from(&row.insuplc_admdvs);
