@@ -117,10 +117,10 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             "Sales stored offline and not yet settled, cancelled or abandoned.",
             f64::from(q.count),
         );
-        e.gauge(
+        e.gauge_exact(
             "medsettle_offline_amount_yuan",
             "Their total amount, in yuan.",
-            q.amount_fen as f64 / 100.0,
+            &crate::upstream::Fen(q.amount_fen),
         );
         let oldest = q.oldest_created_at_ms.map_or(0.0, |t| {
             ((chrono::Utc::now().timestamp_millis() - t).max(0) as f64) / 1000.0

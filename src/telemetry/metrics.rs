@@ -134,6 +134,13 @@ impl Exposition {
         self.sample(name, &[], value);
     }
 
+    /// A single-sample gauge family whose value is written as given: an exact decimal such as
+    /// an amount of money (never through `f64`).
+    pub fn gauge_exact(&mut self, name: &str, help: &str, value: &dyn std::fmt::Display) {
+        self.header(name, help, "gauge");
+        let _ = writeln!(self.text, "{name} {value}");
+    }
+
     /// The finished text.
     pub fn finish(self) -> String {
         self.text
@@ -164,6 +171,22 @@ mod tests {
         assert!(
             text.contains("medsettle_http_request_duration_seconds_count{route=\"/v1/status\"} 2")
         );
+    }
+
+    #[test]
+    fn an_amount_is_exposed_exactly() {
+        let mut e = Exposition::default();
+        // 2^53 + 1 fen has no exact f64; fen divided by 100.0 rounds in binary.
+        e.gauge_exact("a", "amount", &medsettle_base::money::Fen(30));
+        e.gauge_exact(
+            "b",
+            "amount",
+            &medsettle_base::money::Fen(9_007_199_254_740_993),
+        );
+        let text = e.finish();
+        assert!(text.contains("\na 0.30\n"), "{text}");
+        assert!(text.contains("\nb 90071992547409.93\n"), "{text}");
+        assert!(text.contains("# TYPE a gauge"), "{text}");
     }
 
     #[test]
