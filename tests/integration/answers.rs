@@ -11,80 +11,9 @@ use serde_json::{Value, json};
 use medsettle_sandbox::shapes::AnswerShapes;
 use medsettle_sandbox::{Fault, FaultRule, Sandbox, SandboxConfig, SettlementStatus};
 
-use crate::support::{NORMAL_CARD, Process, TOKEN, Terminal, Timeouts, client};
+use crate::support::{Api, NORMAL_CARD, Process, Terminal, Timeouts};
 
 const PSN: &str = "P110105000001";
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    fn new(p: &Process) -> Api {
-        Api {
-            http: client(),
-            base: format!("http://{}", p.addr),
-        }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
-            .timeout(Duration::from_secs(20))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
-            .timeout(Duration::from_secs(20))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// A card sale of `pric` yuan, presettled (with `presettle` as the body) and confirmed;
-    /// returns the sale view after confirmation.
-    async fn sale(&self, pric: &str, presettle: Value) -> Value {
-        let (status, v) = self.post("/v1/card/read", json!({})).await;
-        assert_eq!(status, 200, "{v}");
-        let credential = v["credential_id"].as_str().unwrap().to_owned();
-        let (status, v) = self
-            .post(
-                "/v1/sales",
-                json!({
-                    "credential_id": credential,
-                    "items": [{"code": "XA01BAA123A001010100001", "name": "阿莫西林胶囊",
-                               "cnt": "1", "pric": pric}],
-                    "mode": "require_online",
-                }),
-            )
-            .await;
-        assert_eq!(status, 201, "{v}");
-        let id = v["id"].as_str().unwrap().to_owned();
-        let (status, v) = self
-            .post(&format!("/v1/sales/{id}/presettle"), presettle)
-            .await;
-        assert_eq!(status, 200, "{v}");
-        let (status, v) = self
-            .post(&format!("/v1/sales/{id}/confirm"), json!({}))
-            .await;
-        assert_eq!(status, 200, "{v}");
-        v
-    }
-}
 
 /// A daemon (the real binary, virtual card of the sandbox's 张三) against `sandbox`, with
 /// `settle` lines added to `[settle]`.
@@ -210,7 +139,7 @@ async fn a_public_shape_cancellation_answer_cancels_without_a_reversal() {
     .unwrap();
     let (_t, p) = daemon(&sandbox, "").await;
     let api = Api::new(&p);
-    let sale = api.sale("12.30", json!({})).await;
+    let sale = api.online_sale("12.30", json!({})).await;
     assert_eq!(sale["state"], "settled", "{sale}");
     let id = sale["id"].as_str().unwrap();
     let setl_id = sale["settlement"]["setl_id"].as_str().unwrap().to_owned();
@@ -246,7 +175,7 @@ async fn a_settlement_for_another_amount_settles_with_an_alarm_and_no_reversal()
         Fault::SettleOtherAmount { delta_fen: 1_000 },
         1,
     ));
-    let sale = api.sale("20.00", json!({})).await;
+    let sale = api.online_sale("20.00", json!({})).await;
     assert_eq!(sale["state"], "settled", "{sale}");
     let id = sale["id"].as_str().unwrap();
     let records = sales_of(&sandbox, id);
@@ -296,7 +225,7 @@ async fn the_pharmacy_node_names_follow_the_configuration() {
         .unwrap();
         let (_t, p) = daemon(&sandbox, settle).await;
         let api = Api::new(&p);
-        let sale = api.sale("8.80", json!({})).await;
+        let sale = api.online_sale("8.80", json!({})).await;
         assert_eq!(sale["state"], "settled", "{header}: {sale}");
         let id = sale["id"].as_str().unwrap();
         assert_eq!(sales_of(&sandbox, id).len(), 1);
@@ -318,7 +247,7 @@ async fn the_settlement_query_re_reads_a_settlement_the_terminal_holds() {
         .unwrap();
     let (t, p) = daemon(&sandbox, "").await;
     let api = Api::new(&p);
-    let sale = api.sale("15.00", json!({})).await;
+    let sale = api.online_sale("15.00", json!({})).await;
     assert_eq!(sale["state"], "settled", "{sale}");
     let id = sale["id"].as_str().unwrap().to_owned();
     let setl_id = sale["settlement"]["setl_id"].as_str().unwrap().to_owned();

@@ -6,13 +6,13 @@
 //! Waits poll the API until a condition holds, with a deadline; no sleeps.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use medsettle_sandbox::{Fault, FaultRule, Sandbox, SandboxConfig, SettlementStatus};
 use serde_json::{Value, json};
 
 use crate::support::process::run_cli;
-use crate::support::{NORMAL_CARD, Process, TOKEN, Terminal, Timeouts, client};
+use crate::support::{Api, NORMAL_CARD, Process, Terminal, Timeouts};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -37,7 +37,7 @@ async fn sandbox_on(port: u16) -> Sandbox {
 struct Daemon {
     terminal: Terminal,
     process: Process,
-    http: reqwest::Client,
+    api: Api,
     /// A config file naming the daemon's real API address, for the CLI.
     cli_config: String,
 }
@@ -48,8 +48,7 @@ impl Daemon {
         let terminal = Terminal::against_sandbox(
             base_url,
             Timeouts(300, 800, 1000),
-            "retry_first_ms = 100
-retry_max_ms = 300",
+            "retry_first_ms = 100\nretry_max_ms = 300",
         );
         let text = terminal.config_with_virtual_card(NORMAL_CARD);
         let run = terminal.path().join("run");
@@ -58,92 +57,23 @@ retry_max_ms = 300",
             c.env("RUST_LOG", "warn");
         })
         .await;
-        let cli_text = text.replace("127.0.0.1:0", &process.addr.to_string());
-        assert_ne!(cli_text, text, "the config names the API's listen address");
-        let cli_path = terminal.path().join("cli.toml");
-        std::fs::write(&cli_path, cli_text).unwrap();
         Daemon {
+            cli_config: process.cli_config(&terminal, &text),
+            api: Api::new(&process),
             terminal,
             process,
-            http: client(),
-            cli_config: cli_path.to_str().unwrap().to_owned(),
         }
     }
 
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(self.process.url(path))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.http
-            .get(self.process.url(path))
-            .bearer_auth(TOKEN)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// A new card sale of `pric` yuan in `mode`: its id.
+    /// A card sale of `pric` yuan in `mode`: its id.
     async fn sale(&self, pric: &str, mode: &str) -> String {
-        let (status, card) = self.post("/v1/card/read", json!({ "wait_ms": 2000 })).await;
-        assert_eq!(status, 200, "{card}");
-        let (status, v) = self
-            .post(
-                "/v1/sales",
-                json!({
-                    "credential_id": card["credential_id"],
-                    "items": [{"code": "XA01BAA123A001010100001", "name": "阿莫西林胶囊", "cnt": "1", "pric": pric}],
-                    "mode": mode,
-                }),
-            )
-            .await;
-        assert_eq!(status, 201, "{v}");
-        v["id"].as_str().unwrap().to_owned()
-    }
-
-    /// `GET /v1/sales/{id}`: `{sale, history}`.
-    async fn sale_doc(&self, id: &str) -> Value {
-        self.get(&format!("/v1/sales/{id}")).await
+        let credential = self.api.credential().await;
+        self.api.new_sale(&credential, mode, pric).await
     }
 
     /// Polls the sale until `state` (deadline).
     async fn wait_state(&self, id: &str, state: &str) -> Value {
-        let until = Instant::now() + DEADLINE;
-        let mut poll = tokio::time::interval(Duration::from_millis(50));
-        loop {
-            poll.tick().await;
-            let doc = self.sale_doc(id).await;
-            if doc["sale"]["state"] == state {
-                return doc;
-            }
-            assert!(
-                Instant::now() < until,
-                "sale {id} never reached {state}: {doc}"
-            );
-        }
-    }
-
-    /// The `sale.in_doubt` alarm, if raised.
-    async fn doubt_alarm(&self) -> Option<Value> {
-        let status = self.get("/v1/status").await;
-        status["alarms"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|a| a["code"] == "sale.in_doubt")
-            .cloned()
+        self.api.wait_state(id, state, DEADLINE).await
     }
 
     async fn cli(&self, args: &[&str]) -> (i32, String, String) {
@@ -170,7 +100,7 @@ fn events(doc: &Value) -> Vec<String> {
 
 /// Adds a fault rule through the sandbox's admin API.
 async fn inject(sandbox: &Sandbox, rule: FaultRule) {
-    let r = client()
+    let r = crate::support::client()
         .post(format!("{}/admin/faults", sandbox.base_url()))
         .json(&rule)
         .send()
@@ -201,6 +131,7 @@ async fn doubt_an_unreachable_platform_never_gets_a_2601_and_the_sales_settle_wh
     .await;
     let stored = d.sale("12.50", "force_offline").await;
     let (status, v) = d
+        .api
         .post(&format!("/v1/sales/{stored}/confirm"), json!({}))
         .await;
     assert_eq!(status, 200, "{v}");
@@ -236,43 +167,47 @@ async fn doubt_an_unreachable_platform_never_gets_a_2601_and_the_sales_settle_wh
     // An online sale presettled, then the platform goes away (nothing listens).
     let online = d.sale("20.00", "prefer_online").await;
     let (status, v) = d
+        .api
         .post(&format!("/v1/sales/{online}/presettle"), json!({}))
         .await;
     assert_eq!(status, 200, "{v}");
     let before = first.ledger();
     first.shutdown().await;
     let (status, v) = d
+        .api
         .post(&format!("/v1/sales/{online}/confirm"), json!({}))
         .await;
     assert_eq!(status, 503, "{v}");
     assert_eq!(v["code"], "sale.offline");
     assert_eq!(v["details"]["can_store"], true, "{v}");
     assert_eq!(v["details"]["cause"], "upstream.unreachable");
-    let doc = d.sale_doc(&online).await;
+    let doc = d.api.sale(&online).await;
     assert_eq!(doc["sale"]["state"], "confirmed", "{doc}");
     assert_eq!(events(&doc).last().unwrap(), "unsent");
     // A stored sale forwarded while nothing listens.
     let waiting = d.sale("8.00", "force_offline").await;
     let (status, v) = d
+        .api
         .post(&format!("/v1/sales/{waiting}/confirm"), json!({}))
         .await;
     assert_eq!(status, 200, "{v}");
     // The cashier confirms again: the online sale is stored (can_store).
     let (status, v) = d
+        .api
         .post(&format!("/v1/sales/{online}/confirm"), json!({}))
         .await;
     assert_eq!(status, 200, "{v}");
     assert_eq!(v["state"], "queued");
     // While the platform is down, neither sale is ever in doubt.
     for id in [&online, &waiting] {
-        let doc = d.sale_doc(id).await;
+        let doc = d.api.sale(id).await;
         let ev = events(&doc);
         assert!(
             !ev.iter().any(|e| e == "lost" || e == "reverse"),
             "{id}: {ev:?}"
         );
     }
-    assert!(d.doubt_alarm().await.is_none());
+    assert!(d.api.alarm("sale.in_doubt").await.is_none());
 
     // The platform is back on the same address: both settle, with no 2601 anywhere.
     let second = sandbox_on(port).await;
@@ -323,10 +258,12 @@ async fn doubt_a_refused_2601_ends_in_an_alarm_with_the_evidence_and_queue_resol
     // Online: the cashier is told the sale is held, never "try again".
     let online = d.sale("20.00", "prefer_online").await;
     let (status, v) = d
+        .api
         .post(&format!("/v1/sales/{online}/presettle"), json!({}))
         .await;
     assert_eq!(status, 200, "{v}");
     let (status, v) = d
+        .api
         .post(&format!("/v1/sales/{online}/confirm"), json!({}))
         .await;
     assert_eq!(status, 502, "{v}");
@@ -334,6 +271,7 @@ async fn doubt_a_refused_2601_ends_in_an_alarm_with_the_evidence_and_queue_resol
     // Stored: the forwarder ends in the same place.
     let stored = d.sale("12.50", "force_offline").await;
     let (status, v) = d
+        .api
         .post(&format!("/v1/sales/{stored}/confirm"), json!({}))
         .await;
     assert_eq!(status, 200, "{v}");
@@ -344,11 +282,15 @@ async fn doubt_a_refused_2601_ends_in_an_alarm_with_the_evidence_and_queue_resol
     assert_eq!(evidence["infcode"], -1);
     assert_eq!(evidence["message"], "原交易不存在");
     assert_eq!(evidence["omsgid"], held["sale"]["msgid"]);
-    let doc = d.sale_doc(&online).await;
+    let doc = d.api.sale(&online).await;
     assert_eq!(doc["sale"]["state"], "held", "{doc}");
     assert_eq!(events(&doc).last().unwrap(), "hold");
 
-    let alarm = d.doubt_alarm().await.expect("the in-doubt alarm is raised");
+    let alarm = d
+        .api
+        .alarm("sale.in_doubt")
+        .await
+        .expect("the in-doubt alarm is raised");
     let named: Vec<&str> = alarm["details"]["sales"]
         .as_array()
         .unwrap()
@@ -369,15 +311,16 @@ async fn doubt_a_refused_2601_ends_in_an_alarm_with_the_evidence_and_queue_resol
     // further 2601.
     let other = d.sale("5.00", "force_offline").await;
     let (status, v) = d
+        .api
         .post(&format!("/v1/sales/{other}/confirm"), json!({}))
         .await;
     assert_eq!(status, 200, "{v}");
     for _ in 0..5 {
-        d.post("/v1/queue/flush", json!({})).await;
+        d.api.post("/v1/queue/flush", json!({})).await;
     }
     d.wait_state(&other, "settled").await;
     for _ in 0..5 {
-        d.post("/v1/queue/flush", json!({})).await;
+        d.api.post("/v1/queue/flush", json!({})).await;
     }
     d.wait_state(&other, "settled").await;
     assert_eq!(
@@ -435,7 +378,7 @@ async fn doubt_a_refused_2601_ends_in_an_alarm_with_the_evidence_and_queue_resol
         .await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&online) && out.contains("settled"), "{out}");
-    let doc = d.sale_doc(&online).await;
+    let doc = d.api.sale(&online).await;
     assert_eq!(doc["sale"]["state"], "settled");
     assert_eq!(
         doc["sale"]["settlement"]["setl_id"],
@@ -470,7 +413,7 @@ async fn doubt_a_refused_2601_ends_in_an_alarm_with_the_evidence_and_queue_resol
     );
 
     // Nothing left in doubt: the alarm is cleared; one settlement per sale at the platform.
-    assert!(d.doubt_alarm().await.is_none());
+    assert!(d.api.alarm("sale.in_doubt").await.is_none());
     let ledger = sandbox.ledger();
     assert_eq!(ledger.effective().count(), 3);
     assert_eq!(ledger.request_count("2601"), 2);

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use medsettle::store::{SaleTransition, Store};
 use medsettle_sandbox::{Fault, FaultRule, Sandbox, SandboxConfig, SettlementStatus};
 
-use crate::support::{NORMAL_CARD, Process, TOKEN, Terminal, Timeouts, client};
+use crate::support::{Api, NORMAL_CARD, Process, TOKEN, Terminal, Timeouts, client};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -83,63 +83,19 @@ fn rule(infno: &str, fault: Fault, times: Option<u32>) -> FaultRule {
 
 /// POST with an optional `Idempotency-Key`: (status, body, replayed).
 async fn post(p: &Process, path: &str, key: Option<&str>, body: Value) -> (u16, Value, bool) {
-    let mut req = client().post(p.url(path)).bearer_auth(TOKEN).json(&body);
-    if let Some(k) = key {
-        req = req.header("Idempotency-Key", k);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let replayed = r.headers().get("idempotent-replayed").is_some();
-    (status, r.json().await.unwrap_or(Value::Null), replayed)
+    Api::new(p)
+        .post_keyed(path, key, &body)
+        .await
+        .unwrap_or_else(|| panic!("no answer to POST {path}"))
 }
 
 async fn sale(p: &Process, id: &str) -> Value {
-    let r = client()
-        .get(p.url(&format!("/v1/sales/{id}")))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    r.json().await.unwrap()
+    Api::new(p).sale(id).await
 }
 
 /// Polls the sale until it is in `state` (deadline-bounded).
 async fn wait_state(p: &Process, id: &str, state: &str) -> Value {
-    let started = Instant::now();
-    loop {
-        let v = sale(p, id).await;
-        if v["sale"]["state"] == state {
-            return v;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "sale {id} never reached {state}: {v}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-async fn credential(p: &Process) -> String {
-    let (status, v, _) = post(p, "/v1/card/read", None, json!({})).await;
-    assert_eq!(status, 200, "{v}");
-    v["credential_id"].as_str().unwrap().to_owned()
-}
-
-/// A new sale of one line at `pric` yuan in `mode`; its id.
-async fn new_sale(p: &Process, credential: &str, mode: &str, pric: &str) -> String {
-    let (status, v, _) = post(
-        p,
-        "/v1/sales",
-        None,
-        json!({
-            "credential_id": credential,
-            "items": [{"code": "XA01BAA123A001010100001", "name": "阿莫西林胶囊", "cnt": "1", "pric": pric}],
-            "mode": mode,
-        }),
-    )
-    .await;
-    assert_eq!(status, 201, "{v}");
-    v["id"].as_str().unwrap().to_owned()
+    Api::new(p).wait_state(id, state, DEADLINE).await
 }
 
 /// The sandbox's effective settlements of one sale.
@@ -162,8 +118,10 @@ async fn a_client_that_leaves_mid_confirm_gets_its_sale_settled_once_without_a_r
     let sandbox = sandbox(vec![rule("2102", Fault::Hold { commit: true }, Some(1))]).await;
     let t = terminal(&sandbox.base_url(), "");
     let daemon = start(&t).await;
-    let cred = credential(&daemon).await;
-    let id = new_sale(&daemon, &cred, "prefer_online", "12.30").await;
+    let cred = Api::new(&daemon).credential().await;
+    let id = Api::new(&daemon)
+        .new_sale(&cred, "prefer_online", "12.30")
+        .await;
     let (status, v, _) = post(
         &daemon,
         &format!("/v1/sales/{id}/presettle"),
@@ -244,8 +202,10 @@ async fn a_confirm_outliving_the_request_timeout_answers_in_progress_and_its_ret
         c.api.request_timeout_ms = 1_500;
     });
     let daemon = start(&t).await;
-    let cred = credential(&daemon).await;
-    let id = new_sale(&daemon, &cred, "prefer_online", "7.70").await;
+    let cred = Api::new(&daemon).credential().await;
+    let id = Api::new(&daemon)
+        .new_sale(&cred, "prefer_online", "7.70")
+        .await;
     let (status, v, _) = post(
         &daemon,
         &format!("/v1/sales/{id}/presettle"),
@@ -303,10 +263,12 @@ async fn a_sale_killed_while_confirmed_settles_once_on_a_retried_confirm_after_r
     let sandbox = sandbox(vec![]).await;
     let t = terminal(&sandbox.base_url(), "");
     let daemon = start(&t).await;
-    let cred = credential(&daemon).await;
+    let cred = Api::new(&daemon).credential().await;
     let mut ids = Vec::new();
     for pric in ["3.10", "4.20"] {
-        let id = new_sale(&daemon, &cred, "prefer_online", pric).await;
+        let id = Api::new(&daemon)
+            .new_sale(&cred, "prefer_online", pric)
+            .await;
         let (status, v, _) = post(
             &daemon,
             &format!("/v1/sales/{id}/presettle"),
@@ -367,10 +329,12 @@ async fn seventy_stored_sales_in_backoff_do_not_block_a_newer_due_one() {
     .await;
     let t = terminal(&sandbox.base_url(), "");
     let daemon = start(&t).await;
-    let cred = credential(&daemon).await;
+    let cred = Api::new(&daemon).credential().await;
     let mut stale = Vec::new();
     for i in 0..70 {
-        let id = new_sale(&daemon, &cred, "force_offline", &format!("1.{i:02}")).await;
+        let id = Api::new(&daemon)
+            .new_sale(&cred, "force_offline", &format!("1.{i:02}"))
+            .await;
         let (status, v, _) =
             post(&daemon, &format!("/v1/sales/{id}/confirm"), None, json!({})).await;
         assert_eq!(status, 200, "{v}");
@@ -405,8 +369,10 @@ async fn seventy_stored_sales_in_backoff_do_not_block_a_newer_due_one() {
     // The platform serves again; a new stored sale is due at once.
     sandbox.clear_faults();
     let daemon = start(&t).await;
-    let cred = credential(&daemon).await;
-    let fresh = new_sale(&daemon, &cred, "force_offline", "9.90").await;
+    let cred = Api::new(&daemon).credential().await;
+    let fresh = Api::new(&daemon)
+        .new_sale(&cred, "force_offline", "9.90")
+        .await;
     let (status, v, _) = post(
         &daemon,
         &format!("/v1/sales/{fresh}/confirm"),

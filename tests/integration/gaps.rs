@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use medsettle::store::Store;
 use medsettle::upstream::MsgId;
@@ -18,13 +18,13 @@ use medsettle::upstream::tx::reverse::ReversalInput;
 use medsettle_sandbox::{Fault, FaultRule, Sandbox, SandboxConfig};
 
 use crate::support::process::run_cli;
-use crate::support::{Process, TOKEN, Terminal, client};
+use crate::support::{Api, NORMAL_CARD, Process, Terminal, Timeouts};
 
 /// The daemon binary on `terminal`'s files (the same database across restarts), and a copy of
 /// its configuration naming the API's real address, for the CLI.
 struct Daemon {
     process: Process,
-    http: reqwest::Client,
+    api: Api,
     cli_config: String,
 }
 
@@ -37,76 +37,16 @@ impl Daemon {
             c.env("RUST_LOG", "warn");
         })
         .await;
-        let cli_text = text.replace("127.0.0.1:0", &process.addr.to_string());
-        assert_ne!(cli_text, text, "the config names the API's listen address");
-        let cli_path = terminal.path().join("cli.toml");
-        std::fs::write(&cli_path, cli_text).unwrap();
         Daemon {
+            cli_config: process.cli_config(terminal, text),
+            api: Api::new(&process),
             process,
-            http: client(),
-            cli_config: cli_path.to_str().unwrap().to_owned(),
         }
-    }
-
-    async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(self.process.url(path))
-            .bearer_auth(TOKEN)
-            .timeout(Duration::from_secs(20))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn get(&self, path: &str) -> Value {
-        self.http
-            .get(self.process.url(path))
-            .bearer_auth(TOKEN)
-            .timeout(Duration::from_secs(20))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    }
-
-    /// A card sale of `pric` yuan, presettled and confirmed online: the view after confirming.
-    async fn sale(&self, pric: &str) -> Value {
-        let (status, v) = self.post("/v1/card/read", json!({})).await;
-        assert_eq!(status, 200, "{v}");
-        let credential = v["credential_id"].as_str().unwrap().to_owned();
-        let (status, v) = self
-            .post(
-                "/v1/sales",
-                json!({
-                    "credential_id": credential,
-                    "items": [{"code": "XA01BAA123A001010100001", "name": "阿莫西林胶囊",
-                               "cnt": "1", "pric": pric}],
-                    "mode": "require_online",
-                }),
-            )
-            .await;
-        assert_eq!(status, 201, "{v}");
-        let id = v["id"].as_str().unwrap().to_owned();
-        let (status, v) = self
-            .post(&format!("/v1/sales/{id}/presettle"), json!({}))
-            .await;
-        assert_eq!(status, 200, "{v}");
-        let (status, v) = self
-            .post(&format!("/v1/sales/{id}/confirm"), json!({}))
-            .await;
-        assert_eq!(status, 200, "{v}");
-        v
     }
 
     /// The sale ids `sale.answer_mismatch` lists, `None` when it is not raised.
     async fn mismatch_alarm(&self) -> Option<Vec<String>> {
-        let status = self.get("/v1/status").await;
+        let status = self.api.get("/v1/status").await;
         let alarm = status["alarms"]
             .as_array()
             .unwrap()
@@ -153,16 +93,12 @@ impl Daemon {
 }
 
 fn config(sandbox: &Sandbox) -> (Terminal, String) {
-    let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cards/normal.json");
-    let base = sandbox.base_url();
-    let t = Terminal::with(|t| {
-        t.push_str(&format!(
-            "\n[upstream]\nbase_url = \"{base}\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n\
-             connect_timeout_ms = 300\nread_timeout_ms = 2000\ntimeout_ms = 3000\n\n\
-             [settle]\nskip_pin_consent = true\nretry_first_ms = 100\nretry_max_ms = 400\nreconcile_at = \"\"\n"
-        ));
-    });
-    let text = t.config_with_virtual_card(profile);
+    let t = Terminal::against_sandbox(
+        &sandbox.base_url(),
+        Timeouts(300, 2000, 3000),
+        "retry_first_ms = 100\nretry_max_ms = 400",
+    );
+    let text = t.config_with_virtual_card(NORMAL_CARD);
     (t, text)
 }
 
@@ -179,15 +115,15 @@ async fn an_answer_mismatch_is_acknowledged_through_the_cli_and_its_alarm_surviv
         Fault::SettleOtherAmount { delta_fen: 1_000 },
         2,
     ));
-    let a = d.sale("20.00").await;
-    let b = d.sale("21.00").await;
+    let a = d.api.online_sale("20.00", json!({})).await;
+    let b = d.api.online_sale("21.00", json!({})).await;
     let (a, b) = (
         a["id"].as_str().unwrap().to_owned(),
         b["id"].as_str().unwrap().to_owned(),
     );
     assert_eq!(d.mismatch_alarm().await, Some(vec![a.clone(), b.clone()]));
     // A sale whose answer passed every check has nothing to acknowledge: a clear 409.
-    let fine = d.sale("5.00").await;
+    let fine = d.api.online_sale("5.00", json!({})).await;
     assert_eq!(fine["state"], "settled", "{fine}");
     assert!(fine["settlement"].get("mismatches").is_none(), "{fine}");
     let (code, _, err) = d.ack(fine["id"].as_str().unwrap(), &[]).await;
@@ -200,7 +136,7 @@ async fn an_answer_mismatch_is_acknowledged_through_the_cli_and_its_alarm_surviv
         .await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains(&a) && out.contains("settled"), "{out}");
-    let doc = d.get(&format!("/v1/sales/{a}")).await;
+    let doc = d.api.get(&format!("/v1/sales/{a}")).await;
     assert_eq!(doc["sale"]["state"], "settled");
     let acked = &doc["sale"]["settlement"]["mismatches_acknowledged"];
     assert_eq!(acked["by"], "王药师", "{doc}");
@@ -248,13 +184,13 @@ async fn an_answer_mismatch_is_acknowledged_through_the_cli_and_its_alarm_surviv
     let (code, _, err) = d.ack(&b, &["--note", "checked"]).await;
     assert_eq!(code, 0, "{err}");
     assert_eq!(d.mismatch_alarm().await, None);
-    let rows = d.get(&format!("/v1/sales/{b}")).await["history"]
+    let rows = d.api.get(&format!("/v1/sales/{b}")).await["history"]
         .as_array()
         .unwrap()
         .len();
     let (code, _, err) = d.ack(&b, &[]).await;
     assert_eq!(code, 0, "{err}");
-    let again = d.get(&format!("/v1/sales/{b}")).await;
+    let again = d.api.get(&format!("/v1/sales/{b}")).await;
     assert_eq!(again["history"].as_array().unwrap().len(), rows);
 
     let ledger = sandbox.ledger();

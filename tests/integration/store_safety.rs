@@ -7,58 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::{Process, TOKEN, Terminal, client};
+use crate::support::{Api, Process, Terminal};
 
 const CARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cards/normal.json");
-
-struct Api {
-    http: reqwest::Client,
-    base: String,
-}
-
-impl Api {
-    fn new(p: &Process) -> Api {
-        Api {
-            http: client(),
-            base: format!("http://{}", p.addr),
-        }
-    }
-
-    /// POST with an optional `Idempotency-Key`; `None` when the daemon did not answer.
-    async fn post(&self, path: &str, key: Option<&str>, body: &Value) -> Option<(u16, Value)> {
-        let mut req = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
-            .timeout(Duration::from_secs(20))
-            .json(body);
-        if let Some(k) = key {
-            req = req.header("Idempotency-Key", k);
-        }
-        let r = req.send().await.ok()?;
-        let status = r.status().as_u16();
-        Some((status, r.json().await.unwrap_or(Value::Null)))
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(TOKEN)
-            .timeout(Duration::from_secs(20))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn credential(&self) -> String {
-        let (status, v) = self.post("/v1/card/read", None, &json!({})).await.unwrap();
-        assert_eq!(status, 200, "{v}");
-        v["credential_id"].as_str().unwrap().to_owned()
-    }
-}
 
 fn sale_body(credential: &str, n: usize) -> Value {
     json!({
@@ -101,14 +52,17 @@ async fn a_full_disk_during_group_commit_answers_every_sale_truthfully() {
         let body = sale_body(&credential, n);
         let key = format!("full-disk-{n}");
         tasks.push(tokio::spawn(async move {
-            (key.clone(), api.post("/v1/sales", Some(&key), &body).await)
+            (
+                key.clone(),
+                api.post_keyed("/v1/sales", Some(&key), &body).await,
+            )
         }));
     }
     let mut created = Vec::new();
     let mut failed = 0;
     for task in tasks {
         let (_, answer) = task.await.unwrap();
-        let (status, v) = answer.expect("the daemon answers every request");
+        let (status, v, _) = answer.expect("the daemon answers every request");
         match status {
             201 => created.push(v["id"].as_str().unwrap().to_owned()),
             s if s >= 500 => failed += 1,
@@ -138,7 +92,7 @@ async fn a_full_disk_during_group_commit_answers_every_sale_truthfully() {
     let p = start(&t, &[]).await;
     let api = Api::new(&p);
     for id in &created {
-        let (status, v) = api.get(&format!("/v1/sales/{id}")).await;
+        let (status, v) = api.get_with_status(&format!("/v1/sales/{id}")).await;
         assert_eq!(status, 200, "sale {id} was answered 201 but is gone: {v}");
     }
     p.signal(15);
@@ -176,7 +130,9 @@ async fn a_sale_whose_answer_was_lost_to_a_crash_is_answered_again_not_created_t
     let api = Api::new(&p);
     let credential = api.credential().await;
     let body = sale_body(&credential, 7);
-    let lost = api.post("/v1/sales", Some("crash-key-1"), &body).await;
+    let lost = api
+        .post_keyed("/v1/sales", Some("crash-key-1"), &body)
+        .await;
     assert!(
         lost.is_none(),
         "the daemon must die before answering: {lost:?}"
@@ -190,34 +146,26 @@ async fn a_sale_whose_answer_was_lost_to_a_crash_is_answered_again_not_created_t
 
     let p = start(&t, &[]).await;
     let api = Api::new(&p);
-    let r = api
-        .http
-        .post(format!("{}/v1/sales", api.base))
-        .bearer_auth(TOKEN)
-        .header("Idempotency-Key", "crash-key-1")
-        .json(&body)
-        .send()
+    let (status, sale, replayed) = api
+        .post_keyed("/v1/sales", Some("crash-key-1"), &body)
         .await
         .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
-    assert_eq!(
-        r.headers()
-            .get("idempotent-replayed")
-            .and_then(|v| v.to_str().ok()),
-        Some("true")
+    assert_eq!(status, 201);
+    assert!(
+        replayed,
+        "answered from the committed entry: Idempotent-Replayed"
     );
-    let sale: Value = r.json().await.unwrap();
     let id = sale["id"].as_str().unwrap().to_owned();
     assert_eq!(sale["state"], "captured", "{sale}");
     // Answered again from the entry the sale committed with, now with its remembered answer.
-    let (status, again) = api
-        .post("/v1/sales", Some("crash-key-1"), &body)
+    let (status, again, _) = api
+        .post_keyed("/v1/sales", Some("crash-key-1"), &body)
         .await
         .unwrap();
     assert_eq!((status, again["id"].as_str()), (201, Some(id.as_str())));
     // The same key with another request is still refused.
-    let (status, other) = api
-        .post("/v1/sales", Some("crash-key-1"), &sale_body(&credential, 8))
+    let (status, other, _) = api
+        .post_keyed("/v1/sales", Some("crash-key-1"), &sale_body(&credential, 8))
         .await
         .unwrap();
     assert_eq!(
@@ -281,14 +229,14 @@ async fn start_text(t: &Terminal, text: &str) -> Process {
 
 /// A `force_offline` sale confirmed with the PIN: stored, `queued`.
 async fn queued_sale(api: &Api, credential: &str, n: usize) -> String {
-    let (status, v) = api
-        .post("/v1/sales", None, &sale_body(credential, n))
+    let (status, v, _) = api
+        .post_keyed("/v1/sales", None, &sale_body(credential, n))
         .await
         .unwrap();
     assert_eq!(status, 201, "{v}");
     let id = v["id"].as_str().unwrap().to_owned();
-    let (status, v) = api
-        .post(
+    let (status, v, _) = api
+        .post_keyed(
             &format!("/v1/sales/{id}/confirm"),
             None,
             &json!({ "pin": PIN }),
@@ -394,7 +342,7 @@ async fn a_corrupt_database_stops_money_until_salvage_brings_the_queued_sales_ba
 
     let p = start_text(&t, &text).await;
     let api = Api::new(&p);
-    let status = api.get("/v1/status").await.1;
+    let status = api.get_with_status("/v1/status").await.1;
     let alarm = status["alarms"]
         .as_array()
         .unwrap()
@@ -426,8 +374,8 @@ async fn a_corrupt_database_stops_money_until_salvage_brings_the_queued_sales_ba
         "/v1/queue/flush".to_owned(),
         "/v1/kiosk/sessions".to_owned(),
     ] {
-        let (status, v) = api
-            .post(&path, None, &sale_body(&credential, 3))
+        let (status, v, _) = api
+            .post_keyed(&path, None, &sale_body(&credential, 3))
             .await
             .unwrap();
         assert_eq!(
@@ -437,13 +385,18 @@ async fn a_corrupt_database_stops_money_until_salvage_brings_the_queued_sales_ba
         );
         assert!(!v["message_zh"].as_str().unwrap_or("").is_empty(), "{v}");
     }
-    assert_eq!(api.get(&format!("/v1/sales/{}", queued[0])).await.0, 404);
+    assert_eq!(
+        api.get_with_status(&format!("/v1/sales/{}", queued[0]))
+            .await
+            .0,
+        404
+    );
     stop(p).await;
     // A restart alone does not resume business.
     let p = start_text(&t, &text).await;
     let api = Api::new(&p);
-    let (status, v) = api
-        .post("/v1/sales", None, &sale_body("x", 4))
+    let (status, v, _) = api
+        .post_keyed("/v1/sales", None, &sale_body("x", 4))
         .await
         .unwrap();
     assert_eq!(
@@ -472,20 +425,20 @@ async fn a_corrupt_database_stops_money_until_salvage_brings_the_queued_sales_ba
 
     let p = start_text(&t, &text).await;
     let api = Api::new(&p);
-    let status = api.get("/v1/status").await.1;
+    let status = api.get_with_status("/v1/status").await.1;
     assert!(
         !status["alarms"].to_string().contains("store.quarantined"),
         "{status}"
     );
     for id in &queued {
-        let (code, v) = api.get(&format!("/v1/sales/{id}")).await;
+        let (code, v) = api.get_with_status(&format!("/v1/sales/{id}")).await;
         assert_eq!(
             (code, v["sale"]["state"].as_str().or(v["state"].as_str())),
             (200, Some("queued")),
             "{v}"
         );
     }
-    let (code, queue) = api.get("/v1/queue").await;
+    let (code, queue) = api.get_with_status("/v1/queue").await;
     assert_eq!(code, 200);
     for id in &queued {
         assert!(queue.to_string().contains(id.as_str()), "{queue}");
@@ -533,17 +486,17 @@ async fn a_damaged_index_is_rebuilt_and_business_continues() {
 
     let p = start_text(&t, &text).await;
     let api = Api::new(&p);
-    let status = api.get("/v1/status").await.1;
+    let status = api.get_with_status("/v1/status").await.1;
     assert!(
         !status["alarms"].to_string().contains("store.quarantined"),
         "{status}"
     );
     assert_eq!(status["components"]["store"]["health"], "ok", "{status}");
-    let (code, v) = api.get(&format!("/v1/sales/{id}")).await;
+    let (code, v) = api.get_with_status(&format!("/v1/sales/{id}")).await;
     assert_eq!(code, 200, "{v}");
     let credential = api.credential().await;
     queued_sale(&api, &credential, 2).await;
-    let (_, queue) = api.get("/v1/queue").await;
+    let (_, queue) = api.get_with_status("/v1/queue").await;
     assert!(queue.to_string().contains(id.as_str()), "{queue}");
     stop(p).await;
     assert_eq!(quick_check(&t.db_path()), "ok");
@@ -566,23 +519,26 @@ async fn a_conflict_of_the_moment_is_not_remembered_under_its_key() {
     let api = Api::new(&p);
     let credential = api.credential().await;
     let first = queued_sale(&api, &credential, 1).await;
-    let (status, v) = api
-        .post("/v1/sales", None, &sale_body(&credential, 2))
+    let (status, v, _) = api
+        .post_keyed("/v1/sales", None, &sale_body(&credential, 2))
         .await
         .unwrap();
     assert_eq!(status, 201, "{v}");
     let second = v["id"].as_str().unwrap().to_owned();
     let confirm = format!("/v1/sales/{second}/confirm");
     let pin = json!({ "pin": PIN });
-    let (status, v) = api.post(&confirm, Some("confirm-2"), &pin).await.unwrap();
+    let (status, v, _) = api
+        .post_keyed(&confirm, Some("confirm-2"), &pin)
+        .await
+        .unwrap();
     assert_eq!(
         (status, v["code"].as_str()),
         (409, Some("sale.limit_count")),
         "{v}"
     );
     // The limit has room again: the retry under the same key is judged afresh.
-    let (status, v) = api
-        .post(&format!("/v1/sales/{first}/cancel"), None, &json!({}))
+    let (status, v, _) = api
+        .post_keyed(&format!("/v1/sales/{first}/cancel"), None, &json!({}))
         .await
         .unwrap();
     assert_eq!(
@@ -590,10 +546,16 @@ async fn a_conflict_of_the_moment_is_not_remembered_under_its_key() {
         (200, Some("abandoned")),
         "{v}"
     );
-    let (status, v) = api.post(&confirm, Some("confirm-2"), &pin).await.unwrap();
+    let (status, v, _) = api
+        .post_keyed(&confirm, Some("confirm-2"), &pin)
+        .await
+        .unwrap();
     assert_eq!((status, v["state"].as_str()), (200, Some("queued")), "{v}");
     // That answer stands for the key.
-    let (status, v) = api.post(&confirm, Some("confirm-2"), &pin).await.unwrap();
+    let (status, v, _) = api
+        .post_keyed(&confirm, Some("confirm-2"), &pin)
+        .await
+        .unwrap();
     assert_eq!((status, v["state"].as_str()), (200, Some("queued")), "{v}");
     stop(p).await;
 }

@@ -4,12 +4,14 @@
 //! through. Synchronisation is by events (notifications, process exit), never by sleeps.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod bench;
 pub mod notify;
 pub mod process;
 
 use std::path::{Path, PathBuf};
 
+pub use api::Api;
 pub use notify::NotifySocket;
 pub use process::Process;
 

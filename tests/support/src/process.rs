@@ -101,6 +101,16 @@ impl Process {
         self.child.id()
     }
 
+    /// Writes beside `terminal`'s files a copy of config `text` naming this daemon's real API
+    /// address (test configs listen on `127.0.0.1:0`), for CLI commands; returns its path.
+    pub fn cli_config(&self, terminal: &crate::Terminal, text: &str) -> String {
+        let cli_text = text.replace("127.0.0.1:0", &self.addr.to_string());
+        assert_ne!(cli_text, text, "the config names the API's listen address");
+        let path = terminal.path().join("cli.toml");
+        std::fs::write(&path, cli_text).expect("the CLI's config");
+        path.to_str().expect("a UTF-8 path").to_owned()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
