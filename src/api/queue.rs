@@ -211,10 +211,7 @@ async fn pending_count(state: &AppState) -> Result<usize, SaleError> {
 
 /// `POST /v1/queue/{id}/retry`: a rejected or expired stored sale goes back in the queue.
 pub(super) async fn retry(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    match state.sales.requeue(&id).await {
-        Ok(sale) => Json(sale.view()).into_response(),
-        Err(e) => sale_error(&e).into_response(),
-    }
+    view_of(state.sales.requeue(&id).await)
 }
 
 /// `POST /v1/queue/{id}/resolve`: an operator's decision on a sale in doubt (audited in the
@@ -224,17 +221,9 @@ pub(super) async fn resolve(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    // An unknown sale is a 404 whatever the body says.
-    if let Err(e) = state.sales.get(&id).await {
-        return sale_error(&e).into_response();
-    }
-    let resolution = match super::bodies::queue_resolve(&body) {
-        Ok(r) => r,
-        Err(e) => return e.into_response(),
-    };
-    match state.sales.resolve(&id, resolution).await {
-        Ok(sale) => Json(sale.view()).into_response(),
-        Err(e) => sale_error(&e).into_response(),
+    match operator_input(&state, &id, &body, super::bodies::queue_resolve).await {
+        Ok(resolution) => view_of(state.sales.resolve(&id, resolution).await),
+        Err(refused) => refused,
     }
 }
 
@@ -245,15 +234,29 @@ pub(super) async fn ack(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    // An unknown sale is a 404 whatever the body says.
-    if let Err(e) = state.sales.get(&id).await {
-        return sale_error(&e).into_response();
+    match operator_input(&state, &id, &body, super::bodies::queue_ack).await {
+        Ok(ack) => view_of(state.sales.acknowledge_mismatch(&id, ack).await),
+        Err(refused) => refused,
     }
-    let ack = match super::bodies::queue_ack(&body) {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
-    match state.sales.acknowledge_mismatch(&id, ack).await {
+}
+
+/// The body of an operator's step on sale `id`, read by `parse`: an unknown sale is a 404
+/// whatever the body says; a bad body is a 400 and changes nothing.
+async fn operator_input<T>(
+    state: &AppState,
+    id: &str,
+    body: &[u8],
+    parse: fn(&[u8]) -> Result<T, ApiError>,
+) -> Result<T, Response> {
+    if let Err(e) = state.sales.get(id).await {
+        return Err(sale_error(&e).into_response());
+    }
+    parse(body).map_err(IntoResponse::into_response)
+}
+
+/// The sale's view, or the error as the API answers it.
+fn view_of(result: Result<Sale, SaleError>) -> Response {
+    match result {
         Ok(sale) => Json(sale.view()).into_response(),
         Err(e) => sale_error(&e).into_response(),
     }
