@@ -11,13 +11,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use medsettle::config::{Config, SaleMode};
+use medsettle::config::Config;
 use medsettle::credential::Credentials;
-use medsettle::settle::{Confirmation, Engine, EngineParts, NewItem, NewSale};
+use medsettle::settle::Confirmation;
 use medsettle::store::Store;
-use medsettle::upstream::{Price, Qty};
 use medsettle_sandbox::{Fault, FaultRule, SandboxConfig};
-use medsettle_test_support::zhang_card;
+use medsettle_test_support::bench;
 
 const SALES: usize = 1_000;
 const SEQUENTIAL: usize = 50;
@@ -72,48 +71,19 @@ async fn drain(dir: &std::path::Path, n: usize, width: u32) -> Duration {
     config.settle.forward_concurrency = width;
     // The sandbox insurer asks no PIN (as in the demo).
     config.settle.skip_pin_consent = true;
-    config.upstream = Some(
-        toml::from_str(&format!(
-            "base_url = \"{}\"\nallow_plain_http = true\nsigntype = \"MOCK\"\n",
-            sandbox.base_url()
-        ))
-        .unwrap(),
-    );
+    config.upstream = Some(medsettle_test_support::sandbox_upstream(
+        &sandbox.base_url(),
+        "MOCK",
+    ));
     let (store, _) = Store::open(&config.store.path, Duration::from_secs(5)).unwrap();
     let credentials = Arc::new(Credentials::default());
     let client =
         Arc::new(medsettle::daemon::upstream::build(&config, store.clone(), None, None).unwrap());
-    let engine = Arc::new(Engine::new(EngineParts {
-        store: store.clone(),
-        platform: Some(client as Arc<dyn medsettle::upstream::platform::Platform>),
-        card: None,
-        events: medsettle::events::EventBus::default(),
-        config: config.settle.clone(),
-        terminal: config.terminal.clone(),
-        credentials: Arc::clone(&credentials),
-        clock: None,
-        status: None,
-    }));
-    for _ in 0..n {
-        let credential_id = credentials.insert(zhang_card());
-        let sale = engine
-            .create(NewSale {
-                credential_id,
-                items: vec![NewItem {
-                    code: "XA01BAA123A001010100001".into(),
-                    local_code: None,
-                    name: "阿莫西林胶囊".into(),
-                    cnt: Qty::parse("1").unwrap(),
-                    pric: Price::parse("0.10").unwrap(),
-                }],
-                mode: Some(SaleMode::ForceOffline),
-                use_account: Some(true),
-            })
-            .await
-            .unwrap();
+    let engine = bench::engine(&store, &config, &credentials, Some(client));
+    for id in bench::new_sales(&engine, &credentials, n).await {
         engine
             .confirm(
-                &sale.id,
+                &id,
                 Confirmation {
                     pin: None,
                     collected: None,

@@ -11,12 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use medsettle::config::{Config, SaleMode};
+use medsettle::config::Config;
 use medsettle::credential::Credentials;
-use medsettle::settle::{Confirmation, Engine, EngineParts, NewItem, NewSale};
+use medsettle::settle::Confirmation;
 use medsettle::store::{SaleTransition, Store};
-use medsettle::upstream::{Price, Qty};
-use medsettle_test_support::zhang_card;
+use medsettle_test_support::bench;
 
 const ROUNDS: usize = 2_000;
 const DRAIN: usize = 300;
@@ -65,49 +64,6 @@ fn raw_sqlite(dir: &std::path::Path) {
     );
 }
 
-fn engine(
-    store: &Store,
-    config: &Config,
-    credentials: &Arc<Credentials>,
-    client: Option<Arc<medsettle::upstream::client::Client>>,
-) -> Arc<Engine> {
-    Arc::new(Engine::new(EngineParts {
-        store: store.clone(),
-        platform: client.map(|c| c as Arc<dyn medsettle::upstream::platform::Platform>),
-        card: None,
-        events: medsettle::events::EventBus::default(),
-        config: config.settle.clone(),
-        terminal: config.terminal.clone(),
-        credentials: Arc::clone(credentials),
-        clock: None,
-        status: None,
-    }))
-}
-
-async fn new_sales(engine: &Engine, credentials: &Credentials, n: usize) -> Vec<String> {
-    let mut ids = Vec::with_capacity(n);
-    for _ in 0..n {
-        let credential_id = credentials.insert(zhang_card());
-        let sale = engine
-            .create(NewSale {
-                credential_id,
-                items: vec![NewItem {
-                    code: "XA01BAA123A001010100001".into(),
-                    local_code: None,
-                    name: "阿莫西林胶囊".into(),
-                    cnt: Qty::parse("1").unwrap(),
-                    pric: Price::parse("0.10").unwrap(),
-                }],
-                mode: Some(SaleMode::ForceOffline),
-                use_account: Some(true),
-            })
-            .await
-            .unwrap();
-        ids.push(sale.id);
-    }
-    ids
-}
-
 async fn engine_benches(dir: &std::path::Path) {
     let sandbox = medsettle_sandbox::start(medsettle_sandbox::SandboxConfig::default())
         .await
@@ -129,8 +85,8 @@ async fn engine_benches(dir: &std::path::Path) {
     let credentials = Arc::new(Credentials::default());
 
     // 1a. The store's enqueue transaction alone.
-    let offline = engine(&store, &config, &credentials, None);
-    let ids = new_sales(&offline, &credentials, ROUNDS).await;
+    let offline = bench::engine(&store, &config, &credentials, None);
+    let ids = bench::new_sales(&offline, &credentials, ROUNDS).await;
     let limits = config.settle.limits();
     let mut samples = Vec::with_capacity(ROUNDS);
     let started = Instant::now();
@@ -162,7 +118,7 @@ async fn engine_benches(dir: &std::path::Path) {
     );
 
     // 1b. The whole engine call (`skip_pin_consent`: no PIN needed, nothing sent on enqueue).
-    let online = engine(
+    let online = bench::engine(
         &store,
         &config,
         &credentials,
@@ -170,7 +126,7 @@ async fn engine_benches(dir: &std::path::Path) {
             medsettle::daemon::upstream::build(&config, store.clone(), None, None).unwrap(),
         )),
     );
-    let ids = new_sales(&online, &credentials, ROUNDS).await;
+    let ids = bench::new_sales(&online, &credentials, ROUNDS).await;
     let mut samples = Vec::with_capacity(ROUNDS);
     let started = Instant::now();
     for id in &ids {
@@ -194,7 +150,7 @@ async fn engine_benches(dir: &std::path::Path) {
     );
 
     // 1c. Sixteen cashiers enqueueing at once: the writer commits waiting writes together.
-    let ids = new_sales(&online, &credentials, ROUNDS).await;
+    let ids = bench::new_sales(&online, &credentials, ROUNDS).await;
     let before = store.stats();
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -246,8 +202,8 @@ async fn engine_benches(dir: &std::path::Path) {
     let (store, _) = Store::open(&config.store.path, Duration::from_secs(5)).unwrap();
     let client =
         Arc::new(medsettle::daemon::upstream::build(&config, store.clone(), None, None).unwrap());
-    let drainer = engine(&store, &config, &credentials, Some(client));
-    let ids = new_sales(&drainer, &credentials, DRAIN).await;
+    let drainer = bench::engine(&store, &config, &credentials, Some(client));
+    let ids = bench::new_sales(&drainer, &credentials, DRAIN).await;
     for id in &ids {
         drainer
             .confirm(

@@ -165,12 +165,7 @@ async fn doubt_an_unreachable_platform_never_gets_a_2601_and_the_sales_settle_wh
     assert_eq!(ledger.effective().count(), 1);
 
     // An online sale presettled, then the platform goes away (nothing listens).
-    let online = d.sale("20.00", "prefer_online").await;
-    let (status, v) = d
-        .api
-        .post(&format!("/v1/sales/{online}/presettle"), json!({}))
-        .await;
-    assert_eq!(status, 200, "{v}");
+    let online = d.api.presettled("prefer_online", "20.00", json!({})).await;
     let before = first.ledger();
     first.shutdown().await;
     let (status, v) = d
@@ -256,12 +251,7 @@ async fn doubt_a_refused_2601_ends_in_an_alarm_with_the_evidence_and_queue_resol
     .await;
 
     // Online: the cashier is told the sale is held, never "try again".
-    let online = d.sale("20.00", "prefer_online").await;
-    let (status, v) = d
-        .api
-        .post(&format!("/v1/sales/{online}/presettle"), json!({}))
-        .await;
-    assert_eq!(status, 200, "{v}");
+    let online = d.api.presettled("prefer_online", "20.00", json!({})).await;
     let (status, v) = d
         .api
         .post(&format!("/v1/sales/{online}/confirm"), json!({}))

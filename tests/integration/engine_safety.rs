@@ -118,18 +118,9 @@ async fn a_client_that_leaves_mid_confirm_gets_its_sale_settled_once_without_a_r
     let sandbox = sandbox(vec![rule("2102", Fault::Hold { commit: true }, Some(1))]).await;
     let t = terminal(&sandbox.base_url(), "");
     let daemon = start(&t).await;
-    let cred = Api::new(&daemon).credential().await;
     let id = Api::new(&daemon)
-        .new_sale(&cred, "prefer_online", "12.30")
+        .presettled("prefer_online", "12.30", json!({}))
         .await;
-    let (status, v, _) = post(
-        &daemon,
-        &format!("/v1/sales/{id}/presettle"),
-        None,
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
 
     // The cashier's confirm; the platform settles and holds its answer; the client leaves.
     let path = format!("/v1/sales/{id}/confirm");
@@ -202,18 +193,9 @@ async fn a_confirm_outliving_the_request_timeout_answers_in_progress_and_its_ret
         c.api.request_timeout_ms = 1_500;
     });
     let daemon = start(&t).await;
-    let cred = Api::new(&daemon).credential().await;
     let id = Api::new(&daemon)
-        .new_sale(&cred, "prefer_online", "7.70")
+        .presettled("prefer_online", "7.70", json!({}))
         .await;
-    let (status, v, _) = post(
-        &daemon,
-        &format!("/v1/sales/{id}/presettle"),
-        None,
-        json!({}),
-    )
-    .await;
-    assert_eq!(status, 200, "{v}");
     let path = format!("/v1/sales/{id}/confirm");
     // The 2102 is held past the request timeout: 202, the sale as it is, do not retry.
     let (status, v, _) = post(&daemon, &path, Some("slow-1"), json!({})).await;
@@ -263,20 +245,11 @@ async fn a_sale_killed_while_confirmed_settles_once_on_a_retried_confirm_after_r
     let sandbox = sandbox(vec![]).await;
     let t = terminal(&sandbox.base_url(), "");
     let daemon = start(&t).await;
-    let cred = Api::new(&daemon).credential().await;
     let mut ids = Vec::new();
     for pric in ["3.10", "4.20"] {
         let id = Api::new(&daemon)
-            .new_sale(&cred, "prefer_online", pric)
+            .presettled("prefer_online", pric, json!({}))
             .await;
-        let (status, v, _) = post(
-            &daemon,
-            &format!("/v1/sales/{id}/presettle"),
-            None,
-            json!({}),
-        )
-        .await;
-        assert_eq!(status, 200, "{v}");
         ids.push(id);
     }
     daemon.signal(9);

@@ -106,15 +106,21 @@ impl Api {
         v["id"].as_str().unwrap().to_owned()
     }
 
-    /// A card sale of `pric` yuan settled online: read, create (`require_online`), presettle
-    /// with `presettle` as the body, confirm. The sale's view after confirming.
-    pub async fn online_sale(&self, pric: &str, presettle: Value) -> Value {
+    /// A new card sale of `pric` yuan in `mode`, presettled with `presettle` as the body: its id.
+    pub async fn presettled(&self, mode: &str, pric: &str, presettle: Value) -> String {
         let credential = self.credential().await;
-        let id = self.new_sale(&credential, "require_online", pric).await;
+        let id = self.new_sale(&credential, mode, pric).await;
         let (status, v) = self
             .post(&format!("/v1/sales/{id}/presettle"), presettle)
             .await;
         assert_eq!(status, 200, "{v}");
+        id
+    }
+
+    /// A card sale of `pric` yuan settled online: [`Api::presettled`] (`require_online`), then
+    /// confirmed. The sale's view after confirming.
+    pub async fn online_sale(&self, pric: &str, presettle: Value) -> Value {
+        let id = self.presettled("require_online", pric, presettle).await;
         let (status, v) = self
             .post(&format!("/v1/sales/{id}/confirm"), json!({}))
             .await;

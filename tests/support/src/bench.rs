@@ -1,5 +1,6 @@
-//! What the benchmarks share: their runtime, latency quantiles and a process's resident memory.
-//! Measurements only; nothing here asserts a time.
+//! What the benchmarks share: their runtime, an engine over a store and a platform, the sales
+//! they feed it, latency quantiles and a process's resident memory. Measurements only; nothing
+//! here asserts a time.
 
 use std::time::Duration;
 
@@ -34,4 +35,57 @@ pub fn rss_kib(pid: u32) -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// An engine over `store` with `config`'s `[settle]` and `[terminal]`, `client` as its platform
+/// (`None`: offline only), no card reader and no status board.
+pub fn engine(
+    store: &medsettle::store::Store,
+    config: &medsettle::config::Config,
+    credentials: &std::sync::Arc<medsettle::credential::Credentials>,
+    client: Option<std::sync::Arc<medsettle::upstream::client::Client>>,
+) -> std::sync::Arc<medsettle::settle::Engine> {
+    std::sync::Arc::new(medsettle::settle::Engine::new(
+        medsettle::settle::EngineParts {
+            store: store.clone(),
+            platform: client
+                .map(|c| c as std::sync::Arc<dyn medsettle::upstream::platform::Platform>),
+            card: None,
+            events: medsettle::events::EventBus::default(),
+            config: config.settle.clone(),
+            terminal: config.terminal.clone(),
+            credentials: std::sync::Arc::clone(credentials),
+            clock: None,
+            status: None,
+        },
+    ))
+}
+
+/// `n` new `force_offline` sales of one box at 0.10 yuan, each with a fresh read of the
+/// sandbox's 张三 card: their ids (captured, not yet stored).
+pub async fn new_sales(
+    engine: &medsettle::settle::Engine,
+    credentials: &medsettle::credential::Credentials,
+    n: usize,
+) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let sale = engine
+            .create(medsettle::settle::NewSale {
+                credential_id: credentials.insert(crate::zhang_card()),
+                items: vec![medsettle::settle::NewItem {
+                    code: "XA01BAA123A001010100001".into(),
+                    local_code: None,
+                    name: "阿莫西林胶囊".into(),
+                    cnt: medsettle::upstream::Qty::parse("1").expect("a quantity"),
+                    pric: medsettle::upstream::Price::parse("0.10").expect("a price"),
+                }],
+                mode: Some(medsettle::config::SaleMode::ForceOffline),
+                use_account: Some(true),
+            })
+            .await
+            .expect("a new sale");
+        ids.push(sale.id);
+    }
+    ids
 }
