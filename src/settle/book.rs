@@ -133,10 +133,12 @@ impl SaleBook {
         edit: impl FnOnce(&mut Sale),
     ) -> Result<(), SaleError> {
         let from = sale.state;
-        let to = from.next(event).map_err(|e| SaleError::WrongState {
-            state: e.from,
-            action: event_action(event),
-        })?;
+        let to = from
+            .next_for(sale.kind, event)
+            .map_err(|e| SaleError::WrongState {
+                state: e.from,
+                action: event_action(event),
+            })?;
         let mut next = sale.clone();
         edit(&mut next);
         next.state = to;
@@ -215,6 +217,30 @@ impl SaleBook {
             "sale.state",
             serde_json::json!({ "id": next.id, "from": next.state, "to": next.state, "sale": next.view() }),
         );
+        *sale = next;
+        Ok(())
+    }
+
+    /// [`SaleBook::annotate`] that also sets when the forwarder may next work on the sale.
+    pub(super) async fn annotate_due(
+        &self,
+        sale: &mut Sale,
+        event: &str,
+        detail: serde_json::Value,
+        next_attempt_at_ms: i64,
+        edit: impl FnOnce(&mut Sale),
+    ) -> Result<(), SaleError> {
+        let mut next = sale.clone();
+        edit(&mut next);
+        let row = Row {
+            from: sale.state,
+            to: sale.state,
+            event,
+            detail,
+            next_attempt_at_ms: Some(next_attempt_at_ms),
+            store_offline: None,
+        };
+        self.write(&next, row).await?;
         *sale = next;
         Ok(())
     }
@@ -307,6 +333,13 @@ fn event_name(e: SaleEvent) -> &'static str {
         SaleEvent::ResolveUnsettled => "resolve_unsettled",
         SaleEvent::ResolveCancelled => "resolve_cancelled",
         SaleEvent::Refunded => "refunded",
+        SaleEvent::Register => "register",
+        SaleEvent::Registered => "registered",
+        SaleEvent::Upload => "upload",
+        SaleEvent::Reprice => "reprice",
+        SaleEvent::Undo => "undo",
+        SaleEvent::Undone => "undone",
+        SaleEvent::ResolveUndone => "resolve_undone",
     }
 }
 
@@ -317,6 +350,10 @@ fn event_action(e: SaleEvent) -> &'static str {
         SaleEvent::Cancel => "be cancelled",
         SaleEvent::Store => "be stored offline",
         SaleEvent::Confirm => "be confirmed",
+        SaleEvent::Undo => "be undone",
+        SaleEvent::Reprice => "be re-priced",
+        SaleEvent::Upload => "take fee lines",
+        SaleEvent::ResolveUndone => "be resolved by an operator",
         SaleEvent::ResolveSettled | SaleEvent::ResolveUnsettled | SaleEvent::ResolveCancelled => {
             "be resolved by an operator"
         }

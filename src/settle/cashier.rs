@@ -108,6 +108,8 @@ impl Cashier {
             last_error: None,
             stored: false,
             age_waived: false,
+            kind: super::state::SaleKind::Pharmacy,
+            visit: None,
         };
         let detail = serde_json::json!({ "mode": mode, "credential": sale.credential.kind() });
         self.book.create(&sale, detail, idempotency).await?;
@@ -116,7 +118,7 @@ impl Cashier {
 
     /// Turns a fresh credential into the sale's credential (an e-voucher is decoded now: its
     /// token is short-lived).
-    async fn resolve(&self, fresh: Fresh) -> Result<Credential, SaleError> {
+    pub(super) async fn resolve(&self, fresh: Fresh) -> Result<Credential, SaleError> {
         Ok(match fresh {
             Fresh::Card(r) => Credential::from_card(&r),
             Fresh::Essc(id) => Credential::from_essc(&id),
@@ -407,7 +409,11 @@ impl Cashier {
     /// e-voucher. What the sale keeps is a seal bound to it (`consent.rs`), never the PIN or a
     /// hash of it. Only `settle.skip_pin_consent` (sandbox and demo builds) skips the PIN —
     /// the platform's `signtype` has no say.
-    async fn consent(&self, sale: &Sale, pin: Option<Pin>) -> Result<Consent, SaleError> {
+    pub(super) async fn consent(
+        &self,
+        sale: &Sale,
+        pin: Option<Pin>,
+    ) -> Result<Consent, SaleError> {
         if let Credential::EVoucher { .. } = sale.credential {
             return Ok(Consent::EVoucher);
         }
@@ -507,10 +513,9 @@ impl Cashier {
 
 /// The request in doubt is a cancellation (2103/2208).
 fn cancelling(sale: &Sale) -> bool {
-    sale.attempt.as_ref().is_some_and(|a| {
-        a.infno == crate::upstream::tx::reverse::PHARMACY_CANCEL
-            || a.infno == crate::upstream::tx::reverse::OUTPATIENT_CANCEL
-    })
+    sale.attempt
+        .as_ref()
+        .is_some_and(|a| !super::settler::is_settlement(&a.infno))
 }
 
 /// The error the earlier run of an operation ended with (its recorded failure), for a retry.

@@ -118,7 +118,15 @@ impl Doubts {
     /// The sales the alarm names now: every `held` one, and those in doubt for longer than the
     /// configured time (since their request was recorded), oldest first.
     pub(super) async fn overdue(&self) -> Result<Vec<Sale>, super::SaleError> {
-        let states: Vec<&str> = SaleState::IN_DOUBT.iter().map(|s| s.as_str()).collect();
+        let states: Vec<&str> = SaleState::IN_DOUBT
+            .iter()
+            .chain(&[
+                SaleState::Registering,
+                SaleState::Undoing,
+                SaleState::Closing,
+            ])
+            .map(|s| s.as_str())
+            .collect();
         let rows = self
             .book
             .store()
@@ -130,8 +138,19 @@ impl Doubts {
             let Ok(sale) = serde_json::from_str::<Sale>(&row.doc) else {
                 continue;
             };
-            let since = sale.attempt.as_ref().map_or(row.updated_at_ms, |a| a.at_ms);
-            if sale.state == SaleState::Held || now_ms - since >= self.alarm_after_ms {
+            let since = if sale.state.visit_pending() {
+                row.created_at_ms.max(
+                    sale.visit
+                        .as_ref()
+                        .and_then(|v| v.step.as_ref())
+                        .map_or(0, |s| s.at_ms),
+                )
+            } else {
+                sale.attempt.as_ref().map_or(row.updated_at_ms, |a| a.at_ms)
+            };
+            // An undo the platform refused names the visit at once, like a held sale.
+            let refused = sale.visit.as_ref().is_some_and(|v| v.undo_refusals > 0);
+            if sale.state == SaleState::Held || refused || now_ms - since >= self.alarm_after_ms {
                 out.push(sale);
             }
         }

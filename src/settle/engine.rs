@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::book::SaleBook;
 use super::cashier::{Cashier, CashierParts};
+use super::clinic::Clinic;
 use super::doubt::Doubts;
 use super::error::SaleError;
 use super::forwarder::{Forwarder, Pass};
@@ -43,6 +44,7 @@ pub struct Engine {
     forwarder: Arc<Forwarder>,
     reconciler: Arc<Reconciler>,
     cashier: Arc<Cashier>,
+    clinic: Arc<Clinic>,
     resolver: Resolver,
     doubts: Arc<Doubts>,
     terminal: TerminalConfig,
@@ -89,16 +91,26 @@ impl Engine {
             parts.config.clone(),
             parts.status,
         ));
+        let cashier = Arc::new(Cashier::new(CashierParts {
+            book: Arc::clone(&book),
+            settler: Arc::clone(&settler),
+            forwarder: Arc::clone(&forwarder),
+            card: parts.card,
+            config: parts.config.clone(),
+            credentials: Arc::clone(&parts.credentials),
+        }));
+        let clinic = Arc::new(Clinic::new(
+            Arc::clone(&book),
+            Arc::clone(&settler),
+            Arc::clone(&cashier),
+            parts.config.clone(),
+            Arc::clone(&parts.credentials),
+        ));
+        forwarder.set_clinic(Arc::clone(&clinic));
         Engine {
             recovery: Recovery::new(Arc::clone(&book), Arc::clone(&settler)),
-            cashier: Arc::new(Cashier::new(CashierParts {
-                book: Arc::clone(&book),
-                settler: Arc::clone(&settler),
-                forwarder: Arc::clone(&forwarder),
-                card: parts.card,
-                config: parts.config.clone(),
-                credentials: Arc::clone(&parts.credentials),
-            })),
+            cashier,
+            clinic,
             resolver: Resolver::new(
                 Arc::clone(&book),
                 Arc::clone(&settler),
@@ -294,5 +306,73 @@ impl Engine {
     /// An operator puts a rejected or expired stored sale back in the queue.
     pub async fn requeue(&self, id: &str) -> Result<Sale, SaleError> {
         self.cashier.requeue(id).await
+    }
+
+    /// `POST /v1/visits`: records an outpatient visit (its `Idempotency-Key` with it), then
+    /// registers it (1101, 2201, 2203/2203A) and uploads its fee lines if it has some. A
+    /// failure after recording is [`SaleError::At`] (the visit, where it stopped, why).
+    pub async fn create_visit(
+        &self,
+        new: super::visit::NewVisit,
+        idempotency: Option<crate::store::IdempotencyClaim>,
+    ) -> Result<Sale, SaleError> {
+        self.clinic.create(new, idempotency).await
+    }
+
+    /// `POST /v1/visits/{id}/register`: registration (again) with the cashier's insurance
+    /// choice among the 1101 rows.
+    pub async fn register_visit(
+        &self,
+        id: &str,
+        insutype: Option<&str>,
+    ) -> Result<Sale, SaleError> {
+        self.clinic.register(id, insutype).await
+    }
+
+    /// `PUT /v1/visits/{id}/details`: uploads (2204) or replaces (2205 + 2204) the fee lines.
+    pub async fn visit_details(
+        &self,
+        id: &str,
+        details: Option<super::visit::NewDetails>,
+    ) -> Result<Sale, SaleError> {
+        self.clinic.details(id, details).await
+    }
+
+    /// `POST /v1/visits/{id}/presettle`: 2206, the split the patient sees.
+    pub async fn presettle_visit(&self, id: &str) -> Result<Sale, SaleError> {
+        self.clinic.presettle(id).await
+    }
+
+    /// `POST /v1/visits/{id}/confirm`: the patient consents; 2207. Runs to the end in its
+    /// own task whatever happens to the caller, like [`Engine::confirm`].
+    pub async fn confirm_visit(&self, id: &str, c: Confirmation) -> Result<Sale, SaleError> {
+        let clinic = Arc::clone(&self.clinic);
+        let owned = id.to_owned();
+        self.to_the_end(id, async move { clinic.confirm(&owned, c).await })
+            .await
+    }
+
+    /// `POST /v1/visits/{id}/cancel`: abandons the visit and undoes what the platform holds
+    /// (2205, 2202); what cannot be undone now the forwarder finishes (`undoing`).
+    pub async fn cancel_visit(&self, id: &str) -> Result<Sale, SaleError> {
+        let clinic = Arc::clone(&self.clinic);
+        let owned = id.to_owned();
+        let r = self
+            .to_the_end(id, async move { clinic.cancel(&owned).await })
+            .await;
+        self.forwarder.wake();
+        r
+    }
+
+    /// `POST /v1/visits/{id}/refund`: 2208, then the visit's lines and registration are
+    /// undone (`closing` → `cancelled`).
+    pub async fn refund_visit(&self, id: &str) -> Result<Sale, SaleError> {
+        let clinic = Arc::clone(&self.clinic);
+        let owned = id.to_owned();
+        let r = self
+            .to_the_end(id, async move { clinic.refund(&owned).await })
+            .await;
+        self.forwarder.wake();
+        r
     }
 }

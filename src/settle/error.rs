@@ -71,6 +71,26 @@ pub enum SaleError {
         chosen: String,
         offered: Vec<String>,
     },
+    /// A field of a visit request breaks the contract's rule (length, format, code).
+    #[error("field {field}: {problem}")]
+    Invalid { field: String, problem: String },
+    /// 1101 offered several basic insurances and the request chose none.
+    #[error("the person has several insurances ({}): choose one (insutype)", offered.join(", "))]
+    InsutypeRequired { offered: Vec<String> },
+    /// A visit route on a pharmacy sale, or the other way round.
+    #[error("{id} is not {expected}")]
+    WrongKind { id: String, expected: &'static str },
+    /// A visit was recorded, then a later step of the same request failed: `cause` says why,
+    /// the visit stays `state` (the answer names both; a retry goes on from there).
+    #[error("{cause} (visit {id} is recorded, state {state})")]
+    At {
+        id: String,
+        state: SaleState,
+        cause: Box<SaleError>,
+    },
+    /// A settled visit is refunded (2208), not cancelled.
+    #[error("visit {0} is settled: refund it (POST /v1/visits/{0}/refund)")]
+    VisitSettled(String),
 }
 
 impl From<StoreError> for SaleError {
@@ -95,15 +115,20 @@ impl SaleError {
     /// The HTTP status for the API.
     pub fn http_status(&self) -> u16 {
         match self {
+            SaleError::At { cause, .. } => cause.http_status(),
             SaleError::NotFound(_) => 404,
-            SaleError::BadRequest(_) | SaleError::UnknownCredential(_) | SaleError::PinRequired => {
-                400
-            }
+            SaleError::BadRequest(_)
+            | SaleError::Invalid { .. }
+            | SaleError::UnknownCredential(_)
+            | SaleError::PinRequired => 400,
             SaleError::NotStorable { .. }
             | SaleError::WrongState { .. }
             | SaleError::OtherCard
             | SaleError::Busy(_)
             | SaleError::InsutypeNotOffered { .. }
+            | SaleError::InsutypeRequired { .. }
+            | SaleError::WrongKind { .. }
+            | SaleError::VisitSettled(_)
             | SaleError::NotInDoubt { .. }
             | SaleError::ReversalUnproven { .. } => 409,
             SaleError::Limit { .. } => 409,
@@ -124,6 +149,7 @@ impl SaleError {
 impl UserFacing for SaleError {
     fn code(&self) -> &'static str {
         match self {
+            SaleError::At { cause, .. } => cause.code(),
             SaleError::NotFound(_) => "sale.not_found",
             SaleError::BadRequest(_) => "sale.bad_request",
             SaleError::UnknownCredential(_) => "sale.unknown_credential",
@@ -149,11 +175,21 @@ impl UserFacing for SaleError {
             SaleError::Card(_, code, _) => code,
             SaleError::Store(e) => e.code(),
             SaleError::InsutypeNotOffered { .. } => "sale.insutype_not_offered",
+            SaleError::Invalid { .. } => "visit.invalid_field",
+            SaleError::InsutypeRequired { .. } => "visit.insutype_required",
+            SaleError::WrongKind { .. } => "sale.wrong_kind",
+            SaleError::VisitSettled(_) => "visit.settled",
         }
     }
 
     fn message_zh(&self) -> String {
         match self {
+            SaleError::At { id, cause, .. } => {
+                format!(
+                    "{}（就诊记录 {id} 已保存，可继续操作或撤销。）",
+                    cause.message_zh()
+                )
+            }
             SaleError::NotFound(_) => "未找到该笔交易。".into(),
             SaleError::BadRequest(d) => format!("交易请求有误：{d}"),
             SaleError::UnknownCredential(_) => "凭证已失效，请重新读卡或扫码。".into(),
@@ -201,11 +237,27 @@ impl UserFacing for SaleError {
                 "所选险种 {chosen} 不在该参保人的参保信息中，可选险种：{}。",
                 offered.join("、")
             ),
+            SaleError::Invalid { field, problem } => {
+                format!("字段 {field} 不符合要求：{problem}")
+            }
+            SaleError::InsutypeRequired { offered } => format!(
+                "参保人有多个基本医疗保险险种（{}），请选择本次就诊使用的险种。",
+                offered.join("、")
+            ),
+            SaleError::WrongKind { expected, .. } => match *expected {
+                "a visit" => "这不是门诊就诊记录，请使用药店交易接口。".into(),
+                _ => "这是门诊就诊记录，请使用门诊接口（/v1/visits）。".into(),
+            },
+            SaleError::VisitSettled(_) => "该次就诊已结算，请使用退费（撤销结算）功能。".into(),
         }
     }
 
     fn message_en(&self) -> String {
         match self {
+            SaleError::At { id, cause, .. } => format!(
+                "{} (visit {id} is recorded: go on from where it stopped, or cancel it)",
+                cause.message_en()
+            ),
             SaleError::Upstream(e) => e.message_en(),
             SaleError::Earlier(f) => f.message_en.clone(),
             SaleError::Card(_, _, en) => en.clone(),
@@ -258,5 +310,10 @@ pub fn state_zh(s: SaleState) -> &'static str {
         SaleState::Expired => "已过期",
         SaleState::Abandoned => "已放弃",
         SaleState::Held => "待人工处理",
+        SaleState::Registering => "挂号中",
+        SaleState::Registered => "已挂号",
+        SaleState::Uploaded => "费用已上传",
+        SaleState::Undoing => "撤销挂号中",
+        SaleState::Closing => "已退费，撤销挂号中",
     }
 }

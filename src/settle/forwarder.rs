@@ -30,13 +30,16 @@ use crate::status::StatusBoard;
 /// States the forwarder works on. `settling`/`cancelling` only when their operation was cut
 /// off: every money operation holds its sale's lock from its first transition to its last, so
 /// such a sale whose lock is free is stranded, and is recovered from the audit table.
-const WORK: [SaleState; 6] = [
+const WORK: [SaleState; 9] = [
     SaleState::Queued,
     SaleState::Unknown,
     SaleState::Reversing,
     SaleState::Reversed,
     SaleState::Settling,
     SaleState::Cancelling,
+    SaleState::Registering,
+    SaleState::Undoing,
+    SaleState::Closing,
 ];
 
 /// Online sales abandoned once left unattended longer than `settle.unattended_sale_minutes`:
@@ -48,6 +51,14 @@ const UNATTENDED: [SaleState; 5] = [
     SaleState::Presettled,
     SaleState::Confirmed,
     SaleState::Reversed,
+];
+
+/// States only a visit is left in unattended (a rejected visit may hold a registration and
+/// fee lines: they are undone).
+const UNATTENDED_VISITS: [SaleState; 3] = [
+    SaleState::Registered,
+    SaleState::Uploaded,
+    SaleState::Rejected,
 ];
 
 /// The alarm shown while stored sales wait for an operator (rejected or expired).
@@ -86,6 +97,8 @@ pub(super) struct Forwarder {
     flush_requested: AtomicBool,
     /// Where stored sales that need an operator are shown as an alarm.
     status: Option<Arc<StatusBoard>>,
+    /// The visits' undo chains and lost registrations (set once the clinic exists).
+    clinic: std::sync::OnceLock<Arc<super::clinic::Clinic>>,
 }
 
 impl Forwarder {
@@ -103,7 +116,13 @@ impl Forwarder {
             wake: Notify::new(),
             flush_requested: AtomicBool::new(false),
             status,
+            clinic: std::sync::OnceLock::new(),
         }
+    }
+
+    /// The clinic whose visits the forwarder drives on (undo chains, lost registrations).
+    pub(super) fn set_clinic(&self, clinic: Arc<super::clinic::Clinic>) {
+        let _ = self.clinic.set(clinic);
     }
 
     /// An operator's flush: the next pass tries every waiting sale now, backoff or not.
@@ -261,6 +280,18 @@ impl Forwarder {
                 tracing::warn!(sale = %sale.id, state = %sale.state, "recovering a stranded sale");
                 self.recovery.one(&mut sale).await
             }
+            SaleState::Registering | SaleState::Undoing | SaleState::Closing => {
+                let Some(clinic) = self.clinic.get() else {
+                    return Ok(false);
+                };
+                let before = sale.state;
+                let r = if before == SaleState::Registering {
+                    clinic.recover_registration(&mut sale).await
+                } else {
+                    clinic.unwind(&mut sale).await
+                };
+                return r.map(|()| sale.state != before);
+            }
             SaleState::Reversed if !sale.stored => return Ok(false),
             state if WORK.contains(&state) => self.forward_one(&mut sale).await,
             // Moved on since the page was read.
@@ -278,11 +309,18 @@ impl Forwarder {
         let window_ms = i64::from(self.config.unattended_sale_minutes) * 60_000;
         let before_ms = now_ms - window_ms;
         let states: Vec<&str> = UNATTENDED.iter().map(|s| s.as_str()).collect();
-        let rows = self
+        let mut rows = self
             .book
             .store()
-            .sales_unattended(&states, before_ms, UNATTENDED_BATCH)
+            .sales_unattended(&states, before_ms, UNATTENDED_BATCH, false)
             .await?;
+        let visits: Vec<&str> = UNATTENDED_VISITS.iter().map(|s| s.as_str()).collect();
+        rows.extend(
+            self.book
+                .store()
+                .sales_unattended(&visits, before_ms, UNATTENDED_BATCH, true)
+                .await?,
+        );
         let mut n = 0;
         for row in rows {
             let Some(_guard) = self.book.try_lock(&row.id) else {
@@ -303,11 +341,20 @@ impl Forwarder {
                 "idle_minutes": (now_ms - now.updated_at_ms) / 60_000,
                 "unattended_sale_minutes": self.config.unattended_sale_minutes,
             });
-            match self
-                .book
-                .transition(&mut sale, SaleEvent::Abandon, detail, None, |_| {})
-                .await
-            {
+            let outcome = match (sale.kind, self.clinic.get()) {
+                // A visit gives the platform back what it holds (the undo chain runs on the
+                // next pass).
+                (super::state::SaleKind::Outpatient, Some(clinic)) => {
+                    clinic.abandon(&mut sale, detail).await
+                }
+                (super::state::SaleKind::Outpatient, None) => continue,
+                _ => {
+                    self.book
+                        .transition(&mut sale, SaleEvent::Abandon, detail, None, |_| {})
+                        .await
+                }
+            };
+            match outcome {
                 Ok(()) => {
                     tracing::info!(sale = %sale.id, from = %from, "unattended sale abandoned");
                     n += 1;

@@ -81,6 +81,7 @@ pub(super) fn items_of(lines: Vec<NewItem>) -> Result<(Vec<Item>, Fen), SaleErro
             cnt: it.cnt,
             pric: it.pric,
             amount,
+            visit: None,
         });
     }
     let amount = Fen::checked_sum(items.iter().map(|i| i.amount))

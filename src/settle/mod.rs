@@ -9,6 +9,7 @@
 
 mod book;
 mod cashier;
+mod clinic;
 mod consent;
 pub mod doubt;
 pub mod engine;
@@ -26,9 +27,12 @@ mod settler;
 pub mod state;
 #[cfg(test)]
 mod tests;
+pub mod visit;
+mod visit_requests;
 
 pub use engine::{Confirmation, Engine, EngineParts, NewItem, NewSale};
 pub use error::SaleError;
 pub use resolve::{Decision, MismatchAck, Resolution};
 pub use sale::Sale;
-pub use state::{SaleEvent, SaleState};
+pub use state::{SaleEvent, SaleKind, SaleState};
+pub use visit::{NewDetails, NewVisit};

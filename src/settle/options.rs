@@ -80,6 +80,14 @@ pub struct SettleConfig {
     /// demo only: refused by builds without the `demo` feature (the package). Default false.
     /// The platform's `signtype` (even `MOCK`) never skips the PIN.
     pub skip_pin_consent: bool,
+    /// How an outpatient visit settles: `"require_online"` (the only mode: a visit is
+    /// registered, priced and settled with the platform while the patient waits; nothing of it
+    /// is stored offline, and what the platform holds of an abandoned visit is undone when the
+    /// link is back).
+    pub outpatient_mode: String,
+    /// The visit-information upload a province expects after 2201 (outpatient.md): `"2203A"`
+    /// (default) or `"2203"`; both carry the same nodes.
+    pub visit_info_infno: String,
 }
 
 impl Default for SettleConfig {
@@ -108,6 +116,8 @@ impl Default for SettleConfig {
             insutype_preference: Vec::new(),
             in_doubt_alarm_minutes: 10,
             skip_pin_consent: false,
+            outpatient_mode: "require_online".to_owned(),
+            visit_info_infno: "2203A".to_owned(),
         }
     }
 }
@@ -184,6 +194,16 @@ impl SettleConfig {
         }
         if !(1..=24 * 60).contains(&self.in_doubt_alarm_minutes) {
             bad("in_doubt_alarm_minutes", "must be between 1 and 1440");
+        }
+        if self.outpatient_mode != "require_online" {
+            bad(
+                "outpatient_mode",
+                "must be \"require_online\": an outpatient visit is registered and settled with \
+                 the platform while the patient waits; this build stores no visit offline",
+            );
+        }
+        if !matches!(self.visit_info_infno.as_str(), "2203A" | "2203") {
+            bad("visit_info_infno", "must be \"2203A\" or \"2203\"");
         }
         if !self.reconcile_at.is_empty() && self.reconcile_time().is_none() {
             bad(

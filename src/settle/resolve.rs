@@ -110,12 +110,61 @@ impl Resolver {
         }
     }
 
+    /// An operator's word on a visit whose undo chain the platform refuses (`undoing`,
+    /// `closing`): the platform holds nothing of it any more (`not_settled`; e.g. the bureau
+    /// removed it by hand). The visit ends `abandoned` or `cancelled`.
+    async fn resolve_undone(&self, mut sale: Sale, r: Resolution) -> Result<Sale, SaleError> {
+        if r.decision != Decision::NotSettled {
+            return Err(SaleError::BadRequest(
+                "a visit being undone is resolved as not_settled (the platform holds nothing of it)"
+                    .into(),
+            ));
+        }
+        let at_ms = self.book.now().timestamp_millis();
+        let evidence = Evidence {
+            source: EvidenceSource::Operator,
+            msgid: None,
+            omsgid: sale
+                .visit
+                .as_ref()
+                .and_then(|v| v.step.as_ref())
+                .map(|s| s.msgid.clone()),
+            infcode: None,
+            message: r.note.clone(),
+            refusal: None,
+            answer: serde_json::json!({ "decision": "undone" }),
+            at_ms,
+        };
+        let detail = serde_json::json!({
+            "decision": "undone",
+            "note": r.note,
+            "from": sale.state,
+            "visit": sale.visit.as_ref().map(super::visit::Visit::view),
+        });
+        self.book
+            .transition(&mut sale, SaleEvent::ResolveUndone, detail, None, |s| {
+                s.evidence.push(evidence.clone());
+                s.last_error = None;
+                if let Some(v) = s.visit.as_mut() {
+                    v.step = None;
+                    v.batch = None;
+                    v.registration_open = false;
+                }
+            })
+            .await?;
+        self.settler.doubts().show().await;
+        Ok(sale)
+    }
+
     /// Records the operator's resolution of sale `id` (lock taken: a request in flight for it
     /// finishes first).
     pub(super) async fn resolve(&self, id: &str, r: Resolution) -> Result<Sale, SaleError> {
         r.check()?;
         let _guard = self.book.lock(id).await;
         let mut sale = self.book.get(id).await?;
+        if matches!(sale.state, SaleState::Undoing | SaleState::Closing) {
+            return self.resolve_undone(sale, r).await;
+        }
         if !sale.state.in_doubt() {
             return Err(SaleError::NotInDoubt { state: sale.state });
         }
@@ -123,7 +172,7 @@ impl Resolver {
             || sale
                 .attempt
                 .as_ref()
-                .is_some_and(|a| a.infno == crate::upstream::tx::reverse::PHARMACY_CANCEL);
+                .is_some_and(|a| !super::settler::is_settlement(&a.infno));
         if let (true, Decision::Settled { setl_id }) = (cancellation, &r.decision) {
             let known = sale.settlement.as_ref().and_then(|s| s.setl_id.as_deref());
             if known.is_some_and(|k| k != setl_id) {

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::options::SaleMode;
-use super::state::SaleState;
+use super::state::{SaleKind, SaleState};
 pub use crate::credential::Credential;
 use crate::upstream::tx::settle::{Mismatch, Settlement};
 use crate::upstream::{Fen, Price, Qty};
@@ -28,6 +28,9 @@ pub struct Item {
     pub pric: Price,
     /// `cnt × pric` to the fen.
     pub amount: Fen,
+    /// A visit's fee line: the 2204 fields (outpatient only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visit: Option<super::visit::LineExtra>,
 }
 
 /// What 1101 told us.
@@ -292,6 +295,9 @@ pub struct Failure {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sale {
     pub id: String,
+    /// A pharmacy sale or an outpatient visit (older documents: pharmacy).
+    #[serde(default)]
+    pub kind: SaleKind,
     pub created_at_ms: i64,
     pub state: SaleState,
     pub mode: SaleMode,
@@ -336,6 +342,9 @@ pub struct Sale {
     /// An operator requeued it past its maximum age: send it anyway.
     #[serde(default)]
     pub age_waived: bool,
+    /// An outpatient visit: what the HIS described and what the platform holds of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visit: Option<super::visit::Visit>,
 }
 
 impl Sale {
@@ -357,8 +366,9 @@ impl Sale {
 
     /// The view for the API and events: personal data masked.
     pub fn view(&self) -> serde_json::Value {
-        serde_json::json!({
+        let mut view = serde_json::json!({
             "id": self.id,
+            "kind": self.kind,
             "state": self.state,
             "mode": self.mode,
             "stored": self.stored,
@@ -389,7 +399,11 @@ impl Sale {
                 }))
                 .collect::<Vec<_>>(),
             "evidence": self.evidence.iter().map(Evidence::summary).collect::<Vec<_>>(),
-        })
+        });
+        if let Some(v) = &self.visit {
+            view["visit"] = v.view();
+        }
+        view
     }
 }
 
@@ -427,6 +441,8 @@ mod tests {
             last_error: None,
             stored: true,
             age_waived: false,
+            kind: SaleKind::Pharmacy,
+            visit: None,
         }
     }
 

@@ -17,7 +17,8 @@ use super::error::SaleError;
 use super::options::SettleConfig;
 use super::requests;
 use super::sale::{Attempt, Cancellation, Evidence, EvidenceSource, Person, Sale, Split};
-use super::state::{SaleEvent, SaleState};
+use super::state::{SaleEvent, SaleKind, SaleState};
+use super::visit::BatchState;
 use crate::status::StatusBoard;
 use crate::terminal::TerminalConfig;
 use crate::upstream::calls::{cancellation, settlement};
@@ -172,23 +173,42 @@ impl Settler {
             _ => SaleEvent::Send,
         };
         // Fail before recording anything when the move is not allowed.
-        sale.state.next(event).map_err(|e| SaleError::WrongState {
-            state: e.from,
-            action: "settle",
-        })?;
+        sale.state
+            .next_for(sale.kind, event)
+            .map_err(|e| SaleError::WrongState {
+                state: e.from,
+                action: "settle",
+            })?;
         may_settle_afresh(sale)?;
-        let invono = requests::invono(&sale.chrg_bchno);
-        let input = requests::pharmacy_input(
-            sale,
-            Some(&invono),
-            &self.config,
-            &self.terminal,
-            self.book.now(),
-        )?;
-        let prepared = platform
-            .prepare_input(input.infno(), &input, &requests::options(sale, true))
-            .await
-            .map_err(SaleError::Upstream)?;
+        let prepared = match sale.kind {
+            SaleKind::Pharmacy => {
+                let invono = requests::invono(&sale.chrg_bchno);
+                let input = requests::pharmacy_input(
+                    sale,
+                    Some(&invono),
+                    &self.config,
+                    &self.terminal,
+                    self.book.now(),
+                )?;
+                platform
+                    .prepare_input(input.infno(), &input, &requests::options(sale, true))
+                    .await
+            }
+            SaleKind::Outpatient => {
+                // The batch's own number as the invoice: each batch settles once.
+                let chrg_bchno = sale
+                    .visit
+                    .as_ref()
+                    .and_then(|v| v.batch.as_ref())
+                    .map_or(sale.chrg_bchno.clone(), |b| b.chrg_bchno.clone());
+                let invono = requests::invono(&chrg_bchno);
+                let input = super::visit_requests::outpatient_input(sale, Some(&invono))?;
+                platform
+                    .prepare_input(input.infno(), &input, &requests::options(sale, true))
+                    .await
+            }
+        }
+        .map_err(SaleError::Upstream)?;
         let attempt = attempt_of(&prepared);
         let detail = serde_json::json!({ "msgid": attempt.msgid, "infno": attempt.infno });
         self.book
@@ -228,6 +248,9 @@ impl Settler {
                     .transition(sale, SaleEvent::Settled, detail, None, |x| {
                         x.settlement = Some(split);
                         x.last_error = None;
+                        if let Some(b) = x.visit.as_mut().and_then(|v| v.batch.as_mut()) {
+                            b.state = BatchState::Settled;
+                        }
                     })
                     .await?;
                 if !mismatches.is_empty() {
@@ -392,7 +415,7 @@ impl Settler {
                     "oinfno": attempt.infno,
                     "evidence": proof,
                 });
-                let settlement = attempt.infno == crate::upstream::tx::pharmacy::PHARMACY_SETTLE;
+                let settlement = is_settlement(&attempt.infno);
                 // A reversed cancellation: the settlement stands.
                 let event = if settlement {
                     SaleEvent::Reversed
@@ -491,10 +514,14 @@ impl Settler {
         // A cancellation of this sale was in doubt before (its 2103 was reversed): the
         // settlement's setl_id is known, so 5203 reads its state first. If the platform reports
         // it refunded, the sale is cancelled without another 2103.
+        let cancel_infno = match sale.kind {
+            SaleKind::Pharmacy => crate::upstream::tx::reverse::PHARMACY_CANCEL,
+            SaleKind::Outpatient => crate::upstream::tx::reverse::OUTPATIENT_CANCEL,
+        };
         let cancelled_before = sale
             .reversed_attempts
             .iter()
-            .any(|a| a.infno == crate::upstream::tx::reverse::PHARMACY_CANCEL);
+            .any(|a| a.infno == cancel_infno);
         if let (true, Some(setl_id)) = (cancelled_before, settled.setl_id.as_deref()) {
             if let Some(evidence) = self.query_settlement(sale, setl_id).await {
                 if refunded(&evidence) {
@@ -516,11 +543,7 @@ impl Settler {
             },
         };
         let prepared = platform
-            .prepare_input(
-                crate::upstream::tx::reverse::PHARMACY_CANCEL,
-                &input,
-                &requests::options(sale, false),
-            )
+            .prepare_input(cancel_infno, &input, &requests::options(sale, false))
             .await
             .map_err(SaleError::Upstream)?;
         let attempt = attempt_of(&prepared);
@@ -566,6 +589,10 @@ impl Settler {
                 self.book
                     .transition(sale, SaleEvent::Cancelled, detail, None, |x| {
                         x.cancellation = Some(record);
+                        // A refunded visit's lines stay on the platform, unsettled.
+                        if let Some(b) = x.visit.as_mut().and_then(|v| v.batch.as_mut()) {
+                            b.state = BatchState::Uploaded;
+                        }
                     })
                     .await
             }
@@ -700,7 +727,7 @@ pub(super) fn may_settle_afresh(sale: &Sale) -> Result<(), SaleError> {
         .reversed_attempts
         .iter()
         .rev()
-        .find(|a| a.infno == crate::upstream::tx::pharmacy::PHARMACY_SETTLE);
+        .find(|a| is_settlement(&a.infno));
     match last {
         Some(a) if a.reversal_proven() => Ok(()),
         Some(a) => Err(SaleError::ReversalUnproven {
@@ -710,4 +737,10 @@ pub(super) fn may_settle_afresh(sale: &Sale) -> Result<(), SaleError> {
             omsgid: String::new(),
         }),
     }
+}
+
+/// A settlement request (2102 or 2207), as against a cancellation (2103, 2208).
+pub(super) fn is_settlement(infno: &str) -> bool {
+    infno == crate::upstream::tx::pharmacy::PHARMACY_SETTLE
+        || infno == crate::upstream::tx::outpatient::OUTPATIENT_SETTLE
 }

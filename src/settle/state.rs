@@ -17,6 +17,21 @@
 //! settled ─refunded→ cancelled (5203 reports it refunded after a cancellation in doubt)
 //! ```
 //!
+//! An outpatient visit (`SaleKind::Outpatient`, outpatient.md) has its own table,
+//! [`VISIT_TRANSITIONS`]: the platform holds a registration and fee lines before any money
+//! moves, so abandoning or refunding a visit runs an undo chain (2205, 2202) in the states
+//! `undoing` (→ `abandoned`) and `closing` (after the 2208, → `cancelled`):
+//!
+//! ```text
+//! captured ─identify→ identified ─register→ registering ─registered→ registered (2201+2203A)
+//! registered ─upload→ uploaded (2204) ─presettle→ presettled (2206) ─confirm→ confirmed ─send→
+//!   settling ─settled→ settled (2207);  uploaded|presettled|confirmed|rejected ─reprice→ registered (2205)
+//! settled ─cancel→ cancelling (2208) ─cancelled→ closing ─undone→ cancelled (2205, 2202)
+//! registering|registered|uploaded|presettled|confirmed|rejected|reversed ─undo→ undoing ─undone→ abandoned
+//! undoing|closing ─resolve_undone→ abandoned|cancelled (operator, an undo the platform refuses)
+//! ```
+//! The money states (settling … held) and their ways out are the pharmacy's.
+//!
 //! `unsent` is a money-moving request that provably never reached the platform (no connection,
 //! a local failure before sending, a gateway refusal): the sale goes back to where it can be
 //! tried again under a NEW msgid, with no 2601.
@@ -60,6 +75,45 @@ pub enum SaleState {
     /// In doubt, and the platform refused the 2601 (original not found, already reversed, …):
     /// no automatic retry; an operator resolves it (`medsettle queue resolve`).
     Held,
+    /// A visit's 2201 is recorded and sent; its answer is awaited (or was lost: 5201 finds it).
+    Registering,
+    /// The platform holds the visit (`mdtrt_id`, 2201 answered) and, once 2203/2203A answered,
+    /// its diagnoses; no fee lines.
+    Registered,
+    /// The visit's fee lines are uploaded (2204 answered).
+    Uploaded,
+    /// An abandoned visit: the platform's fee lines (2205) and registration (2202) are being
+    /// undone; ends `abandoned`.
+    Undoing,
+    /// A refunded visit (2208 answered): its fee lines and registration are being undone; ends
+    /// `cancelled`.
+    Closing,
+}
+
+/// What a sale is: a pharmacy sale (2101/2102) or an outpatient visit (2201–2208).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleKind {
+    #[default]
+    Pharmacy,
+    Outpatient,
+}
+
+impl SaleKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaleKind::Pharmacy => "pharmacy",
+            SaleKind::Outpatient => "outpatient",
+        }
+    }
+
+    /// Its transition table.
+    pub fn table(self) -> &'static [(SaleState, SaleEvent, SaleState)] {
+        match self {
+            SaleKind::Pharmacy => TRANSITIONS,
+            SaleKind::Outpatient => VISIT_TRANSITIONS,
+        }
+    }
 }
 
 /// What happened to a sale.
@@ -97,6 +151,20 @@ pub enum SaleEvent {
     /// 5203 reports the settlement refunded (after a cancellation in doubt): cancelled
     /// without another 2103.
     Refunded,
+    /// A visit's 2201 is recorded and about to be sent.
+    Register,
+    /// 2201 answered (or 5201 found the visit), and 2203/2203A with it.
+    Registered,
+    /// 2204 answered: the fee lines are on the platform.
+    Upload,
+    /// 2205 answered: the unsettled fee lines are gone; new ones may be uploaded.
+    Reprice,
+    /// Abandon a visit the platform holds something of: the undo chain starts.
+    Undo,
+    /// The undo chain finished: the platform holds nothing of the visit.
+    Undone,
+    /// An operator: the undo the platform refuses is done (or was done by hand).
+    ResolveUndone,
 }
 
 /// A transition that the state machine does not allow.
@@ -167,8 +235,72 @@ pub const TRANSITIONS: &[(SaleState, SaleEvent, SaleState)] = &[
     (S::Settled, E::Refunded, S::Cancelled),
 ];
 
+/// Every allowed (from, event, to) of an outpatient visit (outpatient.md "Order" and "Undo
+/// chain"). Its money states are the pharmacy's; a visit is abandoned outright only while the
+/// platform holds nothing of it.
+pub const VISIT_TRANSITIONS: &[(SaleState, SaleEvent, SaleState)] = &[
+    (S::Captured, E::Identify, S::Identified),
+    (S::Captured, E::Refused, S::Rejected),
+    (S::Captured, E::Abandon, S::Abandoned),
+    (S::Identified, E::Refused, S::Rejected),
+    (S::Identified, E::Abandon, S::Abandoned),
+    (S::Identified, E::Register, S::Registering),
+    (S::Registering, E::Registered, S::Registered),
+    (S::Registering, E::Unsent, S::Identified),
+    (S::Registering, E::Refused, S::Rejected),
+    (S::Registered, E::Upload, S::Uploaded),
+    (S::Uploaded, E::Presettle, S::Presettled),
+    (S::Rejected, E::Presettle, S::Presettled),
+    (S::Uploaded, E::Reprice, S::Registered),
+    (S::Presettled, E::Reprice, S::Registered),
+    (S::Confirmed, E::Reprice, S::Registered),
+    (S::Rejected, E::Reprice, S::Registered),
+    (S::Presettled, E::Confirm, S::Confirmed),
+    (S::Confirmed, E::Send, S::Settling),
+    (S::Settling, E::Settled, S::Settled),
+    (S::Settling, E::Refused, S::Rejected),
+    (S::Settling, E::Lost, S::Unknown),
+    (S::Settling, E::Unsent, S::Confirmed),
+    (S::Unknown, E::Reverse, S::Reversing),
+    (S::Reversing, E::Reversed, S::Reversed),
+    (S::Reversing, E::Restored, S::Settled),
+    (S::Reversing, E::Hold, S::Held),
+    (S::Reversed, E::Retry, S::Settling),
+    (S::Settled, E::Cancel, S::Cancelling),
+    (S::Cancelling, E::Cancelled, S::Closing),
+    (S::Cancelling, E::Refused, S::Settled),
+    (S::Cancelling, E::Lost, S::Unknown),
+    (S::Cancelling, E::Unsent, S::Settled),
+    (S::Settled, E::Refunded, S::Closing),
+    (S::Closing, E::Undone, S::Cancelled),
+    (S::Rejected, E::Abandon, S::Abandoned),
+    (S::Registering, E::Undo, S::Undoing),
+    (S::Registered, E::Undo, S::Undoing),
+    (S::Uploaded, E::Undo, S::Undoing),
+    (S::Presettled, E::Undo, S::Undoing),
+    (S::Confirmed, E::Undo, S::Undoing),
+    (S::Rejected, E::Undo, S::Undoing),
+    (S::Reversed, E::Undo, S::Undoing),
+    (S::Undoing, E::Undone, S::Abandoned),
+    (S::Undoing, E::ResolveUndone, S::Abandoned),
+    (S::Closing, E::ResolveUndone, S::Cancelled),
+    (S::Settling, E::ResolveSettled, S::Settled),
+    (S::Unknown, E::ResolveSettled, S::Settled),
+    (S::Reversing, E::ResolveSettled, S::Settled),
+    (S::Held, E::ResolveSettled, S::Settled),
+    (S::Cancelling, E::ResolveSettled, S::Settled),
+    (S::Settling, E::ResolveUnsettled, S::Reversed),
+    (S::Unknown, E::ResolveUnsettled, S::Reversed),
+    (S::Reversing, E::ResolveUnsettled, S::Reversed),
+    (S::Held, E::ResolveUnsettled, S::Reversed),
+    (S::Cancelling, E::ResolveCancelled, S::Closing),
+    (S::Unknown, E::ResolveCancelled, S::Closing),
+    (S::Reversing, E::ResolveCancelled, S::Closing),
+    (S::Held, E::ResolveCancelled, S::Closing),
+];
+
 impl SaleState {
-    pub const ALL: [SaleState; 16] = [
+    pub const ALL: [SaleState; 21] = [
         S::Captured,
         S::Identified,
         S::Presettled,
@@ -185,11 +317,21 @@ impl SaleState {
         S::Expired,
         S::Abandoned,
         S::Held,
+        S::Registering,
+        S::Registered,
+        S::Uploaded,
+        S::Undoing,
+        S::Closing,
     ];
 
-    /// The state after `event`, or why not.
+    /// The state of a pharmacy sale after `event`, or why not.
     pub fn next(self, event: SaleEvent) -> Result<SaleState, TransitionError> {
-        TRANSITIONS
+        self.next_for(SaleKind::Pharmacy, event)
+    }
+
+    /// The state after `event` in `kind`'s table, or why not.
+    pub fn next_for(self, kind: SaleKind, event: SaleEvent) -> Result<SaleState, TransitionError> {
+        kind.table()
             .iter()
             .find(|(from, e, _)| *from == self && *e == event)
             .map(|(_, _, to)| *to)
@@ -215,6 +357,11 @@ impl SaleState {
             S::Expired => "expired",
             S::Abandoned => "abandoned",
             S::Held => "held",
+            S::Registering => "registering",
+            S::Registered => "registered",
+            S::Uploaded => "uploaded",
+            S::Undoing => "undoing",
+            S::Closing => "closing",
         }
     }
 
@@ -241,6 +388,13 @@ impl SaleState {
         )
     }
 
+    /// A visit step that changes what the platform holds is pending: a registration whose
+    /// answer is awaited or lost, or an undo chain not yet finished. The forwarder drives them
+    /// on; the `sale.in_doubt` alarm names them when they take too long.
+    pub fn visit_pending(self) -> bool {
+        matches!(self, S::Registering | S::Undoing | S::Closing)
+    }
+
     /// Every state [`SaleState::in_doubt`] holds.
     pub const IN_DOUBT: [SaleState; 5] = [
         S::Settling,
@@ -261,7 +415,7 @@ impl std::fmt::Display for SaleState {
 mod tests {
     use super::*;
 
-    const EVENTS: [SaleEvent; 23] = [
+    const EVENTS: [SaleEvent; 30] = [
         E::Identify,
         E::Presettle,
         E::Confirm,
@@ -285,31 +439,102 @@ mod tests {
         E::ResolveUnsettled,
         E::ResolveCancelled,
         E::Refunded,
+        E::Register,
+        E::Registered,
+        E::Upload,
+        E::Reprice,
+        E::Undo,
+        E::Undone,
+        E::ResolveUndone,
     ];
 
     #[test]
     fn every_listed_transition_is_allowed_and_nothing_else() {
-        let mut allowed = 0;
-        for from in SaleState::ALL {
-            for event in EVENTS {
-                let listed = TRANSITIONS
-                    .iter()
-                    .filter(|(f, e, _)| *f == from && *e == event)
-                    .count();
-                assert!(listed <= 1, "{from} {event:?} listed twice");
-                match from.next(event) {
-                    Ok(_) => {
-                        assert_eq!(listed, 1);
-                        allowed += 1;
-                    }
-                    Err(e) => {
-                        assert_eq!(listed, 0);
-                        assert_eq!(e, TransitionError { from, event });
+        for kind in [SaleKind::Pharmacy, SaleKind::Outpatient] {
+            let mut allowed = 0;
+            for from in SaleState::ALL {
+                for event in EVENTS {
+                    let listed = kind
+                        .table()
+                        .iter()
+                        .filter(|(f, e, _)| *f == from && *e == event)
+                        .count();
+                    assert!(listed <= 1, "{kind:?} {from} {event:?} listed twice");
+                    match from.next_for(kind, event) {
+                        Ok(_) => {
+                            assert_eq!(listed, 1);
+                            allowed += 1;
+                        }
+                        Err(e) => {
+                            assert_eq!(listed, 0);
+                            assert_eq!(e, TransitionError { from, event });
+                        }
                     }
                 }
             }
+            assert_eq!(allowed, kind.table().len());
         }
-        assert_eq!(allowed, TRANSITIONS.len());
+    }
+
+    #[test]
+    fn a_visit_runs_its_steps_and_its_undo_chains() {
+        let v = |from: SaleState, events: &[SaleEvent]| {
+            events
+                .iter()
+                .try_fold(from, |s, e| s.next_for(SaleKind::Outpatient, *e))
+        };
+        let settle = [
+            E::Identify,
+            E::Register,
+            E::Registered,
+            E::Upload,
+            E::Presettle,
+            E::Confirm,
+            E::Send,
+            E::Settled,
+        ];
+        assert_eq!(v(S::Captured, &settle), Ok(S::Settled));
+        assert_eq!(
+            v(S::Settled, &[E::Cancel, E::Cancelled, E::Undone]),
+            Ok(S::Cancelled)
+        );
+        assert_eq!(
+            v(S::Presettled, &[E::Reprice, E::Upload, E::Presettle]),
+            Ok(S::Presettled)
+        );
+        for held in [
+            S::Registering,
+            S::Registered,
+            S::Uploaded,
+            S::Presettled,
+            S::Confirmed,
+            S::Reversed,
+        ] {
+            assert_eq!(v(held, &[E::Undo, E::Undone]), Ok(S::Abandoned), "{held}");
+            // What the platform holds is never dropped without its undo.
+            assert!(held.next_for(SaleKind::Outpatient, E::Abandon).is_err());
+        }
+        // Money in flight is never undone, and a settled visit is refunded, not undone.
+        for s in [
+            S::Settling,
+            S::Unknown,
+            S::Reversing,
+            S::Held,
+            S::Settled,
+            S::Cancelling,
+        ] {
+            assert!(s.next_for(SaleKind::Outpatient, E::Undo).is_err(), "{s}");
+            assert!(s.next_for(SaleKind::Outpatient, E::Reprice).is_err(), "{s}");
+        }
+        // The pharmacy table knows none of the visit steps.
+        for e in [E::Register, E::Upload, E::Reprice, E::Undo, E::Undone] {
+            for s in SaleState::ALL {
+                assert!(s.next(e).is_err(), "{s} {e:?}");
+            }
+        }
+        for s in [S::Registering, S::Undoing, S::Closing] {
+            assert!(s.visit_pending());
+        }
     }
 
     #[test]

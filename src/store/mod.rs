@@ -388,11 +388,14 @@ impl Store {
         states: &[&str],
         before_ms: i64,
         limit: u32,
+        visits_only: bool,
     ) -> Result<Vec<SaleRow>, StoreError> {
         let states: Vec<String> = states.iter().map(|s| (*s).to_owned()).collect();
         let crypt = self.inner.crypt.clone();
-        self.read(move |c| sales::sales_unattended(c, &crypt, &states, before_ms, limit))
-            .await
+        self.read(move |c| {
+            sales::sales_unattended(c, &crypt, &states, before_ms, limit, visits_only)
+        })
+        .await
     }
 
     /// How many sales are in any of `states` (only stored ones when `stored_only`).

@@ -479,10 +479,13 @@ pub(super) fn sales_unattended(
     states: &[String],
     before_ms: i64,
     limit: u32,
+    visits_only: bool,
 ) -> Result<Vec<SaleRow>, StoreError> {
     let list = state_list(states);
+    // Outpatient visits are the sales whose id starts with `V`.
+    let visits = if visits_only { "AND id LIKE 'V%'" } else { "" };
     let sql = format!(
-        "SELECT {SALE_COLUMNS} FROM sales WHERE state IN ({list}) AND stored = 0
+        "SELECT {SALE_COLUMNS} FROM sales WHERE state IN ({list}) AND stored = 0 {visits}
          AND updated_at_ms < ?1 ORDER BY created_at_ms, id LIMIT ?2"
     );
     let mut stmt = conn.prepare_cached(&sql)?;

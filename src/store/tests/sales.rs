@@ -463,14 +463,14 @@ async fn due_work_is_selected_in_sql_past_any_number_in_backoff() {
     assert_eq!(ids, ["B64", "B65", "B66", "B67", "B68", "B69", "Q"]);
     // Unattended online sales: by last change, never a stored one.
     let stale = store
-        .sales_unattended(&["reversed", "queued"], 2_001, 10)
+        .sales_unattended(&["reversed", "queued"], 2_001, 10, false)
         .await
         .unwrap();
     let ids: Vec<_> = stale.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["R"]);
     assert!(
         store
-            .sales_unattended(&["reversed"], 2_000, 10)
+            .sales_unattended(&["reversed"], 2_000, 10, false)
             .await
             .unwrap()
             .is_empty()

@@ -42,6 +42,19 @@ pub struct FeeDetail {
     pub bilg_dr_name: String,
     /// 医院审批标志.
     pub hosp_appr_flag: String,
+    /// 病种编码 (2204 only; the same in every line of a batch): left out when empty, so the
+    /// pharmacy requests stay as they were.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub dise_codg: String,
+    /// 单次剂量描述 (2204, optional).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub sin_dos_dscr: String,
+    /// 使用频次描述 (2204, optional).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub used_frqu_dscr: String,
+    /// 用药途径描述 (2204, optional).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub medc_way_dscr: String,
 }
 
 /// Why a list of fee lines was refused before sending.

@@ -13,3 +13,4 @@ pub mod query;
 pub mod reverse;
 pub mod settle;
 pub mod sign;
+pub mod visit;
