@@ -99,7 +99,7 @@ impl SaleBook {
             })
             .await?;
         self.events.publish(
-            "sale.state",
+            topic(sale.kind),
             serde_json::json!({ "id": sale.id, "from": null, "to": sale.state, "sale": sale.view() }),
         );
         Ok(())
@@ -159,7 +159,7 @@ impl SaleBook {
         self.write(&next, row).await?;
         tracing::info!(sale = %next.id, from = %from, to = %to, "sale state");
         self.events.publish(
-            "sale.state",
+            topic(next.kind),
             serde_json::json!({ "id": next.id, "from": from, "to": to, "sale": next.view() }),
         );
         *sale = next;
@@ -214,7 +214,7 @@ impl SaleBook {
         };
         self.write(&next, row).await?;
         self.events.publish(
-            "sale.state",
+            topic(next.kind),
             serde_json::json!({ "id": next.id, "from": next.state, "to": next.state, "sale": next.view() }),
         );
         *sale = next;
@@ -358,5 +358,13 @@ fn event_action(e: SaleEvent) -> &'static str {
             "be resolved by an operator"
         }
         _ => "move on this way",
+    }
+}
+
+/// The event a sale's moves are published as: `sale.state`, or `visit.state` for a visit.
+fn topic(kind: super::state::SaleKind) -> &'static str {
+    match kind {
+        super::state::SaleKind::Pharmacy => "sale.state",
+        super::state::SaleKind::Outpatient => "visit.state",
     }
 }

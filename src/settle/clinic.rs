@@ -598,6 +598,46 @@ impl Clinic {
         }
     }
 
+    /// The patient presents a credential for a visit the HIS created (a kiosk paying its
+    /// fees): it must be the visit's person (same ID number, or the same card); the visit's
+    /// 2206/2207 then carry the credential presented now (a fresh e-voucher token, say).
+    /// Another person's credential is refused and changes nothing.
+    pub(super) async fn present(&self, id: &str, credential_id: &str) -> Result<Sale, SaleError> {
+        let fresh = self
+            .credentials
+            .get(credential_id)
+            .ok_or_else(|| SaleError::UnknownCredential(credential_id.to_owned()))?;
+        let credential = self.cashier.resolve(fresh).await?;
+        let _guard = self.book.lock(id).await;
+        let mut sale = self.visit(id).await?;
+        let same = {
+            let (a, b) = (sale.credential.id_number(), credential.id_number());
+            (!a.is_empty() && a == b) || sale.credential.cert_no() == credential.cert_no()
+        };
+        if !same {
+            return Err(SaleError::OtherCard);
+        }
+        if !matches!(
+            sale.state,
+            SaleState::Registered
+                | SaleState::Uploaded
+                | SaleState::Presettled
+                | SaleState::Rejected
+        ) {
+            return Err(SaleError::WrongState {
+                state: sale.state,
+                action: "be paid here (it is not waiting for payment)",
+            });
+        }
+        let detail = serde_json::json!({ "credential": credential.kind() });
+        self.book
+            .annotate(&mut sale, "credential_presented", detail, |s| {
+                s.credential = credential;
+            })
+            .await?;
+        Ok(sale)
+    }
+
     /// `POST /v1/visits/{id}/presettle`: 2206 for the uploaded batch (repeatable; it settles
     /// nothing): the split the patient sees.
     pub(super) async fn presettle(&self, id: &str) -> Result<Sale, SaleError> {

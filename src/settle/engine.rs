@@ -375,4 +375,14 @@ impl Engine {
         self.forwarder.wake();
         r
     }
+
+    /// A credential presented for visit `id` (a kiosk paying a visit the HIS created): it
+    /// must identify the visit's person; the visit then settles with it.
+    pub async fn present_for_visit(
+        &self,
+        id: &str,
+        credential_id: &str,
+    ) -> Result<Sale, SaleError> {
+        self.clinic.present(id, credential_id).await
+    }
 }
