@@ -25,6 +25,9 @@ const SALE = {
   reversing: ['冲正中', 'Reversing'], reversed: ['已冲正', 'Reversed'], cancelling: ['撤销中', 'Cancelling'],
   cancelled: ['已撤销', 'Cancelled'], expired: ['已过期', 'Expired'], abandoned: ['已放弃', 'Abandoned'],
   held: ['待人工处理', 'Held for an operator'],
+  registering: ['挂号中', 'Registering'], registered: ['已挂号', 'Registered'],
+  uploaded: ['费用已上传', 'Fees uploaded'], undoing: ['撤销挂号中', 'Undoing the visit'],
+  closing: ['已退费，撤销挂号中', 'Refunded, closing the visit'],
 };
 const CREDENTIAL = {
   card: ['社保卡', 'Card'], essc: ['电子社保卡码', 'e-SSC'], evoucher: ['医保码', 'e-voucher'],
