@@ -393,7 +393,16 @@ impl Clinic {
         }
         let input = rq::visit_info(sale)?;
         let infno = self.config.visit_info_infno.clone();
-        let x = self.send_step(platform, sale, &infno, &input).await?;
+        // Repeating it replaces the visit's information and it has no undo of its own: a plain
+        // call (audited), nothing recorded on the visit before it leaves.
+        let options = super::requests::options(sale, false);
+        let x = platform
+            .call(
+                &infno,
+                to_input(&input).map_err(SaleError::Upstream)?,
+                &options,
+            )
+            .await;
         match x {
             Ok(_) => {
                 let detail = serde_json::json!({ "infno": infno });
