@@ -394,6 +394,8 @@ async fn a_lost_2207_is_reversed_with_2601_and_settled_once_more() {
                 |s| assert_eq!(s.input["data"]["oinfno"], "2207"),
                 Answer::fixture("2601_response.json"),
             )
+            // A fresh 2206 before the fresh 2207.
+            .expect("2206", Answer::fixture("2206_response.json"))
             .expect_with("2207", check_settle, settled_answer()),
     );
     let v = rig.presettled_visit().await;
