@@ -13,3 +13,4 @@ mod person;
 mod reversal;
 mod session;
 mod settle;
+mod visits;
