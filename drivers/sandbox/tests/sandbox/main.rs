@@ -7,6 +7,7 @@ mod answers;
 mod envelope;
 mod evoucher;
 mod faults;
+mod fees;
 mod lifecycle;
 mod outpatient;
 mod person;
