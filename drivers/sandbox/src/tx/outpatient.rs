@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::fields::{self, Kind, Spec};
 use super::settle::{Bill, run};
-use super::{TxResult, amount, node};
+use super::{TxResult, amount, check_cert, node, person};
 use crate::envelope::Req;
 use crate::split::Item;
 use crate::state::{Effect, State};
@@ -84,6 +84,15 @@ pub fn outpatient(state: &mut State, req: &Req, commit: bool) -> TxResult {
             "费用明细不存在 no fees uploaded for chrg_bchno {chrg_bchno}"
         ));
     }
+    // The checks `run` repeats, made before the 2206 lookup so a 2207 hears the real reason.
+    let sum =
+        Fen::checked_sum(items.iter().map(|i| i.amount)).ok_or("金额溢出 amounts overflow")?;
+    if sum != medfee {
+        return Err(format!(
+            "医疗费总额与明细不符 medfee_sumamt {medfee} ≠ sum of details {sum}"
+        ));
+    }
+    check_cert(state, data, person(state, &psn_no)?)?;
     if commit {
         let trial = visit
             .trials

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::outpatient::*;
 use crate::support::*;
 
-const REQ_2204: [&str; 17] = [
+const REQ_2204: [&str; 16] = [
     "feedetl_sn",
     "mdtrt_id",
     "psn_no",
@@ -27,7 +27,6 @@ const REQ_2204: [&str; 17] = [
     "bilg_dr_codg",
     "bilg_dr_name",
     "hosp_appr_flag",
-    "mdtrt_id",
 ];
 
 fn lines_of(c: &Client) -> Vec<(String, String)> {

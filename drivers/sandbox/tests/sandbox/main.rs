@@ -14,4 +14,5 @@ mod person;
 mod reversal;
 mod session;
 mod settle;
+mod settle_outpatient;
 mod visits;
