@@ -132,7 +132,7 @@ pub(super) async fn run(tour: Tour) -> anyhow::Result<()> {
             .build()?,
         tour,
     };
-    println!("\n== 演示 Tour: five sales and the end of the day ==");
+    println!("\n== 演示 Tour: four sales, two clinic visits and the end of the day ==");
 
     // 1. Online card sale.
     println!("\n① 刷卡结算 Online card sale");
@@ -241,8 +241,66 @@ pub(super) async fn run(tour: Tour) -> anyhow::Result<()> {
         yuan(&settled["refund_due"])
     );
 
-    // 5. End of day.
-    println!("\n⑤ 日终对账 End-of-day reconciliation (3201)");
+    // 5. An outpatient visit, registration to receipt.
+    println!("\n⑤ 门诊就诊结算 Outpatient visit: register → fee details → presettle → settle");
+    let card = http.ok("/v1/card/read", json!({})).await?;
+    let visit = outpatient_visit(&http, &card, "MZ-DEMO-1").await?;
+    let id = visit["id"].as_str().unwrap_or_default().to_owned();
+    let pre = http
+        .ok(&format!("/v1/visits/{id}/presettle"), json!({}))
+        .await?;
+    println!(
+        "   预结算 presettle (2206): 总额 total {} · 患者自付 patient pays {}",
+        yuan(&pre["amount"]),
+        yuan(&pre["patient_share"])
+    );
+    println!("   患者输入密码 patient enters the card PIN");
+    let settled = http
+        .ok(&format!("/v1/visits/{id}/confirm"), json!({ "pin": PIN }))
+        .await?;
+    println!("   已结算 settled (2207): {}", split_line(&settled));
+    println!(
+        "   收据 receipt: 就诊 visit {} · 结算 setl_id {}",
+        short(&settled["visit"]["mdtrt_id"]),
+        short(&settled["settlement"]["setl_id"])
+    );
+
+    // 6. A visit the patient leaves before paying: the platform gets everything back.
+    println!("\n⑥ 放弃就诊 Abandoned visit: the undo chain gives the platform back what it holds");
+    let card = http.ok("/v1/card/read", json!({})).await?;
+    let visit = outpatient_visit(&http, &card, "MZ-DEMO-2").await?;
+    let id = visit["id"].as_str().unwrap_or_default().to_owned();
+    let mdtrt_id = visit["visit"]["mdtrt_id"].clone();
+    http.ok(&format!("/v1/visits/{id}/presettle"), json!({}))
+        .await?;
+    println!("   患者离开 the patient leaves before paying: 撤销 cancel");
+    let cancelled = http
+        .ok(&format!("/v1/visits/{id}/cancel"), json!({}))
+        .await?;
+    println!(
+        "   撤销费用明细 2205 → 撤销挂号 2202: {} (platform holds nothing: {})",
+        cancelled["state"].as_str().unwrap_or(""),
+        cancelled["visit"]["holds"] == false
+    );
+    let books = http
+        .sandbox(reqwest::Method::GET, "/admin/visits", Value::Null)
+        .await?;
+    if let Some(v) = books
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|v| v["mdtrt_id"] == mdtrt_id)
+    {
+        println!(
+            "   医保平台账本 the platform's books: visit {} {} with {} fee line(s)",
+            short(&v["mdtrt_id"]),
+            v["status"].as_str().unwrap_or(""),
+            v["lines"].as_array().map_or(0, Vec::len)
+        );
+    }
+
+    // 7. End of day.
+    println!("\n⑦ 日终对账 End-of-day reconciliation (3201)");
     let report = http.ok("/v1/reconcile", json!({})).await?;
     for line in report["lines"].as_array().into_iter().flatten() {
         let t = &line["totals"];
@@ -265,6 +323,35 @@ pub(super) async fn run(tour: Tour) -> anyhow::Result<()> {
     }
     println!("\n== 演示完成 Tour done: every sale settled once, the day balances ==");
     Ok(())
+}
+
+/// An outpatient visit of 内科 for the card's holder with two fee lines: registered (1101,
+/// 2201, 2203A) and its details uploaded (2204) by one `POST /v1/visits`.
+async fn outpatient_visit(http: &Http, card: &Value, ipt_otp_no: &str) -> anyhow::Result<Value> {
+    let visit = http
+        .ok(
+            "/v1/visits",
+            json!({
+                "credential_id": card["credential_id"],
+                "ipt_otp_no": ipt_otp_no,
+                "med_type": "11",
+                "dept_code": "A03", "dept_name": "内科", "caty": "A03",
+                "atddr_no": "D110105000001", "dr_name": "李医生 Dr Li",
+                "diagnoses": [{"diag_srt_no": 1, "diag_code": "J06.900", "diag_name": "急性上呼吸道感染"}],
+                "items": [
+                    {"code": "001101000010000-110100001", "local_code": "GH001", "name": "普通门诊诊查费 consultation", "cnt": "1", "pric": "25.00"},
+                    {"code": "XA01BAA123A001010100001", "local_code": "YP0101", "name": "阿莫西林胶囊 Amoxicillin", "cnt": "2", "pric": "12.80"}
+                ]
+            }),
+        )
+        .await?;
+    println!(
+        "   挂号 registered (2201 + 2203A): 门诊号 {} · 就诊 visit {} · 费用明细 {} line(s) uploaded (2204)",
+        ipt_otp_no,
+        short(&visit["visit"]["mdtrt_id"]),
+        visit["items"].as_array().map_or(0, Vec::len)
+    );
+    Ok(visit)
 }
 
 async fn card_sale(http: &Http, card: &Value, pric: &str) -> anyhow::Result<Value> {

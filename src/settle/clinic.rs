@@ -919,7 +919,9 @@ impl Clinic {
             }
         }
         if let Some(batch) = sale.visit.as_ref().and_then(|v| v.batch.clone()) {
-            if batch.state != BatchState::Settled {
+            // A closing visit's settlement is refunded (2208 answered, 5203 or an operator
+            // said so): its lines are unsettled again, whatever the batch last recorded.
+            if batch.state != BatchState::Settled || sale.state == SaleState::Closing {
                 if let Undone::Stopped(_) = self
                     .revoke(platform.as_ref(), sale, &batch.chrg_bchno)
                     .await?

@@ -1,4 +1,5 @@
-//! Chaos: at least 200 sales through the real daemon process against the sandbox insurer while
+//! Chaos: at least 200 sales and 60 outpatient visits through the real daemon process against
+//! the sandbox insurer while
 //! the sandbox drops connections before and after committing, times out, holds answers, answers
 //! 5xx, settles another amount than asked, refuses reversals as "original not found" and answers
 //! in the public shapes (hospital share, co-payment, cancellations in `psn_pay`/`cash_payamt`);
@@ -9,7 +10,10 @@
 //! refused to reverse from the platform's books, as hospital IT would from the bureau's portal —
 //! every sale is in a final state; the sandbox holds exactly one effective settlement for each
 //! settled sale and none for the others; the account balance agrees between the sandbox and
-//! the daemon; 3201 balances.
+//! the daemon; 3201 balances. Visits meet faults on every step (2201, 2203A, 2204, 2206, 2207,
+//! 2205, 2202, 2208, 5201), cancellations at any step and refunds: every visit ends settled
+//! once, refunded, or fully undone, and the sandbox's books hold no registration or fee line
+//! but those of settled visits.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
@@ -23,6 +27,7 @@ use medsettle_sandbox::{AnswerShapes, Fault, FaultRule, SandboxConfig, Settlemen
 use crate::support::{NORMAL_CARD, Process, TOKEN, Terminal, Timeouts, client};
 
 const SALES: usize = 200;
+const VISITS: usize = 60;
 const KILLS: usize = 20;
 const PSN: &str = "P110105000001";
 const DEADLINE: Duration = Duration::from_secs(240);
@@ -89,7 +94,27 @@ fn faults(seed: u64) -> Vec<FaultRule> {
         ),
         rule("2103", Fault::DropAfterCommit, 100, 13),
         rule("2103", Fault::DropBeforeCommit, 60, 14),
+        // The outpatient steps.
+        rule("2201", Fault::DropAfterCommit, 50, 15),
+        rule("2201", Fault::DropBeforeCommit, 30, 16),
+        rule("2203A", http(500, false), 30, 17),
+        rule("2204", Fault::DropAfterCommit, 50, 18),
+        rule("2204", http(503, false), 30, 19),
+        rule("2206", http(500, false), 40, 20),
+        rule("2207", Fault::DropAfterCommit, 60, 21),
+        rule("2207", Fault::DropBeforeCommit, 40, 22),
+        rule("2207", http(503, true), 30, 23),
+        rule("2205", Fault::DropAfterCommit, 60, 24),
+        rule("2205", http(503, false), 40, 25),
+        rule("2202", Fault::DropAfterCommit, 60, 26),
+        rule("2202", http(503, false), 40, 27),
+        rule("2208", Fault::DropAfterCommit, 80, 28),
+        rule("5201", Fault::DropBeforeCommit, 50, 29),
     ]
+}
+
+fn http(status: u16, commit: bool) -> Fault {
+    Fault::HttpStatus { status, commit }
 }
 
 /// Public answer shapes for a seeded third of the bills: a hospital share and a co-payment in
@@ -232,6 +257,67 @@ async fn one_sale(api: &Api, credential: &str, rng: &mut StdRng, ids: &mut Vec<S
     }
 }
 
+/// One outpatient visit (1–3 lines), driven as far as the daemon lets it: registered and
+/// priced, pre-settled, then abandoned, confirmed (sometimes by an impatient client) or, once
+/// settled, sometimes refunded. Its id is recorded as soon as the daemon names it.
+async fn one_visit(api: &Api, credential: &str, rng: &mut StdRng, ids: &mut Vec<String>) {
+    let n = rng.random_range(1..4);
+    let items: Vec<Value> = (0..n)
+        .map(|i| {
+            json!({"code": format!("XB{i:02}"), "local_code": format!("L{i:02}"), "cnt": "1",
+                   "pric": format!("{}.{:02}", rng.random_range(1..9), rng.random_range(0..100))})
+        })
+        .collect();
+    let body = json!({
+        "credential_id": credential,
+        "ipt_otp_no": format!("CH{:016x}", rng.random::<u64>()),
+        "dept_code": "A03", "dept_name": "内科", "caty": "A03",
+        "atddr_no": "D110105000001", "dr_name": "李医生",
+        "diagnoses": [{"diag_srt_no": 1, "diag_code": "J06.900", "diag_name": "急性上呼吸道感染"}],
+        "items": items,
+    });
+    let Some((status, v)) = api.post("/v1/visits", body).await else {
+        return;
+    };
+    // Recorded, then a later step failed: the error names the visit.
+    let id = match (v["id"].as_str(), v["details"]["visit"].as_str()) {
+        (Some(id), _) if status == 201 => id.to_owned(),
+        (_, Some(id)) => id.to_owned(),
+        _ => return,
+    };
+    ids.push(id.clone());
+    if status != 201 || rng.random_bool(0.1) {
+        api.post(&format!("/v1/visits/{id}/cancel"), json!({}))
+            .await;
+        return;
+    }
+    api.post(&format!("/v1/visits/{id}/presettle"), json!({}))
+        .await;
+    let confirm = format!("/v1/visits/{id}/confirm");
+    if rng.random_bool(0.15) {
+        let wait = Duration::from_millis(rng.random_range(5..80));
+        api.post_impatient(&confirm, json!({}), wait).await;
+        return;
+    }
+    let answer = api.post(&confirm, json!({})).await;
+    let settled = answer.is_some_and(|(status, v)| status == 200 && v["state"] == "settled");
+    if settled && rng.random_bool(0.2) {
+        api.post(&format!("/v1/visits/{id}/refund"), json!({}))
+            .await;
+    }
+}
+
+/// The visit's view out of a `GET /v1/visits/{id}` answer.
+fn visit_view(v: &Value) -> Value {
+    if v["visit"]["state"].is_string() {
+        v["visit"].clone()
+    } else if v["sale"]["state"].is_string() {
+        v["sale"].clone()
+    } else {
+        v.clone()
+    }
+}
+
 #[tokio::test]
 async fn chaos_every_sale_ends_once_through_kills_and_faults() {
     let seed: u64 = std::env::var("CHAOS_SEED")
@@ -254,20 +340,32 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
     let mut api = Api::new(&daemon);
     let mut credential = api.credential().await.unwrap();
     let mut ids: Vec<String> = Vec::new();
+    let mut visit_ids: Vec<String> = Vec::new();
     let mut kills = 0;
     // Kill points spread over the run.
-    let mut kill_at: Vec<usize> = (0..KILLS).map(|_| rng.random_range(1..SALES)).collect();
+    let mut kill_at: Vec<usize> = (0..KILLS)
+        .map(|_| rng.random_range(1..SALES + VISITS))
+        .collect();
     kill_at.sort_unstable();
     let mut next_kill = 0;
-    while ids.len() < SALES {
-        // Sometimes the kill lands while a sale is in flight.
-        let mid_flight = next_kill < kill_at.len() && kill_at[next_kill] <= ids.len();
+    while ids.len() < SALES || visit_ids.len() < VISITS {
+        let visit = visit_ids.len() < VISITS && (ids.len() >= SALES || rng.random_bool(0.25));
+        // Sometimes the kill lands while a sale or a visit is in flight.
+        let done = ids.len() + visit_ids.len();
+        let mid_flight = next_kill < kill_at.len() && kill_at[next_kill] <= done;
         if mid_flight {
             let delay = Duration::from_micros(rng.random_range(0..4_000));
             let mut sale_rng = StdRng::seed_from_u64(rng.random());
-            tokio::select! {
-                () = one_sale(&api, &credential, &mut sale_rng, &mut ids) => {}
-                () = tokio::time::sleep(delay) => {}
+            if visit {
+                tokio::select! {
+                    () = one_visit(&api, &credential, &mut sale_rng, &mut visit_ids) => {}
+                    () = tokio::time::sleep(delay) => {}
+                }
+            } else {
+                tokio::select! {
+                    () = one_sale(&api, &credential, &mut sale_rng, &mut ids) => {}
+                    () = tokio::time::sleep(delay) => {}
+                }
             }
             drop(daemon); // SIGKILL, whatever was in flight
             kills += 1;
@@ -277,7 +375,11 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
             credential = api.credential().await.unwrap();
             continue;
         }
-        one_sale(&api, &credential, &mut rng, &mut ids).await;
+        if visit {
+            one_visit(&api, &credential, &mut rng, &mut visit_ids).await;
+        } else {
+            one_sale(&api, &credential, &mut rng, &mut ids).await;
+        }
         sandbox.release();
         assert!(
             started.elapsed() < DEADLINE,
@@ -293,6 +395,7 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
     let api = Api::new(&daemon);
     let _ = api.post("/v1/queue/flush", json!({})).await;
     let mut states: BTreeMap<String, String> = BTreeMap::new();
+    let mut visit_states: BTreeMap<String, Value> = BTreeMap::new();
     let mut resolved = 0;
     loop {
         sandbox.release();
@@ -353,12 +456,53 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
             }
             states.insert(id.clone(), state);
         }
+        for id in &visit_ids {
+            let v = visit_view(&api.get(&format!("/v1/visits/{id}")).await.unwrap());
+            let state = v["state"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{id}: {v}"))
+                .to_owned();
+            match state.as_str() {
+                // Left at a step by the cashier (or a kill): abandoned, its undo chain runs.
+                "captured" | "identified" | "registered" | "uploaded" | "presettled"
+                | "confirmed" | "rejected" | "reversed" => {
+                    api.post(&format!("/v1/visits/{id}/cancel"), json!({}))
+                        .await;
+                    busy = true;
+                }
+                "held" => {
+                    // As for sales: an operator reads the platform's books.
+                    let ledger = sandbox.ledger();
+                    let standing = ledger.settlements.iter().find(|s| {
+                        s.chrg_bchno.starts_with(id.as_str())
+                            && s.status == SettlementStatus::Effective
+                    });
+                    let body = match standing {
+                        Some(s) => json!({"decision": "settled", "setl_id": s.setl_id,
+                                          "note": format!("chaos seed {seed}: the platform holds it")}),
+                        None => json!({"decision": "not_settled",
+                                       "note": format!("chaos seed {seed}: nothing stands")}),
+                    };
+                    let (status, v) = api
+                        .post(&format!("/v1/queue/{id}/resolve"), body)
+                        .await
+                        .unwrap();
+                    assert_eq!(status, 200, "resolve {id}: {v} (seed {seed})");
+                    resolved += 1;
+                    busy = true;
+                }
+                "registering" | "undoing" | "closing" | "settling" | "unknown" | "reversing"
+                | "cancelling" => busy = true,
+                _ => {}
+            }
+            visit_states.insert(id.clone(), v);
+        }
         if !busy {
             break;
         }
         // Wait for the forwarder to move something (event-driven: the next sale.state event).
         let mut sse = client()
-            .get(format!("http://{}/v1/events?topics=sale", daemon.addr))
+            .get(format!("http://{}/v1/events", daemon.addr))
             .bearer_auth(TOKEN)
             .send()
             .await
@@ -398,6 +542,50 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
             other => panic!("sale {id} ended {other} (seed {seed})"),
         }
     }
+    // Every visit: settled once, refunded, or fully undone.
+    let mut settled_visits = HashSet::new();
+    for (id, v) in &visit_states {
+        let state = v["state"].as_str().unwrap();
+        let mdtrt_id = v["visit"]["mdtrt_id"].as_str();
+        let effective: Vec<_> = ledger
+            .settlements
+            .iter()
+            .filter(|s| s.chrg_bchno.starts_with(id.as_str()))
+            .filter(|s| s.status == SettlementStatus::Effective)
+            .collect();
+        match state {
+            "settled" => {
+                assert_eq!(
+                    effective.len(),
+                    1,
+                    "visit {id}: {effective:?} (seed {seed})"
+                );
+                assert_eq!(
+                    v["settlement"]["setl_id"].as_str(),
+                    Some(effective[0].setl_id.as_str())
+                );
+                assert_eq!(Some(effective[0].mdtrt_id.as_str()), mdtrt_id);
+                assert!(seen_setl.insert(effective[0].setl_id.clone()));
+                settled_account += effective[0].acct_pay.0;
+                settled_visits.insert(effective[0].mdtrt_id.clone());
+            }
+            "cancelled" | "abandoned" => {
+                assert!(
+                    effective.is_empty(),
+                    "visit {id} ({state}) has {effective:?} (seed {seed})"
+                );
+                assert_eq!(v["visit"]["holds"], false, "visit {id}: {v} (seed {seed})");
+            }
+            other => panic!("visit {id} ended {other} (seed {seed})"),
+        }
+    }
+    // The platform holds registrations and fee lines of settled visits only.
+    for held in sandbox.visits_holding() {
+        assert!(
+            settled_visits.contains(&held.mdtrt_id),
+            "the platform still holds {held:?}, of no settled visit (seed {seed})"
+        );
+    }
     assert_eq!(
         ledger.effective().count(),
         seen_setl.len(),
@@ -418,6 +606,11 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
     assert_eq!(status, 200, "{report}");
     assert_eq!(report["balanced"], true, "{report} (seed {seed})");
     let settled = states.values().filter(|s| *s == "settled").count();
+    let visits_settled = settled_visits.len();
+    let visits_refunded = visit_states
+        .values()
+        .filter(|v| v["state"] == "cancelled")
+        .count();
     let reversed = ledger
         .settlements
         .iter()
@@ -425,10 +618,12 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
         .count();
     let cancelled = states.values().filter(|s| *s == "cancelled").count();
     println!(
-        "chaos: {} sales, {kills} kills, {settled} settled, {cancelled} cancelled, {reversed} \
+        "chaos: {} sales, {} visits, {kills} kills, {settled} sales settled, {cancelled} \
+         cancelled, {visits_settled} visits settled, {visits_refunded} refunded, {reversed} \
          platform bookings reversed, {resolved} resolved by an operator, {} sales ended \
          otherwise, in {:.1} s",
         ids.len(),
+        visit_ids.len(),
         states.len() - settled - cancelled,
         started.elapsed().as_secs_f64()
     );

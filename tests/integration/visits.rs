@@ -68,7 +68,13 @@ impl Clinic {
     async fn get(&self, id: &str) -> Value {
         let (status, v) = self.api.get_with_status(&format!("/v1/visits/{id}")).await;
         assert_eq!(status, 200, "{v}");
-        v.get("visit").or(v.get("sale")).cloned().unwrap_or(v)
+        if v["visit"]["state"].is_string() {
+            v["visit"].clone()
+        } else if v["sale"]["state"].is_string() {
+            v["sale"].clone()
+        } else {
+            v
+        }
     }
 
     /// Polls the visit until `state` (deadline).

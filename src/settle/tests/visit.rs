@@ -699,3 +699,45 @@ async fn a_crash_during_2207_is_recovered_from_the_audit_table() {
     assert_eq!(rig.platform.infnos(), ["2601", "2205", "2202"]);
     rig.finish();
 }
+
+#[tokio::test]
+async fn a_refund_in_doubt_resolved_by_an_operator_closes_the_visit() {
+    let rig = Rig::new(
+        presettle(register_script(platform(), true))
+            .expect("2207", settled_answer())
+            .expect("2208", Answer::Lost)
+            .expect("2601", Answer::refused("原交易不存在"))
+            .expect("2205", done())
+            .expect("2202", done()),
+    );
+    let v = rig.presettled_visit().await;
+    let v = rig
+        .engine
+        .confirm_visit(&v.id, Default::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        rig.engine.refund_visit(&v.id).await,
+        Err(SaleError::Held { .. })
+    ));
+    assert_eq!(stored(&rig, &v.id).await.state, SaleState::Held);
+    // The bureau confirms the refund happened: the visit closes (its lines and registration
+    // are undone by the forwarder).
+    let v = rig
+        .engine
+        .resolve(
+            &v.id,
+            crate::settle::Resolution {
+                decision: crate::settle::Decision::NotSettled,
+                note: Some("退费已在医保中心确认".into()),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(v.state, SaleState::Closing);
+    rig.engine.forward_pass().await.unwrap();
+    assert_eq!(stored(&rig, &v.id).await.state, SaleState::Cancelled);
+    let infnos = rig.platform.infnos();
+    assert_eq!(infnos[infnos.len() - 2..], ["2205", "2202"]);
+    rig.finish();
+}
