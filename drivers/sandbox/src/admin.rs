@@ -1,5 +1,5 @@
-//! Loopback control endpoints for tests and demos: the ledger, fault rules, minting e-SSC
-//! codes and e-voucher QR codes, and the issuer key. No authentication: the sandbox is a test
+//! Loopback control endpoints for tests and demos: the ledger, the outpatient visits, fault
+//! rules, minting e-SSC codes and e-voucher QR codes, and the issuer key. No authentication: the sandbox is a test
 //! double and must only listen on loopback.
 
 use hyper::body::Bytes;
@@ -17,6 +17,7 @@ pub fn route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Resp
     let known = matches!(
         path,
         "/admin/ledger"
+            | "/admin/visits"
             | "/admin/faults"
             | "/admin/essc"
             | "/admin/evoucher"
@@ -30,6 +31,9 @@ pub fn route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Resp
     }
     match (method, path) {
         (&Method::GET, "/admin/ledger") => json(&serde_json::to_value(shared.lock().ledger())),
+        (&Method::GET, "/admin/visits") => {
+            json(&serde_json::to_value(shared.lock().visit_records()))
+        }
         (&Method::GET, "/admin/faults") => {
             json(&serde_json::to_value(shared.lock().faults.rules()))
         }

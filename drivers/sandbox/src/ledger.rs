@@ -53,6 +53,73 @@ pub struct SettlementRecord {
     pub cancel_msgid: Option<String>,
 }
 
+/// Whether an outpatient visit (2201) is still open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VisitStatus {
+    Open,
+    /// Cancelled by 2202.
+    Cancelled,
+}
+
+/// One fee line uploaded by 2204 and not revoked by 2205.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeeLineRecord {
+    pub feedetl_sn: String,
+    pub chrg_bchno: String,
+    pub med_list_codg: String,
+    /// Empty for an ordinary visit.
+    pub dise_codg: String,
+    pub amount: Fen,
+    /// Part of an effective 2207 settlement (cleared by 2208, or 2601 of the 2207).
+    pub settled: bool,
+}
+
+/// A settlement (2207) of one of the visit's batches, as it stands now.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitSettlement {
+    pub setl_id: String,
+    pub chrg_bchno: String,
+    pub status: SettlementStatus,
+}
+
+/// An outpatient visit as the platform holds it (`GET /admin/visits`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisitRecord {
+    pub mdtrt_id: String,
+    pub ipt_otp_no: String,
+    pub psn_no: String,
+    pub insutype: String,
+    pub fixmedins_code: String,
+    /// 2201 `begntime` as sent.
+    pub begntime: String,
+    pub status: VisitStatus,
+    /// Whether 2203/2203A has been accepted.
+    pub info_uploaded: bool,
+    /// From 2203/2203A; `None` before.
+    pub med_type: Option<String>,
+    /// From 2203/2203A; empty when none.
+    pub dise_codg: String,
+    /// Rows of the last accepted `diseinfo`.
+    pub diagnoses: usize,
+    /// In upload order.
+    pub lines: Vec<FeeLineRecord>,
+    /// In settlement order.
+    pub settlements: Vec<VisitSettlement>,
+}
+
+impl VisitRecord {
+    pub fn is_open(&self) -> bool {
+        self.status == VisitStatus::Open
+    }
+
+    /// Whether the platform still holds something of the visit: it is open, or fee lines
+    /// remain uploaded (what a client's undo chain must clear).
+    pub fn holds(&self) -> bool {
+        self.is_open() || !self.lines.is_empty()
+    }
+}
+
 /// A person's current account for one insurance type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountSnapshot {

@@ -2,7 +2,8 @@
 //! protocol (upstream.md) on loopback, for tests, the demo and benchmarks.
 //!
 //! [`start`] loads the persons (`fixtures/persons/*.json`), binds, and serves the protocol
-//! endpoint (9001/9002, 1101, 2101–2103, 2201/2204/2206–2208, 2601, 3201, 5203), the e-voucher
+//! endpoint (9001/9002, 1101, 2101–2103, the outpatient 2201–2208 with 2203A, 2601, 3201,
+//! 5201, 5203), the e-voucher
 //! `ec.query` endpoint and loopback `/admin/*` endpoints, until [`Sandbox::shutdown`]. State
 //! is in memory; [`Sandbox::ledger`] snapshots it. [`FaultRule`]s make it slow, silent or
 //! wrong on purpose. A request whose `sign_no` is unknown, signed out or from another CST day
@@ -27,6 +28,7 @@ pub mod shapes;
 pub mod split;
 mod state;
 mod tx;
+mod visits;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -39,7 +41,10 @@ pub use config::{DEFAULT_EC_PATH, DEFAULT_PATH, SandboxConfig, default_persons_d
 pub use error::SandboxError;
 pub use evoucher::INVALID as EVOUCHER_INVALID;
 pub use fault::{Fault, FaultRule};
-pub use ledger::{AccountSnapshot, Ledger, SettlementRecord, SettlementStatus};
+pub use ledger::{
+    AccountSnapshot, FeeLineRecord, Ledger, SettlementRecord, SettlementStatus, VisitRecord,
+    VisitSettlement, VisitStatus,
+};
 pub use persons::Person;
 pub use protocol::SIGN_IN_INVALID;
 pub use shapes::AnswerShapes;
@@ -212,6 +217,20 @@ impl Sandbox {
     /// A snapshot of the books.
     pub fn ledger(&self) -> Ledger {
         self.shared.lock().ledger()
+    }
+
+    /// Every outpatient visit (2201), open or cancelled, with its fee lines and settlements.
+    pub fn visits(&self) -> Vec<VisitRecord> {
+        self.shared.lock().visit_records()
+    }
+
+    /// What the platform still holds of the visits: those open, and those with fee lines
+    /// still uploaded (a client that abandoned a visit must leave none behind).
+    pub fn visits_holding(&self) -> Vec<VisitRecord> {
+        self.visits()
+            .into_iter()
+            .filter(VisitRecord::holds)
+            .collect()
     }
 
     /// Moves the sandbox's expiry clock (e-voucher codes and tokens, e-SSC `iat`) forward.

@@ -100,6 +100,7 @@ fn check_region(state: &State, req: &Req) -> Result<(), String> {
         .input
         .pointer("/data/psn_no")
         .or_else(|| req.input.pointer("/feedetail/0/psn_no"))
+        .or_else(|| req.input.pointer("/mdtrtinfo/psn_no"))
         .or_else(|| req.input.pointer("/druginfo/psn_no"))
         .or_else(|| req.input.pointer("/drugdetail/0/psn_no"))
         .and_then(Value::as_str);

@@ -2,8 +2,9 @@
 //! client is tested against each of them. Settlements may carry a hospital share
 //! (`hosp_part_amt`) and a co-payment from a family account (`acct_mulaid_pay`), for everyone
 //! or for the persons listed; cancellations may answer in the transcriptions' names (2103
-//! `psn_pay`/`cash_payamt`, 2208 `pdn_cash_pay`). Deterministic: the same bill and person give
-//! the same answer. Set at start ([`SandboxConfig::shapes`](crate::config::SandboxConfig)) or
+//! `psn_pay`/`cash_payamt`, 2208 `pdn_cash_pay`). Two outpatient points the contract leaves
+//! uncertain are flags here too (reuse of a revoked `feedetl_sn`, 5201 listing open visits).
+//! Deterministic: the same bill and person give the same answer. Set at start ([`SandboxConfig::shapes`](crate::config::SandboxConfig)) or
 //! through `POST /admin/shapes`.
 
 use medsettle_nhsa::money::Fen;
@@ -11,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The shapes of the sandbox's answers.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AnswerShapes {
     /// Per-mille of the patient's cash share the institution bears (`hosp_part_amt`, truncated
@@ -31,6 +32,30 @@ pub struct AnswerShapes {
     /// Cancellation answers in the public transcriptions' names: 2103 `psn_pay` and
     /// `cash_payamt` (no `psn_part_amt`/`psn_cash_pay`), 2208 `pdn_cash_pay`.
     pub public_cancellations: bool,
+    /// Whether 2204 accepts a `feedetl_sn` whose line 2205 revoked (outpatient.md leaves it
+    /// open: "not known whether the platform accepts reused `feedetl_sn` after 2205").
+    /// Default true; false refuses the reuse, so a client's resend under a new batch is
+    /// tested both ways.
+    pub reuse_deleted_feedetl_sn: bool,
+    /// Whether 5201 lists an open visit without an effective settlement (outpatient.md
+    /// "Uncertain"). Default true; false hides such visits, so a client recovering a lost
+    /// 2201 is tested against a platform that does not show it.
+    pub list_open_visits_in_5201: bool,
+}
+
+impl Default for AnswerShapes {
+    fn default() -> Self {
+        AnswerShapes {
+            hosp_part_permille: 0,
+            acct_mulaid_permille: 0,
+            psn_nos: Vec::new(),
+            bills_permille: None,
+            seed: 0,
+            public_cancellations: false,
+            reuse_deleted_feedetl_sn: true,
+            list_open_visits_in_5201: true,
+        }
+    }
 }
 
 impl AnswerShapes {
@@ -134,6 +159,15 @@ mod tests {
         assert_ne!(a, chosen(8));
         let n = a.iter().filter(|c| **c).count();
         assert!((200..400).contains(&n), "{n}");
+    }
+
+    #[test]
+    fn the_uncertain_outpatient_flags_default_to_true() {
+        let s: AnswerShapes = serde_json::from_value(json!({})).unwrap();
+        assert!(s.reuse_deleted_feedetl_sn && s.list_open_visits_in_5201);
+        let s: AnswerShapes =
+            serde_json::from_value(json!({"reuse_deleted_feedetl_sn": false})).unwrap();
+        assert!(!s.reuse_deleted_feedetl_sn && s.list_open_visits_in_5201);
     }
 
     #[test]

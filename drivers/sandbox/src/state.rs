@@ -6,13 +6,13 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
-use medsettle_nhsa::money::Fen;
 use medsettle_nhsa::time;
 
 use crate::fault::FaultSet;
-use crate::ledger::{AccountSnapshot, Ledger, SettlementRecord, SettlementStatus};
+use crate::ledger::{AccountSnapshot, Ledger, SettlementRecord, SettlementStatus, VisitRecord};
 use crate::persons::Person;
 use crate::split::Account;
+use crate::visits::Visit;
 
 /// What a remembered msgid did, for 2601 to undo.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,23 +29,6 @@ pub struct Session {
     /// CST day of the sign-in.
     pub day: NaiveDate,
     pub active: bool,
-}
-
-/// One uploaded fee line (2204).
-#[derive(Debug, Clone)]
-pub struct Fee {
-    pub feedetl_sn: String,
-    pub chrg_bchno: String,
-    pub med_list_codg: String,
-    pub amount: Fen,
-}
-
-/// An outpatient visit registered by 2201.
-#[derive(Debug, Clone)]
-pub struct Visit {
-    pub psn_no: String,
-    pub insutype: String,
-    pub fees: Vec<Fee>,
 }
 
 /// A short-lived e-voucher code or token.
@@ -67,7 +50,8 @@ pub struct State {
     pub answers: HashMap<String, String>,
     pub reversed: Vec<String>,
     pub reversed_set: HashSet<String>,
-    pub visits: HashMap<String, Visit>,
+    /// mdtrt_id → outpatient visit.
+    pub visits: BTreeMap<String, Visit>,
     pub ec_codes: HashMap<String, Expiring>,
     pub ec_tokens: HashMap<String, Expiring>,
     pub faults: FaultSet,
@@ -200,6 +184,34 @@ impl State {
             })
     }
 
+    /// The visit `mdtrt_id` of `psn_no`, open.
+    pub fn open_visit(&self, mdtrt_id: &str, psn_no: &str) -> Result<&Visit, String> {
+        self.visits
+            .get(mdtrt_id)
+            .filter(|v| v.psn_no == psn_no && !v.cancelled)
+            .ok_or_else(|| visit_not_found(mdtrt_id))
+    }
+
+    /// Marks the fee lines of the 2207 settlement `index` settled or not (2207, 2208, 2601).
+    pub fn mark_lines(&mut self, index: usize, settled: bool) {
+        let s = &self.settlements[index];
+        if s.infno != "2207" {
+            return;
+        }
+        let setl_id = s.setl_id.clone();
+        if let Some(v) = self.visits.get_mut(&s.mdtrt_id) {
+            v.mark_settled(&setl_id, settled);
+        }
+    }
+
+    /// Every visit, in `mdtrt_id` order.
+    pub fn visit_records(&self) -> Vec<VisitRecord> {
+        self.visits
+            .iter()
+            .map(|(id, v)| v.record(id, &self.settlements))
+            .collect()
+    }
+
     pub fn ledger(&self) -> Ledger {
         Ledger {
             settlements: self.settlements.clone(),
@@ -218,4 +230,11 @@ impl State {
             reversed_msgids: self.reversed.clone(),
         }
     }
+}
+
+/// The refusal for a visit that does not exist for this person (or was cancelled).
+pub fn visit_not_found(mdtrt_id: &str) -> String {
+    format!(
+        "就诊信息不存在 visit not found: mdtrt_id {mdtrt_id} (unknown, another person's or cancelled)"
+    )
 }

@@ -1,6 +1,7 @@
 //! 2103 (pharmacy) / 2208 (outpatient) 结算撤销: puts an effective settlement's money back and
 //! marks it cancelled; the answer is the settlement's `setlinfo` with negated amounts and the
-//! balance after. 2103 cancels only 2102 settlements, 2208 only 2207 ones.
+//! balance after. 2103 cancels only 2102 settlements, 2208 only 2207 ones, of the visit and
+//! person named; the visit's fee lines of that batch stay uploaded and become unsettled.
 
 use medsettle_nhsa::money::Fen;
 
@@ -13,7 +14,12 @@ pub fn cancel(state: &mut State, req: &Req) -> TxResult {
     let data = node(req, "data")?;
     let setl_id = text(data, "setl_id")?;
     let psn_no = text(data, "psn_no")?;
-    let mdtrt_id = opt_text(data, "mdtrt_id");
+    // outpatient.md: 2208 names the visit (`mdtrt_id` Req); 2103's is the sandbox's own.
+    let mdtrt_id = if req.infno == "2208" {
+        text(data, "mdtrt_id")?
+    } else {
+        opt_text(data, "mdtrt_id")
+    };
     let index = state
         .settlement_index(&setl_id)
         .ok_or_else(|| format!("结算信息不存在 setl_id {setl_id} unknown"))?;
@@ -33,6 +39,8 @@ pub fn cancel(state: &mut State, req: &Req) -> TxResult {
         ));
     }
     state.unbook(index);
+    // After 2208 the batch's lines stay uploaded, unsettled (upstream.md).
+    state.mark_lines(index, false);
     let record = &mut state.settlements[index];
     record.status = SettlementStatus::Cancelled;
     record.cancel_msgid = Some(req.msgid.clone());

@@ -3,6 +3,9 @@
 //! (`Err(err_msg)`, answered as `infcode -1`) never leaves a partial effect.
 
 mod cancel;
+mod fees;
+mod fields;
+mod outpatient;
 mod person;
 mod query;
 mod reconcile;
@@ -31,12 +34,16 @@ pub fn dispatch(state: &mut State, config: &SandboxConfig, req: &Req) -> TxResul
         "2101" => settle::pharmacy(state, config, req, false),
         "2102" => settle::pharmacy(state, config, req, true),
         "2201" => visit::register(state, req),
-        "2204" => visit::upload(state, req),
-        "2206" => settle::outpatient(state, req, false),
-        "2207" => settle::outpatient(state, req, true),
+        "2202" => visit::cancel(state, req),
+        "2203" | "2203A" => visit::info(state, req),
+        "2204" => fees::upload(state, req),
+        "2205" => fees::revoke(state, req),
+        "2206" => outpatient::outpatient(state, req, false),
+        "2207" => outpatient::outpatient(state, req, true),
         "2103" | "2208" => cancel::cancel(state, req),
         "2601" => reverse::reverse(state, req),
         "3201" => reconcile::reconcile(state, req),
+        "5201" => visit::query(state, req),
         "5203" => query::query(state, req),
         other => Err(format!("交易暂不支持 infno {other} not implemented")),
     }

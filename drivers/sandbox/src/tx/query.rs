@@ -38,6 +38,12 @@ pub fn query(state: &mut State, req: &Req) -> TxResult {
         .map(|p| p.region().to_owned())
         .unwrap_or_default();
     let clr_type = if r.infno == "2102" { "41" } else { "11" };
+    let dise_codg = state
+        .visits
+        .get(&r.mdtrt_id)
+        .and_then(|v| v.info.as_ref())
+        .map(|i| i.dise_codg.clone())
+        .unwrap_or_default();
     Ok(json!({
         "setlinfo": {
             "setl_id": r.setl_id,
@@ -59,7 +65,7 @@ pub fn query(state: &mut State, req: &Req) -> TxResult {
             "cash_payamt": r.psn_cash_pay,
             "hosp_part_amt": r.hosp_part_amt,
             "invono": "",
-            "dise_codg": "",
+            "dise_codg": dise_codg,
             "opter_id": "",
             "opter_name": "",
             "opt_time": format!("{} 00:00:00", r.day),

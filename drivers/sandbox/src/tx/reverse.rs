@@ -1,5 +1,7 @@
 //! 2601 冲正: undoes whatever the request `omsgid` did. A settlement is put back and marked
-//! reversed; a cancellation is undone (the settlement is effective again). A msgid that never
+//! reversed; a cancellation is undone (the settlement is effective again). For a 2207 the
+//! visit's lines follow: a reversed 2207 leaves them unsettled, a reversed 2208 settles the
+//! lines of that settlement again. A msgid that never
 //! reached the sandbox, or was refused, has nothing to undo: the answer is still success, and
 //! the msgid is remembered as reversed so that, should it arrive later, it is refused
 //! (`原交易已冲正`) without effect. Reversing twice answers success and undoes nothing more.
@@ -31,6 +33,7 @@ pub fn reverse(state: &mut State, req: &Req) -> TxResult {
             match state.settlements[index].status {
                 SettlementStatus::Effective => {
                     state.unbook(index);
+                    state.mark_lines(index, false);
                     state.settlements[index].status = SettlementStatus::Reversed;
                 }
                 // The money went back with the cancellation; the settlement is void.
@@ -47,6 +50,7 @@ pub fn reverse(state: &mut State, req: &Req) -> TxResult {
                 && record.cancel_msgid.as_deref() == Some(omsgid.as_str())
             {
                 state.book(index);
+                state.mark_lines(index, true);
                 let record = &mut state.settlements[index];
                 record.status = SettlementStatus::Effective;
                 record.cancel_msgid = None;

@@ -1,5 +1,6 @@
-//! 2101/2102 (pharmacy) and 2206/2207 (outpatient) pre-settlement and settlement. The split
-//! comes from `split.rs`; pre-settlements only compute, settlements also take the money out
+//! 2101/2102 (pharmacy) pre-settlement and settlement, and the settling both families share
+//! (2206/2207 check their visit in `outpatient.rs`, then come here). The split comes from
+//! `split.rs`; pre-settlements only compute, settlements also take the money out
 //! of the account, consume deductible and cap, and record the settlement (one effective
 //! settlement per sale: a batch already settled is refused).
 
@@ -17,13 +18,14 @@ use crate::state::{Effect, State};
 
 /// What both families settle.
 pub(super) struct Bill {
-    psn_no: String,
-    insutype: String,
-    mdtrt_id: Option<String>,
-    chrg_bchno: String,
-    med_type: String,
-    acct_used_flag: String,
-    items: Vec<Item>,
+    pub(super) psn_no: String,
+    pub(super) insutype: String,
+    /// `None` for a pharmacy sale (the sandbox makes one up).
+    pub(super) mdtrt_id: Option<String>,
+    pub(super) chrg_bchno: String,
+    pub(super) med_type: String,
+    pub(super) acct_used_flag: String,
+    pub(super) items: Vec<Item>,
 }
 
 /// The 2101/2102 node names of `req`: the configured pair, or (unconfigured) whichever of
@@ -75,44 +77,8 @@ pub fn pharmacy(state: &mut State, config: &SandboxConfig, req: &Req, commit: bo
     run(state, req, data, bill, commit, "2102")
 }
 
-/// 2206 (`commit = false`) / 2207: the bill is the fees uploaded for `mdtrt_id` + `chrg_bchno`.
-pub fn outpatient(state: &mut State, req: &Req, commit: bool) -> TxResult {
-    let data = node(req, "data")?;
-    let psn_no = text(data, "psn_no")?;
-    let mdtrt_id = text(data, "mdtrt_id")?;
-    let chrg_bchno = text(data, "chrg_bchno")?;
-    let visit = state
-        .visits
-        .get(&mdtrt_id)
-        .filter(|v| v.psn_no == psn_no)
-        .ok_or_else(|| format!("就诊信息不存在 mdtrt_id {mdtrt_id} unknown for this person"))?;
-    let items: Vec<Item> = visit
-        .fees
-        .iter()
-        .filter(|f| f.chrg_bchno == chrg_bchno)
-        .map(|f| Item {
-            med_list_codg: f.med_list_codg.clone(),
-            amount: f.amount,
-        })
-        .collect();
-    if items.is_empty() {
-        return Err(format!(
-            "费用明细不存在 no fees uploaded for chrg_bchno {chrg_bchno}"
-        ));
-    }
-    let bill = Bill {
-        psn_no,
-        insutype: text(data, "insutype").unwrap_or_else(|_| visit.insutype.clone()),
-        mdtrt_id: Some(mdtrt_id),
-        chrg_bchno,
-        med_type: opt_text(data, "med_type"),
-        acct_used_flag: text(data, "acct_used_flag")?,
-        items,
-    };
-    run(state, req, data, bill, commit, "2207")
-}
-
-fn run(
+/// The settlement of `bill`: computes the split and, when `commit`, books it (2102/2207).
+pub(super) fn run(
     state: &mut State,
     req: &Req,
     data: &serde_json::Map<String, Value>,
@@ -141,7 +107,11 @@ fn run(
     }
     // Consent: no password in cainfo (upstream.md "Patient consent": only a configured
     // provincial practice carries one; this platform has none). The card verified the PIN.
-    if commit && state.batch_settled(&req.fixmedins_code, &bill.psn_no, &bill.chrg_bchno) {
+    // A pharmacy sale is one batch; an outpatient batch belongs to its visit (checked there).
+    if commit
+        && bill.mdtrt_id.is_none()
+        && state.batch_settled(&req.fixmedins_code, &bill.psn_no, &bill.chrg_bchno)
+    {
         return Err(format!(
             "收费批次已结算 chrg_bchno {} already settled",
             bill.chrg_bchno
@@ -246,6 +216,8 @@ pub(super) fn output(
             "chrg_bchno": bill.chrg_bchno,
             "medfee_sumamt": n(s.medfee),
             "fulamt_ownpay_amt": n(s.selfpay),
+            "overlmt_selfpay": n(Fen(0)),
+            "preselfpay_amt": n(Fen(0)),
             "inscp_scp_amt": n(Fen(s.medfee.0 - s.selfpay.0)),
             "act_pay_dedc": n(s.deductible_used),
             "hifp_pay": n(s.pool),

@@ -3,7 +3,7 @@
 use medsettle_sandbox::SettlementStatus;
 use serde_json::json;
 
-use crate::outpatient::{outpatient_data, visit_with_fees};
+use crate::outpatient::{presettled_2207, visit_with_fees};
 use crate::support::*;
 
 fn reversal(omsgid: &str, oinfno: &str) -> serde_json::Value {
@@ -88,7 +88,7 @@ async fn reversing_a_2103_makes_the_settlement_effective_again() {
 async fn reversing_a_2207() {
     let mut c = Client::signed_in().await;
     let mdtrt_id = visit_with_fees(&mut c, &[("X1", "150.00")], "C1").await;
-    let env = c.env_for("2207", &ZHANG, outpatient_data(&mdtrt_id, "C1", "150.00"));
+    let env = presettled_2207(&mut c, &mdtrt_id, "C1", "150.00").await;
     settled(&c.send(&env).await);
     assert_eq!(c.sb.ledger().balance(ZHANG.psn_no), Some(fen("1385.00")));
     ok(&c
