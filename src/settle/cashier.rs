@@ -15,7 +15,7 @@ use super::error::SaleError;
 use super::forwarder::Forwarder;
 use super::intake::{Confirmation, NewSale};
 use super::options::{SaleMode, SettleConfig};
-use super::sale::{Consent, Person, Sale};
+use super::sale::{Consent, Sale};
 use super::settler::Settler;
 use super::state::{SaleEvent, SaleState};
 use crate::card::Pin;
@@ -185,7 +185,7 @@ impl Cashier {
                 Ok(mut person) => {
                     // A choice 1101 did not offer is refused before anything is stored.
                     if let Some(t) = insutype {
-                        choose_insutype(&mut person, t)?;
+                        super::requests::choose_insutype(&mut person, t)?;
                     }
                     self.book
                         .transition(
@@ -203,7 +203,7 @@ impl Cashier {
             }
         } else if let (Some(t), Some(current)) = (insutype, sale.person.as_ref()) {
             let mut person = current.clone();
-            choose_insutype(&mut person, t)?;
+            super::requests::choose_insutype(&mut person, t)?;
             chosen = &person != current;
             sale.person = Some(person);
         }
@@ -541,15 +541,4 @@ fn offline_or(e: UpstreamError, can_store: bool) -> SaleError {
         }
         other => SaleError::Upstream(other),
     }
-}
-
-/// Makes `insutype` the sale's insurance; a type 1101 did not offer is
-/// [`SaleError::InsutypeNotOffered`].
-pub(super) fn choose_insutype(person: &mut Person, insutype: &str) -> Result<(), SaleError> {
-    person
-        .choose(insutype)
-        .map_err(|offered| SaleError::InsutypeNotOffered {
-            chosen: insutype.to_owned(),
-            offered,
-        })
 }

@@ -21,10 +21,11 @@ use super::cashier::Cashier;
 use super::error::SaleError;
 use super::intake::Confirmation;
 use super::options::{SaleMode, SettleConfig};
-use super::sale::{Attempt, Sale, Split};
+use super::sale::{Sale, Split};
 use super::settler::Settler;
 use super::state::{SaleEvent, SaleKind, SaleState};
-use super::visit::{Batch, BatchState, NewDetails, NewVisit, lines_of};
+use super::visit::{Batch, BatchState, Step};
+use super::visit_intake::{NewDetails, NewVisit, lines_of};
 use super::visit_requests as rq;
 use crate::credential::Credentials;
 use crate::error::UserFacing;
@@ -393,7 +394,16 @@ impl Clinic {
         }
         let input = rq::visit_info(sale)?;
         let infno = self.config.visit_info_infno.clone();
-        let x = self.send_step(platform, sale, &infno, &input).await?;
+        // Repeating it replaces the visit's information and it has no undo of its own: a plain
+        // call (audited), nothing recorded on the visit before it leaves.
+        let options = super::requests::options(sale, false);
+        let x = platform
+            .call(
+                &infno,
+                to_input(&input).map_err(SaleError::Upstream)?,
+                &options,
+            )
+            .await;
         match x {
             Ok(_) => {
                 let detail = serde_json::json!({ "infno": infno });
@@ -658,23 +668,8 @@ impl Clinic {
                 action: "be pre-settled (upload its fee lines first)",
             });
         }
-        let platform = self.settler.platform()?;
-        let input = rq::outpatient_input(&sale, None)?;
-        let answer = async {
-            let x = platform
-                .call(
-                    OUTPATIENT_PRESETTLE,
-                    to_input(&input)?,
-                    &super::requests::options(&sale, false),
-                )
-                .await?;
-            x.output::<Settlement>()
-        }
-        .await;
-        match answer {
-            Ok(s) => {
-                let split = Split::from_settlement(&s, &self.settler.today());
-                let echo = rq::echo_of(&s);
+        match self.trial(&sale).await {
+            Ok((split, echo)) => {
                 let detail = serde_json::json!({ "cash": split.cash, "fund": split.fund });
                 let edit = |x: &mut Sale| {
                     x.estimate = Some(split);
@@ -698,6 +693,55 @@ impl Clinic {
                 let f = failure(&e, self.book.now());
                 self.book
                     .note(&mut sale, "presettle_failed", Some(f), None)
+                    .await?;
+                Err(offline(e))
+            }
+        }
+    }
+
+    /// 2206 for the visit's batch: the split and the amounts 2207 echoes.
+    async fn trial(&self, sale: &Sale) -> Result<(Split, super::visit::Echo), UpstreamError> {
+        let platform = self
+            .settler
+            .platform()
+            .map_err(|e| UpstreamError::NotSent {
+                detail: e.to_string(),
+            })?;
+        let input = rq::outpatient_input(sale, None).map_err(|e| UpstreamError::NotSent {
+            detail: e.to_string(),
+        })?;
+        let x = platform
+            .call(
+                OUTPATIENT_PRESETTLE,
+                to_input(&input)?,
+                &super::requests::options(sale, false),
+            )
+            .await?;
+        let s: Settlement = x.output()?;
+        Ok((
+            Split::from_settlement(&s, &self.settler.today()),
+            rq::echo_of(&s),
+        ))
+    }
+
+    /// A fresh 2206 for a visit whose 2207 was reversed (its state stays `reversed`).
+    async fn trial_again(&self, sale: &mut Sale) -> Result<(), SaleError> {
+        match self.trial(sale).await {
+            Ok((split, echo)) => {
+                let detail = serde_json::json!({ "cash": split.cash, "fund": split.fund });
+                self.book
+                    .annotate(sale, "presettled_again", detail, |x| {
+                        x.estimate = Some(split);
+                        if let Some(b) = x.visit.as_mut().and_then(|v| v.batch.as_mut()) {
+                            b.echo = Some(echo);
+                        }
+                    })
+                    .await
+            }
+            Err(e) => {
+                let f = failure(&e, self.book.now());
+                self.book
+                    .note(sale, "presettle_failed", Some(f), None)
                     .await?;
                 Err(offline(e))
             }
@@ -745,8 +789,14 @@ impl Clinic {
                 });
             }
         }
+        // A fresh 2207 after a reversed one follows a fresh 2206: a platform may take the
+        // reversed settlement's pre-settlement as used (2206 settles nothing: always safe).
+        if sale.state == SaleState::Reversed {
+            self.trial_again(&mut sale).await?;
+        }
         let first = self.settler.settle_now(&mut sale).await;
         let outcome = if sale.state == SaleState::Reversed {
+            self.trial_again(&mut sale).await?;
             self.settler.settle_now(&mut sale).await
         } else {
             first
@@ -1068,8 +1118,12 @@ fn undo_answer(x: Result<Exchange, UpstreamError>) -> Result<&'static str, Upstr
     }
 }
 
-fn attempt_of(p: &Prepared) -> Attempt {
-    Attempt::new(p.msgid.as_str(), &p.infno, p.at.timestamp_millis())
+fn attempt_of(p: &Prepared) -> Step {
+    Step {
+        msgid: p.msgid.as_str().to_owned(),
+        infno: p.infno.clone(),
+        at_ms: p.at.timestamp_millis(),
+    }
 }
 
 /// A platform failure as a visit error: a link failure is `sale.offline` (a visit is never
@@ -1094,4 +1148,28 @@ fn at(sale: &Sale, outcome: Result<(), SaleError>) -> Result<(), SaleError> {
         state: sale.state,
         cause: Box::new(cause),
     })
+}
+
+impl super::forwarder::VisitWork for Clinic {
+    fn recover_registration<'a>(
+        &'a self,
+        sale: &'a mut Sale,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), SaleError>> {
+        Box::pin(Clinic::recover_registration(self, sale))
+    }
+
+    fn unwind<'a>(
+        &'a self,
+        sale: &'a mut Sale,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), SaleError>> {
+        Box::pin(Clinic::unwind(self, sale))
+    }
+
+    fn abandon<'a>(
+        &'a self,
+        sale: &'a mut Sale,
+        detail: Value,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), SaleError>> {
+        Box::pin(Clinic::abandon(self, sale, detail))
+    }
 }

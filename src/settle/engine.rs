@@ -106,7 +106,7 @@ impl Engine {
             parts.config.clone(),
             Arc::clone(&parts.credentials),
         ));
-        forwarder.set_clinic(Arc::clone(&clinic));
+        forwarder.set_clinic(Arc::clone(&clinic) as Arc<dyn super::forwarder::VisitWork>);
         Engine {
             recovery: Recovery::new(Arc::clone(&book), Arc::clone(&settler)),
             cashier,
@@ -313,7 +313,7 @@ impl Engine {
     /// failure after recording is [`SaleError::At`] (the visit, where it stopped, why).
     pub async fn create_visit(
         &self,
-        new: super::visit::NewVisit,
+        new: super::visit_intake::NewVisit,
         idempotency: Option<crate::store::IdempotencyClaim>,
     ) -> Result<Sale, SaleError> {
         self.clinic.create(new, idempotency).await
@@ -333,7 +333,7 @@ impl Engine {
     pub async fn visit_details(
         &self,
         id: &str,
-        details: Option<super::visit::NewDetails>,
+        details: Option<super::visit_intake::NewDetails>,
     ) -> Result<Sale, SaleError> {
         self.clinic.details(id, details).await
     }

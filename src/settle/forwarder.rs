@@ -62,6 +62,25 @@ const UNATTENDED_VISITS: [SaleState; 3] = [
 ];
 
 /// The alarm shown while stored sales wait for an operator (rejected or expired).
+/// The visits' work the forwarder drives on (the clinic does it): a registration whose answer
+/// was lost, an undo chain, the abandonment of a visit left unattended. A trait, so the
+/// forwarder needs nothing of the clinic's own parts.
+pub(super) trait VisitWork: Send + Sync {
+    fn recover_registration<'a>(
+        &'a self,
+        sale: &'a mut Sale,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), SaleError>>;
+    fn unwind<'a>(
+        &'a self,
+        sale: &'a mut Sale,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), SaleError>>;
+    fn abandon<'a>(
+        &'a self,
+        sale: &'a mut Sale,
+        detail: serde_json::Value,
+    ) -> futures_util::future::BoxFuture<'a, Result<(), SaleError>>;
+}
+
 pub const ATTENTION: &str = "queue.attention";
 
 /// How often the queue is looked at when nothing wakes the forwarder.
@@ -98,7 +117,7 @@ pub(super) struct Forwarder {
     /// Where stored sales that need an operator are shown as an alarm.
     status: Option<Arc<StatusBoard>>,
     /// The visits' undo chains and lost registrations (set once the clinic exists).
-    clinic: std::sync::OnceLock<Arc<super::clinic::Clinic>>,
+    clinic: std::sync::OnceLock<Arc<dyn VisitWork>>,
 }
 
 impl Forwarder {
@@ -121,7 +140,7 @@ impl Forwarder {
     }
 
     /// The clinic whose visits the forwarder drives on (undo chains, lost registrations).
-    pub(super) fn set_clinic(&self, clinic: Arc<super::clinic::Clinic>) {
+    pub(super) fn set_clinic(&self, clinic: Arc<dyn VisitWork>) {
         let _ = self.clinic.set(clinic);
     }
 

@@ -28,6 +28,7 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 pub mod visit;
+pub mod visit_intake;
 mod visit_requests;
 
 pub use engine::{Confirmation, Engine, EngineParts, NewItem, NewSale};
@@ -35,4 +36,4 @@ pub use error::SaleError;
 pub use resolve::{Decision, MismatchAck, Resolution};
 pub use sale::Sale;
 pub use state::{SaleEvent, SaleKind, SaleState};
-pub use visit::{NewDetails, NewVisit};
+pub use visit_intake::{NewDetails, NewVisit};

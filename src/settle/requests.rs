@@ -201,6 +201,17 @@ pub(super) fn invono(chrg_bchno: &str) -> String {
 /// `invono`'s length in the contract.
 pub(super) const INVONO_MAX: usize = 20;
 
+/// Makes `insutype` the sale's insurance; a type 1101 did not offer is
+/// [`SaleError::InsutypeNotOffered`].
+pub(super) fn choose_insutype(person: &mut Person, insutype: &str) -> Result<(), SaleError> {
+    person
+        .choose(insutype)
+        .map_err(|offered| SaleError::InsutypeNotOffered {
+            chosen: insutype.to_owned(),
+            offered,
+        })
+}
+
 #[cfg(test)]
 mod invono_tests {
     use super::*;

@@ -226,7 +226,7 @@ pub(super) fn choose_insurance(
     preference: &[String],
 ) -> Result<(), SaleError> {
     if let Some(t) = chosen {
-        return super::cashier::choose_insutype(person, t);
+        return super::requests::choose_insutype(person, t);
     }
     let basic: Vec<String> = person
         .insurances
@@ -239,7 +239,7 @@ pub(super) fn choose_insurance(
         _ => preference.iter().find(|t| basic.contains(t)).cloned(),
     };
     match pick {
-        Some(t) => super::cashier::choose_insutype(person, &t),
+        Some(t) => super::requests::choose_insutype(person, &t),
         None => {
             let offered = if basic.is_empty() {
                 person

@@ -102,6 +102,7 @@ fn shapes(seed: u64) -> AnswerShapes {
         bills_permille: Some(330),
         seed,
         public_cancellations: true,
+        ..AnswerShapes::default()
     }
 }
 

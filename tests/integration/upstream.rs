@@ -346,6 +346,40 @@ async fn outpatient_contract_register_upload_presettle_settle_cancel() {
     };
     let visit = rig.client.register_outpatient(&reg, REGION).await.unwrap();
     let mdtrt_id = visit.mdtrt_id.clone().unwrap();
+    // The visit's information (2203A) before any fee line: the platform refuses lines of a
+    // visit it knows no med_type or diagnosis of.
+    let info = medsettle::upstream::tx::visit::VisitInfoInput {
+        mdtrtinfo: medsettle::upstream::tx::visit::VisitInfo {
+            mdtrt_id: mdtrt_id.clone(),
+            psn_no: psn.clone().into(),
+            med_type: "11".into(),
+            begntime: at.clone(),
+            ..Default::default()
+        },
+        diseinfo: vec![medsettle::upstream::tx::visit::Diagnosis {
+            diag_type: "1".into(),
+            diag_srt_no: 1,
+            diag_code: "J06.900".into(),
+            diag_name: "急性上呼吸道感染".into(),
+            diag_dept: "内科".into(),
+            dise_dor_no: "D001".into(),
+            dise_dor_name: "王医生".into(),
+            diag_time: at.clone(),
+            vali_flag: "1".into(),
+        }],
+    };
+    let options = CallOptions {
+        insuplc_admdvs: Some(REGION.into()),
+        password_proof: None,
+    };
+    rig.client
+        .call(
+            medsettle::upstream::tx::visit::VISIT_INFO_A,
+            &info,
+            &options,
+        )
+        .await
+        .unwrap();
     let line = FeeDetail {
         feedetl_sn: "1".into(),
         mdtrt_id: mdtrt_id.clone(),
@@ -357,6 +391,12 @@ async fn outpatient_contract_register_upload_presettle_settle_cancel() {
         cnt: Qty::parse("3").unwrap(),
         pric: Price::parse("20.000000").unwrap(),
         det_item_fee_sumamt: Fen(6_000),
+        rx_circ_flag: "0".into(),
+        bilg_dept_codg: "A03".into(),
+        bilg_dept_name: "内科".into(),
+        bilg_dr_codg: "D001".into(),
+        bilg_dr_name: "王医生".into(),
+        hosp_appr_flag: "1".into(),
         ..FeeDetail::default()
     };
     let upload = FeeUploadInput::new(vec![line]).unwrap();
@@ -388,10 +428,6 @@ async fn outpatient_contract_register_upload_presettle_settle_cancel() {
         .unwrap();
     assert_eq!(pre.setlinfo.medfee_sumamt, Fen(6_000));
     let settle = pre_input.into_settle("INV-C1", &pre).unwrap();
-    let options = CallOptions {
-        insuplc_admdvs: Some(REGION.into()),
-        password_proof: None,
-    };
     let p = rig
         .client
         .prepare(settle.infno(), &settle, &options)

@@ -26,8 +26,8 @@ const SALE = {
   cancelled: ['已撤销', 'Cancelled'], expired: ['已过期', 'Expired'], abandoned: ['已放弃', 'Abandoned'],
   held: ['待人工处理', 'Held for an operator'],
   registering: ['挂号中', 'Registering'], registered: ['已挂号', 'Registered'],
-  uploaded: ['费用已上传', 'Fees uploaded'], undoing: ['撤销挂号中', 'Undoing'],
-  closing: ['已退费，撤销挂号中', 'Refunded, closing'],
+  uploaded: ['费用已上传', 'Fees uploaded'], undoing: ['撤销挂号中', 'Undoing the visit'],
+  closing: ['已退费，撤销挂号中', 'Refunded, closing the visit'],
 };
 // A visit is open until it is settled or ended (outpatient.md): the page lists those only.
 const VISIT_CLOSED = new Set(['settled', 'cancelled', 'abandoned']);

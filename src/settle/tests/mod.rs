@@ -15,6 +15,7 @@ mod reconcile;
 mod recovery;
 mod requests;
 mod running;
+mod visit;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

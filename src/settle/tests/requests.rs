@@ -89,7 +89,7 @@ fn the_preference_and_the_cashier_choose_among_the_rows() {
     );
     assert_eq!(p.balance, Fen(0));
     let before = p.clone();
-    let e = crate::settle::cashier::choose_insutype(&mut p, "999").unwrap_err();
+    let e = crate::settle::requests::choose_insutype(&mut p, "999").unwrap_err();
     assert_eq!(e.code(), "sale.insutype_not_offered");
     assert_eq!(e.http_status(), 409);
     assert!(

@@ -9,7 +9,7 @@ async fn shutdown_stops_listening() {
     let c = Client::signed_in().await;
     let addr = c.sb.addr();
     assert!(c.sb.base_url().starts_with("http://127.0.0.1:"));
-    assert_eq!(c.sb.persons().len(), 6);
+    assert_eq!(c.sb.persons().len(), 7);
     c.sb.shutdown().await;
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }

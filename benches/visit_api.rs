@@ -1,0 +1,132 @@
+//! An outpatient visit end to end through the local API with 20 fee lines: `POST /v1/visits`
+//! (1101 + 2201 + 2203A + 2204, every step durable), `…/presettle` (2206), `…/confirm` (2207,
+//! recorded before it is sent) against the sandbox insurer in-process on loopback with zero
+//! injected latency. Card I/O is excluded: the card is read once and its `credential_id`
+//! reused, and `settle.skip_pin_consent` (sandbox only) so consent needs no PIN. Each visit
+//! uses its own 门诊号 (the sandbox refuses a second open visit under one). Run with
+//! `cargo bench --bench visit_api` (release).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use medsettle::card::SlotKind;
+use medsettle_test_support::bench::{ms, quantile, runtime};
+use medsettle_test_support::{InProcess, TOKEN, Terminal, sandbox_upstream};
+use medsettle_vcard::{InProcessReader, Profile, VirtualCard};
+use serde_json::{Value, json};
+
+const VISITS: usize = 300;
+const WARM_UP: usize = 20;
+const LINES: usize = 20;
+
+fn main() {
+    runtime().block_on(run());
+}
+
+/// The visit request: 内科, one diagnosis, 20 lines of 0.01–0.20 yuan.
+fn visit(credential: &str, n: usize) -> Value {
+    let items: Vec<Value> = (1..=LINES)
+        .map(|i| {
+            json!({
+                "code": format!("XA01BAA{i:03}"),
+                "local_code": format!("L{i:03}"),
+                "name": "门诊药品",
+                "cnt": "1",
+                "pric": format!("0.{i:02}"),
+            })
+        })
+        .collect();
+    json!({
+        "credential_id": credential,
+        "ipt_otp_no": format!("MZB{n:06}"),
+        "dept_code": "A03", "dept_name": "内科", "caty": "A03",
+        "atddr_no": "D110105000001", "dr_name": "李医生",
+        "diagnoses": [{"diag_srt_no": 1, "diag_code": "J06.900", "diag_name": "急性上呼吸道感染"}],
+        "items": items,
+    })
+}
+
+async fn run() {
+    let sandbox = medsettle_sandbox::start(medsettle_sandbox::SandboxConfig::default())
+        .await
+        .unwrap();
+    let terminal = Terminal::new();
+    let mut config = terminal.config();
+    config.upstream = Some(sandbox_upstream(&sandbox.base_url(), "MOCK"));
+    config.settle.skip_pin_consent = true;
+    config.settle.reconcile_at = String::new();
+    config.log.level = "warn".into();
+    let profile = Profile::load(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/cards/normal.json"
+    ))
+    .unwrap();
+    let reader = InProcessReader::new(SlotKind::Contact);
+    reader.insert(VirtualCard::from_profile(profile).unwrap());
+    let daemon = InProcess::start_config(&terminal, config, Some(Arc::new(reader)), None).await;
+    let base = format!("http://{}", daemon.addr);
+    let http = reqwest::Client::builder().http1_only().build().unwrap();
+    let post = |path: String, body: Value| {
+        let http = http.clone();
+        let url = format!("{base}{path}");
+        async move {
+            let r = http
+                .post(url)
+                .bearer_auth(TOKEN)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            (status, r.json::<Value>().await.unwrap())
+        }
+    };
+    let (_, card) = post("/v1/card/read".into(), json!({})).await;
+    let credential = card["credential_id"].as_str().unwrap().to_owned();
+    let mut whole = Vec::with_capacity(VISITS);
+    let mut steps: [Vec<Duration>; 3] = Default::default();
+    for i in 0..VISITS + WARM_UP {
+        let t0 = Instant::now();
+        let (s, v) = post("/v1/visits".into(), visit(&credential, i)).await;
+        assert_eq!((s, v["state"].as_str()), (201, Some("uploaded")), "{v}");
+        let t1 = Instant::now();
+        let id = v["id"].as_str().unwrap().to_owned();
+        let (s, v) = post(format!("/v1/visits/{id}/presettle"), json!({})).await;
+        assert_eq!((s, v["state"].as_str()), (200, Some("presettled")), "{v}");
+        let t2 = Instant::now();
+        let (s, v) = post(format!("/v1/visits/{id}/confirm"), json!({})).await;
+        assert_eq!((s, v["state"].as_str()), (200, Some("settled")), "{v}");
+        let t3 = Instant::now();
+        if i >= WARM_UP {
+            whole.push(t3 - t0);
+            steps[0].push(t1 - t0);
+            steps[1].push(t2 - t1);
+            steps[2].push(t3 - t2);
+        }
+    }
+    for s in steps.iter_mut() {
+        s.sort_unstable();
+    }
+    whole.sort_unstable();
+    let line = |what: &str, s: &[Duration]| {
+        println!(
+            "{what:<58} p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>6.2} ms",
+            ms(quantile(s, 0.5)),
+            ms(quantile(s, 0.99)),
+            ms(quantile(s, 1.0)),
+        );
+    };
+    println!(
+        "outpatient visit via the API, {LINES} lines, card I/O excluded ({VISITS} visits after {WARM_UP} warm-up):"
+    );
+    line(
+        "  create + register + upload (1101, 2201, 2203A, 2204)",
+        &steps[0],
+    );
+    line("  presettle (2206)", &steps[1]);
+    line("  confirm (2207)", &steps[2]);
+    line("  the whole visit", &whole);
+    assert_eq!(sandbox.ledger().effective().count(), VISITS + WARM_UP);
+    daemon.shutdown().await;
+    sandbox.shutdown().await;
+}
