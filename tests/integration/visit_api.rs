@@ -454,3 +454,176 @@ async fn the_cli_lists_shows_and_cancels_visits() {
     assert!(err.contains("sale.wrong_state"), "{err}");
     rig.close().await;
 }
+
+/// A virtual card of `profile` (fixtures/cards) with PIN 123456, presented on the contact
+/// slot; `other` gives it 李四's identity (another person than the visit's).
+fn kiosk_card(other: bool) -> medsettle_vcard::VirtualCard {
+    use medsettle_vcard::Profile;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/cards");
+    let mut profile = Profile::load(dir.join("normal.json")).unwrap();
+    if other {
+        let lisi = Profile::load(dir.join("contactless.json")).unwrap();
+        profile.ef05 = lisi.ef05;
+        profile.ef06 = lisi.ef06;
+    }
+    profile.pin = Some(medsettle_vcard::profile::PinConfig {
+        value: "123456".into(),
+        tries_left: 3,
+        max_tries: 3,
+        required_for_ef06: false,
+    });
+    medsettle_vcard::VirtualCard::from_profile(profile).unwrap()
+}
+
+/// The next `kiosk.step` of `session`.
+async fn next_step(feed: &mut medsettle::events::Subscription, session: &str) -> (String, Value) {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let e = feed.live.recv().await.unwrap();
+            if e.topic == "kiosk.step" && e.data["session"] == session {
+                return (
+                    e.data["step"].as_str().unwrap().to_owned(),
+                    e.data["data"].clone(),
+                );
+            }
+        }
+    })
+    .await
+    .expect("a kiosk step in time")
+}
+
+/// The steps of `session` up to (and with) the first that is not one of `passing`.
+async fn step_past(
+    feed: &mut medsettle::events::Subscription,
+    session: &str,
+    passing: &[&str],
+) -> (String, Value) {
+    loop {
+        let (step, data) = next_step(feed, session).await;
+        if !passing.contains(&step.as_str()) {
+            return (step, data);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_kiosk_pays_a_visit_the_his_created_and_leaves_it_alone_otherwise() {
+    use crate::support::InProcess;
+    use medsettle::card::SlotKind;
+    use medsettle_vcard::InProcessReader;
+    use std::sync::Arc;
+
+    let sandbox = medsettle_sandbox::start(SandboxConfig::default())
+        .await
+        .unwrap();
+    let t = Terminal::with(|t| {
+        t.push_str(&format!(
+            "mode = \"kiosk\"\n\n[upstream]\nbase_url = \"{}\"\nallow_plain_http = true\n\
+             signtype = \"SM3\"\n\n[settle]\nkiosk_step_timeout_ms = 5000\nreconcile_at = \"\"\n",
+            sandbox.base_url()
+        ));
+    });
+    let reader = Arc::new(InProcessReader::new(SlotKind::Contact));
+    let d = InProcess::start_with_readers(&t, Some(Arc::clone(&reader) as _)).await;
+    let api = Api::at(d.addr);
+    reader.insert(kiosk_card(false));
+    let credential = api.credential().await;
+    let (status, v) = api
+        .post("/v1/visits", visit_body(&credential, "MZ-KIOSK-1", 1))
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let visit = id(&v);
+    let (status, v) = api
+        .post("/v1/visits", visit_body(&credential, "MZ-KIOSK-2", 1))
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let other_visit = id(&v);
+    reader.remove();
+
+    // A session for what is not a payable visit is refused at once.
+    let (status, v) = api
+        .post("/v1/kiosk/sessions", json!({ "visit_id": "Vnothing" }))
+        .await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (404, Some("sale.not_found")),
+        "{v}"
+    );
+
+    // 1. Another person's card: the session fails, the visit is as it was.
+    let mut feed = d.events.subscribe(None);
+    let (status, started) = api
+        .post("/v1/kiosk/sessions", json!({ "visit_id": visit }))
+        .await;
+    assert_eq!(status, 201, "{started}");
+    assert_eq!(started["step"], "waiting_credential");
+    let session = started["session"].as_str().unwrap().to_owned();
+    reader.insert(kiosk_card(true));
+    let (step, data) = step_past(&mut feed, &session, &["waiting_credential", "identifying"]).await;
+    assert_eq!(step, "failed", "{data}");
+    assert_eq!(data["code"], "sale.other_card", "{data}");
+    reader.remove();
+    let doc = api.get(&format!("/v1/visits/{visit}")).await;
+    assert_eq!(doc["sale"]["state"], "uploaded", "{doc}");
+
+    // 2. The patient cancels at the share: the session ends, the visit stays the HIS's.
+    let (status, started) = api
+        .post("/v1/kiosk/sessions", json!({ "visit_id": other_visit }))
+        .await;
+    assert_eq!(status, 201, "{started}");
+    let session = started["session"].as_str().unwrap().to_owned();
+    reader.insert(kiosk_card(false));
+    let (step, share) =
+        step_past(&mut feed, &session, &["waiting_credential", "identifying"]).await;
+    assert_eq!(step, "share", "{share}");
+    let (status, _) = api
+        .post(&format!("/v1/kiosk/sessions/{session}/cancel"), json!({}))
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(next_step(&mut feed, &session).await.0, "cancelled");
+    let doc = api.get(&format!("/v1/visits/{other_visit}")).await;
+    assert_eq!(doc["sale"]["state"], "presettled", "not cancelled: {doc}");
+    assert_eq!(sandbox.ledger().request_count("2202"), 0, "nothing undone");
+    reader.remove();
+
+    // 3. The patient pays: share, PIN, receipt.
+    let (status, started) = api
+        .post("/v1/kiosk/sessions", json!({ "visit_id": visit }))
+        .await;
+    assert_eq!(status, 201, "{started}");
+    let session = started["session"].as_str().unwrap().to_owned();
+    reader.insert(kiosk_card(false));
+    let (step, share) =
+        step_past(&mut feed, &session, &["waiting_credential", "identifying"]).await;
+    assert_eq!(step, "share", "{share}");
+    assert_eq!(share["id"], visit.as_str());
+    assert!(share["patient_share"].is_string(), "{share}");
+    assert!(!share.to_string().contains(ID_NUMBER), "masked: {share}");
+    let (status, _) = api
+        .post(
+            &format!("/v1/kiosk/sessions/{session}/consent"),
+            json!({ "pin": "123456" }),
+        )
+        .await;
+    assert_eq!(status, 202);
+    assert_eq!(next_step(&mut feed, &session).await.0, "settling");
+    let (step, receipt) = next_step(&mut feed, &session).await;
+    assert_eq!(step, "receipt", "{receipt}");
+    assert_eq!(receipt["sale"], visit.as_str());
+    assert_eq!(receipt["kind"], "outpatient");
+    assert!(receipt["settlement"]["setl_id"].is_string(), "{receipt}");
+    let doc = api.get(&format!("/v1/visits/{visit}")).await;
+    assert_eq!(doc["sale"]["state"], "settled", "{doc}");
+    assert_eq!(sandbox.ledger().request_count("2207"), 1);
+    // A settled visit is not payable again.
+    let (status, v) = api
+        .post("/v1/kiosk/sessions", json!({ "visit_id": visit }))
+        .await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (409, Some("sale.wrong_state")),
+        "{v}"
+    );
+    d.shutdown().await;
+    sandbox.shutdown().await;
+}
