@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 use super::ApiError;
 use crate::card::service::{CardServiceError, ReadRequest};
 use crate::card::{InterfacePolicy, Pin};
-use crate::settle::{Confirmation, Decision, NewItem, NewSale, Resolution};
+use crate::settle::{Confirmation, Decision, NewDetails, NewItem, NewSale, NewVisit, Resolution};
 use crate::upstream::Fen;
 
 /// Parses a JSON body: no body at all reads as `{}` (every such endpoint's fields are
@@ -287,6 +287,58 @@ pub fn sale_confirm(body: &[u8]) -> Result<Confirmation, ApiError> {
     Ok(Confirmation { pin, collected })
 }
 
+/// [`parse`] for the nested visit bodies: a field that fails is named by its path
+/// (`items[0].cnt: invalid type …`), since a line number says little in a body of fee lines.
+fn parse_named<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    parse::<T>(body).map_err(|plain| {
+        if body.is_empty() {
+            return plain;
+        }
+        let mut de = serde_json::Deserializer::from_slice(body);
+        match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Err(e) if e.inner().is_data() && e.path().to_string() != "." => {
+                ApiError::bad_request(&format!(
+                    "body must be a JSON object as documented ({}: {})",
+                    e.path(),
+                    e.inner()
+                ))
+            }
+            _ => plain,
+        }
+    })
+}
+
+/// `POST /v1/visits`: the new visit (its fields are checked by the engine against
+/// outpatient.md's lengths and codes, `visit.invalid_field`).
+pub fn visit_new(body: &[u8]) -> Result<NewVisit, ApiError> {
+    parse_named(body)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoFields {}
+
+/// A route that takes no fields (`POST /v1/visits/{id}/presettle|cancel|refund`): no body or
+/// `{}`; anything else is refused rather than silently ignored.
+pub fn no_fields(body: &[u8]) -> Result<(), ApiError> {
+    parse::<NoFields>(body).map(|_| ())
+}
+
+/// `POST /v1/visits/{id}/register`: the optional `insutype` choice (body optional), as for a
+/// sale's presettle.
+pub fn visit_register(body: &[u8]) -> Result<Option<String>, ApiError> {
+    sale_presettle(body)
+}
+
+/// `PUT /v1/visits/{id}/details`: the fee lines that replace the visit's; no body at all
+/// uploads the lines the visit already has (a retry after a failed upload).
+pub fn visit_details(body: &[u8]) -> Result<Option<NewDetails>, ApiError> {
+    if body.trim_ascii().is_empty() {
+        return Ok(None);
+    }
+    parse_named(body).map(Some)
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ReconcileBody {
@@ -366,16 +418,47 @@ pub fn queue_ack(body: &[u8]) -> Result<crate::settle::MismatchAck, ApiError> {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StartBody {
-    items: Vec<NewItem>,
+    #[serde(default)]
+    items: Option<Vec<NewItem>>,
+    /// An outpatient visit the HIS created, to be paid at the kiosk.
+    #[serde(default)]
+    visit_id: Option<String>,
 }
 
-/// `POST /v1/kiosk/sessions`: the items, at least one.
+/// What a kiosk session is for: a pharmacy sale of these items, or the fees of a visit.
+#[derive(Debug)]
+pub enum KioskStart {
+    Items(Vec<NewItem>),
+    Visit(String),
+}
+
+/// `POST /v1/kiosk/sessions` with items: the items, at least one.
 pub fn kiosk_items(body: &[u8]) -> Result<Vec<NewItem>, ApiError> {
-    let body: StartBody = parse(body)?;
-    if body.items.is_empty() {
-        return Err(ApiError::bad_request("items must not be empty"));
+    match kiosk_start(body)? {
+        KioskStart::Items(items) => Ok(items),
+        KioskStart::Visit(_) => Err(ApiError::bad_request("items must not be empty")),
     }
-    Ok(body.items)
+}
+
+/// `POST /v1/kiosk/sessions`: either `items` (at least one) or a `visit_id` (`V…`), not both.
+pub fn kiosk_start(body: &[u8]) -> Result<KioskStart, ApiError> {
+    let body: StartBody = parse(body)?;
+    match (body.items, body.visit_id) {
+        (Some(_), Some(_)) => Err(ApiError::bad_request(
+            "items or visit_id, not both: a kiosk session pays a new sale or an existing visit",
+        )),
+        (None, Some(id)) => {
+            let id = id.trim();
+            if id.len() < 2 || id.len() > 64 || !id.starts_with('V') || !id.is_ascii() {
+                return Err(ApiError::bad_request(
+                    "visit_id must be a visit id (V…) from POST /v1/visits",
+                ));
+            }
+            Ok(KioskStart::Visit(id.to_owned()))
+        }
+        (Some(items), None) if !items.is_empty() => Ok(KioskStart::Items(items)),
+        _ => Err(ApiError::bad_request("items must not be empty")),
+    }
 }
 
 #[derive(Deserialize)]
@@ -494,5 +577,68 @@ mod tests {
         assert_eq!(link_valid_ms(b"", 120_000).unwrap(), 120_000);
         assert!(link_valid_ms(br#"{"valid_ms":120001}"#, 120_000).is_err());
         assert!(sale_new(br#"{"credential_id":"c","items":[]}"#).is_ok());
+    }
+
+    #[test]
+    fn visit_bodies_are_strict_and_name_the_failing_field() {
+        let visit = r#"{"credential_id":"c","dept_code":"A03","dept_name":"内科","caty":"A03",
+            "atddr_no":"D1","dr_name":"李","diagnoses":[{"diag_srt_no":1,"diag_code":"J06.900",
+            "diag_name":"感冒"}],"items":[{"code":"X","cnt":"1","pric":"2.00"}]}"#;
+        let v = visit_new(visit.as_bytes()).unwrap();
+        assert_eq!(v.items.len(), 1);
+        let e = visit_new(br#"{"credential_id":"c","colour":"red"}"#).unwrap_err();
+        assert_eq!(e.code, "request.invalid");
+        assert!(e.message_en.contains("colour"), "{}", e.message_en);
+        let bad_cnt = visit.replace(r#""cnt":"1""#, r#""cnt":true"#);
+        let e = visit_new(bad_cnt.as_bytes()).unwrap_err();
+        assert!(e.message_en.contains("items[0].cnt"), "{}", e.message_en);
+        assert!(visit_new(b"").is_err(), "the required fields are missing");
+        assert!(visit_new(b"[1]").is_err());
+
+        assert!(
+            visit_details(b"").unwrap().is_none(),
+            "no body: upload again"
+        );
+        assert!(visit_details(b"{}").is_err(), "items are required");
+        let d = visit_details(br#"{"items":[{"code":"X","cnt":"2","pric":"1"}]}"#).unwrap();
+        assert_eq!(d.unwrap().items.len(), 1);
+        assert!(visit_details(br#"{"items":[],"extra":1}"#).is_err());
+
+        assert_eq!(visit_register(b"").unwrap(), None);
+        assert_eq!(
+            visit_register(br#"{"insutype":"310"}"#).unwrap().as_deref(),
+            Some("310")
+        );
+        assert!(visit_register(br#"{"insutype":"310","x":1}"#).is_err());
+
+        assert!(no_fields(b"").is_ok());
+        assert!(no_fields(b"{}").is_ok());
+        assert!(no_fields(br#"{"pin":"123456"}"#).is_err());
+    }
+
+    #[test]
+    fn a_kiosk_session_is_for_items_or_a_visit() {
+        assert!(matches!(
+            kiosk_start(br#"{"visit_id":"V2612031000001a2b3c4d"}"#).unwrap(),
+            KioskStart::Visit(id) if id == "V2612031000001a2b3c4d"
+        ));
+        assert!(matches!(
+            kiosk_start(br#"{"items":[{"code":"X","cnt":"1","pric":"1"}]}"#).unwrap(),
+            KioskStart::Items(i) if i.len() == 1
+        ));
+        for refused in [
+            &br#"{}"#[..],
+            br#"{"items":[]}"#,
+            br#"{"visit_id":"S123"}"#,
+            br#"{"visit_id":""}"#,
+            br#"{"visit_id":"V1","items":[{"code":"X","cnt":"1","pric":"1"}]}"#,
+        ] {
+            assert!(
+                kiosk_start(refused).is_err(),
+                "{}",
+                String::from_utf8_lossy(refused)
+            );
+        }
+        assert!(kiosk_items(br#"{"visit_id":"V1"}"#).is_err());
     }
 }

@@ -1,6 +1,8 @@
 //! `GET /v1/events`: the event bus as Server-Sent Events.
 //!
-//! Query `topics=card,reader.removed` filters (families or exact topics; default all). A client
+//! Query `topics=card,reader.removed` filters (families or exact topics; default all): a
+//! pharmacy sale's changes are `sale.state`, an outpatient visit's `visit.state` (`topics=visit`
+//! follows visits only), both carrying the masked view the book published. A client
 //! that reconnects sends `Last-Event-ID` (browsers do this by themselves) or `?last_event_id=`
 //! and first receives the held events it missed. Missing events it can no longer get are
 //! announced as an `events.lagged` event so it re-reads state instead of trusting a partial

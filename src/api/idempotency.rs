@@ -1,5 +1,5 @@
-//! `Idempotency-Key` for POST routes: a client that retries a request (a lost answer, a
-//! cashier pressing twice) under the same key gets the first answer back, with
+//! `Idempotency-Key` for POST (and PUT) routes: a client that retries a request (a lost
+//! answer, a cashier pressing twice) under the same key gets the first answer back, with
 //! `Idempotent-Replayed: true`, and causes no second effect.
 //!
 //! The key (1–128 printable ASCII characters) is stored with a keyed hash of method, path and
@@ -18,8 +18,8 @@
 //! here, replaced by a new request under the same key, and purged by housekeeping.
 //!
 //! **Committed with the write.** The layer hands the key, route and hash to the handler as an
-//! [`IdempotencyClaim`] request extension; a handler whose write takes it (`POST /v1/sales`)
-//! commits the entry in the write's own transaction, naming the sale, before any answer
+//! [`IdempotencyClaim`] request extension; a handler whose write takes it (`POST /v1/sales`,
+//! `POST /v1/visits`) commits the entry in the write's own transaction, naming the sale, before any answer
 //! exists. A retry that finds such an entry without an answer (the daemon died between the
 //! write and the answer) is answered from the sale as it is now (`201` and the sale's view for
 //! a create), never by running the request again.
@@ -47,13 +47,17 @@ pub const HEADER: &str = "idempotency-key";
 /// The header on a replayed answer.
 pub const REPLAYED: &str = "idempotent-replayed";
 
-/// Every POST of the API (`/v1/…`) honours `Idempotency-Key`.
+/// Every POST and PUT of the API (`/v1/…`) honours `Idempotency-Key`.
 const PREFIXES: &[&str] = &["/v1/"];
 
-/// Whether a route carries the idempotency layer.
+/// Whether a route carries the idempotency layer (a PUT too: `PUT /v1/visits/{id}/details`
+/// replaces fee lines on the platform, a retry must not replace them twice).
 pub fn applies(method: &str, path: &str) -> bool {
-    method == "POST" && PREFIXES.iter().any(|p| path.starts_with(p))
+    matches!(method, "POST" | "PUT") && PREFIXES.iter().any(|p| path.starts_with(p))
 }
+
+/// The routes that create a sale or a visit: a replay from the sale itself answers 201.
+const CREATES: [&str; 2] = ["/v1/sales", "/v1/visits"];
 
 /// One in-process lock per key being worked on.
 #[derive(Default)]
@@ -188,7 +192,11 @@ async fn replay(state: &AppState, entry: &IdempotencyEntry) -> Response {
     };
     match state.sales.get(id).await {
         Ok(sale) => {
-            let status = if entry.route == "/v1/sales" { 201 } else { 200 };
+            let status = if CREATES.contains(&entry.route.as_str()) {
+                201
+            } else {
+                200
+            };
             replayed(status, sale.view().to_string())
         }
         Err(e) => super::sales::sale_error(&e).into_response(),
@@ -236,6 +244,8 @@ mod tests {
         assert!(applies("POST", "/v1/reconcile"));
         assert!(applies("POST", "/v1/card/read"));
         assert!(applies("POST", "/v1/qr/submit"));
+        assert!(applies("POST", "/v1/visits"));
+        assert!(applies("PUT", "/v1/visits/{id}/details"));
         assert!(!applies("GET", "/v1/sales/{id}"));
         assert!(!applies("GET", "/v1/events"));
     }

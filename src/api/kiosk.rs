@@ -1,6 +1,7 @@
 //! Kiosk mode's API (`terminal.mode = "kiosk"`): the kiosk UI starts a self-service session,
 //! follows it on `/v1/events` (`kiosk.step`) or by polling its view, passes the patient's PIN,
-//! and may cancel while the session waits. The daemon drives everything else
+//! and may cancel while the session waits. A session sells `items` (pharmacy) or pays an
+//! outpatient visit the HIS created (`visit_id`). The daemon drives everything else
 //! (`crate::settle::kiosk`).
 
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 
 fn error(e: &KioskError) -> ApiError {
     let status = match e {
+        KioskError::Visit(e) => return super::sales::sale_error(e),
         KioskError::Disabled => StatusCode::SERVICE_UNAVAILABLE,
         KioskError::Busy | KioskError::WrongStep => StatusCode::CONFLICT,
         KioskError::NotFound => StatusCode::NOT_FOUND,
@@ -29,17 +31,19 @@ fn kiosk(state: &AppState) -> Result<&Arc<Kiosk>, ApiError> {
         .ok_or_else(|| error(&KioskError::Disabled))
 }
 
-/// `POST /v1/kiosk/sessions`.
+/// `POST /v1/kiosk/sessions`: a pharmacy sale of `items`, or the payment of the outpatient
+/// visit `visit_id`.
 pub(super) async fn start(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let k = match kiosk(&state) {
         Ok(k) => k,
         Err(e) => return e.into_response(),
     };
-    let items = match bodies::kiosk_items(&body) {
-        Ok(i) => i,
+    let started = match bodies::kiosk_start(&body) {
+        Ok(bodies::KioskStart::Items(items)) => k.start(items),
+        Ok(bodies::KioskStart::Visit(id)) => k.start_visit(&id).await,
         Err(e) => return e.into_response(),
     };
-    match k.start(items) {
+    match started {
         Ok(v) => (StatusCode::CREATED, Json(v)).into_response(),
         Err(e) => error(&e).into_response(),
     }

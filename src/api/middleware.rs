@@ -139,13 +139,19 @@ pub struct Limits {
     pub request_timeout: Duration,
 }
 
-/// The routes that move money or sales: every POST under `/v1/sales`, `/v1/queue`,
-/// `/v1/kiosk` and `/v1/reconcile`. They stop while the store is quarantined ([`money_gate`]).
+/// The routes that move money or sales: every POST (and PUT) under `/v1/sales`, `/v1/visits`,
+/// `/v1/queue`, `/v1/kiosk` and `/v1/reconcile`. They stop while the store is quarantined ([`money_gate`]).
 pub(super) fn is_money_route(method: &str, path: &str) -> bool {
-    method == "POST"
-        && ["/v1/sales", "/v1/queue", "/v1/kiosk", "/v1/reconcile"]
-            .iter()
-            .any(|p| path == *p || path.starts_with(&format!("{p}/")))
+    matches!(method, "POST" | "PUT")
+        && [
+            "/v1/sales",
+            "/v1/visits",
+            "/v1/queue",
+            "/v1/kiosk",
+            "/v1/reconcile",
+        ]
+        .iter()
+        .any(|p| path == *p || path.starts_with(&format!("{p}/")))
 }
 
 /// Refuses a money route with `store.quarantined` (503) while the database is quarantined:

@@ -25,6 +25,7 @@ mod sales;
 pub mod serve;
 mod system;
 mod ui;
+mod visits;
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -176,7 +177,7 @@ fn cors_layer(origins: &[String]) -> Option<tower_http::cors::CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::GET, Method::POST])
+            .allow_methods([Method::GET, Method::POST, Method::PUT])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,

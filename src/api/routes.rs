@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::routing::MethodRouter;
 
-use super::{AppState, card, credentials, events, kiosk, qr, queue, sales, system, ui};
+use super::{AppState, card, credentials, events, kiosk, qr, queue, sales, system, ui, visits};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,13 +35,17 @@ pub struct Route {
     pub handler: fn() -> MethodRouter<Arc<AppState>>,
 }
 
-/// One row: `route!(GET "/path", Token, module::handler)`.
+/// One row: `route!(GET "/path", Token, module::handler)`; GET, POST and PUT (a visit's fee
+/// lines are replaced as a whole: `PUT /v1/visits/{id}/details`).
 macro_rules! route {
     (GET $path:literal, $access:ident, $handler:path) => {
         route!(@ "GET", get, $path, $access, $handler)
     };
     (POST $path:literal, $access:ident, $handler:path) => {
         route!(@ "POST", post, $path, $access, $handler)
+    };
+    (PUT $path:literal, $access:ident, $handler:path) => {
+        route!(@ "PUT", put, $path, $access, $handler)
     };
     (@ $method:literal, $via:ident, $path:literal, $access:ident, $handler:path) => {
         Route {
@@ -76,6 +80,15 @@ pub const ROUTES: &[Route] = &[
     route!(POST "/v1/sales/{id}/presettle", Token, sales::presettle),
     route!(POST "/v1/sales/{id}/confirm", Token, sales::confirm),
     route!(POST "/v1/sales/{id}/cancel", Token, sales::cancel),
+    route!(POST "/v1/visits", Token, visits::create),
+    route!(GET "/v1/visits", Token, visits::list),
+    route!(GET "/v1/visits/{id}", Token, visits::get),
+    route!(POST "/v1/visits/{id}/register", Token, visits::register),
+    route!(PUT "/v1/visits/{id}/details", Token, visits::details),
+    route!(POST "/v1/visits/{id}/presettle", Token, visits::presettle),
+    route!(POST "/v1/visits/{id}/confirm", Token, visits::confirm),
+    route!(POST "/v1/visits/{id}/cancel", Token, visits::cancel),
+    route!(POST "/v1/visits/{id}/refund", Token, visits::refund),
     route!(GET "/v1/queue", Token, queue::list),
     route!(GET "/v1/sales", Token, queue::list_sales),
     route!(POST "/v1/queue/{id}/retry", Token, queue::retry),
@@ -100,7 +113,7 @@ mod tests {
     fn each_row_is_one_method_and_path_with_a_handler() {
         let mut seen = std::collections::BTreeSet::new();
         for r in ROUTES {
-            assert!(matches!(r.method, "GET" | "POST"), "{r:?}");
+            assert!(matches!(r.method, "GET" | "POST" | "PUT"), "{r:?}");
             assert!(r.path.starts_with('/'), "{r:?}");
             assert!(seen.insert((r.method, r.path)), "listed twice: {r:?}");
             let _ = (r.handler)();

@@ -22,28 +22,48 @@ use axum::{Extension, Json};
 pub(super) fn sale_error(e: &SaleError) -> ApiError {
     let status = StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let err = ApiError::from_user_facing(status, e);
-    match e {
+    match details(e) {
+        Some(d) => err.with_details(d),
+        None => err,
+    }
+}
+
+/// The machine-readable details of `e` (an object), or none. A step that failed after a
+/// visit was recorded ([`SaleError::At`]) names the visit and its state beside its cause's own
+/// details, so the HIS both learns the visit exists and can branch on why it stopped.
+fn details(e: &SaleError) -> Option<serde_json::Value> {
+    Some(match e {
         SaleError::Offline { can_store, cause } => {
-            err.with_details(serde_json::json!({ "can_store": can_store, "cause": cause }))
+            serde_json::json!({ "can_store": can_store, "cause": cause })
         }
-        SaleError::InsutypeNotOffered { offered, .. } => {
-            err.with_details(serde_json::json!({ "offered": offered }))
+        SaleError::InsutypeNotOffered { offered, .. } => serde_json::json!({ "offered": offered }),
+        SaleError::InsutypeRequired { offered } => serde_json::json!({ "offered": offered }),
+        SaleError::Invalid { field, problem } => {
+            serde_json::json!({ "field": field, "problem": problem })
         }
         SaleError::Limit {
             limit,
             current,
             max,
-        } => err.with_details(serde_json::json!({
+        } => serde_json::json!({
             "limit": limit,
             "current": limit_value(*limit, *current),
             "max": limit_value(*limit, *max),
-        })),
-        SaleError::WrongState { state, .. } => {
-            err.with_details(serde_json::json!({ "state": state }))
+        }),
+        SaleError::WrongState { state, .. } => serde_json::json!({ "state": state }),
+        SaleError::NotStorable { kind } => serde_json::json!({ "kind": kind }),
+        SaleError::At { id, state, cause } => {
+            let mut d = match details(cause) {
+                Some(serde_json::Value::Object(m)) => m,
+                _ => serde_json::Map::new(),
+            };
+            // The visit's own state wins over a cause's (`WrongState` of a later step).
+            d.insert("visit".into(), serde_json::json!(id));
+            d.insert("state".into(), serde_json::json!(state));
+            serde_json::Value::Object(d)
         }
-        SaleError::NotStorable { kind } => err.with_details(serde_json::json!({ "kind": kind })),
-        _ => err,
-    }
+        _ => return None,
+    })
 }
 
 /// Counts stay numbers; amounts are shown in yuan.
@@ -54,7 +74,7 @@ fn limit_value(limit: crate::store::LimitKind, v: i64) -> serde_json::Value {
     }
 }
 
-fn answer(result: Result<crate::settle::Sale, SaleError>, ok: StatusCode) -> Response {
+pub(super) fn answer(result: Result<crate::settle::Sale, SaleError>, ok: StatusCode) -> Response {
     match result {
         Ok(sale) => (ok, Json(sale.view())).into_response(),
         Err(e) => sale_error(&e).into_response(),
@@ -67,7 +87,7 @@ fn answer(result: Result<crate::settle::Sale, SaleError>, ok: StatusCode) -> Res
 /// `sale.in_progress` with the sale as it is now ("do not retry; GET /v1/sales/{id}"),
 /// which the idempotency layer does not remember: a retry waits for the operation and gets
 /// its real outcome.
-async fn money(
+pub(super) async fn money(
     state: &AppState,
     id: &str,
     op: impl std::future::Future<Output = Result<crate::settle::Sale, SaleError>>,
@@ -91,7 +111,13 @@ async fn in_progress(state: &AppState, id: &str) -> Response {
 }
 
 /// The routes [`money`] answers: exempt from the generic request timeout.
-pub(super) const MONEY_ROUTES: [&str; 2] = ["/v1/sales/{id}/confirm", "/v1/sales/{id}/cancel"];
+pub(super) const MONEY_ROUTES: [&str; 5] = [
+    "/v1/sales/{id}/confirm",
+    "/v1/sales/{id}/cancel",
+    "/v1/visits/{id}/confirm",
+    "/v1/visits/{id}/cancel",
+    "/v1/visits/{id}/refund",
+];
 
 /// `POST /v1/sales`. The request's `Idempotency-Key` (handed over by the idempotency layer)
 /// commits with the sale.
@@ -165,12 +191,15 @@ pub(super) async fn cancel(State(state): State<Arc<AppState>>, Path(id): Path<St
 
 /// `GET /v1/sales/{id}`: the view and the history.
 pub(super) async fn get(State(state): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
-    let engine = &state.sales;
-    let sale = match engine.get(&id).await {
-        Ok(s) => s,
-        Err(e) => return sale_error(&e).into_response(),
-    };
-    let rows = match state.store.sale_events(&id).await {
+    match state.sales.get(&id).await {
+        Ok(sale) => with_history(&state, sale).await,
+        Err(e) => sale_error(&e).into_response(),
+    }
+}
+
+/// `{sale, history}`: the sale's view and its history rows (a sale's or a visit's).
+pub(super) async fn with_history(state: &AppState, sale: crate::settle::Sale) -> Response {
+    let rows = match state.store.sale_events(&sale.id).await {
         Ok(r) => r,
         Err(e) => return sale_error(&SaleError::from(e)).into_response(),
     };
@@ -192,4 +221,81 @@ pub(super) async fn get(State(state): State<Arc<AppState>>, Path(id): Path<Strin
         })
         .collect();
     Json(serde_json::json!({ "sale": sale.view(), "history": history })).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settle::SaleState;
+
+    #[test]
+    fn a_refused_visit_field_names_the_field() {
+        let e = sale_error(&SaleError::Invalid {
+            field: "items[0].cnt".into(),
+            problem: "must be positive".into(),
+        });
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(e.code, "visit.invalid_field");
+        assert_eq!(e.details["field"], "items[0].cnt");
+        assert_eq!(e.details["problem"], "must be positive");
+    }
+
+    #[test]
+    fn an_insurance_choice_lists_what_was_offered() {
+        let e = sale_error(&SaleError::InsutypeRequired {
+            offered: vec!["310".into(), "390".into()],
+        });
+        assert_eq!(e.status, StatusCode::CONFLICT);
+        assert_eq!(e.code, "visit.insutype_required");
+        assert_eq!(e.details, serde_json::json!({ "offered": ["310", "390"] }));
+    }
+
+    #[test]
+    fn a_later_step_names_the_visit_beside_its_cause() {
+        let at = |cause| SaleError::At {
+            id: "V1".into(),
+            state: SaleState::Registered,
+            cause: Box::new(cause),
+        };
+        let e = sale_error(&at(SaleError::InsutypeRequired {
+            offered: vec!["310".into(), "390".into()],
+        }));
+        assert_eq!(e.status, StatusCode::CONFLICT, "the cause's status");
+        assert_eq!(e.code, "visit.insutype_required", "the cause's code");
+        assert_eq!(
+            e.details,
+            serde_json::json!({ "offered": ["310", "390"], "visit": "V1", "state": "registered" })
+        );
+        // A cause without details of its own still names the visit.
+        let e = sale_error(&at(SaleError::NoPlatform));
+        assert_eq!(e.code, "sale.no_platform");
+        assert_eq!(
+            e.details,
+            serde_json::json!({ "visit": "V1", "state": "registered" })
+        );
+        // Nested: the innermost details, the outermost visit.
+        let e = sale_error(&SaleError::At {
+            id: "V2".into(),
+            state: SaleState::Uploaded,
+            cause: Box::new(at(SaleError::Offline {
+                can_store: false,
+                cause: "upstream.unreachable".into(),
+            })),
+        });
+        assert_eq!(e.details["visit"], "V2");
+        assert_eq!(e.details["state"], "uploaded");
+        assert_eq!(e.details["can_store"], false);
+        assert_eq!(e.details["cause"], "upstream.unreachable");
+    }
+
+    #[test]
+    fn a_visit_route_on_a_sale_is_the_wrong_kind() {
+        let e = sale_error(&SaleError::WrongKind {
+            id: "S1".into(),
+            expected: "a visit",
+        });
+        assert_eq!(e.status, StatusCode::CONFLICT);
+        assert_eq!(e.code, "sale.wrong_kind");
+        assert!(e.details.as_object().is_some_and(|d| d.is_empty()));
+    }
 }

@@ -17,6 +17,7 @@ mod scan;
 mod status_link;
 mod store;
 mod upstream;
+mod visit;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -104,6 +105,11 @@ enum Command {
         #[command(subcommand)]
         command: queue::QueueCommand,
     },
+    /// Outpatient visits in the running daemon: list, show, cancel, refund.
+    Visit {
+        #[command(subcommand)]
+        command: visit::VisitCommand,
+    },
     /// The database key set: `keygen` (a fresh key line), `rekey` (re-seal under the first key).
     Store {
         #[command(subcommand)]
@@ -185,6 +191,7 @@ impl Cli {
             Command::ReadCard { config, args } => card::read_card(&config, args),
             Command::Upstream { command } => upstream::execute(command),
             Command::Queue { command } => queue::execute(command),
+            Command::Visit { command } => visit::execute(command),
             Command::Store { command } => store::execute(command),
             Command::Reconcile { config, date } => queue::reconcile(&config, date),
             Command::StatusLink { config } => status_link::execute(&config),

@@ -16,6 +16,7 @@ use super::engine::{Confirmation, Engine, NewItem, NewSale};
 use super::error::SaleError;
 use super::options::SaleMode;
 use super::sale::Sale;
+use super::state::{SaleKind, SaleState};
 use crate::card::Pin;
 use crate::card::service::CardService;
 use crate::credential::{Credentials, Intake, IntakeError, Want};
@@ -54,6 +55,14 @@ pub struct View {
     pub data: serde_json::Value,
 }
 
+/// What a session settles.
+enum Purpose {
+    /// A new pharmacy sale of these items.
+    Sale(Vec<NewItem>),
+    /// The fees of an existing outpatient visit.
+    Visit(String),
+}
+
 struct Session {
     id: String,
     view: Mutex<View>,
@@ -66,6 +75,10 @@ struct Session {
 pub enum KioskError {
     #[error("this terminal is not in kiosk mode")]
     Disabled,
+    /// The visit a session was asked to pay cannot be paid (unknown, not a visit, not
+    /// waiting for payment): the engine's own refusal.
+    #[error(transparent)]
+    Visit(SaleError),
     #[error("a session is already running")]
     Busy,
     #[error("no such session")]
@@ -78,6 +91,7 @@ impl UserFacing for KioskError {
     fn code(&self) -> &'static str {
         match self {
             KioskError::Disabled => "kiosk.disabled",
+            KioskError::Visit(e) => e.code(),
             KioskError::Busy => "kiosk.busy",
             KioskError::NotFound => "kiosk.not_found",
             KioskError::WrongStep => "kiosk.wrong_step",
@@ -86,12 +100,16 @@ impl UserFacing for KioskError {
     fn message_zh(&self) -> String {
         match self {
             KioskError::Disabled => "本终端不是自助机模式。".into(),
+            KioskError::Visit(e) => e.message_zh(),
             KioskError::Busy => "自助机正在为其他患者服务，请稍候。".into(),
             KioskError::NotFound => "未找到该自助服务会话。".into(),
             KioskError::WrongStep => "当前步骤不能进行此操作。".into(),
         }
     }
     fn message_en(&self) -> String {
+        if let KioskError::Visit(e) = self {
+            return e.message_en();
+        }
         let mut s = self.to_string();
         if let Some(f) = s.get_mut(0..1) {
             f.make_ascii_uppercase();
@@ -129,6 +147,38 @@ impl Kiosk {
 
     /// Starts a session for `items`; the daemon drives it from here.
     pub fn start(self: &Arc<Self>, items: Vec<NewItem>) -> Result<View, KioskError> {
+        self.begin(Purpose::Sale(items))
+    }
+
+    /// Starts a session that pays the outpatient visit `visit_id` (created by the HIS through
+    /// `POST /v1/visits`). A visit that is unknown, not a visit, or not waiting for payment is
+    /// refused at once rather than after the patient presented a card; the engine checks the
+    /// state again when the credential is presented.
+    pub async fn start_visit(self: &Arc<Self>, visit_id: &str) -> Result<View, KioskError> {
+        let visit = self.engine.get(visit_id).await.map_err(KioskError::Visit)?;
+        if visit.kind != SaleKind::Outpatient {
+            return Err(KioskError::Visit(SaleError::WrongKind {
+                id: visit.id,
+                expected: "a visit",
+            }));
+        }
+        if !matches!(
+            visit.state,
+            SaleState::Registered
+                | SaleState::Uploaded
+                | SaleState::Presettled
+                | SaleState::Rejected
+        ) {
+            return Err(KioskError::Visit(SaleError::WrongState {
+                state: visit.state,
+                action: "be paid at the kiosk (it is not waiting for payment)",
+            }));
+        }
+        self.begin(Purpose::Visit(visit.id))
+    }
+
+    /// Opens the session (one at a time) and spawns its driver.
+    fn begin(self: &Arc<Self>, purpose: Purpose) -> Result<View, KioskError> {
         let session = {
             let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
             if current.as_ref().is_some_and(|s| {
@@ -154,10 +204,19 @@ impl Kiosk {
             *current = Some(Arc::clone(&session));
             session
         };
-        self.publish(&session, Step::WaitingCredential, serde_json::Value::Null);
+        let first = match &purpose {
+            Purpose::Sale(_) => serde_json::Value::Null,
+            Purpose::Visit(id) => serde_json::json!({ "visit": id }),
+        };
+        self.publish(&session, Step::WaitingCredential, first);
         let me = Arc::clone(self);
         let s = Arc::clone(&session);
-        tokio::spawn(async move { me.drive(s, items).await });
+        tokio::spawn(async move {
+            match purpose {
+                Purpose::Sale(items) => me.drive(s, items).await,
+                Purpose::Visit(id) => me.drive_visit(s, id).await,
+            }
+        });
         Ok(session
             .view
             .lock()
@@ -288,6 +347,58 @@ impl Kiosk {
         }
     }
 
+    /// A visit's payment: credential → present (the visit's person only) → 2206 → share →
+    /// consent → 2207 → receipt. Nothing here cancels the visit: a session that ends early
+    /// leaves it to the HIS where it stands.
+    async fn drive_visit(self: Arc<Self>, s: Arc<Session>, visit_id: String) {
+        let about = serde_json::json!({ "visit": visit_id });
+        // 1. A card or a code.
+        let credential = tokio::select! {
+            () = s.cancel.cancelled() => return self.publish(&s, Step::Cancelled, about),
+            r = self.wait_credential() => match r {
+                Ok(Some(id)) => id,
+                Ok(None) => return self.publish(&s, Step::Timeout, serde_json::json!({ "waiting_for": "credential", "visit": visit_id })),
+                Err(e) => return self.fail(&s, &e),
+            },
+        };
+        // 2. The visit's person? Then the share (2206).
+        self.publish(&s, Step::Identifying, about.clone());
+        if let Err(e) = self.engine.present_for_visit(&visit_id, &credential).await {
+            return self.fail(&s, &e);
+        }
+        let visit = match self.engine.presettle_visit(&visit_id).await {
+            Ok(v) => v,
+            Err(e) => return self.fail(&s, &e),
+        };
+        // 3. Show the share and wait for consent.
+        let (tx, rx) = oneshot::channel();
+        *s.consent.lock().unwrap_or_else(|p| p.into_inner()) = Some(tx);
+        self.publish(&s, Step::Share, visit.view());
+        let pin = tokio::select! {
+            () = s.cancel.cancelled() => return self.publish(&s, Step::Cancelled, about),
+            r = tokio::time::timeout(self.step_timeout, rx) => match r {
+                Ok(Ok(pin)) => pin,
+                _ => return self.publish(&s, Step::Timeout, serde_json::json!({ "waiting_for": "consent", "visit": visit_id })),
+            },
+        };
+        // 4. Settle: not cancellable from here.
+        self.publish(&s, Step::Settling, about);
+        match self
+            .engine
+            .confirm_visit(
+                &visit_id,
+                Confirmation {
+                    pin,
+                    collected: None,
+                },
+            )
+            .await
+        {
+            Ok(done) => self.publish(&s, Step::Receipt, self.receipt(&done)),
+            Err(e) => self.fail(&s, &e),
+        }
+    }
+
     fn fail(&self, s: &Session, e: &dyn UserFacing) {
         self.publish(
             s,
@@ -320,6 +431,7 @@ impl Kiosk {
         let view = sale.view();
         serde_json::json!({
             "sale": sale.id,
+            "kind": sale.kind,
             "fixmedins_name": self.engine.terminal_name(),
             "time_ms": chrono::Utc::now().timestamp_millis(),
             "patient": view["credential"],

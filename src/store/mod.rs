@@ -608,3 +608,18 @@ pub fn default_key_ref(path: &Path) -> SecretRef {
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
+
+impl Store {
+    /// Outpatient visits in any of `states`, newest first, at most `limit`
+    /// (`GET /v1/visits`).
+    pub async fn visits_newest(
+        &self,
+        states: &[&str],
+        limit: u32,
+    ) -> Result<Vec<SaleRow>, StoreError> {
+        let states: Vec<String> = states.iter().map(|s| (*s).to_owned()).collect();
+        let crypt = self.inner.crypt.clone();
+        self.read(move |c| sales::visits_newest(c, &crypt, &states, limit))
+            .await
+    }
+}

@@ -594,3 +594,26 @@ pub(super) fn idempotency(
         })
         .transpose()
 }
+
+/// Outpatient visits (the sales whose id starts with `V`) in any of `states`, newest first,
+/// at most `limit`: what `GET /v1/visits` lists (the HIS looks at today's visits, not at the
+/// oldest ones).
+pub(super) fn visits_newest(
+    conn: &Connection,
+    crypt: &Crypt,
+    states: &[String],
+    limit: u32,
+) -> Result<Vec<SaleRow>, StoreError> {
+    let list = state_list(states);
+    let sql = format!(
+        "SELECT {SALE_COLUMNS} FROM sales WHERE id LIKE 'V%' AND state IN ({list})
+         ORDER BY created_at_ms DESC, id DESC LIMIT ?1"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(params![limit], sale_row)?;
+    let mut out = Vec::new();
+    for row in rows {
+        out.push(unseal_sale(crypt, row?)?);
+    }
+    Ok(out)
+}

@@ -31,3 +31,4 @@ mod store_safety;
 mod support;
 mod systemd;
 mod upstream;
+mod visit_api;

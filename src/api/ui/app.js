@@ -1,4 +1,4 @@
-// The status page: reads /v1/status, /v1/readers and /v1/queue with the session cookie, and
+// The status page: reads /v1/status, /v1/readers, /v1/queue and /v1/visits with the session cookie, and
 // re-reads them whenever /v1/events says something happened. Builds the DOM with textContent
 // only (nothing from the daemon is parsed as HTML). Shows only the API's masked views.
 'use strict';
@@ -29,20 +29,30 @@ const SALE = {
   uploaded: ['费用已上传', 'Fees uploaded'], undoing: ['撤销挂号中', 'Undoing the visit'],
   closing: ['已退费，撤销挂号中', 'Refunded, closing the visit'],
 };
+// A visit is open until it is settled or ended (outpatient.md): the page lists those only.
+const VISIT_CLOSED = new Set(['settled', 'cancelled', 'abandoned']);
+const MED_TYPE = {
+  11: ['普通门诊', 'General'], 12: ['门诊挂号', 'Registration'], 13: ['急诊', 'Emergency'],
+  14: ['门诊慢特病', 'Chronic'], 51: ['生育门诊', 'Maternity'],
+};
+const BATCH = {
+  sending: ['上传中', 'Sending'], uploaded: ['已上传', 'Uploaded'], settled: ['已结算', 'Settled'],
+};
 const CREDENTIAL = {
   card: ['社保卡', 'Card'], essc: ['电子社保卡码', 'e-SSC'], evoucher: ['医保码', 'e-voucher'],
 };
 const TOPICS = [
   'card.inserted', 'card.removed', 'card.read', 'card.failed', 'card.pin_verified',
   'reader.added', 'reader.removed', 'reader.service_lost', 'reader.service_restored',
-  'qr.scanned', 'qr.source', 'sale.state', 'upstream.link', 'reconcile.done', 'events.lagged',
+  'qr.scanned', 'qr.source', 'sale.state', 'visit.state', 'upstream.link', 'reconcile.done',
+  'events.lagged',
 ];
 
 // After a lost stream the browser retries by itself; when it gives up, the page waits this long
 // before it opens a new one (and re-reads everything, which also notices an ended session).
 const RETRY_MS = 3000;
 
-const state = { sales: new Map(), qr: new Map(), upstream: null };
+const state = { sales: new Map(), visits: new Map(), qr: new Map(), upstream: null };
 
 function $(id) { return document.getElementById(id); }
 
@@ -183,9 +193,27 @@ function renderSales() {
     }));
 }
 
+function renderVisits() {
+  const open = [...state.visits.values()].filter((s) => !VISIT_CLOSED.has(s.state))
+    .sort((a, b) => (b.created_at_ms || 0) - (a.created_at_ms || 0)).slice(0, 20);
+  fill($('visits'), open.length === 0
+    ? [el('tr', null, el('td', 'none', both(['暂无', 'None'])))]
+    : open.map((s) => {
+      const v = s.visit || {};
+      const batch = v.batch;
+      return el('tr', null, el('td', null, time(s.created_at_ms)), el('td', null, el('code', null, s.id)),
+        el('td', null, both(SALE[s.state], s.state)),
+        el('td', null, both(MED_TYPE[v.med_type], v.med_type || '—')),
+        el('td', v.mdtrt_id ? 'ok' : 'disabled', both(v.mdtrt_id ? ['已登记', 'Yes'] : ['无', 'None'])),
+        el('td', null, batch ? both(BATCH[batch.state], batch.state) : both(['无', 'None'])),
+        el('td', null, money(s.amount)));
+    }));
+}
+
 async function refresh() {
-  const [status, readers, queue, all] = await Promise.all([
+  const [status, readers, queue, all, visits] = await Promise.all([
     getJson('/v1/status'), getJson('/v1/readers'), getJson('/v1/queue?limit=1'), getJson('/v1/queue?all=true&limit=500'),
+    getJson('/v1/visits?limit=100'),
   ]);
   if (status.body) renderStatus(status.body);
   renderReaders(readers);
@@ -196,6 +224,10 @@ async function refresh() {
   if (all.status === 200 && all.body) {
     for (const s of all.body.sales || []) state.sales.set(s.id, s);
     renderSales();
+  }
+  if (visits.status === 200 && visits.body) {
+    state.visits = new Map((visits.body.visits || []).map((s) => [s.id, s]));
+    renderVisits();
   }
   $('footer').textContent = `更新于 Updated ${time(Date.now())}`;
 }
@@ -213,6 +245,9 @@ function onEvent(e) {
   if (e.type === 'sale.state' && data && data.sale) {
     state.sales.set(data.sale.id, data.sale);
     renderSales();
+  } else if (e.type === 'visit.state' && data && data.sale) {
+    state.visits.set(data.sale.id, data.sale);
+    renderVisits();
   } else if (e.type === 'qr.source' && data) {
     state.qr.set(data.source, data);
     renderQrSources();
@@ -245,6 +280,7 @@ function connect() {
 
 document.addEventListener('DOMContentLoaded', () => {
   renderSales();
+  renderVisits();
   refresh().catch(() => { $('banner').hidden = false; });
   connect();
 });

@@ -27,7 +27,13 @@ use session::LinkRefused;
 pub const COOKIE: &str = "medsettle_session";
 
 /// API routes a session cookie may call (`GET` only); every other route needs the token.
-pub const SESSION_READABLE: &[&str] = &["/v1/status", "/v1/events", "/v1/queue", "/v1/readers"];
+pub const SESSION_READABLE: &[&str] = &[
+    "/v1/status",
+    "/v1/events",
+    "/v1/queue",
+    "/v1/readers",
+    "/v1/visits",
+];
 
 const INDEX_HTML: &str = include_str!("index.html");
 const LOGIN_HTML: &str = include_str!("login.html");
