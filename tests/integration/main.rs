@@ -32,3 +32,4 @@ mod support;
 mod systemd;
 mod upstream;
 mod visit_api;
+mod visits;

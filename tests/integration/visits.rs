@@ -26,7 +26,9 @@ impl Clinic {
     /// The binary with the virtual card of 张三, the sandbox with its e-voucher service, no
     /// PIN (`skip_pin_consent`) and fast retries.
     async fn start() -> Clinic {
-        let sandbox = medsettle_sandbox::start(SandboxConfig::default()).await.unwrap();
+        let sandbox = medsettle_sandbox::start(SandboxConfig::default())
+            .await
+            .unwrap();
         let base = sandbox.base_url();
         let ec = sandbox.ec_url();
         let terminal = Terminal::with(|t| {
@@ -94,7 +96,7 @@ impl Clinic {
     }
 
     fn count(&self, infno: &str) -> u64 {
-        self.sandbox.ledger().requests(infno)
+        self.sandbox.ledger().request_count(infno)
     }
 
     fn counts(&self, infnos: &[&str]) -> Vec<u64> {
@@ -147,41 +149,77 @@ fn visit_body(credential: &str, ipt_otp_no: &str, items: usize) -> Value {
 }
 
 fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_owned()
+    v["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no id in {v}"))
+        .to_owned()
 }
 
 #[tokio::test]
 async fn a_visit_settles_once_and_its_refund_gives_the_platform_back_everything() {
     let c = Clinic::start().await;
     let (status, v) = c.visit("MZ-SETTLE", 3).await;
-    assert_eq!((status, v["state"].as_str()), (201, Some("uploaded")), "{v}");
+    assert_eq!(
+        (status, v["state"].as_str()),
+        (201, Some("uploaded")),
+        "{v}"
+    );
     let id = id(&v);
-    let (status, v) = c.api.post(&format!("/v1/visits/{id}/presettle"), json!({})).await;
-    assert_eq!((status, v["state"].as_str()), (200, Some("presettled")), "{v}");
+    let (status, v) = c
+        .api
+        .post(&format!("/v1/visits/{id}/presettle"), json!({}))
+        .await;
+    assert_eq!(
+        (status, v["state"].as_str()),
+        (200, Some("presettled")),
+        "{v}"
+    );
     assert!(v["patient_share"].is_string(), "the split is shown: {v}");
-    let (status, v) = c.api.post(&format!("/v1/visits/{id}/confirm"), json!({})).await;
+    let (status, v) = c
+        .api
+        .post(&format!("/v1/visits/{id}/confirm"), json!({}))
+        .await;
     assert_eq!((status, v["state"].as_str()), (200, Some("settled")), "{v}");
     let setl_id = v["settlement"]["setl_id"].as_str().unwrap().to_owned();
     let ledger = c.sandbox.ledger();
-    let mine: Vec<_> = ledger.settlements.iter().filter(|s| s.setl_id == setl_id).collect();
+    let mine: Vec<_> = ledger
+        .settlements
+        .iter()
+        .filter(|s| s.setl_id == setl_id)
+        .collect();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].status, SettlementStatus::Effective);
     assert_eq!(mine[0].medfee_sumamt.0, 3 * 1_234);
     assert_eq!(c.counts(&["2201", "2204", "2206", "2207"]), [1, 1, 1, 1]);
 
-    let (status, v) = c.api.post(&format!("/v1/visits/{id}/refund"), json!({})).await;
-    assert_eq!((status, v["state"].as_str()), (200, Some("cancelled")), "{v}");
+    let (status, v) = c
+        .api
+        .post(&format!("/v1/visits/{id}/refund"), json!({}))
+        .await;
+    assert_eq!(
+        (status, v["state"].as_str()),
+        (200, Some("cancelled")),
+        "{v}"
+    );
     assert_eq!(c.counts(&["2208", "2205", "2202"]), [1, 1, 1]);
-    assert!(c
-        .sandbox
-        .ledger()
-        .settlements
-        .iter()
-        .all(|s| s.status != SettlementStatus::Effective));
+    assert!(
+        c.sandbox
+            .ledger()
+            .settlements
+            .iter()
+            .all(|s| s.status != SettlementStatus::Effective)
+    );
     c.holds_nothing();
     // Refunding again changes nothing and sends nothing.
-    let (status, v) = c.api.post(&format!("/v1/visits/{id}/refund"), json!({})).await;
-    assert_eq!((status, v["state"].as_str()), (200, Some("cancelled")), "{v}");
+    let (status, v) = c
+        .api
+        .post(&format!("/v1/visits/{id}/refund"), json!({}))
+        .await;
+    assert_eq!(
+        (status, v["state"].as_str()),
+        (200, Some("cancelled")),
+        "{v}"
+    );
     assert_eq!(c.count("2208"), 1);
     c.close().await;
 }
@@ -190,31 +228,52 @@ async fn a_visit_settles_once_and_its_refund_gives_the_platform_back_everything(
 async fn a_visit_abandoned_at_each_step_sends_exactly_its_undo_and_leaves_nothing() {
     let c = Clinic::start().await;
     // (where it stops, 2205s its undo sends, 2202s)
-    for (n, stop) in ["registered", "uploaded", "presettled", "repriced"].iter().enumerate() {
+    for (n, stop) in ["registered", "uploaded", "presettled", "repriced"]
+        .iter()
+        .enumerate()
+    {
         let items = if *stop == "registered" { 0 } else { 2 };
         let (status, v) = c.visit(&format!("MZ-AB{n}"), items).await;
         assert_eq!(status, 201, "{v}");
         let id = id(&v);
         if matches!(*stop, "presettled" | "repriced") {
-            let (s, v) = c.api.post(&format!("/v1/visits/{id}/presettle"), json!({})).await;
+            let (s, v) = c
+                .api
+                .post(&format!("/v1/visits/{id}/presettle"), json!({}))
+                .await;
             assert_eq!(s, 200, "{v}");
         }
         if *stop == "repriced" {
             // The HIS changes the items: the old batch is revoked, the new one uploaded.
             let before = c.counts(&["2205", "2204"]);
             let (s, v) = c
-                .put(&format!("/v1/visits/{id}/details"), json!({ "items": lines(1) }))
+                .put(
+                    &format!("/v1/visits/{id}/details"),
+                    json!({ "items": lines(1) }),
+                )
                 .await;
             assert_eq!((s, v["state"].as_str()), (200, Some("uploaded")), "{v}");
             assert_eq!(c.counts(&["2205", "2204"]), [before[0] + 1, before[1] + 1]);
         }
         let before = c.counts(&["2205", "2202", "2208", "2601"]);
-        let (s, v) = c.api.post(&format!("/v1/visits/{id}/cancel"), json!({})).await;
-        assert_eq!((s, v["state"].as_str()), (200, Some("abandoned")), "{stop}: {v}");
+        let (s, v) = c
+            .api
+            .post(&format!("/v1/visits/{id}/cancel"), json!({}))
+            .await;
+        assert_eq!(
+            (s, v["state"].as_str()),
+            (200, Some("abandoned")),
+            "{stop}: {v}"
+        );
         let lines_undone = u64::from(*stop != "registered");
         assert_eq!(
             c.counts(&["2205", "2202", "2208", "2601"]),
-            [before[0] + lines_undone, before[1] + 1, before[2], before[3]],
+            [
+                before[0] + lines_undone,
+                before[1] + 1,
+                before[2],
+                before[3]
+            ],
             "{stop}"
         );
         c.holds_nothing();
@@ -228,7 +287,9 @@ async fn a_lost_2207_is_reversed_and_the_visit_settles_once() {
     let c = Clinic::start().await;
     let (_, v) = c.visit("MZ-LOST", 2).await;
     let id = id(&v);
-    c.api.post(&format!("/v1/visits/{id}/presettle"), json!({})).await;
+    c.api
+        .post(&format!("/v1/visits/{id}/presettle"), json!({}))
+        .await;
     c.sandbox.inject(FaultRule {
         infno: "2207".into(),
         fault: Fault::DropAfterCommit,
@@ -236,13 +297,28 @@ async fn a_lost_2207_is_reversed_and_the_visit_settles_once() {
         probability_permille: None,
         seed: 0,
     });
-    let (status, v) = c.api.post(&format!("/v1/visits/{id}/confirm"), json!({})).await;
+    let (status, v) = c
+        .api
+        .post(&format!("/v1/visits/{id}/confirm"), json!({}))
+        .await;
     assert_eq!((status, v["state"].as_str()), (200, Some("settled")), "{v}");
     assert_eq!(c.counts(&["2207", "2601"]), [2, 1]);
     let ledger = c.sandbox.ledger();
-    let effective = ledger.settlements.iter().filter(|s| s.status == SettlementStatus::Effective).count();
-    let reversed = ledger.settlements.iter().filter(|s| s.status == SettlementStatus::Reversed).count();
-    assert_eq!((effective, reversed), (1, 1), "settled once, the lost one reversed");
+    let effective = ledger
+        .settlements
+        .iter()
+        .filter(|s| s.status == SettlementStatus::Effective)
+        .count();
+    let reversed = ledger
+        .settlements
+        .iter()
+        .filter(|s| s.status == SettlementStatus::Reversed)
+        .count();
+    assert_eq!(
+        (effective, reversed),
+        (1, 1),
+        "settled once, the lost one reversed"
+    );
     assert_eq!(v["reversed"].as_array().unwrap().len(), 1, "{v}");
     c.close().await;
 }
@@ -260,23 +336,51 @@ async fn the_cashier_chooses_between_two_basic_insurances() {
     assert_eq!(v["code"], "visit.insutype_required");
     assert_eq!(v["details"]["offered"], json!(["310", "390"]));
     let id = v["details"]["visit"].as_str().unwrap().to_owned();
-    assert_eq!(c.count("2201"), 0, "never registered under an insurance nobody chose");
+    assert_eq!(
+        c.count("2201"),
+        0,
+        "never registered under an insurance nobody chose"
+    );
     // A type 1101 did not offer is refused and changes nothing.
     let (status, v) = c
         .api
-        .post(&format!("/v1/visits/{id}/register"), json!({ "insutype": "320" }))
+        .post(
+            &format!("/v1/visits/{id}/register"),
+            json!({ "insutype": "320" }),
+        )
         .await;
-    assert_eq!((status, v["code"].as_str()), (409, Some("sale.insutype_not_offered")), "{v}");
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (409, Some("sale.insutype_not_offered")),
+        "{v}"
+    );
     let (status, v) = c
         .api
-        .post(&format!("/v1/visits/{id}/register"), json!({ "insutype": "390" }))
+        .post(
+            &format!("/v1/visits/{id}/register"),
+            json!({ "insutype": "390" }),
+        )
         .await;
-    assert_eq!((status, v["state"].as_str()), (200, Some("registered")), "{v}");
+    assert_eq!(
+        (status, v["state"].as_str()),
+        (200, Some("registered")),
+        "{v}"
+    );
     assert_eq!(v["insutype"], "390");
-    let (status, v) = c.put(&format!("/v1/visits/{id}/details"), json!({ "items": lines(1) })).await;
+    let (status, v) = c
+        .put(
+            &format!("/v1/visits/{id}/details"),
+            json!({ "items": lines(1) }),
+        )
+        .await;
     assert_eq!(status, 200, "{v}");
-    c.api.post(&format!("/v1/visits/{id}/presettle"), json!({})).await;
-    let (status, v) = c.api.post(&format!("/v1/visits/{id}/confirm"), json!({})).await;
+    c.api
+        .post(&format!("/v1/visits/{id}/presettle"), json!({}))
+        .await;
+    let (status, v) = c
+        .api
+        .post(&format!("/v1/visits/{id}/confirm"), json!({}))
+        .await;
     assert_eq!((status, v["state"].as_str()), (200, Some("settled")), "{v}");
     let ledger = c.sandbox.ledger();
     let s = ledger.effective().next().unwrap();
@@ -300,7 +404,10 @@ async fn an_undo_the_platform_cannot_take_now_is_finished_by_the_forwarder() {
         probability_permille: None,
         seed: 0,
     });
-    let (status, v) = c.api.post(&format!("/v1/visits/{id}/cancel"), json!({})).await;
+    let (status, v) = c
+        .api
+        .post(&format!("/v1/visits/{id}/cancel"), json!({}))
+        .await;
     assert_eq!((status, v["state"].as_str()), (200, Some("undoing")), "{v}");
     assert!(v["visit"]["holds"].as_bool().unwrap(), "{v}");
     let v = c.wait(&id, "abandoned").await;
