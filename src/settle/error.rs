@@ -55,7 +55,7 @@ pub enum SaleError {
     ReversalUnproven { omsgid: String },
     /// A money operation on the sale is still running (or was cut off and the forwarder is
     /// finishing it): the caller must not retry but look at the sale.
-    #[error("sale {0} is still settling; do not retry, its outcome: GET /v1/sales/{0}")]
+    #[error("{0} is still running; do not retry, its outcome: GET {path}", path = outcome_path(.0))]
     InProgress(String),
     /// The outcome an earlier run of this operation ended with, answered again to a retry.
     #[error("{}", .0.message_en)]
@@ -227,7 +227,8 @@ impl UserFacing for SaleError {
                 "上一次结算请求未确认冲正成功，不能重新结算，请联系运维人员。".into()
             }
             SaleError::InProgress(id) => format!(
-                "该笔交易仍在结算中，请勿重复操作；稍后查询交易结果（GET /v1/sales/{id}）。"
+                "该笔交易仍在处理中，请勿重复操作；稍后查询结果（GET {}）。",
+                outcome_path(id)
             ),
             SaleError::Earlier(f) => f.message_zh.clone(),
             SaleError::Upstream(e) => e.message_zh(),
@@ -289,6 +290,15 @@ fn known_code(code: &str) -> &'static str {
         .into_iter()
         .find(|k| *k == code)
         .unwrap_or("sale.failed")
+}
+
+/// Where the outcome of sale or visit `id` is read (visit ids start with `V`).
+fn outcome_path(id: &str) -> String {
+    if id.starts_with('V') {
+        format!("/v1/visits/{id}")
+    } else {
+        format!("/v1/sales/{id}")
+    }
 }
 
 /// The state's name for a cashier.

@@ -54,7 +54,7 @@ async fn every_route_but_healthz_needs_the_token() {
             (_, p) if p.starts_with("/v1/kiosk") => 503,
             (_, p) if p.starts_with("/v1/card") || p.starts_with("/v1/qr") => 503,
             (_, "/v1/readers") | (_, "/v1/reconcile") => 503,
-            ("POST", "/v1/sales") => 400,
+            ("POST", "/v1/sales") | ("POST", "/v1/visits") => 400,
             (_, p) if p.contains("{id}") => 404,
             ("POST", "/v1/queue/flush") => 202,
             _ => 200,
