@@ -19,13 +19,21 @@ const VISITS: usize = 300;
 const WARM_UP: usize = 20;
 const LINES: usize = 20;
 
+/// `BENCH_LINES` overrides the line count (to see what the size of a visit costs).
+fn lines() -> usize {
+    std::env::var("BENCH_LINES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(LINES)
+}
+
 fn main() {
     runtime().block_on(run());
 }
 
 /// The visit request: 内科, one diagnosis, 20 lines of 0.01–0.20 yuan.
 fn visit(credential: &str, n: usize) -> Value {
-    let items: Vec<Value> = (1..=LINES)
+    let items: Vec<Value> = (1..=lines())
         .map(|i| {
             json!({
                 "code": format!("XA01BAA{i:03}"),
@@ -55,7 +63,7 @@ async fn run() {
     config.upstream = Some(sandbox_upstream(&sandbox.base_url(), "MOCK"));
     config.settle.skip_pin_consent = true;
     config.settle.reconcile_at = String::new();
-    config.log.level = "warn".into();
+    config.log.level = std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into());
     let profile = Profile::load(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/cards/normal.json"
@@ -117,7 +125,8 @@ async fn run() {
         );
     };
     println!(
-        "outpatient visit via the API, {LINES} lines, card I/O excluded ({VISITS} visits after {WARM_UP} warm-up):"
+        "outpatient visit via the API, {} lines, card I/O excluded ({VISITS} visits after {WARM_UP} warm-up):",
+        lines()
     );
     line(
         "  create + register + upload (1101, 2201, 2203A, 2204)",

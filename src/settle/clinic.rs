@@ -206,28 +206,32 @@ impl Clinic {
                 });
             }
         }
+        // The person 1101 answered, when it is not stored yet: it is stored with the 2201's
+        // record (one write), unless the cashier must choose an insurance first.
+        let mut identified = None;
         if sale.person.is_none() {
             let mut person = match self.settler.identify(platform.as_ref(), sale).await {
                 Ok(p) => p,
                 Err(e) => return Err(self.refused(sale, e).await),
             };
-            let choice =
-                rq::choose_insurance(&mut person, insutype, &self.config.insutype_preference);
-            if let Err(SaleError::InsutypeNotOffered { .. }) = &choice {
-                return choice;
+            match rq::choose_insurance(&mut person, insutype, &self.config.insutype_preference) {
+                Ok(()) => identified = Some(person),
+                Err(e @ SaleError::InsutypeNotOffered { .. }) => return Err(e),
+                Err(e) => {
+                    self.book
+                        .transition(
+                            sale,
+                            SaleEvent::Identify,
+                            serde_json::json!({}),
+                            None,
+                            |s| {
+                                s.person = Some(person);
+                            },
+                        )
+                        .await?;
+                    return Err(e);
+                }
             }
-            self.book
-                .transition(
-                    sale,
-                    SaleEvent::Identify,
-                    serde_json::json!({}),
-                    None,
-                    |s| {
-                        s.person = Some(person);
-                    },
-                )
-                .await?;
-            choice?;
         } else if let Some(current) = sale.person.clone() {
             let mut person = current.clone();
             rq::choose_insurance(&mut person, insutype, &self.config.insutype_preference).or_else(
@@ -246,36 +250,40 @@ impl Clinic {
                     .await?;
             }
         }
-        // 2201: recorded (state `registering` with its msgid) before it leaves.
-        let input = rq::registration(sale)?;
-        let prepared = self
-            .prepare(platform.as_ref(), sale, OUTPATIENT_REGISTER, &input)
-            .await?;
-        let step = attempt_of(&prepared);
-        let detail =
-            serde_json::json!({ "msgid": step.msgid, "ipt_otp_no": input.data.ipt_otp_no });
-        self.book
-            .transition(sale, SaleEvent::Register, detail, None, |s| {
-                if let Some(v) = s.visit.as_mut() {
-                    v.step = Some(step);
-                }
-            })
-            .await?;
-        let answer = platform.send(&prepared).await.and_then(|x| {
-            let out: RegistrationOutput = x.output()?;
-            out.mdtrt_id().map(str::to_owned)
+        // 2201: its audit row and the state `registering` are both written before it leaves,
+        // in one commit (two writes at once share the writer's group commit). The msgid is in
+        // the audit row and, once answered, in the history.
+        let mut next = sale.clone();
+        if let Some(p) = &identified {
+            next.person = Some(p.clone());
+        }
+        let input = rq::registration(&next)?;
+        let step = Step {
+            msgid: String::new(),
+            infno: OUTPATIENT_REGISTER.to_owned(),
+            at_ms: self.book.now().timestamp_millis(),
+        };
+        let detail = serde_json::json!({
+            "ipt_otp_no": input.data.ipt_otp_no,
+            "insutype": input.data.insutype,
         });
-        match answer {
-            Ok(mdtrt_id) => self.registered(sale, mdtrt_id, "2201").await?,
-            Err(UpstreamError::Business { infcode, err_msg }) => {
-                let e = UpstreamError::Business { infcode, err_msg };
-                self.book
-                    .record_failure(sale, SaleEvent::Refused, &e, Value::Null, false)
-                    .await?;
-                self.clear_step(sale).await?;
-                return Err(SaleError::Upstream(e));
-            }
-            Err(e) if !e.outcome_unknown() => {
+        let (prepared, moved) = tokio::join!(
+            self.prepare(platform.as_ref(), &next, OUTPATIENT_REGISTER, &input),
+            self.book
+                .transition(sale, SaleEvent::Register, detail, None, |s| {
+                    if let Some(p) = identified {
+                        s.person = Some(p);
+                    }
+                    if let Some(v) = s.visit.as_mut() {
+                        v.step = Some(step);
+                    }
+                })
+        );
+        moved?;
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                // Nothing left: back to `identified`.
                 let f = failure(&e, self.book.now());
                 self.book
                     .transition(
@@ -291,7 +299,38 @@ impl Clinic {
                         },
                     )
                     .await?;
-                return Err(offline(e));
+                return Err(e);
+            }
+        };
+        let answer = platform.send(&prepared).await.and_then(|x| {
+            let out: RegistrationOutput = x.output()?;
+            out.mdtrt_id().map(str::to_owned)
+        });
+        match answer {
+            Ok(mdtrt_id) => {
+                let by = format!("2201 {}", prepared.msgid.as_str());
+                self.registered(sale, mdtrt_id, &by, Some(platform.as_ref()))
+                    .await
+            }
+            Err(e) if matches!(e, UpstreamError::Business { .. }) || !e.outcome_unknown() => {
+                // Refused (nothing opened: `rejected`) or never sent (back to `identified`).
+                let refused = matches!(e, UpstreamError::Business { .. });
+                let event = if refused {
+                    SaleEvent::Refused
+                } else {
+                    SaleEvent::Unsent
+                };
+                let f = failure(&e, self.book.now());
+                let detail = serde_json::json!({ "error": f, "never_sent": !refused });
+                self.book
+                    .transition(sale, event, detail, None, |s| {
+                        s.last_error = Some(f.clone());
+                        if let Some(v) = s.visit.as_mut() {
+                            v.step = None;
+                        }
+                    })
+                    .await?;
+                Err(offline(e))
             }
             Err(e) => {
                 // The platform may have opened the visit: 5201 finds it, else the
@@ -304,29 +343,51 @@ impl Clinic {
                 if sale.state != SaleState::Registered {
                     return Err(offline(e));
                 }
+                self.visit_info(platform.as_ref(), sale).await
             }
         }
-        self.visit_info(platform.as_ref(), sale).await
     }
 
-    /// The visit is open on the platform as `mdtrt_id` (2201 answered, or 5201 found it).
+    /// The visit is open on the platform as `mdtrt_id` (2201 answered, or 5201 found it). With
+    /// `info`, its 2203/2203A is sent first and recorded in the same write.
     async fn registered(
         &self,
         sale: &mut Sale,
         mdtrt_id: String,
         by: &str,
+        info: Option<&dyn Platform>,
     ) -> Result<(), SaleError> {
-        let detail = serde_json::json!({ "mdtrt_id": mdtrt_id, "by": by });
+        let mut outcome = Ok(());
+        let mut uploaded = false;
+        if let Some(platform) = info {
+            let mut next = sale.clone();
+            if let Some(v) = next.visit.as_mut() {
+                v.mdtrt_id = Some(mdtrt_id.clone());
+            }
+            match self.send_info(platform, &next).await? {
+                Ok(()) => uploaded = true,
+                Err(e) => outcome = Err(e),
+            }
+        }
+        let f = outcome.as_ref().err().map(|e| failure(e, self.book.now()));
+        let detail = serde_json::json!({
+            "mdtrt_id": mdtrt_id,
+            "by": by,
+            "visit_info": uploaded,
+            "error": f,
+        });
         self.book
             .transition(sale, SaleEvent::Registered, detail, None, |s| {
-                s.last_error = None;
+                s.last_error = f.clone();
                 if let Some(v) = s.visit.as_mut() {
                     v.mdtrt_id = Some(mdtrt_id.clone());
                     v.registration_open = true;
+                    v.info_uploaded |= uploaded;
                     v.step = None;
                 }
             })
-            .await
+            .await?;
+        outcome.map_err(offline)
     }
 
     /// A 2201 whose answer is unknown (`registering`): 5201 lists the person's visits of the
@@ -337,7 +398,7 @@ impl Clinic {
             return Ok(());
         }
         match self.find_visit(sale).await {
-            Ok(Some(mdtrt_id)) => self.registered(sale, mdtrt_id, "5201").await,
+            Ok(Some(mdtrt_id)) => self.registered(sale, mdtrt_id, "5201", None).await,
             Ok(None) => {
                 let detail = serde_json::json!({ "by": "5201", "found": false });
                 self.book
@@ -392,21 +453,9 @@ impl Clinic {
         if sale.visit.as_ref().is_none_or(|v| v.info_uploaded) {
             return Ok(());
         }
-        let input = rq::visit_info(sale)?;
-        let infno = self.config.visit_info_infno.clone();
-        // Repeating it replaces the visit's information and it has no undo of its own: a plain
-        // call (audited), nothing recorded on the visit before it leaves.
-        let options = super::requests::options(sale, false);
-        let x = platform
-            .call(
-                &infno,
-                to_input(&input).map_err(SaleError::Upstream)?,
-                &options,
-            )
-            .await;
-        match x {
-            Ok(_) => {
-                let detail = serde_json::json!({ "infno": infno });
+        match self.send_info(platform, sale).await? {
+            Ok(()) => {
+                let detail = serde_json::json!({ "infno": self.config.visit_info_infno });
                 self.book
                     .annotate(sale, "visit_info", detail, |s| {
                         s.last_error = None;
@@ -419,6 +468,23 @@ impl Clinic {
             }
             Err(e) => Err(self.step_failed(sale, e).await),
         }
+    }
+
+    /// 2203/2203A for `sale`. Repeating it replaces the visit's information and it has no
+    /// undo of its own: a plain call (audited), nothing recorded on the visit before it
+    /// leaves. The outer error: the request could not be built.
+    async fn send_info(
+        &self,
+        platform: &dyn Platform,
+        sale: &Sale,
+    ) -> Result<Result<(), UpstreamError>, SaleError> {
+        let input = rq::visit_info(sale)?;
+        let options = super::requests::options(sale, false);
+        let input = to_input(&input).map_err(SaleError::Upstream)?;
+        Ok(platform
+            .call(&self.config.visit_info_infno, input, &options)
+            .await
+            .map(|_| ()))
     }
 
     /// `PUT /v1/visits/{id}/details`: uploads the fee lines (2204); a visit that has lines on
@@ -489,15 +555,19 @@ impl Clinic {
             next.amount = amount;
         }
         let input = rq::fee_upload(&next, &chrg_bchno)?;
-        let prepared = self
-            .prepare(platform.as_ref(), sale, OUTPATIENT_FEE_UPLOAD, &input)
-            .await?;
-        let step = attempt_of(&prepared);
         let total = input.total();
-        // The new lines and their batch are recorded (`sending`) before the 2204 leaves.
-        let detail = serde_json::json!({ "chrg_bchno": chrg_bchno, "msgid": step.msgid, "lines": next.items.len(), "total": total });
-        self.book
-            .annotate(sale, "details_sending", detail, |s| {
+        // The new lines and their batch (`sending`) and the 2204's audit row are written
+        // before it leaves, in one commit (two writes at once share the group commit).
+        let detail = serde_json::json!({ "chrg_bchno": chrg_bchno, "lines": next.items.len(), "total": total });
+        let options_of = next.clone();
+        let (prepared, noted) = tokio::join!(
+            self.prepare(
+                platform.as_ref(),
+                &options_of,
+                OUTPATIENT_FEE_UPLOAD,
+                &input
+            ),
+            self.book.annotate(sale, "details_sending", detail, |s| {
                 s.items = next.items;
                 s.amount = next.amount;
                 s.estimate = None;
@@ -507,25 +577,24 @@ impl Clinic {
                         chrg_bchno: chrg_bchno.clone(),
                         state: BatchState::Sending,
                         total,
-                        result: Value::Null,
+                        result: Vec::new(),
                         echo: None,
                     });
-                    v.step = Some(step);
+                    v.step = None;
                 }
             })
-            .await?;
+        );
+        noted?;
+        // Not prepared: nothing left; the batch recorded as `sending` is revoked (2205, which
+        // answers that nothing is there) before the next upload.
+        let prepared = prepared?;
         match platform
             .send(&prepared)
             .await
             .and_then(|x| x.output::<FeeUploadOutput>().map(|_| x))
         {
             Ok(x) => {
-                let result = x
-                    .response
-                    .output
-                    .get("result")
-                    .cloned()
-                    .unwrap_or(Value::Null);
+                let result = classification(&x.response.output);
                 let detail = serde_json::json!({ "chrg_bchno": chrg_bchno });
                 self.book
                     .transition(sale, SaleEvent::Upload, detail, None, |s| {
@@ -1040,16 +1109,6 @@ impl Clinic {
         offline(e)
     }
 
-    async fn clear_step(&self, sale: &mut Sale) -> Result<(), SaleError> {
-        self.book
-            .annotate(sale, "step_cleared", Value::Null, |s| {
-                if let Some(v) = s.visit.as_mut() {
-                    v.step = None;
-                }
-            })
-            .await
-    }
-
     /// Prepares `infno` (msgid and body in the audit table); nothing is sent.
     async fn prepare<I: serde::Serialize>(
         &self,
@@ -1174,4 +1233,27 @@ impl super::forwarder::VisitWork for Clinic {
     ) -> futures_util::future::BoxFuture<'a, Result<(), SaleError>> {
         Box::pin(Clinic::abandon(self, sale, detail))
     }
+}
+
+/// The platform's classification of each uploaded line, compact: `[feedetl_sn, chrgitm_lv,
+/// selfpay_prop]` from the 2204 answer's `result[]` (missing values empty).
+fn classification(output: &Value) -> Vec<[String; 3]> {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    output
+        .get("result")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            [
+                text(&r["feedetl_sn"]),
+                text(&r["chrgitm_lv"]),
+                text(&r["selfpay_prop"]),
+            ]
+        })
+        .collect()
 }

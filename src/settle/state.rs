@@ -23,7 +23,7 @@
 //! `undoing` (→ `abandoned`) and `closing` (after the 2208, → `cancelled`):
 //!
 //! ```text
-//! captured ─identify→ identified ─register→ registering ─registered→ registered (2201+2203A)
+//! captured ─(identify→ identified)─register→ registering ─registered→ registered (2201+2203A)
 //! registered ─upload→ uploaded (2204) ─presettle→ presettled (2206) ─confirm→ confirmed ─send→
 //!   settling ─settled→ settled (2207);  uploaded|presettled|confirmed|rejected ─reprice→ registered (2205)
 //! settled ─cancel→ cancelling (2208) ─cancelled→ closing ─undone→ cancelled (2205, 2202)
@@ -245,6 +245,8 @@ pub const VISIT_TRANSITIONS: &[(SaleState, SaleEvent, SaleState)] = &[
     (S::Identified, E::Refused, S::Rejected),
     (S::Identified, E::Abandon, S::Abandoned),
     (S::Identified, E::Register, S::Registering),
+    // 1101 answered and 2201 recorded in one write (the person needed no choice).
+    (S::Captured, E::Register, S::Registering),
     (S::Registering, E::Registered, S::Registered),
     (S::Registering, E::Unsent, S::Identified),
     (S::Registering, E::Refused, S::Rejected),

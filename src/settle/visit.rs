@@ -77,9 +77,11 @@ pub struct Batch {
     pub state: BatchState,
     /// The sum of the lines: the batch's `medfee_sumamt`.
     pub total: Fen,
-    /// The 2204 answer's `result[]`, the platform's classification of each line (display).
+    /// The platform's classification of each line from the 2204 answer, for display:
+    /// `[feedetl_sn, chrgitm_lv, selfpay_prop]` (the whole answer is in the audit table; the
+    /// document stays small because it is rewritten at every step).
     #[serde(default)]
-    pub result: serde_json::Value,
+    pub result: Vec<[String; 3]>,
     /// The amounts of the last 2206 answer, echoed in 2207.
     #[serde(default)]
     pub echo: Option<Echo>,
@@ -165,22 +167,74 @@ impl Visit {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LineExtra {
     /// 处方号.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub rxno: String,
-    /// 外购处方标志 `0`/`1`.
+    /// 外购处方标志 `0`/`1` (empty: `0`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub rx_circ_flag: String,
-    /// `yyyy-MM-dd HH:mm:ss` CST.
+    /// `yyyy-MM-dd HH:mm:ss` CST (empty: the visit's begntime).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub fee_ocur_time: String,
+    /// 开单科室 and doctor (empty: the visit's department and doctor).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub bilg_dept_codg: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub bilg_dept_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub bilg_dr_codg: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub bilg_dr_name: String,
-    /// 医院审批标志.
+    /// 医院审批标志 (empty: `1`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hosp_appr_flag: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sin_dos_dscr: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub used_frqu_dscr: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub medc_way_dscr: String,
+}
+
+impl LineExtra {
+    /// The line's fields with the visit's defaults filled in (the document keeps only what
+    /// differs from them: it is rewritten at every step of the visit).
+    pub fn resolved(&self, visit: &Visit) -> LineExtra {
+        let or = |v: &str, d: &str| {
+            if v.is_empty() {
+                d.to_owned()
+            } else {
+                v.to_owned()
+            }
+        };
+        LineExtra {
+            rxno: self.rxno.clone(),
+            rx_circ_flag: or(&self.rx_circ_flag, "0"),
+            fee_ocur_time: or(&self.fee_ocur_time, &visit.begntime),
+            bilg_dept_codg: or(&self.bilg_dept_codg, &visit.dept_code),
+            bilg_dept_name: or(&self.bilg_dept_name, &visit.dept_name),
+            bilg_dr_codg: or(&self.bilg_dr_codg, &visit.atddr_no),
+            bilg_dr_name: or(&self.bilg_dr_name, &visit.dr_name),
+            hosp_appr_flag: or(&self.hosp_appr_flag, "1"),
+            sin_dos_dscr: self.sin_dos_dscr.clone(),
+            used_frqu_dscr: self.used_frqu_dscr.clone(),
+            medc_way_dscr: self.medc_way_dscr.clone(),
+        }
+    }
+
+    /// Only what differs from the visit's defaults.
+    pub fn compact(mut self, visit: &Visit) -> LineExtra {
+        let clear = |v: &mut String, d: &str| {
+            if v == d {
+                v.clear();
+            }
+        };
+        clear(&mut self.rx_circ_flag, "0");
+        clear(&mut self.fee_ocur_time, &visit.begntime);
+        clear(&mut self.bilg_dept_codg, &visit.dept_code);
+        clear(&mut self.bilg_dept_name, &visit.dept_name);
+        clear(&mut self.bilg_dr_codg, &visit.atddr_no);
+        clear(&mut self.bilg_dr_name, &visit.dr_name);
+        clear(&mut self.hosp_appr_flag, "1");
+        self
+    }
 }

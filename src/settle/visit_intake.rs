@@ -360,39 +360,42 @@ pub fn lines_of(visit: &Visit, lines: &[NewVisitLine]) -> Result<(Vec<Item>, Fen
             cnt: l.cnt,
             pric: l.pric,
             amount,
-            visit: Some(LineExtra {
-                rxno,
-                rx_circ_flag: rx_circ_flag.to_owned(),
-                fee_ocur_time,
-                bilg_dept_codg: text(
-                    &f("bilg_dept_codg"),
-                    &or(&l.bilg_dept_codg, &visit.dept_code),
-                    30,
-                    true,
-                )?,
-                bilg_dept_name: text(
-                    &f("bilg_dept_name"),
-                    &or(&l.bilg_dept_name, &visit.dept_name),
-                    100,
-                    true,
-                )?,
-                bilg_dr_codg: text(
-                    &f("bilg_dr_codg"),
-                    &or(&l.bilg_dr_codg, &visit.atddr_no),
-                    30,
-                    true,
-                )?,
-                bilg_dr_name: text(
-                    &f("bilg_dr_name"),
-                    &or(&l.bilg_dr_name, &visit.dr_name),
-                    50,
-                    true,
-                )?,
-                hosp_appr_flag,
-                sin_dos_dscr: opt(&f("sin_dos_dscr"), &l.sin_dos_dscr, 200)?,
-                used_frqu_dscr: opt(&f("used_frqu_dscr"), &l.used_frqu_dscr, 200)?,
-                medc_way_dscr: opt(&f("medc_way_dscr"), &l.medc_way_dscr, 200)?,
-            }),
+            visit: Some(
+                LineExtra {
+                    rxno,
+                    rx_circ_flag: rx_circ_flag.to_owned(),
+                    fee_ocur_time,
+                    bilg_dept_codg: text(
+                        &f("bilg_dept_codg"),
+                        &or(&l.bilg_dept_codg, &visit.dept_code),
+                        30,
+                        true,
+                    )?,
+                    bilg_dept_name: text(
+                        &f("bilg_dept_name"),
+                        &or(&l.bilg_dept_name, &visit.dept_name),
+                        100,
+                        true,
+                    )?,
+                    bilg_dr_codg: text(
+                        &f("bilg_dr_codg"),
+                        &or(&l.bilg_dr_codg, &visit.atddr_no),
+                        30,
+                        true,
+                    )?,
+                    bilg_dr_name: text(
+                        &f("bilg_dr_name"),
+                        &or(&l.bilg_dr_name, &visit.dr_name),
+                        50,
+                        true,
+                    )?,
+                    hosp_appr_flag,
+                    sin_dos_dscr: opt(&f("sin_dos_dscr"), &l.sin_dos_dscr, 200)?,
+                    used_frqu_dscr: opt(&f("used_frqu_dscr"), &l.used_frqu_dscr, 200)?,
+                    medc_way_dscr: opt(&f("medc_way_dscr"), &l.medc_way_dscr, 200)?,
+                }
+                .compact(visit),
+            ),
         });
     }
     let total = Fen::checked_sum(items.iter().map(|i| i.amount))
@@ -490,7 +493,9 @@ mod tests {
         .unwrap();
         assert_eq!(items[0].amount, Fen(3_704), "3 × 12.345 = 37.035 → 37.04");
         assert_eq!(total, Fen(3_704 + 500));
-        let extra = items[1].visit.as_ref().unwrap();
+        // The document keeps only what differs from the visit's defaults.
+        assert_eq!(items[1].visit, Some(LineExtra::default()));
+        let extra = items[1].visit.as_ref().unwrap().resolved(&v);
         assert_eq!(extra.bilg_dept_codg, "A03");
         assert_eq!(extra.bilg_dr_name, "李医生");
         assert_eq!(extra.fee_ocur_time, "2026-12-03 10:00:00");

@@ -93,7 +93,7 @@ pub(super) fn fee_upload(sale: &Sale, chrg_bchno: &str) -> Result<FeeUploadInput
         .iter()
         .enumerate()
         .map(|(i, it)| {
-            let x = it.visit.clone().unwrap_or_default();
+            let x = it.visit.clone().unwrap_or_default().resolved(v);
             FeeDetail {
                 feedetl_sn: format!("{chrg_bchno}-{}", i + 1),
                 mdtrt_id: mdtrt_id.to_owned(),

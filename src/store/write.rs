@@ -142,6 +142,21 @@ impl Store {
         self.run(|reply| Job::AuditRequest { request, reply }).await
     }
 
+    /// [`Store::record_request`] queued to the writer without waiting for its commit: the
+    /// returned future answers once it is committed. Writes are applied in order, so the
+    /// request's answer recorded later lands on its row. For requests that move no money,
+    /// whose row may commit while the request is on the wire.
+    pub async fn queue_request(
+        &self,
+        request: AuditRequest,
+    ) -> Result<impl std::future::Future<Output = Result<(), StoreError>> + use<>, StoreError> {
+        let rx = self
+            .queue(|reply| Job::AuditRequest { request, reply })
+            .await?;
+        let gone = self.gone();
+        Ok(async move { rx.await.map_err(|_| gone)? })
+    }
+
     /// Records the answer to a recorded request ([`StoreError::UnknownMsgId`] if it was not).
     pub async fn record_answer(&self, answer: AuditAnswer) -> Result<(), StoreError> {
         self.run(|reply| Job::AuditAnswer { answer, reply }).await

@@ -172,24 +172,51 @@ impl Client {
 
     /// Sends a request that moves no money, signing in first when needed; a rejected session
     /// is renewed and the request repeated once under a new msgid.
+    ///
+    /// Its audit row is queued before the request leaves and commits while it is on the wire
+    /// (such a request needs no proof that it was recorded first: nothing is reversed or undone
+    /// from it); the answer lands on the row once both are in.
     pub async fn call<I: Serialize>(
         &self,
         infno: &str,
         input: &I,
         options: &CallOptions,
     ) -> Result<Exchange, UpstreamError> {
-        let prepared = self.prepare(infno, input, options).await?;
-        match self.send(&prepared).await {
-            Err(e) if self.is_sign_in_rejection(&e) => {
-                let again = self.prepare(infno, input, options).await?;
-                self.send(&again).await
-            }
+        match self.call_once(infno, input, options).await {
+            Err(e) if self.is_sign_in_rejection(&e) => self.call_once(infno, input, options).await,
             other => other,
         }
     }
 
-    /// Allocates a msgid and records the request in the audit table; nothing is sent.
-    pub async fn prepare<I: Serialize>(
+    async fn call_once<I: Serialize>(
+        &self,
+        infno: &str,
+        input: &I,
+        options: &CallOptions,
+    ) -> Result<Exchange, UpstreamError> {
+        let prepared = self.unrecorded(infno, input, options).await?;
+        let sign_no = self.session.sign_no().unwrap_or_default();
+        let body = self.render(&prepared, &sign_no)?;
+        let recorded = self
+            .parts
+            .store
+            .queue_request(AuditRequest {
+                msgid: prepared.msgid.as_str().to_owned(),
+                infno: infno.to_owned(),
+                request: String::from_utf8_lossy(&body).into_owned(),
+                sent_at_ms: prepared.at.timestamp_millis(),
+            })
+            .await
+            .map_err(not_sent)?;
+        let sent = self.send(&prepared).await;
+        if let Err(e) = recorded.await {
+            tracing::warn!(infno, msgid = %prepared.msgid, error = %e, "the request's audit row was not written");
+        }
+        sent
+    }
+
+    /// The request of `infno` under a new msgid, not recorded yet.
+    async fn unrecorded<I: Serialize>(
         &self,
         infno: &str,
         input: &I,
@@ -207,14 +234,24 @@ impl Client {
             .map_err(|e| UpstreamError::NotSent {
                 detail: format!("msgid: {e}"),
             })?;
-        let prepared = Prepared {
+        Ok(Prepared {
             infno: infno.to_owned(),
             msgid,
             at,
             insuplc_admdvs: options.insuplc_admdvs.clone().unwrap_or_default(),
             pwd: options.password_proof.clone(),
             input,
-        };
+        })
+    }
+
+    /// Allocates a msgid and records the request in the audit table; nothing is sent.
+    pub async fn prepare<I: Serialize>(
+        &self,
+        infno: &str,
+        input: &I,
+        options: &CallOptions,
+    ) -> Result<Prepared, UpstreamError> {
+        let prepared = self.unrecorded(infno, input, options).await?;
         let sign_no = self.session.sign_no().unwrap_or_default();
         let body = self.render(&prepared, &sign_no)?;
         self.parts
@@ -223,7 +260,7 @@ impl Client {
                 msgid: prepared.msgid.as_str().to_owned(),
                 infno: infno.to_owned(),
                 request: String::from_utf8_lossy(&body).into_owned(),
-                sent_at_ms: at.timestamp_millis(),
+                sent_at_ms: prepared.at.timestamp_millis(),
             })
             .await
             .map_err(not_sent)?;

@@ -203,10 +203,8 @@ async fn a_visit_registers_uploads_presettles_and_settles_once() {
     let events = history(&rig, &v.id).await;
     for e in [
         "create",
-        "identify",
         "register",
         "registered",
-        "visit_info",
         "upload",
         "presettle",
         "confirm",
