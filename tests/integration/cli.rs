@@ -114,7 +114,8 @@ async fn demo_serves_on_built_in_defaults_and_stops_on_ctrl_c() {
 }
 
 /// `make demo`'s tour, as a test: every kind of sale through the real binary's API against its
-/// sandbox insurer, the outage and the forwarding, the end-of-day balance; then a clean stop.
+/// sandbox insurer, the outage and the forwarding, a settled and an abandoned outpatient visit,
+/// the end-of-day balance; then a clean stop.
 #[tokio::test]
 async fn the_demo_tour_runs_every_sale_and_balances() {
     let dir = tempfile::tempdir().unwrap();
@@ -144,12 +145,18 @@ async fn the_demo_tour_runs_every_sale_and_balances() {
         "sale.offline",
         "脱机保存 stored: state=\"queued\"",
         "refund due to the patient",
-        "⑤ 日终对账 End-of-day reconciliation",
+        "⑤ 门诊就诊结算 Outpatient visit",
+        "已结算 settled (2207)",
+        "⑥ 放弃就诊 Abandoned visit",
+        "撤销费用明细 2205 → 撤销挂号 2202: abandoned (platform holds nothing: true)",
+        "cancelled with 0 fee line(s)",
+        "⑦ 日终对账 End-of-day reconciliation",
         "Tour done",
     ] {
         assert!(out.contains(step), "missing {step:?} in:\n{out}");
     }
-    assert_eq!(out.matches("已结算 settled").count(), 4, "{out}");
+    // Four sales and one visit settled.
+    assert_eq!(out.matches("已结算 settled").count(), 5, "{out}");
     assert!(!out.contains("NOT balanced"), "{out}");
     assert!(
         !out.contains("110105199003071239") && !out.contains("测试张三"),
