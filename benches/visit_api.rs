@@ -6,13 +6,9 @@
 //! uses its own 门诊号 (the sandbox refuses a second open visit under one). Run with
 //! `cargo bench --bench visit_api` (release).
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use medsettle::card::SlotKind;
 use medsettle_test_support::bench::{ms, quantile, runtime};
-use medsettle_test_support::{InProcess, TOKEN, Terminal, sandbox_upstream};
-use medsettle_vcard::{InProcessReader, Profile, VirtualCard};
 use serde_json::{Value, json};
 
 const VISITS: usize = 300;
@@ -26,6 +22,12 @@ fn lines() -> usize {
         .and_then(|v| v.parse().ok())
         .unwrap_or(LINES)
 }
+
+mod common {
+    pub mod counter;
+}
+
+use common::counter::Counter;
 
 fn main() {
     runtime().block_on(run());
@@ -55,54 +57,24 @@ fn visit(credential: &str, n: usize) -> Value {
 }
 
 async fn run() {
-    let sandbox = medsettle_sandbox::start(medsettle_sandbox::SandboxConfig::default())
-        .await
-        .unwrap();
-    let terminal = Terminal::new();
-    let mut config = terminal.config();
-    config.upstream = Some(sandbox_upstream(&sandbox.base_url(), "MOCK"));
-    config.settle.skip_pin_consent = true;
-    config.settle.reconcile_at = String::new();
-    config.log.level = std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into());
-    let profile = Profile::load(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/cards/normal.json"
-    ))
-    .unwrap();
-    let reader = InProcessReader::new(SlotKind::Contact);
-    reader.insert(VirtualCard::from_profile(profile).unwrap());
-    let daemon = InProcess::start_config(&terminal, config, Some(Arc::new(reader)), None).await;
-    let base = format!("http://{}", daemon.addr);
-    let http = reqwest::Client::builder().http1_only().build().unwrap();
-    let post = |path: String, body: Value| {
-        let http = http.clone();
-        let url = format!("{base}{path}");
-        async move {
-            let r = http
-                .post(url)
-                .bearer_auth(TOKEN)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
-            let status = r.status().as_u16();
-            (status, r.json::<Value>().await.unwrap())
-        }
-    };
-    let (_, card) = post("/v1/card/read".into(), json!({})).await;
-    let credential = card["credential_id"].as_str().unwrap().to_owned();
+    let counter = Counter::open().await;
+    let credential = counter.credential().await;
     let mut whole = Vec::with_capacity(VISITS);
     let mut steps: [Vec<Duration>; 3] = Default::default();
     for i in 0..VISITS + WARM_UP {
         let t0 = Instant::now();
-        let (s, v) = post("/v1/visits".into(), visit(&credential, i)).await;
+        let (s, v) = counter.post("/v1/visits", visit(&credential, i)).await;
         assert_eq!((s, v["state"].as_str()), (201, Some("uploaded")), "{v}");
         let t1 = Instant::now();
         let id = v["id"].as_str().unwrap().to_owned();
-        let (s, v) = post(format!("/v1/visits/{id}/presettle"), json!({})).await;
+        let (s, v) = counter
+            .post(&format!("/v1/visits/{id}/presettle"), json!({}))
+            .await;
         assert_eq!((s, v["state"].as_str()), (200, Some("presettled")), "{v}");
         let t2 = Instant::now();
-        let (s, v) = post(format!("/v1/visits/{id}/confirm"), json!({})).await;
+        let (s, v) = counter
+            .post(&format!("/v1/visits/{id}/confirm"), json!({}))
+            .await;
         assert_eq!((s, v["state"].as_str()), (200, Some("settled")), "{v}");
         let t3 = Instant::now();
         if i >= WARM_UP {
@@ -135,7 +107,9 @@ async fn run() {
     line("  presettle (2206)", &steps[1]);
     line("  confirm (2207)", &steps[2]);
     line("  the whole visit", &whole);
-    assert_eq!(sandbox.ledger().effective().count(), VISITS + WARM_UP);
-    daemon.shutdown().await;
-    sandbox.shutdown().await;
+    assert_eq!(
+        counter.sandbox.ledger().effective().count(),
+        VISITS + WARM_UP
+    );
+    counter.close().await;
 }

@@ -85,31 +85,10 @@ impl Cashier {
             hex::encode(rand::random::<[u8; 4]>())
         );
         let sale = Sale {
-            chrg_bchno: id.clone(),
-            id,
-            created_at_ms: now.timestamp_millis(),
-            state: SaleState::Captured,
-            mode,
-            credential,
             items,
             amount,
             use_account: new.use_account.unwrap_or(true),
-            collected: None,
-            person: None,
-            estimate: None,
-            consent: None,
-            attempt: None,
-            reversed_attempts: Vec::new(),
-            reversal: None,
-            evidence: Vec::new(),
-            settlement: None,
-            cancellation: None,
-            tries: 0,
-            last_error: None,
-            stored: false,
-            age_waived: false,
-            kind: super::state::SaleKind::Pharmacy,
-            visit: None,
+            ..Sale::captured(id, now.timestamp_millis(), mode, credential)
         };
         let detail = serde_json::json!({ "mode": mode, "credential": sale.credential.kind() });
         self.book.create(&sale, detail, idempotency).await?;
@@ -270,18 +249,7 @@ impl Cashier {
         let mut sale = self.book.get(id).await?;
         match sale.state {
             SaleState::Presettled => {
-                let consent = self.consent(&sale, c.pin).await?;
-                self.book
-                    .transition(
-                        &mut sale,
-                        SaleEvent::Confirm,
-                        serde_json::json!({}),
-                        None,
-                        |s| {
-                            s.consent = Some(consent);
-                        },
-                    )
-                    .await?;
+                self.take_consent(&mut sale, c.pin).await?;
                 self.settle_online(&mut sale).await?;
                 Ok(sale)
             }
@@ -403,6 +371,21 @@ impl Cashier {
             return self.settler.settle_now(sale).await;
         }
         first
+    }
+
+    /// The patient consents to a presettled sale or visit: `presettled` → `confirmed` with the
+    /// consent recorded ([`Cashier::consent`]).
+    pub(super) async fn take_consent(
+        &self,
+        sale: &mut Sale,
+        pin: Option<Pin>,
+    ) -> Result<(), SaleError> {
+        let consent = self.consent(sale, pin).await?;
+        self.book
+            .transition(sale, SaleEvent::Confirm, serde_json::json!({}), None, |s| {
+                s.consent = Some(consent);
+            })
+            .await
     }
 
     /// The patient's consent for this sale: the card PIN, verified by the card itself, or the

@@ -117,31 +117,17 @@ impl Clinic {
             .ok_or_else(|| SaleError::UnknownCredential(new.credential_id.clone()))?;
         let credential = self.cashier.resolve(fresh).await?;
         let sale = Sale {
-            chrg_bchno: id.clone(),
-            id,
             kind: SaleKind::Outpatient,
-            created_at_ms: now.timestamp_millis(),
-            state: SaleState::Captured,
-            mode: SaleMode::RequireOnline,
-            credential,
             items,
             amount,
             use_account: new.use_account.unwrap_or(true),
-            collected: None,
-            person: None,
-            estimate: None,
-            consent: None,
-            attempt: None,
-            reversed_attempts: Vec::new(),
-            reversal: None,
-            evidence: Vec::new(),
-            settlement: None,
-            cancellation: None,
-            tries: 0,
-            last_error: None,
-            stored: false,
-            age_waived: false,
             visit: Some(visit),
+            ..Sale::captured(
+                id,
+                now.timestamp_millis(),
+                SaleMode::RequireOnline,
+                credential,
+            )
         };
         let detail = serde_json::json!({
             "kind": "outpatient",
@@ -824,20 +810,7 @@ impl Clinic {
         let _guard = self.book.lock(id).await;
         let mut sale = self.visit(id).await?;
         match sale.state {
-            SaleState::Presettled => {
-                let consent = self.cashier.consent(&sale, c.pin).await?;
-                self.book
-                    .transition(
-                        &mut sale,
-                        SaleEvent::Confirm,
-                        serde_json::json!({}),
-                        None,
-                        |s| {
-                            s.consent = Some(consent);
-                        },
-                    )
-                    .await?;
-            }
+            SaleState::Presettled => self.cashier.take_consent(&mut sale, c.pin).await?,
             SaleState::Confirmed | SaleState::Reversed => {}
             SaleState::Settled => return Ok(sale),
             SaleState::Settling => return Err(SaleError::InProgress(sale.id)),

@@ -348,6 +348,43 @@ pub struct Sale {
 }
 
 impl Sale {
+    /// A new pharmacy sale in `captured`, nothing sent yet: no items, nothing from the
+    /// platform (the caller fills in what it has, `..Sale::captured(…)`).
+    pub fn captured(
+        id: String,
+        created_at_ms: i64,
+        mode: SaleMode,
+        credential: Credential,
+    ) -> Sale {
+        Sale {
+            chrg_bchno: id.clone(),
+            id,
+            kind: SaleKind::Pharmacy,
+            created_at_ms,
+            state: SaleState::Captured,
+            mode,
+            credential,
+            items: Vec::new(),
+            amount: Fen(0),
+            use_account: true,
+            collected: None,
+            person: None,
+            estimate: None,
+            consent: None,
+            attempt: None,
+            reversed_attempts: Vec::new(),
+            reversal: None,
+            evidence: Vec::new(),
+            settlement: None,
+            cancellation: None,
+            tries: 0,
+            last_error: None,
+            stored: false,
+            age_waived: false,
+            visit: None,
+        }
+    }
+
     /// What the patient owes in cash now: the settlement's cash share, else the estimate's.
     pub fn patient_share(&self) -> Option<Fen> {
         self.settlement

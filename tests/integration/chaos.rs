@@ -307,15 +307,27 @@ async fn one_visit(api: &Api, credential: &str, rng: &mut StdRng, ids: &mut Vec<
     }
 }
 
-/// The visit's view out of a `GET /v1/visits/{id}` answer.
-fn visit_view(v: &Value) -> Value {
-    if v["visit"]["state"].is_string() {
-        v["visit"].clone()
-    } else if v["sale"]["state"].is_string() {
-        v["sale"].clone()
-    } else {
-        v.clone()
-    }
+/// An operator resolves sale or visit `id`, held after the platform refused its 2601, from the
+/// platform's books, as hospital IT would from the bureau's portal: a settlement in doubt that
+/// the platform holds is settled; a cancellation in doubt whose settlement stands was not made;
+/// otherwise nothing stands. (A visit's batches are `<id>` and `<id>B<n>`.)
+async fn resolve_held(api: &Api, sandbox: &medsettle_sandbox::Sandbox, id: &str, seed: u64) {
+    let ledger = sandbox.ledger();
+    let standing = ledger
+        .settlements
+        .iter()
+        .find(|s| s.chrg_bchno.starts_with(id) && s.status == SettlementStatus::Effective);
+    let body = match standing {
+        Some(s) => json!({"decision": "settled", "setl_id": s.setl_id,
+                          "note": format!("chaos seed {seed}: the platform holds it")}),
+        None => json!({"decision": "not_settled",
+                       "note": format!("chaos seed {seed}: nothing stands")}),
+    };
+    let (status, v) = api
+        .post(&format!("/v1/queue/{id}/resolve"), body)
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "resolve {id}: {v} (seed {seed})");
 }
 
 #[tokio::test]
@@ -430,22 +442,7 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
                     // books and resolves the sale (a settlement in doubt that the platform
                     // holds is settled; a cancellation in doubt whose settlement stands was
                     // not made; otherwise nothing stands).
-                    let ledger = sandbox.ledger();
-                    let standing = ledger
-                        .settlements
-                        .iter()
-                        .find(|s| &s.chrg_bchno == id && s.status == SettlementStatus::Effective);
-                    let body = match standing {
-                        Some(s) => json!({"decision": "settled", "setl_id": s.setl_id,
-                                          "note": format!("chaos seed {seed}: the platform holds it")}),
-                        None => json!({"decision": "not_settled",
-                                       "note": format!("chaos seed {seed}: nothing stands")}),
-                    };
-                    let (status, v) = api
-                        .post(&format!("/v1/queue/{id}/resolve"), body)
-                        .await
-                        .unwrap();
-                    assert_eq!(status, 200, "resolve {id}: {v} (seed {seed})");
+                    resolve_held(&api, &sandbox, id, seed).await;
                     resolved += 1;
                     busy = true;
                 }
@@ -457,7 +454,8 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
             states.insert(id.clone(), state);
         }
         for id in &visit_ids {
-            let v = visit_view(&api.get(&format!("/v1/visits/{id}")).await.unwrap());
+            let v =
+                crate::support::clinic::view(&api.get(&format!("/v1/visits/{id}")).await.unwrap());
             let state = v["state"]
                 .as_str()
                 .unwrap_or_else(|| panic!("{id}: {v}"))
@@ -472,22 +470,7 @@ async fn chaos_every_sale_ends_once_through_kills_and_faults() {
                 }
                 "held" => {
                     // As for sales: an operator reads the platform's books.
-                    let ledger = sandbox.ledger();
-                    let standing = ledger.settlements.iter().find(|s| {
-                        s.chrg_bchno.starts_with(id.as_str())
-                            && s.status == SettlementStatus::Effective
-                    });
-                    let body = match standing {
-                        Some(s) => json!({"decision": "settled", "setl_id": s.setl_id,
-                                          "note": format!("chaos seed {seed}: the platform holds it")}),
-                        None => json!({"decision": "not_settled",
-                                       "note": format!("chaos seed {seed}: nothing stands")}),
-                    };
-                    let (status, v) = api
-                        .post(&format!("/v1/queue/{id}/resolve"), body)
-                        .await
-                        .unwrap();
-                    assert_eq!(status, 200, "resolve {id}: {v} (seed {seed})");
+                    resolve_held(&api, &sandbox, id, seed).await;
                     resolved += 1;
                     busy = true;
                 }

@@ -6,106 +6,14 @@
 
 use std::time::Duration;
 
-use medsettle_sandbox::{Sandbox, SandboxConfig, SettlementStatus};
+use medsettle_sandbox::{SandboxConfig, SettlementStatus};
 use serde_json::{Value, json};
 
-use crate::support::process::run_cli;
-use crate::support::{Api, NORMAL_CARD, Process, TOKEN, Terminal};
+use crate::support::clinic::{Clinic as Rig, id, visit_body};
+use crate::support::{Api, TOKEN, Terminal};
 
 /// 张三's ID number (the virtual card's): never in an answer or an event unmasked.
 const ID_NUMBER: &str = "110105199003071239";
-
-struct Rig {
-    sandbox: Sandbox,
-    terminal: Terminal,
-    config: String,
-    process: Process,
-    api: Api,
-}
-
-impl Rig {
-    /// The binary with 张三's virtual card, the sandbox, no PIN.
-    async fn start() -> Rig {
-        let sandbox = medsettle_sandbox::start(SandboxConfig::default())
-            .await
-            .unwrap();
-        let base = sandbox.base_url();
-        let terminal = Terminal::with(|t| {
-            t.push_str(&format!(
-                "\n[upstream]\nbase_url = \"{base}\"\nallow_plain_http = true\n\
-                 signtype = \"MOCK\"\nconnect_timeout_ms = 300\nread_timeout_ms = 2000\n\
-                 timeout_ms = 3000\n\n[settle]\nskip_pin_consent = true\nreconcile_at = \"\"\n\
-                 retry_first_ms = 100\nretry_max_ms = 300\n"
-            ));
-        });
-        let config = terminal.config_with_virtual_card(NORMAL_CARD);
-        let run = terminal.path().join("run");
-        std::fs::create_dir_all(&run).unwrap();
-        let process = Process::start_config(&run, &config, |c| {
-            c.env("RUST_LOG", "warn");
-        })
-        .await;
-        Rig {
-            sandbox,
-            api: Api::new(&process),
-            terminal,
-            config,
-            process,
-        }
-    }
-
-    /// `POST /v1/visits` for 张三 (the card in the reader), optionally with a key.
-    async fn create(&self, body: Value, key: Option<&str>) -> (u16, Value, bool) {
-        self.api
-            .post_keyed("/v1/visits", key, &body)
-            .await
-            .expect("an answer")
-    }
-
-    fn count(&self, infno: &str) -> u64 {
-        self.sandbox.ledger().request_count(infno)
-    }
-
-    async fn cli(&self, args: &[&str]) -> (i32, String, String) {
-        let cfg = self.process.cli_config(&self.terminal, &self.config);
-        let mut args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-        args.insert(2, "-c".into());
-        args.insert(3, cfg);
-        tokio::task::spawn_blocking(move || {
-            let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            let (status, out, err) = run_cli(&args, None);
-            (status.code().unwrap_or(-1), out, err)
-        })
-        .await
-        .unwrap()
-    }
-
-    async fn close(self) {
-        drop(self.process);
-        self.sandbox.shutdown().await;
-    }
-}
-
-fn visit_body(credential: &str, ipt_otp_no: &str, lines: usize) -> Value {
-    let items: Vec<Value> = (1..=lines)
-        .map(|i| json!({ "code": format!("XA01BAA{i:03}"), "name": "门诊药品", "cnt": "2", "pric": "12.34" }))
-        .collect();
-    json!({
-        "credential_id": credential,
-        "ipt_otp_no": ipt_otp_no,
-        "dept_code": "A03", "dept_name": "内科", "caty": "A03",
-        "atddr_no": "D110105000001", "dr_name": "李医生",
-        "diagnoses": [{"diag_srt_no": 1, "diag_code": "J06.900", "diag_name": "急性上呼吸道感染"}],
-        "items": items,
-    })
-}
-
-fn id(v: &Value) -> String {
-    v["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {v}"))
-        .to_owned()
-}
 
 /// Reads the SSE stream until an event of `topic` about `id` reaching `state` arrives; every
 /// event's data seen on the way is returned (to check the masking).

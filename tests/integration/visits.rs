@@ -6,154 +6,10 @@
 //! cashier chooses between two basic insurances; an undo the platform cannot take now is
 //! finished by the forwarder when it can. Waits poll the API with a deadline; no sleeps.
 
-use std::time::{Duration, Instant};
+use medsettle_sandbox::{Fault, SettlementStatus};
+use serde_json::json;
 
-use medsettle_sandbox::{Fault, FaultRule, Sandbox, SandboxConfig, SettlementStatus};
-use serde_json::{Value, json};
-
-use crate::support::{Api, NORMAL_CARD, Process, Terminal};
-
-const DEADLINE: Duration = Duration::from_secs(30);
-
-struct Clinic {
-    sandbox: Sandbox,
-    _terminal: Terminal,
-    _process: Process,
-    api: Api,
-}
-
-impl Clinic {
-    /// The binary with the virtual card of 张三, the sandbox with its e-voucher service, no
-    /// PIN (`skip_pin_consent`) and fast retries.
-    async fn start() -> Clinic {
-        let sandbox = medsettle_sandbox::start(SandboxConfig::default())
-            .await
-            .unwrap();
-        let base = sandbox.base_url();
-        let ec = sandbox.ec_url();
-        let terminal = Terminal::with(|t| {
-            t.push_str(&format!(
-                "\n[upstream]\nbase_url = \"{base}\"\nec_url = \"{ec}\"\nallow_plain_http = true\n\
-                 signtype = \"MOCK\"\nconnect_timeout_ms = 300\nread_timeout_ms = 1500\n\
-                 timeout_ms = 2000\n\n[settle]\nskip_pin_consent = true\nreconcile_at = \"\"\n\
-                 retry_first_ms = 100\nretry_max_ms = 300\n"
-            ));
-        });
-        let text = terminal.config_with_virtual_card(NORMAL_CARD);
-        let run = terminal.path().join("run");
-        std::fs::create_dir_all(&run).unwrap();
-        let process = Process::start_config(&run, &text, |c| {
-            c.env("RUST_LOG", "warn");
-        })
-        .await;
-        Clinic {
-            sandbox,
-            api: Api::new(&process),
-            _terminal: terminal,
-            _process: process,
-        }
-    }
-
-    /// A visit of 张三 (the card in the reader) with `items` lines of 12.34: the answer.
-    async fn visit(&self, ipt_otp_no: &str, items: usize) -> (u16, Value) {
-        let credential = self.api.credential().await;
-        self.visit_with(&credential, ipt_otp_no, items).await
-    }
-
-    async fn visit_with(&self, credential: &str, ipt_otp_no: &str, items: usize) -> (u16, Value) {
-        self.api
-            .post("/v1/visits", visit_body(credential, ipt_otp_no, items))
-            .await
-    }
-
-    /// The visit's view.
-    async fn get(&self, id: &str) -> Value {
-        let (status, v) = self.api.get_with_status(&format!("/v1/visits/{id}")).await;
-        assert_eq!(status, 200, "{v}");
-        if v["visit"]["state"].is_string() {
-            v["visit"].clone()
-        } else if v["sale"]["state"].is_string() {
-            v["sale"].clone()
-        } else {
-            v
-        }
-    }
-
-    /// Polls the visit until `state` (deadline).
-    async fn wait(&self, id: &str, state: &str) -> Value {
-        let started = Instant::now();
-        loop {
-            let v = self.get(id).await;
-            if v["state"] == state {
-                return v;
-            }
-            assert!(
-                started.elapsed() < DEADLINE,
-                "visit {id} never reached {state}: {v}"
-            );
-            tokio::task::yield_now().await;
-        }
-    }
-
-    fn count(&self, infno: &str) -> u64 {
-        self.sandbox.ledger().request_count(infno)
-    }
-
-    fn counts(&self, infnos: &[&str]) -> Vec<u64> {
-        infnos.iter().map(|i| self.count(i)).collect()
-    }
-
-    /// The platform holds nothing of any visit: no open registration, no fee line.
-    fn holds_nothing(&self) {
-        let holding = self.sandbox.visits_holding();
-        assert!(holding.is_empty(), "the platform still holds {holding:?}");
-    }
-
-    async fn put(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = crate::support::client()
-            .put(format!("http://{}{path}", self._process.addr))
-            .bearer_auth(crate::support::TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn close(self) {
-        drop(self._process);
-        self.sandbox.shutdown().await;
-    }
-}
-
-fn lines(n: usize) -> Vec<Value> {
-    (1..=n)
-        .map(|i| {
-            json!({
-                "code": format!("XA01BAA{i:03}"), "local_code": format!("L{i:03}"),
-                "name": "门诊药品", "cnt": "1", "pric": "12.34"
-            })
-        })
-        .collect()
-}
-
-fn visit_body(credential: &str, ipt_otp_no: &str, items: usize) -> Value {
-    json!({
-        "credential_id": credential,
-        "ipt_otp_no": ipt_otp_no,
-        "dept_code": "A03", "dept_name": "内科", "caty": "A03",
-        "atddr_no": "D110105000001", "dr_name": "李医生",
-        "diagnoses": [{"diag_srt_no": 1, "diag_code": "J06.900", "diag_name": "急性上呼吸道感染"}],
-        "items": lines(items),
-    })
-}
-
-fn id(v: &Value) -> String {
-    v["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no id in {v}"))
-        .to_owned()
-}
+use crate::support::clinic::{Clinic, fee_lines, id, visit_body};
 
 #[tokio::test]
 async fn a_visit_settles_once_and_its_refund_gives_the_platform_back_everything() {
@@ -165,20 +21,14 @@ async fn a_visit_settles_once_and_its_refund_gives_the_platform_back_everything(
         "{v}"
     );
     let id = id(&v);
-    let (status, v) = c
-        .api
-        .post(&format!("/v1/visits/{id}/presettle"), json!({}))
-        .await;
+    let (status, v) = c.step(&id, "presettle").await;
     assert_eq!(
         (status, v["state"].as_str()),
         (200, Some("presettled")),
         "{v}"
     );
     assert!(v["patient_share"].is_string(), "the split is shown: {v}");
-    let (status, v) = c
-        .api
-        .post(&format!("/v1/visits/{id}/confirm"), json!({}))
-        .await;
+    let (status, v) = c.step(&id, "confirm").await;
     assert_eq!((status, v["state"].as_str()), (200, Some("settled")), "{v}");
     let setl_id = v["settlement"]["setl_id"].as_str().unwrap().to_owned();
     let ledger = c.sandbox.ledger();
@@ -189,13 +39,10 @@ async fn a_visit_settles_once_and_its_refund_gives_the_platform_back_everything(
         .collect();
     assert_eq!(mine.len(), 1);
     assert_eq!(mine[0].status, SettlementStatus::Effective);
-    assert_eq!(mine[0].medfee_sumamt.0, 3 * 1_234);
+    assert_eq!(mine[0].medfee_sumamt.0, 3 * 2 * 1_234);
     assert_eq!(c.counts(&["2201", "2204", "2206", "2207"]), [1, 1, 1, 1]);
 
-    let (status, v) = c
-        .api
-        .post(&format!("/v1/visits/{id}/refund"), json!({}))
-        .await;
+    let (status, v) = c.step(&id, "refund").await;
     assert_eq!(
         (status, v["state"].as_str()),
         (200, Some("cancelled")),
@@ -211,10 +58,7 @@ async fn a_visit_settles_once_and_its_refund_gives_the_platform_back_everything(
     );
     c.holds_nothing();
     // Refunding again changes nothing and sends nothing.
-    let (status, v) = c
-        .api
-        .post(&format!("/v1/visits/{id}/refund"), json!({}))
-        .await;
+    let (status, v) = c.step(&id, "refund").await;
     assert_eq!(
         (status, v["state"].as_str()),
         (200, Some("cancelled")),
@@ -237,10 +81,7 @@ async fn a_visit_abandoned_at_each_step_sends_exactly_its_undo_and_leaves_nothin
         assert_eq!(status, 201, "{v}");
         let id = id(&v);
         if matches!(*stop, "presettled" | "repriced") {
-            let (s, v) = c
-                .api
-                .post(&format!("/v1/visits/{id}/presettle"), json!({}))
-                .await;
+            let (s, v) = c.step(&id, "presettle").await;
             assert_eq!(s, 200, "{v}");
         }
         if *stop == "repriced" {
@@ -249,17 +90,14 @@ async fn a_visit_abandoned_at_each_step_sends_exactly_its_undo_and_leaves_nothin
             let (s, v) = c
                 .put(
                     &format!("/v1/visits/{id}/details"),
-                    json!({ "items": lines(1) }),
+                    json!({ "items": fee_lines(1) }),
                 )
                 .await;
             assert_eq!((s, v["state"].as_str()), (200, Some("uploaded")), "{v}");
             assert_eq!(c.counts(&["2205", "2204"]), [before[0] + 1, before[1] + 1]);
         }
         let before = c.counts(&["2205", "2202", "2208", "2601"]);
-        let (s, v) = c
-            .api
-            .post(&format!("/v1/visits/{id}/cancel"), json!({}))
-            .await;
+        let (s, v) = c.step(&id, "cancel").await;
         assert_eq!(
             (s, v["state"].as_str()),
             (200, Some("abandoned")),
@@ -287,20 +125,9 @@ async fn a_lost_2207_is_reversed_and_the_visit_settles_once() {
     let c = Clinic::start().await;
     let (_, v) = c.visit("MZ-LOST", 2).await;
     let id = id(&v);
-    c.api
-        .post(&format!("/v1/visits/{id}/presettle"), json!({}))
-        .await;
-    c.sandbox.inject(FaultRule {
-        infno: "2207".into(),
-        fault: Fault::DropAfterCommit,
-        times: Some(1),
-        probability_permille: None,
-        seed: 0,
-    });
-    let (status, v) = c
-        .api
-        .post(&format!("/v1/visits/{id}/confirm"), json!({}))
-        .await;
+    c.step(&id, "presettle").await;
+    c.fault("2207", Fault::DropAfterCommit, 1);
+    let (status, v) = c.step(&id, "confirm").await;
     assert_eq!((status, v["state"].as_str()), (200, Some("settled")), "{v}");
     assert_eq!(c.counts(&["2207", "2601"]), [2, 1]);
     let ledger = c.sandbox.ledger();
@@ -331,7 +158,12 @@ async fn the_cashier_chooses_between_two_basic_insurances() {
     let (status, scan) = c.api.post("/v1/qr/submit", json!({ "text": code })).await;
     assert_eq!(status, 200, "{scan}");
     let credential = scan["credential_id"].as_str().unwrap().to_owned();
-    let (status, v) = c.visit_with(&credential, "MZ-CHOOSE", 1).await;
+    let (status, v) = {
+        let (status, v, _) = c
+            .create(visit_body(&credential, "MZ-CHOOSE", 1), None)
+            .await;
+        (status, v)
+    };
     assert_eq!(status, 409, "{v}");
     assert_eq!(v["code"], "visit.insutype_required");
     assert_eq!(v["details"]["offered"], json!(["310", "390"]));
@@ -370,17 +202,12 @@ async fn the_cashier_chooses_between_two_basic_insurances() {
     let (status, v) = c
         .put(
             &format!("/v1/visits/{id}/details"),
-            json!({ "items": lines(1) }),
+            json!({ "items": fee_lines(1) }),
         )
         .await;
     assert_eq!(status, 200, "{v}");
-    c.api
-        .post(&format!("/v1/visits/{id}/presettle"), json!({}))
-        .await;
-    let (status, v) = c
-        .api
-        .post(&format!("/v1/visits/{id}/confirm"), json!({}))
-        .await;
+    c.step(&id, "presettle").await;
+    let (status, v) = c.step(&id, "confirm").await;
     assert_eq!((status, v["state"].as_str()), (200, Some("settled")), "{v}");
     let ledger = c.sandbox.ledger();
     let s = ledger.effective().next().unwrap();
@@ -394,20 +221,15 @@ async fn an_undo_the_platform_cannot_take_now_is_finished_by_the_forwarder() {
     let (_, v) = c.visit("MZ-LATER", 1).await;
     let id = id(&v);
     // The platform answers 503 to the next two 2205s: the undo waits, then runs.
-    c.sandbox.inject(FaultRule {
-        infno: "2205".into(),
-        fault: Fault::HttpStatus {
+    c.fault(
+        "2205",
+        Fault::HttpStatus {
             status: 503,
             commit: false,
         },
-        times: Some(2),
-        probability_permille: None,
-        seed: 0,
-    });
-    let (status, v) = c
-        .api
-        .post(&format!("/v1/visits/{id}/cancel"), json!({}))
-        .await;
+        2,
+    );
+    let (status, v) = c.step(&id, "cancel").await;
     assert_eq!((status, v["state"].as_str()), (200, Some("undoing")), "{v}");
     assert!(v["visit"]["holds"].as_bool().unwrap(), "{v}");
     let v = c.wait(&id, "abandoned").await;

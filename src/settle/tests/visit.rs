@@ -38,6 +38,25 @@ fn uploaded() -> Answer {
     )
 }
 
+/// 1101: two basic insurances in force, 310 in 110105 and 390 in 110108.
+fn two_basic_insurances() -> Answer {
+    Answer::output(json!({
+        "baseinfo": { "psn_no": PSN },
+        "insuinfo": [
+            { "insutype": "310", "psn_insu_stas": "1", "insuplc_admdvs": "110105", "balc": "0" },
+            { "insutype": "390", "psn_insu_stas": "1", "insuplc_admdvs": "110108", "balc": "0" }
+        ]
+    }))
+}
+
+/// An operator's word: nothing stands on the platform.
+fn not_settled(note: &str) -> crate::settle::Resolution {
+    crate::settle::Resolution {
+        decision: crate::settle::Decision::NotSettled,
+        note: Some(note.into()),
+    }
+}
+
 fn done() -> Answer {
     Answer::output(json!({}))
 }
@@ -144,6 +163,15 @@ impl Rig {
         let record = crate::card::record::sample::sample();
         let id = self.credentials.insert(Fresh::Card(record));
         self.engine.create_visit(new_visit(&id, items), None).await
+    }
+
+    /// A visit registered, priced, pre-settled and settled (its 2207 scripted by the caller).
+    async fn settled_visit(&self) -> Sale {
+        let v = self.presettled_visit().await;
+        self.engine
+            .confirm_visit(&v.id, Default::default())
+            .await
+            .unwrap()
     }
 
     /// A visit registered, priced and pre-settled.
@@ -281,16 +309,7 @@ async fn abandoned_after_upload_or_presettlement_sends_2205_then_2202() {
 #[tokio::test]
 async fn abandoned_before_registration_sends_nothing() {
     // 1101 offers two basic insurances: the cashier must choose; the visit is abandoned.
-    let rig = Rig::new(platform().expect(
-        "1101",
-        Answer::output(json!({
-            "baseinfo": { "psn_no": PSN },
-            "insuinfo": [
-                { "insutype": "310", "psn_insu_stas": "1", "insuplc_admdvs": "110105", "balc": "0" },
-                { "insutype": "390", "psn_insu_stas": "1", "insuplc_admdvs": "110108", "balc": "0" }
-            ]
-        })),
-    ));
+    let rig = Rig::new(platform().expect("1101", two_basic_insurances()));
     let err = rig.visit(false).await.unwrap_err();
     let SaleError::At { id, state, cause } = err else {
         panic!("{err:?}")
@@ -309,16 +328,7 @@ async fn abandoned_before_registration_sends_nothing() {
 async fn the_cashier_chooses_the_insurance_and_its_region_goes_in_every_envelope() {
     let rig = Rig::new(
         platform()
-            .expect(
-                "1101",
-                Answer::output(json!({
-                    "baseinfo": { "psn_no": PSN },
-                    "insuinfo": [
-                        { "insutype": "310", "psn_insu_stas": "1", "insuplc_admdvs": "110105", "balc": "0" },
-                        { "insutype": "390", "psn_insu_stas": "1", "insuplc_admdvs": "110108", "balc": "0" }
-                    ]
-                })),
-            )
+            .expect("1101", two_basic_insurances())
             .expect_with(
                 "2201",
                 |s| {
@@ -362,12 +372,7 @@ async fn a_settled_visit_is_refunded_with_2208_then_2205_then_2202() {
             .expect("2205", done())
             .expect("2202", done()),
     );
-    let v = rig.presettled_visit().await;
-    let v = rig
-        .engine
-        .confirm_visit(&v.id, Default::default())
-        .await
-        .unwrap();
+    let v = rig.settled_visit().await;
     // A settled visit is refunded, not cancelled.
     assert!(matches!(
         rig.engine.cancel_visit(&v.id).await,
@@ -396,12 +401,7 @@ async fn a_lost_2207_is_reversed_with_2601_and_settled_once_more() {
             .expect("2206", Answer::fixture("2206_response.json"))
             .expect_with("2207", check_settle, settled_answer()),
     );
-    let v = rig.presettled_visit().await;
-    let v = rig
-        .engine
-        .confirm_visit(&v.id, Default::default())
-        .await
-        .unwrap();
+    let v = rig.settled_visit().await;
     assert_eq!(v.state, SaleState::Settled);
     let sent = rig.finish();
     let first = &sent[5];
@@ -438,12 +438,7 @@ async fn a_lost_2208_is_reversed_and_the_refund_runs_again_under_a_new_msgid() {
             .expect("2205", done())
             .expect("2202", done()),
     );
-    let v = rig.presettled_visit().await;
-    let v = rig
-        .engine
-        .confirm_visit(&v.id, Default::default())
-        .await
-        .unwrap();
+    let v = rig.settled_visit().await;
     let after = rig.engine.refund_visit(&v.id).await.unwrap();
     assert_eq!(
         after.state,
@@ -627,13 +622,7 @@ async fn an_undo_the_platform_refuses_is_alarmed_and_resolved_by_an_operator() {
     );
     let v = rig
         .engine
-        .resolve(
-            &v.id,
-            crate::settle::Resolution {
-                decision: crate::settle::Decision::NotSettled,
-                note: Some("医保中心已人工撤销挂号".into()),
-            },
-        )
+        .resolve(&v.id, not_settled("医保中心已人工撤销挂号"))
         .await
         .unwrap();
     assert_eq!(v.state, SaleState::Abandoned);
@@ -708,12 +697,7 @@ async fn a_refund_in_doubt_resolved_by_an_operator_closes_the_visit() {
             .expect("2205", done())
             .expect("2202", done()),
     );
-    let v = rig.presettled_visit().await;
-    let v = rig
-        .engine
-        .confirm_visit(&v.id, Default::default())
-        .await
-        .unwrap();
+    let v = rig.settled_visit().await;
     assert!(matches!(
         rig.engine.refund_visit(&v.id).await,
         Err(SaleError::Held { .. })
@@ -723,13 +707,7 @@ async fn a_refund_in_doubt_resolved_by_an_operator_closes_the_visit() {
     // are undone by the forwarder).
     let v = rig
         .engine
-        .resolve(
-            &v.id,
-            crate::settle::Resolution {
-                decision: crate::settle::Decision::NotSettled,
-                note: Some("退费已在医保中心确认".into()),
-            },
-        )
+        .resolve(&v.id, not_settled("退费已在医保中心确认"))
         .await
         .unwrap();
     assert_eq!(v.state, SaleState::Closing);

@@ -7,3 +7,4 @@ pub mod browser;
 
 /// The `medsettle` binary under test (the same file as [`process::bin`]).
 pub const BIN: &str = env!("CARGO_BIN_EXE_medsettle");
+pub mod clinic;

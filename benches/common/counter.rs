@@ -1,0 +1,75 @@
+//! The counter the API benchmarks share: the daemon in-process with 张三's virtual card in an
+//! in-process reader (card I/O is then one read, reused), against a fresh sandbox insurer in
+//! process on loopback with no injected latency, `MOCK`, `skip_pin_consent`, no reconciliation
+//! schedule; and a plain HTTP/1 client with the token. `BENCH_LOG` sets the daemon's log level
+//! (default `warn`).
+
+use std::sync::Arc;
+
+use medsettle::card::SlotKind;
+use medsettle_sandbox::Sandbox;
+use medsettle_test_support::{InProcess, TOKEN, Terminal, sandbox_upstream};
+use medsettle_vcard::{InProcessReader, Profile, VirtualCard};
+use serde_json::{Value, json};
+
+pub struct Counter {
+    pub sandbox: Sandbox,
+    pub daemon: InProcess,
+    _terminal: Terminal,
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Counter {
+    pub async fn open() -> Counter {
+        let sandbox = medsettle_sandbox::start(medsettle_sandbox::SandboxConfig::default())
+            .await
+            .unwrap();
+        let terminal = Terminal::new();
+        let mut config = terminal.config();
+        config.upstream = Some(sandbox_upstream(&sandbox.base_url(), "MOCK"));
+        config.settle.skip_pin_consent = true;
+        config.settle.reconcile_at = String::new();
+        config.log.level = std::env::var("BENCH_LOG").unwrap_or_else(|_| "warn".into());
+        let profile = Profile::load(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fixtures/cards/normal.json"
+        ))
+        .unwrap();
+        let reader = InProcessReader::new(SlotKind::Contact);
+        reader.insert(VirtualCard::from_profile(profile).unwrap());
+        let daemon = InProcess::start_config(&terminal, config, Some(Arc::new(reader)), None).await;
+        Counter {
+            base: format!("http://{}", daemon.addr),
+            sandbox,
+            daemon,
+            _terminal: terminal,
+            http: reqwest::Client::builder().http1_only().build().unwrap(),
+        }
+    }
+
+    /// POST a JSON body: status and answer.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(TOKEN)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json::<Value>().await.unwrap())
+    }
+
+    /// Reads the card once: the `credential_id` every sale or visit reuses.
+    pub async fn credential(&self) -> String {
+        let (_, card) = self.post("/v1/card/read", json!({})).await;
+        card["credential_id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn close(self) {
+        self.daemon.shutdown().await;
+        self.sandbox.shutdown().await;
+    }
+}
