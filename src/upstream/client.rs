@@ -194,18 +194,11 @@ impl Client {
         input: &I,
         options: &CallOptions,
     ) -> Result<Exchange, UpstreamError> {
-        let prepared = self.unrecorded(infno, input, options).await?;
-        let sign_no = self.session.sign_no().unwrap_or_default();
-        let body = self.render(&prepared, &sign_no)?;
+        let (prepared, row) = self.unrecorded(infno, input, options).await?;
         let recorded = self
             .parts
             .store
-            .queue_request(AuditRequest {
-                msgid: prepared.msgid.as_str().to_owned(),
-                infno: infno.to_owned(),
-                request: String::from_utf8_lossy(&body).into_owned(),
-                sent_at_ms: prepared.at.timestamp_millis(),
-            })
+            .queue_request(row)
             .await
             .map_err(not_sent)?;
         let sent = self.send(&prepared).await;
@@ -215,13 +208,14 @@ impl Client {
         sent
     }
 
-    /// The request of `infno` under a new msgid, not recorded yet.
+    /// The request of `infno` under a new msgid, and its audit row (rendered as it leaves
+    /// now), not recorded yet.
     async fn unrecorded<I: Serialize>(
         &self,
         infno: &str,
         input: &I,
         options: &CallOptions,
-    ) -> Result<Prepared, UpstreamError> {
+    ) -> Result<(Prepared, AuditRequest), UpstreamError> {
         let input = serde_json::to_value(input).map_err(|e| UpstreamError::NotSent {
             detail: format!("input does not serialise: {e}"),
         })?;
@@ -234,14 +228,23 @@ impl Client {
             .map_err(|e| UpstreamError::NotSent {
                 detail: format!("msgid: {e}"),
             })?;
-        Ok(Prepared {
+        let prepared = Prepared {
             infno: infno.to_owned(),
             msgid,
             at,
             insuplc_admdvs: options.insuplc_admdvs.clone().unwrap_or_default(),
             pwd: options.password_proof.clone(),
             input,
-        })
+        };
+        let sign_no = self.session.sign_no().unwrap_or_default();
+        let body = self.render(&prepared, &sign_no)?;
+        let row = AuditRequest {
+            msgid: prepared.msgid.as_str().to_owned(),
+            infno: infno.to_owned(),
+            request: String::from_utf8_lossy(&body).into_owned(),
+            sent_at_ms: at.timestamp_millis(),
+        };
+        Ok((prepared, row))
     }
 
     /// Allocates a msgid and records the request in the audit table; nothing is sent.
@@ -251,17 +254,10 @@ impl Client {
         input: &I,
         options: &CallOptions,
     ) -> Result<Prepared, UpstreamError> {
-        let prepared = self.unrecorded(infno, input, options).await?;
-        let sign_no = self.session.sign_no().unwrap_or_default();
-        let body = self.render(&prepared, &sign_no)?;
+        let (prepared, row) = self.unrecorded(infno, input, options).await?;
         self.parts
             .store
-            .record_request(AuditRequest {
-                msgid: prepared.msgid.as_str().to_owned(),
-                infno: infno.to_owned(),
-                request: String::from_utf8_lossy(&body).into_owned(),
-                sent_at_ms: prepared.at.timestamp_millis(),
-            })
+            .record_request(row)
             .await
             .map_err(not_sent)?;
         Ok(prepared)
