@@ -14,6 +14,7 @@ mod consent;
 pub mod doubt;
 pub mod engine;
 pub mod error;
+pub mod facts;
 pub mod forwarder;
 mod intake;
 pub mod kiosk;

@@ -270,10 +270,12 @@ impl Resolver {
                                 answer: serde_json::Value::Null,
                                 mismatches: Vec::new(),
                                 mismatches_acknowledged: None,
+                                msgid: None,
                             },
                         };
                         split.setl_id = Some(id);
                         split.day = today.clone();
+                        split.msgid = s.attempt.as_ref().map(|a| a.msgid.clone());
                         s.settlement = Some(split);
                     }
                     (SaleEvent::ResolveSettled, _) => {

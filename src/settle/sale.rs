@@ -114,6 +114,10 @@ pub struct Split {
     /// leaves the `sale.answer_mismatch` alarm.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mismatches_acknowledged: Option<Acknowledgement>,
+    /// The msgid of the request this settlement answered (2102/2207); `None` for an estimate
+    /// and in documents written before it was kept (the answer's `medins_setl_id` may say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msgid: Option<String>,
 }
 
 /// An operator's acknowledgement (who, why, when), kept on the sale and in its history.
@@ -155,6 +159,7 @@ impl Split {
             answer: s.answer.clone(),
             mismatches: Vec::new(),
             mismatches_acknowledged: None,
+            msgid: None,
         }
     }
 }
@@ -173,6 +178,13 @@ pub struct Cancellation {
     pub cash_from: String,
     /// The answer's `setlinfo` as received (personal fields removed).
     pub answer: serde_json::Value,
+    /// The msgid of the 2103/2208 that cancelled (absent in older documents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub msgid: Option<String>,
+    /// The CST day the answer was applied (`yyyy-MM-dd`): the reconciliation day when the
+    /// answer gave no `setl_time`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub day: Option<String>,
 }
 
 /// The patient's consent to settle.
@@ -540,6 +552,7 @@ mod tests {
             answer: serde_json::Value::Null,
             mismatches: vec![],
             mismatches_acknowledged: None,
+            msgid: None,
         });
         assert_eq!(s.refund_due(), Some(Fen(11_030)));
         assert_eq!(s.patient_share(), Some(Fen(1_820)));

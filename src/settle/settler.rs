@@ -238,6 +238,7 @@ impl Settler {
                 };
                 let mut split = Split::from_settlement(&s, &self.today());
                 split.mismatches = s.advisories(&sent, &self.config.answer_checks);
+                split.msgid = sale.attempt.as_ref().map(|a| a.msgid.clone());
                 let detail = serde_json::json!({
                     "setl_id": split.setl_id,
                     "cash": split.cash,
@@ -580,6 +581,8 @@ impl Settler {
                     cash_refunded,
                     cash_from: cash_from.to_owned(),
                     answer: answer.answer,
+                    msgid: sale.attempt.as_ref().map(|a| a.msgid.clone()),
+                    day: Some(self.today()),
                 };
                 let detail = serde_json::json!({
                     "setl_id": record.setl_id,
