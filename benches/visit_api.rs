@@ -61,7 +61,11 @@ async fn run() {
     let credential = counter.credential().await;
     let mut whole = Vec::with_capacity(VISITS);
     let mut steps: [Vec<Duration>; 3] = Default::default();
-    for i in 0..VISITS + WARM_UP {
+    let visits = std::env::var("BENCH_VISITS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(VISITS);
+    for i in 0..visits + WARM_UP {
         let t0 = Instant::now();
         let (s, v) = counter.post("/v1/visits", visit(&credential, i)).await;
         assert_eq!((s, v["state"].as_str()), (201, Some("uploaded")), "{v}");
@@ -83,6 +87,11 @@ async fn run() {
             steps[1].push(t2 - t1);
             steps[2].push(t3 - t2);
         }
+    }
+    for (k, chunk) in whole.chunks(100).enumerate() {
+        let mut c = chunk.to_vec();
+        c.sort_unstable();
+        eprintln!("chunk {k}: p50 {:.2}", ms(quantile(&c, 0.5)));
     }
     for s in steps.iter_mut() {
         s.sort_unstable();
@@ -109,7 +118,7 @@ async fn run() {
     line("  the whole visit", &whole);
     assert_eq!(
         counter.sandbox.ledger().effective().count(),
-        VISITS + WARM_UP
+        visits + WARM_UP
     );
     counter.close().await;
 }

@@ -8,6 +8,15 @@
 //! masking (`telemetry`). Edges to hardware and the network live in the `drivers/` crates.
 #![forbid(unsafe_code)]
 
+/// mimalloc instead of glibc's malloc: a sale step builds and drops many small JSON values
+/// and strings on two runtime threads and the store writer, and glibc's allocator spent a
+/// sixth of the daemon's CPU in `_int_malloc`, `malloc_consolidate` and `free` under the visit
+/// benchmark (`cargo bench --bench visit_api`; numbers in benches/README.md). Declared here,
+/// not in `main.rs`, so the benchmarks and tests that run the daemon in-process measure the
+/// allocator it ships with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod api;
 pub mod card;
 pub mod cli;

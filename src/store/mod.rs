@@ -16,6 +16,7 @@
 //! `ops.rs` (SQL of each write), `legacy.rs` (the untyped [`Store::write`], until its last
 //! callers move), `reads.rs`, `error.rs`.
 
+mod cached;
 pub mod crypt;
 mod error;
 mod inspect;

@@ -93,6 +93,17 @@ pub(super) fn open(path: &Path, busy: Duration, keys: KeySet) -> Result<Opened, 
                 source,
             })?;
     }
+    // Migration, sealing and the scrub are done: from here on every value the writer deletes
+    // or replaces is ciphertext (documents, audit rows and answers are sealed), so zeroing
+    // freed space no longer protects anything and costs CPU and I/O on every sale step.
+    // `FAST` still zeroes what lies within pages being written anyway. A re-key opens its
+    // own connection with `secure_delete` on (`configure`).
+    writer
+        .pragma_update(None, "secure_delete", "FAST")
+        .map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
     #[cfg(feature = "demo")]
     test_hook_spare_pages(&writer);
     Ok(Opened {
@@ -187,10 +198,12 @@ fn attempt(
 
 /// Per-connection settings; `journal_mode` is per file and set once by the writer.
 /// `secure_delete` makes SQLite zero the space a deleted or replaced value leaves behind
-/// (in the page and on the freelist), so a value sealed in place (migration v7, a re-key)
-/// leaves no clear copy in the file.
+/// (in the page and on the freelist), so a value sealed in place (migration v7, the PIN-proof
+/// scrub, a re-key) leaves no clear copy in the file. [`open`] lowers it to `FAST` on the
+/// writer once those steps are done.
 pub(super) fn configure(conn: &Connection, busy: Duration) -> rusqlite::Result<()> {
     conn.busy_timeout(busy)?;
+    conn.set_prepared_statement_cache_capacity(super::cached::CAPACITY);
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "secure_delete", true)?;
     conn.pragma_update(None, "foreign_keys", true)

@@ -7,6 +7,7 @@
 
 use std::ops::RangeInclusive;
 
+use super::cached::Cached;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::crypt::{Crypt, label};
@@ -94,7 +95,7 @@ pub(super) fn apply_batch(
     let mut commits = 0;
     let mut jobs = jobs.into_iter().peekable();
     while jobs.peek().is_some() {
-        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        if let Err(e) = conn.exec_cached("BEGIN IMMEDIATE", []).map(drop) {
             let e = StoreError::from(e);
             done.extend(jobs.by_ref().map(|j| j.fail(|| clone_error(&e))));
             break;
@@ -126,11 +127,11 @@ pub(super) fn apply_batch(
             // The writes after the one that lost the transaction run in a fresh one.
             continue;
         }
-        match conn.execute_batch("COMMIT") {
+        match conn.exec_cached("COMMIT", []).map(drop) {
             Ok(()) => commits += 1,
             Err(e) => {
                 if !conn.is_autocommit() {
-                    let _ = conn.execute_batch("ROLLBACK");
+                    let _ = conn.exec_cached("ROLLBACK", []);
                 }
                 let e = StoreError::from(e);
                 for a in &mut open {
@@ -173,7 +174,7 @@ fn in_savepoint<T: Send + 'static>(
     reply: Reply<T>,
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Box<dyn Answer> {
-    let result = match conn.execute_batch("SAVEPOINT job") {
+    let result = match conn.exec_cached("SAVEPOINT job", []).map(drop) {
         Ok(()) => match f(conn) {
             Ok(value) if conn.is_autocommit() => {
                 drop(value);
@@ -182,12 +183,13 @@ fn in_savepoint<T: Send + 'static>(
                 })
             }
             Ok(value) => conn
-                .execute_batch("RELEASE job")
-                .map(|()| value)
+                .exec_cached("RELEASE job", [])
+                .map(|_| value)
                 .map_err(StoreError::from),
             Err(e) => {
                 if !conn.is_autocommit() {
-                    let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                    let _ = conn.exec_cached("ROLLBACK TO job", []);
+                    let _ = conn.exec_cached("RELEASE job", []);
                 }
                 Err(e)
             }
@@ -213,7 +215,7 @@ fn apply_one(tx: &Connection, job: Job, crypt: &Crypt) -> Box<dyn Answer> {
             reply,
         } => in_savepoint(tx, reply, |c| run_stopped(c, run_id, stopped_at_ms, clean)),
         Job::SetMeta { key, value, reply } => in_savepoint(tx, reply, |c| {
-            c.execute(
+            c.exec_cached(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2)
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 params![key, value],
@@ -281,7 +283,7 @@ fn apply_one(tx: &Connection, job: Job, crypt: &Crypt) -> Box<dyn Answer> {
             idempotency_put(c, crypt, &key, &row, at_ms, expired_before_ms)
         }),
         Job::IdempotencyPurge { before_ms, reply } => in_savepoint(tx, reply, |c| {
-            let n = c.execute(
+            let n = c.exec_cached(
                 "DELETE FROM idempotency WHERE created_at_ms < ?1",
                 [before_ms],
             )?;
@@ -296,7 +298,7 @@ fn run_started(
     version: &str,
     started_at_ms: i64,
 ) -> Result<RunId, StoreError> {
-    c.execute(
+    c.exec_cached(
         "INSERT INTO runs (pid, version, started_at_ms) VALUES (?1, ?2, ?3)",
         params![pid, version, started_at_ms],
     )?;
@@ -319,7 +321,7 @@ fn run_stopped(
         Some(Some(_)) => return Err(StoreError::RunAlreadyStopped { run_id }),
         Some(None) => {}
     }
-    c.execute(
+    c.exec_cached(
         "UPDATE runs SET stopped_at_ms = ?2, clean = ?3 WHERE id = ?1",
         params![run_id, stopped_at_ms, clean],
     )?;
@@ -342,13 +344,13 @@ fn remember_nonce(
     now: i64,
     trusted_now: i64,
 ) -> Result<Nonce, StoreError> {
-    c.execute(
+    c.exec_cached(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT (key) DO UPDATE SET value = excluded.value
          WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER)",
         params![NONCE_HIGH_WATER, now.to_string()],
     )?;
-    let high_water: i64 = c.query_row(
+    let high_water: i64 = c.row_cached(
         "SELECT CAST(value AS INTEGER) FROM meta WHERE key = ?1",
         [NONCE_HIGH_WATER],
         |r| r.get(0),
@@ -356,8 +358,8 @@ fn remember_nonce(
     // Purged only when the caller's clock (wall AND monotonic, `trusted_now`) and the
     // persisted high-water time both put the code's expiry more than a day back.
     let horizon = trusted_now.min(high_water) - NONCE_KEEP_SECS;
-    c.execute("DELETE FROM essc_nonce WHERE expires_at < ?1", [horizon])?;
-    let inserted = c.execute(
+    c.exec_cached("DELETE FROM essc_nonce WHERE expires_at < ?1", [horizon])?;
+    let inserted = c.exec_cached(
         "INSERT INTO essc_nonce (kid, nonce, expires_at, seen_at) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (kid, nonce) DO NOTHING",
         params![kid, nonce, expires_at, now],
@@ -372,7 +374,7 @@ fn remember_nonce(
 /// Advances the counter `name` by `count` (clamped to 1..=1 000 000); the block reserved.
 fn reserve(c: &Connection, name: &str, count: u64) -> Result<RangeInclusive<u64>, StoreError> {
     let count = count.clamp(1, 1_000_000);
-    let value: i64 = c.query_row(
+    let value: i64 = c.row_cached(
         "INSERT INTO sequences (name, value) VALUES (?1, ?2)
          ON CONFLICT (name) DO UPDATE SET value = value + ?2
          RETURNING value",
@@ -384,7 +386,7 @@ fn reserve(c: &Connection, name: &str, count: u64) -> Result<RangeInclusive<u64>
 }
 
 fn audit_request(c: &Connection, crypt: &Crypt, r: AuditRequest) -> Result<(), StoreError> {
-    let inserted = c.execute(
+    let inserted = c.exec_cached(
         "INSERT INTO upstream_audit (msgid, infno, request, sent_at_ms)
          VALUES (?1, ?2, ?3, ?4) ON CONFLICT (msgid) DO NOTHING",
         params![
@@ -401,7 +403,7 @@ fn audit_request(c: &Connection, crypt: &Crypt, r: AuditRequest) -> Result<(), S
 }
 
 fn audit_answer(c: &Connection, crypt: &Crypt, a: AuditAnswer) -> Result<(), StoreError> {
-    let updated = c.execute(
+    let updated = c.exec_cached(
         "UPDATE upstream_audit SET http_status = ?2, response = ?3, outcome = ?4,
          answered_at_ms = ?5 WHERE msgid = ?1",
         params![
@@ -439,7 +441,7 @@ fn idempotency_put(
 /// returns how many there were. Called once at open, before this process records its run.
 pub(super) fn recover_unclean_runs(conn: &mut Connection) -> rusqlite::Result<u32> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let n = tx.execute("UPDATE runs SET clean = 0 WHERE clean IS NULL", [])?;
+    let n = tx.exec_cached("UPDATE runs SET clean = 0 WHERE clean IS NULL", [])?;
     tx.commit()?;
     if n > 0 {
         tracing::warn!(runs = n, "runs left in progress by a crash marked unclean");

@@ -3,6 +3,7 @@
 //! queries of the queue. Writes run inside the transaction `ops::apply` opened; reads on the
 //! read-only connection.
 
+use super::cached::Cached;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::StoreError;
@@ -95,7 +96,7 @@ pub(super) struct NewRow<'a> {
 
 pub(super) fn create(tx: &Connection, crypt: &Crypt, n: &NewRow<'_>) -> Result<(), StoreError> {
     let person_key = person_id_in_doc(n.doc).and_then(|id| crypt.person_key(&id));
-    let inserted = tx.execute(
+    let inserted = tx.exec_cached(
         "INSERT INTO sales (id, created_at_ms, updated_at_ms, state, amount_fen, doc, person_key)
          VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (id) DO NOTHING",
         params![
@@ -112,7 +113,7 @@ pub(super) fn create(tx: &Connection, crypt: &Crypt, n: &NewRow<'_>) -> Result<(
             id: n.id.to_owned(),
         });
     }
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO sale_events (sale_id, seq, at_ms, from_state, to_state, event, detail)
          VALUES (?1, 1, ?2, NULL, ?3, 'create', ?4)",
         params![
@@ -137,7 +138,7 @@ fn claim_key(
     sale_id: &str,
     at_ms: i64,
 ) -> Result<(), StoreError> {
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO idempotency (key, route, request_hash, status, response, sale_id, created_at_ms)
          VALUES (?1, ?2, ?3, NULL, NULL, ?4, ?5)
          ON CONFLICT (key) DO UPDATE SET route = excluded.route,
@@ -175,7 +176,7 @@ pub(super) fn transition(
     t: &Transition<'_>,
 ) -> Result<(), StoreError> {
     let current: Option<(String, bool, i64)> = tx
-        .query_row(
+        .row_cached(
             "SELECT state, stored, amount_fen FROM sales WHERE id = ?1",
             [t.id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -200,7 +201,7 @@ pub(super) fn transition(
         }
         stored_now = true;
     }
-    tx.execute(
+    tx.exec_cached(
         "UPDATE sales SET state = ?2, updated_at_ms = ?3, doc = ?4, next_attempt_at_ms = ?5,
          stored = ?6 WHERE id = ?1",
         params![
@@ -212,7 +213,7 @@ pub(super) fn transition(
             stored_now
         ],
     )?;
-    tx.execute(
+    tx.exec_cached(
         "INSERT INTO sale_events (sale_id, seq, at_ms, from_state, to_state, event, detail)
          SELECT ?1, coalesce(max(seq), 0) + 1, ?2, ?3, ?4, ?5, ?6
          FROM sale_events WHERE sale_id = ?1",
@@ -258,7 +259,7 @@ fn check_limits(tx: &Connection, amount: i64, limits: OfflineLimits) -> Result<(
 
 /// The running totals (kept by triggers) and the oldest open stored sale (by index).
 fn offline_totals_in(conn: &Connection) -> rusqlite::Result<OfflineTotals> {
-    conn.query_row(
+    conn.row_cached(
         &format!(
             "SELECT t.count, t.amount_fen,
                     (SELECT min(created_at_ms) FROM sales INDEXED BY sales_stored_open
@@ -286,7 +287,7 @@ pub(super) fn idempotency_put(
     at_ms: i64,
     expired_before_ms: i64,
 ) -> Result<bool, StoreError> {
-    let n = tx.execute(
+    let n = tx.exec_cached(
         "INSERT INTO idempotency (key, route, request_hash, status, response, created_at_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT (key) DO UPDATE SET status = excluded.status,
@@ -456,7 +457,7 @@ pub(super) fn sales_waiting(
     now_ms: i64,
 ) -> rusqlite::Result<(u64, Option<i64>)> {
     let list = state_list(states);
-    conn.query_row(
+    conn.row_cached(
         &format!(
             "SELECT count(*), min(next_attempt_at_ms) FROM sales WHERE state IN ({list})
              AND NOT (state = 'reversed' AND stored = 0) AND next_attempt_at_ms > ?1"
@@ -517,7 +518,7 @@ pub(super) fn count_sales(
         .map(|s| format!("'{}'", s.replace('\'', "")))
         .collect::<Vec<_>>()
         .join(",");
-    conn.query_row(
+    conn.row_cached(
         &format!("SELECT count(*) FROM sales WHERE state IN ({list}) AND (?1 = 0 OR stored = 1)"),
         [stored_only],
         |r| r.get::<_, i64>(0).map(|n| u64::try_from(n).unwrap_or(0)),
