@@ -43,8 +43,8 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
     if c.store.alarm_size_mib == 0 {
         bad("store.alarm_size_mib", "must be at least 1".into());
     }
-    if t.msgid_node.is_some_and(|n| n > 9) {
-        bad("terminal.msgid_node", "must be a single digit 0-9".into());
+    if let Err(e) = t.msgid_layout() {
+        bad(e.key, e.message);
     }
 
     if c.store.path.as_os_str().is_empty() || c.store.path.file_name().is_none() {
@@ -258,3 +258,6 @@ fn is_code(s: &str, max: usize) -> bool {
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
+
+#[cfg(test)]
+mod tests;

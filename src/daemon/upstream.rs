@@ -102,12 +102,18 @@ pub fn build(
         )),
         None => None,
     };
-    let msgids = MsgIdSource::new(
-        store.clone(),
-        &config.terminal.fixmedins_code,
-        config.terminal.msgid_node,
-    )
-    .map_err(|e| key_error("terminal.fixmedins_code")(e.to_string()))?;
+    let layout = config
+        .terminal
+        .msgid_layout()
+        .map_err(|e| key_error(e.key)(e.message))?;
+    let mut msgids = MsgIdSource::new(store.clone(), &config.terminal.fixmedins_code, Some(layout))
+        .map_err(|e| key_error("terminal.fixmedins_code")(e.to_string()))?;
+    // A narrow counter part could repeat a value a previous run used in this very second (see
+    // `MsgIdSource::after_restart_at`); a wide one would need ~900 ids in that second.
+    let clock = clock.unwrap_or_else(|| Arc::new(chrono::Utc::now));
+    if layout.per_second() < 1_000 {
+        msgids = msgids.after_restart_at(clock());
+    }
     let terminal = terminal_fields(config, up);
     let (mac, ip) = local_identity(&up.base_url);
     Ok(Client::new(ClientParts {
@@ -122,7 +128,7 @@ pub fn build(
         msgids,
         store,
         signin_rejected_prefix: up.signin_rejected_prefix.clone(),
-        clock: clock.unwrap_or_else(|| Arc::new(chrono::Utc::now)),
+        clock,
     }))
 }
 

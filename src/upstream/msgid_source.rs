@@ -3,16 +3,26 @@
 //! two requests ever share a msgid — not within a second, not across a restart or a crash (a
 //! crash skips the rest of a block).
 //!
-//! The 4-digit field is the counter modulo 10000, or, when several terminals share one
-//! `fixmedins_code`, the terminal's node digit followed by the counter modulo 1000. Should a
-//! terminal ever issue more ids within one second than the field holds, the id's timestamp moves
-//! on to the next second (the stamps stay monotonic), so a wrap can never repeat an id.
+//! The 4-digit field is the terminal's node (when several terminals share one
+//! `fixmedins_code`) followed by the counter's value modulo what the counter part holds (see
+//! [`SeqLayout`]). Consecutive counter values are distinct modulo that size, so as long as one
+//! second's stamp carries no more ids than the counter part holds, no id repeats. When a burst
+//! would need more, the source waits (a tokio sleep, not a busy loop) until the wall clock
+//! reaches the next second: an id is never reused and never stamped ahead of the clock.
+//!
+//! Stamps never go backwards: a caller that read the clock just before another one but got the
+//! lock after it shares the later second (which the clock has already reached). Should the
+//! system clock step back, the stamps stay on the later second and move on only as the seconds
+//! fill, until the clock catches up.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::msgid::{MsgId, MsgIdError, SEQ_MODULUS};
+use super::msgid::{MsgId, MsgIdError, SeqLayout};
 use crate::store::{Store, StoreError};
 
 /// The counter's name in the store.
@@ -29,12 +39,37 @@ pub enum MsgIdSourceError {
     Invalid(#[from] MsgIdError),
 }
 
+/// The monotonic time the source waits on: tokio's clock in the daemon, a fake in tests (so a
+/// test of a full second neither sleeps nor depends on the machine's speed).
+pub trait Waiter: Send + Sync + 'static {
+    /// Time elapsed since an arbitrary fixed origin.
+    fn now(&self) -> Duration;
+    /// Completes once [`Waiter::now`] has reached `until`.
+    fn wait_until(&self, until: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>>;
+}
+
+/// [`Waiter`] on tokio's monotonic clock.
+struct TokioWaiter {
+    origin: tokio::time::Instant,
+}
+
+impl Waiter for TokioWaiter {
+    fn now(&self) -> Duration {
+        self.origin.elapsed()
+    }
+
+    fn wait_until(&self, until: Duration) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        Box::pin(tokio::time::sleep_until(self.origin + until))
+    }
+}
+
 /// Issues msgids for one terminal.
 #[derive(Clone)]
 pub struct MsgIdSource {
     store: Store,
     fixmedins_code: String,
-    node: Option<u8>,
+    layout: SeqLayout,
+    waiter: Arc<dyn Waiter>,
     /// The last stamp used, how many ids carry it, and the reserved counter block.
     state: Arc<tokio::sync::Mutex<Issuing>>,
 }
@@ -42,8 +77,11 @@ pub struct MsgIdSource {
 /// What the source tracks between ids.
 struct Issuing {
     /// Unix seconds of the last id's stamp, and how many ids carry it.
-    last_stamp: i64,
+    stamp: i64,
     issued: u32,
+    /// The waiter's time by which the wall clock has surely passed into `stamp + 1` (computed
+    /// from the caller's clock reading, which is never later than the truth, so never early).
+    next_second: Duration,
     /// Counter values reserved in the store and not yet used: `next ..= end`.
     next: u64,
     end: u64,
@@ -55,42 +93,68 @@ const BLOCK: u64 = 64;
 
 impl MsgIdSource {
     /// A source for `fixmedins_code` (checked now, so a bad code fails at start-up), with this
-    /// terminal's node digit (0-9) when several terminals share the code.
+    /// terminal's node layout when several terminals share the code (`None`: the whole field
+    /// is the counter).
     pub fn new(
         store: Store,
         fixmedins_code: &str,
-        node: Option<u8>,
+        layout: Option<SeqLayout>,
     ) -> Result<MsgIdSource, MsgIdError> {
         MsgId::new(fixmedins_code, Utc::now(), 0)?;
-        if node.is_some_and(|n| n > 9) {
-            return Err(MsgIdError::Sequence);
-        }
         Ok(MsgIdSource {
             store,
             fixmedins_code: fixmedins_code.to_owned(),
-            node,
+            layout: layout.unwrap_or_default(),
+            waiter: Arc::new(TokioWaiter {
+                origin: tokio::time::Instant::now(),
+            }),
             state: Arc::new(tokio::sync::Mutex::new(Issuing {
-                last_stamp: i64::MIN,
+                stamp: i64::MIN,
                 issued: 0,
+                next_second: Duration::ZERO,
                 next: 1,
                 end: 0,
             })),
         })
     }
 
-    /// How many distinct sequence values one second holds.
-    fn per_second(&self) -> u32 {
-        if self.node.is_some() {
-            1_000
-        } else {
-            u32::from(SEQ_MODULUS)
-        }
+    /// The same source waiting on `waiter` instead of tokio's clock (tests).
+    pub fn with_waiter(mut self, waiter: Arc<dyn Waiter>) -> MsgIdSource {
+        self.waiter = waiter;
+        self
     }
 
-    /// The next msgid, stamped `at` (China Standard Time in the id) or, when this second's
-    /// sequence values are used up, a later second.
+    /// Treats the second of `now` (the wall clock as the source is built) as already full, so
+    /// this source's first id is stamped a later second. A previous run of the daemon that
+    /// stopped within this second may have used any of its sequence values, and the counter
+    /// skips up to a block on a restart, so only a later second is certainly free. The daemon
+    /// asks for this when the counter part is narrow (100 or 10 ids per second); with 1000 or
+    /// more, a repeat would take some 900 ids in the second of the restart, which a terminal
+    /// never sends, and the first request is not delayed.
+    pub fn after_restart_at(self, now: DateTime<Utc>) -> MsgIdSource {
+        {
+            let mut state = self
+                .state
+                .try_lock()
+                .expect("a source being built is not shared yet");
+            state.stamp = now.timestamp();
+            state.issued = u32::from(self.layout.per_second());
+            state.next_second = self.waiter.now() + until_next_second(now);
+        }
+        self
+    }
+
+    pub fn layout(&self) -> SeqLayout {
+        self.layout
+    }
+
+    /// The next msgid, stamped with the second of `at` (China Standard Time in the id): the
+    /// wall clock as the caller read it just before. When that second already carries as many
+    /// ids as the counter part holds, this waits until the clock has reached the next second
+    /// and stamps that one. `at` must come from the real clock for the wait to mean anything.
     pub async fn next(&self, at: DateTime<Utc>) -> Result<MsgId, MsgIdSourceError> {
-        // Held across the counter write so stamps and counter values advance together.
+        // Held across the counter write and any wait, so stamps and counter values advance
+        // together and a waiting caller keeps its place.
         let mut state = self.state.lock().await;
         if state.next > state.end {
             let block = self.store.reserve_sequence(COUNTER, BLOCK).await?;
@@ -99,90 +163,37 @@ impl MsgIdSource {
         }
         let value = state.next;
         state.next += 1;
-        let per_second = self.per_second();
-        let in_field = value % u64::from(per_second);
-        let seq = match self.node {
-            Some(n) => u64::from(n) * 1_000 + in_field,
-            None => in_field,
-        };
-        let seq = u16::try_from(seq).unwrap_or(0);
-        if at.timestamp() > state.last_stamp {
-            state.last_stamp = at.timestamp();
+        if at.timestamp() > state.stamp {
+            state.stamp = at.timestamp();
             state.issued = 0;
+            state.next_second = self.waiter.now() + until_next_second(at);
         }
-        if state.issued >= per_second {
-            state.last_stamp += 1;
+        if state.issued >= u32::from(self.layout.per_second()) {
+            tracing::debug!(
+                per_second = self.layout.per_second(),
+                "msgid: this second's sequence values are used up, waiting for the next second"
+            );
+            self.waiter.wait_until(state.next_second).await;
+            state.stamp += 1;
             state.issued = 0;
+            state.next_second += Duration::from_secs(1);
         }
         state.issued += 1;
-        let at = DateTime::from_timestamp(state.last_stamp, 0).unwrap_or(at);
-        Ok(MsgId::new(&self.fixmedins_code, at, seq)?)
+        let stamp = DateTime::from_timestamp(state.stamp, 0).unwrap_or(at);
+        Ok(MsgId::with_layout(
+            &self.fixmedins_code,
+            stamp,
+            self.layout,
+            value,
+        )?)
     }
+}
+
+/// How long from `at` until the wall clock shows the next whole second.
+fn until_next_second(at: DateTime<Utc>) -> Duration {
+    let nanos = u64::from(at.timestamp_subsec_nanos().min(999_999_999));
+    Duration::from_nanos(1_000_000_000 - nanos)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashSet;
-    use std::time::Duration;
-
-    #[tokio::test]
-    async fn ids_are_unique_within_a_second_and_across_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("m.db");
-        let at = DateTime::parse_from_rfc3339("2026-11-23T02:00:00Z")
-            .unwrap()
-            .to_utc();
-        let mut seen = HashSet::new();
-        for _ in 0..2 {
-            let (store, _) = Store::open(&path, Duration::from_secs(1)).unwrap();
-            let ids = MsgIdSource::new(store.clone(), "H11010500001", None).unwrap();
-            for _ in 0..50 {
-                let id = ids.next(at).await.unwrap();
-                assert_eq!(&id.as_str()[..26], "H1101050000120261123100000");
-                assert!(
-                    seen.insert(id.as_str().to_owned()),
-                    "{} issued twice",
-                    id.as_str()
-                );
-            }
-            store.close().await.unwrap();
-        }
-        assert_eq!(seen.len(), 100);
-    }
-
-    #[test]
-    fn a_bad_institution_code_fails_at_construction() {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, _) = Store::open(&dir.path().join("m.db"), Duration::from_secs(1)).unwrap();
-        assert!(MsgIdSource::new(store.clone(), "H110", None).is_err());
-        assert!(MsgIdSource::new(store, "H11010500001", Some(10)).is_err());
-    }
-
-    #[tokio::test]
-    async fn terminals_sharing_a_code_never_collide_and_a_busy_second_moves_on() {
-        let dir = tempfile::tempdir().unwrap();
-        let at = DateTime::parse_from_rfc3339("2026-11-23T02:00:00Z")
-            .unwrap()
-            .to_utc();
-        let mut seen = HashSet::new();
-        let mut stores = Vec::new();
-        for node in [1u8, 2] {
-            let path = dir.path().join(format!("t{node}.db"));
-            let (store, _) = Store::open(&path, Duration::from_secs(1)).unwrap();
-            let ids = MsgIdSource::new(store.clone(), "H11010500001", Some(node)).unwrap();
-            // 1500 ids "within one second": the field holds 1000, so 500 move to the next one.
-            for _ in 0..1_500 {
-                let id = ids.next(at).await.unwrap();
-                assert_eq!(id.sequence() / 1_000, u16::from(node));
-                assert!(seen.insert(id.as_str().to_owned()), "{} twice", id.as_str());
-            }
-            stores.push(store);
-        }
-        let later = seen.iter().filter(|id| &id[20..26] == "100001").count();
-        assert_eq!(later, 1_000, "500 per terminal stamped one second later");
-        for s in stores {
-            s.close().await.unwrap();
-        }
-    }
-}
+mod tests;

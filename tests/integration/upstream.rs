@@ -88,7 +88,7 @@ async fn connect_node(
     node: Option<u8>,
 ) -> (Store, Arc<Client>, Arc<AtomicI64>) {
     let mut config = terminal.config();
-    config.terminal.msgid_node = node;
+    config.terminal.msgid_node = node.map(u16::from);
     let (store, _) = Store::open(&terminal.db_path(), Duration::from_secs(5)).unwrap();
     let offset = Arc::new(AtomicI64::new(0));
     let o = Arc::clone(&offset);

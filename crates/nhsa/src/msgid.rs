@@ -6,6 +6,11 @@
 //! same second never collide, not even across a restart; several public clients use random
 //! numbers here and collide. A retry of the same request reuses its msgid; a 2601 reversal
 //! names it as `omsgid`.
+//!
+//! Several terminals of one institution share the 12-character prefix, so the 4-digit field is
+//! split by a [`SeqLayout`]: the terminal's node number (0 to 3 digits) first, then the
+//! counter part in the remaining digits. A terminal whose layout leaves `n` counter digits can
+//! issue `10^n` distinct msgids per second; `msgid_source` keeps it within that.
 
 use std::fmt;
 
@@ -32,6 +37,72 @@ pub enum MsgIdError {
     Timestamp,
     #[error("msgid sequence is not 4 digits")]
     Sequence,
+    #[error("the node part of the msgid sequence may have 0 to 3 digits, got {0}")]
+    NodeDigits(u8),
+    #[error("node {node} does not fit in {digits} digit(s) of the msgid sequence")]
+    NodeWidth { node: u16, digits: u8 },
+}
+
+/// How the 4-digit sequence field is shared: `node_digits` digits of this terminal's node
+/// number, zero padded, then `4 - node_digits` digits of its counter. Terminals of one
+/// institution with distinct nodes of the same width never produce the same field, whatever
+/// their counters do. `SeqLayout::default()` (no node) gives the whole field to the counter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct SeqLayout {
+    node: u16,
+    node_digits: u8,
+}
+
+impl SeqLayout {
+    /// The most digits a node may take: one counter digit must remain.
+    pub const MAX_NODE_DIGITS: u8 = 3;
+
+    /// The layout of terminal `node` written in `node_digits` digits (0 to 3; with 0 the node
+    /// must be 0, i.e. there is no node part).
+    pub fn new(node: u16, node_digits: u8) -> Result<SeqLayout, MsgIdError> {
+        if node_digits > Self::MAX_NODE_DIGITS {
+            return Err(MsgIdError::NodeDigits(node_digits));
+        }
+        if u32::from(node) >= 10u32.pow(u32::from(node_digits)) {
+            return Err(MsgIdError::NodeWidth {
+                node,
+                digits: node_digits,
+            });
+        }
+        Ok(SeqLayout { node, node_digits })
+    }
+
+    pub fn node(&self) -> u16 {
+        self.node
+    }
+
+    pub fn node_digits(&self) -> u8 {
+        self.node_digits
+    }
+
+    /// Digits left to the counter part (1 to 4).
+    pub fn counter_digits(&self) -> u8 {
+        4 - self.node_digits
+    }
+
+    /// How many distinct sequence values one terminal has per second: 10^counter_digits.
+    pub fn per_second(&self) -> u16 {
+        10u16.pow(u32::from(self.counter_digits()))
+    }
+
+    /// The 4-digit field for counter value `counter` (taken modulo [`Self::per_second`], so
+    /// the counter part wraps and the node part never changes).
+    pub fn sequence(&self, counter: u64) -> u16 {
+        let per_second = self.per_second();
+        let part = u16::try_from(counter % u64::from(per_second)).unwrap_or(0);
+        self.node * per_second + part
+    }
+
+    /// The node and counter parts of a 4-digit field, read with this layout.
+    pub fn split(&self, sequence: u16) -> (u16, u16) {
+        let per_second = self.per_second();
+        (sequence / per_second, sequence % per_second)
+    }
 }
 
 /// A validated msgid.
@@ -48,6 +119,17 @@ impl MsgId {
             time::format_stamp(at),
             seq % SEQ_MODULUS
         )))
+    }
+
+    /// Builds the msgid whose 4-digit field is `layout`'s node followed by counter value
+    /// `counter` (its counter part wraps; see [`SeqLayout::sequence`]).
+    pub fn with_layout(
+        fixmedins_code: &str,
+        at: DateTime<Utc>,
+        layout: SeqLayout,
+        counter: u64,
+    ) -> Result<MsgId, MsgIdError> {
+        MsgId::new(fixmedins_code, at, layout.sequence(counter))
     }
 
     /// Parses and validates a msgid (e.g. `inf_refmsgid`, or one read back from the store).
@@ -158,6 +240,100 @@ mod tests {
             Err(MsgIdError::Sequence)
         );
         assert!(MsgId::parse("P1101050012张0250309090203004").is_err());
+    }
+
+    #[test]
+    fn layouts_accept_nodes_that_fit_their_width_only() {
+        assert_eq!(SeqLayout::default(), SeqLayout::new(0, 0).unwrap());
+        assert_eq!(
+            SeqLayout::new(1, 0),
+            Err(MsgIdError::NodeWidth { node: 1, digits: 0 })
+        );
+        assert!(SeqLayout::new(9, 1).is_ok());
+        assert_eq!(
+            SeqLayout::new(10, 1),
+            Err(MsgIdError::NodeWidth {
+                node: 10,
+                digits: 1
+            })
+        );
+        assert!(SeqLayout::new(99, 2).is_ok());
+        assert!(SeqLayout::new(100, 2).is_err());
+        assert!(SeqLayout::new(999, 3).is_ok());
+        assert!(SeqLayout::new(1000, 3).is_err());
+        assert_eq!(SeqLayout::new(0, 4), Err(MsgIdError::NodeDigits(4)));
+        let per_second: Vec<u16> = (0..=3)
+            .map(|d| SeqLayout::new(0, d).unwrap().per_second())
+            .collect();
+        assert_eq!(per_second, [10_000, 1_000, 100, 10]);
+    }
+
+    #[test]
+    fn the_node_is_zero_padded_and_the_counter_part_wraps() {
+        let cases: [(u16, u8, u64, &str); 9] = [
+            (0, 0, 42, "0042"),
+            (0, 0, 10_042, "0042"),
+            (7, 1, 5, "7005"),
+            (7, 1, 1_999, "7999"),
+            (7, 1, 2_000, "7000"),
+            (4, 2, 7, "0407"),
+            (41, 2, 123, "4123"),
+            (17, 3, 9, "0179"),
+            (417, 3, 23, "4173"),
+        ];
+        for (node, digits, counter, field) in cases {
+            let layout = SeqLayout::new(node, digits).unwrap();
+            let id = MsgId::with_layout("H11010500001", at(), layout, counter).unwrap();
+            assert_eq!(
+                &id.as_str()[26..],
+                field,
+                "node {node}/{digits}, counter {counter}"
+            );
+            assert_eq!(
+                layout.split(id.sequence()),
+                (
+                    node,
+                    u16::try_from(counter % u64::from(layout.per_second())).unwrap()
+                )
+            );
+        }
+    }
+
+    #[test]
+    fn one_second_of_a_layout_never_repeats_and_nodes_never_meet() {
+        for digits in 0..=3u8 {
+            let a = SeqLayout::new(0, digits).unwrap();
+            let fields: std::collections::HashSet<u16> = (1_000u64..)
+                .take(usize::from(a.per_second()))
+                .map(|c| a.sequence(c))
+                .collect();
+            assert_eq!(fields.len(), usize::from(a.per_second()));
+            if digits > 0 {
+                let b = SeqLayout::new(1, digits).unwrap();
+                assert!((0..20_000u64).all(|c| !fields.contains(&b.sequence(c))));
+            }
+        }
+    }
+
+    #[test]
+    fn the_one_digit_layout_is_the_legacy_format() {
+        // Before the layout existed, node n gave n * 1000 + counter % 1000, and no node gave
+        // counter % 10000; existing configurations must keep producing exactly those ids.
+        for node in 0..10u16 {
+            let layout = SeqLayout::new(node, 1).unwrap();
+            for counter in [0u64, 1, 999, 1_000, 12_345, u64::MAX] {
+                let legacy = u16::try_from(u64::from(node) * 1_000 + counter % 1_000).unwrap();
+                assert_eq!(layout.sequence(counter), legacy);
+            }
+        }
+        for counter in [0u64, 9_999, 10_000, 123_456] {
+            let legacy = u16::try_from(counter % 10_000).unwrap();
+            assert_eq!(SeqLayout::default().sequence(counter), legacy);
+            assert_eq!(
+                MsgId::with_layout("H11010500001", at(), SeqLayout::default(), counter).unwrap(),
+                MsgId::new("H11010500001", at(), legacy).unwrap()
+            );
+        }
     }
 
     #[test]

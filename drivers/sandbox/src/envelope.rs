@@ -136,6 +136,24 @@ pub fn finish(obj: &Map<String, Value>, msgid: String) -> Result<Req, String> {
     })
 }
 
+/// What makes two requests "the same request" for msgid reuse: the transaction and its
+/// `input`. A retry may differ in `sign_no` (after signing in again), `inf_time` and
+/// `cainfo`, so those are left out. A 64-bit hash keeps the per-msgid record small; two
+/// different requests sharing one is not a practical concern for a test double.
+pub fn fingerprint(infno: &str, input: &Value) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    infno.hash(&mut h);
+    input.to_string().hash(&mut h);
+    h.finish()
+}
+
+/// [`fingerprint`] of a request envelope that passed [`check_msgid`].
+pub fn fingerprint_of(obj: &Map<String, Value>) -> u64 {
+    let infno = field_text(obj, "infno").unwrap_or_default();
+    fingerprint(&infno, obj.get("input").unwrap_or(&Value::Null))
+}
+
 /// `yyyyMMddHHmmssSSS` in CST.
 pub fn format_response_time(at: DateTime<Utc>) -> String {
     at.with_timezone(&time::cst())

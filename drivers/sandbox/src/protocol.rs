@@ -1,6 +1,7 @@
 //! One protocol request from parsed JSON to response body, under the state lock: envelope
-//! checks, the remembered answer of a repeated msgid, refusal of a msgid already reversed,
-//! signature, sign-in session, 参保地, then the transaction. Pure with respect to I/O: the
+//! checks, refusal of a msgid reused for a different request, the remembered answer of a
+//! repeated msgid, refusal of a msgid already reversed, signature, sign-in session, 参保地,
+//! then the transaction. Pure with respect to I/O: the
 //! HTTP layer (`server.rs`) decides about faults and writes the bytes.
 //!
 //! Remembered: every answer produced by a transaction (success or business refusal), byte for
@@ -32,6 +33,9 @@ pub fn process(
         Ok(ok) => ok,
         Err(msg) => return envelope::respond(&msgid, received, Err(msg)),
     };
+    if let Err(msg) = state.claim_msgid(&msgid, envelope::fingerprint_of(obj)) {
+        return envelope::respond(&msgid, received, Err(msg));
+    }
     if let Some(answer) = state.answers.get(&msgid) {
         return answer.clone();
     }

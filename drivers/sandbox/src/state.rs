@@ -1,5 +1,5 @@
 //! The sandbox insurer's books, in memory: accounts, sign-in sessions, settlements, the
-//! answer of every msgid, reversed msgids, outpatient visits, e-voucher codes and tokens,
+//! answer of every msgid, which request each msgid carried, reversed msgids, outpatient visits, e-voucher codes and tokens,
 //! fault rules. One `std::sync::Mutex` guards it (see `lib.rs`); nothing here awaits or does
 //! I/O, so a lock is never held across an await.
 
@@ -13,6 +13,9 @@ use crate::ledger::{AccountSnapshot, Ledger, SettlementRecord, SettlementStatus,
 use crate::persons::Person;
 use crate::split::Account;
 use crate::visits::Visit;
+
+/// The start of the refusal of a msgid reused for a different request.
+pub const MSGID_REUSED: &str = "报文ID重复";
 
 /// What a remembered msgid did, for 2601 to undo.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +53,11 @@ pub struct State {
     pub answers: HashMap<String, String>,
     pub reversed: Vec<String>,
     pub reversed_set: HashSet<String>,
+    /// msgid → fingerprint of the request it first carried ([`crate::envelope::fingerprint`]),
+    /// so a msgid reused for another request is caught; one entry per msgid keeps it cheap.
+    pub msgid_requests: HashMap<String, u64>,
+    /// msgids refused because they came back with a different request, in arrival order.
+    pub reused_msgids: Vec<String>,
     /// mdtrt_id → outpatient visit.
     pub visits: BTreeMap<String, Visit>,
     pub ec_codes: HashMap<String, Expiring>,
@@ -169,6 +177,26 @@ impl State {
         }
     }
 
+    /// Records that `msgid` carries the request with `fingerprint`, or refuses it when the
+    /// msgid already carried another request: msgids are unique per request, and only a retry
+    /// of the same request may reuse one (upstream.md, "Request envelope").
+    pub fn claim_msgid(&mut self, msgid: &str, fingerprint: u64) -> Result<(), String> {
+        match self.msgid_requests.get(msgid) {
+            Some(&first) if first != fingerprint => {
+                self.reused_msgids.push(msgid.to_owned());
+                Err(format!(
+                    "{MSGID_REUSED} msgid {msgid} already carried a different request \
+                     (only a retry of the same request may reuse its msgid)"
+                ))
+            }
+            Some(_) => Ok(()),
+            None => {
+                self.msgid_requests.insert(msgid.to_owned(), fingerprint);
+                Ok(())
+            }
+        }
+    }
+
     pub fn count_request(&mut self, infno: &str) {
         *self.requests.entry(infno.to_owned()).or_default() += 1;
     }
@@ -237,4 +265,49 @@ pub fn visit_not_found(mdtrt_id: &str) -> String {
     format!(
         "就诊信息不存在 visit not found: mdtrt_id {mdtrt_id} (unknown, another person's or cancelled)"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::fingerprint;
+    use serde_json::json;
+
+    const MSGID: &str = "H11010500001202611231000000001";
+
+    #[test]
+    fn a_msgid_may_carry_one_request_only() {
+        let mut state = State::default();
+        let query = json!({"data": {"psn_no": "P1", "insutype": "310"}});
+        let first = fingerprint("1101", &query);
+        assert_eq!(state.claim_msgid(MSGID, first), Ok(()));
+        // A retry of the same request (same infno and input) is fine, again and again.
+        assert_eq!(
+            state.claim_msgid(MSGID, fingerprint("1101", &query)),
+            Ok(())
+        );
+        assert_eq!(state.claim_msgid(MSGID, first), Ok(()));
+        assert!(state.reused_msgids.is_empty());
+
+        let other_input = json!({"data": {"psn_no": "P2", "insutype": "310"}});
+        let err = state
+            .claim_msgid(MSGID, fingerprint("1101", &other_input))
+            .unwrap_err();
+        assert!(err.starts_with(MSGID_REUSED), "{err}");
+        assert!(err.contains(MSGID), "{err}");
+        assert!(
+            state
+                .claim_msgid(MSGID, fingerprint("2101", &query))
+                .is_err(),
+            "another transaction under the same msgid"
+        );
+        assert_eq!(state.reused_msgids, [MSGID, MSGID]);
+        // The first request stays the one the msgid belongs to.
+        assert_eq!(state.claim_msgid(MSGID, first), Ok(()));
+        let other = "H11010500001202611231000000002";
+        assert_eq!(
+            state.claim_msgid(other, fingerprint("1101", &other_input)),
+            Ok(())
+        );
+    }
 }

@@ -166,13 +166,21 @@ async fn a_repeated_msgid_gets_the_original_answer_and_no_second_effect() {
     let first = c.post_text(&env.json()).await;
     let again = c.post_text(&env.json()).await;
     assert_eq!(first, again);
+    // The same msgid on a different request is a client bug (a reused msgid), refused.
     let mut other_body = env.clone();
     other_body.input = pharmacy(&ZHANG, &[("X1", "99.00")], "1", "B9");
-    assert_eq!(c.post_text(&other_body.json()).await, first);
+    let reused = c.send(&other_body).await;
+    refused(&reused, "报文ID重复");
+    assert!(
+        reused["err_msg"].as_str().unwrap().contains(&env.msgid),
+        "{reused}"
+    );
+    // ... and it does not take the msgid away from its request: a retry still gets the answer.
+    assert_eq!(c.post_text(&env.json()).await, first);
     let ledger = c.sb.ledger();
     assert_eq!(ledger.settlements.len(), 1);
     assert_eq!(ledger.balance(ZHANG.psn_no), Some(fen("1490.00")));
-    assert_eq!(ledger.request_count("2102"), 3);
+    assert_eq!(ledger.request_count("2102"), 4);
     // A second settlement of the same sale (new msgid, same batch) is refused.
     let dup = c
         .call_for(
