@@ -228,6 +228,9 @@ impl Client {
             .map_err(|e| UpstreamError::NotSent {
                 detail: format!("msgid: {e}"),
             })?;
+        // A full second makes the source wait for the next one: `inf_time` then follows the
+        // msgid's stamp, never the clock reading from before the wait.
+        let at = at.max(msgid.timestamp());
         let prepared = Prepared {
             infno: infno.to_owned(),
             msgid,
