@@ -310,3 +310,45 @@ fn node_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && !name.as_bytes()[0].is_ascii_digit()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconcile_keys_default_to_refunds_included_and_are_checked() {
+        let d = SettleConfig::default();
+        assert!(d.problems().is_empty(), "{:?}", d.problems());
+        assert_eq!(d.reconcile_at, "00:30");
+        assert_eq!(d.reconcile_flag().as_deref(), Some("1"));
+        assert!(d.reconcile_includes_refunds());
+        assert_eq!(d.reconcile_refund_count, RefundCount::Plus);
+        for (flag, sent, includes) in [("0", Some("0"), false), ("", None, true)] {
+            let c = SettleConfig {
+                reconcile_refd_setl_flag: flag.to_owned(),
+                ..SettleConfig::default()
+            };
+            assert!(c.problems().is_empty());
+            assert_eq!(c.reconcile_flag().as_deref(), sent);
+            assert_eq!(c.reconcile_includes_refunds(), includes);
+        }
+        let bad = SettleConfig {
+            reconcile_refd_setl_flag: "Y".to_owned(),
+            clr_type: "4a".to_owned(),
+            ..SettleConfig::default()
+        };
+        let keys: Vec<String> = bad.problems().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["settle.reconcile_refd_setl_flag", "settle.clr_type"]);
+        let minus: SettleConfig = toml::from_str("reconcile_refund_count = \"minus\"").unwrap();
+        assert_eq!(minus.reconcile_refund_count, RefundCount::Minus);
+        assert_eq!(
+            (
+                RefundCount::Minus.step(),
+                RefundCount::Plus.step(),
+                RefundCount::Zero.step()
+            ),
+            (-1, 1, 0)
+        );
+        assert!(toml::from_str::<SettleConfig>("reconcile_refund_count = \"negative\"").is_err());
+    }
+}
