@@ -305,8 +305,10 @@ pub(super) async fn run(tour: Tour) -> anyhow::Result<()> {
     for line in report["lines"].as_array().into_iter().flatten() {
         let t = &line["totals"];
         println!(
-            "   险种 insutype {}: {} sale(s), 医疗费 {} yuan, 基金 {}, 账户 {} — {}",
+            "   险种 insutype {} 清算 clr_type {} 经办机构 setl_optins {}: {} line(s), 医疗费 {} yuan, 基金 {}, 账户 {} — {}",
             t["insutype"].as_str().unwrap_or(""),
+            t["clr_type"].as_str().unwrap_or(""),
+            t["setl_optins"].as_str().unwrap_or(""),
             t["count"],
             yuan(&t["medfee"]),
             yuan(&t["fund"]),

@@ -468,12 +468,18 @@ async fn reconcile_day(api: &LocalApi, date: Option<String>) -> anyhow::Result<E
         None => json!({}),
     };
     let r = api.post("/v1/reconcile", &body).await?.ok()?;
-    println!("3201 reconciliation for {}", text(&r, "day"));
+    println!(
+        "3201 reconciliation for {} (refd_setl_flag {})",
+        text(&r, "day"),
+        r["refd_setl_flag"].as_str().unwrap_or("left out")
+    );
     for l in r["lines"].as_array().into_iter().flatten() {
         let t = &l["totals"];
         println!(
-            "  insutype {:<4} count {:>4}  medfee {:>10}  fund {:>10}  account {:>10}  {}{}",
+            "  insutype {:<4} clr_type {:<3} setl_optins {:<6} count {:>4}  medfee {:>10}  fund {:>10}  account {:>10}  {}{}",
             text(t, "insutype"),
+            text(t, "clr_type"),
+            text(t, "setl_optins"),
             t["count"],
             text(t, "medfee"),
             text(t, "fund"),
@@ -488,6 +494,12 @@ async fn reconcile_day(api: &LocalApi, date: Option<String>) -> anyhow::Result<E
                 .map(|d| format!(" ({d})"))
                 .unwrap_or_default()
         );
+        if t["guessed"].as_u64().is_some_and(|n| n > 0) {
+            println!(
+                "    {} line(s) grouped by the terminal's guess: the answer named no clr_type/clr_optins/setl_time",
+                t["guessed"]
+            );
+        }
     }
     if r["balanced"] == true {
         println!("balanced");

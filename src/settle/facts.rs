@@ -78,10 +78,27 @@ pub fn default_clr_type(kind: SaleKind) -> &'static str {
     }
 }
 
+/// The states in which a sale's settlement may stand: settled, being cancelled, cancelled
+/// (a visit closing after 2208), or a cancellation in doubt (unknown, reversing, held: the
+/// settlement stands until the platform says otherwise). A sale in any other state counts
+/// nothing whatever its document holds (an abandoned or reversed sale never settled).
+pub const COUNTED_STATES: [SaleState; 7] = [
+    SaleState::Settled,
+    SaleState::Cancelling,
+    SaleState::Cancelled,
+    SaleState::Closing,
+    SaleState::Unknown,
+    SaleState::Reversing,
+    SaleState::Held,
+];
+
 /// The facts of a sale: nothing until it settled; its settlement; and its cancellation once
 /// the platform answered one. A settlement restored by a reversed cancellation has no
 /// cancellation fact (the sale's `cancellation` is gone).
 pub fn facts_of(sale: &Sale) -> Vec<Fact> {
+    if !COUNTED_STATES.contains(&sale.state) {
+        return Vec::new();
+    }
     let Some(split) = sale.settlement.as_ref() else {
         return Vec::new();
     };
@@ -304,6 +321,22 @@ mod tests {
         assert_eq!(r.original_setl_id.as_deref(), Some("S1"));
         assert_eq!(r.group(), ("310", "41", "110199"));
         assert_eq!(f[0].day, "2026-12-02");
+    }
+
+    #[test]
+    fn a_sale_in_a_state_without_a_standing_settlement_counts_nothing() {
+        let mut s = sale(SaleKind::Pharmacy, json!({}));
+        for state in [
+            SaleState::Abandoned,
+            SaleState::Reversed,
+            SaleState::Expired,
+        ] {
+            s.state = state;
+            assert!(facts_of(&s).is_empty(), "{state:?}");
+        }
+        // A cancellation in doubt: the settlement stands.
+        s.state = SaleState::Unknown;
+        assert_eq!(facts_of(&s).len(), 1);
     }
 
     #[test]

@@ -20,6 +20,31 @@ pub enum SaleMode {
     ForceOffline,
 }
 
+/// How a cancellation counts in 3201's `fixmedins_setl_cnt` when refunds are included
+/// (`[settle] reconcile_refund_count`; upstream.md "Uncertain": not stated publicly).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundCount {
+    /// −1: the count is of settlements still standing.
+    Minus,
+    /// +1: the count is of lines, a cancellation being a line of its own as in the 3202
+    /// detail file (the default).
+    Plus,
+    /// 0: a cancellation moves the amounts only.
+    Zero,
+}
+
+impl RefundCount {
+    /// What one cancellation adds to the count.
+    pub fn step(self) -> i64 {
+        match self {
+            RefundCount::Minus => -1,
+            RefundCount::Plus => 1,
+            RefundCount::Zero => 0,
+        }
+    }
+}
+
 /// `[settle]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -41,12 +66,25 @@ pub struct SettleConfig {
     /// Forwarder backoff: first retry delay and cap, in milliseconds (jittered).
     pub retry_first_ms: u64,
     pub retry_max_ms: u64,
-    /// Daily 3201 reconciliation of the CST day, at this CST time (`HH:MM`); empty = off.
+    /// Daily 3201 reconciliation of the PREVIOUS CST day, run at this CST time (`HH:MM`, e.g.
+    /// "00:30" reconciles yesterday half an hour after midnight, so the last settlements of
+    /// the day are in); empty = off.
     pub reconcile_at: String,
-    /// `insutype`s reconciled (one 3201 each).
+    /// `insutype`s whose home group (the insutype, `clr_type` below, the terminal's region as
+    /// `setl_optins`) gets a 3201 even on a day this terminal settled none of it, so a
+    /// settlement only the platform knows is still found. The other groups are those of the
+    /// day's settlements, named by the platform's answers.
     pub reconcile_insutypes: Vec<String>,
-    /// `clr_type` of the 3201 statements.
+    /// `clr_type` of the home groups above (41 药店购药, 11 门诊).
     pub clr_type: String,
+    /// 3201 `refd_setl_flag`: `"1"` (send 1; the totals include cancellations with negative
+    /// amounts, as the platform counts by default), `"0"` (send 0; settlements only) or `""`
+    /// (leave the key out, for a platform whose transcription has none; the platform then
+    /// includes refunds, so the totals do too).
+    pub reconcile_refd_setl_flag: String,
+    /// How a cancellation counts in 3201's `fixmedins_setl_cnt` when refunds are included:
+    /// `"plus"` (default), `"minus"` or `"zero"`.
+    pub reconcile_refund_count: RefundCount,
     /// `med_type` of pharmacy sales (41 = 定点药店购药).
     pub med_type: String,
     /// `psn_setlway` (01 = 按项目结算).
@@ -102,9 +140,11 @@ impl Default for SettleConfig {
             offline_max_age_hours: 72,
             retry_first_ms: 1_000,
             retry_max_ms: 60_000,
-            reconcile_at: "23:30".to_owned(),
+            reconcile_at: "00:30".to_owned(),
             reconcile_insutypes: vec!["310".to_owned(), "390".to_owned()],
             clr_type: "41".to_owned(),
+            reconcile_refd_setl_flag: "1".to_owned(),
+            reconcile_refund_count: RefundCount::Plus,
             med_type: "41".to_owned(),
             psn_setlway: "01".to_owned(),
             kiosk_step_timeout_ms: 60_000,
@@ -211,6 +251,21 @@ impl SettleConfig {
                 "must be HH:MM (China Standard Time) or empty",
             );
         }
+        if !matches!(self.reconcile_refd_setl_flag.as_str(), "0" | "1" | "") {
+            bad(
+                "reconcile_refd_setl_flag",
+                "must be \"1\" (refunds included), \"0\" (excluded) or \"\" (key left out)",
+            );
+        }
+        if self.clr_type.is_empty()
+            || self.clr_type.len() > 6
+            || !self.clr_type.bytes().all(|b| b.is_ascii_digit())
+        {
+            bad(
+                "clr_type",
+                "must be a clr_type code of 1–6 digits, e.g. \"41\"",
+            );
+        }
         out
     }
 
@@ -232,7 +287,17 @@ impl SettleConfig {
         )
     }
 
-    /// The daily reconciliation time, CST.
+    /// Whether 3201 totals include cancellations (`refd_setl_flag` 1, empty or absent).
+    pub fn reconcile_includes_refunds(&self) -> bool {
+        self.reconcile_refd_setl_flag != "0"
+    }
+
+    /// The `refd_setl_flag` sent, `None` to leave the key out.
+    pub fn reconcile_flag(&self) -> Option<String> {
+        (!self.reconcile_refd_setl_flag.is_empty()).then(|| self.reconcile_refd_setl_flag.clone())
+    }
+
+    /// The daily reconciliation time, CST (it reconciles the day before).
     pub fn reconcile_time(&self) -> Option<chrono::NaiveTime> {
         chrono::NaiveTime::parse_from_str(&self.reconcile_at, "%H:%M").ok()
     }
@@ -244,4 +309,46 @@ fn node_name(name: &str) -> bool {
     (1..=32).contains(&name.len())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
         && !name.as_bytes()[0].is_ascii_digit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconcile_keys_default_to_refunds_included_and_are_checked() {
+        let d = SettleConfig::default();
+        assert!(d.problems().is_empty(), "{:?}", d.problems());
+        assert_eq!(d.reconcile_at, "00:30");
+        assert_eq!(d.reconcile_flag().as_deref(), Some("1"));
+        assert!(d.reconcile_includes_refunds());
+        assert_eq!(d.reconcile_refund_count, RefundCount::Plus);
+        for (flag, sent, includes) in [("0", Some("0"), false), ("", None, true)] {
+            let c = SettleConfig {
+                reconcile_refd_setl_flag: flag.to_owned(),
+                ..SettleConfig::default()
+            };
+            assert!(c.problems().is_empty());
+            assert_eq!(c.reconcile_flag().as_deref(), sent);
+            assert_eq!(c.reconcile_includes_refunds(), includes);
+        }
+        let bad = SettleConfig {
+            reconcile_refd_setl_flag: "Y".to_owned(),
+            clr_type: "4a".to_owned(),
+            ..SettleConfig::default()
+        };
+        let keys: Vec<String> = bad.problems().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["settle.reconcile_refd_setl_flag", "settle.clr_type"]);
+        let minus: SettleConfig = toml::from_str("reconcile_refund_count = \"minus\"").unwrap();
+        assert_eq!(minus.reconcile_refund_count, RefundCount::Minus);
+        assert_eq!(
+            (
+                RefundCount::Minus.step(),
+                RefundCount::Plus.step(),
+                RefundCount::Zero.step()
+            ),
+            (-1, 1, 0)
+        );
+        assert!(toml::from_str::<SettleConfig>("reconcile_refund_count = \"negative\"").is_err());
+    }
 }

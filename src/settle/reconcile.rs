@@ -1,18 +1,27 @@
-//! End of day (offline.md rule 10, upstream.md 3201): the terminal's own totals of the day's
-//! effective settlements — taken from its sale history, never from the platform — sent with
-//! 3201 per insurance type. An imbalance is an alarm on the status board and a metric for an
-//! operator, never something fixed silently.
+//! End of day (offline.md rule 10, upstream.md "Reconciliation" 3201): the terminal's totals
+//! of a CST day sent with 3201, one statement per group (`insutype`, `clr_type`,
+//! `setl_optins`). The totals come only from the settlement facts
+//! ([`facts_of`](super::facts::facts_of)): each settlement and each cancellation on the CST day
+//! of the platform's own `setl_time`, in the group its answer named (`clr_type`,
+//! `clr_optins`), never the local clock or the terminal's region. Cancellations count as the
+//! platform counts them (`refd_setl_flag`, `[settle] reconcile_refd_setl_flag`), with the
+//! settlement's amounts negated and a configured step in the count
+//! (`reconcile_refund_count`).
 //!
-//! The [`Reconciler`] reads settled sales and sends 3201; it never changes a sale.
+//! An imbalance is an alarm on the status board and a metric for an operator, naming the group
+//! and what differs, never something fixed silently. The [`Reconciler`] reads sales and sends
+//! 3201; it never changes a sale.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use chrono::NaiveDate;
-use serde::Serialize;
+use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
+use serde::{Deserialize, Serialize};
 
 use super::book::SaleBook;
 use super::error::SaleError;
-use super::options::SettleConfig;
+use super::facts::{COUNTED_STATES, Fact, facts_of};
+use super::options::{RefundCount, SettleConfig};
 use super::sale::Sale;
 use super::settler::Settler;
 use crate::terminal::TerminalConfig;
@@ -22,32 +31,158 @@ use crate::upstream::tx::reverse::{ReconcileInput, Statement};
 /// The alarm code raised on an imbalance.
 pub const ALARM: &str = "reconcile.imbalance";
 
-/// The terminal's totals for one insurance type.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// The terminal's totals for one 3201 group.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Totals {
     pub insutype: String,
+    pub clr_type: String,
+    /// The settlements' `clr_optins`.
+    pub setl_optins: String,
     pub medfee: Fen,
     pub fund: Fen,
     pub account: Fen,
-    pub count: u32,
+    /// `fixmedins_setl_cnt` as sent (a cancellation adds the configured step).
+    pub count: i64,
+    /// Settlement lines counted.
+    pub settlements: u32,
+    /// Cancellation lines counted (0 when refunds are excluded).
+    pub refunds: u32,
+    /// Lines whose group or day the terminal had to guess because the answer left the field
+    /// out: a reason the totals may sit in the wrong group.
+    pub guessed: u32,
+}
+
+impl Totals {
+    fn empty(insutype: &str, clr_type: &str, setl_optins: &str) -> Totals {
+        Totals {
+            insutype: insutype.to_owned(),
+            clr_type: clr_type.to_owned(),
+            setl_optins: setl_optins.to_owned(),
+            ..Totals::default()
+        }
+    }
+
+    fn add(&mut self, fact: &Fact, refund_count: RefundCount) {
+        self.medfee = Fen(self.medfee.0 + fact.medfee.0);
+        self.fund = Fen(self.fund.0 + fact.fund.0);
+        self.account = Fen(self.account.0 + fact.account.0);
+        if fact.refund {
+            self.refunds += 1;
+            self.count += refund_count.step();
+        } else {
+            self.settlements += 1;
+            self.count += 1;
+        }
+        if !fact.from_answer {
+            self.guessed += 1;
+        }
+    }
+
+    /// `险种 310 清算类别 41 经办机构 110105`.
+    pub fn group_zh(&self) -> String {
+        format!(
+            "险种 {} 清算类别 {} 经办机构 {}",
+            self.insutype, self.clr_type, self.setl_optins
+        )
+    }
+
+    /// `insutype 310 clr_type 41 setl_optins 110105`.
+    pub fn group_en(&self) -> String {
+        format!(
+            "insutype {} clr_type {} setl_optins {}",
+            self.insutype, self.clr_type, self.setl_optins
+        )
+    }
 }
 
 /// One 3201 and its answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Line {
+    /// What the terminal sent.
     pub totals: Totals,
     pub balanced: bool,
-    /// `stmt_rslt_dscr`.
+    /// `stmt_rslt` as answered.
+    pub result: Option<String>,
+    /// `stmt_rslt_dscr`: the platform's word on what differs.
     pub description: Option<String>,
+    /// The 3202 detail reconciliation of an unbalanced group; `None` until it is wired.
+    pub detail: Option<serde_json::Value>,
+}
+
+impl Line {
+    /// The group and the difference, in Chinese.
+    pub fn difference_zh(&self) -> String {
+        let t = &self.totals;
+        format!(
+            "{}：本地 医疗费总额 {} 基金支付 {} 个人账户 {} 笔数 {}；平台：{}",
+            t.group_zh(),
+            t.medfee,
+            t.fund,
+            t.account,
+            t.count,
+            self.description.as_deref().unwrap_or("未说明")
+        )
+    }
+
+    /// The group and the difference, in English.
+    pub fn difference_en(&self) -> String {
+        let t = &self.totals;
+        format!(
+            "{}: local medfee_sumamt {} fund_pay_sumamt {} acct_pay {} count {}; platform: {}",
+            t.group_en(),
+            t.medfee,
+            t.fund,
+            t.account,
+            t.count,
+            self.description.as_deref().unwrap_or("no description")
+        )
+    }
 }
 
 /// A day's reconciliation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     /// `yyyy-MM-dd`, CST.
     pub day: String,
+    /// The `refd_setl_flag` sent (`None`: left out).
+    pub refd_setl_flag: Option<String>,
+    /// How a cancellation counted.
+    pub refund_count: RefundCount,
     pub lines: Vec<Line>,
     pub balanced: bool,
+}
+
+impl Report {
+    /// The unbalanced lines.
+    pub fn unbalanced(&self) -> impl Iterator<Item = &Line> {
+        self.lines.iter().filter(|l| !l.balanced)
+    }
+}
+
+/// The totals of `day` (`yyyy-MM-dd`) per group, from `facts`: each fact on its own day (the
+/// platform's `setl_time`), cancellations only when `include_refunds`. Pure.
+pub fn group_totals<'a>(
+    facts: impl IntoIterator<Item = &'a Fact>,
+    day: &str,
+    include_refunds: bool,
+    refund_count: RefundCount,
+) -> BTreeMap<(String, String, String), Totals> {
+    let mut groups: BTreeMap<(String, String, String), Totals> = BTreeMap::new();
+    for fact in facts {
+        if fact.day != day || (fact.refund && !include_refunds) {
+            continue;
+        }
+        let (insutype, clr_type, clr_optins) = fact.group();
+        groups
+            .entry((
+                insutype.to_owned(),
+                clr_type.to_owned(),
+                clr_optins.to_owned(),
+            ))
+            .or_insert_with(|| Totals::empty(insutype, clr_type, clr_optins))
+            .add(fact, refund_count);
+    }
+    groups
 }
 
 /// The reconciler. One per engine.
@@ -73,73 +208,77 @@ impl Reconciler {
         }
     }
 
-    /// The terminal's totals of `day`'s settled sales, per insurance type (those configured,
-    /// plus any other that settled that day).
-    pub(super) async fn day_totals(&self, day: NaiveDate) -> Result<Vec<Totals>, SaleError> {
-        let day_text = crate::upstream::time::format_date(day);
-        let mut by_type: std::collections::BTreeMap<String, Totals> = self
-            .config
-            .reconcile_insutypes
-            .iter()
-            .map(|t| {
-                (
-                    t.clone(),
-                    Totals {
-                        insutype: t.clone(),
-                        ..Totals::default()
-                    },
-                )
-            })
-            .collect();
+    /// Every settlement fact of the store: the sales in the states where a settlement may
+    /// stand ([`COUNTED_STATES`]); [`facts_of`] decides the rest.
+    async fn facts(&self) -> Result<Vec<Fact>, SaleError> {
+        let states: Vec<&str> = COUNTED_STATES.iter().map(|s| s.as_str()).collect();
+        let mut facts = Vec::new();
         let mut after: Option<String> = None;
         loop {
             let rows = self
                 .book
                 .store()
-                .sales_in(&["settled"], false, after.as_deref(), 500)
+                .sales_in(&states, false, after.as_deref(), 500)
                 .await?;
             let Some(last) = rows.last() else { break };
             after = Some(last.id.clone());
             for row in &rows {
-                let Ok(sale) = serde_json::from_str::<Sale>(&row.doc) else {
-                    continue;
-                };
-                let (Some(s), Some(p)) = (&sale.settlement, &sale.person) else {
-                    continue;
-                };
-                if s.day != day_text {
-                    continue;
+                match serde_json::from_str::<Sale>(&row.doc) {
+                    Ok(sale) => facts.extend(facts_of(&sale)),
+                    Err(e) => tracing::warn!(
+                        sale = %row.id,
+                        error = %e,
+                        "a sale document did not parse; it is left out of the reconciliation"
+                    ),
                 }
-                let t = by_type.entry(p.insutype.clone()).or_insert_with(|| Totals {
-                    insutype: p.insutype.clone(),
-                    ..Totals::default()
-                });
-                t.medfee = Fen(t.medfee.0 + s.medfee.0);
-                t.fund = Fen(t.fund.0 + s.fund.0);
-                t.account = Fen(t.account.0 + s.account.0);
-                t.count += 1;
             }
         }
-        Ok(by_type.into_values().collect())
+        Ok(facts)
     }
 
-    /// 3201 for `day`, one statement per insurance type; raises or clears the alarm.
+    /// The terminal's totals of `day` per group: the groups of the day's facts, plus the home
+    /// group of each `reconcile_insutypes` entry (zero when nothing settled in it).
+    pub(super) async fn day_totals(&self, day: NaiveDate) -> Result<Vec<Totals>, SaleError> {
+        let day_text = crate::upstream::time::format_date(day);
+        let facts = self.facts().await?;
+        let mut groups = group_totals(
+            &facts,
+            &day_text,
+            self.config.reconcile_includes_refunds(),
+            self.config.reconcile_refund_count,
+        );
+        for insutype in &self.config.reconcile_insutypes {
+            let key = (
+                insutype.clone(),
+                self.config.clr_type.clone(),
+                self.terminal.region.clone(),
+            );
+            groups.entry(key).or_insert_with(|| {
+                Totals::empty(insutype, &self.config.clr_type, &self.terminal.region)
+            });
+        }
+        Ok(groups.into_values().collect())
+    }
+
+    /// 3201 for `day`, one statement per group; publishes `reconcile.done`.
     pub(super) async fn reconcile(&self, day: NaiveDate) -> Result<Report, SaleError> {
         let client = self.settler.platform()?;
         let day_text = crate::upstream::time::format_date(day);
+        let flag = self.config.reconcile_flag();
         let mut lines = Vec::new();
         for totals in self.day_totals(day).await? {
             let input = ReconcileInput {
                 data: Statement {
                     insutype: totals.insutype.clone(),
-                    clr_type: self.config.clr_type.clone(),
-                    setl_optins: self.terminal.region.clone(),
+                    clr_type: totals.clr_type.clone(),
+                    setl_optins: totals.setl_optins.clone(),
                     stmt_begndate: day_text.clone(),
                     stmt_enddate: day_text.clone(),
                     medfee_sumamt: totals.medfee,
                     fund_pay_sumamt: totals.fund,
                     acct_pay: totals.account,
                     fixmedins_setl_cnt: totals.count,
+                    refd_setl_flag: flag.clone(),
                 },
             };
             let info = client
@@ -148,13 +287,17 @@ impl Reconciler {
                 .map_err(SaleError::Upstream)?;
             lines.push(Line {
                 balanced: info.balanced(),
+                result: info.stmt_rslt.clone(),
                 description: info.stmt_rslt_dscr,
+                detail: None,
                 totals,
             });
         }
         let balanced = lines.iter().all(|l| l.balanced);
         let report = Report {
             day: day_text,
+            refd_setl_flag: flag,
+            refund_count: self.config.reconcile_refund_count,
             lines,
             balanced,
         };
@@ -165,42 +308,54 @@ impl Reconciler {
         if balanced {
             tracing::info!(day = %report.day, "3201 reconciliation balanced");
         } else {
-            tracing::error!(day = %report.day, "3201 reconciliation does NOT balance");
+            for line in report.unbalanced() {
+                tracing::error!(day = %report.day, "3201 does NOT balance: {}", line.difference_en());
+            }
         }
         Ok(report)
     }
 }
 
-/// Shows the outcome on the status board: an imbalance raises [`ALARM`]; a balanced day
-/// clears it.
+/// Shows the outcome on the status board: an imbalance raises [`ALARM`] naming each
+/// unbalanced group and its difference; a balanced day clears it.
 pub fn show(status: &crate::status::StatusBoard, report: &Report) {
     if report.balanced {
         status.clear(ALARM);
         return;
     }
-    let off: Vec<&str> = report
-        .lines
-        .iter()
-        .filter(|l| !l.balanced)
-        .map(|l| l.totals.insutype.as_str())
-        .collect();
+    let zh: Vec<String> = report.unbalanced().map(Line::difference_zh).collect();
+    let en: Vec<String> = report.unbalanced().map(Line::difference_en).collect();
     status.raise(
         ALARM,
         format!(
-            "{} 对总账不平（险种 {}），请运维人员核对当日交易明细。",
+            "{} 对总账不平（{}），请运维人员核对当日交易明细。",
             report.day,
-            off.join("、")
+            zh.join("；")
         ),
         format!(
-            "3201 reconciliation for {} does not balance (insutype {}); an operator must check the day's settlements.",
+            "3201 reconciliation for {} does not balance ({}); an operator must check the day's settlements.",
             report.day,
-            off.join(", ")
+            en.join("; ")
         ),
         serde_json::to_value(report).unwrap_or_default(),
     );
 }
 
-/// Runs the daily reconciliation at `[settle] reconcile_at` (CST) until `stop`.
+/// The next scheduled run after `now` (CST wall time) at `at`, and the day it reconciles:
+/// the CST day before the run's date, so every settlement of that day is in.
+pub fn next_run(now: NaiveDateTime, at: NaiveTime) -> (NaiveDateTime, NaiveDate) {
+    let today_at = now.date().and_time(at);
+    let run = if now < today_at {
+        today_at
+    } else {
+        today_at + chrono::Duration::days(1)
+    };
+    let day = run.date().pred_opt().unwrap_or(run.date());
+    (run, day)
+}
+
+/// Runs the daily reconciliation of the previous CST day at `[settle] reconcile_at` (CST)
+/// until `stop`.
 pub async fn schedule(
     reconciler: Arc<Reconciler>,
     status: std::sync::Arc<crate::status::StatusBoard>,
@@ -213,21 +368,70 @@ pub async fn schedule(
         let now = reconciler
             .book
             .now()
-            .with_timezone(&crate::upstream::time::cst());
-        let today_at = now.date_naive().and_time(at);
-        let next = if now.naive_local() < today_at {
-            today_at
-        } else {
-            today_at + chrono::Duration::days(1)
-        };
-        let wait = (next - now.naive_local()).to_std().unwrap_or_default();
+            .with_timezone(&crate::upstream::time::cst())
+            .naive_local();
+        let (run, day) = next_run(now, at);
+        let wait = (run - now).to_std().unwrap_or_default();
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
-        match reconciler.reconcile(next.date()).await {
+        match reconciler.reconcile(day).await {
             Ok(report) => show(&status, &report),
-            Err(e) => tracing::error!(error = %e, "scheduled reconciliation failed"),
+            Err(e) => tracing::error!(error = %e, day = %day, "scheduled reconciliation failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(text: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn the_schedule_reconciles_the_day_before_after_midnight() {
+        let half_past = NaiveTime::from_hms_opt(0, 30, 0).unwrap();
+        let (run, day) = next_run(at("2026-12-02 23:59:59"), half_past);
+        assert_eq!(run, at("2026-12-03 00:30:00"));
+        assert_eq!(day.to_string(), "2026-12-02");
+        let (run, day) = next_run(at("2026-12-03 00:10:00"), half_past);
+        assert_eq!(run, at("2026-12-03 00:30:00"));
+        assert_eq!(day.to_string(), "2026-12-02");
+        // At or after the time: tomorrow's run, for today.
+        let (run, day) = next_run(at("2026-12-03 00:30:00"), half_past);
+        assert_eq!(run, at("2026-12-04 00:30:00"));
+        assert_eq!(day.to_string(), "2026-12-03");
+    }
+
+    #[test]
+    fn an_unbalanced_line_names_its_group_and_difference() {
+        let line = Line {
+            totals: Totals {
+                medfee: Fen(12_850),
+                count: 1,
+                ..Totals::empty("310", "41", "110199")
+            },
+            balanced: false,
+            result: Some("1".into()),
+            description: Some("医疗费总额不一致".into()),
+            detail: None,
+        };
+        let zh = line.difference_zh();
+        assert!(zh.contains("险种 310 清算类别 41 经办机构 110199"), "{zh}");
+        assert!(
+            zh.contains("128.50") && zh.contains("医疗费总额不一致"),
+            "{zh}"
+        );
+        let en = line.difference_en();
+        assert!(
+            en.contains("insutype 310 clr_type 41 setl_optins 110199"),
+            "{en}"
+        );
+        let json = serde_json::to_value(&line).unwrap();
+        assert!(json["detail"].is_null());
+        assert_eq!(json["totals"]["setl_optins"], "110199");
     }
 }

@@ -197,6 +197,8 @@ fn assert_only_accepted_requests_changed_state(db: &Path, requests: &[(String, u
     );
 }
 
+/// The daemon under test; no scheduled 3201 (`reconcile_at = ""`), so what reaches the
+/// platform is only what the campaign's requests caused, whatever the time of day.
 async fn daemon(t: &Terminal, sandbox: &medsettle_sandbox::Sandbox, extra: &str) -> Process {
     let profile = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/cards/normal.json");
     let frames = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/qr/frames");
@@ -209,7 +211,7 @@ async fn daemon(t: &Terminal, sandbox: &medsettle_sandbox::Sandbox, extra: &str)
         .replace("[terminal]\n", &format!("[terminal]\n{extra}"))
         + &format!(
             "\n[upstream]\nbase_url = \"{}\"\nec_url = \"{}\"\nallow_plain_http = true\n\
-             signtype = \"MOCK\"\n\n[settle]\nskip_pin_consent = true\n\n[qr]\ncamera_dir = \"{frames}\"\ncamera_loop = true\n",
+             signtype = \"MOCK\"\n\n[settle]\nskip_pin_consent = true\nreconcile_at = \"\"\n\n[qr]\ncamera_dir = \"{frames}\"\ncamera_loop = true\n",
             sandbox.base_url(),
             sandbox.ec_url()
         );

@@ -476,12 +476,22 @@ async fn reconciliation_balances_and_flags_a_difference() {
     let today = medsettle::upstream::time::cst_day(Utc::now());
     let report = rig.engine.reconcile(today).await.unwrap();
     assert!(report.balanced, "{report:?}");
-    let line = report
-        .lines
-        .iter()
-        .find(|l| l.totals.insutype == "310")
-        .unwrap();
+    // One group of the answers' clearing fields; the configured home groups are empty.
+    let line = report.lines.iter().find(|l| l.totals.count != 0).unwrap();
     assert_eq!((line.totals.count, line.totals.medfee), (2, Fen(4_468)));
+    assert_eq!(
+        (
+            line.totals.insutype.as_str(),
+            line.totals.clr_type.as_str(),
+            line.totals.guessed
+        ),
+        ("310", "41", 0),
+        "grouped by the platform's own answer"
+    );
+    assert_eq!(
+        report.lines.iter().filter(|l| l.totals.count != 0).count(),
+        1
+    );
     // A settlement the terminal does not know about (booked by someone else under this
     // institution) makes the platform's totals differ.
     let id = rig.online("5.00").await;

@@ -293,10 +293,14 @@ async fn pharmacy_contract_presettle_settle_cancel_reverse_and_reconcile() {
     );
     assert_eq!(l.balance(&psn), Some(start_balance));
 
-    // 3201: the terminal's totals of effective settlements balance; others do not.
+    // 3201 over the group (310, 41 药店, the patient's 参保地): the cancelled B1 counts as a
+    // settlement and a refund netting to zero (refd_setl_flag 1, each a line), the reversed
+    // B3 not at all, B4 in full; other totals do not balance.
     let (_, s3) = rig.settle(&psn, "B4").await;
+    assert_eq!(s3.setlinfo.clr_optins.as_deref(), Some(REGION));
+    assert_eq!(s3.setlinfo.clr_type.as_deref(), Some("41"));
     let day = time::format_date(time::cst_day(rig.now()));
-    let statement = |medfee: Fen, count: u32| ReconcileInput {
+    let statement = |medfee: Fen, count: i64| ReconcileInput {
         data: Statement {
             insutype: "310".into(),
             clr_type: "41".into(),
@@ -307,17 +311,18 @@ async fn pharmacy_contract_presettle_settle_cancel_reverse_and_reconcile() {
             fund_pay_sumamt: s3.setlinfo.fund_pay_sumamt,
             acct_pay: s3.setlinfo.acct_pay,
             fixmedins_setl_cnt: count,
+            refd_setl_flag: Some("1".into()),
         },
     };
     let ok = rig
         .client
-        .reconcile(&statement(s3.setlinfo.medfee_sumamt, 1))
+        .reconcile(&statement(s3.setlinfo.medfee_sumamt, 3))
         .await
         .unwrap();
     assert!(ok.balanced(), "{ok:?}");
     let off = rig
         .client
-        .reconcile(&statement(Fen(s3.setlinfo.medfee_sumamt.0 + 1), 1))
+        .reconcile(&statement(Fen(s3.setlinfo.medfee_sumamt.0 + 1), 3))
         .await
         .unwrap();
     assert!(!off.balanced());

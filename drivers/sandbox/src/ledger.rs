@@ -47,10 +47,27 @@ pub struct SettlementRecord {
     /// Pooled-fund cap this settlement consumed.
     pub cap_used: Fen,
     pub status: SettlementStatus,
-    /// CST day of the settling request (`yyyy-MM-dd`).
+    /// CST day of `setl_time` (`yyyy-MM-dd`): the day 3201 counts the settlement on.
     pub day: String,
     /// The msgid of the effective cancellation, if any.
     pub cancel_msgid: Option<String>,
+    /// 清算类别 the answer named: `41` for a pharmacy sale (2102), `11` for a visit (2207).
+    #[serde(default)]
+    pub clr_type: String,
+    /// 清算经办机构 the answer named (3201's `setl_optins`): the patient's 参保地 for the
+    /// insurance, or the per-person value of [`AnswerShapes::clr_optins`](crate::shapes::AnswerShapes).
+    #[serde(default)]
+    pub clr_optins: String,
+    /// The answer's `setl_time`, CST `yyyy-MM-dd HH:mm:ss`.
+    #[serde(default)]
+    pub setl_time: String,
+    /// The cancellation answer's `setl_time` (CST) while a cancellation is effective or was
+    /// last made; 3201 counts a refund on its day only while the status is `cancelled`.
+    #[serde(default)]
+    pub cancel_time: Option<String>,
+    /// CST day of `cancel_time` (`yyyy-MM-dd`).
+    #[serde(default)]
+    pub cancel_day: Option<String>,
 }
 
 /// Whether an outpatient visit (2201) is still open.

@@ -3,9 +3,12 @@
 //! (`hosp_part_amt`) and a co-payment from a family account (`acct_mulaid_pay`), for everyone
 //! or for the persons listed; cancellations may answer in the transcriptions' names (2103
 //! `psn_pay`/`cash_payamt`, 2208 `pdn_cash_pay`). Two outpatient points the contract leaves
-//! uncertain are flags here too (reuse of a revoked `feedetl_sn`, 5201 listing open visits).
+//! uncertain are flags here too (reuse of a revoked `feedetl_sn`, 5201 listing open visits), and
+//! so are a person's clearing institution and how 3201 counts a cancellation.
 //! Deterministic: the same bill and person give the same answer. Set at start ([`SandboxConfig::shapes`](crate::config::SandboxConfig)) or
 //! through `POST /admin/shapes`.
+
+use std::collections::BTreeMap;
 
 use medsettle_nhsa::money::Fen;
 use serde::{Deserialize, Serialize};
@@ -41,6 +44,37 @@ pub struct AnswerShapes {
     /// "Uncertain"). Default true; false hides such visits, so a client recovering a lost
     /// 2201 is tested against a platform that does not show it.
     pub list_open_visits_in_5201: bool,
+    /// 清算经办机构 (`clr_optins`) of a person's settlements, by `psn_no`, instead of the
+    /// insurance's 参保地 (`insuplc_admdvs`): two clearing institutions in one test without a
+    /// person file of another region.
+    pub clr_optins: BTreeMap<String, String>,
+    /// How a cancellation counts in 3201's `fixmedins_setl_cnt` when refunds are included
+    /// (upstream.md "Uncertain"; the client's `[settle] reconcile_refund_count`). Default
+    /// `plus`.
+    pub reconcile_refund_count: RefundCount,
+}
+
+/// How a cancellation counts in 3201's `fixmedins_setl_cnt`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundCount {
+    /// −1.
+    Minus,
+    /// +1: a line of its own, as in the 3202 detail file.
+    Plus,
+    /// 0.
+    Zero,
+}
+
+impl RefundCount {
+    /// What one cancellation adds to the count.
+    pub fn step(self) -> i64 {
+        match self {
+            RefundCount::Minus => -1,
+            RefundCount::Plus => 1,
+            RefundCount::Zero => 0,
+        }
+    }
 }
 
 impl Default for AnswerShapes {
@@ -54,11 +88,21 @@ impl Default for AnswerShapes {
             public_cancellations: false,
             reuse_deleted_feedetl_sn: true,
             list_open_visits_in_5201: true,
+            clr_optins: BTreeMap::new(),
+            reconcile_refund_count: RefundCount::Plus,
         }
     }
 }
 
 impl AnswerShapes {
+    /// The clearing institution of `psn_no`'s settlements whose 参保地 is `insuplc_admdvs`.
+    pub fn clearing_institution(&self, psn_no: &str, insuplc_admdvs: &str) -> String {
+        self.clr_optins
+            .get(psn_no)
+            .cloned()
+            .unwrap_or_else(|| insuplc_admdvs.to_owned())
+    }
+
     /// Whether `psn_no`'s settlements carry the hospital share and the co-payment.
     pub fn applies_to(&self, psn_no: &str) -> bool {
         self.psn_nos.is_empty() || self.psn_nos.iter().any(|p| p == psn_no)

@@ -2,7 +2,8 @@
 //!
 //! A reversal names the request it undoes by its msgid and infno (`omsgid`, `oinfno`); only
 //! money-moving requests are reversible (upstream.md: 2102, 2103, 2207, 2208). 3201 compares the
-//! terminal's own day totals with the platform's; `stmt_rslt = "0"` means balanced.
+//! institution's totals of one clearing group with the platform's; `stmt_rslt = "0"` means
+//! balanced.
 
 use serde::{Deserialize, Serialize};
 
@@ -59,24 +60,34 @@ pub struct Cancel {
     pub psn_no: PsnNo,
 }
 
-/// 3201 input: the terminal's totals for one insurance type and day.
+/// 3201 input: the institution's totals for one group (`insutype`, `clr_type`,
+/// `setl_optins`) over a period of CST days.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ReconcileInput {
     pub data: Statement,
 }
 
+/// 3201 `data` (upstream.md "Reconciliation").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Statement {
     pub insutype: String,
     pub clr_type: String,
+    /// The settlements' `clr_optins` (清算经办机构), not the terminal's region.
     pub setl_optins: String,
-    /// `yyyy-MM-dd` (CST).
+    /// `yyyy-MM-dd` (CST), by the platform's `setl_time`.
     pub stmt_begndate: String,
     pub stmt_enddate: String,
     pub medfee_sumamt: Fen,
     pub fund_pay_sumamt: Fen,
     pub acct_pay: Fen,
-    pub fixmedins_setl_cnt: u32,
+    /// Signed: how a cancellation counts is a deployment's choice (upstream.md "Uncertain"),
+    /// and counting it −1 can make a day of refunds only negative.
+    pub fixmedins_setl_cnt: i64,
+    /// 退费结算标志: `0` totals exclude refunds, `1` include them. `None` leaves the key out
+    /// (older transcriptions have none; the platform then includes refunds). Spelled in lower
+    /// case as the contract's table writes it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refd_setl_flag: Option<String>,
 }
 
 /// 3201 output: `{"stmtinfo": {"setl_optins", "stmt_rslt", "stmt_rslt_dscr"}}`.
@@ -136,10 +147,17 @@ mod tests {
                 fund_pay_sumamt: Fen(8_030),
                 acct_pay: Fen(3_000),
                 fixmedins_setl_cnt: 1,
+                refd_setl_flag: Some("1".into()),
             },
         };
         let json = serde_json::to_value(&input).unwrap();
         assert_eq!(json["data"]["medfee_sumamt"], "128.50");
+        assert_eq!(json["data"]["refd_setl_flag"], "1");
+        let mut omitted = input.clone();
+        omitted.data.refd_setl_flag = None;
+        let json = serde_json::to_value(&omitted).unwrap();
+        assert!(json["data"].get("refd_setl_flag").is_none());
+        assert!(json["data"].get("REFD_SETL_FLAG").is_none());
         let out: ReconcileOutput = serde_json::from_str(
             r#"{"stmtinfo":{"setl_optins":"110105","stmt_rslt":0,"stmt_rslt_dscr":"平"}}"#,
         )

@@ -4,6 +4,7 @@
 //! person named; the visit's fee lines of that batch stay uploaded and become unsettled.
 
 use medsettle_nhsa::money::Fen;
+use medsettle_nhsa::time;
 
 use super::{TxResult, node, opt_text, settle, text};
 use crate::envelope::Req;
@@ -41,9 +42,13 @@ pub fn cancel(state: &mut State, req: &Req) -> TxResult {
     state.unbook(index);
     // After 2208 the batch's lines stay uploaded, unsettled (upstream.md).
     state.mark_lines(index, false);
+    // The cancellation is stamped at the request's time (CST) and counts on its own day.
+    let cancel_time = time::format_inf_time(req.inf_time);
     let record = &mut state.settlements[index];
     record.status = SettlementStatus::Cancelled;
     record.cancel_msgid = Some(req.msgid.clone());
+    record.cancel_day = Some(time::format_date(time::cst_day(req.inf_time)));
+    record.cancel_time = Some(cancel_time.clone());
     let (bill, split) = settle::recorded(record);
     let mdtrt_id = record.mdtrt_id.clone();
     let key = (record.psn_no.clone(), record.insutype.clone());
@@ -51,14 +56,6 @@ pub fn cancel(state: &mut State, req: &Req) -> TxResult {
     state
         .effects
         .insert(req.msgid.clone(), Effect::Cancelled(setl_id.clone()));
-    let output = settle::output(
-        &setl_id,
-        &mdtrt_id,
-        &bill,
-        &split,
-        balc,
-        &req.inf_time_text,
-        -1,
-    );
+    let output = settle::output(&setl_id, &mdtrt_id, &bill, &split, balc, &cancel_time, -1);
     Ok(state.shapes.cancellation(&req.infno, output))
 }

@@ -118,6 +118,8 @@ pub fn outpatient(state: &mut State, req: &Req, commit: bool) -> TxResult {
         med_type,
         acct_used_flag: f.get("acct_used_flag"),
         items,
+        clr_type: super::settle::OUTPATIENT_CLR_TYPE,
+        clr_optins: String::new(),
     };
     let mut out = run(state, req, data, bill, commit, "2207")?;
     let Some(visit) = state.visits.get_mut(&mdtrt_id) else {

@@ -5,6 +5,7 @@
 //! settlement per sale: a batch already settled is refused).
 
 use medsettle_nhsa::money::Fen;
+use medsettle_nhsa::time;
 use serde_json::{Value, json};
 
 use super::{
@@ -26,7 +27,16 @@ pub(super) struct Bill {
     pub(super) med_type: String,
     pub(super) acct_used_flag: String,
     pub(super) items: Vec<Item>,
+    /// 清算类别: `41` 药店购药 (2101/2102), `11` 门诊 (2206/2207).
+    pub(super) clr_type: &'static str,
+    /// 清算经办机构; [`run`] fills it in from the person.
+    pub(super) clr_optins: String,
 }
+
+/// `clr_type` of a pharmacy sale (定点药店购药).
+pub(super) const PHARMACY_CLR_TYPE: &str = "41";
+/// `clr_type` of an outpatient visit (门诊).
+pub(super) const OUTPATIENT_CLR_TYPE: &str = "11";
 
 /// The 2101/2102 node names of `req`: the configured pair, or (unconfigured) whichever of
 /// `druginfo`+`drugdetail` and `data`+`feedetail` the request carries. A mixed or missing
@@ -73,6 +83,8 @@ pub fn pharmacy(state: &mut State, config: &SandboxConfig, req: &Req, commit: bo
         med_type: opt_text(data, "med_type"),
         acct_used_flag: text(data, "acct_used_flag")?,
         items,
+        clr_type: PHARMACY_CLR_TYPE,
+        clr_optins: String::new(),
     };
     run(state, req, data, bill, commit, "2102")
 }
@@ -90,6 +102,12 @@ pub(super) fn run(
     let p = person(state, &bill.psn_no)?;
     active_insurance(p, &bill.insutype)?;
     check_cert(state, data, p)?;
+    // upstream.md "Settlement answers": the clearing institution is the patient's 参保地 for
+    // this insurance (a configured person may clear elsewhere).
+    let region = p
+        .insurance(&bill.insutype)
+        .map_or(p.region(), |i| i.insuplc_admdvs.as_str());
+    bill.clr_optins = state.shapes.clearing_institution(&bill.psn_no, region);
     let use_account = match bill.acct_used_flag.as_str() {
         "1" => true,
         "0" => false,
@@ -143,15 +161,10 @@ pub(super) fn run(
         None => state.next_id("M", req.inf_time, 30),
     };
     let setl_id = state.next_id(if commit { "S" } else { "Y" }, req.inf_time, 30);
-    let out = output(
-        &setl_id,
-        &mdtrt_id,
-        &bill,
-        &s,
-        balc_after,
-        &req.inf_time_text,
-        1,
-    );
+    // The platform stamps the settlement at the request's time, in CST whatever the client's
+    // clock zone; 3201 counts it on that day.
+    let setl_time = time::format_inf_time(req.inf_time);
+    let out = output(&setl_id, &mdtrt_id, &bill, &s, balc_after, &setl_time, 1);
     if commit {
         state.settlements.push(SettlementRecord {
             setl_id: setl_id.clone(),
@@ -171,8 +184,13 @@ pub(super) fn run(
             deductible_used: s.deductible_used,
             cap_used: s.pool,
             status: SettlementStatus::Effective,
-            day: req.day.format("%Y-%m-%d").to_string(),
+            day: time::format_date(time::cst_day(req.inf_time)),
             cancel_msgid: None,
+            clr_type: bill.clr_type.to_owned(),
+            clr_optins: bill.clr_optins.clone(),
+            setl_time,
+            cancel_time: None,
+            cancel_day: None,
         });
         let index = state.settlements.len() - 1;
         state.book(index);
@@ -213,6 +231,8 @@ pub(super) fn output(
             "psn_no": bill.psn_no,
             "insutype": bill.insutype,
             "med_type": bill.med_type,
+            "clr_type": bill.clr_type,
+            "clr_optins": bill.clr_optins,
             "chrg_bchno": bill.chrg_bchno,
             "medfee_sumamt": n(s.medfee),
             "fulamt_ownpay_amt": n(s.selfpay),
@@ -246,6 +266,12 @@ pub(super) fn recorded(record: &SettlementRecord) -> (Bill, Split) {
         med_type: String::new(),
         acct_used_flag: if record.acct_pay.0 > 0 { "1" } else { "0" }.to_owned(),
         items: Vec::new(),
+        clr_type: if record.infno == "2207" {
+            OUTPATIENT_CLR_TYPE
+        } else {
+            PHARMACY_CLR_TYPE
+        },
+        clr_optins: record.clr_optins.clone(),
     };
     let s = Split {
         medfee: record.medfee_sumamt,

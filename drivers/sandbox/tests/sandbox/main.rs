@@ -11,6 +11,7 @@ mod fees;
 mod lifecycle;
 mod outpatient;
 mod person;
+mod reconcile;
 mod reversal;
 mod session;
 mod settle;

@@ -3,7 +3,6 @@
 //! 2208, 5203 and 3201 of outpatient settlements. The helpers build contract-complete
 //! requests for the other outpatient test modules.
 
-use medsettle_nhsa::money::Fen;
 use medsettle_sandbox::{SettlementStatus, VisitStatus};
 use serde_json::{Value, json};
 
@@ -305,7 +304,7 @@ async fn reversing_a_2207_unsettles_its_lines_and_reversing_a_2208_settles_them_
 }
 
 #[tokio::test]
-async fn reconciliation_counts_effective_settlements_of_the_day() {
+async fn reconciliation_counts_an_outpatient_settlement_in_its_own_clearing_group() {
     let mut c = Client::signed_in().await;
     settled(
         &c.call_for(
@@ -315,71 +314,47 @@ async fn reconciliation_counts_effective_settlements_of_the_day() {
         )
         .await,
     );
-    let second = settled(
-        &c.call_for(
-            "2102",
-            &ZHANG,
-            pharmacy(&ZHANG, &[("X1", "50.00")], "0", "B2"),
-        )
-        .await,
-    );
-    // A cancelled one does not count.
-    let third = settled(
-        &c.call_for(
-            "2102",
-            &ZHANG,
-            pharmacy(&ZHANG, &[("X1", "9.00")], "0", "B3"),
-        )
-        .await,
-    );
-    let cancel = json!({"data": {"setl_id": third.setlinfo.setl_id, "mdtrt_id": "", "psn_no": ZHANG.psn_no}});
-    ok(&c.call_for("2103", &ZHANG, cancel).await);
-
-    // 200: 100 deductible + 70 pool → account 130; 50: pool 35, cash 15.
-    assert_eq!(second.setlinfo.fund_pay_sumamt, fen("35.00"));
-    let statement = |medfee: &str, fund: &str, acct: &str, cnt: u32| {
-        json!({"data": {"insutype": "310", "clr_type": "41", "setl_optins": "110105",
+    let statement = |clr_type: &str, medfee: &str, fund: &str, acct: &str, cnt: i64| {
+        json!({"data": {"insutype": "310", "clr_type": clr_type, "setl_optins": "110105",
             "stmt_begndate": "2026-11-23", "stmt_enddate": "2026-11-23", "medfee_sumamt": medfee,
             "fund_pay_sumamt": fund, "acct_pay": acct, "fixmedins_setl_cnt": cnt}})
     };
-    let good = c
-        .call("3201", statement("250.00", "105.00", "130.00", 2))
-        .await;
-    ok(&good);
-    assert_eq!(good["output"]["stmtinfo"]["stmt_rslt"], "0");
-    let bad = c
-        .call("3201", statement("259.00", "105.00", "130.00", 3))
-        .await;
-    ok(&bad);
-    assert_eq!(bad["output"]["stmtinfo"]["stmt_rslt"], "1");
-    let dscr = bad["output"]["stmtinfo"]["stmt_rslt_dscr"]
-        .as_str()
-        .unwrap();
-    assert!(
-        dscr.contains("250.00") && dscr.contains("setl_cnt 2"),
-        "{dscr}"
-    );
-    let other_day = json!({"data": {"insutype": "310", "clr_type": "41", "setl_optins": "110105",
-        "stmt_begndate": "2026-11-24", "stmt_enddate": "2026-11-24", "medfee_sumamt": "0.00",
-        "fund_pay_sumamt": "0.00", "acct_pay": Fen(0), "fixmedins_setl_cnt": "0"}});
-    let empty = c.call("3201", other_day).await;
-    assert_eq!(empty["output"]["stmtinfo"]["stmt_rslt"], "0");
+    // 200: 100 deductible + 70 pool → account 130.
+    let pharmacy_only = statement("41", "200.00", "70.00", "130.00", 1);
+    ok(&c.call("3201", pharmacy_only.clone()).await);
 
-    // An outpatient settlement counts too; cancelled by 2208 it no longer does.
+    // A visit's 2207 clears as 门诊 (11): the pharmacy group does not change.
     let mdtrt_id = visit_with_fees(&mut c, &[("X1", "10.00")], "C1").await;
     let setl_id = settle(&mut c, &mdtrt_id, "C1", "10.00").await;
     let l = c.sb.ledger();
-    let s = l.by_setl_id(&setl_id).unwrap();
-    let medfee = Fen(25_000 + s.medfee_sumamt.0).to_string();
-    let fund = Fen(10_500 + s.fund_pay_sumamt.0).to_string();
-    let acct = Fen(13_000 + s.acct_pay.0).to_string();
-    let with = c.call("3201", statement(&medfee, &fund, &acct, 3)).await;
-    assert_eq!(with["output"]["stmtinfo"]["stmt_rslt"], "0", "{with}");
+    let s = l.by_setl_id(&setl_id).unwrap().clone();
+    assert_eq!(
+        (s.clr_type.as_str(), s.clr_optins.as_str()),
+        ("11", "110105")
+    );
+    let still = c.call("3201", pharmacy_only.clone()).await;
+    assert_eq!(still["output"]["stmtinfo"]["stmt_rslt"], "0", "{still}");
+    let (medfee, fund, acct) = (
+        s.medfee_sumamt.to_string(),
+        s.fund_pay_sumamt.to_string(),
+        s.acct_pay.to_string(),
+    );
+    let visit = c
+        .call("3201", statement("11", &medfee, &fund, &acct, 1))
+        .await;
+    assert_eq!(visit["output"]["stmtinfo"]["stmt_rslt"], "0", "{visit}");
+
+    // Cancelled by 2208 the same day: with refunds included (the default) the group nets to
+    // zero over two lines; with refd_setl_flag 0 the settlement alone counts.
     ok(&c
         .call_for("2208", &ZHANG, cancel_2208(&setl_id, &mdtrt_id))
         .await);
-    let without = c
-        .call("3201", statement("250.00", "105.00", "130.00", 2))
+    let net = c
+        .call("3201", statement("11", "0.00", "0.00", "0.00", 2))
         .await;
-    assert_eq!(without["output"]["stmtinfo"]["stmt_rslt"], "0", "{without}");
+    assert_eq!(net["output"]["stmtinfo"]["stmt_rslt"], "0", "{net}");
+    let mut settlements_only = statement("11", &medfee, &fund, &acct, 1);
+    settlements_only["data"]["refd_setl_flag"] = "0".into();
+    let only = c.call("3201", settlements_only).await;
+    assert_eq!(only["output"]["stmtinfo"]["stmt_rslt"], "0", "{only}");
 }
