@@ -25,7 +25,11 @@ async fn run() {
     let counter = Counter::open().await;
     let credential = counter.credential().await;
     let mut samples = Vec::with_capacity(SALES);
+    let mut store_before = (0.0, 0.0);
     for i in 0..SALES + 20 {
+        if i == 20 {
+            store_before = counter.store_counts().await;
+        }
         let t0 = Instant::now();
         let (s, sale) = counter.post(
             "/v1/sales",
@@ -46,6 +50,7 @@ async fn run() {
             samples.push(t0.elapsed());
         }
     }
+    let store_after = counter.store_counts().await;
     samples.sort_unstable();
     let at = |q: f64| quantile(&samples, q);
     println!(
@@ -55,6 +60,11 @@ async fn run() {
         ms(at(0.99)),
         ms(at(1.0)),
         samples.len()
+    );
+    println!(
+        "  per sale {:.1} store writes in {:.1} commits",
+        (store_after.0 - store_before.0) / SALES as f64,
+        (store_after.1 - store_before.1) / SALES as f64,
     );
     assert_eq!(counter.sandbox.ledger().effective().count(), SALES + 20);
     counter.close().await;

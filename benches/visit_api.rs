@@ -4,7 +4,9 @@
 //! injected latency. Card I/O is excluded: the card is read once and its `credential_id`
 //! reused, and `settle.skip_pin_consent` (sandbox only) so consent needs no PIN. Each visit
 //! uses its own 门诊号 (the sandbox refuses a second open visit under one). Run with
-//! `cargo bench --bench visit_api` (release).
+//! `cargo bench --bench visit_api` (release); `BENCH_VISITS=n` measures n visits instead of
+//! 300. It also prints the store writes and commits per visit (from `/metrics`), which do not
+//! depend on the machine's load.
 
 use std::time::{Duration, Instant};
 
@@ -59,6 +61,7 @@ fn visit(credential: &str, n: usize) -> Value {
 async fn run() {
     let counter = Counter::open().await;
     let credential = counter.credential().await;
+    let mut store_before = (0.0, 0.0);
     let mut whole = Vec::with_capacity(VISITS);
     let mut steps: [Vec<Duration>; 3] = Default::default();
     let visits = std::env::var("BENCH_VISITS")
@@ -81,6 +84,9 @@ async fn run() {
             .await;
         assert_eq!((s, v["state"].as_str()), (200, Some("settled")), "{v}");
         let t3 = Instant::now();
+        if i + 1 == WARM_UP {
+            store_before = counter.store_counts().await;
+        }
         if i >= WARM_UP {
             whole.push(t3 - t0);
             steps[0].push(t1 - t0);
@@ -88,11 +94,15 @@ async fn run() {
             steps[2].push(t3 - t2);
         }
     }
-    for (k, chunk) in whole.chunks(100).enumerate() {
-        let mut c = chunk.to_vec();
-        c.sort_unstable();
-        eprintln!("chunk {k}: p50 {:.2}", ms(quantile(&c, 0.5)));
-    }
+    // Whether a visit gets slower as the store fills: the first and the last 100.
+    let p50_of = |d: &[Duration]| {
+        let mut d = d.to_vec();
+        d.sort_unstable();
+        ms(quantile(&d, 0.5))
+    };
+    let edge = whole.len().min(100);
+    let (first, last) = (p50_of(&whole[..edge]), p50_of(&whole[whole.len() - edge..]));
+    let store_after = counter.store_counts().await;
     for s in steps.iter_mut() {
         s.sort_unstable();
     }
@@ -106,7 +116,7 @@ async fn run() {
         );
     };
     println!(
-        "outpatient visit via the API, {} lines, card I/O excluded ({VISITS} visits after {WARM_UP} warm-up):",
+        "outpatient visit via the API, {} lines, card I/O excluded ({visits} visits after {WARM_UP} warm-up):",
         lines()
     );
     line(
@@ -116,6 +126,11 @@ async fn run() {
     line("  presettle (2206)", &steps[1]);
     line("  confirm (2207)", &steps[2]);
     line("  the whole visit", &whole);
+    println!(
+        "  p50 of the first {edge} visits {first:.2} ms, of the last {edge} {last:.2} ms; per visit {:.1} store writes in {:.1} commits",
+        (store_after.0 - store_before.0) / visits as f64,
+        (store_after.1 - store_before.1) / visits as f64,
+    );
     assert_eq!(
         counter.sandbox.ledger().effective().count(),
         visits + WARM_UP

@@ -62,6 +62,31 @@ impl Counter {
         (status, r.json::<Value>().await.unwrap())
     }
 
+    /// The store's writes and commits so far, from `/metrics`.
+    pub async fn store_counts(&self) -> (f64, f64) {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let value = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or_else(|| panic!("{name} not in /metrics"))
+        };
+        (
+            value("medsettle_store_writes_total{result=\"ok\"}"),
+            value("medsettle_store_commits_total"),
+        )
+    }
+
     /// Reads the card once: the `credential_id` every sale or visit reuses.
     pub async fn credential(&self) -> String {
         let (_, card) = self.post("/v1/card/read", json!({})).await;

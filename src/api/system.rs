@@ -162,6 +162,12 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         &[],
         s.write_latency_us_sum as f64 / 1e6,
     );
+    e.header(
+        "medsettle_store_commits_total",
+        "Store transactions committed (several writes may share one: group commit).",
+        "counter",
+    );
+    e.sample("medsettle_store_commits_total", &[], s.batches as f64);
     e.gauge(
         "medsettle_store_queue_depth",
         "Operations waiting for the store writer.",

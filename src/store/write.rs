@@ -162,6 +162,20 @@ impl Store {
         self.run(|reply| Job::AuditAnswer { answer, reply }).await
     }
 
+    /// [`Store::record_answer`] queued to the writer without waiting for its commit: the
+    /// returned future answers once it is committed. Writes are applied in order, so any write
+    /// queued after it (the sale step the answer leads to) commits with it or after it.
+    pub async fn queue_answer(
+        &self,
+        answer: AuditAnswer,
+    ) -> Result<impl std::future::Future<Output = Result<(), StoreError>> + use<>, StoreError> {
+        let rx = self
+            .queue(|reply| Job::AuditAnswer { answer, reply })
+            .await?;
+        let gone = self.gone();
+        Ok(async move { rx.await.map_err(|_| gone)? })
+    }
+
     /// Creates a sale; an id already used is [`StoreError::DuplicateSale`].
     pub async fn create_sale(&self, sale: NewSaleRow) -> Result<(), StoreError> {
         self.run(|reply| Job::SaleCreate { sale, reply }).await

@@ -201,7 +201,7 @@ impl Client {
             .queue_request(row)
             .await
             .map_err(not_sent)?;
-        let sent = self.send(&prepared).await;
+        let sent = self.send_as(&prepared, AnswerRow::Queued).await;
         if let Err(e) = recorded.await {
             tracing::warn!(infno, msgid = %prepared.msgid, error = %e, "the request's audit row was not written");
         }
@@ -269,6 +269,15 @@ impl Client {
     /// Sends a prepared request (again). Signs in first when there is no session for today.
     /// A rejected session is renewed, and the rejection returned: the caller prepares anew.
     pub async fn send(&self, prepared: &Prepared) -> Result<Exchange, UpstreamError> {
+        self.send_as(prepared, AnswerRow::Committed).await
+    }
+
+    /// [`Client::send`], the answer's audit row committed before it returns or only queued.
+    async fn send_as(
+        &self,
+        prepared: &Prepared,
+        answer_row: AnswerRow,
+    ) -> Result<Exchange, UpstreamError> {
         let sign_no = if prepared.infno == super::tx::sign::SIGN_IN {
             String::new()
         } else {
@@ -276,7 +285,7 @@ impl Client {
                 .await
                 .map_err(|e| sign_in_failed(&prepared.infno, e))?
         };
-        let result = self.exchange(prepared, &sign_no).await;
+        let result = self.exchange(prepared, &sign_no, answer_row).await;
         if let Err(e) = &result {
             if self.is_sign_in_rejection(e) {
                 tracing::warn!(infno = %prepared.infno, "the platform rejected the sign-in; signing in again");
@@ -318,7 +327,7 @@ impl Client {
         let prepared = self
             .prepare(SIGN_IN, &input, &CallOptions::default())
             .await?;
-        let exchange = self.exchange(&prepared, "").await?;
+        let exchange = self.exchange(&prepared, "", AnswerRow::Committed).await?;
         let out: SignInOutput = exchange.output()?;
         let sign_no = out.sign_no()?.to_owned();
         let platform_time = exchange
@@ -377,7 +386,9 @@ impl Client {
         let prepared = self
             .prepare(SIGN_OUT, &input, &CallOptions::default())
             .await?;
-        self.exchange(&prepared, &state.sign_no).await.map(|_| ())
+        self.exchange(&prepared, &state.sign_no, AnswerRow::Committed)
+            .await
+            .map(|_| ())
     }
 
     /// The link as `/v1/status` shows it.
@@ -434,6 +445,7 @@ impl Client {
         &self,
         prepared: &Prepared,
         sign_no: &str,
+        answer_row: AnswerRow,
     ) -> Result<Exchange, UpstreamError> {
         let body = self.render(prepared, sign_no)?;
         let headers = self.gateway_headers();
@@ -446,7 +458,7 @@ impl Client {
             Ok(HttpAnswer { status, body, .. }) => classify(*status, body),
             Err(e) => Err(e.clone()),
         };
-        self.record(prepared, &answer, &result).await;
+        self.record(prepared, &answer, &result, answer_row).await;
         let elapsed = answer.as_ref().map(|a| a.elapsed).unwrap_or_default();
         result.map(|response| Exchange {
             msgid: prepared.msgid.clone(),
@@ -479,6 +491,7 @@ impl Client {
         prepared: &Prepared,
         answer: &Result<HttpAnswer, UpstreamError>,
         result: &Result<Response, UpstreamError>,
+        answer_row: AnswerRow,
     ) {
         let outcome = match result {
             Ok(_) => AuditOutcome::Ok,
@@ -497,19 +510,33 @@ impl Client {
             Err(_) => (None, None),
         };
         let at = (self.parts.clock)();
-        let write = self
-            .parts
-            .store
-            .record_answer(AuditAnswer {
-                msgid: prepared.msgid.as_str().to_owned(),
-                http_status,
-                response,
-                outcome,
-                answered_at_ms: at.timestamp_millis(),
-            })
-            .await;
-        if let Err(e) = write {
-            tracing::error!(msgid = %prepared.msgid.as_str(), error = %e, "could not record the platform's answer");
+        let row = AuditAnswer {
+            msgid: prepared.msgid.as_str().to_owned(),
+            http_status,
+            response,
+            outcome,
+            answered_at_ms: at.timestamp_millis(),
+        };
+        let failed = |msgid: &str, e: &crate::store::StoreError| {
+            tracing::error!(msgid, error = %e, "could not record the platform's answer");
+        };
+        match answer_row {
+            AnswerRow::Committed => {
+                if let Err(e) = self.parts.store.record_answer(row).await {
+                    failed(prepared.msgid.as_str(), &e);
+                }
+            }
+            AnswerRow::Queued => match self.parts.store.queue_answer(row).await {
+                Ok(committed) => {
+                    let msgid = prepared.msgid.as_str().to_owned();
+                    tokio::spawn(async move {
+                        if let Err(e) = committed.await {
+                            failed(&msgid, &e);
+                        }
+                    });
+                }
+                Err(e) => failed(prepared.msgid.as_str(), &e),
+            },
         }
         let elapsed_ms = answer
             .as_ref()
@@ -533,6 +560,17 @@ impl Client {
             }
         }
     }
+}
+
+/// Whether an exchange waits for its answer's audit row to commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AnswerRow {
+    /// Committed before the answer is returned: money-moving requests (upstream.md: store the
+    /// whole answer first) and sign-in.
+    Committed,
+    /// Queued to the writer, committed with the next write the caller makes (the sale step
+    /// the answer leads to) or on its own soon after: requests that move no money.
+    Queued,
 }
 
 /// The per-request envelope fields of one attempt.
