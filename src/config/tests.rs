@@ -283,6 +283,50 @@ fn a_sandbox_platform_may_use_plain_http_when_allowed() {
 }
 
 #[test]
+fn file_transfers_take_their_encoding_and_own_paths() {
+    let base = format!(
+        "{MINIMAL}\n[upstream]\nbase_url = \"http://127.0.0.1:9100/\"\nallow_plain_http = true\n"
+    );
+    let u = Config::parse(&base).unwrap().upstream.unwrap();
+    assert_eq!(
+        u.file_in_encoding,
+        crate::config::upstream::InEncoding::Base64
+    );
+    assert_eq!(
+        u.url_for("9101"),
+        "http://127.0.0.1:9100/fsi/api/rsfComIfsService/callService"
+    );
+    let text = format!(
+        "{base}file_in_encoding = \"bytes\"\npaths = {{ \"9101\" = \"/fsi/api/fileupload/upload\", \"9102\" = \"/fsi/api/fileupload/download\" }}\n"
+    );
+    let u = Config::parse(&text).unwrap().upstream.unwrap();
+    assert_eq!(
+        u.file_in_encoding,
+        crate::config::upstream::InEncoding::Bytes
+    );
+    assert_eq!(
+        u.url_for("9101"),
+        "http://127.0.0.1:9100/fsi/api/fileupload/upload"
+    );
+    assert_eq!(
+        u.url_for("9102"),
+        "http://127.0.0.1:9100/fsi/api/fileupload/download"
+    );
+    assert!(u.url_for("3202").ends_with("/callService"));
+    for bad in [
+        "paths = { \"9101\" = \"fsi/upload\" }",
+        "paths = { \"91-01\" = \"/x\" }",
+        "file_in_encoding = \"hex\"",
+    ] {
+        let err = Config::parse(&format!("{base}{bad}\n")).unwrap_err();
+        assert!(
+            err.first_key().is_some_and(|k| k.starts_with("upstream.")),
+            "{bad}: {err:?}"
+        );
+    }
+}
+
+#[test]
 fn pharmacy_node_names_and_insutype_preference_are_checked() {
     let ok = format!(
         "{MINIMAL}\n[settle]\npharmacy_input_node = \"data\"\npharmacy_detail_node = \"feedetail\"\n\

@@ -3,6 +3,7 @@
 //! type, gateway headers, TLS material) is here, not in code. The section is optional: without
 //! it the terminal has no platform (card sales may still be stored, per the offline rules).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::SecretRef;
 
 pub use medsettle_nhsa::signing::SignType;
+pub use medsettle_nhsa::tx::statement::InEncoding;
 
 /// The optional gateway signature headers (`x-tif-*`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -91,6 +93,23 @@ pub struct UpstreamConfig {
     /// Allow `http://` (sandbox, lab). Default false: production is TLS only.
     #[serde(default)]
     pub allow_plain_http: bool,
+    /// How 9101 carries the 3202 detail ZIP in `fsUploadIn.in`: `base64` (default) or `bytes`
+    /// (a JSON array of byte values). Public clients do both (upstream.md "Uncertain").
+    #[serde(default)]
+    pub file_in_encoding: InEncoding,
+    /// A path per infno where it differs from `path`, e.g. the file transfers
+    /// `{ "9101" = "/fsi/api/fileupload/upload", "9102" = "/fsi/api/fileupload/download" }`.
+    /// Default: none (every request on `path`).
+    #[serde(default)]
+    pub paths: BTreeMap<String, String>,
+}
+
+impl UpstreamConfig {
+    /// `base_url` + the path of `infno` (its own from `paths`, else `path`).
+    pub fn url_for(&self, infno: &str) -> String {
+        let path = self.paths.get(infno).unwrap_or(&self.path);
+        format!("{}{path}", self.base_url.trim_end_matches('/'))
+    }
 }
 
 fn default_path() -> String {
@@ -216,6 +235,19 @@ impl UpstreamConfig {
         }
         if self.tif.as_ref().is_some_and(|t| t.paasid.is_empty()) {
             bad("tif", "paasid must not be empty".into());
+        }
+        for (infno, path) in &self.paths {
+            let infno_ok =
+                (4..=5).contains(&infno.len()) && infno.bytes().all(|b| b.is_ascii_alphanumeric());
+            if !infno_ok {
+                bad(
+                    "paths",
+                    format!("{infno:?} is not an infno (4-5 letters or digits)"),
+                );
+            }
+            if !path.starts_with('/') {
+                bad("paths", format!("the path of {infno} must start with '/'"));
+            }
         }
         out
     }

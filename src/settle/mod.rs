@@ -11,6 +11,7 @@ mod book;
 mod cashier;
 mod clinic;
 mod consent;
+pub mod detail;
 pub mod doubt;
 pub mod engine;
 pub mod error;

@@ -19,6 +19,7 @@ use super::tx::pharmacy::PharmacyInput;
 use super::tx::query::{SettlementQuery, SettlementQueryInput};
 use super::tx::reverse::{REVERSAL, ReconcileInput, ReversalInput, StmtInfo};
 use super::tx::settle::Settlement;
+use super::tx::statement::{DetailReconcileInput, DownloadInput, FileInfo, UploadInput};
 
 fn for_person(insuplc_admdvs: &str) -> CallOptions {
     CallOptions {
@@ -109,6 +110,24 @@ impl Client {
     /// 3201 daily totals.
     pub async fn reconcile(&self, input: &ReconcileInput) -> Result<StmtInfo, UpstreamError> {
         (self as &dyn Platform).reconcile(input).await
+    }
+
+    /// 9101 file upload.
+    pub async fn upload_file(&self, input: &UploadInput) -> Result<FileInfo, UpstreamError> {
+        (self as &dyn Platform).upload_file(input).await
+    }
+
+    /// 3202 detail reconciliation.
+    pub async fn detail_reconcile(
+        &self,
+        input: &DetailReconcileInput,
+    ) -> Result<FileInfo, UpstreamError> {
+        (self as &dyn Platform).detail_reconcile(input).await
+    }
+
+    /// 9102 file download: the ZIP.
+    pub async fn download_file(&self, input: &DownloadInput) -> Result<Vec<u8>, UpstreamError> {
+        (self as &dyn Platform).download_file(input).await
     }
 }
 

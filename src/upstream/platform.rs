@@ -23,6 +23,10 @@ use super::tx::pharmacy::{PHARMACY_PRESETTLE, PharmacyInput};
 use super::tx::query::{SETTLEMENT_QUERY, SettlementQuery, SettlementQueryInput};
 use super::tx::reverse::{RECONCILE, ReconcileInput, ReconcileOutput, StmtInfo};
 use super::tx::settle::Settlement;
+use super::tx::statement::{
+    DETAIL_RECONCILE, DetailReconcileInput, DownloadInput, FILE_DOWNLOAD, FILE_UPLOAD, FileAnswer,
+    FileInfo, UploadInput, detail_reconcile_answer, download_answer, upload_answer,
+};
 use crate::qr::evoucher::{BusinessType, EVoucherCode};
 
 /// The national platform and its e-voucher service.
@@ -71,6 +75,24 @@ pub trait Platform: Send + Sync {
         input: &'a SettlementQueryInput,
         insuplc_admdvs: &'a str,
     ) -> BoxFuture<'a, Result<SettlementQuery, UpstreamError>>;
+
+    /// A file transfer (9101 upload, 9102 download): moves no money, and its answer may be the
+    /// file itself rather than an envelope (upstream.md: 9102 answers "the file itself"). The
+    /// contract allows these their own paths (`…/fsi/api/fileupload/upload`, `…/download`).
+    ///
+    /// The default goes through [`Platform::call`]: the main path, envelope answers only (a
+    /// 9102 that answers with the bare ZIP cannot be read that way). An implementation that can
+    /// post to a per-infno path and keep a non-JSON body overrides it.
+    fn transfer<'a>(
+        &'a self,
+        infno: &'a str,
+        input: Value,
+    ) -> BoxFuture<'a, Result<FileAnswer, UpstreamError>> {
+        Box::pin(async move {
+            let x = self.call(infno, input, &CallOptions::default()).await?;
+            Ok(FileAnswer::Envelope(x.response))
+        })
+    }
 }
 
 /// [`Platform::settlement_query`] on [`Platform::call`], shared by the implementations.
@@ -160,6 +182,32 @@ impl dyn Platform + '_ {
             .await?
             .output()?;
         Ok(out.stmtinfo)
+    }
+
+    /// 9101 file upload: where the platform keeps the file (`file_qury_no`, required).
+    pub async fn upload_file(&self, input: &UploadInput) -> Result<FileInfo, UpstreamError> {
+        match self.transfer(FILE_UPLOAD, to_input(input)?).await? {
+            FileAnswer::Envelope(r) => upload_answer(&r.output),
+            FileAnswer::Bytes(_) => Err(UpstreamError::Protocol {
+                detail: "9101 answered with a file, not an envelope".into(),
+            }),
+        }
+    }
+
+    /// 3202 detail reconciliation of an uploaded file: where its result lies (`fileinfo`).
+    pub async fn detail_reconcile(
+        &self,
+        input: &DetailReconcileInput,
+    ) -> Result<FileInfo, UpstreamError> {
+        let x = self
+            .call(DETAIL_RECONCILE, to_input(input)?, &CallOptions::default())
+            .await?;
+        detail_reconcile_answer(&x.response.output)
+    }
+
+    /// 9102 file download: the ZIP, whichever of the answer shapes carried it.
+    pub async fn download_file(&self, input: &DownloadInput) -> Result<Vec<u8>, UpstreamError> {
+        download_answer(&self.transfer(FILE_DOWNLOAD, to_input(input)?).await?)
     }
 }
 

@@ -28,6 +28,7 @@ use super::msgid_source::MsgIdSource;
 use super::platform::Platform;
 use super::tx::evoucher::{EcIdentity, classify_ec};
 use super::tx::query::{SettlementQuery, SettlementQueryInput};
+use super::tx::statement::{FileAnswer, classify_file};
 use crate::qr::evoucher::{BusinessType, EVoucherCode};
 use crate::store::{AuditAnswer, AuditOutcome, AuditRequest, Store};
 
@@ -52,6 +53,9 @@ pub enum Answer {
     /// The request left; its answer (this body) is held until the gate is notified, while the
     /// caller may give up. [`ScriptedPlatform::holding`] resolves once it is held.
     Held(Value, Arc<Notify>),
+    /// A body that is not an envelope: the file itself, as 9102 answers. Only for requests sent
+    /// through [`Platform::transfer`]; anything else receiving it fails the test.
+    File(Vec<u8>),
 }
 
 impl Answer {
@@ -266,6 +270,9 @@ impl ScriptedPlatform {
                 Some(b)
             }
             Answer::Lost => None,
+            Answer::File(_) => {
+                panic!("scripted platform: a file answer to a request not sent as a transfer")
+            }
             Answer::Unreachable => {
                 return Err(UpstreamError::Unreachable {
                     detail: "scripted: unreachable".into(),
@@ -448,6 +455,31 @@ impl Platform for ScriptedPlatform {
             input,
             insuplc_admdvs,
         ))
+    }
+
+    /// Like `call`; a scripted [`Answer::File`] comes back as the bare body, any other answer
+    /// is sorted exactly as the client sorts a file request's answer.
+    fn transfer<'a>(
+        &'a self,
+        infno: &'a str,
+        input: Value,
+    ) -> BoxFuture<'a, Result<FileAnswer, UpstreamError>> {
+        Box::pin(async move {
+            let p = self
+                .prepare_now(infno, input, &CallOptions::default())
+                .await?;
+            match self.take(Self::sent_of(&p, false)) {
+                Answer::File(bytes) => {
+                    let shown = json!({ "file_bytes": bytes.len() });
+                    self.audit_answer(&p, Some(&shown), &Ok(())).await;
+                    classify_file(200, &bytes)
+                }
+                answer => {
+                    let body = self.answer(Some(&p), answer).await?;
+                    classify_file(200, body.to_string().as_bytes())
+                }
+            }
+        })
     }
 }
 

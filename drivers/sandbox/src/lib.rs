@@ -3,7 +3,7 @@
 //!
 //! [`start`] loads the persons (`fixtures/persons/*.json`), binds, and serves the protocol
 //! endpoint (9001/9002, 1101, 2101–2103, the outpatient 2201–2208 with 2203A, 2601, 3201,
-//! 5201, 5203), the e-voucher
+//! 5201, 5203; 3202 with its files 9101/9102, also on the file paths), the e-voucher
 //! `ec.query` endpoint and loopback `/admin/*` endpoints, until [`Sandbox::shutdown`]. State
 //! is in memory; [`Sandbox::ledger`] snapshots it. [`FaultRule`]s make it slow, silent or
 //! wrong on purpose. A request whose `sign_no` is unknown, signed out or from another CST day
@@ -48,6 +48,7 @@ pub use ledger::{
 pub use persons::Person;
 pub use protocol::SIGN_IN_INVALID;
 pub use shapes::AnswerShapes;
+pub use tx::detail::{Injected, UploadRecord};
 
 use state::State;
 
@@ -57,6 +58,8 @@ pub(crate) struct Shared {
     pub(crate) state: Mutex<State>,
     pub(crate) issuer: Issuer,
     pub(crate) holds: fault::Holds,
+    /// 9101 uploads and 3202 results (`tx/detail.rs`); locked after `state`, never before.
+    pub(crate) files: Mutex<tx::detail::Files>,
 }
 
 impl Shared {
@@ -135,6 +138,7 @@ pub async fn start(config: SandboxConfig) -> Result<Sandbox, SandboxError> {
         config,
         issuer,
         holds: fault::Holds::default(),
+        files: Mutex::default(),
     });
     let (stop, stopped) = watch::channel(false);
     let task = tokio::spawn(server::serve(listener, shared.clone(), stopped));

@@ -83,13 +83,25 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>) {
     }
 }
 
-/// The route table: the protocol path, the e-voucher path, then the admin routes.
+/// The route table: the file requests (9101/3202/9102, on the file paths or the protocol path;
+/// `tx/detail.rs`), the protocol path, the e-voucher path, then the admin routes.
 async fn route(shared: Arc<Shared>, kill: Kill, req: Request<Incoming>) -> Response {
     let (parts, body) = req.into_parts();
     let Ok(body) = body.collect().await.map(|b| b.to_bytes()) else {
         return respond(StatusCode::BAD_REQUEST, "text/plain", "unreadable body");
     };
     let path = parts.uri.path();
+    if parts.method == Method::POST
+        && crate::tx::detail::is_file_request(path, &shared.config.path, &body)
+    {
+        if let Some(refusal) = gateway_refusal(&shared, &parts.headers) {
+            return refusal;
+        }
+        return crate::tx::detail::endpoint(&shared, &body);
+    }
+    if parts.method == Method::POST && path == "/admin/settlements" {
+        return crate::tx::detail::admin_inject(&shared, &body);
+    }
     if path == shared.config.path || path == shared.config.ec_path {
         if parts.method != Method::POST {
             return respond(StatusCode::METHOD_NOT_ALLOWED, "text/plain", "POST only");

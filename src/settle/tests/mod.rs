@@ -7,6 +7,7 @@
 
 mod cancel;
 mod confirm;
+mod detail;
 mod doubt;
 mod mismatch;
 mod offline;

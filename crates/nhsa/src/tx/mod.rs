@@ -13,4 +13,5 @@ pub mod query;
 pub mod reverse;
 pub mod settle;
 pub mod sign;
+pub mod statement;
 pub mod visit;

@@ -3,6 +3,7 @@
 //! (`Err(err_msg)`, answered as `infcode -1`) never leaves a partial effect.
 
 mod cancel;
+pub(crate) mod detail;
 mod fees;
 mod fields;
 mod outpatient;

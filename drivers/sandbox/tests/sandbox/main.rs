@@ -4,6 +4,7 @@
 mod support;
 
 mod answers;
+mod detail;
 mod envelope;
 mod evoucher;
 mod faults;
