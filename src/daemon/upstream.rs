@@ -119,6 +119,11 @@ pub fn build(
     Ok(Client::new(ClientParts {
         transport,
         url: format!("{}{}", up.base_url.trim_end_matches('/'), up.path),
+        urls: up
+            .paths
+            .keys()
+            .map(|infno| (infno.clone(), up.url_for(infno)))
+            .collect(),
         ec_url: up.ec_url.clone(),
         ec_who: who(config, &terminal),
         sign_in_identity: (terminal.opter.clone(), mac, ip),

@@ -13,6 +13,7 @@
 //! when the platform rejects the `sign_no`. Logs carry infno, msgid, outcome and timings only;
 //! bodies (which carry personal data) go to the audit table, never to the log.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -29,6 +30,7 @@ use super::session::{LinkStatus, Session, SessionState};
 use super::signing::{Cainfo, RequestSigner, signed_message};
 use super::tif::TifHeaders;
 use super::transport::{HttpAnswer, Transport};
+use super::tx::statement::{FileAnswer, classify_file};
 use crate::secret::Secret;
 use crate::store::{AuditAnswer, AuditOutcome, AuditRequest, Store, StoreError};
 
@@ -40,6 +42,9 @@ pub struct ClientParts {
     pub transport: Transport,
     /// `base_url + path`.
     pub url: String,
+    /// `base_url + path` of the infnos with their own path (`upstream.paths`: the file
+    /// transfers 9101/9102 in some provinces).
+    pub urls: BTreeMap<String, String>,
     pub ec_url: Option<String>,
     /// Who asks `ec.query` (institution, operator, device).
     pub ec_who: super::tx::evoucher::EcClient,
@@ -447,24 +452,84 @@ impl Client {
         sign_no: &str,
         answer_row: AnswerRow,
     ) -> Result<Exchange, UpstreamError> {
-        let body = self.render(prepared, sign_no)?;
-        let headers = self.gateway_headers();
-        let answer = self
-            .parts
-            .transport
-            .post_json(&self.parts.url, &headers, body)
-            .await;
+        let answer = self.post(prepared, sign_no).await;
         let result = match &answer {
             Ok(HttpAnswer { status, body, .. }) => classify(*status, body),
             Err(e) => Err(e.clone()),
         };
-        self.record(prepared, &answer, &result, answer_row).await;
+        self.record(
+            prepared,
+            &answer,
+            &result.as_ref().map(|_| ()).map_err(Clone::clone),
+            answer_row,
+        )
+        .await;
         let elapsed = answer.as_ref().map(|a| a.elapsed).unwrap_or_default();
         result.map(|response| Exchange {
             msgid: prepared.msgid.clone(),
             response,
             elapsed,
         })
+    }
+
+    /// Renders and posts one attempt to the URL of its infno.
+    async fn post(&self, prepared: &Prepared, sign_no: &str) -> Result<HttpAnswer, UpstreamError> {
+        let body = self.render(prepared, sign_no)?;
+        let headers = self.gateway_headers();
+        let url = self
+            .parts
+            .urls
+            .get(&prepared.infno)
+            .unwrap_or(&self.parts.url);
+        self.parts.transport.post_json(url, &headers, body).await
+    }
+
+    /// A file transfer (9101, 9102): moves no money, goes to the infno's own path when it has
+    /// one, and an answer that is the file itself (9102) comes back as bytes instead of being
+    /// read as an envelope. A rejected session is renewed and the request repeated once under
+    /// a new msgid, as for [`Client::call`].
+    pub async fn transfer(&self, infno: &str, input: &Value) -> Result<FileAnswer, UpstreamError> {
+        match self.transfer_once(infno, input).await {
+            Err(e) if self.is_sign_in_rejection(&e) => self.transfer_once(infno, input).await,
+            other => other,
+        }
+    }
+
+    async fn transfer_once(&self, infno: &str, input: &Value) -> Result<FileAnswer, UpstreamError> {
+        let (prepared, row) = self
+            .unrecorded(infno, input, &CallOptions::default())
+            .await?;
+        let recorded = self
+            .parts
+            .store
+            .queue_request(row)
+            .await
+            .map_err(not_sent)?;
+        let sign_no = self
+            .ensure_signed_in()
+            .await
+            .map_err(|e| sign_in_failed(infno, e))?;
+        let answer = self.post(&prepared, &sign_no).await;
+        let result = match &answer {
+            Ok(HttpAnswer { status, body, .. }) => classify_file(*status, body),
+            Err(e) => Err(e.clone()),
+        };
+        self.record(
+            &prepared,
+            &answer,
+            &result.as_ref().map(|_| ()).map_err(Clone::clone),
+            AnswerRow::Committed,
+        )
+        .await;
+        if let Err(e) = &result
+            && self.is_sign_in_rejection(e)
+        {
+            self.session.invalidate(&sign_no).await;
+        }
+        if let Err(e) = recorded.await {
+            tracing::warn!(infno, msgid = %prepared.msgid, error = %e, "the request's audit row was not written");
+        }
+        result
     }
 
     /// The gateway (`x-tif-*`) headers for one request, empty when not configured.
@@ -490,7 +555,7 @@ impl Client {
         &self,
         prepared: &Prepared,
         answer: &Result<HttpAnswer, UpstreamError>,
-        result: &Result<Response, UpstreamError>,
+        result: &Result<(), UpstreamError>,
         answer_row: AnswerRow,
     ) {
         let outcome = match result {

@@ -276,4 +276,12 @@ impl Platform for Client {
     ) -> BoxFuture<'a, Result<SettlementQuery, UpstreamError>> {
         Box::pin(settlement_query_via_call(self, input, insuplc_admdvs))
     }
+
+    fn transfer<'a>(
+        &'a self,
+        infno: &'a str,
+        input: Value,
+    ) -> BoxFuture<'a, Result<FileAnswer, UpstreamError>> {
+        Box::pin(async move { Client::transfer(self, infno, &input).await })
+    }
 }

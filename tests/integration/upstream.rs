@@ -1125,3 +1125,62 @@ async fn cli_person_from_the_card_in_the_reader() {
     assert_eq!(sandbox.ledger().request_count("1101"), 1);
     sandbox.shutdown().await;
 }
+
+/// 3202 over the real client: 9101/9102 on the protocol path or on their own paths, `in` as
+/// base64 or a byte array, 9102 answered with the bare ZIP; the settlement the sandbox books
+/// behind the terminal's back is reported as the platform's only.
+#[tokio::test]
+async fn detail_reconciliation_finds_a_platform_only_settlement() {
+    use medsettle::settle::detail::{DetailClass, DetailGroup, DetailOptions, reconcile_detail};
+    use medsettle::upstream::tx::statement::InEncoding;
+    let own_paths = "file_in_encoding = \"bytes\"\npaths = { \"9101\" = \"/fsi/api/fileupload/upload\", \
+                     \"9102\" = \"/fsi/api/fileupload/download\" }\n";
+    for (extra, encoding) in [("", InEncoding::Base64), (own_paths, InEncoding::Bytes)] {
+        let rig = rig_with(SandboxConfig::default(), extra).await;
+        let code = rig.terminal.config().terminal.fixmedins_code.clone();
+        let day = time::format_date(time::cst_day(rig.now()));
+        rig.sandbox.inject_settlement(medsettle_sandbox::Injected {
+            setl_id: "SETL-FOREIGN".into(),
+            mdtrt_id: "M-FOREIGN".into(),
+            psn_no: ZHANGSAN_PSN.into(),
+            insutype: "310".into(),
+            fixmedins_code: code.clone(),
+            day: day.clone(),
+            medfee_sumamt: Fen(5_500),
+            fund_pay_sumamt: Fen(3_000),
+            acct_pay: Fen(500),
+            msgid: String::new(),
+            clr_type: "41".into(),
+            clr_optins: REGION.into(),
+        });
+        let group = DetailGroup {
+            setl_optins: REGION.into(),
+            clr_type: "41".into(),
+            begin: day.clone(),
+            end: day,
+        };
+        let options = DetailOptions {
+            fixmedins_code: code,
+            in_encoding: rig.terminal.config().upstream.unwrap().file_in_encoding,
+            result_lists_all: true,
+        };
+        assert_eq!(options.in_encoding, encoding);
+        let report = reconcile_detail(rig.client.as_ref(), &group, &[], &options, rig.now())
+            .await
+            .unwrap();
+        let found: Vec<_> = report
+            .differences()
+            .map(|e| (e.class, e.setl_id.as_str()))
+            .collect();
+        assert_eq!(found, [(DetailClass::PlatformOnly, "SETL-FOREIGN")]);
+        let uploads = rig.sandbox.detail_uploads();
+        let expected = if encoding == InEncoding::Bytes {
+            "bytes"
+        } else {
+            "base64"
+        };
+        assert_eq!(uploads.len(), 1);
+        assert_eq!(uploads[0].encoding, expected);
+        rig.close().await;
+    }
+}

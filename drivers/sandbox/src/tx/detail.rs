@@ -100,6 +100,11 @@ pub struct Injected {
     pub acct_pay: Fen,
     #[serde(default)]
     pub msgid: String,
+    /// 清算类别 (`41` when empty).
+    #[serde(default)]
+    pub clr_type: String,
+    /// 清算经办机构: the 3201/3202 `setl_optins` it counts under.
+    pub clr_optins: String,
 }
 
 impl Sandbox {
@@ -147,8 +152,17 @@ fn inject(state: &mut State, s: Injected) {
         deductible_used: Fen(0),
         cap_used: Fen(0),
         status: SettlementStatus::Effective,
+        setl_time: format!("{} 12:00:00", s.day),
         day: s.day,
         cancel_msgid: None,
+        clr_type: if s.clr_type.is_empty() {
+            "41".to_owned()
+        } else {
+            s.clr_type
+        },
+        clr_optins: s.clr_optins,
+        cancel_time: None,
+        cancel_day: None,
     });
 }
 
@@ -403,33 +417,35 @@ fn ledger_lines<'a>(
     fixmedins_code: &str,
     begin: NaiveDate,
     end: NaiveDate,
-    _setl_optins: &str,
-    _clr_type: &str,
+    setl_optins: &str,
+    clr_type: &str,
 ) -> Vec<Counted<'a>> {
+    let within = |day: &str| {
+        NaiveDate::parse_from_str(day, "%Y-%m-%d").is_ok_and(|d| begin <= d && d <= end)
+    };
     let mut out = Vec::new();
     for s in state.settlements.iter().filter(|s| {
         s.fixmedins_code == fixmedins_code
-            && NaiveDate::parse_from_str(&s.day, "%Y-%m-%d").is_ok_and(|d| begin <= d && d <= end)
-        // Plugs in here once `SettlementRecord` carries the answer's `clr_optins` and
-        // `clr_type`: `&& s.clr_optins == setl_optins && (clr_type.is_empty() || s.clr_type ==
-        // clr_type)`. Until then every settlement of the institution and period counts.
+            && s.clr_optins == setl_optins
+            && (clr_type.is_empty() || s.clr_type == clr_type)
     }) {
-        match s.status {
-            SettlementStatus::Effective => out.push(Counted {
+        if s.status == SettlementStatus::Reversed {
+            continue;
+        }
+        // A settlement counts on its own day, its cancellation on the cancellation's (as 3201).
+        if within(&s.day) {
+            out.push(Counted {
                 record: s,
                 refund: false,
-            }),
-            SettlementStatus::Cancelled => {
-                out.push(Counted {
-                    record: s,
-                    refund: false,
-                });
-                out.push(Counted {
-                    record: s,
-                    refund: true,
-                });
-            }
-            SettlementStatus::Reversed => {}
+            });
+        }
+        if s.status == SettlementStatus::Cancelled
+            && within(s.cancel_day.as_deref().unwrap_or(&s.day))
+        {
+            out.push(Counted {
+                record: s,
+                refund: true,
+            });
         }
     }
     out

@@ -161,6 +161,8 @@ async fn reconcile_finds_each_difference_and_the_injected_settlement() {
         fund_pay_sumamt: fen("30.00"),
         acct_pay: fen("5.00"),
         msgid: String::new(),
+        clr_type: "41".into(),
+        clr_optins: "110105".into(),
     });
     // The terminal knows s1 (with a wrong account amount), s2 without its cancellation, and a
     // sale the platform never had.
