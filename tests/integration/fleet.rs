@@ -657,3 +657,93 @@ async fn a_daemon_with_a_fleet_shows_it_on_the_status_page_and_in_metrics() {
     assert!(s["fleet"].is_null());
     daemon.shutdown().await;
 }
+
+/// A CA and a server certificate for `localhost` it signed: (CA PEM, certificate PEM, key PEM).
+fn pki() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+/// `options` with TLS to `url`, trusting the CA `ca_pem`, written into `dir` under `name`.
+fn tls_options(
+    dir: &std::path::Path,
+    options: &FleetOptions,
+    name: &str,
+    url: &str,
+    ca_pem: &str,
+    require: bool,
+) -> FleetOptions {
+    std::fs::write(dir.join(format!("{name}-url")), url).unwrap();
+    std::fs::write(dir.join(format!("{name}-ca.pem")), ca_pem).unwrap();
+    FleetOptions {
+        url: SecretRef::File(dir.join(format!("{name}-url"))),
+        tls: Some(medsettle::fleet::TlsOptions {
+            ca_file: Some(dir.join(format!("{name}-ca.pem"))),
+            require,
+        }),
+        ..options.clone()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ledger_connection_uses_tls_when_configured_and_checks_the_server() {
+    let (ca, cert, key) = pki();
+    let pg = Postgres::start_tls(&cert, &key);
+    let dir = tempfile::tempdir().unwrap();
+    let base = options_in(dir.path(), &pg, "T0001");
+    let url = pg.url().replace("127.0.0.1", "localhost");
+    let ssl_in_use = |ledger: Ledger| async move {
+        let row = ledger
+            .client()
+            .query_one(
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+                &[],
+            )
+            .await
+            .unwrap();
+        row.get::<_, bool>(0)
+    };
+    // TLS, the server's certificate checked against the configured CA.
+    let o = tls_options(dir.path(), &base, "good", &url, &ca, true);
+    assert!(ssl_in_use(Ledger::connect(&o, None).await.unwrap()).await);
+    // A certificate from another CA is refused, whatever `require` says.
+    let (other_ca, _, _) = pki();
+    for require in [true, false] {
+        let o = tls_options(dir.path(), &base, "other", &url, &other_ca, require);
+        let e = Ledger::connect(&o, None).await.err().expect("refused");
+        assert!(
+            matches!(e, medsettle::fleet::FleetError::Postgres(_)),
+            "{e}"
+        );
+    }
+    // Without [fleet.postgres.tls] the same server is reached in plain text (loopback only).
+    assert!(!ssl_in_use(Ledger::connect(&base, None).await.unwrap()).await);
+    // A server without TLS: refused when TLS is required, plain text when only preferred.
+    let plain = Postgres::start_new();
+    let plain_url = plain.url().replace("127.0.0.1", "localhost");
+    let o = tls_options(dir.path(), &base, "plain", &plain_url, &ca, true);
+    assert!(Ledger::connect(&o, None).await.is_err());
+    let o = tls_options(dir.path(), &base, "prefer", &plain_url, &ca, false);
+    assert!(!ssl_in_use(Ledger::connect(&o, None).await.unwrap()).await);
+    // A CA file holding no certificate is a configuration error, named as such.
+    let o = tls_options(
+        dir.path(),
+        &base,
+        "empty",
+        &url,
+        "not a certificate\n",
+        true,
+    );
+    let e = Ledger::connect(&o, None).await.err().expect("refused");
+    assert!(matches!(e, medsettle::fleet::FleetError::Ca { .. }), "{e}");
+    assert!(!e.is_retryable());
+}

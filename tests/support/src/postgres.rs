@@ -28,12 +28,24 @@ pub struct Postgres {
     /// `Some((uid, gid))` when the binaries run as another user (we are root).
     run_as: Option<(u32, u32)>,
     running: bool,
+    /// The server offers TLS with `server.crt`/`server.key` in its directory.
+    tls: bool,
 }
 
 impl Postgres {
     /// Creates and starts a cluster with the database [`DATABASE`]. Panics with the server's
     /// log when PostgreSQL is missing or does not start (run `scripts/bootstrap`).
     pub fn start_new() -> Postgres {
+        Postgres::start_with(None)
+    }
+
+    /// [`Postgres::start_new`] with TLS offered (plain text still accepted): the server's
+    /// certificate chain and key, PEM.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> Postgres {
+        Postgres::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> Postgres {
         let bin = bin_dir().unwrap_or_else(|| {
             panic!(
                 "no PostgreSQL server binaries under /usr/lib/postgresql/*/bin: \
@@ -53,12 +65,25 @@ impl Postgres {
         if let Some((uid, gid)) = run_as {
             std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid)).unwrap();
         }
+        // The key must belong to the server's user and be readable by it alone.
+        if let Some((cert, key)) = tls {
+            use std::os::unix::fs::PermissionsExt;
+            for (name, pem, mode) in [("server.crt", cert, 0o644), ("server.key", key, 0o600)] {
+                let path = dir.path().join(name);
+                std::fs::write(&path, pem).unwrap();
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+                if let Some((uid, gid)) = run_as {
+                    std::os::unix::fs::chown(&path, Some(uid), Some(gid)).unwrap();
+                }
+            }
+        }
         let mut pg = Postgres {
             dir,
             bin,
             port: 0,
             run_as,
             running: false,
+            tls: tls.is_some(),
         };
         let data = pg.data_dir();
         pg.run_ok(
@@ -187,12 +212,18 @@ impl Postgres {
 
     fn try_start(&mut self) -> bool {
         let data = self.data_dir();
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
              -c shared_buffers=16MB -c max_connections=60",
             self.port,
             self.dir.path().display()
         );
+        if self.tls {
+            let d = self.dir.path().display();
+            options.push_str(&format!(
+                " -c ssl=on -c ssl_cert_file={d}/server.crt -c ssl_key_file={d}/server.key"
+            ));
+        }
         let out = self.run(
             "pg_ctl",
             &[
