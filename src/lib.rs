@@ -5,7 +5,7 @@
 //! configuration (`config`), the SQLite store (`store`), the local API (`api`), the card
 //! application as pure code (`card`), credential validation (`credential`), QR credentials
 //! (`qr`: camera-frame decoding, e-SSC verification, e-voucher syntax) and logging with PII
-//! masking (`telemetry`). Edges to hardware and the network live in the `drivers/` crates.
+//! masking (`telemetry`), and the optional fleet ledger on PostgreSQL (`fleet`). Edges to hardware and the network live in the `drivers/` crates.
 #![forbid(unsafe_code)]
 
 /// mimalloc instead of glibc's malloc: a sale step builds and drops many small JSON values
@@ -29,6 +29,7 @@ pub mod error {
     pub use medsettle_base::UserFacing;
 }
 pub mod events;
+pub mod fleet;
 pub mod qr;
 pub mod secret;
 pub mod services;

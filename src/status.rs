@@ -1,6 +1,7 @@
 //! The status board: the health of each component (store, API, readers, camera,
 //! upstream, queue) and the alarms an operator must see, shared by everything that reports and
-//! everything that shows (`/v1/status`, `/metrics`, systemd STATUS lines, the status page).
+//! everything that shows (`/v1/status`, `/metrics`, systemd STATUS lines, the status page),
+//! and the fleet section the fleet ledger's heartbeat leaves for the status page.
 //!
 //! Components overwrite their own entry; alarms are raised and cleared by code. Every change
 //! bumps a version on a watch channel so live views can follow. Holds no personal data.
@@ -69,6 +70,7 @@ pub enum Phase {
 struct Inner {
     components: BTreeMap<String, Component>,
     alarms: BTreeMap<String, Alarm>,
+    fleet: Option<serde_json::Value>,
 }
 
 /// Shared status of the whole daemon.
@@ -98,6 +100,9 @@ pub struct Snapshot {
     pub components: BTreeMap<String, Component>,
     /// Active alarms, oldest first.
     pub alarms: Vec<Alarm>,
+    /// The fleet as the ledger last showed it (terminals, outbox lag, reconciliations), when
+    /// `[fleet]` is configured and the ledger answered at least once (`fleet::FleetView`).
+    pub fleet: Option<serde_json::Value>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -161,6 +166,17 @@ impl StatusBoard {
         removed
     }
 
+    /// Replaces the fleet section (the drain's heartbeat refreshes it).
+    pub fn set_fleet(&self, view: serde_json::Value) {
+        if let Ok(mut inner) = self.inner.write() {
+            if inner.fleet.as_ref() == Some(&view) {
+                return;
+            }
+            inner.fleet = Some(view);
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+
     /// Moves the daemon to `phase`.
     pub fn set_phase(&self, phase: Phase) {
         self.phase.send_replace(phase);
@@ -186,6 +202,7 @@ impl StatusBoard {
             phase: self.phase(),
             components: inner.components.clone(),
             alarms,
+            fleet: inner.fleet.clone(),
         }
     }
 }
@@ -203,6 +220,19 @@ mod tests {
         let s = b.snapshot();
         assert_eq!(s.components["store"].since_ms, first);
         assert_eq!(s.components["store"].detail, "migrating");
+    }
+
+    #[test]
+    fn the_fleet_section_is_kept_and_an_unchanged_one_bumps_nothing() {
+        let b = StatusBoard::default();
+        assert!(b.snapshot().fleet.is_none());
+        let mut rx = b.subscribe();
+        b.set_fleet(serde_json::json!({"summary": {"terminals": 2}}));
+        assert!(rx.has_changed().unwrap());
+        rx.mark_unchanged();
+        b.set_fleet(serde_json::json!({"summary": {"terminals": 2}}));
+        assert!(!rx.has_changed().unwrap());
+        assert_eq!(b.snapshot().fleet.unwrap()["summary"]["terminals"], 2);
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub(super) async fn status(State(state): State<Arc<AppState>>) -> Json<serde_jso
         })),
         "components": snap.components,
         "alarms": snap.alarms,
+        // The fleet ledger's view (terminals, outbox lag, reconciliations) when `[fleet]` is
+        // configured and the ledger answered; absent otherwise.
+        "fleet": snap.fleet,
     }))
 }
 
@@ -129,6 +132,18 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             "medsettle_offline_oldest_age_seconds",
             "Age of the oldest of them, in seconds (0 when none).",
             oldest,
+        );
+    }
+    if let Ok(o) = state.store.outbox_stats().await {
+        e.gauge(
+            "medsettle_fleet_outbox_rows",
+            "Sale changes waiting in the outbox for the fleet ledger (0 without [fleet]).",
+            o.rows as f64,
+        );
+        e.gauge(
+            "medsettle_fleet_outbox_lag_seconds",
+            "Age of the oldest of them, in seconds (0 when none).",
+            o.lag_ms(chrono::Utc::now().timestamp_millis()) as f64 / 1000.0,
         );
     }
     e.gauge(

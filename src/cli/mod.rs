@@ -10,6 +10,7 @@ mod demo;
 mod demo_tour;
 mod devices;
 mod doctor;
+mod fleet;
 mod local_api;
 mod queue;
 mod run;
@@ -122,6 +123,12 @@ enum Command {
         #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
         config: PathBuf,
     },
+    /// The fleet ledger on PostgreSQL (`[fleet]`): `status` lists the institution's terminals
+    /// and its reconciliations.
+    Fleet {
+        #[command(subcommand)]
+        command: fleet::FleetCommand,
+    },
     /// Daily totals reconciliation (3201) through the running daemon; exit 1 when unbalanced.
     Reconcile {
         /// The TOML configuration file (`api.listen`, `api.token`).
@@ -193,6 +200,7 @@ impl Cli {
             Command::Queue { command } => queue::execute(command),
             Command::Visit { command } => visit::execute(command),
             Command::Store { command } => store::execute(command),
+            Command::Fleet { command } => fleet::execute(command),
             Command::Reconcile { config, date } => queue::reconcile(&config, date),
             Command::StatusLink { config } => status_link::execute(&config),
             Command::Version => {

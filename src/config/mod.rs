@@ -9,6 +9,7 @@
 mod card;
 mod devices;
 mod error;
+mod fleet;
 mod locate;
 mod upstream;
 mod validate;
@@ -24,6 +25,7 @@ pub use crate::telemetry::LogFormat;
 pub use crate::terminal::{TerminalConfig, TerminalMode};
 pub use devices::{CardConfig, QrConfig, ReaderBackend, ReadersConfig, SlotRule};
 pub use error::{ConfigError, ConfigErrors};
+pub use fleet::{FleetConfig, PostgresConfig, PostgresTls};
 pub use upstream::{SignType, TifConfig, UpstreamConfig};
 
 /// The whole configuration file.
@@ -58,6 +60,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// The fleet ledger on PostgreSQL; without it the terminal works alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fleet: Option<FleetConfig>,
 }
 
 /// The SQLite store.
@@ -294,6 +299,7 @@ impl Config {
             settle: SettleConfig::default(),
             daemon: DaemonConfig::default(),
             log: LogConfig::default(),
+            fleet: None,
         }
     }
 
@@ -341,6 +347,9 @@ impl Config {
         if self.log.format != new.log.format {
             keys.push("log.format");
         }
+        if self.fleet != new.fleet {
+            keys.push("fleet");
+        }
         keys
     }
 
@@ -386,6 +395,9 @@ impl Config {
         }
         if let SecretRef::File(p) = &mut self.api.token {
             absolutise(p);
+        }
+        if let Some(f) = self.fleet.as_mut() {
+            f.resolve_relative(base);
         }
     }
 }

@@ -213,6 +213,11 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
     for (key, message) in c.settle.problems() {
         bad(&key, message);
     }
+    if let Some(f) = &c.fleet {
+        for (key, message) in f.problems() {
+            bad(&key, message);
+        }
+    }
     if let Err(e) = check_log_filter(&c.log.level) {
         bad("log.level", e);
     }

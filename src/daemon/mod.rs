@@ -288,6 +288,7 @@ impl Daemon {
             &config,
             env.readers.as_ref(),
             env.scans.take(),
+            env.credentials_dir.as_deref(),
             &monitors,
         );
 

@@ -1,6 +1,7 @@
 //! The daemon's background tasks, started from one list once the API serves: the card
 //! monitor, the QR pipeline, crash recovery then the forwarder, the reconciliation schedule,
-//! store housekeeping, the database size check and the platform link. Each runs until `stop`; a task a terminal
+//! store housekeeping, the database size check, the platform link and the fleet ledger's
+//! outbox drain (or, without `[fleet]`, turning the outbox off). Each runs until `stop`; a task a terminal
 //! does not have sets its component `disabled` on the status board instead.
 //!
 //! It builds no service (`services.rs`) and owns no lifecycle step (`mod.rs`: READY, drain,
@@ -31,9 +32,10 @@ pub(super) fn start(
     config: &Config,
     readers: Option<&Arc<dyn CardReaders>>,
     scans: Option<mpsc::Receiver<RawScan>>,
+    credentials_dir: Option<&std::path::Path>,
     stop: &CancellationToken,
 ) {
-    for task in tasks(services, config, readers, scans, stop) {
+    for task in tasks(services, config, readers, scans, credentials_dir, stop) {
         tracing::debug!(task = task.name, "background task started");
         tokio::spawn(task.run);
     }
@@ -45,6 +47,7 @@ fn tasks(
     config: &Config,
     readers: Option<&Arc<dyn CardReaders>>,
     scans: Option<mpsc::Receiver<RawScan>>,
+    credentials_dir: Option<&std::path::Path>,
     stop: &CancellationToken,
 ) -> Vec<Task> {
     let mut out = Vec::new();
@@ -151,7 +154,43 @@ fn tasks(
             "no [upstream] platform configured (offline only)",
         ),
     }
+
+    match &config.fleet {
+        Some(fleet) => add(
+            "fleet ledger",
+            Box::pin(crate::fleet::run_drain(
+                s.store.clone(),
+                fleet.options(&config.terminal),
+                credentials_dir.map(std::path::Path::to_owned),
+                Arc::clone(&s.status),
+                stop.clone(),
+            )),
+        ),
+        None => {
+            s.status.set(
+                crate::fleet::COMPONENT,
+                Health::Disabled,
+                "no [fleet] ledger configured",
+            );
+            add("fleet outbox off", Box::pin(outbox_off(s.store.clone())));
+        }
+    }
     out
+}
+
+/// Without `[fleet]`: the outbox is turned off (and emptied), so sales enqueue nothing; a
+/// ledger configured again later gets every settlement through the switch turning it on.
+async fn outbox_off(store: crate::store::Store) {
+    match store.set_outbox(false, crate::status::now_ms()).await {
+        Ok(crate::store::OutboxSwitch::Off { dropped }) => {
+            tracing::info!(
+                rows = dropped,
+                "no [fleet]: the fleet outbox was turned off"
+            )
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "cannot turn the fleet outbox off"),
+    }
 }
 
 /// How often housekeeping runs.

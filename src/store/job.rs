@@ -7,6 +7,7 @@ use std::ops::RangeInclusive;
 
 use tokio::sync::oneshot;
 
+use super::outbox::OutboxSwitch;
 use super::{AuditOutcome, IdempotencyClaim, IdempotencyRow, OfflineLimits, StoreError};
 
 /// The id of a row of `runs` (one process lifetime).
@@ -147,4 +148,23 @@ pub(super) enum Job {
         before_ms: i64,
         reply: Reply<u64>,
     },
+    /// Turns the fleet outbox on or off (`outbox.rs`).
+    OutboxSwitch {
+        on: bool,
+        at_ms: i64,
+        reply: Reply<OutboxSwitch>,
+    },
+    /// Deletes outbox rows the ledger committed; answers how many were there.
+    OutboxRemove {
+        ids: Vec<i64>,
+        reply: Reply<u64>,
+    },
+}
+
+impl Job {
+    /// Whether this write may add an outbox row (the writer then wakes the drain after the
+    /// commit).
+    pub(super) fn may_enqueue(&self) -> bool {
+        matches!(self, Job::SaleTransition { .. } | Job::OutboxSwitch { .. })
+    }
 }

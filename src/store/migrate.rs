@@ -74,6 +74,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0009_audit_unsent.sql"),
         post: None,
     },
+    Migration {
+        to: 10,
+        sql: include_str!("migrations/0010_outbox.sql"),
+        post: None,
+    },
 ];
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);

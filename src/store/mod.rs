@@ -13,7 +13,8 @@
 //! Layout: `open.rs` (pragmas, probe, REINDEX), `migrate.rs` + `migrations/*.sql`,
 //! `quarantine.rs` (moving aside, the pending quarantine), `salvage.rs`,
 //! `writer.rs` (the thread and its `Job` enum), `write.rs` (the typed write methods),
-//! `ops.rs` (SQL of each write), `legacy.rs` (the untyped [`Store::write`], until its last
+//! `ops.rs` (SQL of each write), `outbox.rs` (the fleet outbox),
+//! `legacy.rs` (the untyped [`Store::write`], until its last
 //! callers move), `reads.rs`, `error.rs`.
 
 mod cached;
@@ -25,6 +26,7 @@ mod limits;
 mod migrate;
 mod open;
 mod ops;
+mod outbox;
 mod quarantine;
 mod reads;
 mod rekey;
@@ -52,8 +54,10 @@ pub use error::StoreError;
 pub use inspect::{Inspection, inspect};
 pub use job::{AuditAnswer, AuditRequest, NewSaleRow, Nonce, Remembered, RunId, SaleTransition};
 pub use limits::{LimitKind, OfflineLimits};
+pub use outbox::{OutboxRow, OutboxStats, OutboxSwitch};
 pub use sales::{
     IdempotencyClaim, IdempotencyEntry, IdempotencyRow, OfflineTotals, SaleEventRow, SaleRow,
+    VersionedSale,
 };
 pub use salvage::SalvageReport;
 pub use scrub::ScrubReport;
@@ -63,7 +67,7 @@ use writer::{Command, Counters};
 use crate::secret::SecretRef;
 
 /// The schema version this code writes; `MIGRATIONS` has exactly this many steps.
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// `PRAGMA application_id` of every medsettle database: "MDST" in ASCII.
 pub const APPLICATION_ID: i32 = i32::from_be_bytes(*b"MDST");
@@ -304,6 +308,15 @@ impl Store {
         let id = id.to_owned();
         let crypt = self.inner.crypt.clone();
         self.read(move |c| sales::sale(c, &crypt, &id)).await
+    }
+
+    /// A sale with its version (the seq of its newest history row), from one snapshot: what
+    /// the fleet drain sends.
+    pub async fn sale_versioned(&self, id: &str) -> Result<Option<VersionedSale>, StoreError> {
+        let id = id.to_owned();
+        let crypt = self.inner.crypt.clone();
+        self.read(move |c| sales::sale_versioned(c, &crypt, &id))
+            .await
     }
 
     /// A sale's history, oldest first.

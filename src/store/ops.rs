@@ -61,6 +61,8 @@ macro_rules! each_job {
             Job::SaleTransition { reply: $reply, .. } => $body,
             Job::IdempotencyPut { reply: $reply, .. } => $body,
             Job::IdempotencyPurge { reply: $reply, .. } => $body,
+            Job::OutboxSwitch { reply: $reply, .. } => $body,
+            Job::OutboxRemove { reply: $reply, .. } => $body,
         }
     };
 }
@@ -289,6 +291,12 @@ fn apply_one(tx: &Connection, job: Job, crypt: &Crypt) -> Box<dyn Answer> {
             )?;
             Ok(u64::try_from(n).unwrap_or(0))
         }),
+        Job::OutboxSwitch { on, at_ms, reply } => {
+            in_savepoint(tx, reply, |c| super::outbox::switch(c, on, at_ms))
+        }
+        Job::OutboxRemove { ids, reply } => {
+            in_savepoint(tx, reply, |c| super::outbox::remove(c, &ids))
+        }
     }
 }
 

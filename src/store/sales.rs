@@ -40,6 +40,14 @@ pub struct SaleEventRow {
     pub detail: String,
 }
 
+/// A sale as the fleet drain reads it: its row and its version (the seq of its newest
+/// history row), from one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionedSale {
+    pub row: SaleRow,
+    pub version: i64,
+}
+
 /// Stored sales still open: count, amount, oldest creation time.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct OfflineTotals {
@@ -226,6 +234,8 @@ pub(super) fn transition(
             crypt.seal(label::EVENT_DETAIL, t.detail)
         ],
     )?;
+    // The fleet outbox row of this change, in its savepoint (only when on and settled).
+    super::outbox::enqueue(tx, t.id, t.doc, t.at_ms)?;
     Ok(())
 }
 
@@ -352,6 +362,28 @@ pub(super) fn sale(
         .optional()?
         .map(|s| unseal_sale(crypt, s))
         .transpose()
+}
+
+/// A sale with its version, read in one statement (one snapshot).
+pub(super) fn sale_versioned(
+    conn: &Connection,
+    crypt: &Crypt,
+    id: &str,
+) -> Result<Option<VersionedSale>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {SALE_COLUMNS},
+            (SELECT coalesce(max(seq), 0) FROM sale_events WHERE sale_id = sales.id)
+         FROM sales WHERE id = ?1"
+    ))?
+    .query_row([id], |r| Ok((sale_row(r)?, r.get::<_, i64>(8)?)))
+    .optional()?
+    .map(|(sealed, version)| {
+        Ok(VersionedSale {
+            row: unseal_sale(crypt, sealed)?,
+            version,
+        })
+    })
+    .transpose()
 }
 
 pub(super) fn sale_events(

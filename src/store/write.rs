@@ -13,6 +13,7 @@ use tokio::sync::oneshot;
 use super::job::{
     AuditAnswer, AuditRequest, Job, NewSaleRow, Nonce, Remembered, Reply, RunId, SaleTransition,
 };
+use super::outbox::OutboxSwitch;
 use super::writer::Command;
 use super::{IdempotencyRow, Store, StoreError};
 
@@ -227,6 +228,21 @@ impl Store {
     pub async fn purge_idempotency(&self, before_ms: i64) -> Result<u64, StoreError> {
         self.run(|reply| Job::IdempotencyPurge { before_ms, reply })
             .await
+    }
+
+    /// Turns the fleet outbox on (`[fleet]` configured) or off (`outbox.rs`), through the
+    /// writer so it is ordered with the sale transitions: every transition committed after
+    /// the switch turned on enqueues itself, and every sale changed before it is enqueued by
+    /// the switch.
+    pub async fn set_outbox(&self, on: bool, at_ms: i64) -> Result<OutboxSwitch, StoreError> {
+        self.run(|reply| Job::OutboxSwitch { on, at_ms, reply })
+            .await
+    }
+
+    /// Deletes the outbox rows `ids` (sent and committed by the fleet ledger); answers how
+    /// many were there.
+    pub async fn outbox_remove(&self, ids: Vec<i64>) -> Result<u64, StoreError> {
+        self.run(|reply| Job::OutboxRemove { ids, reply }).await
     }
 
     /// Queues the job `make` builds around a reply channel and waits for its answer.

@@ -58,6 +58,8 @@ pub(super) struct Counters {
     pub queue_depth: AtomicU64,
     /// Transactions committed (several writes may share one).
     pub batches: AtomicU64,
+    /// Signalled after a commit that may have added a fleet outbox row (the drain waits on it).
+    pub outbox: tokio::sync::Notify,
 }
 
 impl Counters {
@@ -122,7 +124,11 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, counters: &Counter
                     }
                 }
                 let started = Instant::now();
+                let wake_outbox = jobs.iter().any(Job::may_enqueue);
                 let (answers, commits) = ops::apply_batch(&mut conn, jobs, crypt);
+                if wake_outbox && commits > 0 {
+                    counters.outbox.notify_one();
+                }
                 let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 counters
                     .write_latency_us_sum

@@ -14,6 +14,7 @@ mod doubt;
 mod edges;
 mod engine_safety;
 mod events;
+mod fleet;
 mod flood;
 mod gaps;
 mod kiosk;

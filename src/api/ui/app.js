@@ -10,7 +10,9 @@ const HEALTH = {
 const COMPONENTS = {
   store: ['数据库', 'Database'], api: ['本地接口', 'Local API'], readers: ['读卡器', 'Readers'],
   qr: ['扫码设备', 'QR sources'], upstream: ['医保平台', 'Insurance platform'],
+  fleet: ['集中账本', 'Fleet ledger'],
 };
+const RECONCILED = { balanced: ['平', 'Balanced'], unbalanced: ['不平', 'Unbalanced'], failed: ['失败', 'Failed'] };
 const PHASE = { starting: ['启动中', 'Starting'], running: ['运行中', 'Running'], stopping: ['停止中', 'Stopping'] };
 const SLOT = { contact: ['接触式', 'Contact'], contactless: ['非接触式', 'Contactless'], sam: ['安全模块', 'SAM'] };
 const LINK = {
@@ -146,9 +148,39 @@ function renderStatus(s) {
     ...row(['签到', 'Signed in'], both(signed ? ['已签到', 'Yes'] : ['未签到', 'No'])),
     ...row(['说明', 'Detail'], up.detail || ''),
   ] : row(['连接', 'Link'], both(['未配置', 'Not configured'])));
+  renderFleet(s.fleet);
   const q = s.offline_queue;
   if (q) renderQueueSummary(q.count, q.amount, q.oldest_created_at_ms
     ? Math.max(0, Math.floor((Date.now() - q.oldest_created_at_ms) / 1000)) : null, null);
+}
+
+// The fleet ledger's view (`fleet` in /v1/status), present only with a [fleet] ledger.
+function renderFleet(f) {
+  $('fleet-section').hidden = !f;
+  if (!f) return;
+  const s = f.summary || {};
+  const asOf = Date.parse(f.as_of);
+  fill($('fleet-summary'), [
+    ...row(['机构', 'Institution'], f.fixmedins_code || '—'),
+    ...row(['终端数', 'Terminals'], `${s.terminals}（失联 stale ${s.stale}）`),
+    ...row(['脱机队列', 'Queued offline'], s.queue_depth),
+    ...row(['待确认', 'In doubt'], el('span', s.in_doubt > 0 ? 'degraded' : null, String(s.in_doubt))),
+    ...row(['待上传', 'Outbox'], `${s.outbox_rows}（最大延迟 max lag ${age(Math.floor((s.max_outbox_lag_ms || 0) / 1000))}）`),
+  ]);
+  const terminals = f.terminals || [];
+  fill($('fleet-terminals'), terminals.length === 0
+    ? [el('tr', null, el('td', 'none', both(['尚无终端上报', 'No terminal has reported yet'])))]
+    : terminals.map((t) => el('tr', null, el('td', null, el('code', null, t.terminal_id)),
+      el('td', t.stale ? 'down' : null, time(Date.parse(t.last_seen)), ' (',
+        age(Math.max(0, Math.floor((asOf - Date.parse(t.last_seen)) / 1000))), ')'),
+      el('td', null, t.queue_depth), el('td', t.in_doubt > 0 ? 'degraded' : null, t.in_doubt),
+      el('td', null, t.outbox_rows), el('td', null, age(Math.floor(t.outbox_lag_ms / 1000))))));
+  const days = f.reconciliations || [];
+  fill($('fleet-reconciliations'), days.length === 0
+    ? [el('tr', null, el('td', 'none', both(['尚无全机构对账', 'No institution-wide reconciliation yet'])))]
+    : days.map((r) => el('tr', null, el('td', null, r.day),
+      el('td', r.result === 'balanced' ? 'ok' : 'down', both(RECONCILED[r.result], r.result)),
+      el('td', null, r.runner_terminal), el('td', null, time(Date.parse(r.ran_at))))));
 }
 
 function renderQueueSummary(count, amount, oldestAge, pending) {

@@ -1,6 +1,6 @@
 //! Unit tests of the store, by concern: `open` (pragmas, refusals, quarantine), `migrate`
 //! (fixtures of every older schema, one transaction per step), `writer` (operations, close,
-//! crash recovery, stats). Each test works in its own temporary directory and copies
+//! crash recovery, stats), `outbox` (the fleet outbox). Each test works in its own temporary directory and copies
 //! fixtures there first; the committed fixtures are never opened in place.
 
 mod batch;
@@ -8,6 +8,7 @@ mod inspect;
 mod migrate;
 mod nonces;
 mod open;
+mod outbox;
 mod sales;
 mod sealed;
 mod writer;

@@ -1,18 +1,23 @@
 //! What the integration tests and the benchmarks share: temporary terminals with a config file
 //! (edited as a typed `Config`), a token and a fake systemd notification socket, run either
 //! in-process (`InProcess`) or as the real binary (`Process`), and the HTTP client they talk
-//! through. Synchronisation is by events (notifications, process exit), never by sleeps.
+//! through, and a real PostgreSQL for the fleet ledger (`postgres`). Synchronisation is by
+//! events (notifications, process exit) or a bounded wait on a condition (`poll`), never by
+//! sleeps.
 #![forbid(unsafe_code)]
 
 pub mod api;
 pub mod bench;
 pub mod notify;
+pub mod poll;
+pub mod postgres;
 pub mod process;
 
 use std::path::{Path, PathBuf};
 
 pub use api::Api;
 pub use notify::NotifySocket;
+pub use postgres::Postgres;
 pub use process::Process;
 
 use medsettle::config::Config;
