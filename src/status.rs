@@ -71,6 +71,7 @@ struct Inner {
     components: BTreeMap<String, Component>,
     alarms: BTreeMap<String, Alarm>,
     fleet: Option<serde_json::Value>,
+    reconcile: Option<serde_json::Value>,
 }
 
 /// Shared status of the whole daemon.
@@ -103,6 +104,9 @@ pub struct Snapshot {
     /// The fleet as the ledger last showed it (terminals, outbox lag, reconciliations), when
     /// `[fleet]` is configured and the ledger answered at least once (`fleet::FleetView`).
     pub fleet: Option<serde_json::Value>,
+    /// The last reconciliation this daemon ran (3201 and its 3202s), summarised
+    /// (`settle::reconcile::summary`); `None` until one ran.
+    pub reconcile: Option<serde_json::Value>,
 }
 
 pub(crate) fn now_ms() -> i64 {
@@ -177,6 +181,14 @@ impl StatusBoard {
         self.version.send_modify(|v| *v += 1);
     }
 
+    /// Replaces the last reconciliation's summary.
+    pub fn set_reconcile(&self, summary: serde_json::Value) {
+        if let Ok(mut inner) = self.inner.write() {
+            inner.reconcile = Some(summary);
+        }
+        self.version.send_modify(|v| *v += 1);
+    }
+
     /// Moves the daemon to `phase`.
     pub fn set_phase(&self, phase: Phase) {
         self.phase.send_replace(phase);
@@ -203,6 +215,7 @@ impl StatusBoard {
             components: inner.components.clone(),
             alarms,
             fleet: inner.fleet.clone(),
+            reconcile: inner.reconcile.clone(),
         }
     }
 }

@@ -344,16 +344,21 @@ pub fn visit_details(body: &[u8]) -> Result<Option<NewDetails>, ApiError> {
 struct ReconcileBody {
     /// `YYYY-MM-DD`, CST; default today.
     date: Option<String>,
+    /// 3202 for every group, balanced or not (default: the unbalanced ones, per config).
+    #[serde(default)]
+    detail: bool,
 }
 
-/// `POST /v1/reconcile`: the CST day to reconcile, `today` when the body names none.
-pub fn reconcile_day(body: &[u8], today: NaiveDate) -> Result<NaiveDate, ApiError> {
+/// `POST /v1/reconcile`: the CST day to reconcile (`today` when the body names none) and
+/// whether every group gets a 3202.
+pub fn reconcile_day(body: &[u8], today: NaiveDate) -> Result<(NaiveDate, bool), ApiError> {
     let body: ReconcileBody = parse(body)?;
-    match body.date.as_deref() {
-        None => Ok(today),
+    let day = match body.date.as_deref() {
+        None => today,
         Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .map_err(|_| ApiError::bad_request("date must be YYYY-MM-DD (a CST day)")),
-    }
+            .map_err(|_| ApiError::bad_request("date must be YYYY-MM-DD (a CST day)"))?,
+    };
+    Ok((day, body.detail))
 }
 
 #[derive(Deserialize)]
@@ -570,7 +575,11 @@ mod tests {
         assert_eq!(c.collected, Some(Fen(1230)));
         assert!(sale_confirm(br#"{"collected":"-1"}"#).is_err());
         let today = NaiveDate::from_ymd_opt(2026, 1, 2).unwrap();
-        assert_eq!(reconcile_day(b"", today).unwrap(), today);
+        assert_eq!(reconcile_day(b"", today).unwrap(), (today, false));
+        assert_eq!(
+            reconcile_day(br#"{"date":"2026-01-01","detail":true}"#, today).unwrap(),
+            (NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(), true)
+        );
         assert!(reconcile_day(br#"{"date":"2026-13-01"}"#, today).is_err());
         assert!(kiosk_items(br#"{"items":[]}"#).is_err());
         assert!(kiosk_consent(br#"{"pin":"12a456"}"#).is_err());

@@ -280,13 +280,21 @@ pub(super) async fn flush(State(state): State<Arc<AppState>>) -> Response {
 pub(super) async fn reconcile(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
     let engine = &state.sales;
     let today = crate::upstream::time::cst_day(chrono::Utc::now());
-    let day = match super::bodies::reconcile_day(&body, today) {
+    let (day, detail) = match super::bodies::reconcile_day(&body, today) {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
-    match engine.reconcile(day).await {
+    let report = if detail {
+        engine.reconcile_detailed(day).await
+    } else {
+        engine.reconcile(day).await
+    };
+    match report {
         Ok(report) => {
             crate::settle::reconcile::show(&state.status, &report);
+            state
+                .status
+                .set_reconcile(crate::settle::reconcile::summary(&report));
             Json(report).into_response()
         }
         Err(e) => sale_error(&e).into_response(),

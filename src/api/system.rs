@@ -67,6 +67,8 @@ pub(super) async fn status(State(state): State<Arc<AppState>>) -> Json<serde_jso
         // The fleet ledger's view (terminals, outbox lag, reconciliations) when `[fleet]` is
         // configured and the ledger answered; absent otherwise.
         "fleet": snap.fleet,
+        // The last 3201/3202 this daemon ran (`settle::reconcile::summary`); null until one ran.
+        "reconcile": snap.reconcile,
     }))
 }
 
@@ -133,6 +135,30 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             "Age of the oldest of them, in seconds (0 when none).",
             oldest,
         );
+    }
+    if let Some(r) = state.status.snapshot().reconcile {
+        e.gauge(
+            "medsettle_reconcile_last_balanced",
+            "1 when the last reconciliation (3201) balanced, 0 when it did not.",
+            if r["balanced"] == true { 1.0 } else { 0.0 },
+        );
+        e.gauge(
+            "medsettle_reconcile_last_run_timestamp_seconds",
+            "When the last reconciliation ran (unix seconds).",
+            r["at_ms"].as_i64().unwrap_or(0) as f64 / 1000.0,
+        );
+        e.header(
+            "medsettle_reconcile_last_differences",
+            "Settlements the last 3202 detail reconciliation found different, by class.",
+            "gauge",
+        );
+        for class in ["local_only", "platform_only", "amount_differs"] {
+            e.sample(
+                "medsettle_reconcile_last_differences",
+                &[("class", class)],
+                r[class].as_u64().unwrap_or(0) as f64,
+            );
+        }
     }
     if let Ok(o) = state.store.outbox_stats().await {
         e.gauge(

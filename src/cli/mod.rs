@@ -137,6 +137,10 @@ enum Command {
         /// The CST day, YYYY-MM-DD (default today).
         #[arg(long)]
         date: Option<String>,
+        /// Also run 3202 detail reconciliation for every group (balanced or not) and list
+        /// each settlement that differs, with what to do about it.
+        #[arg(long)]
+        detail: bool,
     },
 }
 
@@ -201,7 +205,11 @@ impl Cli {
             Command::Visit { command } => visit::execute(command),
             Command::Store { command } => store::execute(command),
             Command::Fleet { command } => fleet::execute(command),
-            Command::Reconcile { config, date } => queue::reconcile(&config, date),
+            Command::Reconcile {
+                config,
+                date,
+                detail,
+            } => queue::reconcile(&config, date, detail),
             Command::StatusLink { config } => status_link::execute(&config),
             Command::Version => {
                 println!(

@@ -152,8 +152,8 @@ pub(super) fn execute(command: QueueCommand) -> ExitCode {
 }
 
 /// `medsettle reconcile --date`.
-pub(super) fn reconcile(config: &std::path::Path, date: Option<String>) -> ExitCode {
-    run(config, Job::Reconcile(date))
+pub(super) fn reconcile(config: &std::path::Path, date: Option<String>, detail: bool) -> ExitCode {
+    run(config, Job::Reconcile(date, detail))
 }
 
 enum Job {
@@ -165,7 +165,7 @@ enum Job {
     Ack(String, Value),
     Export,
     Flush { wait: bool, timeout: u64 },
-    Reconcile(Option<String>),
+    Reconcile(Option<String>, bool),
 }
 
 fn run(config: &std::path::Path, job: Job) -> ExitCode {
@@ -190,7 +190,7 @@ fn run(config: &std::path::Path, job: Job) -> ExitCode {
             Job::Ack(id, body) => ack(&api, &id, &body).await,
             Job::Export => export(&api).await,
             Job::Flush { wait, timeout } => flush(&api, wait, Duration::from_secs(timeout)).await,
-            Job::Reconcile(date) => reconcile_day(&api, date).await,
+            Job::Reconcile(date, detail) => reconcile_day(&api, date, detail).await,
         }
     });
     match result {
@@ -462,11 +462,18 @@ async fn flush(api: &LocalApi, wait: bool, timeout: Duration) -> anyhow::Result<
     }
 }
 
-async fn reconcile_day(api: &LocalApi, date: Option<String>) -> anyhow::Result<ExitCode> {
-    let body = match date {
+async fn reconcile_day(
+    api: &LocalApi,
+    date: Option<String>,
+    detail: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut body = match date {
         Some(d) => json!({ "date": d }),
         None => json!({}),
     };
+    if detail {
+        body["detail"] = json!(true);
+    }
     let r = api.post("/v1/reconcile", &body).await?.ok()?;
     println!(
         "3201 reconciliation for {} (refd_setl_flag {})",
@@ -501,12 +508,66 @@ async fn reconcile_day(api: &LocalApi, date: Option<String>) -> anyhow::Result<E
             );
         }
     }
-    if r["balanced"] == true {
+    for d in r["details"].as_array().into_iter().flatten() {
+        print_detail(d, detail);
+    }
+    let differ = r["details"].as_array().into_iter().flatten().any(|d| {
+        let c = &d["report"]["counts"];
+        !d["error"].is_null()
+            || ["local_only", "platform_only", "amount_differs"]
+                .iter()
+                .any(|k| c[k].as_u64().unwrap_or(0) > 0)
+    });
+    if r["balanced"] == true && !differ {
         println!("balanced");
         Ok(ExitCode::SUCCESS)
     } else {
         println!("NOT BALANCED: an operator must check the day's settlements");
         Ok(ExitCode::FAILURE)
+    }
+}
+
+/// One group's 3202: its counts, and each settlement that differs with what to do (every
+/// line, matched ones included, with `--detail`).
+fn print_detail(d: &Value, all: bool) {
+    let g = &d["group"];
+    let group = format!(
+        "setl_optins {} clr_type {}",
+        text(g, "setl_optins"),
+        text(g, "clr_type")
+    );
+    if !d["error"].is_null() {
+        println!(
+            "  3202 {group}: FAILED {} ({})",
+            text(&d["error"], "message_en"),
+            text(&d["error"], "code")
+        );
+        return;
+    }
+    let r = &d["report"];
+    let c = &r["counts"];
+    println!(
+        "  3202 {group}: {} matched, {} local only, {} platform only, {} amount differs (file {})",
+        c["matched"],
+        c["local_only"],
+        c["platform_only"],
+        c["amount_differs"],
+        text(r, "filename")
+    );
+    for e in r["entries"].as_array().into_iter().flatten() {
+        let class = text(e, "class");
+        if class == "matched" && !all {
+            continue;
+        }
+        println!(
+            "    {:<14} setl_id {:<20} sale {:<16} msgid {:<30} {}{}",
+            class,
+            text(e, "setl_id"),
+            e["sale_id"].as_str().unwrap_or("-"),
+            e["msgid"].as_str().unwrap_or("-"),
+            if e["refund"] == true { "refund " } else { "" },
+            e["action"]["en"].as_str().unwrap_or("")
+        );
     }
 }
 

@@ -124,6 +124,7 @@ pub fn build(
             .keys()
             .map(|infno| (infno.clone(), up.url_for(infno)))
             .collect(),
+        file_in_encoding: up.file_in_encoding,
         ec_url: up.ec_url.clone(),
         ec_who: who(config, &terminal),
         sign_in_identity: (terminal.opter.clone(), mac, ip),

@@ -252,7 +252,17 @@ impl Engine {
 
     /// 3201 for `day`, one statement per insurance type.
     pub async fn reconcile(&self, day: chrono::NaiveDate) -> Result<Report, SaleError> {
-        self.reconciler.reconcile(day).await
+        self.reconciler
+            .reconcile(day, self.reconciler.default_scope())
+            .await
+    }
+
+    /// [`Engine::reconcile`] with a 3202 detail reconciliation of every group of the day,
+    /// balanced or not (`medsettle reconcile --detail`).
+    pub async fn reconcile_detailed(&self, day: chrono::NaiveDate) -> Result<Report, SaleError> {
+        self.reconciler
+            .reconcile(day, super::reconcile::DetailScope::All)
+            .await
     }
 
     /// `POST /v1/sales`: records a sale made with a credential this terminal just read.

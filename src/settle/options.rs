@@ -85,6 +85,13 @@ pub struct SettleConfig {
     /// How a cancellation counts in 3201's `fixmedins_setl_cnt` when refunds are included:
     /// `"plus"` (default), `"minus"` or `"zero"`.
     pub reconcile_refund_count: RefundCount,
+    /// 3202 detail reconciliation after 3201: `"unbalanced"` (default: every clearing group
+    /// with an unbalanced 3201 line) or `"off"`.
+    pub reconcile_detail: String,
+    /// The platform's 3202 result file lists every settlement of the group (default), so a
+    /// local settlement it leaves out is not on the platform; `false` for a platform that
+    /// lists only the differences.
+    pub reconcile_result_lists_all: bool,
     /// `med_type` of pharmacy sales (41 = 定点药店购药).
     pub med_type: String,
     /// `psn_setlway` (01 = 按项目结算).
@@ -145,6 +152,8 @@ impl Default for SettleConfig {
             clr_type: "41".to_owned(),
             reconcile_refd_setl_flag: "1".to_owned(),
             reconcile_refund_count: RefundCount::Plus,
+            reconcile_detail: "unbalanced".to_owned(),
+            reconcile_result_lists_all: true,
             med_type: "41".to_owned(),
             psn_setlway: "01".to_owned(),
             kiosk_step_timeout_ms: 60_000,
@@ -257,6 +266,12 @@ impl SettleConfig {
                 "must be \"1\" (refunds included), \"0\" (excluded) or \"\" (key left out)",
             );
         }
+        if !matches!(self.reconcile_detail.as_str(), "unbalanced" | "off") {
+            bad(
+                "reconcile_detail",
+                "must be \"unbalanced\" (3202 for each unbalanced group) or \"off\"",
+            );
+        }
         if self.clr_type.is_empty()
             || self.clr_type.len() > 6
             || !self.clr_type.bytes().all(|b| b.is_ascii_digit())
@@ -295,6 +310,14 @@ impl SettleConfig {
     /// The `refd_setl_flag` sent, `None` to leave the key out.
     pub fn reconcile_flag(&self) -> Option<String> {
         (!self.reconcile_refd_setl_flag.is_empty()).then(|| self.reconcile_refd_setl_flag.clone())
+    }
+
+    /// Which groups get a 3202 after the scheduled or API 3201 (`reconcile_detail`).
+    pub fn detail_scope(&self) -> super::reconcile::DetailScope {
+        match self.reconcile_detail.as_str() {
+            "off" => super::reconcile::DetailScope::Off,
+            _ => super::reconcile::DetailScope::Unbalanced,
+        }
     }
 
     /// The daily reconciliation time, CST (it reconciles the day before).

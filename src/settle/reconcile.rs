@@ -19,6 +19,7 @@ use chrono::{NaiveDate, NaiveDateTime, NaiveTime};
 use serde::{Deserialize, Serialize};
 
 use super::book::SaleBook;
+use super::detail::{DetailGroup, DetailOptions, reconcile_detail};
 use super::error::SaleError;
 use super::facts::{COUNTED_STATES, Fact, facts_of};
 use super::options::{RefundCount, SettleConfig};
@@ -105,8 +106,6 @@ pub struct Line {
     pub result: Option<String>,
     /// `stmt_rslt_dscr`: the platform's word on what differs.
     pub description: Option<String>,
-    /// The 3202 detail reconciliation of an unbalanced group; `None` until it is wired.
-    pub detail: Option<serde_json::Value>,
 }
 
 impl Line {
@@ -150,6 +149,11 @@ pub struct Report {
     pub refund_count: RefundCount,
     pub lines: Vec<Line>,
     pub balanced: bool,
+    /// 3202 of each clearing group (`setl_optins`, `clr_type`) that did not balance (or of
+    /// every group, when asked): `{group, report, error}`, the report a
+    /// [`DetailReport`](super::detail::DetailReport) naming each settlement that differs.
+    #[serde(default)]
+    pub details: Vec<serde_json::Value>,
 }
 
 impl Report {
@@ -157,6 +161,31 @@ impl Report {
     pub fn unbalanced(&self) -> impl Iterator<Item = &Line> {
         self.lines.iter().filter(|l| !l.balanced)
     }
+
+    /// Settlements 3202 found different, by class: (local only, platform only, amount
+    /// differs), summed over the groups.
+    pub fn differences(&self) -> (u64, u64, u64) {
+        let count =
+            |d: &serde_json::Value, key: &str| d["report"]["counts"][key].as_u64().unwrap_or(0);
+        self.details.iter().fold((0, 0, 0), |(l, p, a), d| {
+            (
+                l + count(d, "local_only"),
+                p + count(d, "platform_only"),
+                a + count(d, "amount_differs"),
+            )
+        })
+    }
+}
+
+/// Which clearing groups get a 3202 detail reconciliation after 3201.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetailScope {
+    /// None.
+    Off,
+    /// Those with an unbalanced 3201 line (the default, `[settle] reconcile_detail`).
+    Unbalanced,
+    /// Every group of the day (`medsettle reconcile --detail`).
+    All,
 }
 
 /// The totals of `day` (`yyyy-MM-dd`) per group, from `facts`: each fact on its own day (the
@@ -208,6 +237,11 @@ impl Reconciler {
         }
     }
 
+    /// The 3202 scope of the scheduled and API runs (`[settle] reconcile_detail`).
+    pub(super) fn default_scope(&self) -> DetailScope {
+        self.config.detail_scope()
+    }
+
     /// Every settlement fact of the store: the sales in the states where a settlement may
     /// stand ([`COUNTED_STATES`]); [`facts_of`] decides the rest.
     async fn facts(&self) -> Result<Vec<Fact>, SaleError> {
@@ -241,9 +275,14 @@ impl Reconciler {
     pub(super) async fn day_totals(&self, day: NaiveDate) -> Result<Vec<Totals>, SaleError> {
         let day_text = crate::upstream::time::format_date(day);
         let facts = self.facts().await?;
+        Ok(self.totals_of(&facts, &day_text))
+    }
+
+    /// [`Reconciler::day_totals`] of `facts`.
+    fn totals_of(&self, facts: &[Fact], day_text: &str) -> Vec<Totals> {
         let mut groups = group_totals(
-            &facts,
-            &day_text,
+            facts,
+            day_text,
             self.config.reconcile_includes_refunds(),
             self.config.reconcile_refund_count,
         );
@@ -257,16 +296,85 @@ impl Reconciler {
                 Totals::empty(insutype, &self.config.clr_type, &self.terminal.region)
             });
         }
-        Ok(groups.into_values().collect())
+        groups.into_values().collect()
     }
 
-    /// 3201 for `day`, one statement per group; publishes `reconcile.done`.
-    pub(super) async fn reconcile(&self, day: NaiveDate) -> Result<Report, SaleError> {
+    /// 3202 (9101 → 3202 → 9102) of each clearing group `scope` names, one after the other.
+    /// A group whose detail reconciliation fails says why; the others go on.
+    async fn details(
+        &self,
+        platform: &dyn crate::upstream::platform::Platform,
+        facts: &[Fact],
+        day: &str,
+        lines: &[Line],
+        scope: DetailScope,
+    ) -> Vec<serde_json::Value> {
+        let groups: std::collections::BTreeSet<(String, String)> = lines
+            .iter()
+            .filter(|l| match scope {
+                DetailScope::Off => false,
+                DetailScope::Unbalanced => !l.balanced,
+                DetailScope::All => true,
+            })
+            .map(|l| (l.totals.setl_optins.clone(), l.totals.clr_type.clone()))
+            .collect();
+        let options = DetailOptions {
+            fixmedins_code: self.terminal.fixmedins_code.clone(),
+            in_encoding: platform.file_in_encoding(),
+            result_lists_all: self.config.reconcile_result_lists_all,
+        };
+        let mut out = Vec::new();
+        for (setl_optins, clr_type) in groups {
+            let group = DetailGroup {
+                setl_optins,
+                clr_type,
+                begin: day.to_owned(),
+                end: day.to_owned(),
+            };
+            let outcome =
+                reconcile_detail(platform, &group, facts, &options, self.book.now()).await;
+            out.push(match outcome {
+                Ok(report) => {
+                    for e in report.differences() {
+                        tracing::error!(
+                            day,
+                            setl_id = %e.setl_id,
+                            class = ?e.class,
+                            "3202: a settlement differs from the platform's"
+                        );
+                    }
+                    serde_json::json!({ "group": group, "report": report, "error": null })
+                }
+                Err(e) => {
+                    tracing::error!(day, error = %e, "3202 detail reconciliation failed");
+                    serde_json::json!({
+                        "group": group,
+                        "report": null,
+                        "error": {
+                            "code": crate::error::UserFacing::code(&e),
+                            "message_zh": crate::error::UserFacing::message_zh(&e),
+                            "message_en": crate::error::UserFacing::message_en(&e),
+                        },
+                    })
+                }
+            });
+        }
+        out
+    }
+
+    /// 3201 for `day`, one statement per group, then 3202 for the groups `scope` names;
+    /// publishes `reconcile.done`.
+    pub(super) async fn reconcile(
+        &self,
+        day: NaiveDate,
+        scope: DetailScope,
+    ) -> Result<Report, SaleError> {
         let client = self.settler.platform()?;
         let day_text = crate::upstream::time::format_date(day);
         let flag = self.config.reconcile_flag();
+        let facts = self.facts().await?;
         let mut lines = Vec::new();
-        for totals in self.day_totals(day).await? {
+        for totals in self.totals_of(&facts, &day_text) {
             let input = ReconcileInput {
                 data: Statement {
                     insutype: totals.insutype.clone(),
@@ -289,17 +397,20 @@ impl Reconciler {
                 balanced: info.balanced(),
                 result: info.stmt_rslt.clone(),
                 description: info.stmt_rslt_dscr,
-                detail: None,
                 totals,
             });
         }
         let balanced = lines.iter().all(|l| l.balanced);
+        let details = self
+            .details(client.as_ref(), &facts, &day_text, &lines, scope)
+            .await;
         let report = Report {
             day: day_text,
             refd_setl_flag: flag,
             refund_count: self.config.reconcile_refund_count,
             lines,
             balanced,
+            details,
         };
         self.book.events().publish(
             "reconcile.done",
@@ -325,20 +436,53 @@ pub fn show(status: &crate::status::StatusBoard, report: &Report) {
     }
     let zh: Vec<String> = report.unbalanced().map(Line::difference_zh).collect();
     let en: Vec<String> = report.unbalanced().map(Line::difference_en).collect();
+    let (local, platform, amount) = report.differences();
+    let (detail_zh, detail_en) = if report.details.is_empty() {
+        (String::new(), String::new())
+    } else {
+        (
+            format!(
+                "对明细账：本地有平台无 {local} 笔，平台有本地无 {platform} 笔，金额不符 {amount} 笔；"
+            ),
+            format!(
+                " 3202: {local} local only, {platform} platform only, {amount} amount differs;"
+            ),
+        )
+    };
     status.raise(
         ALARM,
         format!(
-            "{} 对总账不平（{}），请运维人员核对当日交易明细。",
+            "{} 对总账不平（{}），{detail_zh}请运维人员核对当日交易明细（medsettle reconcile --date {} --detail）。",
             report.day,
-            zh.join("；")
+            zh.join("；"),
+            report.day
         ),
         format!(
-            "3201 reconciliation for {} does not balance ({}); an operator must check the day's settlements.",
+            "3201 reconciliation for {} does not balance ({});{detail_en} an operator must check the day's settlements (medsettle reconcile --date {} --detail).",
             report.day,
-            en.join("; ")
+            en.join("; "),
+            report.day
         ),
         serde_json::to_value(report).unwrap_or_default(),
     );
+}
+
+/// The last run as the status page and `/metrics` show it: the day, the verdict, the groups
+/// (unbalanced ones named), and the settlements 3202 found different, by class.
+pub fn summary(report: &Report) -> serde_json::Value {
+    let (local_only, platform_only, amount_differs) = report.differences();
+    serde_json::json!({
+        "day": report.day,
+        "at_ms": crate::status::now_ms(),
+        "balanced": report.balanced,
+        "groups": report.lines.len(),
+        "unbalanced": report.unbalanced().map(|l| l.totals.group_en()).collect::<Vec<_>>(),
+        "details": report.details.len(),
+        "detail_failures": report.details.iter().filter(|d| !d["error"].is_null()).count(),
+        "local_only": local_only,
+        "platform_only": platform_only,
+        "amount_differs": amount_differs,
+    })
 }
 
 /// The next scheduled run after `now` (CST wall time) at `at`, and the day it reconciles:
@@ -376,8 +520,14 @@ pub async fn schedule(
             () = stop.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
-        match reconciler.reconcile(day).await {
-            Ok(report) => show(&status, &report),
+        match reconciler
+            .reconcile(day, reconciler.config.detail_scope())
+            .await
+        {
+            Ok(report) => {
+                show(&status, &report);
+                status.set_reconcile(summary(&report));
+            }
             Err(e) => tracing::error!(error = %e, day = %day, "scheduled reconciliation failed"),
         }
     }
@@ -417,7 +567,6 @@ mod tests {
             balanced: false,
             result: Some("1".into()),
             description: Some("医疗费总额不一致".into()),
-            detail: None,
         };
         let zh = line.difference_zh();
         assert!(zh.contains("险种 310 清算类别 41 经办机构 110199"), "{zh}");
@@ -431,7 +580,6 @@ mod tests {
             "{en}"
         );
         let json = serde_json::to_value(&line).unwrap();
-        assert!(json["detail"].is_null());
         assert_eq!(json["totals"]["setl_optins"], "110199");
     }
 }

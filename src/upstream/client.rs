@@ -45,6 +45,8 @@ pub struct ClientParts {
     /// `base_url + path` of the infnos with their own path (`upstream.paths`: the file
     /// transfers 9101/9102 in some provinces).
     pub urls: BTreeMap<String, String>,
+    /// How 9101 carries a file.
+    pub file_in_encoding: super::tx::statement::InEncoding,
     pub ec_url: Option<String>,
     /// Who asks `ec.query` (institution, operator, device).
     pub ec_who: super::tx::evoucher::EcClient,
@@ -406,6 +408,11 @@ impl Client {
     /// The envelope's `signtype` (`MOCK`: no signature; it does not skip the patient's PIN).
     pub fn signtype(&self) -> &'static str {
         self.parts.signer.signtype()
+    }
+
+    /// How 9101 carries a file (`[upstream] file_in_encoding`).
+    pub fn file_in_encoding(&self) -> super::tx::statement::InEncoding {
+        self.parts.file_in_encoding
     }
 
     /// The configured e-voucher service URL.

@@ -66,6 +66,11 @@ pub trait Platform: Send + Sync {
         true
     }
 
+    /// How 9101 carries a file (`[upstream] file_in_encoding`; upstream.md "Uncertain").
+    fn file_in_encoding(&self) -> super::tx::statement::InEncoding {
+        super::tx::statement::InEncoding::Base64
+    }
+
     /// 5203 settlement query: re-reads the settlement `input` names (its `setl_id` is
     /// required, see [`SettlementQueryInput::new`]); moves no money, so it goes through
     /// [`Platform::call`]. The answer must name a settlement (a `setl_id`), else it is a
@@ -267,6 +272,10 @@ impl Platform for Client {
 
     fn has_ec(&self) -> bool {
         self.ec_url().is_some()
+    }
+
+    fn file_in_encoding(&self) -> super::tx::statement::InEncoding {
+        self.file_in_encoding()
     }
 
     fn settlement_query<'a>(

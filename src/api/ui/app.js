@@ -149,9 +149,28 @@ function renderStatus(s) {
     ...row(['说明', 'Detail'], up.detail || ''),
   ] : row(['连接', 'Link'], both(['未配置', 'Not configured'])));
   renderFleet(s.fleet);
+  renderReconcile(s.reconcile);
   const q = s.offline_queue;
   if (q) renderQueueSummary(q.count, q.amount, q.oldest_created_at_ms
     ? Math.max(0, Math.floor((Date.now() - q.oldest_created_at_ms) / 1000)) : null, null);
+}
+
+// The last 3201 (and its 3202s) this daemon ran (`reconcile` in /v1/status).
+function renderReconcile(r) {
+  if (!r) {
+    fill($('reconcile'), row(['上次对账', 'Last run'], both(['尚未对账', 'Not run yet'])));
+    return;
+  }
+  fill($('reconcile'), [
+    ...row(['对账日', 'Day'], r.day),
+    ...row(['结果', 'Result'], el('span', r.balanced ? 'ok' : 'down',
+      both(r.balanced ? ['平', 'Balanced'] : ['不平', 'Not balanced']))),
+    ...row(['对账组', 'Groups'], `${r.groups}${r.unbalanced.length ? `（不平 unbalanced: ${r.unbalanced.join('; ')}）` : ''}`),
+    ...row(['明细对账', 'Detail (3202)'], `${r.details}${r.detail_failures ? `（失败 failed ${r.detail_failures}）` : ''}`),
+    ...row(['差异', 'Differences'], el('span', (r.local_only + r.platform_only + r.amount_differs) > 0 ? 'degraded' : null,
+      `本地有平台无 local only ${r.local_only} · 平台有本地无 platform only ${r.platform_only} · 金额不符 amount ${r.amount_differs}`)),
+    ...row(['时间', 'Ran at'], time(r.at_ms)),
+  ]);
 }
 
 // The fleet ledger's view (`fleet` in /v1/status), present only with a [fleet] ledger.

@@ -123,7 +123,7 @@ async fn refunds_are_included_with_negative_amounts_and_flag_1_by_default() {
     assert_eq!(report.refd_setl_flag.as_deref(), Some("1"));
     let t = &report.lines[0].totals;
     assert_eq!((t.settlements, t.refunds, t.count, t.guessed), (1, 1, 2, 0));
-    assert_eq!(report.lines[0].detail, None);
+    assert!(report.details.is_empty(), "balanced: no 3202");
     rig.finish();
 }
 
@@ -204,11 +204,36 @@ async fn two_clearing_institutions_are_two_statements() {
                 Some("1"),
             ),
             Answer::fixture("3201_response_unbalanced.json"),
-        );
+        )
+        // The unbalanced group gets its 3202: the platform's result lists a settlement the
+        // terminal does not have, and not the terminal's own.
+        .expect_with(
+            "9101",
+            |s| {
+                let name = s.input["fsUploadIn"]["filename"].as_str().unwrap();
+                assert!(name.contains("_440106_41_"), "{name}");
+            },
+            Answer::output(serde_json::json!({"file_qury_no": "U1"})),
+        )
+        .expect_with(
+            "3202",
+            |s| assert_eq!(s.input["data"]["setl_optins"], "440106"),
+            Answer::output(
+                serde_json::json!({"fileinfo": {"file_qury_no": "R1", "filename": "r.zip"}}),
+            ),
+        )
+        .expect("9102", Answer::File(platform_only_result()));
     let rig = Rig::with_settle(p, settle("1", RefundCount::Plus));
     settle_one(&rig).await;
     settle_one(&rig).await;
     let report = rig.engine.reconcile(day(23)).await.unwrap();
+    assert_eq!(
+        report.details.len(),
+        1,
+        "one 3202, for the unbalanced group only"
+    );
+    assert_eq!(report.details[0]["group"]["setl_optins"], "440106");
+    assert_eq!(report.differences(), (1, 1, 0));
     assert!(!report.balanced);
     assert_eq!(
         report.lines.iter().map(|l| l.balanced).collect::<Vec<_>>(),
@@ -239,7 +264,33 @@ async fn two_clearing_institutions_are_two_statements() {
         !alarm.message_zh.contains("110199"),
         "only the unbalanced group"
     );
+    assert!(
+        alarm.message_zh.contains("平台有本地无 1 笔")
+            && alarm.message_en.contains("1 platform only"),
+        "{} / {}",
+        alarm.message_zh,
+        alarm.message_en
+    );
     rig.finish();
+}
+
+/// A 9102 result file with one line: a settlement only the platform has.
+fn platform_only_result() -> Vec<u8> {
+    use crate::upstream::tx::statement::file::{self, ResultLine};
+    let line = ResultLine {
+        psn_no: medsettle_base::pii::PsnNo::new("P9"),
+        mdtrt_id: "M9".into(),
+        setl_id: "SETL-PLATFORM-ONLY".into(),
+        msgid: String::new(),
+        stmt_rslt: "1".into(),
+        refund: false,
+        memo: "医药机构无此结算".into(),
+        medfee_sumamt: Some(crate::upstream::Fen(5_500)),
+        fund_pay_sumamt: Some(crate::upstream::Fen(3_000)),
+        acct_pay: Some(crate::upstream::Fen(500)),
+    };
+    let text = file::write_result(&[line]);
+    crate::upstream::tx::statement::zip::write_single("result.txt", text.as_bytes())
 }
 
 #[tokio::test]

@@ -68,7 +68,7 @@ pub fn check(data: &[u8]) {
     let today = NaiveDate::from_ymd_opt(2026, 1, 2).expect("a date");
     match bodies::reconcile_day(data, today) {
         Ok(d) => {
-            let _ = d.to_string();
+            let _ = d.0.to_string();
         }
         Err(e) => refused(e),
     }
