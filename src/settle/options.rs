@@ -20,30 +20,7 @@ pub enum SaleMode {
     ForceOffline,
 }
 
-/// How a cancellation counts in 3201's `fixmedins_setl_cnt` when refunds are included
-/// (`[settle] reconcile_refund_count`; upstream.md "Uncertain": not stated publicly).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RefundCount {
-    /// −1: the count is of settlements still standing.
-    Minus,
-    /// +1: the count is of lines, a cancellation being a line of its own as in the 3202
-    /// detail file (the default).
-    Plus,
-    /// 0: a cancellation moves the amounts only.
-    Zero,
-}
-
-impl RefundCount {
-    /// What one cancellation adds to the count.
-    pub fn step(self) -> i64 {
-        match self {
-            RefundCount::Minus => -1,
-            RefundCount::Plus => 1,
-            RefundCount::Zero => 0,
-        }
-    }
-}
+pub use crate::upstream::tx::reverse::RefundCount;
 
 /// `[settle]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]

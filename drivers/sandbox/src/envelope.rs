@@ -111,18 +111,24 @@ pub fn check_msgid<'a>(
     Ok((obj, msgid))
 }
 
-/// The rest of the envelope: `inf_time`, `infno`.
+/// The rest of the envelope: `inf_time`, `infno` (one of [`KNOWN_INFNOS`]).
 pub fn finish(obj: &Map<String, Value>, msgid: String) -> Result<Req, String> {
+    let infno = field_text(obj, "infno").unwrap_or_default();
+    if !KNOWN_INFNOS.contains(&infno.as_str()) {
+        return Err(format!("交易编号不存在 unknown infno {infno}"));
+    }
+    request(obj, msgid)
+}
+
+/// The request's envelope fields, whatever its `infno` (the file transactions, 9101/3202/9102,
+/// check theirs on their own path).
+pub fn request(obj: &Map<String, Value>, msgid: String) -> Result<Req, String> {
     let text = |k: &str| field_text(obj, k).unwrap_or_default();
     let inf_time_text = text("inf_time");
     let inf_time = time::parse_inf_time(&inf_time_text)
         .map_err(|e| format!("交易时间格式错误 inf_time: {e}"))?;
-    let infno = text("infno");
-    if !KNOWN_INFNOS.contains(&infno.as_str()) {
-        return Err(format!("交易编号不存在 unknown infno {infno}"));
-    }
     Ok(Req {
-        infno,
+        infno: text("infno"),
         msgid,
         inf_time_text,
         inf_time,

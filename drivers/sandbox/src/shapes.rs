@@ -54,28 +54,7 @@ pub struct AnswerShapes {
     pub reconcile_refund_count: RefundCount,
 }
 
-/// How a cancellation counts in 3201's `fixmedins_setl_cnt`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RefundCount {
-    /// −1.
-    Minus,
-    /// +1: a line of its own, as in the 3202 detail file.
-    Plus,
-    /// 0.
-    Zero,
-}
-
-impl RefundCount {
-    /// What one cancellation adds to the count.
-    pub fn step(self) -> i64 {
-        match self {
-            RefundCount::Minus => -1,
-            RefundCount::Plus => 1,
-            RefundCount::Zero => 0,
-        }
-    }
-}
+pub use medsettle_nhsa::tx::reverse::RefundCount;
 
 impl Default for AnswerShapes {
     fn default() -> Self {

@@ -25,12 +25,12 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use hyper::StatusCode;
 use hyper::body::Bytes;
 use medsettle_nhsa::money::Fen;
-use medsettle_nhsa::signing::{self, Cainfo};
+use medsettle_nhsa::signing;
 use medsettle_nhsa::time;
 use medsettle_nhsa::tx::statement::file::{self, DetailLine, ResultLine};
 use medsettle_nhsa::tx::statement::{decode_bytes, zip};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{amount, node, text};
 use crate::envelope::{self, Req, field_text};
@@ -261,7 +261,7 @@ fn checked(state: &mut State, shared: &Shared, body: &Value) -> Result<Req, Refu
             "交易编号不存在 unknown infno {infno} on the file path"
         )));
     }
-    let req = request(obj, msgid).map_err(m)?;
+    let req = envelope::request(obj, msgid).map_err(m)?;
     let message = signing::signed_message(&req.infno, &req.msgid, &req.inf_time_text, &req.input);
     if !matches!(req.signtype.as_str(), "MOCK" | "SM3" | "SM2")
         || !signing::verify(
@@ -279,27 +279,6 @@ fn checked(state: &mut State, shared: &Shared, body: &Value) -> Result<Req, Refu
             "{SIGN_IN_INVALID}: sign_no unknown, signed out or of another day, sign in again (9001)"
         ))),
     }
-}
-
-/// `envelope::finish` for the file infnos (which it does not list).
-fn request(obj: &Map<String, Value>, msgid: String) -> Result<Req, String> {
-    let text = |k: &str| field_text(obj, k).unwrap_or_default();
-    let inf_time_text = text("inf_time");
-    let inf_time = time::parse_inf_time(&inf_time_text)
-        .map_err(|e| format!("交易时间格式错误 inf_time: {e}"))?;
-    Ok(Req {
-        infno: text("infno"),
-        msgid,
-        inf_time_text,
-        inf_time,
-        day: time::cst_day(inf_time),
-        fixmedins_code: text("fixmedins_code"),
-        insuplc_admdvs: text("insuplc_admdvs"),
-        sign_no: text("sign_no"),
-        signtype: text("signtype"),
-        cainfo: Cainfo::parse(&text("cainfo")),
-        input: obj.get("input").cloned().unwrap_or(Value::Null),
-    })
 }
 
 fn upload(state: &mut State, files: &mut Files, req: &Req) -> Result<Value, String> {
