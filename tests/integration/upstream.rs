@@ -782,6 +782,9 @@ async fn the_session_is_renewed_when_rejected_and_when_the_day_changes() {
         .await
         .unwrap();
     assert_eq!(count(&rig, "9001"), 2);
+    // A request that moves no money queues its answer's audit row without waiting for it;
+    // the writer applies writes in order, so one awaited write after it means it is in.
+    rig.store.set_meta("test.barrier", "1").await.unwrap();
     assert_eq!(
         rig.store
             .audit(x.msgid.as_str())
