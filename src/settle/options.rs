@@ -22,6 +22,17 @@ pub enum SaleMode {
 
 pub use crate::upstream::tx::reverse::RefundCount;
 
+/// Which clearing groups get a 3202 detail reconciliation after 3201.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetailScope {
+    /// None.
+    Off,
+    /// Those with an unbalanced 3201 line (the default, `[settle] reconcile_detail`).
+    Unbalanced,
+    /// Every group of the day (`medsettle reconcile --detail`).
+    All,
+}
+
 /// `[settle]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
@@ -290,10 +301,10 @@ impl SettleConfig {
     }
 
     /// Which groups get a 3202 after the scheduled or API 3201 (`reconcile_detail`).
-    pub fn detail_scope(&self) -> super::reconcile::DetailScope {
+    pub fn detail_scope(&self) -> DetailScope {
         match self.reconcile_detail.as_str() {
-            "off" => super::reconcile::DetailScope::Off,
-            _ => super::reconcile::DetailScope::Unbalanced,
+            "off" => DetailScope::Off,
+            _ => DetailScope::Unbalanced,
         }
     }
 

@@ -22,6 +22,7 @@ use super::book::SaleBook;
 use super::detail::{DetailGroup, DetailOptions, reconcile_detail};
 use super::error::SaleError;
 use super::facts::{COUNTED_STATES, Fact, facts_of};
+pub use super::options::DetailScope;
 use super::options::{RefundCount, SettleConfig};
 use super::sale::Sale;
 use super::settler::Settler;
@@ -175,17 +176,6 @@ impl Report {
             )
         })
     }
-}
-
-/// Which clearing groups get a 3202 detail reconciliation after 3201.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DetailScope {
-    /// None.
-    Off,
-    /// Those with an unbalanced 3201 line (the default, `[settle] reconcile_detail`).
-    Unbalanced,
-    /// Every group of the day (`medsettle reconcile --detail`).
-    All,
 }
 
 /// The totals of `day` (`yyyy-MM-dd`) per group, from `facts`: each fact on its own day (the
