@@ -148,7 +148,30 @@ pub fn facts_of(sale: &Sale) -> Vec<Fact> {
     };
     let mut facts = vec![settlement];
     let cancelled = matches!(sale.state, SaleState::Cancelled) || sale.cancellation.is_some();
-    if let (true, Some(c)) = (cancelled, sale.cancellation.as_ref()) {
+    // A cancellation an operator resolved as done (`queue resolve --not-settled` on a 2103/2208
+    // in doubt) has no answer: it counts all the same, under its request's msgid.
+    let resolved;
+    let cancellation = match (&sale.cancellation, sale.state) {
+        (Some(c), _) => Some(c),
+        (None, SaleState::Cancelled) => {
+            resolved = super::sale::Cancellation {
+                setl_id: None,
+                original_setl_id: Some(setl_id.clone()),
+                cash_refunded: None,
+                cash_from: "settlement".to_owned(),
+                answer: serde_json::Value::Null,
+                msgid: sale
+                    .attempt
+                    .as_ref()
+                    .filter(|a| matches!(a.infno.as_str(), "2103" | "2208"))
+                    .map(|a| a.msgid.clone()),
+                day: None,
+            };
+            Some(&resolved)
+        }
+        (None, _) => None,
+    };
+    if let (true, Some(c)) = (cancelled, cancellation) {
         let original = &facts[0];
         let setl_time = text(&c.answer, "setl_time");
         let answer_day = setl_time.as_deref().and_then(day_of);
