@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::classify::{Scanned, classify};
@@ -63,6 +63,15 @@ pub struct QrService {
     /// Where valid credentials are held for `POST /v1/sales` (`credential_id`) and every
     /// processed code is posted for the intake's waiters.
     credentials: Option<Arc<Credentials>>,
+    /// Scans verified at once. Verification is CPU work (SM2/ECDSA, decoding), so more at once
+    /// than the terminal has cores only adds threads: a flood of submitted codes would otherwise
+    /// spread over dozens of blocking threads, each keeping its own allocator heap.
+    slots: Arc<Semaphore>,
+}
+
+/// One verification slot per core, at least one and at most four.
+fn verify_slots() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().clamp(1, 4))
 }
 
 impl QrService {
@@ -80,6 +89,7 @@ impl QrService {
             results: broadcast::channel(16).0,
             debounce,
             credentials: None,
+            slots: Arc::new(Semaphore::new(verify_slots())),
         }
     }
 
@@ -101,8 +111,7 @@ impl QrService {
             if !debouncer.accept(&scan.bytes, Instant::now()) {
                 continue;
             }
-            let me = Arc::clone(&self);
-            let result = match tokio::task::spawn_blocking(move || me.process(scan)).await {
+            let result = match self.verify(scan).await {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(error = %e, "scan processing panicked");
@@ -116,11 +125,20 @@ impl QrService {
     /// Processes a code entered by hand or by a scan box typing into the cashier program (no
     /// debounce: the cashier submitted it on purpose), publishes it like any scan, and answers.
     pub async fn submit(self: &Arc<Self>, scan: RawScan) -> Option<Arc<ScanResult>> {
-        let me = Arc::clone(self);
-        let result = tokio::task::spawn_blocking(move || me.process(scan))
-            .await
-            .ok()?;
+        let result = self.verify(scan).await.ok()?;
         Some(self.publish(result))
+    }
+
+    /// Runs [`QrService::process`] on a blocking thread once a verification slot is free.
+    async fn verify(self: &Arc<Self>, scan: RawScan) -> Result<ScanResult, tokio::task::JoinError> {
+        // The semaphore is never closed, so acquiring only waits.
+        let permit = Arc::clone(&self.slots).acquire_owned().await;
+        let me = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            me.process(scan)
+        })
+        .await
     }
 
     /// Waits up to `wait` for the next processed scan.
