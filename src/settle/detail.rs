@@ -15,6 +15,8 @@
 //! Nothing here changes a sale: a difference is for an operator (the suggested action says
 //! which tool), never fixed silently. The report masks `psn_no`.
 
+use std::collections::{HashMap, VecDeque};
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
@@ -372,26 +374,25 @@ pub async fn reconcile_detail(
 /// kept). A cancellation's amounts compare by magnitude (platforms differ in the sign they
 /// write). A fact without a line is local only when the result lists everything
 /// (`result_lists_all`), else matched. Every line left over is platform only.
-pub fn classify(
-    local: &[Fact],
-    platform: &[ResultLine],
+pub fn classify<'a>(
+    local: &'a [Fact],
+    platform: &'a [ResultLine],
     result_lists_all: bool,
 ) -> Vec<DetailEntry> {
     let mut used = vec![false; platform.len()];
+    let mut index = LineIndex::of(platform);
     let mut entries = Vec::with_capacity(local.len() + platform.len());
     for f in local {
         let by_msgid = (!f.msgid.is_empty())
-            .then(|| (0..platform.len()).find(|&i| !used[i] && platform[i].msgid.trim() == f.msgid))
+            .then(|| first_unused(index.by_msgid.get_mut(f.msgid.as_str()), &used))
             .flatten()
             .map(|i| (i, MatchedBy::Msgid));
         let paired = by_msgid.or_else(|| {
-            (0..platform.len())
-                .find(|&i| {
-                    !used[i]
-                        && platform[i].setl_id.trim() == f.setl_id
-                        && platform[i].refund == f.refund
-                })
-                .map(|i| (i, MatchedBy::SetlId))
+            first_unused(
+                index.by_setl_id.get_mut(&(f.setl_id.as_str(), f.refund)),
+                &used,
+            )
+            .map(|i| (i, MatchedBy::SetlId))
         });
         let local_amounts = Amounts {
             medfee_sumamt: Some(f.medfee),
@@ -454,6 +455,48 @@ pub fn classify(
         });
     }
     entries
+}
+
+/// The platform's lines by msgid and by (`setl_id`, refund flag), each list in file order, so
+/// pairing a fact costs a lookup rather than a scan of every line: a large hospital's day is
+/// 100,000 settlements, and scanning would be quadratic.
+struct LineIndex<'a> {
+    by_msgid: HashMap<&'a str, VecDeque<usize>>,
+    by_setl_id: HashMap<(&'a str, bool), VecDeque<usize>>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn of(platform: &'a [ResultLine]) -> LineIndex<'a> {
+        let mut index = LineIndex {
+            by_msgid: HashMap::with_capacity(platform.len()),
+            by_setl_id: HashMap::with_capacity(platform.len()),
+        };
+        for (i, line) in platform.iter().enumerate() {
+            let msgid = line.msgid.trim();
+            if !msgid.is_empty() {
+                index.by_msgid.entry(msgid).or_default().push_back(i);
+            }
+            index
+                .by_setl_id
+                .entry((line.setl_id.trim(), line.refund))
+                .or_default()
+                .push_back(i);
+        }
+        index
+    }
+}
+
+/// The first line of `lines` not yet paired (the ones paired through the other key are
+/// dropped on the way): what a scan from the top of the file would find.
+fn first_unused(lines: Option<&mut VecDeque<usize>>, used: &[bool]) -> Option<usize> {
+    let lines = lines?;
+    while let Some(&i) = lines.front() {
+        if !used[i] {
+            return Some(i);
+        }
+        lines.pop_front();
+    }
+    None
 }
 
 fn amounts_of(line: &ResultLine) -> Amounts {

@@ -410,3 +410,51 @@ async fn a_base64_envelope_download_and_the_failures_name_their_step() {
     assert!(matches!(e, DetailError::File(_)), "{e:?}");
     assert!(e.to_string().contains("line 1"), "{e}");
 }
+
+#[test]
+fn a_line_paired_by_msgid_is_not_paired_again_and_lines_pair_in_file_order() {
+    // Two lines of one setl_id and flag: the first carries a's msgid, the second none.
+    let a = fact("S-1", M1, "SETL1", 1_000);
+    let mut old = fact("S-0", "", "SETL1", 1_000);
+    old.mdtrt_id = "M-OLD".into();
+    let first = line(&a, "0");
+    let mut second = line(&old, "0");
+    second.msgid.clear();
+    // `old` (no msgid) comes first and takes the first line by setl_id, though it carries
+    // a's msgid; a then finds its msgid's line used and takes the next by setl_id.
+    let e = classify(
+        &[old.clone(), a.clone()],
+        &[first.clone(), second.clone()],
+        true,
+    );
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert_eq!(e[0].matched_by, Some(MatchedBy::SetlId));
+    assert_eq!(e[0].platform.unwrap().medfee_sumamt, Some(Fen(1_000)));
+    assert_eq!(e[1].matched_by, Some(MatchedBy::SetlId));
+    assert!(e.iter().all(|x| x.class == DetailClass::Matched), "{e:?}");
+    // In the other order a pairs by msgid and old takes the line left.
+    let e = classify(&[a, old], &[first, second], true);
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert_eq!(e[0].matched_by, Some(MatchedBy::Msgid));
+    assert_eq!(e[1].matched_by, Some(MatchedBy::SetlId));
+    // Three lines for two facts: the one left over is the platform's only.
+    let x = fact("S-2", M2, "SETL2", 700);
+    let e = classify(
+        std::slice::from_ref(&x),
+        &[
+            line(&x, "0"),
+            line(&x, "0"),
+            line(&fact("y", M3, "SETL3", 5), "1"),
+        ],
+        true,
+    );
+    let classes: Vec<_> = e.iter().map(|x| x.class).collect();
+    assert_eq!(
+        classes,
+        [
+            DetailClass::Matched,
+            DetailClass::PlatformOnly,
+            DetailClass::PlatformOnly
+        ]
+    );
+}

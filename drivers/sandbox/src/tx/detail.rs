@@ -19,7 +19,7 @@
 //! know ([`Sandbox::inject_settlement`], `POST /admin/settlements`), so a test can show 3202
 //! finds it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use hyper::StatusCode;
@@ -433,11 +433,20 @@ fn ledger_lines<'a>(
 /// One result line per line of either side: the file's in order, then the platform's others.
 fn compare(sent: &[DetailLine], platform: &[Counted<'_>]) -> Vec<ResultLine> {
     let mut used = vec![false; platform.len()];
+    // The platform's lines by (setl_id, refund), in order: a day of a large hospital is
+    // 100,000 lines, and scanning them for each line of the file would be quadratic.
+    let mut by_key: HashMap<(&str, bool), VecDeque<usize>> = HashMap::new();
+    for (i, c) in platform.iter().enumerate() {
+        by_key
+            .entry((c.record.setl_id.as_str(), c.refund))
+            .or_default()
+            .push_back(i);
+    }
     let mut out = Vec::with_capacity(sent.len() + platform.len());
     for l in sent {
-        let found = (0..platform.len()).find(|&i| {
-            !used[i] && platform[i].record.setl_id == l.setl_id && platform[i].refund == l.refund
-        });
+        let found = by_key
+            .get_mut(&(l.setl_id.as_str(), l.refund))
+            .and_then(|q| q.pop_front());
         match found {
             Some(i) => {
                 used[i] = true;
