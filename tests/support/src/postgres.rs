@@ -30,6 +30,8 @@ pub struct Postgres {
     running: bool,
     /// The server offers TLS with `server.crt`/`server.key` in its directory.
     tls: bool,
+    /// `max_connections` (60 unless a bench asked for more).
+    max_connections: u32,
 }
 
 impl Postgres {
@@ -43,6 +45,16 @@ impl Postgres {
     /// certificate chain and key, PEM.
     pub fn start_tls(cert_pem: &str, key_pem: &str) -> Postgres {
         Postgres::start_with(Some((cert_pem, key_pem)))
+    }
+
+    /// [`Postgres::start_new`] taking `max_connections` connections (the fleet bench runs a
+    /// connection per daemon).
+    pub fn start_sized(max_connections: u32) -> Postgres {
+        let mut pg = Postgres::start_with(None);
+        pg.stop();
+        pg.max_connections = max_connections;
+        pg.start();
+        pg
     }
 
     fn start_with(tls: Option<(&str, &str)>) -> Postgres {
@@ -84,6 +96,7 @@ impl Postgres {
             run_as,
             running: false,
             tls: tls.is_some(),
+            max_connections: 60,
         };
         let data = pg.data_dir();
         pg.run_ok(
@@ -214,9 +227,10 @@ impl Postgres {
         let data = self.data_dir();
         let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off \
-             -c shared_buffers=16MB -c max_connections=60",
+             -c shared_buffers=16MB -c max_connections={}",
             self.port,
-            self.dir.path().display()
+            self.dir.path().display(),
+            self.max_connections
         );
         if self.tls {
             let d = self.dir.path().display();
