@@ -48,4 +48,6 @@ pub struct Services {
     pub sales: Arc<Engine>,
     /// The self-service driver, in kiosk mode.
     pub kiosk: Option<Arc<Kiosk>>,
+    /// The institution-wide reconciliation, when `[fleet]` is configured.
+    pub fleet: Option<Arc<crate::fleet::FleetRunner>>,
 }

@@ -140,7 +140,8 @@ pub struct Limits {
 }
 
 /// The routes that move money or sales: every POST (and PUT) under `/v1/sales`, `/v1/visits`,
-/// `/v1/queue`, `/v1/kiosk` and `/v1/reconcile`. They stop while the store is quarantined ([`money_gate`]).
+/// `/v1/queue`, `/v1/kiosk`, `/v1/reconcile` and `/v1/fleet/reconcile` (3201 stamps msgids
+/// from the store). They stop while the store is quarantined ([`money_gate`]).
 pub(super) fn is_money_route(method: &str, path: &str) -> bool {
     matches!(method, "POST" | "PUT")
         && [
@@ -149,6 +150,7 @@ pub(super) fn is_money_route(method: &str, path: &str) -> bool {
             "/v1/queue",
             "/v1/kiosk",
             "/v1/reconcile",
+            "/v1/fleet/reconcile",
         ]
         .iter()
         .any(|p| path == *p || path.starts_with(&format!("{p}/")))

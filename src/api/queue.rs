@@ -300,3 +300,47 @@ pub(super) async fn reconcile(State(state): State<Arc<AppState>>, body: Bytes) -
         Err(e) => sale_error(&e).into_response(),
     }
 }
+
+/// `POST /v1/fleet/reconcile`: the institution-wide 3201 (3202 on a mismatch, or for every
+/// group with `detail`) over every terminal's facts in the fleet ledger, under the
+/// institution-day lock; the result is stored in the ledger for every terminal to see.
+pub(super) async fn fleet_reconcile(State(state): State<Arc<AppState>>, body: Bytes) -> Response {
+    use crate::fleet::FleetError;
+    let Some(fleet) = state.fleet.as_ref() else {
+        return ApiError::new(
+            StatusCode::CONFLICT,
+            "fleet.not_configured",
+            "本终端未配置集中账本（[fleet]），无法进行全院对账。",
+            "no [fleet] ledger is configured on this terminal: the institution-wide reconciliation needs one",
+        )
+        .into_response();
+    };
+    let today = crate::upstream::time::cst_day(chrono::Utc::now());
+    let (day, detail) = match super::bodies::reconcile_day(&body, today) {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
+    match fleet
+        .run(day, detail, crate::fleet::Trigger::Operator)
+        .await
+    {
+        Ok(outcome) => Json(outcome).into_response(),
+        Err(e) => {
+            let status = match &e {
+                FleetError::ReconcileBusy { .. } => StatusCode::CONFLICT,
+                FleetError::Postgres(_) | FleetError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+                FleetError::Reconcile(_) => StatusCode::BAD_GATEWAY,
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            let details = match &e {
+                FleetError::ReconcileBusy { day, runner } => {
+                    serde_json::json!({ "day": day, "runner": runner })
+                }
+                _ => serde_json::json!({ "day": crate::upstream::time::format_date(day) }),
+            };
+            ApiError::from_user_facing(status, &e)
+                .with_details(details)
+                .into_response()
+        }
+    }
+}

@@ -2,6 +2,10 @@
 //! the institution with its last heartbeat, offline queue, sales in doubt and outbox lag, and
 //! the last institution-wide reconciliation of each day. Reads only: it connects with the
 //! `[fleet]` of the config file, never migrates, never needs the daemon to be running.
+//!
+//! `medsettle fleet reconcile --date D`: the institution-wide 3201 (3202 on a mismatch) over
+//! every terminal's settlements, sent by the running daemon (it owns the msgid counter)
+//! through its local API, under the institution-day lock.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,11 +34,25 @@ pub(super) enum FleetCommand {
         #[arg(long, default_value_t = 14)]
         days: u32,
     },
+    /// Reconcile a CST day for the whole institution (3201 over every terminal's settlements
+    /// in the ledger; 3202 for the unbalanced groups) through the running daemon, and store
+    /// the result in the ledger. Exit 1 when it does not balance, 3 when another terminal is
+    /// running it right now.
+    Reconcile {
+        #[command(flatten)]
+        day: super::ReconcileArgs,
+        /// Print the outcome as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 pub(super) fn execute(command: FleetCommand) -> ExitCode {
     match command {
         FleetCommand::Status { config, json, days } => status(&config, json, days),
+        FleetCommand::Reconcile { day, json } => {
+            super::queue::fleet_reconcile(&day.config, day.date, day.detail, json)
+        }
     }
 }
 

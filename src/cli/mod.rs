@@ -131,17 +131,24 @@ enum Command {
     },
     /// Daily totals reconciliation (3201) through the running daemon; exit 1 when unbalanced.
     Reconcile {
-        /// The TOML configuration file (`api.listen`, `api.token`).
-        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
-        config: PathBuf,
-        /// The CST day, YYYY-MM-DD (default today).
-        #[arg(long)]
-        date: Option<String>,
-        /// Also run 3202 detail reconciliation for every group (balanced or not) and list
-        /// each settlement that differs, with what to do about it.
-        #[arg(long)]
-        detail: bool,
+        #[command(flatten)]
+        day: ReconcileArgs,
     },
+}
+
+/// What `medsettle reconcile` and `medsettle fleet reconcile` take.
+#[derive(Debug, clap::Args)]
+pub(super) struct ReconcileArgs {
+    /// The TOML configuration file (`api.listen`, `api.token` of the running daemon).
+    #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
+    config: PathBuf,
+    /// The CST day, YYYY-MM-DD (default today).
+    #[arg(long)]
+    date: Option<String>,
+    /// Also run 3202 detail reconciliation for every group (balanced or not) and list
+    /// each settlement, with what to do about each that differs.
+    #[arg(long)]
+    detail: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,11 +212,7 @@ impl Cli {
             Command::Visit { command } => visit::execute(command),
             Command::Store { command } => store::execute(command),
             Command::Fleet { command } => fleet::execute(command),
-            Command::Reconcile {
-                config,
-                date,
-                detail,
-            } => queue::reconcile(&config, date, detail),
+            Command::Reconcile { day } => queue::reconcile(&day.config, day.date, day.detail),
             Command::StatusLink { config } => status_link::execute(&config),
             Command::Version => {
                 println!(

@@ -156,16 +156,36 @@ pub(super) fn reconcile(config: &std::path::Path, date: Option<String>, detail: 
     run(config, Job::Reconcile(date, detail))
 }
 
+/// `medsettle fleet reconcile --date`: through the running daemon, which stamps the msgids.
+pub(super) fn fleet_reconcile(
+    config: &std::path::Path,
+    date: Option<String>,
+    detail: bool,
+    json: bool,
+) -> ExitCode {
+    run(config, Job::FleetReconcile { date, detail, json })
+}
+
 enum Job {
-    Ls { json: bool },
+    Ls {
+        json: bool,
+    },
     Show(String),
     Retry(String),
     Cancel(String),
     Resolve(String, Value),
     Ack(String, Value),
     Export,
-    Flush { wait: bool, timeout: u64 },
+    Flush {
+        wait: bool,
+        timeout: u64,
+    },
     Reconcile(Option<String>, bool),
+    FleetReconcile {
+        date: Option<String>,
+        detail: bool,
+        json: bool,
+    },
 }
 
 fn run(config: &std::path::Path, job: Job) -> ExitCode {
@@ -191,6 +211,9 @@ fn run(config: &std::path::Path, job: Job) -> ExitCode {
             Job::Export => export(&api).await,
             Job::Flush { wait, timeout } => flush(&api, wait, Duration::from_secs(timeout)).await,
             Job::Reconcile(date, detail) => reconcile_day(&api, date, detail).await,
+            Job::FleetReconcile { date, detail, json } => {
+                fleet_reconcile_day(&api, date, detail, json).await
+            }
         }
     });
     match result {
@@ -467,6 +490,18 @@ async fn reconcile_day(
     date: Option<String>,
     detail: bool,
 ) -> anyhow::Result<ExitCode> {
+    let r = api
+        .post("/v1/reconcile", &reconcile_body(date, detail))
+        .await?
+        .ok()?;
+    Ok(print_report(&r, detail))
+}
+
+/// `medsettle fleet reconcile`'s exit code when another terminal is running the day.
+const EXIT_BUSY: u8 = 3;
+
+/// The body of `POST /v1/reconcile` and `/v1/fleet/reconcile`.
+fn reconcile_body(date: Option<String>, detail: bool) -> Value {
     let mut body = match date {
         Some(d) => json!({ "date": d }),
         None => json!({}),
@@ -474,10 +509,67 @@ async fn reconcile_day(
     if detail {
         body["detail"] = json!(true);
     }
-    let r = api.post("/v1/reconcile", &body).await?.ok()?;
+    body
+}
+
+async fn fleet_reconcile_day(
+    api: &LocalApi,
+    date: Option<String>,
+    detail: bool,
+    as_json: bool,
+) -> anyhow::Result<ExitCode> {
+    let answer = api
+        .post("/v1/fleet/reconcile", &reconcile_body(date, detail))
+        .await?;
+    if answer.status == 409 && answer.body["code"] == "fleet.reconcile_busy" {
+        eprintln!(
+            "medsettle: {}",
+            super::local_api::describe_error(answer.status, &answer.body)
+        );
+        return Ok(ExitCode::from(EXIT_BUSY));
+    }
+    let r = answer.ok()?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        let balanced = r["report"]["balanced"] == true;
+        return Ok(if balanced {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    println!(
+        "institution-wide reconciliation of {}: {} by terminal {} at {} over {} settlement line(s) from the fleet ledger",
+        text(&r, "day"),
+        if r["ran"] == true {
+            "sent"
+        } else {
+            "already done"
+        },
+        text(&r, "runner"),
+        text(&r, "ran_at"),
+        r["facts"]
+    );
+    let incomplete: Vec<&str> = r["incomplete"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !incomplete.is_empty() {
+        println!(
+            "  WARNING: terminal(s) {} had unsent settlements or were not seen recently: their sales may be missing",
+            incomplete.join(", ")
+        );
+    }
+    Ok(print_report(&r["report"], detail))
+}
+
+/// Prints a 3201 report (with its 3202 details); exit 1 unless everything balanced.
+fn print_report(r: &Value, detail: bool) -> ExitCode {
     println!(
         "3201 reconciliation for {} (refd_setl_flag {})",
-        text(&r, "day"),
+        text(r, "day"),
         r["refd_setl_flag"].as_str().unwrap_or("left out")
     );
     for l in r["lines"].as_array().into_iter().flatten() {
@@ -520,10 +612,10 @@ async fn reconcile_day(
     });
     if r["balanced"] == true && !differ {
         println!("balanced");
-        Ok(ExitCode::SUCCESS)
+        ExitCode::SUCCESS
     } else {
         println!("NOT BALANCED: an operator must check the day's settlements");
-        Ok(ExitCode::FAILURE)
+        ExitCode::FAILURE
     }
 }
 

@@ -103,6 +103,14 @@ pub(super) fn build(
             Duration::from_millis(config.settle.kiosk_step_timeout_ms),
         ))
     });
+    let fleet = config.fleet.as_ref().map(|f| {
+        Arc::new(crate::fleet::FleetRunner::new(
+            f.options(&config.terminal),
+            env.credentials_dir.clone(),
+            Arc::clone(&sales),
+            Arc::clone(&status),
+        ))
+    });
     Ok(Services {
         terminal: config.terminal.clone(),
         store,
@@ -117,5 +125,6 @@ pub(super) fn build(
         credentials,
         sales,
         kiosk,
+        fleet,
     })
 }

@@ -84,15 +84,22 @@ fn tasks(
             .set("qr", Health::Disabled, "no QR sources configured"),
     }
 
-    if s.sales.has_platform() {
-        add(
+    // With a fleet ledger the platform reconciles the institution, not the terminal: the
+    // daily run is the institution-wide one (one runner per day, the others show its result).
+    match (&s.fleet, s.sales.has_platform()) {
+        (_, false) => {}
+        (Some(fleet), true) => add(
+            "reconcile schedule (institution)",
+            Box::pin(crate::fleet::schedule(Arc::clone(fleet), stop.clone())),
+        ),
+        (None, true) => add(
             "reconcile schedule",
             Box::pin(crate::settle::reconcile::schedule(
                 s.sales.reconciler(),
                 Arc::clone(&s.status),
                 stop.clone(),
             )),
-        );
+        ),
     }
     let engine = Arc::clone(&s.sales);
     let until = stop.clone();

@@ -53,9 +53,9 @@ impl Drop for Ledger {
 const UPSERT: &str = "INSERT INTO settlement_facts (fixmedins_code, terminal_id, sale_id, refund,
         version, kind, state, msgid, setl_id, original_setl_id, mdtrt_id, psn_hash, insutype,
         clr_type, clr_optins, setl_time, day, medfee_fen, fund_fen, account_fen, cash_fen,
-        from_answer, sale_created_at, sale_updated_at)
+        from_answer, sale_created_at, sale_updated_at, psn_sealed)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19,
-        $20, $21, $22, $23, $24)
+        $20, $21, $22, $23, $24, $25)
     ON CONFLICT (fixmedins_code, terminal_id, sale_id, refund) DO UPDATE SET
         version = EXCLUDED.version, kind = EXCLUDED.kind, state = EXCLUDED.state,
         msgid = EXCLUDED.msgid, setl_id = EXCLUDED.setl_id,
@@ -66,7 +66,7 @@ const UPSERT: &str = "INSERT INTO settlement_facts (fixmedins_code, terminal_id,
         fund_fen = EXCLUDED.fund_fen, account_fen = EXCLUDED.account_fen,
         cash_fen = EXCLUDED.cash_fen, from_answer = EXCLUDED.from_answer,
         sale_created_at = EXCLUDED.sale_created_at, sale_updated_at = EXCLUDED.sale_updated_at,
-        recorded_at = now()
+        psn_sealed = EXCLUDED.psn_sealed, recorded_at = now()
     WHERE settlement_facts.version < EXCLUDED.version";
 
 /// The lines a sale no longer has (a line whose refund flag is not among `$4`) become void,
@@ -185,6 +185,7 @@ impl Ledger {
                         &r.from_answer,
                         &created,
                         &updated,
+                        &r.psn_sealed,
                     ],
                 )
                 .await?;

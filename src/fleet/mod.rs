@@ -1,6 +1,6 @@
 //! The fleet ledger: every terminal of an institution replicates its settlement facts to one
 //! PostgreSQL database, where the fleet's view (`medsettle fleet status`, the status page) and
-//! later the institution-wide reconciliation read them. Optional (`[fleet]`); a terminal
+//! the institution-wide reconciliation read them. Optional (`[fleet]`); a terminal
 //! without it, or with PostgreSQL down, works exactly as alone: its SQLite store stays the
 //! source of truth and the ledger is only ever a copy.
 //!
@@ -8,7 +8,9 @@
 //! `migrations/*.sql`), `ledger.rs` (the connection, TLS, the idempotent version-guarded
 //! upserts, the heartbeat), `rows.rs` (a sale's facts as ledger rows, `psn_no` as a keyed
 //! hash: pure), `drain.rs` (the task that empties the store's outbox into the ledger and
-//! beats the heartbeat), `view.rs` (what the fleet looks like: read and rendered).
+//! beats the heartbeat), `view.rs` (what the fleet looks like: read and rendered),
+//! `reconcile.rs` (the institution-wide 3201/3202 over every terminal's facts, one runner per
+//! institution and day under an advisory lock).
 //!
 //! Personal data never reaches PostgreSQL: no names, no ID numbers, no clear `psn_no` (only
 //! its HMAC-SHA256 under the fleet's own key, so terminals agree on a patient without
@@ -17,6 +19,7 @@
 
 mod drain;
 mod ledger;
+mod reconcile;
 mod rows;
 mod schema;
 mod view;
@@ -28,6 +31,7 @@ use medsettle_base::UserFacing;
 
 pub use drain::{COMPONENT, Drain, DrainStats, run_drain};
 pub use ledger::{Ledger, TerminalBeat};
+pub use reconcile::{FleetRunner, Outcome, STALE_AFTER, Trigger, schedule};
 pub use rows::{LedgerRow, PsnHasher, SaleFacts, rows_of};
 pub use schema::{SCHEMA_VERSION, schema_version};
 pub use view::{FleetView, ReconciliationRow, TerminalRow};
@@ -96,6 +100,15 @@ pub enum FleetError {
     /// A stored sale document could not be read.
     #[error("sale {id}: unreadable document: {reason}")]
     Doc { id: String, reason: String },
+    /// A sealed `psn_no` in the ledger could not be opened (another fleet's key, altered).
+    #[error("sealed psn_no in the ledger: {0}")]
+    Sealed(String),
+    /// Another terminal holds the institution's reconciliation of this day.
+    #[error("another terminal ({runner}) is reconciling {day} for the institution right now")]
+    ReconcileBusy { day: String, runner: String },
+    /// The platform refused or failed the institution-wide reconciliation.
+    #[error("institution-wide reconciliation: {0}")]
+    Reconcile(String),
 }
 
 impl FleetError {
@@ -116,6 +129,9 @@ impl UserFacing for FleetError {
             FleetError::Postgres(_) => "fleet.postgres",
             FleetError::Store(_) => "fleet.store",
             FleetError::Doc { .. } => "fleet.doc",
+            FleetError::Sealed(_) => "fleet.sealed",
+            FleetError::ReconcileBusy { .. } => "fleet.reconcile_busy",
+            FleetError::Reconcile(_) => "fleet.reconcile_failed",
         }
     }
 
@@ -134,6 +150,13 @@ impl UserFacing for FleetError {
             }
             FleetError::Store(_) => "读取本机数据库失败；集中账本稍后重试。".into(),
             FleetError::Doc { .. } => "本机交易记录无法解析，未上传到集中账本。".into(),
+            FleetError::Sealed(_) => {
+                "集中账本中的加密参保人编号无法解开（fleet.psn_key 与其他终端不一致？）。".into()
+            }
+            FleetError::ReconcileBusy { day, runner } => {
+                format!("终端 {runner} 正在进行本机构 {day} 的全院对账，请稍后查看结果。")
+            }
+            FleetError::Reconcile(_) => "全院对账未能完成，请查看日志后重试。".into(),
         }
     }
 

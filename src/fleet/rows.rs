@@ -1,14 +1,20 @@
 //! A sale's settlement facts as fleet ledger rows: the lines `settle::facts::facts_of` derives
 //! (so the ledger, 3201 and 3202 never disagree about what a sale was), with `psn_no` replaced
-//! by its keyed hash and amounts as integer fen.
+//! by its keyed hash and its sealed value, and amounts as integer fen.
 //!
-//! Pure: a sale in, rows out. The keyed hash is HMAC-SHA256 under the fleet's `psn_key`
-//! ([`PsnHasher`]): every terminal of the fleet computes the same value for the same insured
-//! person, and nobody without the key can go back from the hash to the number (a plain hash
-//! of a structured number could be reversed by trying them all).
+//! Pure: a sale in, rows out. Both come from the fleet's `psn_key` ([`PsnHasher`]):
+//! - the keyed hash is HMAC-SHA256 under the key: every terminal of the fleet computes the same
+//!   value for the same insured person, and nobody without the key can go back from the hash
+//!   to the number (a plain hash of a structured number could be reversed by trying them all);
+//! - the sealed value is AES-256-GCM under a key derived from it (HKDF-SHA256), because the
+//!   institution-wide 3202 must write each settlement's `psn_no` into its detail file
+//!   (upstream.md, 9101): the terminal that runs it opens the numbers of every terminal's
+//!   settlements, and PostgreSQL, its backups and its administrators only ever hold ciphertext.
 
 use chrono::NaiveDate;
-use ring::hmac;
+use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::{hkdf, hmac};
 
 use super::FleetError;
 use crate::settle::facts::{Fact, facts_of};
@@ -17,10 +23,17 @@ use crate::settle::sale::Sale;
 /// The shortest `psn_key` accepted, in bytes.
 pub const MIN_KEY_BYTES: usize = 16;
 
-/// HMAC-SHA256 of `psn_no` under the fleet's key, hex.
-#[derive(Clone)]
+/// The first bytes of a sealed `psn_no` (format version 1): then the nonce, the ciphertext and
+/// the tag.
+const SEALED_MAGIC: &[u8; 2] = b"F1";
+/// The HKDF `info` of the sealing key, and the associated data of every sealed value.
+const SEAL_INFO: &[u8] = b"medsettle/fleet/psn_sealed/1";
+
+/// The fleet's keyed hash and sealing of `psn_no`, both from `psn_key`.
 pub struct PsnHasher {
     key: hmac::Key,
+    seal: LessSafeKey,
+    rng: SystemRandom,
 }
 
 impl std::fmt::Debug for PsnHasher {
@@ -38,8 +51,14 @@ impl PsnHasher {
                 found: key.len(),
             });
         }
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"medsettle fleet").extract(key);
+        let okm = prk
+            .expand(&[SEAL_INFO], &AES_256_GCM)
+            .expect("HKDF-SHA256 yields 32 bytes");
         Ok(PsnHasher {
             key: hmac::Key::new(hmac::HMAC_SHA256, key),
+            seal: LessSafeKey::new(UnboundKey::from(okm)),
+            rng: SystemRandom::new(),
         })
     }
 
@@ -50,6 +69,50 @@ impl PsnHasher {
             return String::new();
         }
         hex::encode(hmac::sign(&self.key, psn_no.as_bytes()).as_ref())
+    }
+
+    /// `psn_no` sealed under a fresh random nonce; `None` for an empty number.
+    pub fn seal(&self, psn_no: &str) -> Option<Vec<u8>> {
+        if psn_no.is_empty() {
+            return None;
+        }
+        let mut nonce = [0u8; NONCE_LEN];
+        self.rng
+            .fill(&mut nonce)
+            .expect("the system random source works");
+        let mut body = psn_no.as_bytes().to_vec();
+        self.seal
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(SEAL_INFO),
+                &mut body,
+            )
+            .expect("AES-GCM seals any psn_no");
+        let mut out = Vec::with_capacity(SEALED_MAGIC.len() + NONCE_LEN + body.len());
+        out.extend_from_slice(SEALED_MAGIC);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&body);
+        Some(out)
+    }
+
+    /// The `psn_no` a [`PsnHasher::seal`] under the same key made. A value sealed under
+    /// another key, cut short or altered is refused.
+    pub fn open(&self, sealed: &[u8]) -> Result<String, FleetError> {
+        let refused = |reason: &str| FleetError::Sealed(reason.to_owned());
+        let rest = sealed
+            .strip_prefix(SEALED_MAGIC)
+            .ok_or_else(|| refused("not a sealed psn_no (unknown format)"))?;
+        if rest.len() < NONCE_LEN {
+            return Err(refused("too short"));
+        }
+        let (nonce, body) = rest.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| refused("bad nonce"))?;
+        let mut buf = body.to_vec();
+        let plain = self
+            .seal
+            .open_in_place(nonce, Aad::from(SEAL_INFO), &mut buf)
+            .map_err(|_| refused("does not open under this fleet's psn_key"))?;
+        String::from_utf8(plain.to_vec()).map_err(|_| refused("not text"))
     }
 }
 
@@ -64,6 +127,8 @@ pub struct LedgerRow {
     pub mdtrt_id: String,
     /// The keyed hash of `psn_no` ([`PsnHasher`]).
     pub psn_hash: String,
+    /// `psn_no` sealed ([`PsnHasher::seal`]); `None` without a person.
+    pub psn_sealed: Option<Vec<u8>>,
     pub insutype: String,
     pub clr_type: String,
     pub clr_optins: String,
@@ -87,6 +152,7 @@ impl LedgerRow {
             original_setl_id: fact.original_setl_id.clone(),
             mdtrt_id: fact.mdtrt_id.clone(),
             psn_hash: hasher.hash(&fact.psn_no),
+            psn_sealed: hasher.seal(&fact.psn_no),
             insutype: fact.insutype.clone(),
             clr_type: fact.clr_type.clone(),
             clr_optins: fact.clr_optins.clone(),
@@ -224,6 +290,32 @@ mod tests {
     }
 
     #[test]
+    fn a_sealed_psn_no_opens_only_under_the_fleets_key_and_never_twice_the_same() {
+        let a = PsnHasher::new(KEY).unwrap();
+        let b = PsnHasher::new(b"another-fleet-key-0123456789").unwrap();
+        let one = a.seal("P110105000001").unwrap();
+        let two = a.seal("P110105000001").unwrap();
+        assert_ne!(one, two, "a fresh nonce each time");
+        assert!(one.starts_with(b"F1"));
+        assert!(
+            !one.windows(13).any(|w| w == b"P110105000001"),
+            "no clear text in the sealed value"
+        );
+        assert_eq!(a.open(&one).unwrap(), "P110105000001");
+        assert_eq!(a.open(&two).unwrap(), "P110105000001");
+        assert!(matches!(b.open(&one), Err(FleetError::Sealed(_))));
+        let mut altered = one.clone();
+        *altered.last_mut().unwrap() ^= 1;
+        assert!(matches!(a.open(&altered), Err(FleetError::Sealed(_))));
+        assert!(matches!(a.open(&one[..10]), Err(FleetError::Sealed(_))));
+        assert!(matches!(
+            a.open(b"P110105000001"),
+            Err(FleetError::Sealed(_))
+        ));
+        assert_eq!(a.seal(""), None);
+    }
+
+    #[test]
     fn a_settled_sale_is_one_line_without_clear_personal_data() {
         let h = PsnHasher::new(KEY).unwrap();
         let rows = rows_of(&settled(), &h);
@@ -232,6 +324,10 @@ mod tests {
         assert!(!r.refund);
         assert_eq!(r.kind, "pharmacy");
         assert_eq!(r.psn_hash, h.hash("P110105000001"));
+        assert_eq!(
+            h.open(r.psn_sealed.as_deref().unwrap()).unwrap(),
+            "P110105000001"
+        );
         assert_eq!((r.insutype.as_str(), r.clr_type.as_str()), ("310", "41"));
         assert_eq!(r.clr_optins, "110199");
         assert_eq!(r.day, NaiveDate::from_ymd_opt(2026, 12, 2));

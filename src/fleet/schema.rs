@@ -19,14 +19,21 @@ struct Step {
 }
 
 /// Every step, in order: `STEPS[i].version == i + 1`.
-const STEPS: &[Step] = &[Step {
-    version: 1,
-    name: "ledger",
-    sql: include_str!("migrations/0001_ledger.sql"),
-}];
+const STEPS: &[Step] = &[
+    Step {
+        version: 1,
+        name: "ledger",
+        sql: include_str!("migrations/0001_ledger.sql"),
+    },
+    Step {
+        version: 2,
+        name: "psn_sealed",
+        sql: include_str!("migrations/0002_psn_sealed.sql"),
+    },
+];
 
 /// The schema version this code writes.
-pub const SCHEMA_VERSION: i32 = 1;
+pub const SCHEMA_VERSION: i32 = 2;
 
 const _: () = assert!(STEPS.len() == SCHEMA_VERSION as usize);
 

@@ -257,6 +257,27 @@ impl Engine {
             .await
     }
 
+    /// 3201 (and 3202 as configured, or for every group with `detail`) for `day` over `facts`
+    /// rather than this terminal's own: the fleet's institution-wide run.
+    pub async fn reconcile_facts(
+        &self,
+        facts: &[super::facts::Fact],
+        day: chrono::NaiveDate,
+        detail: bool,
+    ) -> Result<Report, SaleError> {
+        let scope = if detail {
+            super::reconcile::DetailScope::All
+        } else {
+            self.reconciler.default_scope()
+        };
+        self.reconciler.reconcile_facts(facts, day, scope).await
+    }
+
+    /// The platform's clock as the engine reads it (a fake one in tests).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.book.now()
+    }
+
     /// [`Engine::reconcile`] with a 3202 detail reconciliation of every group of the day,
     /// balanced or not (`medsettle reconcile --detail`).
     pub async fn reconcile_detailed(&self, day: chrono::NaiveDate) -> Result<Report, SaleError> {

@@ -227,6 +227,11 @@ impl Reconciler {
         }
     }
 
+    /// When the daily run starts (`[settle] reconcile_at`, CST); `None`: never.
+    pub fn schedule_time(&self) -> Option<NaiveTime> {
+        self.config.reconcile_time()
+    }
+
     /// The 3202 scope of the scheduled and API runs (`[settle] reconcile_detail`).
     pub(super) fn default_scope(&self) -> DetailScope {
         self.config.detail_scope()
@@ -359,12 +364,23 @@ impl Reconciler {
         day: NaiveDate,
         scope: DetailScope,
     ) -> Result<Report, SaleError> {
+        let facts = self.facts().await?;
+        self.reconcile_facts(&facts, day, scope).await
+    }
+
+    /// [`Reconciler::reconcile`] over `facts` instead of the store's: the institution-wide
+    /// run sends every terminal's facts of the day from the fleet ledger.
+    pub(super) async fn reconcile_facts(
+        &self,
+        facts: &[Fact],
+        day: NaiveDate,
+        scope: DetailScope,
+    ) -> Result<Report, SaleError> {
         let client = self.settler.platform()?;
         let day_text = crate::upstream::time::format_date(day);
         let flag = self.config.reconcile_flag();
-        let facts = self.facts().await?;
         let mut lines = Vec::new();
-        for totals in self.totals_of(&facts, &day_text) {
+        for totals in self.totals_of(facts, &day_text) {
             let input = ReconcileInput {
                 data: Statement {
                     insutype: totals.insutype.clone(),
@@ -392,7 +408,7 @@ impl Reconciler {
         }
         let balanced = lines.iter().all(|l| l.balanced);
         let details = self
-            .details(client.as_ref(), &facts, &day_text, &lines, scope)
+            .details(client.as_ref(), facts, &day_text, &lines, scope)
             .await;
         let report = Report {
             day: day_text,

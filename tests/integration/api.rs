@@ -46,7 +46,8 @@ async fn every_route_but_healthz_needs_the_token() {
         // With the token every route answers for itself (this terminal has no card reader,
         // nor QR source, so those routes say `*.disabled` (a code submitted by hand is still
         // processed: no body is a 400); nor a platform, so reconciliation
-        // says `sale.no_platform`; the sale routes are called with no body and a literal `{id}`);
+        // says `sale.no_platform`, nor a fleet ledger, so the institution's reconciliation says
+        // `fleet.not_configured`; the sale routes are called with no body and a literal `{id}`);
         // none of them says 401.
         let expected = match (r.method, r.path) {
             ("POST", "/v1/qr/submit") => 400,
@@ -54,6 +55,7 @@ async fn every_route_but_healthz_needs_the_token() {
             (_, p) if p.starts_with("/v1/kiosk") => 503,
             (_, p) if p.starts_with("/v1/card") || p.starts_with("/v1/qr") => 503,
             (_, "/v1/readers") | (_, "/v1/reconcile") => 503,
+            (_, "/v1/fleet/reconcile") => 409,
             ("POST", "/v1/sales") | ("POST", "/v1/visits") => 400,
             (_, p) if p.contains("{id}") => 404,
             ("POST", "/v1/queue/flush") => 202,

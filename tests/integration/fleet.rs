@@ -32,7 +32,8 @@ const WAIT: Duration = Duration::from_secs(60);
 
 /// A terminal against the sandbox with a store, an engine and the fleet options of `pg`.
 struct Rig {
-    sandbox: Sandbox,
+    /// Its own sandbox; `None` when the rig shares another's.
+    sandbox: Option<Sandbox>,
     terminal: Terminal,
     store: Store,
     engine: Arc<Engine>,
@@ -62,14 +63,27 @@ impl Rig {
         let sandbox = medsettle_sandbox::start(SandboxConfig::default())
             .await
             .unwrap();
+        let url = sandbox.base_url();
+        let mut rig = Rig::on(pg, id, &url, None).await;
+        rig.sandbox = Some(sandbox);
+        rig
+    }
+
+    /// A terminal `id` of the same institution against the sandbox at `url`, stamping msgids
+    /// as node `node` (two digits) when given.
+    async fn on(pg: &Postgres, id: &str, url: &str, node: Option<u16>) -> Rig {
         let text = format!(
             "\n[upstream]\nbase_url = \"{}\"\nallow_plain_http = true\nsigntype = \"SM3\"\n\
              connect_timeout_ms = 300\nread_timeout_ms = 1000\ntimeout_ms = 1500\n\n[settle]\n\
              retry_first_ms = 100\nretry_max_ms = 200\n",
-            sandbox.base_url()
+            url
         );
         let terminal = Terminal::with(|t| t.push_str(&text));
-        let config = terminal.config();
+        let mut config = terminal.config();
+        if let Some(node) = node {
+            config.terminal.msgid_node = Some(node);
+            config.terminal.msgid_node_digits = Some(2);
+        }
         let (store, _) = Store::open(&terminal.db_path(), Duration::from_secs(5)).unwrap();
         let client = Arc::new(
             medsettle::daemon::upstream::build(&config, store.clone(), None, None).unwrap(),
@@ -88,7 +102,7 @@ impl Rig {
         }));
         let options = options_in(terminal.path(), pg, id);
         Rig {
-            sandbox,
+            sandbox: None,
             terminal,
             store,
             engine,
@@ -147,7 +161,9 @@ impl Rig {
 
     async fn close(self) {
         self.store.close().await.unwrap();
-        self.sandbox.shutdown().await;
+        if let Some(sandbox) = self.sandbox {
+            sandbox.shutdown().await;
+        }
     }
 }
 
@@ -180,7 +196,7 @@ async fn migrations_apply_once_even_when_terminals_connect_at_the_same_time() {
             &pg,
             "SELECT version, name FROM medsettle_schema_version ORDER BY version"
         ),
-        ["1|ledger"],
+        ["1|ledger", "2|psn_sealed"],
         "each step recorded once"
     );
     let ledger = Ledger::connect(&options, None).await.unwrap();
@@ -232,6 +248,7 @@ fn facts(sale: &str, version: i64, state: &str, refunds: &[bool]) -> SaleFacts {
                 original_setl_id: refund.then(|| "S1".into()),
                 mdtrt_id: "M1".into(),
                 psn_hash: "ab".repeat(32),
+                psn_sealed: None,
                 insutype: "310".into(),
                 clr_type: "41".into(),
                 clr_optins: "110199".into(),
@@ -660,6 +677,17 @@ async fn a_daemon_with_a_fleet_shows_it_on_the_status_page_and_in_metrics() {
     let s = crate::support::get_json(&daemon.url("/v1/status")).await;
     assert_eq!(s["components"]["fleet"]["health"], "disabled");
     assert!(s["fleet"].is_null());
+    // … and the institution-wide reconciliation says why it cannot run.
+    let r = crate::support::client()
+        .post(daemon.url("/v1/fleet/reconcile"))
+        .bearer_auth(crate::support::TOKEN)
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "fleet.not_configured", "{body}");
     daemon.shutdown().await;
 }
 
@@ -751,4 +779,155 @@ async fn the_ledger_connection_uses_tls_when_configured_and_checks_the_server() 
     let e = Ledger::connect(&o, None).await.err().expect("refused");
     assert!(matches!(e, medsettle::fleet::FleetError::Ca { .. }), "{e}");
     assert!(!e.is_retryable());
+}
+
+/// The institution-wide 3201/3202 (issue 17, point 5): two terminals of one institution sell
+/// against one platform. Each terminal alone can never balance (the platform counts the
+/// institution); the run over the ledger does, is stored for every terminal, runs once per
+/// day for the schedule, refuses a second runner while the first holds the day, and finds
+/// a settlement only the platform has.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_institution_reconciles_once_over_every_terminals_settlements() {
+    use medsettle::fleet::{FleetError, FleetRunner, Trigger};
+    use medsettle::upstream::Fen;
+    let pg = Postgres::start_new();
+    let sandbox = medsettle_sandbox::start(SandboxConfig::default())
+        .await
+        .unwrap();
+    let a = Rig::on(&pg, "T-A", &sandbox.base_url(), Some(41)).await;
+    let b = Rig::on(&pg, "T-B", &sandbox.base_url(), Some(42)).await;
+    for rig in [&a, &b] {
+        rig.store.set_outbox(true, 0).await.unwrap();
+    }
+    a.online("10.00").await;
+    let cancelled = a.online("12.50").await;
+    assert_eq!(
+        a.engine.cancel(&cancelled).await.unwrap().state,
+        SaleState::Cancelled
+    );
+    b.online("7.30").await;
+    for rig in [&a, &b] {
+        let mut drain = rig.drain(None);
+        drain.drain_once().await.unwrap();
+        drain.beat().await.unwrap();
+        assert_eq!(rig.outbox_rows().await, 0);
+    }
+    let day = medsettle::upstream::time::cst_day(a.engine.now());
+
+    // One terminal's own totals are not the institution's.
+    let alone = a.engine.reconcile(day).await.unwrap();
+    assert!(!alone.balanced, "{alone:?}");
+
+    let status_a = Arc::new(StatusBoard::default());
+    let runner_a = FleetRunner::new(
+        a.options.clone(),
+        None,
+        Arc::clone(&a.engine),
+        Arc::clone(&status_a),
+    );
+    let runner_b = FleetRunner::new(
+        b.options.clone(),
+        None,
+        Arc::clone(&b.engine),
+        Arc::new(StatusBoard::default()),
+    );
+    let sent = runner_a.run(day, false, Trigger::Operator).await.unwrap();
+    assert!(sent.ran);
+    assert_eq!(sent.runner, "T-A");
+    // Three settlements and one cancellation, every psn_no opened for the detail file.
+    assert_eq!((sent.facts, sent.unsealed), (4, 0));
+    assert!(sent.incomplete.is_empty(), "{:?}", sent.incomplete);
+    assert_eq!(sent.report["balanced"], true, "{}", sent.report);
+    let line = &sent.report["lines"][0]["totals"];
+    // 2 × 10.00 + 2 × 12.50 − 2 × 12.50 + 2 × 7.30.
+    assert_eq!(line["medfee"], "34.60", "{line}");
+    assert_eq!(
+        (line["settlements"].as_u64(), line["refunds"].as_u64()),
+        (Some(3), Some(1))
+    );
+    assert_eq!(
+        status_a.snapshot().reconcile.unwrap()["scope"],
+        "institution"
+    );
+    assert_eq!(
+        lines(
+            &pg,
+            "SELECT group_key, result, runner_terminal FROM reconciliations ORDER BY group_key"
+        ),
+        // The day's verdict, the group that sold, and the empty home group of
+        // `reconcile_insutypes` (390).
+        [
+            "|balanced|T-A",
+            "310/41/110105|balanced|T-A",
+            "390/41/110105|balanced|T-A"
+        ]
+    );
+
+    // The schedule on the other terminal finds the day done and sends nothing.
+    let reconciles = sandbox.ledger().request_count("3201");
+    let shown = runner_b.run(day, false, Trigger::Schedule).await.unwrap();
+    assert!(!shown.ran);
+    assert_eq!(shown.runner, "T-A");
+    assert_eq!(shown.report["balanced"], true);
+    assert_eq!(sandbox.ledger().request_count("3201"), reconciles);
+
+    // While a runner holds the day, another is refused and told who.
+    let holder = Ledger::connect(&a.options, None).await.unwrap();
+    let key = format!("{}/{}", a.options.fixmedins_code, day);
+    let held: bool = holder
+        .client()
+        .query_one(
+            "SELECT pg_try_advisory_lock($1, hashtext($2))",
+            &[&i32::from_be_bytes(*b"mrc1"), &key],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(held);
+    match runner_b.run(day, false, Trigger::Operator).await {
+        Err(FleetError::ReconcileBusy { runner, .. }) => assert_eq!(runner, "T-A"),
+        other => panic!("expected busy, got {other:?}"),
+    }
+    holder
+        .client()
+        .execute(
+            "SELECT pg_advisory_unlock($1, hashtext($2))",
+            &[&i32::from_be_bytes(*b"mrc1"), &key],
+        )
+        .await
+        .unwrap();
+    drop(holder);
+
+    // A settlement only the platform has: 3201 no longer balances and 3202 names it.
+    sandbox.inject_settlement(medsettle_sandbox::Injected {
+        setl_id: "SETL-FOREIGN".into(),
+        mdtrt_id: "M-FOREIGN".into(),
+        psn_no: PSN.into(),
+        insutype: "310".into(),
+        fixmedins_code: a.options.fixmedins_code.clone(),
+        day: medsettle::upstream::time::format_date(day),
+        medfee_sumamt: Fen(5_500),
+        fund_pay_sumamt: Fen(3_000),
+        acct_pay: Fen(500),
+        msgid: String::new(),
+        clr_type: "41".into(),
+        clr_optins: "110105".into(),
+    });
+    let again = runner_b.run(day, false, Trigger::Operator).await.unwrap();
+    assert!(again.ran);
+    assert_eq!(again.report["balanced"], false);
+    let report: medsettle::settle::reconcile::Report =
+        serde_json::from_value(again.report.clone()).unwrap();
+    assert_eq!(report.differences(), (0, 1, 0), "{}", again.report);
+    assert_eq!(
+        lines(
+            &pg,
+            "SELECT result, runner_terminal FROM reconciliations WHERE group_key = ''
+             ORDER BY ran_at"
+        ),
+        ["balanced|T-A", "unbalanced|T-B"]
+    );
+    a.close().await;
+    b.close().await;
+    sandbox.shutdown().await;
 }
