@@ -370,11 +370,14 @@ async fn work_day(mut node: Node, shared: Arc<Shared>) -> Node {
             node.after_kill = Some(found.as_str().unwrap_or_default().to_owned());
             shared.restarted.fetch_add(1, Ordering::SeqCst);
         } else {
+            // Usually settled (or queued) at once; a 2102 answer a victim's kill held past
+            // this terminal's timeout leaves the sale in doubt instead, and `finish` waits for
+            // the daemon to clear that up. Either way the final state is what counts.
             let (status, v) = node
                 .api
                 .post(&format!("/v1/sales/{id}/confirm"), json!({}))
                 .await;
-            assert_eq!(status, 200, "{}: {v}", node.id);
+            assert!(!(300..500).contains(&status), "{}: {v}", node.id);
         }
         let mut state = finish(&node.api, &id).await;
         let refunded = state == "settled" && (node.index + k) % 5 == 3;
@@ -801,13 +804,19 @@ async fn fleet_of_twenty_terminals_through_a_postgres_outage_and_kills() {
         fleet_reconcile(&api[1], &day)
     );
     let mut ran = 0;
-    for (status, v) in [&a, &b] {
+    for ((status, v), other) in [(&a, &nodes[1].id), (&b, &nodes[0].id)] {
         match status {
             200 => {
                 found(v);
                 ran += 1;
             }
-            409 => assert_eq!(v["code"], "fleet.reconcile_busy", "{v}"),
+            // Refused while the other terminal held the institution-day lock; it is named
+            // unless its run ended between the refusal and the look-up (`unknown`).
+            409 => {
+                assert_eq!(v["code"], "fleet.reconcile_busy", "{v}");
+                let runner = v["details"]["runner"].as_str().unwrap_or_default();
+                assert!(runner == other || runner == "unknown", "{v}");
+            }
             other => panic!("fleet reconcile answered {other}: {v}"),
         }
     }
@@ -825,8 +834,11 @@ async fn fleet_of_twenty_terminals_through_a_postgres_outage_and_kills() {
     );
 
     println!(
-        "fleet sim: reconciled at {:.1} s",
-        started.elapsed().as_secs_f64()
+        "fleet sim: reconciled at {:.1} s ({} 3201 groups; two runs at once: {} ran, {} busy)",
+        started.elapsed().as_secs_f64(),
+        groups.len(),
+        ran,
+        2 - ran
     );
     drop(nodes);
     drop(shared);
