@@ -18,7 +18,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use medsettle::upstream::Fen;
-use medsettle_sandbox::{Fault, FaultRule, Injected, Sandbox, SandboxConfig, SettlementStatus};
+use medsettle_sandbox::{
+    Fault, FaultRule, Injected, Ledger, Sandbox, SandboxConfig, SettlementRecord, SettlementStatus,
+};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
@@ -41,6 +43,7 @@ const FIXMEDINS: &str = "H11010500001";
 /// another 3201 group) pays by e-voucher.
 const ZHANG_PSN: &str = "P110105000001";
 const LISI_ID: &str = "310104198511202465";
+const LISI_PSN: &str = "P310104000002";
 const PSN_KEY: &str = "fleet-sim-psn-key-0123456789abcdef";
 /// The bound on every wait of the simulation.
 const WAIT: Duration = Duration::from_secs(90);
@@ -599,8 +602,52 @@ async fn fleet_of_twenty_terminals_through_a_postgres_outage_and_kills() {
         "each victim killed once"
     );
 
-    // 1. No msgid reused: the sandbox refused none, and no two settlements or refunds share one.
+    // 1. No msgid reused. 2. Every settlement and refund in the ledger exactly once.
     let ledger = sandbox.ledger();
+    assert_no_msgid_reused(&ledger, &sales);
+    let counts = assert_ledger_matches_platform(&pg, &ledger, &sales);
+    let checked_at = started.elapsed();
+    println!(
+        "fleet sim: {TERMINALS} terminals up in {:.1} s; {} sales ({} settled, {} refunded, \
+         {} while PostgreSQL was down), {} kills (killed sales found {:?} after the restart), \
+         {} platform settlements reversed; sales done at {:.1} s, outboxes drained at \
+         {:.1} s, ledger checked at {:.1} s; RSS total {} MiB, peak of one daemon {} MiB",
+        up_at.as_secs_f64(),
+        sales.len(),
+        counts.settled,
+        counts.refunded,
+        sold_while_down,
+        VICTIMS.len(),
+        nodes
+            .iter()
+            .filter_map(|n| n.after_kill.clone())
+            .collect::<Vec<_>>(),
+        counts.reversed,
+        sales_at.as_secs_f64(),
+        drained_at.as_secs_f64(),
+        checked_at.as_secs_f64(),
+        total_rss / 1024,
+        peak / 1024,
+    );
+
+    // 3. The institution-wide reconciliation.
+    let ran = assert_fleet_reconcile(&pg, &sandbox, &nodes, &counts.days).await;
+    println!(
+        "fleet sim: reconciled at {:.1} s ({} 3201 groups; two runs at once: {ran} ran, {} busy)",
+        started.elapsed().as_secs_f64(),
+        counts.groups,
+        2 - ran
+    );
+    drop(nodes);
+    drop(shared);
+    if let Ok(s) = Arc::try_unwrap(sandbox) {
+        s.shutdown().await;
+    }
+}
+
+/// No msgid reused: the sandbox refused none, no two settlements or refunds share one, and
+/// each terminal's msgids carry its own node in the sequence's first two digits.
+fn assert_no_msgid_reused(ledger: &Ledger, sales: &[(&Node, &Sale)]) {
     assert!(
         ledger.reused_msgids.is_empty(),
         "msgids reused across the fleet: {:?}",
@@ -613,30 +660,48 @@ async fn fleet_of_twenty_terminals_through_a_postgres_outage_and_kills() {
             assert!(msgids.insert(c.clone()), "msgid {c} twice");
         }
     }
-    for s in &ledger.settlements {
-        assert_eq!(s.fixmedins_code, FIXMEDINS);
-    }
-    // Each terminal's msgids carry its own node in the sequence's first two digits.
     let node_by_sale: HashMap<&str, u16> = sales
         .iter()
         .map(|(n, s)| (s.id.as_str(), node_of(n.index)))
         .collect();
     for s in &ledger.settlements {
+        assert_eq!(s.fixmedins_code, FIXMEDINS);
         let node = node_by_sale[s.chrg_bchno.as_str()];
         let seq = &s.msgid[s.msgid.len() - 4..];
         assert_eq!(&seq[..2], format!("{node:02}"), "msgid {}", s.msgid);
     }
+}
 
-    // 2. Every settlement in the ledger exactly once, with the platform's amounts; each
-    // refund once, as a negative line under its 2103 msgid.
-    let platform: BTreeMap<&str, &medsettle_sandbox::SettlementRecord> = ledger
+/// What the ledger check counted.
+struct Counts {
+    /// Sales settled (and maybe refunded since).
+    settled: usize,
+    refunded: usize,
+    /// Settlements the platform reversed (2601 after a kill).
+    reversed: usize,
+    /// 3201 groups (clearing institutions) of the day.
+    groups: usize,
+    /// The CST days the settlements count on.
+    days: BTreeSet<String>,
+}
+
+/// Every settlement the platform holds (effective or cancelled) is in the ledger exactly
+/// once, of the terminal and sale that made it, under its msgid, with the platform's
+/// amounts and state; each refund once, as a negative line under its 2103 msgid; nothing
+/// else. psn_no only as the keyed hash, one per person.
+fn assert_ledger_matches_platform(
+    pg: &Postgres,
+    ledger: &Ledger,
+    sales: &[(&Node, &Sale)],
+) -> Counts {
+    let platform: BTreeMap<&str, &SettlementRecord> = ledger
         .settlements
         .iter()
         .filter(|s| s.status != SettlementStatus::Reversed)
         .map(|s| (s.setl_id.as_str(), s))
         .collect();
     let facts = rows(
-        &pg,
+        pg,
         &format!(
             "SELECT setl_id, state, msgid, medfee_fen, fund_fen, account_fen, terminal_id, \
              sale_id FROM settlement_facts WHERE fixmedins_code = '{FIXMEDINS}' \
@@ -676,13 +741,13 @@ async fn fleet_of_twenty_terminals_through_a_postgres_outage_and_kills() {
         platform.keys().copied().collect::<Vec<_>>(),
         "the ledger and the platform hold the same settlements"
     );
-    let settled_sales = sales
+    let settled = sales
         .iter()
         .filter(|(_, s)| s.state == "settled" || s.state == "cancelled")
         .count();
-    assert_eq!(facts.len(), settled_sales, "one line per settled sale");
+    assert_eq!(facts.len(), settled, "one line per settled sale");
     let refunds = rows(
-        &pg,
+        pg,
         &format!(
             "SELECT original_setl_id, msgid, medfee_fen FROM settlement_facts \
              WHERE fixmedins_code = '{FIXMEDINS}' AND refund AND state <> 'void' \
@@ -701,59 +766,44 @@ async fn fleet_of_twenty_terminals_through_a_postgres_outage_and_kills() {
         })
         .collect();
     assert_eq!(refunds, cancelled, "each refund once");
-    assert_eq!(
-        cancelled.len(),
-        sales.iter().filter(|(_, s)| s.state == "cancelled").count()
-    );
-    // Two 3201 groups (张三 clears in Beijing, 李四 in Shanghai), and in the ledger psn_no
-    // only as the keyed hash: one per person, never in clear.
+    let refunded = sales.iter().filter(|(_, s)| s.state == "cancelled").count();
+    assert_eq!(cancelled.len(), refunded);
+    // Two 3201 groups (张三 clears in Beijing, 李四 in Shanghai); in the ledger psn_no only
+    // as the keyed hash, one per person, never in clear.
     let groups: BTreeSet<&str> = platform.values().map(|p| p.clr_optins.as_str()).collect();
     assert_eq!(groups.len(), 2, "{groups:?}");
     assert_eq!(
-        number(&pg, "SELECT count(DISTINCT psn_hash) FROM settlement_facts"),
+        number(pg, "SELECT count(DISTINCT psn_hash) FROM settlement_facts"),
         2
     );
     let dump = pg.query("SELECT string_agg(row_to_json(t)::text, E'\\n') FROM settlement_facts t");
-    for clear in [ZHANG_PSN, "P310104000002", LISI_ID] {
+    for clear in [ZHANG_PSN, LISI_PSN, LISI_ID] {
         assert!(!dump.contains(clear), "{clear} reached PostgreSQL");
     }
-    let reversed = ledger
-        .settlements
-        .iter()
-        .filter(|s| s.status == SettlementStatus::Reversed)
-        .count();
-    let checked_at = started.elapsed();
-    println!(
-        "fleet sim: {TERMINALS} terminals up in {:.1} s; {} sales ({} settled, {} refunded, \
-         {} while PostgreSQL was down), {} kills (killed sales found {:?} after the restart), \
-         {reversed} platform settlements reversed; sales done at {:.1} s, outboxes drained at {:.1} s, ledger checked at {:.1} s; RSS \
-         total {} MiB, peak of one daemon {} MiB",
-        up_at.as_secs_f64(),
-        sales.len(),
-        settled_sales,
-        cancelled.len(),
-        sold_while_down,
-        VICTIMS.len(),
-        nodes
-            .iter()
-            .filter_map(|n| n.after_kill.clone())
-            .collect::<Vec<_>>(),
-        sales_at.as_secs_f64(),
-        drained_at.as_secs_f64(),
-        checked_at.as_secs_f64(),
-        total_rss / 1024,
-        peak / 1024,
-    );
+    Counts {
+        settled,
+        refunded,
+        reversed: ledger.settlements.len() - platform.len(),
+        groups: groups.len(),
+        days: platform.values().map(|p| p.day.clone()).collect(),
+    }
+}
 
-    // 3. The institution-wide 3201 from the ledger balances; a settlement only the platform
-    // has is found by 3202; one runner per institution and day at a time.
-    let days: BTreeSet<String> = platform.values().map(|p| p.day.clone()).collect();
-    let api: Vec<Arc<Api>> = nodes.iter().map(|n| Arc::clone(&n.api)).collect();
+/// The institution-wide 3201 from the ledger balances on every sale day; after a settlement
+/// only the platform has is injected, 3202 finds it (and nothing else); two terminals asking
+/// at once never run at the same time: one is refused as busy, or they run one after the
+/// other, each run whole and stored once. Answers how many of the two ran.
+async fn assert_fleet_reconcile(
+    pg: &Postgres,
+    sandbox: &Sandbox,
+    nodes: &[Node],
+    days: &BTreeSet<String>,
+) -> usize {
     for (k, d) in days.iter().enumerate() {
-        let (status, v) = fleet_reconcile(&api[k % TERMINALS], d).await;
+        let (status, v) = fleet_reconcile(&nodes[k].api, d).await;
         assert_eq!(status, 200, "fleet reconcile of {d}: {v}");
         assert_eq!(v["ran"], true, "{v}");
-        assert_eq!(v["runner"], nodes[k % TERMINALS].id, "{v}");
+        assert_eq!(v["runner"], nodes[k].id, "{v}");
         assert_eq!(v["report"]["day"], d.as_str(), "{v}");
         assert_eq!(v["report"]["balanced"], true, "{v}");
         assert_eq!(v["incomplete"], json!([]), "every outbox drained: {v}");
@@ -787,21 +837,17 @@ async fn fleet_of_twenty_terminals_through_a_postgres_outage_and_kills() {
             .any(|e| e["setl_id"] == injected && e["class"] == "platform_only");
         assert!(names_it, "3202 names the injected settlement: {v}");
     };
-    let (status, v) = fleet_reconcile(&api[5], &day).await;
+    let (status, v) = fleet_reconcile(&nodes[5].api, &day).await;
     assert_eq!(status, 200, "{v}");
     found(&v);
-    // Two terminals at once: one runs, the other is told the run is busy, or they run one
-    // after the other; either way each run is whole and stored once.
-    let runs_before = number(
-        &pg,
-        &format!(
-            "SELECT count(*) FROM reconciliations WHERE fixmedins_code = '{FIXMEDINS}' \
-             AND day = '{day}' AND group_key = ''"
-        ),
+    let verdicts = format!(
+        "SELECT count(*) FROM reconciliations WHERE fixmedins_code = '{FIXMEDINS}' \
+         AND day = '{day}' AND group_key = ''"
     );
+    let before = number(pg, &verdicts);
     let (a, b) = tokio::join!(
-        fleet_reconcile(&api[0], &day),
-        fleet_reconcile(&api[1], &day)
+        fleet_reconcile(&nodes[0].api, &day),
+        fleet_reconcile(&nodes[1].api, &day)
     );
     let mut ran = 0;
     for ((status, v), other) in [(&a, &nodes[1].id), (&b, &nodes[0].id)] {
@@ -817,32 +863,14 @@ async fn fleet_of_twenty_terminals_through_a_postgres_outage_and_kills() {
                 let runner = v["details"]["runner"].as_str().unwrap_or_default();
                 assert!(runner == other || runner == "unknown", "{v}");
             }
-            other => panic!("fleet reconcile answered {other}: {v}"),
+            status => panic!("fleet reconcile answered {status}: {v}"),
         }
     }
     assert!(ran >= 1, "one of them ran: {a:?} {b:?}");
     assert_eq!(
-        number(
-            &pg,
-            &format!(
-                "SELECT count(*) FROM reconciliations WHERE fixmedins_code = '{FIXMEDINS}' \
-                 AND day = '{day}' AND group_key = ''"
-            ),
-        ),
-        runs_before + ran,
+        number(pg, &verdicts),
+        before + i64::try_from(ran).unwrap(),
         "each run stored its verdict once"
     );
-
-    println!(
-        "fleet sim: reconciled at {:.1} s ({} 3201 groups; two runs at once: {} ran, {} busy)",
-        started.elapsed().as_secs_f64(),
-        groups.len(),
-        ran,
-        2 - ran
-    );
-    drop(nodes);
-    drop(shared);
-    if let Ok(s) = Arc::try_unwrap(sandbox) {
-        s.shutdown().await;
-    }
+    ran
 }
