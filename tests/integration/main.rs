@@ -15,6 +15,7 @@ mod edges;
 mod engine_safety;
 mod events;
 mod fleet;
+mod fleet_sim;
 mod flood;
 mod gaps;
 mod kiosk;

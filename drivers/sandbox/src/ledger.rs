@@ -157,6 +157,11 @@ pub struct Ledger {
     pub requests: BTreeMap<String, u64>,
     /// Msgids reversed by 2601 (with or without something to undo).
     pub reversed_msgids: Vec<String>,
+    /// Msgids refused because they came back carrying a different request, in arrival order
+    /// (a msgid repeats once per refusal). Empty when every client kept its msgids unique: a
+    /// fleet of terminals sharing one institution code asserts exactly that.
+    #[serde(default)]
+    pub reused_msgids: Vec<String>,
 }
 
 impl Ledger {

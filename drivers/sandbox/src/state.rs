@@ -256,6 +256,7 @@ impl State {
                 .collect(),
             requests: self.requests.clone(),
             reversed_msgids: self.reversed.clone(),
+            reused_msgids: self.reused_msgids.clone(),
         }
     }
 }
@@ -288,6 +289,7 @@ mod tests {
         );
         assert_eq!(state.claim_msgid(MSGID, first), Ok(()));
         assert!(state.reused_msgids.is_empty());
+        assert!(state.ledger().reused_msgids.is_empty());
 
         let other_input = json!({"data": {"psn_no": "P2", "insutype": "310"}});
         let err = state
@@ -302,6 +304,8 @@ mod tests {
             "another transaction under the same msgid"
         );
         assert_eq!(state.reused_msgids, [MSGID, MSGID]);
+        // The snapshot tests and `GET /admin/ledger` read shows them too.
+        assert_eq!(state.ledger().reused_msgids, [MSGID, MSGID]);
         // The first request stays the one the msgid belongs to.
         assert_eq!(state.claim_msgid(MSGID, first), Ok(()));
         let other = "H11010500001202611231000000002";

@@ -181,6 +181,8 @@ async fn a_repeated_msgid_gets_the_original_answer_and_no_second_effect() {
     assert_eq!(ledger.settlements.len(), 1);
     assert_eq!(ledger.balance(ZHANG.psn_no), Some(fen("1490.00")));
     assert_eq!(ledger.request_count("2102"), 4);
+    // The snapshot names the reused msgid once, for the refused request only.
+    assert_eq!(ledger.reused_msgids, std::slice::from_ref(&env.msgid));
     // A second settlement of the same sale (new msgid, same batch) is refused.
     let dup = c
         .call_for(
