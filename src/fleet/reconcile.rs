@@ -118,20 +118,20 @@ impl FleetRunner {
         let ledger = Ledger::connect(&self.options, self.credentials_dir.as_deref()).await?;
         let day_key = format!("{}/{day}", self.options.fixmedins_code);
         let day_text = crate::upstream::time::format_date(day);
-        let locked: bool = ledger
-            .client()
-            .query_one(
-                "SELECT pg_try_advisory_lock($1, hashtext($2))",
-                &[&LOCK_CLASS, &day_key],
-            )
-            .await?
-            .get(0);
-        if !locked {
-            let runner = holder(&ledger, &day_key).await;
-            return Err(FleetError::ReconcileBusy {
-                day: day_text,
-                runner,
-            });
+        if !try_lock(&ledger, &day_key).await? {
+            // The holder may finish between our attempt and the look at who holds it: then
+            // nobody does, and the day is ours after all.
+            let runner = match holder(&ledger, &day_key).await {
+                Some(runner) => Some(runner),
+                None if try_lock(&ledger, &day_key).await? => None,
+                None => Some("unknown".to_owned()),
+            };
+            if let Some(runner) = runner {
+                return Err(FleetError::ReconcileBusy {
+                    day: day_text,
+                    runner,
+                });
+            }
         }
         let outcome = self
             .locked(&ledger, &hasher, day, &day_text, detail, trigger)
@@ -242,9 +242,21 @@ impl FleetRunner {
     }
 }
 
+/// Takes the institution-day lock of `day_key` if nobody holds it.
+async fn try_lock(ledger: &Ledger, day_key: &str) -> Result<bool, FleetError> {
+    Ok(ledger
+        .client()
+        .query_one(
+            "SELECT pg_try_advisory_lock($1, hashtext($2))",
+            &[&LOCK_CLASS, &day_key],
+        )
+        .await?
+        .get(0))
+}
+
 /// The terminal holding the lock of `day_key`, from its connection's application name
-/// (`medsettle <terminal>`), or `unknown`.
-async fn holder(ledger: &Ledger, day_key: &str) -> String {
+/// (`medsettle <terminal>`); `None` when nobody holds it (any more).
+async fn holder(ledger: &Ledger, day_key: &str) -> Option<String> {
     let row = ledger
         .client()
         .query_opt(
@@ -258,9 +270,13 @@ async fn holder(ledger: &Ledger, day_key: &str) -> String {
     match row {
         Ok(Some(r)) => {
             let name: String = r.get(0);
-            name.strip_prefix("medsettle ").unwrap_or(&name).to_owned()
+            Some(name.strip_prefix("medsettle ").unwrap_or(&name).to_owned())
         }
-        _ => "unknown".to_owned(),
+        Ok(None) => None,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read who holds the reconciliation lock");
+            Some("unknown".to_owned())
+        }
     }
 }
 

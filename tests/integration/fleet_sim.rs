@@ -856,12 +856,11 @@ async fn assert_fleet_reconcile(
                 found(v);
                 ran += 1;
             }
-            // Refused while the other terminal held the institution-day lock; it is named
-            // unless its run ended between the refusal and the look-up (`unknown`).
+            // Refused while the other terminal held the institution-day lock, which is
+            // named (a run that ended before the look-up leaves the day free and this one runs).
             409 => {
                 assert_eq!(v["code"], "fleet.reconcile_busy", "{v}");
-                let runner = v["details"]["runner"].as_str().unwrap_or_default();
-                assert!(runner == other || runner == "unknown", "{v}");
+                assert_eq!(v["details"]["runner"], other.as_str(), "{v}");
             }
             status => panic!("fleet reconcile answered {status}: {v}"),
         }
