@@ -25,6 +25,7 @@ mod page;
 mod pii;
 mod qr;
 mod qr_frames;
+mod reconcile_cli;
 mod sales;
 mod schema_fuzz;
 mod settle;
