@@ -456,44 +456,60 @@ async fn store(
 
 /// The daily institution-wide run on this terminal: at `[settle] reconcile_at` (CST) for the
 /// previous day. Every terminal of the fleet runs it; the first takes the lock and sends, the
-/// others find the result stored (waiting while the runner works) and show it.
+/// others find the result stored (waiting while the runner works) and show it. A terminal
+/// starting after today's run time first makes sure yesterday has a result: if every terminal
+/// was off at the hour (a power cut, a holiday), the first one back reconciles the day.
 pub async fn schedule(runner: Arc<FleetRunner>, stop: CancellationToken) {
     let Some(at) = runner.engine.reconciler().schedule_time() else {
         return;
     };
-    loop {
-        let now = runner
+    let cst_now = || {
+        runner
             .engine
             .now()
             .with_timezone(&crate::upstream::time::cst())
-            .naive_local();
+            .naive_local()
+    };
+    let now = cst_now();
+    if now >= now.date().and_time(at)
+        && let Some(yesterday) = now.date().pred_opt()
+    {
+        scheduled(&runner, yesterday, &stop).await;
+    }
+    loop {
+        let now = cst_now();
         let (run, day) = crate::settle::reconcile::next_run(now, at);
         let wait = (run - now).to_std().unwrap_or_default();
         tokio::select! {
             () = stop.cancelled() => return,
             () = tokio::time::sleep(wait) => {}
         }
-        for _ in 0..BUSY_TRIES {
-            match runner.run(day, false, Trigger::Schedule).await {
-                Ok(o) if o.ran => {
-                    tracing::info!(day = %o.day, "institution-wide reconciliation sent by this terminal")
-                }
-                Ok(o) => {
-                    tracing::info!(day = %o.day, runner = %o.runner, "institution-wide reconciliation already done")
-                }
-                Err(FleetError::ReconcileBusy { runner, .. }) => {
-                    tracing::info!(%day, %runner, "another terminal is reconciling the institution's day");
-                    tokio::select! {
-                        () = stop.cancelled() => return,
-                        () = tokio::time::sleep(BUSY_RETRY) => {}
-                    }
-                    continue;
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, %day, "scheduled institution-wide reconciliation failed")
-                }
+        scheduled(&runner, day, &stop).await;
+    }
+}
+
+/// One scheduled run of `day`: sends it unless stored, or waits for the terminal running it.
+async fn scheduled(runner: &FleetRunner, day: NaiveDate, stop: &CancellationToken) {
+    for _ in 0..BUSY_TRIES {
+        match runner.run(day, false, Trigger::Schedule).await {
+            Ok(o) if o.ran => {
+                tracing::info!(day = %o.day, "institution-wide reconciliation sent by this terminal")
             }
-            break;
+            Ok(o) => {
+                tracing::info!(day = %o.day, runner = %o.runner, "institution-wide reconciliation already done")
+            }
+            Err(FleetError::ReconcileBusy { runner, .. }) => {
+                tracing::info!(%day, %runner, "another terminal is reconciling the institution's day");
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(BUSY_RETRY) => {}
+                }
+                continue;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, %day, "scheduled institution-wide reconciliation failed")
+            }
         }
+        return;
     }
 }

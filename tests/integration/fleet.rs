@@ -931,3 +931,82 @@ async fn the_institution_reconciles_once_over_every_terminals_settlements() {
     b.close().await;
     sandbox.shutdown().await;
 }
+
+/// A terminal starting after the day's run time makes sure the institution's previous day has a
+/// result (every terminal may have been off at the hour); a second terminal finds it stored,
+/// sends nothing and shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_terminal_starting_late_reconciles_the_missed_day_once_for_the_institution() {
+    let pg = Postgres::start_new();
+    let sandbox = medsettle_sandbox::start(SandboxConfig::default())
+        .await
+        .unwrap();
+    let start = |id: &'static str, node: u16| {
+        let terminal = crate::support::Terminal::against_sandbox(
+            &sandbox.base_url(),
+            crate::support::Timeouts(300, 2000, 3000),
+            "",
+        );
+        let options = options_in(terminal.path(), &pg, id);
+        let (SecretRef::File(url), SecretRef::File(key)) = (&options.url, &options.psn_key) else {
+            unreachable!()
+        };
+        let mut config = terminal.config();
+        config.terminal.id = id.into();
+        config.terminal.msgid_node = Some(node);
+        // Always in the past (unless the test starts on the stroke of midnight, CST).
+        config.settle.reconcile_at = "00:00".into();
+        config.fleet = Some(
+            toml::from_str(&format!(
+                "psn_key = {{ file = \"{}\" }}\n[postgres]\nurl = {{ file = \"{}\" }}\n",
+                key.display(),
+                url.display()
+            ))
+            .unwrap(),
+        );
+        async move {
+            let daemon =
+                crate::support::InProcess::start_config(&terminal, config, None, None).await;
+            (terminal, daemon)
+        }
+    };
+    let yesterday = medsettle::upstream::time::format_date(
+        medsettle::upstream::time::cst_day(chrono::Utc::now())
+            .pred_opt()
+            .unwrap(),
+    );
+    let shown = |daemon: &crate::support::InProcess| {
+        let url = daemon.url("/v1/status");
+        let yesterday = yesterday.clone();
+        move || {
+            let url = url.clone();
+            let yesterday = yesterday.clone();
+            async move {
+                let s = crate::support::get_json(&url).await;
+                s["reconcile"]["day"] == yesterday.as_str() && s["reconcile"]["runner"] == "T-ONE"
+            }
+        }
+    };
+    let (_t1, one) = start("T-ONE", 1).await;
+    until("the first terminal reconciles yesterday", WAIT, shown(&one)).await;
+    let verdicts = format!(
+        "SELECT result || '|' || runner_terminal FROM reconciliations
+         WHERE day = '{yesterday}' AND group_key = ''"
+    );
+    assert_eq!(lines(&pg, &verdicts), ["balanced|T-ONE"]);
+    let sent = sandbox.ledger().request_count("3201");
+    assert!(sent >= 1);
+
+    let (_t2, two) = start("T-TWO", 2).await;
+    until(
+        "the second terminal shows the stored result",
+        WAIT,
+        shown(&two),
+    )
+    .await;
+    assert_eq!(lines(&pg, &verdicts), ["balanced|T-ONE"], "sent once");
+    assert_eq!(sandbox.ledger().request_count("3201"), sent);
+    one.shutdown().await;
+    two.shutdown().await;
+    sandbox.shutdown().await;
+}
