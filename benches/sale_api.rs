@@ -55,11 +55,12 @@ async fn run() {
     let at = |q: f64| quantile(&samples, q);
     println!(
         "online card sale via the API (create + presettle + confirm, card I/O excluded): \
-         p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} sales after 20 warm-up)",
+         p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} sales after 20 warm-up; {})",
         ms(at(0.5)),
         ms(at(0.99)),
         ms(at(1.0)),
-        samples.len()
+        samples.len(),
+        counter.mode()
     );
     println!(
         "  per sale {:.1} store writes in {:.1} commits",

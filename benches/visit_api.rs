@@ -116,8 +116,9 @@ async fn run() {
         );
     };
     println!(
-        "outpatient visit via the API, {} lines, card I/O excluded ({visits} visits after {WARM_UP} warm-up):",
-        lines()
+        "outpatient visit via the API, {} lines, card I/O excluded ({visits} visits after {WARM_UP} warm-up; {}):",
+        lines(),
+        counter.mode()
     );
     line(
         "  create + register + upload (1101, 2201, 2203A, 2204)",

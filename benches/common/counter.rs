@@ -1,20 +1,29 @@
-//! The counter the API benchmarks share: the daemon in-process with 张三's virtual card in an
-//! in-process reader (card I/O is then one read, reused), against a fresh sandbox insurer in
-//! process on loopback with no injected latency, `MOCK`, `skip_pin_consent`, no reconciliation
-//! schedule; and a plain HTTP/1 client with the token. `BENCH_LOG` sets the daemon's log level
-//! (default `warn`).
+//! The counter the API benchmarks share: the daemon with 张三's virtual card in its reader (card
+//! I/O is then one read, reused), against a fresh sandbox insurer in process on loopback with no
+//! injected latency, `MOCK`, `skip_pin_consent`, no reconciliation schedule; and a plain HTTP/1
+//! client with the token. `BENCH_LOG` sets the daemon's log level (default `warn`).
+//!
+//! The daemon runs in-process by default (on the bench's two-worker runtime, beside the sandbox
+//! and the client), or as the shipped binary (`medsettle run`, its own process and runtime) with
+//! `BENCH_DAEMON=process`: what a terminal runs, with only the machine's two cores shared.
 
 use std::sync::Arc;
 
 use medsettle::card::SlotKind;
 use medsettle_sandbox::Sandbox;
-use medsettle_test_support::{InProcess, TOKEN, Terminal, sandbox_upstream};
+use medsettle_test_support::{InProcess, NORMAL_CARD, Process, TOKEN, Terminal, sandbox_upstream};
 use medsettle_vcard::{InProcessReader, Profile, VirtualCard};
 use serde_json::{Value, json};
 
+/// Where the daemon runs.
+pub enum Daemon {
+    InProcess(InProcess),
+    Process(Process),
+}
+
 pub struct Counter {
     pub sandbox: Sandbox,
-    pub daemon: InProcess,
+    pub daemon: Daemon,
     _terminal: Terminal,
     http: reqwest::Client,
     base: String,
@@ -36,11 +45,25 @@ impl Counter {
             "/fixtures/cards/normal.json"
         ))
         .unwrap();
-        let reader = InProcessReader::new(SlotKind::Contact);
-        reader.insert(VirtualCard::from_profile(profile).unwrap());
-        let daemon = InProcess::start_config(&terminal, config, Some(Arc::new(reader)), None).await;
+        let daemon = if std::env::var("BENCH_DAEMON").as_deref() == Ok("process") {
+            config.readers.backend = medsettle::config::ReaderBackend::Virtual;
+            config.readers.virtual_profile = Some(NORMAL_CARD.into());
+            let run = terminal.path().join("run");
+            std::fs::create_dir_all(&run).unwrap();
+            Daemon::Process(Process::start_config(&run, &config.to_toml(), |_| {}).await)
+        } else {
+            let reader = InProcessReader::new(SlotKind::Contact);
+            reader.insert(VirtualCard::from_profile(profile).unwrap());
+            Daemon::InProcess(
+                InProcess::start_config(&terminal, config, Some(Arc::new(reader)), None).await,
+            )
+        };
+        let addr = match &daemon {
+            Daemon::InProcess(d) => d.addr,
+            Daemon::Process(p) => p.addr,
+        };
         Counter {
-            base: format!("http://{}", daemon.addr),
+            base: format!("http://{addr}"),
             sandbox,
             daemon,
             _terminal: terminal,
@@ -93,8 +116,23 @@ impl Counter {
         card["credential_id"].as_str().unwrap().to_owned()
     }
 
+    /// `in-process` or `process`, for the report.
+    pub fn mode(&self) -> &'static str {
+        match self.daemon {
+            Daemon::InProcess(_) => "daemon in-process",
+            Daemon::Process(_) => "daemon as its own process",
+        }
+    }
+
     pub async fn close(self) {
-        self.daemon.shutdown().await;
+        match self.daemon {
+            Daemon::InProcess(d) => d.shutdown().await,
+            Daemon::Process(p) => {
+                p.signal(15);
+                let (status, log) = p.wait();
+                assert_eq!(status.code(), Some(0), "{log}");
+            }
+        }
         self.sandbox.shutdown().await;
     }
 }
