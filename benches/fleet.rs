@@ -31,7 +31,7 @@ use medsettle::store::Store;
 use medsettle::upstream::Fen;
 use medsettle_sandbox::{Injected, SandboxConfig};
 use medsettle_test_support::bench::{ms, quantile, rss_kib, runtime};
-use medsettle_test_support::{NORMAL_CARD, Postgres, Process, TOKEN, Terminal, sandbox_upstream};
+use medsettle_test_support::{Api, NORMAL_CARD, Postgres, Process, Terminal, sandbox_upstream};
 use serde_json::{Value, json};
 
 const PSN_KEY: &str = "fleet-bench-psn-key-0123456789ab";
@@ -72,22 +72,13 @@ fn main() {
 struct Member {
     _terminal: Terminal,
     process: Process,
-    http: reqwest::Client,
+    api: Api,
     credential: String,
 }
 
 impl Member {
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self
-            .http
-            .post(self.process.url(path))
-            .bearer_auth(TOKEN)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = r.status().as_u16();
-        (status, r.json().await.unwrap_or(Value::Null))
+        self.api.post(path, body).await
     }
 
     /// create + presettle + confirm: an online card sale of one box.
@@ -135,16 +126,14 @@ async fn start_member(i: usize, sandbox_url: String, fleet: String) -> Member {
         c.fleet = Some(toml::from_str(&fleet).unwrap());
     });
     let process = Process::start_config(terminal.path(), &config, |_| {}).await;
-    let mut member = Member {
+    let api = Api::new(&process);
+    let credential = api.credential().await;
+    Member {
         _terminal: terminal,
         process,
-        http: reqwest::Client::builder().http1_only().build().unwrap(),
-        credential: String::new(),
-    };
-    let (s, card) = member.post("/v1/card/read", json!({})).await;
-    assert_eq!(s, 200, "{card}");
-    member.credential = card["credential_id"].as_str().unwrap().to_owned();
-    member
+        api,
+        credential,
+    }
 }
 
 /// Proportional set size of process `pid` in KiB: its resident memory with every shared page
