@@ -254,6 +254,13 @@ impl Daemon {
             idle: Duration::from_millis(config.api.idle_timeout_ms),
         };
         let limit = state.connections.clone();
+        // TCP_NODELAY on each API connection: an answer written in more than one segment
+        // must not wait for the client's delayed ACK (Nagle), tens of milliseconds each time.
+        let tcp = axum::serve::ListenerExt::tap_io(tcp, |stream: &mut tokio::net::TcpStream| {
+            if let Err(e) = stream.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY on an API connection");
+            }
+        });
         servers.push(tokio::spawn(api::serve::serve(
             limit.wrap(tcp),
             router.clone(),
