@@ -20,7 +20,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use medsettle::config::{Config, ReaderBackend};
+use medsettle::config::{Config, FleetConfig, ReaderBackend};
 use medsettle::credential::Credentials;
 use medsettle::fleet::{
     FleetOptions, FleetRunner, Ledger, LedgerRow, PsnHasher, SaleFacts, Trigger,
@@ -30,7 +30,7 @@ use medsettle::status::StatusBoard;
 use medsettle::store::Store;
 use medsettle::upstream::Fen;
 use medsettle_sandbox::{Injected, SandboxConfig};
-use medsettle_test_support::bench::{ms, quantile, rss_kib, runtime};
+use medsettle_test_support::bench::{ms, pss_kib, quantile, rss_kib, runtime};
 use medsettle_test_support::{Api, NORMAL_CARD, Postgres, Process, Terminal, sandbox_upstream};
 use serde_json::{Value, json};
 
@@ -103,15 +103,15 @@ impl Member {
     }
 }
 
-fn fleet_toml(secrets: &std::path::Path) -> String {
-    format!(
-        "psn_key = {{ file = \"{}\" }}\nheartbeat_s = 5\n[postgres]\nurl = {{ file = \"{}\" }}\n",
-        secrets.join("fleet-psn-key").display(),
-        secrets.join("fleet-url").display()
+fn fleet_section(secrets: &std::path::Path) -> FleetConfig {
+    medsettle_test_support::fleet_section(
+        &secrets.join("fleet-psn-key"),
+        &secrets.join("fleet-url"),
+        "heartbeat_s = 5",
     )
 }
 
-async fn start_member(i: usize, sandbox_url: String, fleet: String) -> Member {
+async fn start_member(i: usize, sandbox_url: String, fleet: FleetConfig) -> Member {
     let terminal = Terminal::new();
     let config = terminal.config_with(|c: &mut Config| {
         c.terminal.id = format!("K{i:03}");
@@ -123,7 +123,7 @@ async fn start_member(i: usize, sandbox_url: String, fleet: String) -> Member {
         c.readers.backend = ReaderBackend::Virtual;
         c.readers.virtual_profile = Some(NORMAL_CARD.into());
         c.log.level = "warn".into();
-        c.fleet = Some(toml::from_str(&fleet).unwrap());
+        c.fleet = Some(fleet);
     });
     let process = Process::start_config(terminal.path(), &config, |_| {}).await;
     let api = Api::new(&process);
@@ -134,20 +134,6 @@ async fn start_member(i: usize, sandbox_url: String, fleet: String) -> Member {
         api,
         credential,
     }
-}
-
-/// Proportional set size of process `pid` in KiB: its resident memory with every shared page
-/// (the binary's text, shared libraries) divided among the processes that map it; what a
-/// daemon really adds to the machine (0 when it cannot be read).
-fn pss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Pss:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 /// Memory of every member by `measure`, MiB: (mean, median, max).
@@ -166,7 +152,7 @@ async fn fleet(pg: &Postgres, secrets: &std::path::Path, n: usize, sales: usize,
     let sandbox = medsettle_sandbox::start(SandboxConfig::default())
         .await
         .unwrap();
-    let fleet = fleet_toml(secrets);
+    let fleet = fleet_section(secrets);
     let t0 = Instant::now();
     let mut members = Vec::with_capacity(n);
     // Ten at a time: all at once would measure the machine's start-up storm, not the fleet.

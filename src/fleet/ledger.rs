@@ -143,9 +143,14 @@ impl Ledger {
         self.client.is_closed()
     }
 
-    /// The client, for tests and the later fleet reconciliation.
+    /// The client, for tests and the fleet reconciliation.
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The client, to open a transaction.
+    pub fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
     }
 
     /// Writes the facts of `sales` in one transaction: each line upserted under its version

@@ -115,7 +115,7 @@ impl FleetRunner {
             },
         )?;
         let hasher = PsnHasher::new(key.expose().as_bytes())?;
-        let ledger = Ledger::connect(&self.options, self.credentials_dir.as_deref()).await?;
+        let mut ledger = Ledger::connect(&self.options, self.credentials_dir.as_deref()).await?;
         let day_key = format!("{}/{day}", self.options.fixmedins_code);
         let day_text = crate::upstream::time::format_date(day);
         if !try_lock(&ledger, &day_key).await? {
@@ -134,7 +134,7 @@ impl FleetRunner {
             }
         }
         let outcome = self
-            .locked(&ledger, &hasher, day, &day_text, detail, trigger)
+            .locked(&mut ledger, &hasher, day, &day_text, detail, trigger)
             .await;
         // Dropping the connection releases the lock too; unlocking first lets the next
         // runner in without waiting for PostgreSQL to notice.
@@ -162,7 +162,7 @@ impl FleetRunner {
 
     async fn locked(
         &self,
-        ledger: &Ledger,
+        ledger: &mut Ledger,
         hasher: &PsnHasher,
         day: NaiveDate,
         day_text: &str,
@@ -409,7 +409,7 @@ pub(super) async fn day_facts(
 /// Stores a run: one row per 3201 group and the day's verdict (`group_key` ''), in one
 /// transaction; answers when it was stored.
 async fn store(
-    ledger: &Ledger,
+    ledger: &mut Ledger,
     code: &str,
     day: NaiveDate,
     verdict: &str,
@@ -417,41 +417,27 @@ async fn store(
     lines: &[(String, &str, serde_json::Value)],
     runner: &str,
 ) -> Result<DateTime<Utc>, FleetError> {
-    let client = ledger.client();
-    client.batch_execute("BEGIN").await?;
-    let stored = async {
-        for (group, result, line) in lines {
-            client
-                .execute(
-                    "INSERT INTO reconciliations
-                        (fixmedins_code, day, group_key, result, report, runner_terminal)
-                     VALUES ($1, $2, $3, $4, $5, $6)",
-                    &[&code, &day, group, result, line, &runner],
-                )
-                .await?;
-        }
-        let at: DateTime<Utc> = client
-            .query_one(
-                "INSERT INTO reconciliations
-                    (fixmedins_code, day, group_key, result, report, runner_terminal)
-                 VALUES ($1, $2, '', $3, $4, $5) RETURNING ran_at",
-                &[&code, &day, &verdict, report, &runner],
-            )
-            .await?
-            .get(0);
-        Ok::<_, tokio_postgres::Error>(at)
+    let tx = ledger.client_mut().transaction().await?;
+    for (group, result, line) in lines {
+        tx.execute(
+            "INSERT INTO reconciliations
+                (fixmedins_code, day, group_key, result, report, runner_terminal)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&code, &day, group, result, line, &runner],
+        )
+        .await?;
     }
-    .await;
-    match stored {
-        Ok(at) => {
-            client.batch_execute("COMMIT").await?;
-            Ok(at)
-        }
-        Err(e) => {
-            let _ = client.batch_execute("ROLLBACK").await;
-            Err(e.into())
-        }
-    }
+    let at: DateTime<Utc> = tx
+        .query_one(
+            "INSERT INTO reconciliations
+                (fixmedins_code, day, group_key, result, report, runner_terminal)
+             VALUES ($1, $2, '', $3, $4, $5) RETURNING ran_at",
+            &[&code, &day, &verdict, report, &runner],
+        )
+        .await?
+        .get(0);
+    tx.commit().await?;
+    Ok(at)
 }
 
 /// The daily institution-wide run on this terminal: at `[settle] reconcile_at` (CST) for the

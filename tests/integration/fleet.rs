@@ -546,14 +546,11 @@ async fn fleet_status_lists_the_terminals_and_the_last_reconciliation_of_each_da
     );
     // The config of terminal T0001 with its [fleet].
     let config = a.terminal.config_with(|c| {
-        c.fleet = Some(
-            toml::from_str(&format!(
-                "psn_key = {{ file = \"{}\" }}\n[postgres]\nurl = {{ file = \"{}\" }}\n",
-                a.terminal.path().join("fleet-psn-key").display(),
-                a.terminal.path().join("fleet-url").display()
-            ))
-            .unwrap(),
-        );
+        c.fleet = Some(crate::support::fleet_section(
+            &a.terminal.path().join("fleet-psn-key"),
+            &a.terminal.path().join("fleet-url"),
+            "",
+        ));
     });
     let path = a.terminal.path().join("fleet.toml");
     std::fs::write(&path, config).unwrap();
@@ -623,15 +620,11 @@ async fn a_daemon_with_a_fleet_shows_it_on_the_status_page_and_in_metrics() {
         unreachable!()
     };
     let config = terminal.config_with(|c| {
-        c.fleet = Some(
-            toml::from_str(&format!(
-                "psn_key = {{ file = \"{}\" }}\nheartbeat_s = 1\nretry_first_ms = 20\n\
-                 retry_max_ms = 200\n[postgres]\nurl = {{ file = \"{}\" }}\n",
-                key.display(),
-                url.display()
-            ))
-            .unwrap(),
-        );
+        c.fleet = Some(crate::support::fleet_section(
+            key,
+            url,
+            "heartbeat_s = 1\nretry_first_ms = 20\nretry_max_ms = 200",
+        ));
     });
     let daemon = crate::support::InProcess::start_config(
         &terminal,
@@ -956,14 +949,7 @@ async fn a_terminal_starting_late_reconciles_the_missed_day_once_for_the_institu
         config.terminal.msgid_node = Some(node);
         // Always in the past (unless the test starts on the stroke of midnight, CST).
         config.settle.reconcile_at = "00:00".into();
-        config.fleet = Some(
-            toml::from_str(&format!(
-                "psn_key = {{ file = \"{}\" }}\n[postgres]\nurl = {{ file = \"{}\" }}\n",
-                key.display(),
-                url.display()
-            ))
-            .unwrap(),
-        );
+        config.fleet = Some(crate::support::fleet_section(key, url, ""));
         async move {
             let daemon =
                 crate::support::InProcess::start_config(&terminal, config, None, None).await;

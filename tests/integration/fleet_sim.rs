@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use tokio::sync::watch;
 
 use crate::support::poll::until;
-use crate::support::{Api, NORMAL_CARD, Postgres, Process, TOKEN, Terminal, client};
+use crate::support::{Api, NORMAL_CARD, Postgres, Process, TOKEN, Terminal, client, memory};
 
 /// Terminals of the institution.
 const TERMINALS: usize = 20;
@@ -126,15 +126,11 @@ fn node_config(i: usize, sandbox: &Sandbox, secrets: &Path) -> (Terminal, PathBu
         c.terminal.msgid_node_digits = Some(2);
         c.readers.backend = medsettle::config::ReaderBackend::Virtual;
         c.readers.virtual_profile = Some(NORMAL_CARD.into());
-        c.fleet = Some(
-            toml::from_str(&format!(
-                "psn_key = {{ file = \"{}\" }}\nheartbeat_s = 1\nretry_first_ms = 50\n\
-                 retry_max_ms = 300\n[postgres]\nurl = {{ file = \"{}\" }}\n",
-                secrets.join("psn-key").display(),
-                secrets.join("url").display()
-            ))
-            .unwrap(),
-        );
+        c.fleet = Some(crate::support::fleet_section(
+            &secrets.join("psn-key"),
+            &secrets.join("url"),
+            "heartbeat_s = 1\nretry_first_ms = 50\nretry_max_ms = 300",
+        ));
     });
     assert!(text.contains(FIXMEDINS), "one institution for all");
     let path = terminal.path().join("fleet-sim.toml");
@@ -398,20 +394,6 @@ async fn work_day(mut node: Node, shared: Arc<Shared>) -> Node {
         shared.finished();
     }
     node
-}
-
-/// (VmRSS, VmHWM) of `pid`, KiB.
-fn memory(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} in /proc/{pid}/status"))
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// psql's rows, split on `|`.

@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 
 use crate::qr::next_event;
 use crate::support::process::Process;
-use crate::support::{self, TOKEN, Terminal};
+use crate::support::{self, TOKEN, Terminal, memory};
 
 /// Requests per round, spread over [`CLIENTS`] concurrent clients.
 const REQUESTS: usize = 3_000;
@@ -25,20 +25,6 @@ const DEAF_STREAMS: usize = 24;
 /// Scans written to the scan box per round.
 const SCANS: usize = 20_000;
 const MAX_CONNECTIONS: usize = 64;
-
-/// (VmRSS, VmHWM) of `pid` in KiB.
-fn memory(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let field = |name: &str| -> u64 {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{name} in /proc/{pid}/status"))
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
 
 /// Opens an event stream and never reads it.
 async fn deaf_stream(addr: std::net::SocketAddr) -> TcpStream {

@@ -45,16 +45,15 @@ async fn the_reconcile_commands_print_the_report_and_exit_by_the_verdict() {
         "fleet-psn-key-for-the-cli-test-01",
     )
     .unwrap();
-    let fleet = format!(
-        "psn_key = {{ file = \"{}\" }}\nheartbeat_s = 1\nretry_first_ms = 20\nretry_max_ms = 200\n\
-         [postgres]\nurl = {{ file = \"{}\" }}\n",
-        terminal.path().join("fleet-psn-key").display(),
-        terminal.path().join("fleet-url").display()
+    let fleet = crate::support::fleet_section(
+        &terminal.path().join("fleet-psn-key"),
+        &terminal.path().join("fleet-url"),
+        "heartbeat_s = 1\nretry_first_ms = 20\nretry_max_ms = 200",
     );
     let text = terminal.config_with(|c| {
         c.readers.backend = medsettle::config::ReaderBackend::Virtual;
         c.readers.virtual_profile = Some(NORMAL_CARD.into());
-        c.fleet = Some(toml::from_str(&fleet).unwrap());
+        c.fleet = Some(fleet);
     });
     let run = terminal.path().join("run");
     std::fs::create_dir_all(&run).unwrap();

@@ -89,3 +89,17 @@ pub async fn new_sales(
     }
     ids
 }
+
+/// Proportional set size of process `pid` in KiB: its resident memory with every shared page
+/// (the binary's text, shared libraries) divided among the processes that map it; what a
+/// daemon really adds to the machine (0 when it cannot be read).
+pub fn pss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Pss:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}

@@ -156,6 +156,31 @@ pub const NORMAL_CARD: &str = concat!(
     "/../../fixtures/cards/normal.json"
 );
 
+/// (VmRSS, VmHWM) of process `pid` in KiB: its resident memory now and at its peak.
+pub fn memory(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /proc/{pid}/status"))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// `[fleet]` reading its PostgreSQL URL and its psn key from the files `url` and `psn_key`, with
+/// `extra` settings (`heartbeat_s = 1\n…`) before its `[postgres]` table.
+pub fn fleet_section(psn_key: &Path, url: &Path, extra: &str) -> medsettle::config::FleetConfig {
+    toml::from_str(&format!(
+        "psn_key = {{ file = \"{}\" }}\n{extra}\n[postgres]\nurl = {{ file = \"{}\" }}\n",
+        psn_key.display(),
+        url.display()
+    ))
+    .expect("a [fleet] section")
+}
+
 /// `[upstream]` for the sandbox insurer at `base_url`: plain HTTP on loopback, `signtype`
 /// (`MOCK` sends no signature, `SM3` signs; neither skips PIN consent: that is
 /// `settle.skip_pin_consent`).
