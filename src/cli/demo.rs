@@ -2,6 +2,11 @@
 //! hardware: the virtual card in a simulated reader, and the sandbox insurer on a loopback
 //! port of its own (its persons written to `var/persons`). Creates a random API token on first
 //! run and prints how to call the API.
+//!
+//! The terminal shows the banner and the tour only: the daemon's log (and that of the private
+//! pcscd it starts) goes to `var/medsettle.log`, named in the banner, unless `--verbose`. The
+//! demo has no camera: the tour hands its QR codes over as a scan box would
+//! (`POST /v1/qr/submit`), so every scan the daemon sees is one the tour explains.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
@@ -28,7 +33,7 @@ impl TourMode {
     }
 }
 
-pub(super) fn execute(var: &Path, listen: SocketAddr, tour: TourMode) -> ExitCode {
+pub(super) fn execute(var: &Path, listen: SocketAddr, tour: TourMode, verbose: bool) -> ExitCode {
     if let Err(e) = std::fs::create_dir_all(var) {
         eprintln!("medsettle demo: cannot create {}: {e}", var.display());
         return ExitCode::FAILURE;
@@ -40,17 +45,35 @@ pub(super) fn execute(var: &Path, listen: SocketAddr, tour: TourMode) -> ExitCod
             return ExitCode::FAILURE;
         }
     };
+    let log_path = var.join("medsettle.log");
+    let log_line = if verbose {
+        "this terminal (--verbose)".to_owned()
+    } else {
+        match log_to_file(&log_path) {
+            Ok(()) => format!("{} (--verbose shows it here)", log_path.display()),
+            Err(e) => {
+                eprintln!(
+                    "medsettle demo: cannot write the log {}: {e}",
+                    log_path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    };
     let token_path = var.join("api-token");
     if let Err(e) = ensure_token(&token_path) {
-        eprintln!(
+        say(&format!(
             "medsettle demo: cannot create the API token {}: {e}",
             token_path.display()
-        );
+        ));
         return ExitCode::FAILURE;
     }
     let profile = var.join("virtual-card.json");
     if let Err(e) = std::fs::write(&profile, demo_card()) {
-        eprintln!("medsettle demo: cannot write {}: {e}", profile.display());
+        say(&format!(
+            "medsettle demo: cannot write {}: {e}",
+            profile.display()
+        ));
         return ExitCode::FAILURE;
     }
     // The card through the real PC/SC stack when this machine has pcscd and the vpcd driver
@@ -58,14 +81,19 @@ pub(super) fn execute(var: &Path, listen: SocketAddr, tour: TourMode) -> ExitCod
     let pcsc = pcsc_testbed(&profile);
     let persons = var.join("persons");
     if let Err(e) = write_persons(&persons) {
-        eprintln!("medsettle demo: cannot write {}: {e}", persons.display());
+        say(&format!(
+            "medsettle demo: cannot write {}: {e}",
+            persons.display()
+        ));
         return ExitCode::FAILURE;
     }
     let persons_shown = persons.display().to_string();
     let sandbox = match start_sandbox(persons) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("medsettle demo: cannot start the sandbox insurer: {e}");
+            say(&format!(
+                "medsettle demo: cannot start the sandbox insurer: {e}"
+            ));
             return ExitCode::FAILURE;
         }
     };
@@ -87,12 +115,6 @@ pub(super) fn execute(var: &Path, listen: SocketAddr, tour: TourMode) -> ExitCod
         sandbox.essc_public_key_hex.clone(),
     );
     config.upstream = Some(demo_upstream(&sandbox));
-    // A file-replay camera: the QR fixture frames, once through, when run from the repository.
-    let frames = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/qr/frames");
-    if frames.is_dir() {
-        config.qr.camera_dir = Some(frames);
-        config.qr.camera_loop = false;
-    }
     let db = config.store.path.clone();
     let insurer = sandbox.base_url.clone();
     let sandbox_url = sandbox.base_url.clone();
@@ -106,6 +128,8 @@ pub(super) fn execute(var: &Path, listen: SocketAddr, tour: TourMode) -> ExitCod
              reader    {reader_line}\n  \
              insurer   {insurer} (sandbox insurer; persons in {persons})\n  \
              token     {tok}\n  \
+             log       {log_line}\n  \
+             scans     the tour's QR codes, handed over as a scan box would (no camera in the demo)\n  \
              try       curl -H \"Authorization: Bearer $(cat {tok})\" http://{listen}/v1/status\n  \
              card      curl -X POST -H \"Authorization: Bearer $(cat {tok})\" http://{listen}/v1/card/read\n  \
              stop      Ctrl-C\n",
@@ -114,7 +138,43 @@ pub(super) fn execute(var: &Path, listen: SocketAddr, tour: TourMode) -> ExitCod
             tok = token_path.display(),
         )
     };
-    super::run::serve(config, None, Some(Box::new(banner)))
+    let code = super::run::serve(config, None, Some(Box::new(banner)));
+    if code != ExitCode::SUCCESS && !verbose {
+        say(&format!(
+            "medsettle demo: the daemon stopped with an error; its log is {}",
+            log_path.display()
+        ));
+    }
+    code
+}
+
+/// The terminal's stderr, kept when the demo sends fd 2 to the log file.
+static CONSOLE: std::sync::OnceLock<std::fs::File> = std::sync::OnceLock::new();
+
+/// Points this process's stderr (and so the daemon's log and the private pcscd's) at `path`,
+/// appending, mode 0600; the terminal's stderr stays reachable through [`say`].
+fn log_to_file(path: &Path) -> std::io::Result<()> {
+    use std::os::fd::{AsFd as _, AsRawFd as _};
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    let console = std::io::stderr().as_fd().try_clone_to_owned()?;
+    let _ = CONSOLE.set(std::fs::File::from(console));
+    nix::unistd::dup2(file.as_raw_fd(), 2).map_err(std::io::Error::from)?;
+    Ok(())
+}
+
+/// A line for the person at the terminal: on its stderr even when the log goes to the file.
+pub(super) fn say(line: &str) {
+    match CONSOLE.get() {
+        Some(mut console) => {
+            let _ = writeln!(console, "{line}");
+        }
+        None => eprintln!("{line}"),
+    }
 }
 
 /// Starts a private pcscd with the vpcd driver and puts the demo card in its reader; `None`
@@ -170,7 +230,7 @@ fn start_tour(listen: SocketAddr, token_file: &Path, sandbox: String, mode: Tour
             }
             let result = runtime.block_on(super::demo_tour::run(tour));
             if let Err(e) = &result {
-                eprintln!("medsettle demo: the tour stopped: {e:#}");
+                say(&format!("medsettle demo: the tour stopped: {e:#}"));
             }
             if exit {
                 if result.is_err() {
@@ -183,7 +243,7 @@ fn start_tour(listen: SocketAddr, token_file: &Path, sandbox: String, mode: Tour
             }
         });
     if let Err(e) = spawned {
-        eprintln!("medsettle demo: cannot start the tour: {e}");
+        say(&format!("medsettle demo: cannot start the tour: {e}"));
     }
 }
 

@@ -59,6 +59,9 @@ enum Command {
         /// Stop the daemon once the tour is done (exit 0 if every step succeeded).
         #[arg(long, conflicts_with = "no_tour")]
         exit_after_tour: bool,
+        /// Show the daemon's log on this terminal instead of writing it to VAR/medsettle.log.
+        #[arg(long)]
+        verbose: bool,
     },
     /// Work with configuration files.
     Config {
@@ -167,16 +170,18 @@ fn demo(
     listen: std::net::SocketAddr,
     no_tour: bool,
     exit_after_tour: bool,
+    verbose: bool,
 ) -> ExitCode {
     demo::execute(
         var,
         listen,
         demo::TourMode::from_flags(no_tour, exit_after_tour),
+        verbose,
     )
 }
 
 #[cfg(not(feature = "demo"))]
-fn demo(_: &std::path::Path, _: std::net::SocketAddr, _: bool, _: bool) -> ExitCode {
+fn demo(_: &std::path::Path, _: std::net::SocketAddr, _: bool, _: bool, _: bool) -> ExitCode {
     eprintln!(
         "medsettle demo: this build has no demo (the Debian package ships no sandbox insurer); \
          run `make demo` from the source tree"
@@ -199,7 +204,8 @@ impl Cli {
                 listen,
                 no_tour,
                 exit_after_tour,
-            } => demo(&var, listen, no_tour, exit_after_tour),
+                verbose,
+            } => demo(&var, listen, no_tour, exit_after_tour, verbose),
             Command::Config {
                 command: ConfigCommand::Check { path },
             } => config_check::execute(&path),

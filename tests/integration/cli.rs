@@ -137,6 +137,28 @@ async fn the_demo_tour_runs_every_sale_and_balances() {
     .await
     .unwrap();
     assert!(status.success(), "{out}\n{err}");
+    // The terminal shows the banner and the tour; the daemon's log is in the file the banner
+    // names.
+    let log_file = var.join("medsettle.log");
+    assert!(
+        out.contains(&format!("log       {}", log_file.display())),
+        "{out}"
+    );
+    let log = std::fs::read_to_string(&log_file).unwrap();
+    assert!(log.contains("medsettle::store::migrate"), "{log}");
+    for line in out.lines().chain(err.lines()) {
+        assert!(
+            !line.contains(" INFO ") && !line.contains(" WARN ") && !line.contains("medsettle::"),
+            "a log line on the terminal: {line}"
+        );
+    }
+    // No camera: the only scans are the tour's two codes, handed over by the API.
+    let scans: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("QR code scanned"))
+        .collect();
+    assert_eq!(scans.len(), 2, "{log}");
+    assert!(scans.iter().all(|l| l.contains("source=manual")), "{log}");
     for step in [
         "① 刷卡结算 Online card sale",
         "② 电子社保卡码结算 e-SSC QR sale",
