@@ -17,6 +17,7 @@ pub mod msgid;
 pub mod signing;
 pub mod tif;
 pub mod time;
+pub mod trace;
 pub mod tx;
 
 pub use medsettle_base::{money, quantity};

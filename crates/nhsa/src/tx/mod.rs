@@ -14,4 +14,5 @@ pub mod reverse;
 pub mod settle;
 pub mod sign;
 pub mod statement;
+pub mod trace;
 pub mod visit;
