@@ -1,4 +1,5 @@
-//! Loopback control endpoints for tests and demos: the ledger, the outpatient visits, fault
+//! Loopback control endpoints for tests and demos: the ledger, the outpatient visits, the trace
+//! codes reported (3505/3506), fault
 //! rules, minting e-SSC codes and e-voucher QR codes, and the issuer key. No authentication: the sandbox is a test
 //! double and must only listen on loopback.
 
@@ -25,6 +26,7 @@ pub fn route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Resp
             | "/admin/held"
             | "/admin/release"
             | "/admin/shapes"
+            | "/admin/trace"
     );
     if !known {
         return respond(StatusCode::NOT_FOUND, "text/plain", "no such route");
@@ -41,6 +43,13 @@ pub fn route(shared: &Shared, method: &Method, path: &str, body: &Bytes) -> Resp
             shared.lock().faults.add(rule);
             ok()
         }),
+        (&Method::GET, "/admin/trace") => {
+            let state = shared.lock();
+            json(&Ok(json!({
+                "events": state.trace,
+                "sold_twice": crate::tx::trace::sold_twice(&state.trace),
+            })))
+        }
         (&Method::GET, "/admin/shapes") => json(&serde_json::to_value(&shared.lock().shapes)),
         (&Method::POST, "/admin/shapes") => with_body(body, |shapes: AnswerShapes| {
             shared.lock().shapes = shapes;

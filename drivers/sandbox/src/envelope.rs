@@ -9,9 +9,9 @@ use medsettle_nhsa::time;
 use serde_json::{Map, Value, json};
 
 /// Transactions the sandbox answers.
-pub const KNOWN_INFNOS: [&str; 19] = [
+pub const KNOWN_INFNOS: [&str; 21] = [
     "9001", "9002", "1101", "2101", "2102", "2103", "2201", "2202", "2203", "2203A", "2204",
-    "2205", "2206", "2207", "2208", "2601", "3201", "5201", "5203",
+    "2205", "2206", "2207", "2208", "2601", "3201", "3505", "3506", "5201", "5203",
 ];
 
 /// Envelope fields that must be present (possibly empty).

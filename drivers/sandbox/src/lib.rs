@@ -49,6 +49,7 @@ pub use persons::Person;
 pub use protocol::SIGN_IN_INVALID;
 pub use shapes::AnswerShapes;
 pub use tx::detail::{Injected, UploadRecord};
+pub use tx::trace::TraceEvent;
 
 use state::State;
 
@@ -221,6 +222,16 @@ impl Sandbox {
     /// A snapshot of the books.
     pub fn ledger(&self) -> Ledger {
         self.shared.lock().ledger()
+    }
+
+    /// Every trace code reported (3505 sold, 3506 returned), in arrival order.
+    pub fn trace_events(&self) -> Vec<TraceEvent> {
+        self.shared.lock().trace.clone()
+    }
+
+    /// Codes reported sold twice with no return between (not split): the platform's 回流药 view.
+    pub fn trace_sold_twice(&self) -> Vec<String> {
+        tx::trace::sold_twice(&self.shared.lock().trace)
     }
 
     /// Every outpatient visit (2201), open or cancelled, with its fee lines and settlements.

@@ -52,6 +52,12 @@ pub struct AnswerShapes {
     /// (upstream.md "Uncertain"; the client's `[settle] reconcile_refund_count`). Default
     /// `plus`.
     pub reconcile_refund_count: RefundCount,
+    /// 3505/3506 answer `{retRslt: "1", msgRslt}` (true, the default) or an empty `output`
+    /// (traceability.md: both are seen).
+    pub trace_result_object: bool,
+    /// 3505/3506 also require `hi_feesetl_type`, `psn_cert_type`, `expy_end` and
+    /// `rx_circ_flag`, as one transcription marks them (traceability.md "Uncertain").
+    pub trace_strict_optional: bool,
 }
 
 pub use medsettle_nhsa::tx::reverse::RefundCount;
@@ -69,6 +75,8 @@ impl Default for AnswerShapes {
             list_open_visits_in_5201: true,
             clr_optins: BTreeMap::new(),
             reconcile_refund_count: RefundCount::Plus,
+            trace_result_object: true,
+            trace_strict_optional: false,
         }
     }
 }

@@ -70,6 +70,8 @@ pub struct State {
     /// Set by a `settle_other_amount` fault for the request being processed: the 2102/2207
     /// settles this much more (fen) than it was asked for.
     pub settle_delta: Option<i64>,
+    /// Every trace code reported by 3505/3506, in arrival order.
+    pub trace: Vec<crate::tx::trace::TraceEvent>,
     counter: u64,
 }
 
@@ -144,6 +146,17 @@ impl State {
         self.accounts
             .get(&(psn_no.to_owned(), insutype.to_owned()))
             .copied()
+    }
+
+    /// Whether `code` stands reported sold by `fixmedins_code` (more 3505 than 3506).
+    pub fn trace_sold(&self, fixmedins_code: &str, code: &str) -> bool {
+        let balance: i64 = self
+            .trace
+            .iter()
+            .filter(|e| e.code == code && e.fixmedins_code == fixmedins_code)
+            .map(|e| if e.infno == "3506" { -1 } else { 1 })
+            .sum();
+        balance > 0
     }
 
     pub fn settlement_index(&self, setl_id: &str) -> Option<usize> {

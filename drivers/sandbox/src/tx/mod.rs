@@ -13,6 +13,7 @@ mod reconcile;
 mod reverse;
 mod settle;
 mod sign;
+pub(crate) mod trace;
 mod visit;
 
 use medsettle_nhsa::money::Fen;
@@ -44,6 +45,8 @@ pub fn dispatch(state: &mut State, config: &SandboxConfig, req: &Req) -> TxResul
         "2103" | "2208" => cancel::cancel(state, req),
         "2601" => reverse::reverse(state, req),
         "3201" => reconcile::reconcile(state, req),
+        "3505" => trace::report(state, req, false),
+        "3506" => trace::report(state, req, true),
         "5201" => visit::query(state, req),
         "5203" => query::query(state, req),
         other => Err(format!("交易暂不支持 infno {other} not implemented")),

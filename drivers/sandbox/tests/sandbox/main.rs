@@ -17,4 +17,5 @@ mod reversal;
 mod session;
 mod settle;
 mod settle_outpatient;
+mod trace;
 mod visits;
