@@ -65,7 +65,7 @@ async fn every_route_but_healthz_needs_the_token() {
                 assert_eq!(bare.status(), 200, "{}", r.path);
             }
             Access::Page => unreachable!("filtered out above"),
-            Access::Token => {
+            Access::Token | Access::Metrics => {
                 assert_eq!(bare.status(), 401, "{}", r.path);
                 assert_eq!(bare.headers()["www-authenticate"], "Bearer");
                 assert_error(&bare.json().await.unwrap(), "auth.missing_token");
