@@ -1,7 +1,8 @@
 //! The standard `process_*` metrics (the names Prometheus client libraries use, so existing
 //! dashboards and alerts work): CPU time, resident and virtual memory, open and allowed file
-//! descriptors, start time. Read from `/proc/self` and `getrusage` at each scrape; a value
-//! that cannot be read is left out rather than reported as 0.
+//! descriptors, start time. Read from `/proc/self`, `getrusage` and the clocks at each scrape
+//! (nothing outside `/proc/self`: the unit sets `ProcSubset=pid`); a value that cannot be
+//! read is left out rather than reported as 0.
 
 use super::metrics::Exposition;
 
@@ -74,22 +75,20 @@ fn max_open_files(limits: &str) -> Option<u64> {
         .and_then(|n| n.parse().ok())
 }
 
-/// Boot time (`btime` of `/proc/stat`) plus the process's start in clock ticks after boot
-/// (field 22 of `/proc/self/stat`).
+/// The wall time now, less how long ago (on the boot clock) the process started: its start
+/// in clock ticks after boot is field 22 of `/proc/self/stat`. Not `btime` of `/proc/stat`,
+/// which the unit's `ProcSubset=pid` hides.
 fn start_time_seconds() -> Option<f64> {
+    use nix::time::{ClockId, clock_gettime};
     let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok()??;
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // The command name (field 2) is in parentheses and may hold spaces: count after it.
     let after_comm = &stat[stat.rfind(')')? + 1..];
     let started: u64 = after_comm.split_whitespace().nth(19)?.parse().ok()?;
-    let boot: u64 = std::fs::read_to_string("/proc/stat")
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix("btime "))?
-        .trim()
-        .parse()
-        .ok()?;
-    Some(boot as f64 + started as f64 / ticks as f64)
+    let secs = |t: nix::sys::time::TimeSpec| t.tv_sec() as f64 + t.tv_nsec() as f64 / 1e9;
+    let since_boot = secs(clock_gettime(ClockId::CLOCK_BOOTTIME).ok()?);
+    let now = secs(clock_gettime(ClockId::CLOCK_REALTIME).ok()?);
+    Some(now - (since_boot - started as f64 / ticks as f64))
 }
 
 #[cfg(test)]

@@ -172,7 +172,7 @@ fn check(text: &str) -> Result<Vec<Sample>, Vec<String>> {
         if labels.contains_key("le") != name.ends_with("_bucket") {
             problems.push(format!("{name}: `le` belongs on histogram buckets only"));
         }
-        if kind == "counter" && !(value >= 0.0) {
+        if kind == "counter" && (value.is_nan() || value < 0.0) {
             problems.push(format!("{name}: a counter below 0"));
         }
         if !series.insert((name.to_owned(), labels.clone())) {
