@@ -421,3 +421,85 @@ async fn metrics_follow_the_rules_count_what_happened_and_take_the_metrics_token
     p.signal(15);
     assert!(p.wait().0.success());
 }
+
+/// A card sale settled through the real binary against the sandbox insurer shows in the
+/// operator's families with exact counts (the process is the test's own).
+#[tokio::test]
+async fn a_settled_card_sale_is_counted_by_outcome_infno_and_read_result() {
+    use crate::support::{Api, NORMAL_CARD, Timeouts};
+    let sandbox = medsettle_sandbox::start(medsettle_sandbox::SandboxConfig::default())
+        .await
+        .unwrap();
+    let t = Terminal::against_sandbox(&sandbox.base_url(), Timeouts(300, 2000, 3000), "");
+    let text = t.config_with_virtual_card(NORMAL_CARD);
+    let run = t.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let p = Process::start_config(&run, &text, |c| {
+        c.env("RUST_LOG", "warn");
+    })
+    .await;
+    let api = Api::new(&p);
+    let (status, v) = api.post("/v1/card/read", json!({})).await;
+    assert_eq!(status, 200, "{v}");
+    let credential = v["credential_id"].as_str().unwrap().to_owned();
+    let (status, v) = api
+        .post(
+            "/v1/sales",
+            json!({
+                "credential_id": credential,
+                "items": [{"code": "XA01BAA123A001010100001", "cnt": "1", "pric": "25.00"}],
+                "mode": "require_online",
+            }),
+        )
+        .await;
+    assert_eq!(status, 201, "{v}");
+    let id = v["id"].as_str().unwrap().to_owned();
+    let (status, v) = api
+        .post(&format!("/v1/sales/{id}/presettle"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = api
+        .post(&format!("/v1/sales/{id}/confirm"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["state"], "settled", "{v}");
+
+    let (status, text) = scrape(&p, TOKEN).await;
+    assert_eq!(status, 200);
+    let samples = check(&text).unwrap_or_else(|problems| {
+        panic!(
+            "/metrics breaks the rules:\n{}\n\n{text}",
+            problems.join("\n")
+        )
+    });
+    let v = |name: &str, labels: &[(&str, &str)]| value(&samples, name, labels).unwrap_or(0.0);
+    assert_eq!(
+        v("medsettle_sales_total", &[("outcome", "settled")]),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(v("medsettle_sales_total", &[("outcome", "unknown")]), 0.0);
+    assert_eq!(
+        v("medsettle_card_reads_total", &[("result", "ok")]),
+        1.0,
+        "{text}"
+    );
+    let ok_2102 = [("infno", "2102"), ("result", "ok")];
+    assert_eq!(
+        v("medsettle_upstream_requests_total", &ok_2102),
+        1.0,
+        "{text}"
+    );
+    assert_eq!(
+        v(
+            "medsettle_upstream_request_duration_seconds_count",
+            &ok_2102
+        ),
+        1.0,
+        "{text}"
+    );
+    assert!(v("medsettle_upstream_request_duration_seconds_sum", &ok_2102) > 0.0);
+    assert_eq!(v("medsettle_sales_in_doubt", &[]), 0.0);
+    p.signal(15);
+    assert!(p.wait().0.success());
+}
