@@ -140,3 +140,61 @@ async fn json_lines_on_request() {
     assert!(ready["timestamp"].as_str().unwrap().ends_with('Z'));
     assert!(lines.iter().any(|l| l["message"] == "medsettle stopped"));
 }
+
+/// `log.format = "auto"` (the default) picks the journal only when `JOURNAL_STREAM` names
+/// the daemon's own stderr, as systemd sets it; an inherited variable naming another stream
+/// (a child of a service whose stderr was redirected) keeps text on stderr.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_picks_the_journal_only_when_stderr_is_the_journal_stream() {
+    use std::os::unix::fs::MetadataExt as _;
+    for matching in [true, false] {
+        let t = Terminal::new();
+        let sock_path = t.path().join("journal.sock");
+        // Without a matching stream no socket is bound: choosing the journal anyway would
+        // show as `<6>`-prefixed fallback lines on stderr.
+        let mut entries =
+            matching.then(|| collect(tokio::net::UnixDatagram::bind(&sock_path).unwrap()));
+        let err_path = t.path().join("stderr.log");
+        let err = std::fs::File::create(&err_path).unwrap();
+        let meta = err.metadata().unwrap();
+        let ino = if matching { meta.ino() } else { meta.ino() + 1 };
+        let notify = crate::support::NotifySocket::new(t.path());
+        let mut child = std::process::Command::new(crate::support::process::bin())
+            .arg("run")
+            .arg("--config")
+            .arg(t.write_config())
+            .env("NOTIFY_SOCKET", notify.path())
+            .env("JOURNAL_STREAM", format!("{}:{ino}", meta.dev()))
+            .env("MEDSETTLE_JOURNAL_SOCKET", &sock_path)
+            .env_remove("WATCHDOG_USEC")
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(err)
+            .spawn()
+            .unwrap();
+        notify.wait_for("READY=1").await;
+        let killed = std::process::Command::new("kill")
+            .arg("-15")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        assert!(child.wait().unwrap().success());
+        let stderr = std::fs::read_to_string(&err_path).unwrap();
+        match entries.as_mut() {
+            Some(entries) => {
+                let mut seen = Vec::new();
+                entry_where(entries, &mut seen, |e| {
+                    field(e, "MESSAGE") == Some("medsettle stopped")
+                })
+                .await;
+                assert!(!stderr.contains("medsettle"), "{stderr}");
+            }
+            None => {
+                assert!(stderr.contains("medsettle ready"), "{stderr}");
+                assert!(stderr.contains(" INFO "), "{stderr}");
+                assert!(!stderr.lines().any(|l| l.starts_with('<')), "{stderr}");
+            }
+        }
+    }
+}
