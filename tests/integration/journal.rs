@@ -124,6 +124,12 @@ async fn json_lines_on_request() {
     let t = Terminal::new();
     let text = t.config_with(|c| c.log.format = LogFormat::Json);
     let p = Process::start_config(t.path(), &text, |_| {}).await;
+    // A reload refused for a value shaped like an ID number: the line names it, masked.
+    let bad = text.replace("region = \"110105\"", &format!("region = \"{ID}\""));
+    assert_ne!(bad, text);
+    std::fs::write(t.path().join("medsettle-run.toml"), bad).unwrap();
+    p.signal(1);
+    p.notify.wait_for("reload refused").await;
     p.signal(15);
     let (status, stderr) = p.wait();
     assert!(status.success());
@@ -139,6 +145,23 @@ async fn json_lines_on_request() {
     assert!(ready["fields"]["api"].is_string(), "{ready}");
     assert!(ready["timestamp"].as_str().unwrap().ends_with('Z'));
     assert!(lines.iter().any(|l| l["message"] == "medsettle stopped"));
+    let refused = lines
+        .iter()
+        .find(|l| {
+            l["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("reload refused"))
+        })
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert_eq!(refused["level"], "ERROR");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap()
+            .contains("110105********123X"),
+        "{refused}"
+    );
+    assert!(!stderr.contains("19900307"), "{stderr}");
 }
 
 /// `log.format = "auto"` (the default) picks the journal only when `JOURNAL_STREAM` names
