@@ -159,8 +159,8 @@ fn put(out: &mut Vec<u8>, name: &str, value: &str) {
     out.push(b'\n');
 }
 
-/// Parses entries of the native protocol back into fields (for tests and `doctor`-style
-/// checks): `NAME=value` lines and length-prefixed binary-safe values.
+/// Parses an entry of the native protocol back into its fields (the tests read what the
+/// daemon sent with it): `NAME=value` lines and length-prefixed binary-safe values.
 pub fn parse(mut data: &[u8]) -> Option<Vec<(String, String)>> {
     let mut out = Vec::new();
     while !data.is_empty() {
