@@ -1,7 +1,8 @@
 //! The layers every API request passes through, outermost first: `track` (refuse during
 //! shutdown, count in-flight work, metrics, a log line without personal data), `limits`
 //! (body size, timeout — not on the money routes, which answer 202 `sale.in_progress` by
-//! themselves), and on protected routes `auth` (bearer token, constant time; or the
+//! themselves), and on protected routes `auth` (bearer token, constant time; on `/metrics`
+//! also the read-only metrics token; or the
 //! status page's session cookie, for `GET` on the routes in `ui::SESSION_READABLE` only — a
 //! cookie never authorizes a change, so a forged cross-site request cannot make one).
 //!
@@ -99,12 +100,20 @@ pub(super) async fn auth(State(state): State<Arc<AppState>>, req: Request, next:
     let Some(presented) = presented else {
         return ApiError::missing_token().into_response();
     };
-    let ok: bool = state.with_token(|t| t.expose().as_bytes().ct_eq(presented.as_bytes()).into());
+    let ok: bool = state.with_token(|t| t.expose().as_bytes().ct_eq(presented.as_bytes()).into())
+        || (takes_metrics_token(&req) && state.is_metrics_token(presented));
     if !ok {
         tracing::warn!("api request with an invalid token refused");
         return ApiError::invalid_token().into_response();
     }
     next.run(req).await
+}
+
+/// Whether the request's route accepts the read-only metrics token.
+fn takes_metrics_token(req: &Request) -> bool {
+    req.extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|m| super::routes::takes_metrics_token(method_label(req.method()), m.as_str()))
 }
 
 /// A `GET` on a route the status page reads, with a live session cookie.

@@ -45,6 +45,8 @@ use crate::services::Services;
 pub struct AppState {
     services: Services,
     token: RwLock<Secret>,
+    /// `api.metrics_token`: opens `GET /metrics` only.
+    metrics_token: RwLock<Option<Secret>>,
     /// Requests under an `Idempotency-Key` being answered, by key.
     pub idempotency: idempotency::Keys,
     /// How long an `Idempotency-Key` is kept.
@@ -90,6 +92,7 @@ impl AppState {
         AppState {
             services,
             token: RwLock::new(token),
+            metrics_token: RwLock::new(None),
             idempotency: idempotency::Keys::default(),
             idempotency_ttl: options.idempotency_ttl,
             cors_origins: options.cors_origins,
@@ -108,6 +111,22 @@ impl AppState {
         if let Ok(mut t) = self.token.write() {
             *t = token;
         }
+    }
+
+    /// Sets or swaps the read-only metrics token (start-up, SIGHUP); `None` removes it.
+    pub fn replace_metrics_token(&self, token: Option<Secret>) {
+        if let Ok(mut t) = self.metrics_token.write() {
+            *t = token;
+        }
+    }
+
+    /// Whether `presented` is the metrics token (constant time).
+    fn is_metrics_token(&self, presented: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        let guard = self.metrics_token.read().unwrap_or_else(|p| p.into_inner());
+        guard
+            .as_ref()
+            .is_some_and(|t| t.expose().as_bytes().ct_eq(presented.as_bytes()).into())
     }
 
     fn with_token<R>(&self, f: impl FnOnce(&Secret) -> R) -> R {
@@ -136,7 +155,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         }
         match route.access {
             Access::Public | Access::Page => public = public.route(route.path, mr),
-            Access::Token => protected = protected.route(route.path, mr),
+            Access::Token | Access::Metrics => protected = protected.route(route.path, mr),
         }
     }
     let protected = protected.route_layer(axum::middleware::from_fn_with_state(

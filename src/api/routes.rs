@@ -17,6 +17,9 @@ pub enum Access {
     Public,
     /// Callers presenting the bearer token.
     Token,
+    /// Callers presenting the bearer token or the read-only metrics token
+    /// (`api.metrics_token`), which opens nothing else (only `GET /metrics`).
+    Metrics,
     /// The status page and its login: served to anyone who can connect, not part of the JSON
     /// API; the handler checks the session cookie itself (module `ui`).
     Page,
@@ -57,12 +60,19 @@ macro_rules! route {
     };
 }
 
+/// Whether `METHOD path` (a route template) takes the metrics token.
+pub(super) fn takes_metrics_token(method: &str, path: &str) -> bool {
+    ROUTES
+        .iter()
+        .any(|r| r.access == Access::Metrics && r.method == method && r.path == path)
+}
+
 /// Every route the API serves.
 pub const ROUTES: &[Route] = &[
     route!(GET "/healthz", Public, system::healthz),
     route!(GET "/v1/version", Token, system::version),
     route!(GET "/v1/status", Token, system::status),
-    route!(GET "/metrics", Token, system::metrics),
+    route!(GET "/metrics", Metrics, system::metrics),
     route!(GET "/v1/openapi.json", Token, system::openapi),
     route!(GET "/v1/events", Token, events::events),
     route!(GET "/v1/readers", Token, card::readers),
@@ -125,5 +135,9 @@ mod tests {
             .collect();
         assert_eq!(public.len(), 1, "only /healthz is public");
         assert_eq!(public[0].path, "/healthz");
+        // The metrics token is read-only: it may open no route that changes anything.
+        for r in ROUTES.iter().filter(|r| r.access == Access::Metrics) {
+            assert_eq!(r.method, "GET", "{r:?}");
+        }
     }
 }

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::{ApiError, AppState};
+use crate::settle::SaleState;
 use crate::status::{Health, Phase};
 use crate::telemetry::metrics::Exposition;
 
@@ -193,15 +194,21 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         &[("result", "failed")],
         s.writes_failed as f64,
     );
+    // Only a sum and a count are kept, which is what a summary without quantiles is.
     e.header(
-        "medsettle_store_write_seconds_sum",
-        "Total time spent in store writes.",
-        "counter",
+        "medsettle_store_write_duration_seconds",
+        "Time spent in store writes.",
+        "summary",
     );
     e.sample(
-        "medsettle_store_write_seconds_sum",
+        "medsettle_store_write_duration_seconds_sum",
         &[],
         s.write_latency_us_sum as f64 / 1e6,
+    );
+    e.sample(
+        "medsettle_store_write_duration_seconds_count",
+        &[],
+        (s.writes_ok + s.writes_failed) as f64,
     );
     e.header(
         "medsettle_store_commits_total",
@@ -262,7 +269,28 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             t.total_suppressed() as f64,
         );
     }
+    let in_doubt: Vec<&str> = SaleState::IN_DOUBT.iter().map(|s| s.as_str()).collect();
+    if let Ok(n) = state.store.count_sales(&in_doubt, false).await {
+        e.gauge(
+            "medsettle_sales_in_doubt",
+            "Sales and visits whose money request's outcome is not known yet (settling, unknown, reversing, …).",
+            n as f64,
+        );
+    }
+    if let Ok(n) = state
+        .store
+        .count_sales(&[SaleState::Held.as_str()], false)
+        .await
+    {
+        e.gauge(
+            "medsettle_sales_held",
+            "Sales held for an operator: in doubt, and the platform refused the reversal.",
+            n as f64,
+        );
+    }
     state.metrics.render_into(&mut e);
+    crate::telemetry::ops::ops().render_into(&mut e);
+    crate::telemetry::process::render_into(&mut e);
     (
         [(
             header::CONTENT_TYPE,

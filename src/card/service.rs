@@ -199,6 +199,7 @@ impl CardService {
             holder_protected: read.holder_protected,
         };
         self.bus.publish("card.read", read_event(&outcome));
+        crate::telemetry::ops::ops().card_read("ok");
         tracing::info!(reader = %outcome.slot.reader, apdus = outcome.apdus, read_ms = outcome.read_ms,
             card = %MaskedId(&outcome.record.card_no), "card read");
         Ok(outcome)
@@ -264,6 +265,7 @@ impl CardService {
             }),
         );
         tracing::warn!(code = e.code(), error = %e, "card operation failed");
+        crate::telemetry::ops::ops().card_read(e.code());
         e
     }
 }

@@ -125,6 +125,10 @@ pub struct ApiConfig {
     pub unix_socket_mode: String,
     /// The bearer token every request but `/healthz` must carry.
     pub token: SecretRef,
+    /// A second bearer token good only for `GET /metrics`, for a Prometheus scraper that must
+    /// not hold the token that moves money. Default: none (`/metrics` takes `token` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_token: Option<SecretRef>,
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -210,7 +214,8 @@ impl Default for DaemonConfig {
 pub struct LogConfig {
     /// A tracing filter: a level (`info`) or per-module directives (`info,medsettle::store=debug`).
     pub level: String,
-    /// `auto`, `text` or `journald`.
+    /// `auto` (journald under systemd, else text), `text`, `journald` (native protocol,
+    /// structured fields) or `json` (JSON lines on stderr).
     pub format: LogFormat,
     /// At most this many warnings or errors from one place in the code per
     /// `repeat_window_s`; the rest are counted and summarised once a minute (a device failing
@@ -280,6 +285,7 @@ impl Config {
                 unix_socket: None,
                 unix_socket_mode: default_socket_mode(),
                 token: SecretRef::File(var_dir.join("api-token")),
+                metrics_token: None,
                 max_body_bytes: default_max_body(),
                 request_timeout_ms: default_request_timeout(),
                 max_connections: default_max_connections(),
@@ -394,6 +400,9 @@ impl Config {
             }
         }
         if let SecretRef::File(p) = &mut self.api.token {
+            absolutise(p);
+        }
+        if let Some(SecretRef::File(p)) = self.api.metrics_token.as_mut() {
             absolutise(p);
         }
         if let Some(f) = self.fleet.as_mut() {

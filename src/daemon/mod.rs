@@ -213,6 +213,7 @@ impl Daemon {
             token,
             services,
         ));
+        state.replace_metrics_token(reload::metrics_token(&config, &env)?);
         Ok(Daemon {
             config,
             env,

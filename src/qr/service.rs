@@ -218,6 +218,9 @@ impl QrService {
         );
         tracing::info!(kind = r.kind, valid = r.valid, source = %r.source,
             error = r.error.as_ref().map(|e| e["code"].to_string()), "QR code scanned");
+        let refused = r.error.as_ref().and_then(|e| e["code"].as_str());
+        let result = refused.unwrap_or(if r.valid { "valid" } else { "invalid" });
+        crate::telemetry::ops::ops().qr_scan(r.kind, result);
         let r = Arc::new(r);
         let _ = self.results.send(Arc::clone(&r));
         if let Some(credentials) = &self.credentials {

@@ -158,6 +158,7 @@ impl SaleBook {
         };
         self.write(&next, row).await?;
         tracing::info!(sale = %next.id, from = %from, to = %to, "sale state");
+        crate::telemetry::ops::ops().sale_entered(next.kind.as_str(), to.as_str());
         self.events.publish(
             topic(next.kind),
             serde_json::json!({ "id": next.id, "from": from, "to": to, "sale": next.view() }),

@@ -131,7 +131,7 @@ pub enum AuditOutcome {
 }
 
 impl AuditOutcome {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             AuditOutcome::Ok => "ok",
             AuditOutcome::Business => "business",

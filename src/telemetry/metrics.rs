@@ -12,11 +12,55 @@ use std::time::Duration;
 /// Upper bounds of the request latency histogram, in seconds.
 const BUCKETS: [f64; 10] = [0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0];
 
-#[derive(Default)]
-struct Histogram {
-    counts: [u64; BUCKETS.len()],
+/// One histogram series: cumulative counts per upper bound (`bounds`, seconds, ascending),
+/// the count and the sum (kept in whole microseconds so adding never rounds).
+pub(super) struct Histogram {
+    bounds: &'static [f64],
+    counts: Vec<u64>,
     count: u64,
     sum_us: u64,
+}
+
+impl Histogram {
+    pub(super) fn new(bounds: &'static [f64]) -> Histogram {
+        Histogram {
+            bounds,
+            counts: vec![0; bounds.len()],
+            count: 0,
+            sum_us: 0,
+        }
+    }
+
+    pub(super) fn observe(&mut self, took: Duration) {
+        let secs = took.as_secs_f64();
+        for (i, bound) in self.bounds.iter().enumerate() {
+            if secs <= *bound {
+                self.counts[i] += 1;
+            }
+        }
+        self.count += 1;
+        self.sum_us = self
+            .sum_us
+            .saturating_add(u64::try_from(took.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    /// The `_bucket` (with `le`), `_sum` and `_count` samples of this series of `name`.
+    pub(super) fn render(&self, out: &mut Exposition, name: &str, labels: &[(&str, &str)]) {
+        let bucket = format!("{name}_bucket");
+        let with_le = |le: &str| {
+            let mut l = labels.to_vec();
+            l.push(("le", le));
+            l.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect::<Vec<_>>()
+        };
+        for (i, bound) in self.bounds.iter().enumerate() {
+            out.sample_owned(&bucket, &with_le(&bound.to_string()), self.counts[i] as f64);
+        }
+        out.sample_owned(&bucket, &with_le("+Inf"), self.count as f64);
+        out.sample(&format!("{name}_sum"), labels, self.sum_us as f64 / 1e6);
+        out.sample(&format!("{name}_count"), labels, self.count as f64);
+    }
 }
 
 /// Counters and histograms the daemon accumulates.
@@ -34,15 +78,9 @@ impl Metrics {
             *m.entry((route.to_owned(), method, status)).or_default() += 1;
         }
         if let Ok(mut h) = self.http_latency.lock() {
-            let h = h.entry(route.to_owned()).or_default();
-            let secs = took.as_secs_f64();
-            for (i, bound) in BUCKETS.iter().enumerate() {
-                if secs <= *bound {
-                    h.counts[i] += 1;
-                }
-            }
-            h.count += 1;
-            h.sum_us += u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+            h.entry(route.to_owned())
+                .or_insert_with(|| Histogram::new(&BUCKETS))
+                .observe(took);
         }
     }
 
@@ -67,29 +105,7 @@ impl Metrics {
         out.header(name, "API request latency by route template.", "histogram");
         if let Ok(h) = self.http_latency.lock() {
             for (route, h) in h.iter() {
-                for (i, bound) in BUCKETS.iter().enumerate() {
-                    let le = bound.to_string();
-                    out.sample(
-                        &format!("{name}_bucket"),
-                        &[("route", route), ("le", &le)],
-                        h.counts[i] as f64,
-                    );
-                }
-                out.sample(
-                    &format!("{name}_bucket"),
-                    &[("route", route), ("le", "+Inf")],
-                    h.count as f64,
-                );
-                out.sample(
-                    &format!("{name}_sum"),
-                    &[("route", route)],
-                    h.sum_us as f64 / 1e6,
-                );
-                out.sample(
-                    &format!("{name}_count"),
-                    &[("route", route)],
-                    h.count as f64,
-                );
+                h.render(out, name, &[("route", route)]);
             }
         }
     }
@@ -126,6 +142,21 @@ impl Exposition {
             self.text.push('}');
         }
         let _ = writeln!(self.text, " {value}");
+    }
+
+    /// [`Exposition::sample`] with owned label pairs.
+    pub fn sample_owned(&mut self, name: &str, labels: &[(String, String)], value: f64) {
+        let borrowed: Vec<(&str, &str)> = labels
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        self.sample(name, &borrowed, value);
+    }
+
+    /// A whole single-sample counter family.
+    pub fn counter(&mut self, name: &str, help: &str, value: f64) {
+        self.header(name, help, "counter");
+        self.sample(name, &[], value);
     }
 
     /// A whole single-sample gauge family.

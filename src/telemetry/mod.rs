@@ -1,12 +1,19 @@
-//! Logging and metrics: `tracing` set up for a terminal or for journald, personal data masked
-//! on the way out, and the Prometheus registry the API exposes.
+//! Logging and metrics: `tracing` set up for a terminal (text), the systemd journal (its
+//! native protocol, one journal field per event field: `journald`) or log shippers (JSON
+//! lines), personal data masked on the way out, and the Prometheus registry the API exposes.
 //!
-//! Log lines are written through [`ScrubbingWriter`], which masks anything shaped like an ID
-//! number even if a caller forgot to; names cannot be recognised by shape, so callers must
-//! log them only through [`pii::MaskedName`]. Nothing here opens network sockets.
+//! Every output masks anything shaped like an ID number even if a caller forgot to (text and
+//! JSON through [`ScrubbingWriter`], the journal field by field); names cannot be recognised
+//! by shape, so callers must log them only through [`pii::MaskedName`]. Nothing here opens
+//! network sockets; the journal is a local datagram socket.
 
+mod fields;
+pub mod journald;
+pub mod json;
 pub mod metrics;
+pub mod ops;
 pub use medsettle_base::pii;
+pub mod process;
 pub mod throttle;
 
 use std::io::{self, IsTerminal, Write};
@@ -25,13 +32,19 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum LogFormat {
-    /// `journald` when started by systemd (JOURNAL_STREAM set), otherwise `text`.
+    /// `journald` when systemd connected stderr to the journal (`JOURNAL_STREAM` names
+    /// stderr), otherwise `text`.
     #[default]
     Auto,
     /// Human-readable lines with timestamps (colour on a terminal).
     Text,
-    /// No timestamps (the journal adds them), syslog priority prefixes like `<4>`.
+    /// Entries sent to the journal over its native protocol, with the event's fields as
+    /// journal fields (`SALE_ID`, `MSGID`, `INFNO`, `ERROR_CODE`, …). When the journal's
+    /// socket cannot be reached: lines on stderr with syslog priority prefixes like `<4>`.
     Journald,
+    /// One JSON object per line on stderr (`timestamp`, `level`, `target`, `message`,
+    /// `fields`).
+    Json,
 }
 
 /// What [`init`] sets up (the config's `[log]` converts into this).
@@ -62,7 +75,7 @@ impl LogHandle {
 /// Which format `auto` means here: journald style when systemd connected stderr to the journal.
 pub fn effective_format(format: LogFormat) -> LogFormat {
     match format {
-        LogFormat::Auto if std::env::var_os("JOURNAL_STREAM").is_some() => LogFormat::Journald,
+        LogFormat::Auto if journald::stderr_is_journal() => LogFormat::Journald,
         LogFormat::Auto => LogFormat::Text,
         other => other,
     }
@@ -80,12 +93,25 @@ pub fn init(config: &LogOptions) -> Result<LogHandle, String> {
     let registry = tracing_subscriber::registry()
         .with(filter)
         .with(throttle::ThrottleLayer(throttle));
-    let result = match effective_format(config.format) {
+    let format = effective_format(config.format);
+    let journal = match format {
+        LogFormat::Journald => journald::JournaldLayer::connect(&journald::socket_path()).ok(),
+        _ => None,
+    };
+    let result = match format {
+        LogFormat::Journald if journal.is_some() => registry.with(journal).try_init(),
         LogFormat::Journald => registry
             .with(
                 tracing_subscriber::fmt::layer()
                     .event_format(JournaldFormat)
                     .fmt_fields(DefaultFields::new())
+                    .with_writer(ScrubbingWriter),
+            )
+            .try_init(),
+        LogFormat::Json => registry
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .event_format(json::JsonFormat)
                     .with_writer(ScrubbingWriter),
             )
             .try_init(),
@@ -102,8 +128,6 @@ pub fn init(config: &LogOptions) -> Result<LogHandle, String> {
     Ok(LogHandle { filter: handle })
 }
 
-/// journald-friendly lines: a `<N>` syslog priority prefix (systemd turns it into the entry's
-/// priority), no timestamp (the journal records one), no colour.
 /// The throttle [`init`] installed, for the daemon's periodic report and `/metrics`.
 static THROTTLE: std::sync::OnceLock<std::sync::Arc<throttle::LogThrottle>> =
     std::sync::OnceLock::new();
@@ -113,6 +137,9 @@ pub fn log_throttle() -> Option<&'static throttle::LogThrottle> {
     THROTTLE.get().map(|t| &**t)
 }
 
+/// journald-friendly lines on stderr, when the journal's socket cannot be reached: a `<N>`
+/// syslog priority prefix (systemd turns it into the entry's priority), no timestamp (the
+/// journal records one), no colour.
 struct JournaldFormat;
 
 impl<S, N> FormatEvent<S, N> for JournaldFormat

@@ -610,6 +610,8 @@ impl Client {
                 Err(e) => failed(prepared.msgid.as_str(), &e),
             },
         }
+        let took = answer.as_ref().ok().map(|a| a.elapsed);
+        crate::telemetry::ops::ops().upstream(&prepared.infno, outcome.as_str(), took);
         let elapsed_ms = answer
             .as_ref()
             .map(|a| a.elapsed.as_millis() as u64)
