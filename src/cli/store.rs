@@ -62,8 +62,12 @@ pub(super) enum StoreCommand {
     Backup {
         /// The new backup file.
         to: PathBuf,
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, default_value = DEFAULT_CONFIG, conflicts_with = "db")]
         config: PathBuf,
+        /// The database file itself, instead of the config's store.path (its key set is then
+        /// the `db-key` file beside it): for a machine whose config is gone.
+        #[arg(long)]
+        db: Option<PathBuf>,
         /// Also copy the key set to this new file (mode 0600).
         #[arg(long)]
         keys: Option<PathBuf>,
@@ -94,7 +98,12 @@ pub(super) fn execute(command: StoreCommand) -> ExitCode {
         }
         StoreCommand::Rekey { config } => rekey(&config),
         StoreCommand::Salvage { config, from } => salvage(&config, from.as_deref()),
-        StoreCommand::Backup { to, config, keys } => backup(&config, &to, keys.as_deref()),
+        StoreCommand::Backup {
+            to,
+            config,
+            db,
+            keys,
+        } => backup(&config, db.as_deref(), &to, keys.as_deref()),
         StoreCommand::Pending {
             config,
             db,
@@ -110,13 +119,23 @@ fn load_config(path: &Path) -> Result<Config, ExitCode> {
     })
 }
 
-fn backup(path: &Path, to: &Path, keys: Option<&Path>) -> ExitCode {
-    let config = match load_config(path) {
-        Ok(c) => c,
-        Err(code) => return code,
+fn backup(path: &Path, db: Option<&Path>, to: &Path, keys: Option<&Path>) -> ExitCode {
+    let (db, busy, key_ref) = match db {
+        Some(db) => (
+            db.to_owned(),
+            Duration::from_secs(5),
+            crate::store::default_key_ref(db),
+        ),
+        None => match load_config(path) {
+            Ok(c) => (
+                c.store.path.clone(),
+                Duration::from_millis(c.store.busy_timeout_ms),
+                c.store.key_ref(),
+            ),
+            Err(code) => return code,
+        },
     };
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-    let key_ref = config.store.key_ref();
     // The key set is read before anything is written: a backup whose keys cannot be copied as
     // asked would be a trap. It is never created here.
     let key_text = match keys {
@@ -142,8 +161,7 @@ fn backup(path: &Path, to: &Path, keys: Option<&Path>) -> ExitCode {
         );
         return ExitCode::FAILURE;
     }
-    let busy = Duration::from_millis(config.store.busy_timeout_ms);
-    let report = match crate::store::backup(&config.store.path, busy, to) {
+    let report = match crate::store::backup(&db, busy, to) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("medsettle: backup failed, nothing written: {e}");
@@ -152,7 +170,7 @@ fn backup(path: &Path, to: &Path, keys: Option<&Path>) -> ExitCode {
     };
     println!(
         "backed up {} to {} ({} bytes, schema {}, {} sale(s), {} not final: {} stored offline, {} in doubt)",
-        config.store.path.display(),
+        db.display(),
         report.to.display(),
         report.bytes,
         report.schema_version,

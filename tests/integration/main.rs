@@ -34,6 +34,7 @@ mod store_backup;
 mod store_safety;
 mod support;
 mod systemd;
+mod test_keys;
 mod token_rotation;
 mod upstream;
 mod visit_api;

@@ -154,6 +154,27 @@ async fn a_backup_of_a_running_daemon_opens_with_the_same_keys_and_stays_sealed(
         assert_eq!(now[field], then[field], "{field}");
     }
     original.close().await.unwrap();
+    // With only the database file (a machine whose config is gone): its key set beside it.
+    let copy3 = out.join("medsettle-backup-3.db");
+    let keys3 = out.join("medsettle-db-key-3");
+    let (status, stdout, stderr) = run_cli(
+        &[
+            "store",
+            "backup",
+            "--db",
+            db.to_str().unwrap(),
+            copy3.to_str().unwrap(),
+            "--keys",
+            keys3.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(status.success(), "{stdout}{stderr}");
+    assert_eq!(
+        std::fs::read(&keys3).unwrap(),
+        std::fs::read(&keys).unwrap(),
+        "the same key set"
+    );
     // Without the key set the copy is refused, naming what is missing.
     let other = KeySet::parse(&KeySet::generate_line(), "other").unwrap();
     let refused = Store::open_keyed(&copy, Duration::from_secs(5), other);

@@ -164,6 +164,18 @@ mod tests {
     }
 
     #[test]
+    fn the_example_config_trusts_no_key() {
+        let example = include_str!("../../../fixtures/config/medsettle.example.toml");
+        let c = Config::parse(example).unwrap();
+        assert!(c.qr.essc_keys.is_empty());
+        assert!(!c.qr.allow_test_keys);
+        assert!(
+            !example.contains("allow_test_keys"),
+            "the opt-in is not documented there"
+        );
+    }
+
+    #[test]
     fn every_committed_public_key_is_listed() {
         for rel in ["fixtures/qr/essc/cases.json", "fixtures/qr/essc/gmssl.json"] {
             let v: serde_json::Value =
