@@ -206,3 +206,42 @@ impl fmt::Debug for Secret {
         f.write_str("Secret(****)")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_load_says_whether_the_file_changed_since_the_last_load() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = SecretRef::File(dir.path().join("token"));
+        std::fs::write(dir.path().join("token"), "first\n").unwrap();
+        assert_eq!(
+            Secret::load(&r, None).unwrap().since_last_load(),
+            SinceLastLoad::First
+        );
+        // Whitespace around the value is not part of it.
+        std::fs::write(dir.path().join("token"), "  first  \n\n").unwrap();
+        assert_eq!(
+            Secret::load(&r, None).unwrap().since_last_load(),
+            SinceLastLoad::Same
+        );
+        std::fs::write(dir.path().join("token"), "second\n").unwrap();
+        assert_eq!(
+            Secret::load(&r, None).unwrap().since_last_load(),
+            SinceLastLoad::Changed
+        );
+        // A credential is remembered by the file it resolves to.
+        let cred = SecretRef::Credential("token".into());
+        assert_eq!(
+            Secret::load(&cred, Some(dir.path()))
+                .unwrap()
+                .since_last_load(),
+            SinceLastLoad::Same
+        );
+        assert_eq!(
+            Secret::from_value("x").since_last_load(),
+            SinceLastLoad::First
+        );
+    }
+}
