@@ -1,4 +1,5 @@
-//! `medsettle store …`: the database key set and the recovery of a quarantined database.
+//! `medsettle store …`: the database key set, the recovery of a quarantined database, backups
+//! and the count of sales a deletion would lose.
 //! `keygen` prints a fresh key line for the key file; `rekey` re-seals every personal-data
 //! value under the key set's first key, working on the database file directly (see the rotation
 //! steps below); `salvage` (daemon stopped) copies what a quarantined database still holds
@@ -50,6 +51,43 @@ pub(super) enum StoreCommand {
         #[arg(long)]
         from: Option<PathBuf>,
     },
+    /// Copy the database to a new file, consistent even while the daemon runs.
+    ///
+    /// The copy is a checked SQLite snapshot (`VACUUM INTO`), created mode 0600, never over an
+    /// existing file. Personal data stays sealed in it: the copy is readable only with the
+    /// database key set (store.key), which is NOT in it. Give `--keys FILE` to copy the key set
+    /// too, to a file of its own; keep the two apart (whoever has both has the data).
+    /// Restore: stop the daemon, put the copy in place of store.path (remove the old -wal and
+    /// -shm files), make sure store.key holds the same key set, start.
+    Backup {
+        /// The new backup file.
+        to: PathBuf,
+        #[arg(long, short, default_value = DEFAULT_CONFIG, conflicts_with = "db")]
+        config: PathBuf,
+        /// The database file itself, instead of the config's store.path (its key set is then
+        /// the `db-key` file beside it): for a machine whose config is gone.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// Also copy the key set to this new file (mode 0600).
+        #[arg(long)]
+        keys: Option<PathBuf>,
+    },
+    /// Count the sales a deletion of the database would lose: not settled, stored offline,
+    /// or in doubt at the platform. Reads only; works beside a running daemon.
+    ///
+    /// Prints `pending=N stored=N in_doubt=N` with --porcelain (the package's removal scripts
+    /// use it). Export such sales with `medsettle queue export --csv` or keep a
+    /// `medsettle store backup` before deleting anything.
+    Pending {
+        #[arg(long, short, default_value = DEFAULT_CONFIG, conflicts_with = "db")]
+        config: PathBuf,
+        /// The database file itself, instead of the config's store.path.
+        #[arg(long)]
+        db: Option<PathBuf>,
+        /// One machine-readable line.
+        #[arg(long)]
+        porcelain: bool,
+    },
 }
 
 pub(super) fn execute(command: StoreCommand) -> ExitCode {
@@ -60,6 +98,148 @@ pub(super) fn execute(command: StoreCommand) -> ExitCode {
         }
         StoreCommand::Rekey { config } => rekey(&config),
         StoreCommand::Salvage { config, from } => salvage(&config, from.as_deref()),
+        StoreCommand::Backup {
+            to,
+            config,
+            db,
+            keys,
+        } => backup(&config, db.as_deref(), &to, keys.as_deref()),
+        StoreCommand::Pending {
+            config,
+            db,
+            porcelain,
+        } => pending(&config, db.as_deref(), porcelain),
+    }
+}
+
+fn load_config(path: &Path) -> Result<Config, ExitCode> {
+    Config::load(path).map_err(|e| {
+        eprintln!("medsettle: configuration error:\n{e}");
+        ExitCode::from(super::EXIT_CONFIG)
+    })
+}
+
+fn backup(path: &Path, db: Option<&Path>, to: &Path, keys: Option<&Path>) -> ExitCode {
+    let (db, busy, key_ref) = match db {
+        Some(db) => (
+            db.to_owned(),
+            Duration::from_secs(5),
+            crate::store::default_key_ref(db),
+        ),
+        None => match load_config(path) {
+            Ok(c) => (
+                c.store.path.clone(),
+                Duration::from_millis(c.store.busy_timeout_ms),
+                c.store.key_ref(),
+            ),
+            Err(code) => return code,
+        },
+    };
+    let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+    // The key set is read before anything is written: a backup whose keys cannot be copied as
+    // asked would be a trap. It is never created here.
+    let key_text = match keys {
+        Some(_) => match crate::config::Secret::load(&key_ref, credentials.as_deref()) {
+            Ok(s) => match KeySet::parse(s.expose(), &key_ref.to_string()) {
+                Ok(set) => Some((s, set.ids().join(", "))),
+                Err(e) => {
+                    eprintln!("medsettle: {e}");
+                    return ExitCode::from(super::EXIT_CONFIG);
+                }
+            },
+            Err(e) => {
+                eprintln!("medsettle: the key set ({key_ref}): {e}");
+                return ExitCode::from(super::EXIT_CONFIG);
+            }
+        },
+        None => None,
+    };
+    if let Some(k) = keys.filter(|k| k.exists()) {
+        eprintln!(
+            "medsettle: {} exists already; choose a new name (a backup never overwrites)",
+            k.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    let report = match crate::store::backup(&db, busy, to) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("medsettle: backup failed, nothing written: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "backed up {} to {} ({} bytes, schema {}, {} sale(s), {} not final: {} stored offline, {} in doubt)",
+        db.display(),
+        report.to.display(),
+        report.bytes,
+        report.schema_version,
+        report.sales,
+        report.pending.open,
+        report.pending.stored,
+        report.pending.in_doubt
+    );
+    match (keys, key_text) {
+        (Some(dest), Some((secret, ids))) => {
+            if let Err(e) = crate::store::write_key_copy(secret.expose(), dest) {
+                eprintln!(
+                    "medsettle: the database copy is complete, but the key set could not be written to {}: {e}",
+                    dest.display()
+                );
+                return ExitCode::FAILURE;
+            }
+            println!(
+                "key set (key ids {ids}) copied to {} (mode 0600): keep it apart from the backup",
+                dest.display()
+            );
+        }
+        _ => println!(
+            "personal data in the copy stays sealed: it can be read only with the key set ({key_ref}), \
+             which is not in the copy; back it up apart (or run again with --keys FILE)"
+        ),
+    }
+    ExitCode::SUCCESS
+}
+
+fn pending(path: &Path, db: Option<&Path>, porcelain: bool) -> ExitCode {
+    let (db, busy) = match db {
+        Some(db) => (db.to_owned(), Duration::from_secs(5)),
+        None => match load_config(path) {
+            Ok(c) => (
+                c.store.path.clone(),
+                Duration::from_millis(c.store.busy_timeout_ms),
+            ),
+            Err(code) => return code,
+        },
+    };
+    match crate::store::pending(&db, busy) {
+        Ok(p) if porcelain => {
+            println!(
+                "pending={} stored={} in_doubt={}",
+                p.open, p.stored, p.in_doubt
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(p) => {
+            println!(
+                "{}: {} sale(s) not final ({} stored offline, not yet settled; {} in doubt at the platform)",
+                db.display(),
+                p.open,
+                p.stored,
+                p.in_doubt
+            );
+            if p.open > 0 {
+                println!(
+                    "deleting this database loses them: export with `medsettle queue export --csv` \
+                     and keep a `medsettle store backup FILE --keys KEYFILE` first"
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("medsettle: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

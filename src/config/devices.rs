@@ -155,6 +155,12 @@ pub struct QrConfig {
     pub hid: Option<PathBuf>,
     /// A live V4L2 camera by index (0 = /dev/video0); needs a build with `--features v4l`.
     pub camera_index: Option<u32>,
+    /// Accept the e-SSC test keys published in this repository (their private halves are
+    /// committed, so anyone can mint codes they verify). For tests and demos only: builds
+    /// without the `demo` feature (the Debian package) refuse it, no shipped config or example
+    /// has it, and no error message suggests it. See `config::validate::test_keys`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub allow_test_keys: bool,
 }
 
 impl Default for QrConfig {
@@ -169,6 +175,7 @@ impl Default for QrConfig {
             serial_baud: 9_600,
             hid: None,
             camera_index: None,
+            allow_test_keys: false,
         }
     }
 }

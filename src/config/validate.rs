@@ -3,6 +3,8 @@
 
 use super::{Config, SecretRef};
 
+pub(crate) mod test_keys;
+
 pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
     let mut out = Vec::new();
     let mut bad = |key: &str, msg: String| out.push((key.to_owned(), msg));
@@ -180,6 +182,9 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
             bad(&format!("qr.essc_keys.{kid}"), e.to_string());
         }
     }
+    for (key, message) in test_keys::problems(&c.qr) {
+        bad(&key, message);
+    }
     if !(0..=600).contains(&c.qr.essc_skew_secs) {
         bad(
             "qr.essc_skew_secs",
@@ -266,3 +271,6 @@ fn is_code(s: &str, max: usize) -> bool {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod credential_names;

@@ -17,6 +17,7 @@
 //! `legacy.rs` (the untyped [`Store::write`], until its last
 //! callers move), `reads.rs`, `error.rs`.
 
+mod backup;
 mod cached;
 pub mod crypt;
 mod error;
@@ -49,6 +50,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
+pub use backup::{BackupReport, Pending, backup, pending, write_key_copy};
 pub use crypt::{Crypt, CryptError, KeyError, KeySet};
 pub use error::StoreError;
 pub use inspect::{Inspection, inspect};

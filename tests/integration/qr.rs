@@ -15,7 +15,9 @@ fn essc_keys(snippet: &str) -> std::collections::BTreeMap<String, String> {
         .expect("kid = public key")
 }
 
-/// A freshly minted e-SSC code from the test issuer, and the `[qr]` keys that verify it.
+/// A freshly minted e-SSC code from the test issuer, and the `[qr]` lines that verify it: its
+/// key, a published TEST key that `config check` and `run` refuse, so with the explicit opt-in
+/// `allow_test_keys = true` (honoured only in builds with the demo feature, as the tests are).
 pub fn fresh_essc() -> (String, String) {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let cases: Value = serde_json::from_str(
@@ -38,7 +40,7 @@ pub fn fresh_essc() -> (String, String) {
         240,
     );
     let keys = format!(
-        "essc_keys = {{ \"{kid}\" = \"{}\" }}",
+        "allow_test_keys = true\nessc_keys = {{ \"{kid}\" = \"{}\" }}",
         cases["public_key_hex"].as_str().unwrap()
     );
     (issuer.mint(&claims), keys)
@@ -77,6 +79,7 @@ async fn a_code_held_to_the_camera_is_one_verified_scan() {
     crate::cli::qr_png(&code, &frames.join("0001.png"));
     let config = t.config_with(|c| {
         c.qr.essc_keys = essc_keys(&keys);
+        c.qr.allow_test_keys = true;
         c.qr.camera_dir = Some(frames.clone());
         c.qr.debounce_ms = 2000;
     });
@@ -194,6 +197,7 @@ async fn a_serial_scan_box_feeds_the_daemon() {
     let t = Terminal::new();
     let config = t.config_with(|c| {
         c.qr.essc_keys = essc_keys(&keys);
+        c.qr.allow_test_keys = true;
         c.qr.serial = Some(port.clone());
     });
     let p = Process::start_config(t.path(), &config, |_| {}).await;
