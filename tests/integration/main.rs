@@ -21,6 +21,7 @@ mod gaps;
 mod kiosk;
 mod layout;
 mod lifecycle;
+mod operator;
 mod page;
 mod pii;
 mod qr;
