@@ -63,7 +63,8 @@ impl PeerSource for tokio::net::UnixStream {
                 return None;
             }
         };
-        let me = Identity::of_self();
+        static ME: std::sync::OnceLock<Identity> = std::sync::OnceLock::new();
+        let me = *ME.get_or_init(Identity::of_self);
         let groups = cred
             .pid()
             .and_then(|pid| groups_of(Path::new(&format!("/proc/{pid}/status")), cred.uid()))

@@ -242,6 +242,20 @@ async fn a_credential_token_is_read_from_the_units_file_outside_the_service() {
     .await;
     assert_eq!(code, Some(0), "{out}\n{err}");
 
+    // config check loads it the same way.
+    let (code, out, err) = cli_async(
+        strings(&["config", "check", "-c", &cfg]),
+        env.clone(),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("api.token: loaded from systemd credential `api-token` via"),
+        "{out}"
+    );
+
     // doctor judges it the same way: ok, from that file, no chmod advice.
     let (_, out, _) = cli_async(
         strings(&["doctor", "--json", "-c", &cfg]),

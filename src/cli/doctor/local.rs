@@ -73,7 +73,9 @@ pub(super) fn secrets(config: &Config, path: &Path) -> Vec<Check> {
             ),
         });
     }
-    checks.push(store_key(config, dir.as_deref()));
+    let mut resolved = config.clone();
+    crate::cli::credentials::resolve_all(&mut resolved, path);
+    checks.push(store_key(&resolved, dir.as_deref()));
     checks
 }
 
