@@ -98,10 +98,8 @@ enum Command {
     /// List card readers and slots (contact, contactless, SAM) with card presence. Needs no
     /// configuration file (like `pcsc_scan`); uses one when given or installed.
     Readers {
-        /// The TOML configuration file (its `[readers]` section); default: the installed one
-        /// when it exists, else every reader through pcscd.
-        #[arg(long, short, env = CONFIG_ENV)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: card::DeviceConfig,
     },
     /// Decode QR credentials from images; classify and verify them (masked unless --reveal).
     Scan {
@@ -111,10 +109,8 @@ enum Command {
     /// Read and validate a social security card; personal data masked unless --reveal. Needs
     /// no configuration file; uses one when given or installed.
     ReadCard {
-        /// The TOML configuration file (`[readers]`, `[card]`, `[terminal]`); default: the
-        /// installed one when it exists, else built-in defaults.
-        #[arg(long, short, env = CONFIG_ENV)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        config: card::DeviceConfig,
         #[command(flatten)]
         args: card::ReadCardArgs,
     },
@@ -238,9 +234,9 @@ impl Cli {
                 command: ConfigCommand::Check { config, path },
             } => config_check::execute(path.as_deref().unwrap_or(&config)),
             Command::Doctor { config, json } => doctor::execute(&config, json),
-            Command::Readers { config } => card::readers(config.as_deref()),
+            Command::Readers { config } => card::readers(&config),
             Command::Scan { args } => scan::execute(args),
-            Command::ReadCard { config, args } => card::read_card(config.as_deref(), args),
+            Command::ReadCard { config, args } => card::read_card(&config, args),
             Command::Upstream { command } => upstream::execute(command),
             Command::Queue { command } => queue::execute(command),
             Command::Visit { command } => visit::execute(command),
