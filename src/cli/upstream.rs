@@ -60,7 +60,9 @@ pub(super) enum UpstreamCommand {
 
 /// Exactly one credential.
 #[derive(Debug, clap::Args)]
-#[group(required = true, multiple = false)]
+// Not `required` in clap: the hidden `--id` would then show in the usage line; `execute`
+// insists on one instead.
+#[group(multiple = false)]
 pub(super) struct PersonBy {
     /// Read the card in the configured reader.
     #[arg(long)]
@@ -92,6 +94,12 @@ pub(super) fn execute(command: UpstreamCommand) -> ExitCode {
             json,
             reveal,
         } => {
+            if !by.card && by.qr.is_none() && !by.id_stdin && by.id.is_none() {
+                eprintln!(
+                    "medsettle: upstream person needs one of --card, --qr TEXT or --id-stdin"
+                );
+                return ExitCode::from(2);
+            }
             // Read the ID before anything else, so a prompt is not mixed with later output.
             let id = if by.id_stdin {
                 match read_id() {
@@ -292,7 +300,7 @@ async fn person(
             Err(e) => return fail(&e),
         }
     } else {
-        unreachable!("clap requires one credential");
+        unreachable!("execute requires one credential");
     };
     let exchange = match client.call(PERSON_INFO, &input, &options).await {
         Ok(x) => x,

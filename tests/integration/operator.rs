@@ -511,6 +511,23 @@ async fn upstream_person_reads_the_id_number_from_stdin() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("no ID number"), "{err}");
     assert_eq!(sandbox.ledger().request_count("1101"), before);
+    // No credential at all: a usage error.
+    let none = strings(&["upstream", "person", "-c", &cfg]);
+    let (code, _, err) = cli_async(none, vec![], None, None).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--id-stdin"), "{err}");
+    // The old --id still works, with a warning about the process list and history.
+    let old = strings(&[
+        "upstream",
+        "person",
+        "-c",
+        &cfg,
+        "--id",
+        "110105199003071239",
+    ]);
+    let (code, _, err) = cli_async(old, vec![], None, None).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("warning: --id"), "{err}");
     sandbox.shutdown().await;
 }
 
