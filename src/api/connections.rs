@@ -127,6 +127,13 @@ pub struct Counted<T> {
     _permit: OwnedSemaphorePermit,
 }
 
+impl<T> Counted<T> {
+    /// The connection itself (the Unix socket's peer credentials are read from it).
+    pub fn get_ref(&self) -> &T {
+        &self.io
+    }
+}
+
 impl<T: AsyncRead + Unpin> AsyncRead for Counted<T> {
     fn poll_read(
         mut self: Pin<&mut Self>,

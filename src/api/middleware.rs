@@ -1,8 +1,8 @@
 //! The layers every API request passes through, outermost first: `track` (refuse during
 //! shutdown, count in-flight work, metrics, a log line without personal data), `limits`
 //! (body size, timeout — not on the money routes, which answer 202 `sale.in_progress` by
-//! themselves), and on protected routes `auth` (bearer token, constant time; on `/metrics`
-//! also the read-only metrics token; or the
+//! themselves), and on protected routes `auth` (a trusted Unix-socket peer, see `peer.rs`;
+//! bearer token, constant time; on `/metrics` also the read-only metrics token; or the
 //! status page's session cookie, for `GET` on the routes in `ui::SESSION_READABLE` only — a
 //! cookie never authorizes a change, so a forged cross-site request cannot make one).
 //!
@@ -85,6 +85,18 @@ pub(super) async fn limits(
 }
 
 pub(super) async fn auth(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    if let Some(peer) = req.extensions().get::<super::peer::Peer>() {
+        if peer.trusted {
+            return next.run(req).await;
+        }
+        if !req.headers().contains_key(header::AUTHORIZATION) {
+            tracing::warn!(
+                uid = peer.uid,
+                gid = peer.gid,
+                "api socket peer is not root, the service user or in its group: token required"
+            );
+        }
+    }
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         if session_may_read(&state, &req) {
             return next.run(req).await;

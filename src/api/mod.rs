@@ -6,7 +6,8 @@
 //! [`AppState`] is the daemon's [`Services`] plus the state only HTTP needs. Every API route but `/healthz`
 //! requires the bearer token; the status page's routes ([`Access::Page`], module `ui`) check
 //! its session cookie themselves, and that cookie also opens the few read-only `GET` routes the
-//! page calls. Handlers call into the core; they never open the database or a
+//! page calls. On the Unix socket, root, the service user and members of its group need no
+//! token (peer credentials, `peer.rs`). Handlers call into the core; they never open the database or a
 //! device themselves.
 
 pub mod bodies;
@@ -18,6 +19,7 @@ mod events;
 pub mod idempotency;
 mod kiosk;
 mod middleware;
+pub mod peer;
 mod qr;
 mod queue;
 mod routes;

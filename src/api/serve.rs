@@ -11,6 +11,9 @@
 //! Together with the connection bound and the Unix socket's reserve (`connections.rs`), idle
 //! local clients cannot lock the cashier out. On shutdown the loop stops accepting and every
 //! connection finishes its request in flight and closes (hyper's graceful shutdown).
+//!
+//! A Unix-socket connection's peer credentials are read once at accept and put into every
+//! request's extensions as a [`Peer`](super::peer::Peer); `middleware::auth` decides on them.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -29,6 +32,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tower::Service as _;
 
+use super::peer::PeerSource;
+
 /// The per-connection timeouts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
@@ -40,12 +45,15 @@ pub struct Timeouts {
 
 /// Serves `router` on `listener` until `shutdown`, then waits for the open connections to
 /// finish their requests in flight.
-pub async fn serve<L: Listener>(
+pub async fn serve<L>(
     mut listener: L,
     router: Router,
     timeouts: Timeouts,
     shutdown: CancellationToken,
-) {
+) where
+    L: Listener,
+    L::Io: PeerSource,
+{
     // Each connection task holds a sender; all dropped = all connections closed.
     let (open_tx, mut open_rx) = mpsc::channel::<()>(1);
     loop {
@@ -130,8 +138,9 @@ impl Drop for InFlight {
 
 async fn connection<I>(io: I, router: Router, timeouts: Timeouts, shutdown: CancellationToken)
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + PeerSource + Unpin + Send + 'static,
 {
+    let peer = io.peer();
     let activity = Activity::new();
     let io = TokioIo::new(Watched {
         io,
@@ -142,9 +151,13 @@ where
         hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
             let guard = InFlight::begin(&activity);
             let mut router = router.clone();
+            let mut req = req.map(Body::new);
+            if let Some(peer) = peer {
+                req.extensions_mut().insert(peer);
+            }
             async move {
                 let response = router
-                    .call(req.map(Body::new))
+                    .call(req)
                     .await
                     .unwrap_or_else(|e: Infallible| match e {});
                 Ok::<_, Infallible>(response.map(|body| {

@@ -1,11 +1,13 @@
 //! `medsettle readers` and `medsettle read-card`: the operator's view of the card path, using
 //! the reader stack and acceptance rules of a configuration file, without a running daemon.
+//! Like `pcsc_scan` they need no configuration: without one they use every reader through
+//! pcscd and the built-in rules.
 //!
 //! Personal data is masked unless `--reveal` is given. The PIN, when needed, is read from
 //! standard input (never from the command line, where `ps` would show it).
 
 use std::io::BufRead as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -77,11 +79,45 @@ impl From<Interface> for InterfacePolicy {
     }
 }
 
-fn load(path: &Path) -> Result<(Config, Arc<dyn CardReaders>), ExitCode> {
-    let config = Config::load(path).map_err(|e| {
-        eprintln!("medsettle: configuration error:\n{e}");
-        ExitCode::from(super::EXIT_CONFIG)
-    })?;
+/// Which configuration a device command (`readers`, `read-card`) uses.
+#[derive(Debug, clap::Args)]
+pub(super) struct DeviceConfig {
+    /// The TOML configuration file (`[readers]`, `[card]`, `[terminal]`); default: the
+    /// installed one when it exists, else built-in defaults (every reader through pcscd).
+    #[arg(long, short, env = super::CONFIG_ENV)]
+    config: Option<PathBuf>,
+    /// Use the built-in defaults even when a configuration is installed.
+    #[arg(long, conflicts_with = "config")]
+    no_config: bool,
+}
+
+/// The configuration file a device command uses: the one given (`-c` or `MEDSETTLE_CONFIG`),
+/// else the installed one when it exists, else none (built-in defaults).
+pub(super) fn device_config_path(given: Option<&Path>) -> Option<PathBuf> {
+    match given {
+        Some(p) => Some(p.to_owned()),
+        None => {
+            let installed = Path::new(super::DEFAULT_CONFIG);
+            installed.exists().then(|| installed.to_owned())
+        }
+    }
+}
+
+/// The configuration (see [`device_config_path`]; [`Config::device_defaults`] without a file
+/// or with `--no-config`) and the reader stack it asks for.
+fn load(choice: &DeviceConfig) -> Result<(Config, Arc<dyn CardReaders>), ExitCode> {
+    let path = if choice.no_config {
+        None
+    } else {
+        device_config_path(choice.config.as_deref())
+    };
+    let config = match path {
+        Some(path) => Config::load(&path).map_err(|e| {
+            eprintln!("medsettle: configuration error:\n{e}");
+            ExitCode::from(super::EXIT_CONFIG)
+        })?,
+        None => Config::device_defaults(),
+    };
     match super::devices::readers(&config) {
         Ok(Some(r)) => Ok((config, r)),
         Ok(None) => {
@@ -105,7 +141,7 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// `medsettle readers`.
-pub(super) fn readers(config: &Path) -> ExitCode {
+pub(super) fn readers(config: &DeviceConfig) -> ExitCode {
     let (_, readers) = match load(config) {
         Ok(v) => v,
         Err(code) => return code,
@@ -135,7 +171,7 @@ pub(super) fn readers(config: &Path) -> ExitCode {
 }
 
 /// `medsettle read-card`.
-pub(super) fn read_card(config: &Path, args: ReadCardArgs) -> ExitCode {
+pub(super) fn read_card(config: &DeviceConfig, args: ReadCardArgs) -> ExitCode {
     let (config, readers) = match load(config) {
         Ok(v) => v,
         Err(code) => return code,

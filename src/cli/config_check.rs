@@ -1,10 +1,10 @@
 //! `medsettle config check PATH`: validates a configuration file, checks that its secrets can
 //! be loaded, and prints the effective configuration with secrets shown only as references.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
-use crate::config::{Config, Secret};
+use crate::config::{Config, Secret, SecretRef};
 
 pub(super) fn execute(path: &Path) -> ExitCode {
     let config = match Config::load(path) {
@@ -20,11 +20,17 @@ pub(super) fn execute(path: &Path) -> ExitCode {
         path.display()
     );
     print!("{}", config.to_toml());
-    let creds = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
-    match Secret::load(&config.api.token, creds.as_deref()) {
+    // Outside the service a credential is the file the unit loads it from (`credentials.rs`).
+    let resolved = super::credentials::resolve(&config.api.token, path);
+    let creds = super::credentials::credentials_dir();
+    match Secret::load(&resolved.reference, creds.as_deref()) {
         Ok(s) => {
+            let from = match (&resolved.via, &resolved.reference) {
+                (Some(_), SecretRef::File(p)) => format!(" via {}", p.display()),
+                _ => String::new(),
+            };
             println!(
-                "# api.token: loaded from {} ({} bytes)",
+                "# api.token: loaded from {}{from} ({} bytes)",
                 config.api.token,
                 s.len()
             );
@@ -32,7 +38,10 @@ pub(super) fn execute(path: &Path) -> ExitCode {
                 println!("# warning: the token file is readable by every user");
             }
         }
-        Err(e) => println!("# api.token: not loadable here: {e}"),
+        Err(e) => println!(
+            "# api.token: not loadable here: {}",
+            super::credentials::describe(&config.api.token, &resolved, &e)
+        ),
     }
     eprintln!("medsettle: {} is valid", path.display());
     ExitCode::SUCCESS

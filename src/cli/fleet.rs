@@ -25,7 +25,7 @@ pub(super) enum FleetCommand {
     /// last institution-wide reconciliation per day. Exit 1 when the ledger cannot be read.
     Status {
         /// The TOML configuration file (its `[fleet]` and `[terminal]`).
-        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = super::DEFAULT_CONFIG)]
         config: PathBuf,
         /// Print the view as JSON instead of the table.
         #[arg(long)]

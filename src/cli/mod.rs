@@ -4,17 +4,20 @@
 
 mod card;
 mod config_check;
+pub(crate) mod credentials;
 #[cfg(feature = "demo")]
 mod demo;
 #[cfg(feature = "demo")]
 mod demo_tour;
 mod devices;
+mod docs;
 mod doctor;
 mod fleet;
 mod local_api;
 mod queue;
 mod run;
 mod scan;
+pub(crate) mod state;
 mod status_link;
 mod store;
 mod upstream;
@@ -28,9 +31,24 @@ use clap::{Parser, Subcommand};
 /// Exit code for a configuration that cannot be used (sysexits EX_CONFIG).
 pub const EXIT_CONFIG: u8 = 78;
 
+/// The configuration file every command reads unless `-c/--config` or `MEDSETTLE_CONFIG`
+/// names another.
+pub(crate) const DEFAULT_CONFIG: &str = "/etc/medsettle/medsettle.toml";
+
+/// The environment variable that names the configuration file (below `-c/--config`).
+pub(crate) const CONFIG_ENV: &str = "MEDSETTLE_CONFIG";
+
 /// medsettle — medical-insurance settlement terminal daemon (医保结算终端服务).
 #[derive(Debug, Parser)]
-#[command(name = "medsettle", version, about, long_about = None)]
+#[command(
+    name = "medsettle",
+    version,
+    about,
+    long_about = None,
+    after_help = "Every command takes -c/--config FILE (default /etc/medsettle/medsettle.toml, \
+                  or $MEDSETTLE_CONFIG).\nExit codes: 0 ok, 1 failed, 69 daemon not running, \
+                  77 not allowed, 78 configuration or credential error."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -41,7 +59,7 @@ enum Command {
     /// Run the daemon with a configuration file (what systemd starts).
     Run {
         /// The TOML configuration file.
-        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
+        #[arg(long, short, env = CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Run the daemon on built-in defaults: database under ./var, API on loopback,
@@ -72,7 +90,7 @@ enum Command {
     /// clock, disk, database, API port. Exit 0 ok/warnings, 1 a check failed, 78 bad config.
     Doctor {
         /// The TOML configuration file.
-        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
+        #[arg(long, short, env = CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Print `{checks: [{name, result, detail, fix}], ok}` instead of the table.
         #[arg(long)]
@@ -80,22 +98,22 @@ enum Command {
     },
     /// Print the version and the database schema version this build uses.
     Version,
-    /// List card readers and slots (contact, contactless, SAM) with card presence.
+    /// List card readers and slots (contact, contactless, SAM) with card presence. Needs no
+    /// configuration file (like `pcsc_scan`); uses one when given or installed.
     Readers {
-        /// The TOML configuration file (its `[readers]` section).
-        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: card::DeviceConfig,
     },
     /// Decode QR credentials from images; classify and verify them (masked unless --reveal).
     Scan {
         #[command(flatten)]
         args: scan::ScanArgs,
     },
-    /// Read and validate a social security card; personal data masked unless --reveal.
+    /// Read and validate a social security card; personal data masked unless --reveal. Needs
+    /// no configuration file; uses one when given or installed.
     ReadCard {
-        /// The TOML configuration file (`[readers]`, `[card]`, `[terminal]`).
-        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
-        config: PathBuf,
+        #[command(flatten)]
+        config: card::DeviceConfig,
         #[command(flatten)]
         args: card::ReadCardArgs,
     },
@@ -123,7 +141,7 @@ enum Command {
     /// status page in a browser without typing the token.
     StatusLink {
         /// The TOML configuration file (`api.listen`, `api.token`).
-        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
+        #[arg(long, short, env = CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// The fleet ledger on PostgreSQL (`[fleet]`): `status` lists the institution's terminals
@@ -137,13 +155,20 @@ enum Command {
         #[command(flatten)]
         day: ReconcileArgs,
     },
+    /// Write the man pages (medsettle.1, one per subcommand) and the bash, zsh and fish
+    /// completions into DIR (for packaging).
+    #[command(hide = true)]
+    GenerateDocs {
+        /// The directory to write into (created if missing).
+        dir: PathBuf,
+    },
 }
 
 /// What `medsettle reconcile` and `medsettle fleet reconcile` take.
 #[derive(Debug, clap::Args)]
 pub(super) struct ReconcileArgs {
     /// The TOML configuration file (`api.listen`, `api.token` of the running daemon).
-    #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
+    #[arg(long, short, env = CONFIG_ENV, default_value = DEFAULT_CONFIG)]
     config: PathBuf,
     /// The CST day, YYYY-MM-DD (default today).
     #[arg(long)]
@@ -157,9 +182,14 @@ pub(super) struct ReconcileArgs {
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
     /// Validate a configuration file and print the effective configuration (secrets masked).
+    /// Every problem is listed with its key and line.
     Check {
         /// The TOML configuration file.
-        path: PathBuf,
+        #[arg(long, short, env = CONFIG_ENV, default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// The file as a positional argument (the older form; wins over `-c`).
+        #[arg(value_name = "FILE")]
+        path: Option<PathBuf>,
     },
 }
 
@@ -207,8 +237,8 @@ impl Cli {
                 verbose,
             } => demo(&var, listen, no_tour, exit_after_tour, verbose),
             Command::Config {
-                command: ConfigCommand::Check { path },
-            } => config_check::execute(&path),
+                command: ConfigCommand::Check { config, path },
+            } => config_check::execute(path.as_deref().unwrap_or(&config)),
             Command::Doctor { config, json } => doctor::execute(&config, json),
             Command::Readers { config } => card::readers(&config),
             Command::Scan { args } => scan::execute(args),
@@ -220,6 +250,7 @@ impl Cli {
             Command::Fleet { command } => fleet::execute(command),
             Command::Reconcile { day } => queue::reconcile(&day.config, day.date, day.detail),
             Command::StatusLink { config } => status_link::execute(&config),
+            Command::GenerateDocs { dir } => docs::execute(&dir),
             Command::Version => {
                 println!(
                     "medsettle {} (database schema v{})",

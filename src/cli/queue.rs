@@ -18,7 +18,7 @@ const DEFAULT_CONFIG: &str = "/etc/medsettle/medsettle.toml";
 pub(super) enum QueueCommand {
     /// List stored sales not yet closed, oldest first.
     Ls {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Print the API's answer (all pages) as JSON.
         #[arg(long)]
@@ -26,13 +26,13 @@ pub(super) enum QueueCommand {
     },
     /// Show one sale and its history.
     Show {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         id: String,
     },
     /// Put a rejected or expired stored sale back in the queue.
     Retry {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         id: String,
     },
@@ -41,7 +41,7 @@ pub(super) enum QueueCommand {
     /// --not-settled (it does not; for a cancellation in doubt: it was cancelled). Audited in
     /// the sale's history with the evidence the terminal holds.
     Resolve {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         id: String,
         /// The platform's settlement id (setl_id).
@@ -62,7 +62,7 @@ pub(super) enum QueueCommand {
     /// `sale.answer_mismatch` alarm), after verifying it. Audited in the sale's history (who,
     /// the note, the mismatches); the alarm clears when no such sale is left.
     Ack {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         id: String,
         /// What was verified, a ticket number (kept in the history).
@@ -74,14 +74,14 @@ pub(super) enum QueueCommand {
     },
     /// Cancel a sale (abandon it, or 2103 when settled).
     Cancel {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         id: String,
     },
     /// Export every stored sale, settled ones included. ID numbers and names are masked
     /// (the API's view); the clear values never leave the daemon.
     Export {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// CSV on standard output (the only format).
         #[arg(long, required = true)]
@@ -89,7 +89,7 @@ pub(super) enum QueueCommand {
     },
     /// Wake the forwarder; with --wait, show progress until nothing is left to forward.
     Flush {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         #[arg(long)]
         wait: bool,
@@ -193,7 +193,7 @@ fn run(config: &std::path::Path, job: Job) -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!("medsettle: {e:#}");
-            return ExitCode::from(super::EXIT_CONFIG);
+            return super::local_api::exit_code(&e, super::EXIT_CONFIG);
         }
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -220,7 +220,7 @@ fn run(config: &std::path::Path, job: Job) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("medsettle: {e:#}");
-            ExitCode::FAILURE
+            super::local_api::exit_code(&e, 1)
         }
     }
 }
@@ -480,7 +480,7 @@ async fn flush(api: &LocalApi, wait: bool, timeout: Duration) -> anyhow::Result<
         match tokio::time::timeout(step, events.chunk()).await {
             Ok(Ok(Some(_))) | Err(_) => {}
             Ok(Ok(None)) => return Err(anyhow!("the daemon closed the event stream")),
-            Ok(Err(e)) => return Err(anyhow!("event stream from {}: {e}", api.base())),
+            Ok(Err(e)) => return Err(anyhow!("event stream from the daemon: {e}")),
         }
     }
 }

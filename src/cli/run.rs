@@ -1,5 +1,6 @@
 //! `medsettle run --config PATH`: the daemon as systemd starts it. Also the shared start-up
-//! path `demo` uses once it has built its configuration.
+//! path `demo` uses once it has built its configuration. A configuration or credential that
+//! stops the start exits 78 (EX_CONFIG), which the unit does not restart.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -78,8 +79,32 @@ pub(super) fn serve(
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("medsettle: {e:#}");
-            ExitCode::FAILURE
+            exit_code(&e)
         }
+    }
+}
+
+/// 78 (EX_CONFIG) for a start that failed on the configuration or a credential — a secret or
+/// the database key set that cannot be loaded, an unusable issuer key, blacklist or upstream
+/// certificate — so systemd does not restart it in a loop (`RestartPreventExitStatus=78`);
+/// 1 for everything a restart may cure (a busy port, a database being moved, a device).
+fn exit_code(e: &anyhow::Error) -> ExitCode {
+    use crate::daemon::DaemonError;
+    use crate::store::StoreError;
+    let config = matches!(
+        e.downcast_ref::<DaemonError>(),
+        Some(
+            DaemonError::Secret { .. }
+                | DaemonError::Store(StoreError::Keys(_))
+                | DaemonError::EsscKey(_)
+                | DaemonError::Blacklist(_)
+                | DaemonError::Upstream(_)
+        )
+    );
+    if config {
+        ExitCode::from(super::EXIT_CONFIG)
+    } else {
+        ExitCode::FAILURE
     }
 }
 

@@ -19,8 +19,9 @@ use crate::qr::{Cascade, GreyImage};
 /// Options of `scan`.
 #[derive(Debug, clap::Args)]
 pub(super) struct ScanArgs {
-    /// Configuration file for the e-SSC issuer keys (`[qr]`); without it no key is known.
-    #[arg(long, short)]
+    /// Configuration file for the e-SSC issuer keys (`[qr]`); default: the installed one when
+    /// it exists, else none (no key is known).
+    #[arg(long, short, env = super::CONFIG_ENV)]
     config: Option<PathBuf>,
     /// Image files (PNG, JPEG) to decode.
     #[arg(long = "image", num_args = 1.., required_unless_present_any = ["dir", "serial", "camera"], conflicts_with_all = ["dir", "serial", "camera"])]
@@ -51,8 +52,8 @@ pub(super) struct ScanArgs {
 }
 
 pub(super) fn execute(args: ScanArgs) -> ExitCode {
-    let qr = match &args.config {
-        Some(path) => match Config::load(path) {
+    let qr = match super::card::device_config_path(args.config.as_deref()) {
+        Some(path) => match Config::load(&path) {
             Ok(c) => c.qr,
             Err(e) => {
                 eprintln!("medsettle: configuration error:\n{e}");

@@ -14,7 +14,7 @@ pub(super) fn execute(config: &Path) -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!("medsettle: {e:#}");
-            return ExitCode::from(super::EXIT_CONFIG);
+            return super::local_api::exit_code(&e, super::EXIT_CONFIG);
         }
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -31,7 +31,7 @@ pub(super) fn execute(config: &Path) -> ExitCode {
         }
         Err(e) => {
             eprintln!("medsettle: {e:#}");
-            ExitCode::FAILURE
+            super::local_api::exit_code(&e, 1)
         }
     }
 }
@@ -41,5 +41,5 @@ async fn link(api: &LocalApi) -> anyhow::Result<String> {
     let path = answer["path"]
         .as_str()
         .ok_or_else(|| anyhow::anyhow!("the daemon's answer has no link path: {answer}"))?;
-    Ok(format!("{}{path}", api.base()))
+    Ok(format!("{}{path}", api.link_base()))
 }

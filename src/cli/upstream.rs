@@ -4,7 +4,12 @@
 //!
 //! `ping` signs in (9001) `--count` times and prints each round trip, then signs out (9002).
 //! `person` identifies a patient (1101) from a card in a reader, a QR code's text or an ID
-//! number. Personal data is masked unless `--reveal`.
+//! number read from standard input (or typed at a prompt) — never from the command line,
+//! where `ps` and the shell history would keep it. Personal data is masked unless `--reveal`.
+//!
+//! Outside the service, `{ credential = … }` secrets are read from the unit's files
+//! (`credentials.rs`); run as root before the service's first start they refuse to create the
+//! database (`state.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -31,7 +36,7 @@ pub(super) enum UpstreamCommand {
     /// Sign in to the platform (9001) and print the round trip, then sign out (9002).
     Ping {
         /// The TOML configuration file (`[upstream]`, `[terminal]`, `[store]`).
-        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = super::DEFAULT_CONFIG)]
         config: PathBuf,
         /// How many sign-ins.
         #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
@@ -40,7 +45,7 @@ pub(super) enum UpstreamCommand {
     /// Look up a patient (1101) and print who they are and what insurance they hold.
     Person {
         /// The TOML configuration file.
-        #[arg(long, short, default_value = "/etc/medsettle/medsettle.toml")]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = super::DEFAULT_CONFIG)]
         config: PathBuf,
         #[command(flatten)]
         by: PersonBy,
@@ -55,7 +60,9 @@ pub(super) enum UpstreamCommand {
 
 /// Exactly one credential.
 #[derive(Debug, clap::Args)]
-#[group(required = true, multiple = false)]
+// Not `required` in clap: the hidden `--id` would then show in the usage line; `execute`
+// insists on one instead.
+#[group(multiple = false)]
 pub(super) struct PersonBy {
     /// Read the card in the configured reader.
     #[arg(long)]
@@ -63,32 +70,74 @@ pub(super) struct PersonBy {
     /// The text of a QR code (e-SSC `ESSC1.…` or an e-voucher).
     #[arg(long, value_name = "TEXT")]
     qr: Option<String>,
-    /// A citizen ID number (社会保障号码).
-    #[arg(long, value_name = "ID")]
+    /// A citizen ID number (社会保障号码), read from standard input (one line), or typed at a
+    /// prompt when standard input is a terminal. Never given on the command line.
+    #[arg(long)]
+    id_stdin: bool,
+    /// Deprecated and hidden: the ID number on the command line, where `ps` and the shell
+    /// history keep it. Still accepted with a warning until the last scripts move to
+    /// `--id-stdin`.
+    #[arg(long, value_name = "ID", hide = true)]
     id: Option<String>,
 }
 
 pub(super) fn execute(command: UpstreamCommand) -> ExitCode {
     match command {
-        UpstreamCommand::Ping { config, count } => with_client(&config, move |_, client| {
-            Box::pin(async move { ping(&client, count).await })
-        }),
+        UpstreamCommand::Ping { config, count } => {
+            with_client(&config, "medsettle upstream ping", move |_, client| {
+                Box::pin(async move { ping(&client, count).await })
+            })
+        }
         UpstreamCommand::Person {
             config,
             by,
             json,
             reveal,
-        } => with_client(&config, move |config, client| {
-            Box::pin(async move { person(&config, client, by, json, reveal).await })
-        }),
+        } => {
+            if !by.card && by.qr.is_none() && !by.id_stdin && by.id.is_none() {
+                eprintln!(
+                    "medsettle: upstream person needs one of --card, --qr TEXT or --id-stdin"
+                );
+                return ExitCode::from(2);
+            }
+            // Read the ID before anything else, so a prompt is not mixed with later output.
+            let id = if by.id_stdin {
+                match read_id() {
+                    Ok(id) => Some(id),
+                    Err(e) => {
+                        eprintln!("medsettle: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                }
+            } else if let Some(id) = by.id.clone() {
+                eprintln!(
+                    "medsettle: warning: --id leaves the ID number in the process list and the \
+                     shell history; use --id-stdin (echo ID | medsettle upstream person --id-stdin)"
+                );
+                Some(id)
+            } else {
+                None
+            };
+            with_client(
+                &config,
+                "medsettle upstream person",
+                move |config, client| {
+                    Box::pin(async move { person(&config, client, by, id, json, reveal).await })
+                },
+            )
+        }
     }
 }
 
 type Task = std::pin::Pin<Box<dyn std::future::Future<Output = ExitCode>>>;
 
 /// Loads the config, opens the database, builds the client, runs `job`, closes the database.
-fn with_client(path: &Path, job: impl FnOnce(Config, Arc<Client>) -> Task + 'static) -> ExitCode {
-    let config = match Config::load(path) {
+fn with_client(
+    path: &Path,
+    command: &str,
+    job: impl FnOnce(Config, Arc<Client>) -> Task + 'static,
+) -> ExitCode {
+    let mut config = match Config::load(path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("medsettle: configuration error:\n{e}");
@@ -99,6 +148,11 @@ fn with_client(path: &Path, job: impl FnOnce(Config, Arc<Client>) -> Task + 'sta
         eprintln!("medsettle: {} has no [upstream] section", path.display());
         return ExitCode::from(super::EXIT_CONFIG);
     }
+    if let Err(why) = super::state::may_create(&config, command) {
+        eprintln!("medsettle: {why}");
+        return ExitCode::from(super::state::EXIT_NOPERM);
+    }
+    super::credentials::resolve_all(&mut config, path);
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -110,7 +164,11 @@ fn with_client(path: &Path, job: impl FnOnce(Config, Arc<Client>) -> Task + 'sta
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!("medsettle: database {}: {e}", config.store.path.display());
-                    return ExitCode::FAILURE;
+                    return if matches!(e, crate::store::StoreError::Keys(_)) {
+                        ExitCode::from(super::EXIT_CONFIG)
+                    } else {
+                        ExitCode::FAILURE
+                    };
                 }
             };
         let client = match crate::daemon::upstream::build(
@@ -171,6 +229,7 @@ async fn person(
     config: &Config,
     client: Arc<Client>,
     by: PersonBy,
+    id: Option<String>,
     json: bool,
     reveal: bool,
 ) -> ExitCode {
@@ -235,13 +294,13 @@ async fn person(
             }
             Err(e) => return fail(&e),
         }
-    } else if let Some(id) = by.id {
+    } else if let Some(id) = id {
         match crate::credential::idnumber::parse(&id) {
             Ok(_) => identify::for_id_number(&id, "", now),
             Err(e) => return fail(&e),
         }
     } else {
-        unreachable!("clap requires one credential");
+        unreachable!("execute requires one credential");
     };
     let exchange = match client.call(PERSON_INFO, &input, &options).await {
         Ok(x) => x,
@@ -306,6 +365,29 @@ fn print_person(info: &PersonInfo, json: bool, reveal: bool) {
             i.insuplc_admdvs.as_deref().unwrap_or("-")
         );
     }
+}
+
+/// One ID number from standard input; with a terminal there, after a prompt on stderr.
+fn read_id() -> Result<String, String> {
+    use std::io::{BufRead as _, IsTerminal as _, Write as _};
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("社会保障号码 / ID number: ");
+        let _ = std::io::stderr().flush();
+    }
+    let mut line = zeroize::Zeroizing::new(String::new());
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the ID number from standard input: {e}"))?;
+    let id = line.trim().to_owned();
+    if id.is_empty() {
+        return Err(
+            "no ID number on standard input (echo ID | medsettle upstream person --id-stdin)"
+                .into(),
+        );
+    }
+    Ok(id)
 }
 
 fn fail(e: &dyn UserFacing) -> ExitCode {

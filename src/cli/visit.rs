@@ -17,7 +17,7 @@ const DEFAULT_CONFIG: &str = "/etc/medsettle/medsettle.toml";
 pub(super) enum VisitCommand {
     /// List visits, newest first.
     Ls {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Only visits in these states (comma-separated, e.g. registered,uploaded).
         #[arg(long)]
@@ -31,7 +31,7 @@ pub(super) enum VisitCommand {
     },
     /// Show one visit: where it stands on the platform, and its history.
     Show {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         id: String,
         /// Print the API's answer as JSON.
@@ -41,13 +41,13 @@ pub(super) enum VisitCommand {
     /// Cancel a visit before settlement: its fee lines (2205) and registration (2202) are
     /// undone on the platform. A settled visit is refunded instead.
     Cancel {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         id: String,
     },
     /// Refund a settled visit (2208), then undo its fee lines and registration.
     Refund {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         id: String,
     },
@@ -104,7 +104,7 @@ pub(super) fn execute(command: VisitCommand) -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!("medsettle: {e:#}");
-            return ExitCode::from(super::EXIT_CONFIG);
+            return super::local_api::exit_code(&e, super::EXIT_CONFIG);
         }
     };
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -122,7 +122,7 @@ pub(super) fn execute(command: VisitCommand) -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("medsettle: {e:#}");
-            ExitCode::FAILURE
+            super::local_api::exit_code(&e, 1)
         }
     }
 }

@@ -309,6 +309,18 @@ impl Config {
         }
     }
 
+    /// What the device commands (`readers`, `read-card`) run on when there is no configuration
+    /// file, like `pcsc_scan`: every reader through pcscd with the default slot rules and
+    /// acceptance rules, no terminal identity (the `iReadCardBas` line's terminal fields stay
+    /// empty). Never used to run the daemon.
+    pub fn device_defaults() -> Config {
+        let mut config = Config::demo(Path::new("/nonexistent"), default_listen());
+        config.readers = ReadersConfig::default();
+        config.terminal.id = String::new();
+        config.terminal.device_no = String::new();
+        config
+    }
+
     /// Renders the effective configuration as TOML. Secrets appear only as their references
     /// (file path or credential name), never their values.
     pub fn to_toml(&self) -> String {

@@ -53,14 +53,35 @@ fn run_refuses_a_broken_config_before_touching_anything() {
     );
 }
 
+/// A credential error at start is a configuration error: exit 78, which the unit does not
+/// restart (`RestartPreventExitStatus=78`), and nothing is created.
 #[test]
-fn run_reports_a_missing_token_file_by_key() {
+fn run_reports_a_missing_token_file_by_key_and_exits_78() {
     let t = Terminal::new();
     std::fs::remove_file(t.path().join("api-token")).unwrap();
     let path = t.write_config();
     let (status, _, err) = run_cli(&["run", "--config", path.to_str().unwrap()], None);
-    assert_eq!(status.code(), Some(1));
+    assert_eq!(status.code(), Some(78), "{err}");
     assert!(err.contains("`api.token`"), "{err}");
+    assert!(
+        !t.db_path().exists(),
+        "no database for a start that failed on its token"
+    );
+}
+
+/// A `{ credential = … }` token outside systemd (no $CREDENTIALS_DIRECTORY): still 78.
+#[test]
+fn run_with_a_credential_but_no_credentials_directory_exits_78() {
+    let t = Terminal::new();
+    let text = t.config_text().replace(
+        &format!("{{ file = \"{}\" }}", t.path().join("api-token").display()),
+        "{ credential = \"api-token\" }",
+    );
+    let path = t.path().join("cred.toml");
+    std::fs::write(&path, text).unwrap();
+    let (status, _, err) = run_cli(&["run", "--config", path.to_str().unwrap()], None);
+    assert_eq!(status.code(), Some(78), "{err}");
+    assert!(err.contains("CREDENTIALS_DIRECTORY"), "{err}");
 }
 
 #[test]

@@ -24,6 +24,7 @@ mod layout;
 mod lifecycle;
 mod metrics;
 mod openapi;
+mod operator;
 mod page;
 mod pii;
 mod qr;

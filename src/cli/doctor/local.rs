@@ -28,13 +28,31 @@ fn secret_refs(config: &Config) -> Vec<(&'static str, &SecretRef)> {
     refs
 }
 
-/// Secrets load (never printed) and are not readable by every user.
-pub(super) fn secrets(config: &Config) -> Vec<Check> {
+/// Secrets load (never printed) and are not readable by every user. A `{ credential = … }`
+/// secret is judged the way the unit provides it: outside the service, the file its
+/// `LoadCredential=` line names, which systemd reads as root — so root-only (0600) is right
+/// there and the service user needs no access.
+pub(super) fn secrets(config: &Config, path: &Path) -> Vec<Check> {
     let dir = credentials_dir();
     let mut checks = Vec::new();
     for (key, r) in secret_refs(config) {
         let name = format!("secret {key}");
-        checks.push(match Secret::load(r, dir.as_deref()) {
+        let resolved = crate::cli::credentials::resolve(r, path);
+        let credential = matches!(r, SecretRef::Credential(_));
+        let shown = match (&resolved.via, &resolved.reference) {
+            (Some(_), SecretRef::File(p)) => format!("{r} from {}", p.display()),
+            _ => r.to_string(),
+        };
+        checks.push(match Secret::load(&resolved.reference, dir.as_deref()) {
+            Err(e) if credential && not_permitted(&e) => Check::skip(
+                &name,
+                format!("{shown}: only root can read it ({e}); run `medsettle doctor` as root to check it"),
+            ),
+            Err(e) if credential => Check::fail(
+                &name,
+                crate::cli::credentials::describe(r, &resolved, &e),
+                "创建该文件，属主 root，权限 0600（systemd 以 root 读取，经 LoadCredential= 交给服务） / create the file owned by root, mode 0600: systemd reads it as root and hands it to the service (LoadCredential=)",
+            ),
             Err(e) => Check::fail(
                 &name,
                 e.to_string(),
@@ -42,14 +60,29 @@ pub(super) fn secrets(config: &Config) -> Vec<Check> {
             ),
             Ok(s) if s.world_readable => Check::warn(
                 &name,
-                format!("{r}: readable by every user"),
-                "收紧权限：chmod 0640 文件 / restrict it: chmod 0640 FILE",
+                format!("{shown}: readable by every user"),
+                if credential {
+                    "收紧权限：chmod 0600 文件 / restrict it: chmod 0600 FILE"
+                } else {
+                    "收紧权限：chmod 0640 文件 / restrict it: chmod 0640 FILE"
+                },
             ),
-            Ok(s) => Check::ok(&name, format!("{r}: {} bytes, not world-readable", s.len())),
+            Ok(s) => Check::ok(
+                &name,
+                format!("{shown}: {} bytes, not world-readable", s.len()),
+            ),
         });
     }
-    checks.push(store_key(config, dir.as_deref()));
+    let mut resolved = config.clone();
+    crate::cli::credentials::resolve_all(&mut resolved, path);
+    checks.push(store_key(&resolved, dir.as_deref()));
     checks
+}
+
+/// The secret's file exists but this user may not read it.
+fn not_permitted(e: &crate::config::SecretError) -> bool {
+    matches!(e, crate::config::SecretError::Unreadable { error, .. }
+        if error.kind() == std::io::ErrorKind::PermissionDenied)
 }
 
 /// The database key set: loads and parses (ids only are shown), or is the default file the

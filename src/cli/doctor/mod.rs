@@ -55,7 +55,7 @@ async fn run(path: &Path, config: &Config) -> Report {
         "config",
         format!("{} loads and validates", path.display()),
     ));
-    local::secrets(config)
+    local::secrets(config, path)
         .into_iter()
         .for_each(|c| report.push(c));
     report.push(devices::pcscd(config).await);
@@ -68,7 +68,7 @@ async fn run(path: &Path, config: &Config) -> Report {
     report.push(local::disk(config));
     let (database_usable, db_checks) = local::database(config);
     db_checks.into_iter().for_each(|c| report.push(c));
-    upstream::checks(config, database_usable)
+    upstream::checks(config, path, database_usable)
         .await
         .into_iter()
         .for_each(|c| report.push(c));

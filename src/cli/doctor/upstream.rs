@@ -5,7 +5,7 @@
 //! database check found the file usable.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::config::Config;
@@ -16,7 +16,7 @@ use crate::store::Store;
 const CHECK_NETWORK: &str = "检查网络、网关和防火墙（医保专网/VPN 是否连通） / check the network, gateway and firewall (is the insurance private network/VPN up?)";
 
 /// Every upstream check; one skip row when `[upstream]` is absent.
-pub(super) async fn checks(config: &Config, database_usable: bool) -> Vec<Check> {
+pub(super) async fn checks(config: &Config, path: &Path, database_usable: bool) -> Vec<Check> {
     let Some(up) = &config.upstream else {
         return vec![Check::skip("upstream", "no [upstream] section")];
     };
@@ -92,7 +92,16 @@ pub(super) async fn checks(config: &Config, database_usable: bool) -> Vec<Check>
         ));
         return out;
     }
-    out.extend(sign_in(config, https).await);
+    // Run as root before the service's first start, opening the database would create it
+    // (and its key) owned by root: the service could then not start.
+    if let Err(why) = crate::cli::state::may_create(config, "medsettle doctor") {
+        out.push(Check::skip("upstream.signin", format!("not tried: {why}")));
+        return out;
+    }
+    // Outside the service, credentials are read from the files the unit loads them from.
+    let mut config = config.clone();
+    crate::cli::credentials::resolve_all(&mut config, path);
+    out.extend(sign_in(&config, https).await);
     out
 }
 

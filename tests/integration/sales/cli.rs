@@ -127,14 +127,15 @@ async fn sales_cli_without_a_daemon_names_the_address() {
         .local_addr()
         .unwrap();
     let cfg = config_for(&rig, port);
+    // 69 (EX_UNAVAILABLE): the daemon is not running.
     let (code, _, err) = cli(&["queue", "ls", "-c", &cfg]).await;
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 69, "{err}");
     assert!(
         err.contains(&format!("not running at http://{port}")),
         "{err}"
     );
     let (code, _, err) = cli(&["queue", "flush", "-c", &cfg, "--wait"]).await;
-    assert_eq!(code, 1, "{err}");
+    assert_eq!(code, 69, "{err}");
     assert!(err.contains("not running"), "{err}");
     rig.stop().await;
 }
