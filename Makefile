@@ -25,10 +25,15 @@ test: bootstrap
 	scripts/package-test
 	$(MAKE) fuzz-smoke
 
-# The Debian package (release build) in target/debian/; cargo-deb is installed if missing.
+# The Debian packages (release builds, with the live camera) for amd64 and arm64, both in
+# $(DEB_DIR); arm64 is cross-compiled with Debian's aarch64 toolchain (scripts/bootstrap,
+# .cargo/config.toml). cargo-deb is installed if missing.
+DEB_DIR ?= $(or $(CARGO_TARGET_DIR),target)/debian
 deb: bootstrap
 	@command -v cargo-deb >/dev/null 2>&1 || $(CARGO) install --locked cargo-deb
-	$(CARGO) deb -p medsettle-daemon
+	$(CARGO) deb -p medsettle-daemon -o $(DEB_DIR)/
+	$(CARGO) deb -p medsettle-daemon --target aarch64-unknown-linux-gnu -o $(DEB_DIR)/
+	@ls -l $(DEB_DIR)/*.deb
 
 # Build, install, run under the sandbox, upgrade, remove and purge the package (root or sudo).
 package-test: bootstrap

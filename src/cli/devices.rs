@@ -77,11 +77,8 @@ pub(super) fn scans(
     events: &EventBus,
 ) -> anyhow::Result<Option<mpsc::Receiver<RawScan>>> {
     let qr = &config.qr;
-    if qr.camera_dir.is_none()
-        && qr.serial.is_none()
-        && qr.hid.is_none()
-        && qr.camera_index.is_none()
-    {
+    let live_camera = qr.live_camera().map_err(anyhow::Error::msg)?;
+    if qr.camera_dir.is_none() && qr.serial.is_none() && qr.hid.is_none() && live_camera.is_none() {
         return Ok(None);
     }
     let (tx, rx) = mpsc::channel(SCAN_QUEUE);
@@ -117,8 +114,8 @@ pub(super) fn scans(
         ));
         forward_box(format!("hid:{}", path.display()), box_rx, &tx, events);
     }
-    if let Some(index) = qr.camera_index {
-        camera_source(index, qr, &tx)?;
+    if let Some(device) = live_camera {
+        camera_source(device, qr, &tx)?;
     }
     Ok(Some(rx))
 }
@@ -172,29 +169,35 @@ fn forward_box(
 }
 
 /// A live V4L2 camera (builds with the `v4l` feature): capture thread, newest-frame mailbox,
-/// decoder thread.
+/// decoder thread. A `camera_device` path is followed to its `/dev/videoN` node at every
+/// (re)open, so a replugged camera is found under its new number.
 #[cfg(feature = "v4l")]
 fn camera_source(
-    index: u32,
+    device: medsettle_camera::CameraDevice,
     qr: &crate::config::QrConfig,
     tx: &mpsc::Sender<RawScan>,
 ) -> anyhow::Result<()> {
+    let label = format!("camera:{device}");
     let source = medsettle_camera::V4lSource::new(medsettle_camera::CameraConfig {
-        index,
+        device,
         ..Default::default()
     });
-    decode_into(source, format!("camera:{index}"), qr, tx)
+    decode_into(source, label, qr, tx)
 }
 
 #[cfg(not(feature = "v4l"))]
 fn camera_source(
-    index: u32,
+    device: medsettle_camera::CameraDevice,
     _: &crate::config::QrConfig,
     _: &mpsc::Sender<RawScan>,
 ) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "`qr.camera_index = {index}`: this build has no camera driver; build with `--features v4l`"
-    )
+    let key = match device {
+        medsettle_camera::CameraDevice::Index(index) => format!("qr.camera_index = {index}"),
+        medsettle_camera::CameraDevice::Path(path) => {
+            format!("qr.camera_device = \"{}\"", path.display())
+        }
+    };
+    anyhow::bail!("`{key}`: this build has no camera driver; build with `--features v4l`")
 }
 
 /// Runs a frame source through the decoder cascade on its own threads (newest frame wins) and

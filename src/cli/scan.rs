@@ -33,10 +33,11 @@ pub(super) struct ScanArgs {
     /// codes or Ctrl-C.
     #[arg(long)]
     serial: Option<PathBuf>,
-    /// A V4L2 camera by index (0 = /dev/video0): print each code it sees until `--count`
-    /// codes or Ctrl-C. Needs a build with `--features v4l`.
+    /// A V4L2 camera by index (0 = /dev/video0) or by device path
+    /// (`/dev/v4l/by-id/usb-…-video-index0`): print each code it sees until `--count` codes or
+    /// Ctrl-C. Needs a build with `--features v4l` (the Debian package has it).
     #[arg(long, conflicts_with_all = ["dir", "serial"])]
-    camera: Option<u32>,
+    camera: Option<medsettle_camera::CameraDevice>,
     /// With `--serial` or `--camera`: stop after this many codes.
     #[arg(long)]
     count: Option<u64>,
@@ -73,8 +74,8 @@ pub(super) fn execute(args: ScanArgs) -> ExitCode {
     if let Some(port) = args.serial.clone() {
         return serial(port, &args, &verifier);
     }
-    if let Some(index) = args.camera {
-        return camera(index, &args, &verifier, qr.debounce_ms);
+    if let Some(device) = args.camera.clone() {
+        return camera(device, &args, &verifier, qr.debounce_ms);
     }
     let inputs = match inputs(&args) {
         Ok(i) => i,
@@ -105,17 +106,36 @@ pub(super) fn execute(args: ScanArgs) -> ExitCode {
 
 /// Decodes a live camera's frames (newest frame wins) and reports each code once.
 #[cfg(feature = "v4l")]
-fn camera(index: u32, args: &ScanArgs, verifier: &Verifier, debounce_ms: u64) -> ExitCode {
+fn camera(
+    device: medsettle_camera::CameraDevice,
+    args: &ScanArgs,
+    verifier: &Verifier,
+    debounce_ms: u64,
+) -> ExitCode {
     use crate::qr::{Debouncer, Mailbox, run_decoder};
     use std::sync::Arc;
-    let device = format!("/dev/video{index}");
-    if !Path::new(&device).exists() {
-        // The source would wait for the camera to be plugged in; a command should say so.
-        eprintln!("medsettle: camera {index}: {device} does not exist (is the camera plugged in?)");
+    // The source would wait for the camera to be plugged in; a command should say so.
+    let node = match device.node() {
+        Ok(node) if node.exists() => node,
+        Ok(node) => {
+            eprintln!(
+                "medsettle: camera {device}: {} does not exist (is the camera plugged in?)",
+                node.display()
+            );
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("medsettle: camera {device}: {e} (is the camera plugged in?)");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = device.resolve() {
+        eprintln!("medsettle: camera {device}: {e}");
         return ExitCode::FAILURE;
     }
+    let index = device.to_string();
     let source = medsettle_camera::V4lSource::new(medsettle_camera::CameraConfig {
-        index,
+        device,
         ..Default::default()
     });
     let mailbox = Arc::new(Mailbox::new());
@@ -123,7 +143,7 @@ fn camera(index: u32, args: &ScanArgs, verifier: &Verifier, debounce_ms: u64) ->
     let cascade = Cascade::default();
     let mut debounce = Debouncer::new(std::time::Duration::from_millis(debounce_ms));
     let guard = MemoryReplayGuard::new(1024);
-    eprintln!("medsettle: reading /dev/video{index} (Ctrl-C to stop)");
+    eprintln!("medsettle: reading {} (Ctrl-C to stop)", node.display());
     let mut seen = 0;
     run_decoder(&mailbox, &cascade, &mut debounce, |scan| {
         let mut r = report(
@@ -162,9 +182,9 @@ fn camera(index: u32, args: &ScanArgs, verifier: &Verifier, debounce_ms: u64) ->
 
 /// Without the `v4l` feature there is no camera driver in this build.
 #[cfg(not(feature = "v4l"))]
-fn camera(index: u32, _: &ScanArgs, _: &Verifier, _: u64) -> ExitCode {
+fn camera(device: medsettle_camera::CameraDevice, _: &ScanArgs, _: &Verifier, _: u64) -> ExitCode {
     eprintln!(
-        "medsettle: camera {index}: this build has no camera driver; rebuild with \
+        "medsettle: camera {device}: this build has no camera driver; rebuild with \
          `cargo build --release --features v4l` (needs libclang-dev and libv4l-dev)"
     );
     ExitCode::FAILURE

@@ -154,7 +154,14 @@ pub struct QrConfig {
     /// A keyboard-wedge scan box (HID), grabbed exclusively: `/dev/input/by-id/…-event-kbd`.
     pub hid: Option<PathBuf>,
     /// A live V4L2 camera by index (0 = /dev/video0); needs a build with `--features v4l`.
+    /// Prefer `camera_device`: the index of a camera changes with what else is plugged in.
     pub camera_index: Option<u32>,
+    /// A live V4L2 camera by device path, best the stable udev name
+    /// `/dev/v4l/by-id/usb-<vendor>_<model>_<serial>-video-index0` (same camera whichever USB
+    /// port, whatever boot order); followed to its `/dev/videoN` node at every (re)open.
+    /// Needs a build with `--features v4l` (the Debian package has it). Not together with
+    /// `camera_index`.
+    pub camera_device: Option<PathBuf>,
     /// Accept the e-SSC test keys published in this repository (their private halves are
     /// committed, so anyone can mint codes they verify). For tests and demos only: builds
     /// without the `demo` feature (the Debian package) refuse it, no shipped config or example
@@ -175,16 +182,57 @@ impl Default for QrConfig {
             serial_baud: 9_600,
             hid: None,
             camera_index: None,
+            camera_device: None,
             allow_test_keys: false,
         }
     }
 }
 
 impl QrConfig {
+    /// The live camera `camera_device` or `camera_index` names, if any; both at once is a
+    /// mistake the daemon refuses rather than guessing which one the operator meant.
+    pub fn live_camera(&self) -> Result<Option<medsettle_camera::CameraDevice>, String> {
+        match (&self.camera_device, self.camera_index) {
+            (Some(_), Some(_)) => {
+                Err("qr.camera_device and qr.camera_index both name a camera; keep one".to_owned())
+            }
+            (Some(path), None) => Ok(Some(medsettle_camera::CameraDevice::Path(path.clone()))),
+            (None, Some(index)) => Ok(Some(medsettle_camera::CameraDevice::Index(index))),
+            (None, None) => Ok(None),
+        }
+    }
+
     /// The issuer key ring.
     pub fn key_ring(&self) -> Result<crate::qr::essc::KeyRing, crate::qr::essc::KeyError> {
         crate::qr::essc::KeyRing::from_hex(
             self.essc_keys.iter().map(|(k, v)| (k.as_str(), v.as_str())),
         )
+    }
+}
+
+#[cfg(test)]
+mod qr_tests {
+    use super::*;
+
+    #[test]
+    fn camera_by_id_path_or_index_not_both() {
+        let qr: QrConfig =
+            toml::from_str("camera_device = \"/dev/v4l/by-id/usb-Acme_QR_Cam_0001-video-index0\"")
+                .expect("parses");
+        assert_eq!(
+            qr.live_camera().expect("one camera"),
+            Some(medsettle_camera::CameraDevice::Path(
+                "/dev/v4l/by-id/usb-Acme_QR_Cam_0001-video-index0".into()
+            ))
+        );
+        let qr: QrConfig = toml::from_str("camera_index = 1").expect("parses");
+        assert_eq!(
+            qr.live_camera().expect("one camera"),
+            Some(medsettle_camera::CameraDevice::Index(1))
+        );
+        assert_eq!(QrConfig::default().live_camera().expect("none"), None);
+        let both: QrConfig =
+            toml::from_str("camera_index = 1\ncamera_device = \"/dev/video1\"").expect("parses");
+        assert!(both.live_camera().unwrap_err().contains("keep one"));
     }
 }

@@ -4,13 +4,16 @@
 //!
 //! Sources: [`DirectorySource`] (PNG/JPEG files in name order), [`Y4mSource`] (a Y4M video
 //! replayed at a chosen frame rate) and, with the `v4l` feature, [`V4lSource`] (a UVC camera
-//! through nokhwa, reconnecting with backoff).
+//! through nokhwa, reconnecting with backoff), chosen by [`CameraDevice`] (an index or a
+//! `/dev/v4l/by-id/…` path).
 
+mod device;
 mod dir;
 #[cfg(feature = "v4l")]
 mod v4l;
 mod y4m;
 
+pub use device::CameraDevice;
 pub use dir::{DirectorySource, load_grey};
 pub use medsettle_frame::GreyFrame;
 #[cfg(feature = "v4l")]

@@ -1,5 +1,6 @@
-//! The live camera: a UVC/V4L2 device through nokhwa 0.10 (feature `v4l`), opened by index
-//! at the closest format nokhwa offers to the requested resolution, frame rate and encoding
+//! The live camera: a UVC/V4L2 device through nokhwa 0.10 (feature `v4l`), chosen by index or
+//! by a `/dev/v4l/by-id/…` path ([`CameraDevice`], resolved again at every reopen), opened at
+//! the closest format nokhwa offers to the requested resolution, frame rate and encoding
 //! (MJPEG or YUYV), converted to greyscale by nokhwa. When the camera disappears (unplugged,
 //! driver reset) the source reopens it with exponential backoff instead of failing. Kept thin
 //! on purpose: everything above it is tested through the file sources, since CI has no
@@ -28,13 +29,13 @@ use nokhwa::utils::{
     CameraFormat, CameraIndex, FrameFormat, RequestedFormat, RequestedFormatType, Resolution,
 };
 
-use crate::{FrameSource, GreyFrame, SourceError};
+use crate::{CameraDevice, FrameSource, GreyFrame, SourceError};
 
 /// Which camera and how to drive it.
 #[derive(Clone, Debug)]
 pub struct CameraConfig {
-    /// V4L2 index: 0 for /dev/video0.
-    pub index: u32,
+    /// Which camera: `CameraDevice::Index(0)` for /dev/video0, or a `/dev/v4l/by-id/…` path.
+    pub device: CameraDevice,
     pub width: u32,
     pub height: u32,
     pub fps: u32,
@@ -46,7 +47,7 @@ pub struct CameraConfig {
 impl Default for CameraConfig {
     fn default() -> Self {
         CameraConfig {
-            index: 0,
+            device: CameraDevice::Index(0),
             width: 1280,
             height: 720,
             fps: 30,
@@ -107,7 +108,9 @@ impl V4lSource {
         };
         let wanted = CameraFormat::new(Resolution::new(c.width, c.height), fourcc, c.fps);
         let format = RequestedFormat::new::<LumaFormat>(RequestedFormatType::Closest(wanted));
-        let mut cam = Camera::new(CameraIndex::Index(c.index), format)
+        // Resolved at every open: a by-id path may lead to another /dev/videoN after a replug.
+        let index = c.device.resolve()?;
+        let mut cam = Camera::new(CameraIndex::Index(index), format)
             .map_err(|e| SourceError::Camera(e.to_string()))?;
         cam.open_stream()
             .map_err(|e| SourceError::Camera(e.to_string()))?;
@@ -122,6 +125,8 @@ impl FrameSource for V4lSource {
             if self.camera.is_none() {
                 match self.open() {
                     Ok(cam) => self.camera = Some(cam),
+                    // A path that leads to no camera node will not start to: say so once.
+                    Err(e) if !e.is_retryable() => return Err(e),
                     Err(e) => {
                         let wait = self.config.backoff.delay(self.failures);
                         tracing::warn!(error = %e, retry_in_ms = wait.as_millis() as u64, "camera unavailable");
