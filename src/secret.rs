@@ -24,6 +24,7 @@ const MAX_SECRET_BYTES: u64 = 64 * 1024;
 /// checks every shipped file against it.
 pub const CREDENTIAL_NAMES: &[(&str, &str)] = &[
     ("api.token", "api-token"),
+    ("api.metrics_token", "metrics-token"),
     ("store.key", "db-key"),
     ("upstream.client_cert", "upstream-cert"),
     ("upstream.client_key", "upstream-key"),

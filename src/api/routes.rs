@@ -106,6 +106,7 @@ pub const ROUTES: &[Route] = &[
     route!(POST "/v1/queue/{id}/ack", Token, queue::ack),
     route!(POST "/v1/queue/flush", Token, queue::flush),
     route!(POST "/v1/reconcile", Token, queue::reconcile),
+    route!(GET "/v1/store/backup", Token, system::store_backup),
     route!(POST "/v1/fleet/reconcile", Token, queue::fleet_reconcile),
     route!(POST "/v1/ui/links", Token, ui::create_link),
     route!(GET "/", Page, ui::index),

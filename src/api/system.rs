@@ -301,6 +301,44 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// `GET /v1/store/backup`: a consistent, checked copy of the database, streamed as
+/// `application/vnd.sqlite3` (`medsettle store backup` for an operator who may not read the
+/// file itself: a member of the service's group). Sealed personal data stays sealed; the key set
+/// is not in it. The copy is made beside the database and unlinked before the first byte goes
+/// out, so nothing is left behind whatever happens to the connection.
+pub(super) async fn store_backup(State(state): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let path = state.store.path().to_owned();
+    let made = tokio::task::spawn_blocking(move || {
+        crate::store::snapshot(&path, std::time::Duration::from_secs(5))
+    })
+    .await
+    .map_err(|_| ApiError::internal())?;
+    let (file, report) = made.map_err(|e| {
+        tracing::error!(error = %e, "store backup for an operator failed");
+        ApiError::from_user_facing(StatusCode::INTERNAL_SERVER_ERROR, &e)
+    })?;
+    tracing::info!(
+        bytes = report.bytes,
+        sales = report.sales,
+        "store backup streamed to an operator"
+    );
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(
+        tokio::fs::File::from_std(file),
+    ));
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/vnd.sqlite3".to_owned()),
+            (header::CONTENT_LENGTH, report.bytes.to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"medsettle-backup.db\"".to_owned(),
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
 pub(super) async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }

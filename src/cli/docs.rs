@@ -1,9 +1,12 @@
 //! `medsettle generate-docs DIR` (hidden): man pages and shell completions generated from the
-//! clap definitions, so they can never drift from the real options. The package build runs it
-//! and installs the files:
+//! clap definitions. The package installs the copy committed in `systemd/docs/` (the same files
+//! for amd64 and arm64, nothing to run at package time), and a test holds that copy to what
+//! this writes, so they can never drift from the real options:
 //!
 //! - `DIR/man/medsettle.1` and one page per subcommand (`medsettle-queue.1`,
-//!   `medsettle-queue-ls.1`, …; hidden commands are left out),
+//!   `medsettle-queue-ls.1`, …; hidden commands are left out). Every build has the same
+//!   commands (`demo` exists everywhere and says so where it is not built in), so the docs
+//!   are the same whatever the features.
 //! - `DIR/completions/medsettle.bash`, `DIR/completions/_medsettle` (zsh),
 //!   `DIR/completions/medsettle.fish`.
 

@@ -246,9 +246,13 @@ impl LocalApi {
 
     /// Opens `GET /v1/events?topics=…` (Server-Sent Events).
     pub async fn events(&self, topics: &str) -> anyhow::Result<reqwest::Response> {
-        let req = self
-            .client
-            .get(format!("{}/v1/events?topics={topics}", self.base));
+        self.stream(&format!("/v1/events?topics={topics}")).await
+    }
+
+    /// `GET path` whose body the caller reads as it comes (events, a database copy); an
+    /// answer other than 2xx is an error with the daemon's code and message.
+    pub async fn stream(&self, path: &str) -> anyhow::Result<reqwest::Response> {
+        let req = self.client.get(format!("{}{path}", self.base));
         let req = match &self.token {
             Some(t) => req.bearer_auth(t),
             None => req,

@@ -63,7 +63,8 @@ enum Command {
         config: PathBuf,
     },
     /// Run the daemon on built-in defaults: database under ./var, API on loopback,
-    /// simulated devices and sandbox insurer. No hardware, no configuration needed.
+    /// simulated devices and sandbox insurer. No hardware, no configuration needed. Source
+    /// builds only (`make demo`): the Debian package has no sandbox insurer and refuses it.
     Demo {
         /// Directory for the demo's database and token.
         #[arg(long, default_value = "var")]
@@ -132,7 +133,8 @@ enum Command {
         #[command(subcommand)]
         command: visit::VisitCommand,
     },
-    /// The database key set: `keygen` (a fresh key line), `rekey` (re-seal under the first key).
+    /// The database: `backup` (a consistent copy), `pending` (sales a deletion would lose); its
+    /// key set: `keygen` (a fresh key line), `rekey` (re-seal under the first key).
     Store {
         #[command(subcommand)]
         command: store::StoreCommand,

@@ -77,8 +77,8 @@ pub(super) fn serve(
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            // Once: the log goes to stderr (or the journal, which systemd shows with the unit).
             tracing::error!("{e:#}");
-            eprintln!("medsettle: {e:#}");
             exit_code(&e)
         }
     }

@@ -16,6 +16,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context as _;
+
 use crate::config::Config;
 use crate::store::KeySet;
 
@@ -28,7 +30,7 @@ pub(super) enum StoreCommand {
     Keygen,
     /// Re-seal every personal-data value under the first key of store.key.
     Rekey {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Bring back what a quarantined (corrupt) database still holds, then resume business.
@@ -44,7 +46,7 @@ pub(super) enum StoreCommand {
     /// could not read, and lifts the stop. Start the daemon again afterwards. The quarantined
     /// file is only read, never changed or deleted.
     Salvage {
-        #[arg(long, short, default_value = DEFAULT_CONFIG)]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// The quarantined file to read. Default: the one the database's pending quarantine
         /// names.
@@ -62,10 +64,11 @@ pub(super) enum StoreCommand {
     Backup {
         /// The new backup file.
         to: PathBuf,
-        #[arg(long, short, default_value = DEFAULT_CONFIG, conflicts_with = "db")]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// The database file itself, instead of the config's store.path (its key set is then
-        /// the `db-key` file beside it): for a machine whose config is gone.
+        /// the `db-key` file beside it): for a machine whose config is gone. Wins over `-c`
+        /// and MEDSETTLE_CONFIG.
         #[arg(long)]
         db: Option<PathBuf>,
         /// Also copy the key set to this new file (mode 0600).
@@ -79,9 +82,10 @@ pub(super) enum StoreCommand {
     /// use it). Export such sales with `medsettle queue export --csv` or keep a
     /// `medsettle store backup` before deleting anything.
     Pending {
-        #[arg(long, short, default_value = DEFAULT_CONFIG, conflicts_with = "db")]
+        #[arg(long, short, env = super::CONFIG_ENV, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
-        /// The database file itself, instead of the config's store.path.
+        /// The database file itself, instead of the config's store.path; wins over `-c` and
+        /// MEDSETTLE_CONFIG.
         #[arg(long)]
         db: Option<PathBuf>,
         /// One machine-readable line.
@@ -119,8 +123,8 @@ fn load_config(path: &Path) -> Result<Config, ExitCode> {
     })
 }
 
-fn backup(path: &Path, db: Option<&Path>, to: &Path, keys: Option<&Path>) -> ExitCode {
-    let (db, busy, key_ref) = match db {
+fn backup(path: &Path, given_db: Option<&Path>, to: &Path, keys: Option<&Path>) -> ExitCode {
+    let (db, busy, key_ref) = match given_db {
         Some(db) => (
             db.to_owned(),
             Duration::from_secs(5),
@@ -135,6 +139,9 @@ fn backup(path: &Path, db: Option<&Path>, to: &Path, keys: Option<&Path>) -> Exi
             Err(code) => return code,
         },
     };
+    if given_db.is_none() && owner_only(&db) {
+        return backup_through_daemon(path, &db, to, keys);
+    }
     let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
     // The key set is read before anything is written: a backup whose keys cannot be copied as
     // asked would be a trap. It is never created here.
@@ -168,17 +175,7 @@ fn backup(path: &Path, db: Option<&Path>, to: &Path, keys: Option<&Path>) -> Exi
             return ExitCode::FAILURE;
         }
     };
-    println!(
-        "backed up {} to {} ({} bytes, schema {}, {} sale(s), {} not final: {} stored offline, {} in doubt)",
-        db.display(),
-        report.to.display(),
-        report.bytes,
-        report.schema_version,
-        report.sales,
-        report.pending.open,
-        report.pending.stored,
-        report.pending.in_doubt
-    );
+    print_report(&db, "", &report);
     match (keys, key_text) {
         (Some(dest), Some((secret, ids))) => {
             if let Err(e) = crate::store::write_key_copy(secret.expose(), dest) {
@@ -199,6 +196,95 @@ fn backup(path: &Path, db: Option<&Path>, to: &Path, keys: Option<&Path>) -> Exi
         ),
     }
     ExitCode::SUCCESS
+}
+
+fn print_report(db: &Path, via: &str, report: &crate::store::BackupReport) {
+    println!(
+        "backed up {}{via} to {} ({} bytes, schema {}, {} sale(s), {} not final: {} stored offline, {} in doubt)",
+        db.display(),
+        report.to.display(),
+        report.bytes,
+        report.schema_version,
+        report.sales,
+        report.pending.open,
+        report.pending.stored,
+        report.pending.in_doubt
+    );
+}
+
+/// The database exists and only its owner may read it: this user is not the service user
+/// (typically a member of its group, who reaches the daemon over the socket).
+fn owner_only(db: &Path) -> bool {
+    matches!(std::fs::File::open(db), Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied)
+}
+
+/// A backup by a user who may not read the database file: the running daemon makes the
+/// checked copy and streams it (`GET /v1/store/backup`); it is checked again here, written
+/// 0600 under a temporary name and renamed into place. The key set, which such a user may
+/// not read either, is never sent: `--keys` is refused with what to do instead.
+fn backup_through_daemon(config: &Path, db: &Path, to: &Path, keys: Option<&Path>) -> ExitCode {
+    if keys.is_some() {
+        eprintln!(
+            "medsettle: {} and its key set are readable only by the service user; copy the key \
+             set as root (`sudo medsettle store backup FILE --keys KEYFILE`), or leave out \
+             --keys to have the running daemon copy the database for you",
+            db.display()
+        );
+        return ExitCode::from(super::local_api::EXIT_NOPERM);
+    }
+    if to.exists() {
+        eprintln!(
+            "medsettle: {} exists already; choose a new name (a backup never overwrites)",
+            to.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    let api = match super::local_api::LocalApi::from_config(config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("medsettle: {e:#}");
+            return super::local_api::exit_code(&e, super::EXIT_CONFIG);
+        }
+    };
+    let partial = crate::store::partial_name(to);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    let received = runtime.block_on(async {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut resp = api.stream("/v1/store/backup").await?;
+        let _ = std::fs::remove_file(&partial);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)
+            .with_context(|| format!("cannot create {}", partial.display()))?;
+        while let Some(chunk) = resp.chunk().await? {
+            file.write_all(&chunk)
+                .with_context(|| format!("cannot write {}", partial.display()))?;
+        }
+        anyhow::Ok(())
+    });
+    let adopted = received.and_then(|()| crate::store::adopt(&partial, to).map_err(Into::into));
+    match adopted {
+        Ok(report) => {
+            print_report(db, " (through the running daemon)", &report);
+            println!(
+                "personal data in the copy stays sealed: it can be read only with the key set, \
+                 which is not in the copy and which only root or the service user can copy \
+                 (`sudo medsettle store backup FILE --keys KEYFILE`)"
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let _ = std::fs::remove_file(&partial);
+            eprintln!("medsettle: backup failed, nothing written: {e:#}");
+            super::local_api::exit_code(&e, 1)
+        }
+    }
 }
 
 fn pending(path: &Path, db: Option<&Path>, porcelain: bool) -> ExitCode {

@@ -12,7 +12,7 @@ mod error;
 mod fleet;
 mod locate;
 mod upstream;
-mod validate;
+pub(crate) mod validate;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -194,6 +194,19 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
     if c.qr.debounce_ms > 60_000 {
         bad("qr.debounce_ms", "must be at most 60000".into());
     }
+    if let Err(e) = c.qr.live_camera() {
+        bad("qr.camera_device", e);
+    }
+    if let Some(path) = &c.qr.camera_device
+        && !path.is_absolute()
+    {
+        bad(
+            "qr.camera_device",
+            format!(
+                "{path:?} must be an absolute device path, best /dev/v4l/by-id/usb-…-video-index0"
+            ),
+        );
+    }
     if let Some(u) = &c.upstream {
         for (key, message) in u.problems() {
             bad(&key, message);

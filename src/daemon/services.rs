@@ -59,6 +59,17 @@ pub(super) fn build(
     let credentials = Arc::new(Credentials::with_events(events.clone()));
     // The QR service always exists: codes may be submitted by hand (`POST /v1/qr/submit`)
     // even without a camera or scan box.
+    for (kid, hex) in &config.qr.essc_keys {
+        if let Some(k) = crate::config::validate::test_keys::known(hex) {
+            // Only a demo build gets here (validation refuses test keys otherwise): say it at
+            // every start, so a demo config copied onto a counter is noticed.
+            tracing::warn!(
+                kid = %kid,
+                "qr.allow_test_keys: trusting {} — anyone can mint e-SSC codes it verifies; never on a counter",
+                k.name
+            );
+        }
+    }
     let verifier = Verifier::new(config.qr.key_ring()?).with_skew(config.qr.essc_skew_secs);
     let qr = Arc::new(
         QrService::new(

@@ -112,9 +112,7 @@ pub fn backup(path: &Path, busy: Duration, to: &Path) -> Result<BackupReport, St
     }
     let conn = open::read_only(path, busy)?;
     migrate::check_identity(&conn, path, SCHEMA_VERSION)?;
-    let mut partial = to.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
+    let partial = partial_name(to);
     let _ = std::fs::remove_file(&partial);
     {
         use std::os::unix::fs::OpenOptionsExt;
@@ -135,18 +133,41 @@ pub fn backup(path: &Path, busy: Duration, to: &Path) -> Result<BackupReport, St
         .map(drop)
         .map_err(open_err(path));
     drop(conn);
-    let checked = copied.and_then(|()| check_copy(&partial));
-    let report = match checked {
-        Ok(r) => r,
+    match copied {
+        Ok(()) => adopt(&partial, to),
         Err(e) => {
             let _ = std::fs::remove_file(&partial);
+            Err(e)
+        }
+    }
+}
+
+/// `to` with `.partial` appended: where a copy is written before it is checked.
+pub fn partial_name(to: &Path) -> PathBuf {
+    let mut partial = to.as_os_str().to_owned();
+    partial.push(".partial");
+    PathBuf::from(partial)
+}
+
+/// Checks the complete copy at `partial` (ours, current, `quick_check` ok), makes it durable
+/// and renames it to `to`; a copy that fails the check is deleted. Used for copies made here
+/// and for copies received from the running daemon (`GET /v1/store/backup`).
+pub fn adopt(partial: &Path, to: &Path) -> Result<BackupReport, StoreError> {
+    let io = |p: &Path| {
+        let p = p.to_owned();
+        move |source| StoreError::Io { path: p, source }
+    };
+    let report = match check_copy(partial) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(partial);
             return Err(e);
         }
     };
-    std::fs::File::open(&partial)
+    std::fs::File::open(partial)
         .and_then(|f| f.sync_all())
-        .map_err(io(&partial))?;
-    std::fs::rename(&partial, to).map_err(io(to))?;
+        .map_err(io(partial))?;
+    std::fs::rename(partial, to).map_err(io(to))?;
     if let Some(dir) = to.parent().filter(|d| !d.as_os_str().is_empty()) {
         let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
     }
@@ -154,6 +175,26 @@ pub fn backup(path: &Path, busy: Duration, to: &Path) -> Result<BackupReport, St
         to: to.to_owned(),
         ..report
     })
+}
+
+/// A checked copy of the database at `path`, made beside it under a private temporary name,
+/// opened and unlinked at once: the caller holds the only handle, and nothing is left behind
+/// whatever happens next. What the daemon streams to an operator who may not read the
+/// database file itself (a member of the service's group): sealed data stays sealed, and the
+/// key set is not in it.
+pub fn snapshot(path: &Path, busy: Duration) -> Result<(std::fs::File, BackupReport), StoreError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".backup-{}.db",
+        hex::encode(rand::random::<[u8; 8]>())
+    ));
+    let report = backup(path, busy, &tmp)?;
+    let opened = std::fs::File::open(&tmp).map_err(|source| StoreError::Io {
+        path: tmp.clone(),
+        source,
+    });
+    let _ = std::fs::remove_file(&tmp);
+    Ok((opened?, report))
 }
 
 /// Opens the fresh copy read-only and checks it: ours, current, `quick_check` ok.

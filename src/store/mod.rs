@@ -50,7 +50,9 @@ use std::time::Duration;
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
-pub use backup::{BackupReport, Pending, backup, pending, write_key_copy};
+pub use backup::{
+    BackupReport, Pending, adopt, backup, partial_name, pending, snapshot, write_key_copy,
+};
 pub use crypt::{Crypt, CryptError, KeyError, KeySet};
 pub use error::StoreError;
 pub use inspect::{Inspection, inspect};

@@ -84,6 +84,26 @@ fn run_with_a_credential_but_no_credentials_directory_exits_78() {
     assert!(err.contains("CREDENTIALS_DIRECTORY"), "{err}");
 }
 
+/// A start that fails after logging is up says so once, through the log (which systemd puts in
+/// the journal with the unit): exit 1, since a busy or missing address may come back.
+#[test]
+fn run_reports_a_start_failure_once() {
+    let t = Terminal::new();
+    // TEST-NET-1: never an address of this machine, so the bind fails at once.
+    let text = t
+        .config_text()
+        .replace("listen = \"127.0.0.1:0\"", "listen = \"192.0.2.1:1\"");
+    let path = t.path().join("unbindable.toml");
+    std::fs::write(&path, text).unwrap();
+    let (status, out, err) = run_cli(&["run", "--config", path.to_str().unwrap()], None);
+    assert_eq!(status.code(), Some(1), "{out}{err}");
+    assert_eq!(
+        err.matches("cannot listen on 192.0.2.1:1").count(),
+        1,
+        "reported once: {err}"
+    );
+}
+
 #[test]
 fn version_names_the_schema() {
     let (status, out, _) = run_cli(&["version"], None);

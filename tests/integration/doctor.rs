@@ -137,6 +137,45 @@ fn doctor_missing_camera_dir_fails() {
 }
 
 #[test]
+fn doctor_follows_a_camera_by_id_path_and_judges_where_it_leads() {
+    let t = Terminal::new();
+    let by_id = t.path().join("by-id");
+    std::fs::create_dir(&by_id).unwrap();
+    // A by-id link that leads to something other than a videoN node (a serial port's, say).
+    let not_video = t.path().join("ttyACM0");
+    std::fs::write(&not_video, b"").unwrap();
+    let wrong = by_id.join("usb-Acme_QR_Cam_0001-video-index0");
+    std::os::unix::fs::symlink(&not_video, &wrong).unwrap();
+    let config = write(&t, |s| {
+        s + &format!("\n[qr]\ncamera_device = \"{}\"\n", wrong.display())
+    });
+    let (code, table, json) = doctor(&config);
+    assert_eq!(code, 1, "{table}");
+    let camera = check(&json, "camera");
+    assert_eq!(camera["result"], "fail", "{camera}");
+    let detail = camera["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("→ {}", not_video.display()))
+            && detail.contains("not a /dev/videoN camera node"),
+        "{detail}"
+    );
+
+    // Unplugged: the link is gone.
+    std::fs::remove_file(&wrong).unwrap();
+    let (code, table, json) = doctor(&config);
+    assert_eq!(code, 1, "{table}");
+    let camera = check(&json, "camera");
+    assert!(
+        camera["detail"]
+            .as_str()
+            .unwrap()
+            .ends_with("does not exist")
+            && camera["fix"].as_str().unwrap().contains("qr.camera_device"),
+        "{camera}"
+    );
+}
+
+#[test]
 fn doctor_missing_serial_scan_box_fails() {
     let t = Terminal::with(|x| x.push_str("\n[qr]\nserial = \"/dev/ttyMEDSETTLE-NONE\"\n"));
     let (code, table, json) = doctor(&write(&t, |s| s));

@@ -439,29 +439,7 @@ async fn a_settled_card_sale_is_counted_by_outcome_infno_and_read_result() {
     })
     .await;
     let api = Api::new(&p);
-    let (status, v) = api.post("/v1/card/read", json!({})).await;
-    assert_eq!(status, 200, "{v}");
-    let credential = v["credential_id"].as_str().unwrap().to_owned();
-    let (status, v) = api
-        .post(
-            "/v1/sales",
-            json!({
-                "credential_id": credential,
-                "items": [{"code": "XA01BAA123A001010100001", "cnt": "1", "pric": "25.00"}],
-                "mode": "require_online",
-            }),
-        )
-        .await;
-    assert_eq!(status, 201, "{v}");
-    let id = v["id"].as_str().unwrap().to_owned();
-    let (status, v) = api
-        .post(&format!("/v1/sales/{id}/presettle"), json!({}))
-        .await;
-    assert_eq!(status, 200, "{v}");
-    let (status, v) = api
-        .post(&format!("/v1/sales/{id}/confirm"), json!({}))
-        .await;
-    assert_eq!(status, 200, "{v}");
+    let v = api.online_sale("25.00", json!({})).await;
     assert_eq!(v["state"], "settled", "{v}");
 
     let (status, text) = scrape(&p, TOKEN).await;

@@ -82,6 +82,18 @@ async fn cli_async(
     .unwrap()
 }
 
+/// The check `name` of a `doctor --json` report.
+fn doctor_check(report: &str, name: &str) -> serde_json::Value {
+    let report: serde_json::Value = serde_json::from_str(report).unwrap();
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name} in {report}"))
+        .clone()
+}
+
 fn strings(v: &[&str]) -> Vec<String> {
     v.iter().map(|s| (*s).to_owned()).collect()
 }
@@ -156,6 +168,76 @@ async fn the_socket_serves_root_and_the_service_group_without_a_token_and_refuse
     assert_eq!(code, Some(77), "{out}\n{err}");
     assert!(err.contains("the daemon refused this user"), "{err}");
     assert!(err.contains("auth.missing_token"), "{err}");
+}
+
+/// A member of the service's group may not read the database file (0600, the service
+/// user's): `store backup` has the running daemon make the checked copy and stream it over the
+/// socket. The copy is the member's, mode 0600, a database the store accepts; the daemon leaves
+/// no temporary file; `--keys` is refused (77: the key set is not the member's to copy), and an
+/// existing file is never overwritten.
+#[tokio::test]
+async fn a_member_backs_up_the_database_through_the_daemon_but_not_the_key_set() {
+    let t = Terminal::new();
+    let (_p, cfg, _) = socket_daemon(&t).await;
+    // What the unit's UMask=0077 makes of it: the database is its owner's alone.
+    let db = t.db_path();
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let home = t.path().join("member");
+    std::fs::create_dir(&home).unwrap();
+    std::os::unix::fs::chown(&home, Some(OUTSIDER_UID), Some(OUTSIDER_UID)).unwrap();
+    let copy = home.join("copy.db");
+    let member = strings(&[
+        &format!("--reuid={OUTSIDER_UID}"),
+        &format!("--regid={OUTSIDER_UID}"),
+        &format!("--groups={SOCKET_GID},0"),
+    ]);
+    let backup = |extra: &[&str]| {
+        let mut args = strings(&["store", "backup", "-c", &cfg, copy.to_str().unwrap()]);
+        args.extend(strings(extra));
+        cli_async(args, vec![], None, Some(member.clone()))
+    };
+
+    let (code, out, err) = backup(&["--keys", home.join("keys").to_str().unwrap()]).await;
+    assert_eq!(code, Some(77), "{out}\n{err}");
+    assert!(
+        err.contains("--keys KEYFILE") && err.contains("as root"),
+        "{err}"
+    );
+    assert!(!copy.exists() && !home.join("keys").exists());
+
+    let (code, out, err) = backup(&[]).await;
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    assert!(out.contains("(through the running daemon)"), "{out}");
+    assert!(out.contains("not in the copy"), "{out}");
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(&copy).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o777), (OUTSIDER_UID, 0o600));
+    // The store opens it as its own: the same schema, nothing pending.
+    let (code, out, err) = cli(
+        &[
+            "store",
+            "pending",
+            "--db",
+            copy.to_str().unwrap(),
+            "--porcelain",
+        ],
+        &[],
+        None,
+        None,
+    );
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), "pending=0 stored=0 in_doubt=0");
+    let left: Vec<_> = std::fs::read_dir(db.parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".backup-") || n.ends_with(".partial"))
+        .collect();
+    assert!(left.is_empty(), "the daemon left {left:?}");
+
+    let (code, _, err) = backup(&[]).await;
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("never overwrites"), "{err}");
 }
 
 #[tokio::test]
@@ -264,14 +346,7 @@ async fn a_credential_token_is_read_from_the_units_file_outside_the_service() {
         None,
     )
     .await;
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let check = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "secret api.token")
-        .unwrap()
-        .clone();
+    let check = doctor_check(&out, "secret api.token");
     assert_eq!(check["result"], "ok", "{check}");
     assert!(
         check["detail"].as_str().unwrap().contains("the-token"),
@@ -302,14 +377,7 @@ async fn a_credential_token_is_read_from_the_units_file_outside_the_service() {
         None,
         None,
     );
-    let report: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let check = report["checks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|c| c["name"] == "secret api.token")
-        .unwrap()
-        .clone();
+    let check = doctor_check(&out, "secret api.token");
     assert_eq!(check["result"], "fail", "{check}");
     let fix = check["fix"].as_str().unwrap();
     assert!(
@@ -399,15 +467,29 @@ fn medsettle_config_names_the_file_and_config_check_takes_c_and_the_path() {
     );
     assert_eq!(code, Some(78), "{err}");
     assert!(err.contains("/nonexistent.toml"), "{err}");
-    // Operator commands read it too.
-    let (code, _, err) = cli(
-        &["queue", "ls"],
+    // Operator and store commands read it too; `--db` wins over it.
+    for args in [["queue", "ls"], ["store", "pending"]] {
+        let env = [("MEDSETTLE_CONFIG", "/nonexistent/m.toml")];
+        let (code, _, err) = cli(&args, &env, None, None);
+        assert_eq!(code, Some(78), "{args:?}: {err}");
+        assert!(err.contains("/nonexistent/m.toml"), "{err}");
+    }
+    let db = t.path().join("fresh.db");
+    medsettle::store::Store::open(&db, std::time::Duration::from_secs(5)).unwrap();
+    let (code, out, err) = cli(
+        &[
+            "store",
+            "pending",
+            "--db",
+            db.to_str().unwrap(),
+            "--porcelain",
+        ],
         &[("MEDSETTLE_CONFIG", "/nonexistent/m.toml")],
         None,
         None,
     );
-    assert_eq!(code, Some(78), "{err}");
-    assert!(err.contains("/nonexistent/m.toml"), "{err}");
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.trim(), "pending=0 stored=0 in_doubt=0");
 }
 
 #[test]
@@ -532,7 +614,7 @@ async fn upstream_person_reads_the_id_number_from_stdin() {
 }
 
 #[test]
-fn generate_docs_writes_man_pages_and_completions() {
+fn generate_docs_writes_man_pages_and_completions_and_the_package_has_them() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, err) = cli(
         &["generate-docs", dir.path().to_str().unwrap()],
@@ -574,6 +656,34 @@ fn generate_docs_writes_man_pages_and_completions() {
         assert!(
             text.contains("read-card") && text.contains("config") && text.contains("queue"),
             "{file}"
+        );
+    }
+    // The package installs the copy committed in `systemd/docs/`: it must be exactly what this
+    // build's CLI generates. After changing a command or an option, run
+    // `cargo run --bin medsettle -- generate-docs systemd/docs` and commit the result.
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("systemd/docs");
+    let files = |root: &Path| -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        for sub in ["man", "completions"] {
+            for e in std::fs::read_dir(root.join(sub)).unwrap().flatten() {
+                let name = format!("{sub}/{}", e.file_name().to_string_lossy());
+                out.push((name, std::fs::read(e.path()).unwrap()));
+            }
+        }
+        out.sort();
+        out
+    };
+    let (want, have) = (files(dir.path()), files(&committed));
+    let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&have),
+        names(&want),
+        "systemd/docs is stale: run `cargo run --bin medsettle -- generate-docs systemd/docs`"
+    );
+    for ((name, a), (_, b)) in have.iter().zip(&want) {
+        assert!(
+            a == b,
+            "systemd/docs/{name} is stale: run `cargo run --bin medsettle -- generate-docs systemd/docs`"
         );
     }
 }

@@ -947,8 +947,15 @@ async fn cli_ping_and_person_lookup() {
     let cfg = config.to_str().unwrap().to_owned();
     let run = |args: Vec<String>| {
         tokio::task::spawn_blocking(move || {
+            // The ID number goes through standard input (`--id-stdin`), never the command line
+            // another user could read in /proc.
+            let mut args = args;
+            let id = args.iter().position(|a| a == "--id").map(|i| {
+                args[i] = "--id-stdin".into();
+                args.remove(i + 1) + "\n"
+            });
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
-            crate::support::process::run_cli(&args, None)
+            crate::support::process::run_cli_with_input(&args, None, id.as_deref())
         })
     };
     let (status, out, err) = run(vec![

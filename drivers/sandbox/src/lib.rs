@@ -48,8 +48,8 @@ pub use ledger::{
 pub use persons::Person;
 pub use protocol::SIGN_IN_INVALID;
 pub use shapes::AnswerShapes;
+pub use state::TraceEvent;
 pub use tx::detail::{Injected, UploadRecord};
-pub use tx::trace::TraceEvent;
 
 use state::State;
 

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use medsettle_nhsa::time;
+use serde::{Deserialize, Serialize};
 
 use crate::fault::FaultSet;
 use crate::ledger::{AccountSnapshot, Ledger, SettlementRecord, SettlementStatus, VisitRecord};
@@ -71,7 +72,7 @@ pub struct State {
     /// settles this much more (fen) than it was asked for.
     pub settle_delta: Option<i64>,
     /// Every trace code reported by 3505/3506, in arrival order.
-    pub trace: Vec<crate::tx::trace::TraceEvent>,
+    pub trace: Vec<TraceEvent>,
     counter: u64,
 }
 
@@ -327,4 +328,21 @@ mod tests {
             Ok(())
         );
     }
+}
+
+/// One report of a trace code (3505/3506), in arrival order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceEvent {
+    pub code: String,
+    /// `3505` sold, `3506` returned.
+    pub infno: String,
+    pub msgid: String,
+    pub fixmedins_code: String,
+    pub setl_id: String,
+    pub fixmedins_bchno: String,
+    pub rtal_docno: String,
+    pub med_list_codg: String,
+    /// `1`: sold split (拆零) from this box.
+    pub trdn_flag: String,
+    pub sel_retn_time: String,
 }

@@ -70,30 +70,14 @@ pub(super) fn camera(config: &Config) -> Vec<Check> {
     const NAME: &str = "camera";
     let qr = &config.qr;
     let mut checks = Vec::new();
-    if let Some(index) = qr.camera_index {
-        let dev = format!("/dev/video{index}");
-        let check = if !Path::new(&dev).exists() {
-            Check::fail(
-                NAME,
-                format!("{dev} does not exist"),
-                "接好摄像头并检查 ls /dev/video*，或修正 qr.camera_index / plug the camera in, check `ls /dev/video*`, or fix qr.camera_index",
-            )
-        } else if access(dev.as_str(), AccessFlags::R_OK | AccessFlags::W_OK).is_err() {
-            Check::fail(
-                NAME,
-                format!("{dev} is not readable and writable by this user"),
-                "把服务用户加入 video 组：usermod -aG video medsettle / add the service user to group video: usermod -aG video medsettle",
-            )
-        } else if !cfg!(feature = "v4l") {
-            Check::fail(
-                NAME,
-                format!("{dev} present, but this build has no camera driver"),
-                "安装带摄像头支持的版本（--features v4l） / install a build with camera support (--features v4l)",
-            )
-        } else {
-            Check::ok(NAME, format!("{dev} readable and writable"))
-        };
-        checks.push(check);
+    match qr.live_camera() {
+        Err(e) => checks.push(Check::fail(
+            NAME,
+            e,
+            "只保留 qr.camera_device（推荐 /dev/v4l/by-id/…）或 qr.camera_index 之一 / keep one of qr.camera_device (best /dev/v4l/by-id/…) or qr.camera_index",
+        )),
+        Ok(None) => {}
+        Ok(Some(device)) => checks.push(live_camera(&device)),
     }
     if let Some(dir) = &qr.camera_dir {
         let fix = "创建目录或修正 qr.camera_dir / create the directory or fix qr.camera_dir";
@@ -123,9 +107,66 @@ pub(super) fn camera(config: &Config) -> Vec<Check> {
         checks.push(check);
     }
     if checks.is_empty() {
-        checks.push(Check::skip(NAME, "no qr.camera_index or qr.camera_dir"));
+        checks.push(Check::skip(
+            NAME,
+            "no qr.camera_device, qr.camera_index or qr.camera_dir",
+        ));
     }
     checks
+}
+
+/// A live V4L2 camera: its node now (a `by-id` path followed to `/dev/videoN`), readable and
+/// writable by this user, and a build that has the driver.
+fn live_camera(device: &medsettle_camera::CameraDevice) -> Check {
+    const NAME: &str = "camera";
+    let (node, named) = match device {
+        medsettle_camera::CameraDevice::Index(n) => (
+            Ok(std::path::PathBuf::from(format!("/dev/video{n}"))),
+            "qr.camera_index",
+        ),
+        medsettle_camera::CameraDevice::Path(_) => (device.node(), "qr.camera_device"),
+    };
+    let node = match node {
+        Ok(node) if node.exists() => node,
+        _ => {
+            return Check::fail(
+                NAME,
+                format!("{device} does not exist"),
+                format!(
+                    "接好摄像头并检查 ls -l /dev/v4l/by-id/，或修正 {named} / plug the camera in, check `ls -l /dev/v4l/by-id/`, or fix {named}"
+                ),
+            );
+        }
+    };
+    let dev = match device {
+        medsettle_camera::CameraDevice::Path(p) if p != &node => {
+            format!("{} → {}", p.display(), node.display())
+        }
+        _ => node.display().to_string(),
+    };
+    if device.resolve().is_err() {
+        Check::fail(
+            NAME,
+            format!("{dev} is not a /dev/videoN camera node"),
+            format!(
+                "在 {named} 写摄像头的 -video-index0 路径 / name the camera's -video-index0 path in {named}"
+            ),
+        )
+    } else if access(&node, AccessFlags::R_OK | AccessFlags::W_OK).is_err() {
+        Check::fail(
+            NAME,
+            format!("{dev} is not readable and writable by this user"),
+            "把服务用户加入 video 组：usermod -aG video medsettle / add the service user to group video: usermod -aG video medsettle",
+        )
+    } else if !cfg!(feature = "v4l") {
+        Check::fail(
+            NAME,
+            format!("{dev} present, but this build has no camera driver"),
+            "安装带摄像头支持的版本（--features v4l） / install a build with camera support (--features v4l)",
+        )
+    } else {
+        Check::ok(NAME, format!("{dev} readable and writable"))
+    }
 }
 
 /// The scan boxes: the serial device (group `dialout`) and the HID event device (`input`).

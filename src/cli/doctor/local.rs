@@ -98,6 +98,18 @@ fn store_key(config: &Config, dir: Option<&Path>) -> Check {
             );
         }
     }
+    if let SecretRef::File(p) = &r
+        && let Err(e) = std::fs::File::open(p)
+        && e.kind() == std::io::ErrorKind::PermissionDenied
+    {
+        // A member of the service's group: the key set is the service user's alone.
+        return Check::skip(
+            name,
+            format!(
+                "{r}: only its owner can read it ({e}); run `medsettle doctor` as root to check it"
+            ),
+        );
+    }
     let world_readable = Secret::load(&r, dir).is_ok_and(|s| s.world_readable);
     match crate::store::KeySet::load(&r, dir) {
         Err(e) => Check::fail(
@@ -166,6 +178,16 @@ pub(super) fn database(config: &Config) -> (bool, Vec<Check>) {
         Err(StoreError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             let note = format!("{} not created yet; the daemon creates it", path.display());
             return (true, vec![Check::skip("database", note)]);
+        }
+        Err(StoreError::Io { source, .. })
+            if source.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            // A member of the service's group: the database is the service user's alone.
+            let note = format!(
+                "{}: only its owner can read it ({source}); run `medsettle doctor` as root to check it",
+                path.display()
+            );
+            return (false, vec![Check::skip("database", note)]);
         }
         Err(e @ StoreError::NewerSchema { .. }) => {
             let fix = "安装新版 medsettle，或恢复与本版本匹配的备份；不要手工降级 / install the newer medsettle, or restore a backup made by this version; never downgrade by hand";

@@ -98,3 +98,28 @@ fn a_peak_the_counter_part_cannot_hold_is_refused() {
     assert_eq!(key, "terminal.msgid_peak_per_second");
     assert!(msg.contains("at least 1"), "{msg}");
 }
+
+/// The `[qr]` camera keys: one camera, named by an absolute device path or an index.
+fn with_qr(qr_lines: &str) -> Result<Config, crate::config::ConfigErrors> {
+    Config::parse(&format!("{BASE}\n{API}\n[qr]\n{qr_lines}\n"))
+}
+
+#[test]
+fn a_camera_is_named_once_and_by_an_absolute_path() {
+    let by_id = "/dev/v4l/by-id/usb-Acme_QR_Cam_0001-video-index0";
+    let c = with_qr(&format!("camera_device = \"{by_id}\"")).unwrap();
+    assert_eq!(
+        c.qr.camera_device.as_deref(),
+        Some(std::path::Path::new(by_id))
+    );
+    assert!(with_qr("camera_index = 0").is_ok());
+
+    let both = with_qr(&format!("camera_index = 0\ncamera_device = \"{by_id}\"")).unwrap_err();
+    assert_eq!(both.0.len(), 1, "{both}");
+    assert_eq!(both.0[0].key.as_deref(), Some("qr.camera_device"));
+    assert!(both.0[0].message.contains("keep one"), "{both}");
+
+    let relative = with_qr("camera_device = \"video0\"").unwrap_err();
+    assert_eq!(relative.0[0].key.as_deref(), Some("qr.camera_device"));
+    assert!(relative.0[0].message.contains("absolute"), "{relative}");
+}

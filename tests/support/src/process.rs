@@ -166,16 +166,33 @@ fn send_signal(pid: u32, sig: i32) -> bool {
 /// Runs the binary to completion with arguments; returns (status, stdout, stderr). A command
 /// that has not finished after a minute is killed and the test fails, rather than hanging CI.
 pub fn run_cli(args: &[&str], cwd: Option<&Path>) -> (ExitStatus, String, String) {
+    run_cli_with_input(args, cwd, None)
+}
+
+/// [`run_cli`] with `input` written to the command's standard input (then closed).
+pub fn run_cli_with_input(
+    args: &[&str],
+    cwd: Option<&Path>,
+    input: Option<&str>,
+) -> (ExitStatus, String, String) {
     let mut cmd = Command::new(bin());
     cmd.args(args)
         .env_remove("CREDENTIALS_DIRECTORY")
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     if let Some(d) = cwd {
         cmd.current_dir(d);
     }
-    let child = cmd.spawn().unwrap();
+    let mut child = cmd.spawn().unwrap();
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        use std::io::Write as _;
+        stdin.write_all(text.as_bytes()).unwrap();
+    }
     let pid = child.id();
     let (done, finished) = std::sync::mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {

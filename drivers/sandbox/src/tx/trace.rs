@@ -18,14 +18,13 @@
 
 use std::collections::HashSet;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::fields::{self, Kind, Spec};
 use super::{TxResult, node};
 use crate::envelope::{Req, field_text};
 use crate::ledger::SettlementStatus;
-use crate::state::State;
+use crate::state::{State, TraceEvent};
 
 const SELINFO: [Spec; 36] = [
     ("med_list_codg", Kind::C(50), true),
@@ -73,23 +72,6 @@ const STRICT_OPTIONAL: [&str; 4] = [
     "expy_end",
     "rx_circ_flag",
 ];
-
-/// One report of a code, in arrival order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TraceEvent {
-    pub code: String,
-    /// `3505` sold, `3506` returned.
-    pub infno: String,
-    pub msgid: String,
-    pub fixmedins_code: String,
-    pub setl_id: String,
-    pub fixmedins_bchno: String,
-    pub rtal_docno: String,
-    pub med_list_codg: String,
-    /// `1`: sold split (拆零) from this box.
-    pub trdn_flag: String,
-    pub sel_retn_time: String,
-}
 
 /// 3505 (`returned` false) or 3506.
 pub fn report(state: &mut State, req: &Req, returned: bool) -> TxResult {
