@@ -25,6 +25,7 @@ pub(super) async fn submit(State(state): State<Arc<AppState>>, body: Bytes) -> R
         source: "manual".to_owned(),
         decoder: None,
         decode_ms: None,
+        symbology: None,
     };
     match state.qr.submit(scan).await {
         Some(result) => Json(&*result).into_response(),

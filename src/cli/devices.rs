@@ -160,6 +160,7 @@ fn forward_box(
                 source: label.clone(),
                 decoder: None,
                 decode_ms: None,
+                symbology: None,
             };
             if tx.send(raw).await.is_err() {
                 break;
@@ -223,6 +224,7 @@ fn decode_into(
                     source: label.clone(),
                     decoder: Some(format!("{}/{:?}", scan.decoder, scan.variant)),
                     decode_ms: Some(scan.decode_time.as_secs_f64() * 1e3),
+                    symbology: None,
                 };
                 // A full queue drops the scan: the code is still in view and comes again.
                 if tx.try_send(raw).is_err() {

@@ -37,6 +37,9 @@ pub struct RawScan {
     pub decoder: Option<String>,
     /// Decode time of the frame, milliseconds (camera sources).
     pub decode_ms: Option<f64>,
+    /// The symbology the source read, when it says: the camera's decoder, or a scan box's AIM
+    /// identifier (`]C0`, `]d2`, `]Q1`, …) when it is configured to send one.
+    pub symbology: Option<medsettle_nhsa::trace::Symbology>,
 }
 
 impl std::fmt::Debug for RawScan {

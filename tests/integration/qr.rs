@@ -130,6 +130,7 @@ fn raw(code: &str) -> medsettle::qr::service::RawScan {
         source: "serial:/dev/test".into(),
         decoder: None,
         decode_ms: None,
+        symbology: None,
     }
 }
 

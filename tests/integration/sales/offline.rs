@@ -137,6 +137,7 @@ async fn sales_evoucher_cannot_be_stored_offline() {
                     source: "serial:/dev/test".into(),
                     decoder: None,
                     decode_ms: None,
+                    symbology: None,
                 })
                 .await
                 .unwrap();
