@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::support::{self, Process, TOKEN, Terminal};
 
 /// The `essc_keys` table of a `[qr]` snippet from [`fresh_essc`], as the typed config holds it.
-fn essc_keys(snippet: &str) -> std::collections::BTreeMap<String, String> {
+pub(crate) fn essc_keys(snippet: &str) -> std::collections::BTreeMap<String, String> {
     let table: toml::Table = toml::from_str(snippet).expect("an essc_keys line");
     table["essc_keys"]
         .clone()
@@ -52,16 +52,30 @@ pub(crate) async fn next_event(
     buf: &mut String,
     topic: &str,
 ) -> Value {
+    next_of(resp, buf, &[topic]).await.1
+}
+
+/// Reads SSE frames until one of `topics` arrives; returns its topic and JSON.
+pub(crate) async fn next_of(
+    resp: &mut reqwest::Response,
+    buf: &mut String,
+    topics: &[&str],
+) -> (String, Value) {
     loop {
         if let Some(end) = buf.find("\n\n") {
             let frame: String = buf.drain(..end + 2).collect();
-            if frame.lines().any(|l| l == format!("event: {topic}")) {
+            let topic = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap_or_default()
+                .to_owned();
+            if topics.contains(&topic.as_str()) {
                 let data: String = frame
                     .lines()
                     .filter_map(|l| l.strip_prefix("data:"))
                     .map(str::trim)
                     .collect();
-                return serde_json::from_str(&data).unwrap();
+                return (topic, serde_json::from_str(&data).unwrap());
             }
             continue;
         }
