@@ -5,8 +5,8 @@
 
 use serde_json::json;
 
-use crate::qr::{fresh_essc, next_event, next_of};
-use crate::support::{self, Process, TOKEN, Terminal};
+use crate::qr::{PtyBox, fresh_essc, next_of};
+use crate::support::{self, Process, Terminal};
 
 /// A serial scan box configured to send AIM identifiers: a Code 128 trace code, a GS1
 /// DataMatrix one (group separators kept), the box's EAN-13 商品码 (refused, saying what to
@@ -15,30 +15,13 @@ use crate::support::{self, Process, TOKEN, Terminal};
 async fn a_scan_box_with_aim_identifiers_sorts_trace_codes_from_credentials() {
     use std::io::Write as _;
     let (essc, keys) = fresh_essc();
-    let pty = nix::pty::openpty(None, None).expect("openpty");
-    let port = nix::unistd::ttyname(&pty.slave).expect("ttyname");
     let t = Terminal::new();
-    let config = t.config_with(|c| {
-        c.qr.essc_keys = crate::qr::essc_keys(&keys);
-        c.qr.allow_test_keys = true;
-        c.qr.serial = Some(port.clone());
-        c.qr.aim_ids = true;
-    });
-    let p = Process::start_config(t.path(), &config, |_| {}).await;
-    let mut events = support::client()
-        .get(p.url("/v1/events?topics=qr,trace&last_event_id=0"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    let mut buf = String::new();
-    loop {
-        let e = next_event(&mut events, &mut buf, "qr.source").await;
-        if e["data"]["link"] == "connected" {
-            break;
-        }
-    }
-    let mut master = std::fs::File::from(pty.master);
+    let mut scan_box = PtyBox::start(&t, &keys, "qr,trace", |c| c.qr.aim_ids = true).await;
+    let (events, buf, master) = (
+        &mut scan_box.events,
+        &mut scan_box.buf,
+        &mut scan_box.master,
+    );
     let gs1 = "0106901234567892\u{1d}10LOT42\u{1d}17270131";
     for line in [
         "]C081234567890123456789".to_owned(),
@@ -53,7 +36,7 @@ async fn a_scan_box_with_aim_identifiers_sorts_trace_codes_from_credentials() {
     // arrival order until all six are in.
     let (mut traced, mut scanned) = (Vec::new(), Vec::new());
     while traced.len() < 2 || scanned.len() < 4 {
-        let (topic, e) = next_of(&mut events, &mut buf, &["trace.scanned", "qr.scanned"]).await;
+        let (topic, e) = next_of(events, buf, &["trace.scanned", "qr.scanned"]).await;
         if topic == "trace.scanned" {
             traced.push(e);
         } else {
@@ -94,10 +77,7 @@ async fn a_scan_box_with_aim_identifiers_sorts_trace_codes_from_credentials() {
         scanned[2]
     );
     assert_eq!(scanned[3]["data"]["valid"], true, "{}", scanned[3]);
-    drop(pty.slave);
-    p.signal(15);
-    let (status, log) = p.wait();
-    assert_eq!(status.code(), Some(0), "{log}");
+    scan_box.stop();
 }
 
 /// Codes typed into the cashier program (no symbology): twenty digits are offered both ways
