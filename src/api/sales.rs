@@ -170,6 +170,27 @@ pub(super) async fn presettle(
     )
 }
 
+/// `POST /v1/sales/{id}/trace`: traceability codes scanned while the sale is open, added to a
+/// line.
+pub(super) async fn attach_trace(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    // An unknown sale is a 404 whatever the body says; a bad body a 400 that changes nothing.
+    if let Err(e) = state.sales.get(&id).await {
+        return sale_error(&e).into_response();
+    }
+    let add = match bodies::sale_trace(&body) {
+        Ok(a) => a,
+        Err(e) => return e.into_response(),
+    };
+    match state.sales.attach_trace(&id, add).await {
+        Ok(sale) => Json(sale.view()).into_response(),
+        Err(e) => sale_error(&e).into_response(),
+    }
+}
+
 /// `POST /v1/sales/{id}/confirm`.
 pub(super) async fn confirm(
     State(state): State<Arc<AppState>>,

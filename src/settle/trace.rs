@@ -95,6 +95,53 @@ pub(super) fn line(i: usize, new: NewLineTrace) -> Result<LineTrace, SaleError> 
     })
 }
 
+/// What `POST /v1/sales/{id}/trace` adds to line `line` of an open sale: more codes (scanned
+/// box by box while the sale is open) and, when given, the batch data.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceAttach {
+    /// The item line, counted from 0 as in the sale's `items`.
+    pub line: usize,
+    #[serde(flatten)]
+    pub trace: NewLineTrace,
+}
+
+/// Line `i` of `items` with `add` merged in: its codes appended (each checked), the flags and
+/// any batch field given replaced; then the whole sale checked for a code twice.
+pub(super) fn attach(items: &mut [Item], add: TraceAttach) -> Result<(), SaleError> {
+    let i = add.line;
+    let mut next = items.to_vec();
+    let Some(item) = next.get_mut(i) else {
+        return Err(SaleError::Invalid {
+            field: "line".into(),
+            problem: format!("the sale has {} item line(s), counted from 0", items.len()),
+        });
+    };
+    let new = line(i, add.trace)?;
+    match &mut item.trace {
+        None => item.trace = Some(new),
+        Some(t) => {
+            t.codes.extend(new.codes);
+            t.trdn_flag = new.trdn_flag;
+            t.consumable = new.consumable;
+            for (to, from) in [
+                (&mut t.fixmedins_bchno, new.fixmedins_bchno),
+                (&mut t.manu_lotnum, new.manu_lotnum),
+                (&mut t.manu_date, new.manu_date),
+                (&mut t.expy_end, new.expy_end),
+                (&mut t.rx_flag, new.rx_flag),
+            ] {
+                if !from.is_empty() {
+                    *to = from;
+                }
+            }
+        }
+    }
+    check_sale(&next)?;
+    items.clone_from_slice(&next);
+    Ok(())
+}
+
 /// One code per box: the same code twice in one sale is refused (rule 4), naming the second.
 pub(super) fn check_sale(items: &[Item]) -> Result<(), SaleError> {
     let mut seen = std::collections::HashSet::new();
@@ -214,5 +261,32 @@ mod tests {
             "{}",
             e.message_en()
         );
+    }
+
+    #[test]
+    fn codes_scanned_while_the_sale_is_open_are_appended_to_their_line() {
+        let mut items = [item(None), item(None)];
+        let add = |line: usize, codes: &[&str]| TraceAttach {
+            line,
+            trace: NewLineTrace {
+                manu_lotnum: String::new(),
+                ..new(codes)
+            },
+        };
+        attach(&mut items, add(1, &["81234567890123456789"])).unwrap();
+        attach(&mut items, add(1, &["81234567890123456790"])).unwrap();
+        let t = items[1].trace.as_ref().unwrap();
+        assert_eq!(t.codes.len(), 2);
+        assert_eq!(t.fixmedins_bchno, "B1");
+        assert_eq!(t.manu_lotnum, "", "a batch field left out stays as it was");
+        assert!(items[0].trace.is_none());
+        // The same box again, on any line, is refused and changes nothing; so is a line the
+        // sale does not have.
+        let before = items.clone();
+        let e = attach(&mut items, add(0, &["81234567890123456789"])).unwrap_err();
+        assert_eq!(e.code(), "trace.duplicate");
+        let e = attach(&mut items, add(5, &["81234567890123456791"])).unwrap_err();
+        assert_eq!(e.code(), "visit.invalid_field");
+        assert_eq!(items, before);
     }
 }

@@ -87,6 +87,77 @@ async fn sales_trace_codes_ride_on_the_lines_and_the_settlement_counts_them() {
     assert_eq!(view["sale"]["items"][1]["trace"]["codes"][0], gs1, "{view}");
     assert_eq!(view["sale"]["items"][0]["trace"]["manu_lotnum"], "L2511");
 
+    // Codes scanned box by box while a sale is open: added to their line; the same box again
+    // is refused and changes nothing; a confirmed sale takes no more.
+    let open = rig.sale("8.00", None).await;
+    let add =
+        |line: usize, code: &str| json!({ "line": line, "codes": [code], "manu_lotnum": "L9" });
+    let (status, v) = rig
+        .post(
+            &format!("/v1/sales/{open}/trace"),
+            add(0, "81234567890123456801"),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = rig
+        .post(&format!("/v1/sales/{open}/presettle"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = rig
+        .post(
+            &format!("/v1/sales/{open}/trace"),
+            add(0, "81234567890123456802"),
+        )
+        .await;
+    assert_eq!(status, 200, "pre-settled is still open: {v}");
+    assert_eq!(v["state"], "presettled", "{v}");
+    let (status, v) = rig
+        .post(
+            &format!("/v1/sales/{open}/trace"),
+            add(0, "81234567890123456801"),
+        )
+        .await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (400, Some("trace.duplicate")),
+        "{v}"
+    );
+    let (status, v) = rig
+        .post(
+            &format!("/v1/sales/{open}/trace"),
+            add(3, "81234567890123456803"),
+        )
+        .await;
+    assert_eq!(status, 400, "{v}");
+    let (status, done) = rig.confirm(&open, json!({ "pin": PIN })).await;
+    assert_eq!(
+        (status, done["state"].as_str()),
+        (200, Some("settled")),
+        "{done}"
+    );
+    let view = rig.get(&format!("/v1/sales/{open}")).await;
+    assert_eq!(
+        view["sale"]["items"][0]["trace"]["codes"],
+        json!(["81234567890123456801", "81234567890123456802"]),
+        "{view}"
+    );
+    let ledger = rig.sandbox().ledger();
+    assert_eq!(
+        ledger.effective().last().unwrap().trace_counts,
+        Some((2, 0))
+    );
+    let (status, v) = rig
+        .post(
+            &format!("/v1/sales/{open}/trace"),
+            add(0, "81234567890123456804"),
+        )
+        .await;
+    assert_eq!(
+        (status, v["code"].as_str()),
+        (409, Some("sale.wrong_state")),
+        "{v}"
+    );
+
     // A sale without codes announces nothing.
     let plain = rig.sale("5.00", None).await;
     rig.post(&format!("/v1/sales/{plain}/presettle"), json!({}))
