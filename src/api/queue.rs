@@ -242,7 +242,7 @@ pub(super) async fn ack(
 
 /// The body of an operator's step on sale `id`, read by `parse`: an unknown sale is a 404
 /// whatever the body says; a bad body is a 400 and changes nothing.
-async fn operator_input<T>(
+pub(super) async fn operator_input<T>(
     state: &AppState,
     id: &str,
     body: &[u8],
@@ -255,7 +255,7 @@ async fn operator_input<T>(
 }
 
 /// The sale's view, or the error as the API answers it.
-fn view_of(result: Result<Sale, SaleError>) -> Response {
+pub(super) fn view_of(result: Result<Sale, SaleError>) -> Response {
     match result {
         Ok(sale) => Json(sale.view()).into_response(),
         Err(e) => sale_error(&e).into_response(),

@@ -177,17 +177,9 @@ pub(super) async fn attach_trace(
     Path(id): Path<String>,
     body: Bytes,
 ) -> Response {
-    // An unknown sale is a 404 whatever the body says; a bad body a 400 that changes nothing.
-    if let Err(e) = state.sales.get(&id).await {
-        return sale_error(&e).into_response();
-    }
-    let add = match bodies::sale_trace(&body) {
-        Ok(a) => a,
-        Err(e) => return e.into_response(),
-    };
-    match state.sales.attach_trace(&id, add).await {
-        Ok(sale) => Json(sale.view()).into_response(),
-        Err(e) => sale_error(&e).into_response(),
+    match super::queue::operator_input(&state, &id, &body, bodies::sale_trace).await {
+        Ok(add) => super::queue::view_of(state.sales.attach_trace(&id, add).await),
+        Err(refused) => refused,
     }
 }
 

@@ -145,10 +145,7 @@ impl Cashier {
                 expected: "a pharmacy sale",
             });
         }
-        if !matches!(
-            sale.state,
-            SaleState::Captured | SaleState::Identified | SaleState::Presettled
-        ) {
+        if !sale.state.before_consent() {
             return Err(SaleError::WrongState {
                 state: sale.state,
                 action: "add trace codes to",
@@ -181,10 +178,7 @@ impl Cashier {
                 action: "presettle a force_offline sale",
             });
         }
-        if !matches!(
-            sale.state,
-            SaleState::Captured | SaleState::Identified | SaleState::Presettled
-        ) {
+        if !sale.state.before_consent() {
             return Err(SaleError::WrongState {
                 state: sale.state,
                 action: "presettle",
