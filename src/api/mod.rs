@@ -26,6 +26,7 @@ mod routes;
 mod sales;
 pub mod serve;
 mod system;
+mod trace;
 mod ui;
 mod visits;
 

@@ -8,7 +8,9 @@ use std::sync::Arc;
 
 use axum::routing::MethodRouter;
 
-use super::{AppState, card, credentials, events, kiosk, qr, queue, sales, system, ui, visits};
+use super::{
+    AppState, card, credentials, events, kiosk, qr, queue, sales, system, trace, ui, visits,
+};
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,6 +109,9 @@ pub const ROUTES: &[Route] = &[
     route!(POST "/v1/queue/{id}/ack", Token, queue::ack),
     route!(POST "/v1/queue/flush", Token, queue::flush),
     route!(POST "/v1/reconcile", Token, queue::reconcile),
+    route!(GET "/v1/trace", Token, trace::list),
+    route!(GET "/v1/trace/{id}", Token, trace::get),
+    route!(POST "/v1/trace/{id}/retry", Token, trace::retry),
     route!(GET "/v1/store/backup", Token, system::store_backup),
     route!(POST "/v1/fleet/reconcile", Token, queue::fleet_reconcile),
     route!(POST "/v1/ui/links", Token, ui::create_link),

@@ -63,6 +63,8 @@ pub(super) async fn status(State(state): State<Arc<AppState>>) -> Json<serde_jso
             "amount": crate::upstream::Fen(q.amount_fen),
             "oldest_created_at_ms": q.oldest_created_at_ms,
         })),
+        // The drug trace reports (3505/3506) by state and the oldest one still waiting.
+        "trace": state.store.trace_stats().await.ok(),
         "components": snap.components,
         "alarms": snap.alarms,
         // The fleet ledger's view (terminals, outbox lag, reconciliations) when `[fleet]` is
@@ -171,6 +173,26 @@ pub(super) async fn metrics(State(state): State<Arc<AppState>>) -> Response {
             "medsettle_fleet_outbox_lag_seconds",
             "Age of the oldest of them, in seconds (0 when none).",
             o.lag_ms(chrono::Utc::now().timestamp_millis()) as f64 / 1000.0,
+        );
+    }
+    if let Ok(t) = state.store.trace_stats().await {
+        e.header(
+            "medsettle_trace_reports",
+            "Drug trace reports (3505 sold, 3506 returned) in the outbox, by state.",
+            "gauge",
+        );
+        for (name, n) in [
+            ("pending", t.pending),
+            ("sent", t.sent),
+            ("failed", t.failed),
+            ("cancelled", t.cancelled),
+        ] {
+            e.sample("medsettle_trace_reports", &[("state", name)], n as f64);
+        }
+        e.gauge(
+            "medsettle_trace_oldest_pending_age_seconds",
+            "Age of the oldest trace report still waiting to be sent, in seconds (0 when none).",
+            t.lag_ms(chrono::Utc::now().timestamp_millis()) as f64 / 1000.0,
         );
     }
     e.gauge(

@@ -20,6 +20,7 @@ mod scan;
 pub(crate) mod state;
 mod status_link;
 mod store;
+mod trace;
 mod upstream;
 mod visit;
 
@@ -132,6 +133,11 @@ enum Command {
     Visit {
         #[command(subcommand)]
         command: visit::VisitCommand,
+    },
+    /// Drug trace reports (3505 sold, 3506 returned) in the running daemon: list, show, retry.
+    Trace {
+        #[command(subcommand)]
+        command: trace::TraceCommand,
     },
     /// The database: `backup` (a consistent copy), `pending` (sales a deletion would lose); its
     /// key set: `keygen` (a fresh key line), `rekey` (re-seal under the first key).
@@ -248,6 +254,7 @@ impl Cli {
             Command::Upstream { command } => upstream::execute(command),
             Command::Queue { command } => queue::execute(command),
             Command::Visit { command } => visit::execute(command),
+            Command::Trace { command } => trace::execute(command),
             Command::Store { command } => store::execute(command),
             Command::Fleet { command } => fleet::execute(command),
             Command::Reconcile { day } => queue::reconcile(&day.config, day.date, day.detail),

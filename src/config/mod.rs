@@ -54,6 +54,9 @@ pub struct Config {
     /// Sales: modes, offline store-and-forward limits, reconciliation.
     #[serde(default)]
     pub settle: SettleConfig,
+    /// Drug traceability codes: reporting (3505/3506) and the counter's defaults.
+    #[serde(default)]
+    pub trace: crate::settle::report::TraceConfig,
     /// Lifecycle settings.
     #[serde(default)]
     pub daemon: DaemonConfig,
@@ -303,10 +306,31 @@ impl Config {
             qr: QrConfig::default(),
             upstream: None,
             settle: SettleConfig::default(),
+            // The demo counter's pharmacist, so its traced sale can be reported.
+            trace: crate::settle::report::TraceConfig {
+                phar_name: "演示药师".into(),
+                phar_prac_cert_no: "DEMO-PHAR-0001".into(),
+                prsc_dr_name: "演示医师".into(),
+                opter_name: "演示收银员".into(),
+                ..Default::default()
+            },
             daemon: DaemonConfig::default(),
             log: LogConfig::default(),
             fleet: None,
         }
+    }
+
+    /// The `[settle]` options the engine runs on, with `[trace]` in them (its operator
+    /// defaulted to `[upstream] opter_name`).
+    pub fn engine_settle(&self) -> SettleConfig {
+        let mut settle = self.settle.clone();
+        settle.trace = self.trace.clone();
+        if settle.trace.opter_name.trim().is_empty() {
+            if let Some(u) = &self.upstream {
+                settle.trace.opter_name = u.opter_name.clone();
+            }
+        }
+        settle
     }
 
     /// What the device commands (`readers`, `read-card`) run on when there is no configuration

@@ -231,6 +231,9 @@ pub(crate) fn validate(c: &Config) -> Vec<(String, String)> {
     for (key, message) in c.settle.problems() {
         bad(&key, message);
     }
+    for (key, message) in c.trace.problems() {
+        bad(&format!("trace.{key}"), message);
+    }
     if let Some(f) = &c.fleet {
         for (key, message) in f.problems() {
             bad(&key, message);

@@ -119,6 +119,15 @@ impl Credential {
         }
     }
 
+    /// The holder's name (empty for a card that withheld it).
+    pub fn name(&self) -> &PersonName {
+        match self {
+            Credential::Card { name, .. }
+            | Credential::Essc { name, .. }
+            | Credential::EVoucher { name, .. } => name,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Credential::Card { .. } => "card",

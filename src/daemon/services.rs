@@ -98,7 +98,7 @@ pub(super) fn build(
                 .map(|c| c as Arc<dyn crate::upstream::platform::Platform>),
             card: card.clone(),
             events: events.clone(),
-            config: config.settle.clone(),
+            config: config.engine_settle(),
             terminal: config.terminal.clone(),
             credentials: Arc::clone(&credentials),
             clock: None,

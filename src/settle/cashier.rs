@@ -65,6 +65,9 @@ impl Cashier {
         idempotency: Option<crate::store::IdempotencyClaim>,
     ) -> Result<Sale, SaleError> {
         let (items, amount) = super::intake::items_of(new.items)?;
+        if let Some(d) = &new.dispensing {
+            d.check()?;
+        }
         let fresh = self
             .credentials
             .get(&new.credential_id)
@@ -84,15 +87,39 @@ impl Cashier {
                 .format("%y%m%d%H%M%S"),
             hex::encode(rand::random::<[u8; 4]>())
         );
+        let mut items = items;
+        self.note_resales(&mut items, &id).await?;
         let sale = Sale {
             items,
             amount,
             use_account: new.use_account.unwrap_or(true),
+            dispensing: new.dispensing,
             ..Sale::captured(id, now.timestamp_millis(), mode, credential)
         };
         let detail = serde_json::json!({ "mode": mode, "credential": sale.credential.kind() });
         self.book.create(&sale, detail, idempotency).await?;
         Ok(sale)
+    }
+
+    /// Warns on each line whose code another sale of this terminal sold and did not take
+    /// back (`trace.sold_before`; not on lines sold split).
+    pub(super) async fn note_resales(
+        &self,
+        items: &mut [super::sale::Item],
+        sale_id: &str,
+    ) -> Result<(), SaleError> {
+        let candidates = super::trace::resale_candidates(items);
+        if candidates.is_empty() {
+            return Ok(());
+        }
+        let codes = candidates.iter().map(|(_, c)| c.clone()).collect();
+        let sold = self
+            .book
+            .store()
+            .trace_sold_elsewhere(codes, sale_id.to_owned())
+            .await?;
+        super::trace::note_sold_before(items, &candidates, &sold);
+        Ok(())
     }
 
     /// Turns a fresh credential into the sale's credential (an e-voucher is decoded now: its
@@ -154,6 +181,7 @@ impl Cashier {
         let (line, added) = (add.line, add.trace.codes.len());
         let mut items = sale.items.clone();
         super::trace::attach(&mut items, add)?;
+        self.note_resales(&mut items, id).await?;
         let detail = serde_json::json!({ "line": line, "codes_added": added });
         self.book
             .annotate(&mut sale, "trace_attached", detail, |s| s.items = items)
@@ -426,6 +454,8 @@ impl Cashier {
         sale: &Sale,
         pin: Option<Pin>,
     ) -> Result<Consent, SaleError> {
+        // Lines with trace codes: their 3505 reports must be possible before money moves.
+        super::report::check_ready(sale, &self.config.trace)?;
         if let Credential::EVoucher { .. } = sale.credential {
             return Ok(Consent::EVoucher);
         }

@@ -111,6 +111,11 @@ impl Clinic {
         if let Some(t) = &new.insutype {
             super::requests::check_insutype(t)?;
         }
+        if let Some(d) = &new.dispensing {
+            d.check()?;
+        }
+        let mut items = items;
+        self.cashier.note_resales(&mut items, &id).await?;
         let fresh = self
             .credentials
             .get(&new.credential_id)
@@ -122,6 +127,7 @@ impl Clinic {
             amount,
             use_account: new.use_account.unwrap_or(true),
             visit: Some(visit),
+            dispensing: new.dispensing.clone(),
             ..Sale::captured(
                 id,
                 now.timestamp_millis(),

@@ -47,6 +47,7 @@ pub struct Engine {
     clinic: Arc<Clinic>,
     resolver: Resolver,
     doubts: Arc<Doubts>,
+    reporter: Arc<super::reporter::Reporter>,
     terminal: TerminalConfig,
     credentials: Arc<Credentials>,
     /// Counts running money operations so a shutdown waits for them.
@@ -89,7 +90,7 @@ impl Engine {
             Arc::clone(&book),
             Arc::clone(&settler),
             parts.config.clone(),
-            parts.status,
+            parts.status.clone(),
         ));
         let cashier = Arc::new(Cashier::new(CashierParts {
             book: Arc::clone(&book),
@@ -107,7 +108,14 @@ impl Engine {
             Arc::clone(&parts.credentials),
         ));
         forwarder.set_clinic(Arc::clone(&clinic) as Arc<dyn super::forwarder::VisitWork>);
+        let reporter = Arc::new(super::reporter::Reporter::new(
+            Arc::clone(&book),
+            Arc::clone(&settler),
+            parts.config.trace.clone(),
+            parts.status.clone(),
+        ));
         Engine {
+            reporter,
             recovery: Recovery::new(Arc::clone(&book), Arc::clone(&settler)),
             cashier,
             clinic,
@@ -221,7 +229,35 @@ impl Engine {
     /// Runs the forwarder until `stop`, and keeps the `sale.in_doubt` alarm up to date.
     pub async fn run_forwarder(self: Arc<Self>, stop: CancellationToken) {
         let forwarder = Arc::clone(&self.forwarder);
-        tokio::join!(forwarder.run(stop.clone()), self.doubts.run(stop));
+        tokio::join!(
+            forwarder.run(stop.clone()),
+            self.doubts.run(stop.clone()),
+            self.reporter.run(stop)
+        );
+    }
+
+    /// One pass of the trace reporter over the due 3505/3506 reports.
+    pub async fn trace_pass(&self) -> Result<super::reporter::ReportPass, SaleError> {
+        self.reporter.pass().await
+    }
+
+    /// `POST /v1/trace/{id}/retry`: a report the platform refused is sent again (a fresh
+    /// msgid) at the reporter's next pass. `None`: no such report; `(false, _)`: it was not
+    /// failed and nothing changed.
+    pub async fn trace_retry(
+        &self,
+        id: i64,
+    ) -> Result<Option<(bool, crate::store::TraceReport)>, SaleError> {
+        let store = self.book.store();
+        let now = self.book.now().timestamp_millis();
+        if store.trace_report(id).await?.is_none() {
+            return Ok(None);
+        }
+        let changed = store
+            .trace_update(id, crate::store::TraceChange::Retry, now)
+            .await?;
+        self.reporter.show().await;
+        Ok(store.trace_report(id).await?.map(|r| (changed, r)))
     }
 
     /// Raises the `sale.in_doubt` alarm while a sale is held or has been in doubt too long,

@@ -82,6 +82,12 @@ pub enum SaleError {
         /// `None`: a duplicate.
         error: Option<medsettle_nhsa::trace::TraceCodeError>,
     },
+    /// A sale whose lines carry trace codes lacks what their 3505 reports need (a batch field
+    /// of a line, the pharmacist, the operator): refused at consent, nothing sent.
+    #[error(
+        "the 3505 trace report cannot be made: {field}: {problem} (give it in the sale, or set the default in [trace])"
+    )]
+    TraceIncomplete { field: String, problem: String },
     /// 1101 offered several basic insurances and the request chose none.
     #[error("the person has several insurances ({}): choose one (insutype)", offered.join(", "))]
     InsutypeRequired { offered: Vec<String> },
@@ -128,6 +134,7 @@ impl SaleError {
             SaleError::BadRequest(_)
             | SaleError::Invalid { .. }
             | SaleError::Trace { .. }
+            | SaleError::TraceIncomplete { .. }
             | SaleError::UnknownCredential(_)
             | SaleError::PinRequired => 400,
             SaleError::NotStorable { .. }
@@ -190,6 +197,7 @@ impl UserFacing for SaleError {
             SaleError::VisitSettled(_) => "visit.settled",
             SaleError::Trace { error: Some(e), .. } => e.code(),
             SaleError::Trace { error: None, .. } => "trace.duplicate",
+            SaleError::TraceIncomplete { .. } => "trace.incomplete",
         }
     }
 
@@ -268,6 +276,9 @@ impl UserFacing for SaleError {
             SaleError::Trace { field, error: None } => {
                 format!("同一追溯码在本笔交易中出现两次，每盒药只扫一次（{field}）")
             }
+            SaleError::TraceIncomplete { field, problem } => format!(
+                "药品追溯码上报（3505）所需信息不全：{field}（{problem}）。请在交易中填写，或在配置 [trace] 中设置默认值。"
+            ),
         }
     }
 

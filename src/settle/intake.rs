@@ -21,6 +21,10 @@ pub struct NewSale {
     /// The personal account may pay. Default true.
     #[serde(default)]
     pub use_account: Option<bool>,
+    /// Who dispensed and prescribed, for the trace reports of lines with codes (default
+    /// `[trace]`).
+    #[serde(default)]
+    pub dispensing: Option<super::report::Dispensing>,
 }
 
 /// One line as the cashier sends it (quantities and prices as decimal text).

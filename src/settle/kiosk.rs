@@ -299,6 +299,7 @@ impl Kiosk {
                 items,
                 mode: Some(SaleMode::RequireOnline),
                 use_account: Some(true),
+                dispensing: None,
             })
             .await
         {

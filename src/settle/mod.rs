@@ -22,6 +22,8 @@ pub mod kiosk;
 pub mod options;
 pub mod reconcile;
 mod recovery;
+pub mod report;
+pub mod reporter;
 mod requests;
 pub mod resolve;
 pub mod sale;

@@ -121,6 +121,10 @@ pub struct SettleConfig {
     /// The visit-information upload a province expects after 2201 (outpatient.md): `"2203A"`
     /// (default) or `"2203"`; both carry the same nodes.
     pub visit_info_infno: String,
+    /// The `[trace]` section (a section of its own in the file; the daemon puts it here, its
+    /// operator defaulted to `[upstream] opter_name`, so every part of the engine has it).
+    #[serde(skip)]
+    pub trace: super::report::TraceConfig,
 }
 
 impl Default for SettleConfig {
@@ -155,6 +159,7 @@ impl Default for SettleConfig {
             skip_pin_consent: false,
             outpatient_mode: "require_online".to_owned(),
             visit_info_infno: "2203A".to_owned(),
+            trace: super::report::TraceConfig::default(),
         }
     }
 }

@@ -50,6 +50,23 @@ pub struct LineTrace {
     pub manu_date: String,
     pub expy_end: String,
     pub rx_flag: String,
+    /// What the operator should look at (the sale goes on): a code this terminal already sold
+    /// (`trace.sold_before`), a 20-digit code not starting with 8 (`trace.unusual_prefix`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<TraceNote>,
+}
+
+/// A warning about one of a line's codes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceNote {
+    /// `trace.sold_before` or `trace.unusual_prefix`.
+    pub code: String,
+    pub trace_code: medsettle_nhsa::trace::TraceCode,
+    /// The sale that sold it before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sale_id: Option<String>,
+    pub message_zh: String,
+    pub message_en: String,
 }
 
 /// What 1101 told us.
@@ -376,6 +393,10 @@ pub struct Sale {
     /// An outpatient visit: what the HIS described and what the platform holds of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visit: Option<super::visit::Visit>,
+    /// Who dispensed and prescribed, as the request said (the trace reports' defaults fill in
+    /// the rest when they are sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dispensing: Option<super::report::Dispensing>,
 }
 
 impl Sale {
@@ -413,6 +434,7 @@ impl Sale {
             stored: false,
             age_waived: false,
             visit: None,
+            dispensing: None,
         }
     }
 
@@ -511,6 +533,7 @@ mod tests {
             age_waived: false,
             kind: SaleKind::Pharmacy,
             visit: None,
+            dispensing: None,
         }
     }
 

@@ -12,7 +12,7 @@ use medsettle_nhsa::tx::trace::TraceCounts;
 use serde::Deserialize;
 
 use super::error::SaleError;
-use super::sale::{Item, LineTrace};
+use super::sale::{Item, LineTrace, TraceNote};
 
 /// A line's traceability data as the cashier program sends it (codes as scanned text).
 #[derive(Debug, Clone, Deserialize)]
@@ -54,11 +54,21 @@ pub(super) fn line(i: usize, new: NewLineTrace) -> Result<LineTrace, SaleError> 
         });
     }
     let mut codes = Vec::with_capacity(new.codes.len());
+    let mut warnings = Vec::new();
     for (j, text) in new.codes.iter().enumerate() {
-        let (code, _warning) = TraceCode::parse(text.as_bytes()).map_err(|e| SaleError::Trace {
+        let (code, warning) = TraceCode::parse(text.as_bytes()).map_err(|e| SaleError::Trace {
             field: format!("items[{i}].trace.codes[{j}]"),
             error: Some(e),
         })?;
+        if let Some(w) = warning {
+            warnings.push(TraceNote {
+                code: w.code().to_owned(),
+                trace_code: code.clone(),
+                sale_id: None,
+                message_zh: w.message_zh().to_owned(),
+                message_en: w.message_en().to_owned(),
+            });
+        }
         codes.push(code);
     }
     for (field, value, max) in [
@@ -92,7 +102,59 @@ pub(super) fn line(i: usize, new: NewLineTrace) -> Result<LineTrace, SaleError> 
         manu_date: new.manu_date,
         expy_end: new.expy_end,
         rx_flag: new.rx_flag,
+        warnings,
     })
+}
+
+/// The codes of `items` another sale of this terminal sold and did not take back, except on
+/// lines sold split (拆零: the same box serves several sales), as (line, code).
+pub(super) fn resale_candidates(items: &[Item]) -> Vec<(usize, String)> {
+    items
+        .iter()
+        .enumerate()
+        .filter_map(|(i, item)| item.trace.as_ref().filter(|t| !t.trdn_flag).map(|t| (i, t)))
+        .flat_map(|(i, t)| t.codes.iter().map(move |c| (i, c.as_str().to_owned())))
+        .collect()
+}
+
+/// Adds a `trace.sold_before` warning to the line of each code in `sold` (once per code).
+pub(super) fn note_sold_before(
+    items: &mut [Item],
+    candidates: &[(usize, String)],
+    sold: &[crate::store::SoldBefore],
+) {
+    for s in sold {
+        let Some((line, _)) = candidates.iter().find(|(_, c)| *c == s.code) else {
+            continue;
+        };
+        let Some(trace) = items.get_mut(*line).and_then(|i| i.trace.as_mut()) else {
+            continue;
+        };
+        if trace
+            .warnings
+            .iter()
+            .any(|w| w.code == "trace.sold_before" && w.trace_code.as_str() == s.code)
+        {
+            continue;
+        }
+        let Some(code) = trace.codes.iter().find(|c| c.as_str() == s.code).cloned() else {
+            continue;
+        };
+        trace.warnings.push(TraceNote {
+            code: "trace.sold_before".into(),
+            trace_code: code,
+            sale_id: Some(s.sale_id.clone()),
+            message_zh: format!(
+                "该追溯码已在本终端的交易 {} 中售出，请核对药盒（可能为回流药）",
+                s.sale_id
+            ),
+            message_en: format!(
+                "this trace code was already sold by this terminal in sale {}: check the box \
+                 (a resold drug?)",
+                s.sale_id
+            ),
+        });
+    }
 }
 
 /// What `POST /v1/sales/{id}/trace` adds to line `line` of an open sale: more codes (scanned
@@ -122,6 +184,7 @@ pub(super) fn attach(items: &mut [Item], add: TraceAttach) -> Result<(), SaleErr
         None => item.trace = Some(new),
         Some(t) => {
             t.codes.extend(new.codes);
+            t.warnings.extend(new.warnings);
             t.trdn_flag = new.trdn_flag;
             t.consumable = new.consumable;
             for (to, from) in [

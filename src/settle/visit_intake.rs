@@ -54,6 +54,10 @@ pub struct NewVisit {
     /// Fee lines to upload at once (or later with `PUT /v1/visits/{id}/details`).
     #[serde(default)]
     pub items: Vec<NewVisitLine>,
+    /// Who dispensed (and prescribed: default the visit's doctor), for the trace reports of
+    /// lines with codes (default `[trace]`).
+    #[serde(default)]
+    pub dispensing: Option<super::report::Dispensing>,
 }
 
 /// A diagnosis (2203 `diseinfo`).
@@ -118,6 +122,10 @@ pub struct NewVisitLine {
     pub used_frqu_dscr: Option<String>,
     #[serde(default)]
     pub medc_way_dscr: Option<String>,
+    /// The boxes' traceability codes (药品追溯码) and batch data of a drug line dispensed by
+    /// the hospital pharmacy: reported with 3505 once the visit settles.
+    #[serde(default)]
+    pub trace: Option<super::trace::NewLineTrace>,
 }
 
 /// The replacement of a visit's fee lines (`PUT /v1/visits/{id}/details`).
@@ -360,7 +368,11 @@ pub fn lines_of(visit: &Visit, lines: &[NewVisitLine]) -> Result<(Vec<Item>, Fen
             cnt: l.cnt,
             pric: l.pric,
             amount,
-            trace: None,
+            trace: l
+                .trace
+                .clone()
+                .map(|t| super::trace::line(i, t))
+                .transpose()?,
             visit: Some(
                 LineExtra {
                     rxno,
@@ -399,6 +411,7 @@ pub fn lines_of(visit: &Visit, lines: &[NewVisitLine]) -> Result<(Vec<Item>, Fen
             ),
         });
     }
+    super::trace::check_sale(&items)?;
     let total = Fen::checked_sum(items.iter().map(|i| i.amount))
         .filter(|a| a.0 > 0)
         .ok_or_else(|| invalid("items", "the total must be positive"))?;

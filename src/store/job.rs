@@ -8,6 +8,7 @@ use std::ops::RangeInclusive;
 use tokio::sync::oneshot;
 
 use super::outbox::OutboxSwitch;
+use super::trace::TraceChange;
 use super::{AuditOutcome, IdempotencyClaim, IdempotencyRow, OfflineLimits, StoreError};
 
 /// The id of a row of `runs` (one process lifetime).
@@ -159,6 +160,14 @@ pub(super) enum Job {
         ids: Vec<i64>,
         reply: Reply<u64>,
     },
+    /// An attempt, outcome or operator action on a trace report (`trace.rs`); answers whether
+    /// the row was in a state it applies to.
+    TraceUpdate {
+        id: i64,
+        change: TraceChange,
+        at_ms: i64,
+        reply: Reply<bool>,
+    },
 }
 
 impl Job {
@@ -166,5 +175,20 @@ impl Job {
     /// commit).
     pub(super) fn may_enqueue(&self) -> bool {
         matches!(self, Job::SaleTransition { .. } | Job::OutboxSwitch { .. })
+    }
+
+    /// Whether this write may add or free a trace report (the writer then wakes the
+    /// reporter after the commit).
+    pub(super) fn may_report(&self) -> bool {
+        matches!(
+            self,
+            Job::SaleTransition { .. }
+                | Job::TraceUpdate {
+                    change: TraceChange::Retry
+                        | TraceChange::Sent { .. }
+                        | TraceChange::Failed { .. },
+                    ..
+                }
+        )
     }
 }

@@ -79,6 +79,11 @@ pub(super) const MIGRATIONS: &[Migration] = &[
         sql: include_str!("migrations/0010_outbox.sql"),
         post: None,
     },
+    Migration {
+        to: 11,
+        sql: include_str!("migrations/0011_trace_reports.sql"),
+        post: None,
+    },
 ];
 
 const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);

@@ -13,7 +13,8 @@
 //! Layout: `open.rs` (pragmas, probe, REINDEX), `migrate.rs` + `migrations/*.sql`,
 //! `quarantine.rs` (moving aside, the pending quarantine), `salvage.rs`,
 //! `writer.rs` (the thread and its `Job` enum), `write.rs` (the typed write methods),
-//! `ops.rs` (SQL of each write), `outbox.rs` (the fleet outbox),
+//! `ops.rs` (SQL of each write), `outbox.rs` (the fleet outbox), `trace.rs` (the trace-report
+//! outbox),
 //! `legacy.rs` (the untyped [`Store::write`], until its last
 //! callers move), `reads.rs`, `error.rs`.
 
@@ -35,6 +36,7 @@ mod sales;
 mod salvage;
 mod scrub;
 mod sealed;
+mod trace;
 mod write;
 mod writer;
 
@@ -66,12 +68,13 @@ pub use sales::{
 pub use salvage::SalvageReport;
 pub use scrub::ScrubReport;
 pub use sealed::RekeyReport;
+pub use trace::{SoldBefore, TraceChange, TraceReport, TraceState, TraceStats};
 use writer::{Command, Counters};
 
 use crate::secret::SecretRef;
 
 /// The schema version this code writes; `MIGRATIONS` has exactly this many steps.
-pub const SCHEMA_VERSION: u32 = 10;
+pub const SCHEMA_VERSION: u32 = 11;
 
 /// `PRAGMA application_id` of every medsettle database: "MDST" in ASCII.
 pub const APPLICATION_ID: i32 = i32::from_be_bytes(*b"MDST");

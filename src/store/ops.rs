@@ -63,6 +63,7 @@ macro_rules! each_job {
             Job::IdempotencyPurge { reply: $reply, .. } => $body,
             Job::OutboxSwitch { reply: $reply, .. } => $body,
             Job::OutboxRemove { reply: $reply, .. } => $body,
+            Job::TraceUpdate { reply: $reply, .. } => $body,
         }
     };
 }
@@ -297,6 +298,12 @@ fn apply_one(tx: &Connection, job: Job, crypt: &Crypt) -> Box<dyn Answer> {
         Job::OutboxRemove { ids, reply } => {
             in_savepoint(tx, reply, |c| super::outbox::remove(c, &ids))
         }
+        Job::TraceUpdate {
+            id,
+            change,
+            at_ms,
+            reply,
+        } => in_savepoint(tx, reply, |c| super::trace::update(c, id, &change, at_ms)),
     }
 }
 

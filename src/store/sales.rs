@@ -236,6 +236,8 @@ pub(super) fn transition(
     )?;
     // The fleet outbox row of this change, in its savepoint (only when on and settled).
     super::outbox::enqueue(tx, t.id, t.doc, t.at_ms)?;
+    // The trace reports this change owes (a settlement's 3505s, a refund's 3506s).
+    super::trace::on_transition(tx, t.id, t.from, t.to, t.doc, t.at_ms)?;
     Ok(())
 }
 

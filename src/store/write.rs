@@ -14,6 +14,7 @@ use super::job::{
     AuditAnswer, AuditRequest, Job, NewSaleRow, Nonce, Remembered, Reply, RunId, SaleTransition,
 };
 use super::outbox::OutboxSwitch;
+use super::trace::TraceChange;
 use super::writer::Command;
 use super::{IdempotencyRow, Store, StoreError};
 
@@ -243,6 +244,23 @@ impl Store {
     /// many were there.
     pub async fn outbox_remove(&self, ids: Vec<i64>) -> Result<u64, StoreError> {
         self.run(|reply| Job::OutboxRemove { ids, reply }).await
+    }
+
+    /// Applies `change` to trace report `id` (`trace.rs`); answers whether the row was in a
+    /// state the change applies to.
+    pub async fn trace_update(
+        &self,
+        id: i64,
+        change: TraceChange,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.run(|reply| Job::TraceUpdate {
+            id,
+            change,
+            at_ms,
+            reply,
+        })
+        .await
     }
 
     /// Queues the job `make` builds around a reply channel and waits for its answer.

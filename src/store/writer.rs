@@ -60,6 +60,9 @@ pub(super) struct Counters {
     pub batches: AtomicU64,
     /// Signalled after a commit that may have added a fleet outbox row (the drain waits on it).
     pub outbox: tokio::sync::Notify,
+    /// Signalled after a commit that may have added or freed a trace report (the reporter
+    /// waits on it).
+    pub trace: tokio::sync::Notify,
 }
 
 impl Counters {
@@ -125,9 +128,13 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Command>, counters: &Counter
                 }
                 let started = Instant::now();
                 let wake_outbox = jobs.iter().any(Job::may_enqueue);
+                let wake_reporter = jobs.iter().any(Job::may_report);
                 let (answers, commits) = ops::apply_batch(&mut conn, jobs, crypt);
                 if wake_outbox && commits > 0 {
                     counters.outbox.notify_one();
+                }
+                if wake_reporter && commits > 0 {
+                    counters.trace.notify_one();
                 }
                 let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                 counters

@@ -207,15 +207,7 @@ forward_concurrency = 4",
 }
 
 async fn start(t: &Terminal) -> Process {
-    let config = t.path().join("chaos.toml");
-    let args = ["run".as_ref(), "--config".as_ref(), config.as_os_str()];
-    // Each run its own notification socket directory.
-    let run = t.path().join(format!("run-{}", rand::random::<u64>()));
-    std::fs::create_dir_all(&run).unwrap();
-    Process::launch(&run, &args, |c| {
-        c.env("RUST_LOG", "warn");
-    })
-    .await
+    Process::run_file(t, "chaos.toml").await
 }
 
 /// One sale, driven as far as the daemon lets it; its id is recorded as soon as the daemon

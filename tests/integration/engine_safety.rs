@@ -52,14 +52,7 @@ offline_max_count = 1000
 }
 
 async fn start(t: &Terminal) -> Process {
-    let config = t.path().join("engine.toml");
-    let args = ["run".as_ref(), "--config".as_ref(), config.as_os_str()];
-    let run = t.path().join(format!("run-{}", rand::random::<u64>()));
-    std::fs::create_dir_all(&run).unwrap();
-    Process::launch(&run, &args, |c| {
-        c.env("RUST_LOG", "warn");
-    })
-    .await
+    Process::run_file(t, "engine.toml").await
 }
 
 async fn sandbox(faults: Vec<FaultRule>) -> Sandbox {

@@ -132,6 +132,7 @@ impl Rig {
                 }],
                 mode: Some(SaleMode::PreferOnline),
                 use_account: Some(true),
+                dispensing: None,
             })
             .await
             .unwrap();

@@ -41,6 +41,7 @@ mod systemd;
 mod test_keys;
 mod token_rotation;
 mod trace;
+mod trace_outbox;
 mod upstream;
 mod visit_api;
 mod visits;

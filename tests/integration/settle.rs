@@ -115,6 +115,7 @@ impl Rig {
                 }],
                 mode,
                 use_account: Some(true),
+                dispensing: None,
             })
             .await
             .unwrap();
@@ -612,6 +613,7 @@ async fn qr_sale(rig: &Rig, fresh: Fresh, mode: Option<SaleMode>) -> Result<Stri
             }],
             mode,
             use_account: Some(true),
+            dispensing: None,
         })
         .await
         .map(|s| s.id)

@@ -37,6 +37,18 @@ pub fn process(
         return envelope::respond(&msgid, received, Err(msg));
     }
     if let Some(answer) = state.answers.get(&msgid) {
+        // A trace report resent under its msgid (the answer was lost): some platforms refuse
+        // the repeat upload instead of answering again (`AnswerShapes::trace_repeat_refused`).
+        let infno = obj.get("infno").and_then(Value::as_str).unwrap_or("");
+        if state.shapes.trace_repeat_refused && matches!(infno, "3505" | "3506") {
+            return envelope::respond(
+                &msgid,
+                received,
+                Err(format!(
+                    "该销售记录已上传，请勿重复上传 msgid {msgid} already uploaded"
+                )),
+            );
+        }
         return answer.clone();
     }
     if state.reversed_set.contains(&msgid) {

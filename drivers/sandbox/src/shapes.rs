@@ -58,6 +58,11 @@ pub struct AnswerShapes {
     /// 3505/3506 also require `hi_feesetl_type`, `psn_cert_type`, `expy_end` and
     /// `rx_circ_flag`, as one transcription marks them (traceability.md "Uncertain").
     pub trace_strict_optional: bool,
+    /// A 3505/3506 resent under a msgid the platform already answered (the client lost the
+    /// answer): answered again, recording nothing twice, as every request is (false, the
+    /// default), or refused as a repeat upload (true; traceability.md names no behaviour),
+    /// so the client's resend is tested both ways.
+    pub trace_repeat_refused: bool,
 }
 
 pub use medsettle_nhsa::tx::reverse::RefundCount;
@@ -77,6 +82,7 @@ impl Default for AnswerShapes {
             reconcile_refund_count: RefundCount::Plus,
             trace_result_object: true,
             trace_strict_optional: false,
+            trace_repeat_refused: false,
         }
     }
 }

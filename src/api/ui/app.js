@@ -46,7 +46,7 @@ const CREDENTIAL = {
 const TOPICS = [
   'card.inserted', 'card.removed', 'card.read', 'card.failed', 'card.pin_verified',
   'reader.added', 'reader.removed', 'reader.service_lost', 'reader.service_restored',
-  'qr.scanned', 'qr.source', 'sale.state', 'visit.state', 'upstream.link', 'reconcile.done',
+  'qr.scanned', 'qr.source', 'trace.report', 'sale.state', 'visit.state', 'upstream.link', 'reconcile.done',
   'events.lagged',
 ];
 
@@ -150,9 +150,22 @@ function renderStatus(s) {
   ] : row(['连接', 'Link'], both(['未配置', 'Not configured'])));
   renderFleet(s.fleet);
   renderReconcile(s.reconcile);
+  renderTrace(s.trace);
   const q = s.offline_queue;
   if (q) renderQueueSummary(q.count, q.amount, q.oldest_created_at_ms
     ? Math.max(0, Math.floor((Date.now() - q.oldest_created_at_ms) / 1000)) : null, null);
+}
+
+// The drug trace reports (3505/3506) by state (`trace` in /v1/status).
+function renderTrace(t) {
+  if (!t) return;
+  const age = t.oldest_pending_at_ms
+    ? Math.max(0, Math.floor((Date.now() - t.oldest_pending_at_ms) / 1000)) : null;
+  fill($('trace'), [
+    ...row(['待上报', 'Pending'], `${t.pending}${age === null ? '' : `（最早 oldest ${age} s）`}`),
+    ...row(['被拒绝', 'Refused'], el('span', t.failed > 0 ? 'down' : null, String(t.failed))),
+    ...row(['已上报', 'Sent'], String(t.sent)),
+  ]);
 }
 
 // The last 3201 (and its 3202s) this daemon ran (`reconcile` in /v1/status).

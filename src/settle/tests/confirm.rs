@@ -2,6 +2,7 @@
 //! refusal, and a lost answer (→ `unknown` → 2601 → a fresh 2102 under a new msgid).
 
 use super::*;
+use crate::error::UserFacing as _;
 use crate::settle::{Confirmation, SaleError, SaleState};
 use crate::upstream::Fen;
 
@@ -299,9 +300,12 @@ async fn trace_codes_are_counted_in_2101_and_2102() {
         "credential_id": credential,
         "items": [{
             "code": "XA01AAA0000000001", "name": "测试药品", "cnt": "1", "pric": "128.50",
-            "trace": { "codes": ["81234567890123456789"], "manu_lotnum": "L1" },
+            "trace": { "codes": ["81234567890123456789"], "manu_lotnum": "L1",
+                       "fixmedins_bchno": "B1", "manu_date": "2025-11-01", "rx_flag": "0" },
         }],
         "mode": "prefer_online",
+        "dispensing": { "phar_name": "王药师", "phar_prac_cert_no": "YS1",
+                        "prsc_dr_name": "李医生", "opter_name": "收银员" },
     }))
     .unwrap();
     let sale = rig.engine.create(new).await.unwrap();
@@ -318,4 +322,41 @@ async fn trace_codes_are_counted_in_2101_and_2102() {
     assert_eq!(sale.state, SaleState::Settled);
     assert_eq!(sale.settlement.unwrap().medfee, Fen(12_850));
     assert_eq!(rig.finish().len(), 3);
+}
+
+/// A sale whose line carries codes but whose 3505 could not be made (no pharmacist anywhere)
+/// is refused at consent: `trace.incomplete`, the sale stays pre-settled, nothing is sent.
+#[tokio::test]
+async fn a_traced_sale_without_its_pharmacist_is_refused_at_consent_and_nothing_is_sent() {
+    let rig = Rig::new(presettle_script(platform()));
+    let record = crate::card::record::sample::sample();
+    let credential = rig.credentials.insert(Fresh::Card(record));
+    let new: NewSale = serde_json::from_value(json!({
+        "credential_id": credential,
+        "items": [{
+            "code": "XA01AAA0000000001", "name": "测试药品", "cnt": "1", "pric": "128.50",
+            "trace": { "codes": ["81234567890123456789"], "manu_lotnum": "L1",
+                       "fixmedins_bchno": "B1", "manu_date": "2025-11-01", "rx_flag": "0" },
+        }],
+        "mode": "prefer_online",
+    }))
+    .unwrap();
+    let sale = rig.engine.create(new).await.unwrap();
+    rig.engine.presettle(&sale.id).await.unwrap();
+    let e = rig.confirm(&sale.id).await.unwrap_err();
+    assert_eq!(e.code(), "trace.incomplete");
+    assert!(
+        e.message_en()
+            .contains("dispensing.prsc_dr_name (or [trace] prsc_dr_name)"),
+        "{}",
+        e.message_en()
+    );
+    assert!(
+        e.message_zh().contains("药品追溯码上报"),
+        "{}",
+        e.message_zh()
+    );
+    let now = rig.engine.get(&sale.id).await.unwrap();
+    assert_eq!(now.state, SaleState::Presettled);
+    assert_eq!(rig.finish().len(), 2, "1101 and 2101 only");
 }

@@ -14,6 +14,7 @@ mod offline;
 mod presettle;
 mod reconcile;
 mod recovery;
+mod report;
 mod requests;
 mod running;
 mod visit;

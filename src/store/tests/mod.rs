@@ -11,6 +11,7 @@ mod open;
 mod outbox;
 mod sales;
 mod sealed;
+mod trace;
 mod writer;
 
 use std::path::{Path, PathBuf};

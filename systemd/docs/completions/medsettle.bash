@@ -58,6 +58,9 @@ _medsettle() {
             medsettle,store)
                 cmd="medsettle__subcmd__store"
                 ;;
+            medsettle,trace)
+                cmd="medsettle__subcmd__trace"
+                ;;
             medsettle,upstream)
                 cmd="medsettle__subcmd__upstream"
                 ;;
@@ -139,6 +142,9 @@ _medsettle() {
             medsettle__subcmd__help,store)
                 cmd="medsettle__subcmd__help__subcmd__store"
                 ;;
+            medsettle__subcmd__help,trace)
+                cmd="medsettle__subcmd__help__subcmd__trace"
+                ;;
             medsettle__subcmd__help,upstream)
                 cmd="medsettle__subcmd__help__subcmd__upstream"
                 ;;
@@ -195,6 +201,15 @@ _medsettle() {
                 ;;
             medsettle__subcmd__help__subcmd__store,salvage)
                 cmd="medsettle__subcmd__help__subcmd__store__subcmd__salvage"
+                ;;
+            medsettle__subcmd__help__subcmd__trace,ls)
+                cmd="medsettle__subcmd__help__subcmd__trace__subcmd__ls"
+                ;;
+            medsettle__subcmd__help__subcmd__trace,retry)
+                cmd="medsettle__subcmd__help__subcmd__trace__subcmd__retry"
+                ;;
+            medsettle__subcmd__help__subcmd__trace,show)
+                cmd="medsettle__subcmd__help__subcmd__trace__subcmd__show"
                 ;;
             medsettle__subcmd__help__subcmd__upstream,person)
                 cmd="medsettle__subcmd__help__subcmd__upstream__subcmd__person"
@@ -304,6 +319,30 @@ _medsettle() {
             medsettle__subcmd__store__subcmd__help,salvage)
                 cmd="medsettle__subcmd__store__subcmd__help__subcmd__salvage"
                 ;;
+            medsettle__subcmd__trace,help)
+                cmd="medsettle__subcmd__trace__subcmd__help"
+                ;;
+            medsettle__subcmd__trace,ls)
+                cmd="medsettle__subcmd__trace__subcmd__ls"
+                ;;
+            medsettle__subcmd__trace,retry)
+                cmd="medsettle__subcmd__trace__subcmd__retry"
+                ;;
+            medsettle__subcmd__trace,show)
+                cmd="medsettle__subcmd__trace__subcmd__show"
+                ;;
+            medsettle__subcmd__trace__subcmd__help,help)
+                cmd="medsettle__subcmd__trace__subcmd__help__subcmd__help"
+                ;;
+            medsettle__subcmd__trace__subcmd__help,ls)
+                cmd="medsettle__subcmd__trace__subcmd__help__subcmd__ls"
+                ;;
+            medsettle__subcmd__trace__subcmd__help,retry)
+                cmd="medsettle__subcmd__trace__subcmd__help__subcmd__retry"
+                ;;
+            medsettle__subcmd__trace__subcmd__help,show)
+                cmd="medsettle__subcmd__trace__subcmd__help__subcmd__show"
+                ;;
             medsettle__subcmd__upstream,help)
                 cmd="medsettle__subcmd__upstream__subcmd__help"
                 ;;
@@ -359,7 +398,7 @@ _medsettle() {
 
     case "${cmd}" in
         medsettle)
-            opts="-h -V --help --version run demo config doctor version readers scan read-card upstream queue visit store status-link fleet reconcile generate-docs help"
+            opts="-h -V --help --version run demo config doctor version readers scan read-card upstream queue visit trace store status-link fleet reconcile generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -631,7 +670,7 @@ _medsettle() {
             return 0
             ;;
         medsettle__subcmd__help)
-            opts="run demo config doctor version readers scan read-card upstream queue visit store status-link fleet reconcile generate-docs help"
+            opts="run demo config doctor version readers scan read-card upstream queue visit trace store status-link fleet reconcile generate-docs help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1051,6 +1090,62 @@ _medsettle() {
             return 0
             ;;
         medsettle__subcmd__help__subcmd__store__subcmd__salvage)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        medsettle__subcmd__help__subcmd__trace)
+            opts="ls show retry"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        medsettle__subcmd__help__subcmd__trace__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        medsettle__subcmd__help__subcmd__trace__subcmd__retry)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        medsettle__subcmd__help__subcmd__trace__subcmd__show)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1936,6 +2031,168 @@ _medsettle() {
                     return 0
                     ;;
                 --from)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        medsettle__subcmd__trace)
+            opts="-h --help ls show retry help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        medsettle__subcmd__trace__subcmd__help)
+            opts="ls show retry help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        medsettle__subcmd__trace__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        medsettle__subcmd__trace__subcmd__help__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        medsettle__subcmd__trace__subcmd__help__subcmd__retry)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        medsettle__subcmd__trace__subcmd__help__subcmd__show)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        medsettle__subcmd__trace__subcmd__ls)
+            opts="-c -h --config --state --sale --limit --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --state)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --sale)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        medsettle__subcmd__trace__subcmd__retry)
+            opts="-c -h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        medsettle__subcmd__trace__subcmd__show)
+            opts="-c -h --config --json --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

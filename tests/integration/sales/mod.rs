@@ -206,6 +206,25 @@ impl Rig {
             .count()
     }
 
+    /// Waits for the first event (replayed or live) of `topic` whose data `hit` accepts.
+    pub async fn wait_event(&self, topic: &str, hit: impl Fn(&Value) -> bool) -> Value {
+        let mut sub = self.d.events.subscribe(Some(0));
+        let ok = |e: &medsettle::events::Event| e.topic == topic && hit(&e.data);
+        if let Some(e) = sub.replay.iter().find(|e| ok(e)) {
+            return e.data.clone();
+        }
+        tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let e = sub.live.recv().await.unwrap();
+                if ok(&e) {
+                    return e.data.clone();
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("no {topic} event came"))
+    }
+
     /// Waits for sale `id` to reach `state` (replayed or live `sale.state` events).
     pub async fn wait_state(&self, id: &str, state: &str) -> Value {
         let mut sub = self.d.events.subscribe(Some(0));

@@ -83,6 +83,7 @@ pub async fn new_sales(
                 }],
                 mode: Some(medsettle::config::SaleMode::ForceOffline),
                 use_account: Some(true),
+                dispensing: None,
             })
             .await
             .expect("a new sale");

@@ -55,6 +55,21 @@ impl Process {
     }
 
     /// Runs the binary with `args` (its notification socket in `dir`) and waits for READY.
+    /// `medsettle run --config <file>`, `file` among `t`'s files, with warnings logged only,
+    /// in a run directory of its own (each start gets its own notification socket).
+    pub async fn run_file(t: &Terminal, file: &str) -> Process {
+        static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let run = t.path().join(format!("run-{}-{n}", std::process::id()));
+        std::fs::create_dir_all(&run).unwrap();
+        let config = t.path().join(file);
+        let args = ["run".as_ref(), "--config".as_ref(), config.as_os_str()];
+        Process::launch(&run, &args, |c| {
+            c.env("RUST_LOG", "warn");
+        })
+        .await
+    }
+
     pub async fn launch(
         dir: &Path,
         args: &[&std::ffi::OsStr],

@@ -75,6 +75,7 @@ const STRICT_OPTIONAL: [&str; 4] = [
 
 /// 3505 (`returned` false) or 3506.
 pub fn report(state: &mut State, req: &Req, returned: bool) -> TxResult {
+    let infno = if returned { "3506" } else { "3505" };
     let sel = node(req, "selinfo")?;
     let f = fields::check(sel, &SELINFO)?;
     if state.shapes.trace_strict_optional {
@@ -119,7 +120,6 @@ pub fn report(state: &mut State, req: &Req, returned: bool) -> TxResult {
             }
         }
     }
-    let infno = if returned { "3506" } else { "3505" };
     for code in codes {
         state.trace.push(TraceEvent {
             code,
@@ -134,11 +134,16 @@ pub fn report(state: &mut State, req: &Req, returned: bool) -> TxResult {
             sel_retn_time: f.get("sel_retn_time"),
         });
     }
-    Ok(if state.shapes.trace_result_object {
+    Ok(taken(state))
+}
+
+/// The answer to a report the platform took: `{retRslt, msgRslt}` or nothing.
+fn taken(state: &State) -> Value {
+    if state.shapes.trace_result_object {
         json!({ "retRslt": "1", "msgRslt": "成功" })
     } else {
         Value::Null
-    })
+    }
 }
 
 /// `drugtracinfo[]`: each `drug_trac_codg` present, at most 100 characters, once per line.

@@ -190,3 +190,29 @@ async fn the_other_shapes_empty_answer_and_strict_optional_fields() {
         .await);
     assert_eq!(c.sb.trace_events().len(), 1);
 }
+
+#[tokio::test]
+async fn a_report_resent_under_its_msgid_is_taken_once_or_refused_as_a_repeat() {
+    let mut c = Client::signed_in().await;
+    let (setl_id, mdtrt_id) = sale(&mut c, "B1").await;
+    let env = c.env_for("3505", &ZHANG, selinfo(&setl_id, &mdtrt_id, &[A]));
+    ok(&c.send(&env).await);
+    // The answer was lost: the same request again, the same msgid.
+    let again = c.send(&env).await;
+    ok(&again);
+    assert_eq!(again["output"], json!({"retRslt": "1", "msgRslt": "成功"}));
+    assert_eq!(c.sb.trace_events().len(), 1, "recorded once");
+    assert!(c.sb.trace_sold_twice().is_empty());
+    // A platform that refuses the repeat instead.
+    c.sb.set_shapes(AnswerShapes {
+        trace_repeat_refused: true,
+        ..AnswerShapes::default()
+    });
+    refused(&c.send(&env).await, "该销售记录已上传");
+    assert_eq!(c.sb.trace_events().len(), 1);
+    // A new report of the same box under a new msgid is another sale: the 回流 view shows it.
+    ok(&c
+        .call_for("3505", &ZHANG, selinfo(&setl_id, &mdtrt_id, &[A]))
+        .await);
+    assert_eq!(c.sb.trace_sold_twice(), [A.to_owned()]);
+}
