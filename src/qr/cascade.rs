@@ -69,14 +69,17 @@ pub struct Cascade {
 }
 
 impl Default for Cascade {
-    /// quircs first (fastest with a high yield), then rxing (highest yield, a hybrid binariser
-    /// that copes with glare and low contrast), each on the inverted frame for light-on-dark
-    /// codes, then the half-size frame for noisy/blocky frames, rqrr last.
+    /// quircs first (fastest with a high yield), then rxing's zxing-cpp QR reader (another
+    /// detector: it reads codes, GS1 QR among them, the others' detectors miss), then rxing's
+    /// classic reader (a hybrid binariser that copes with glare and low contrast), quircs and
+    /// rxing on the inverted frame for light-on-dark codes, then the half-size frame for
+    /// noisy/blocky frames, rqrr last. Plus the trace-code readers (see the module docs).
     fn default() -> Self {
         use Variant::*;
-        let names = ["quircs", "rxing", "rqrr"];
+        let names = ["quircs", "rxing", "rqrr", "rxing-cpp"];
         let order = [
             (0, Normal),
+            (3, Normal),
             (1, Normal),
             (0, Inverted),
             (1, Inverted),
@@ -92,7 +95,7 @@ impl Default for Cascade {
 
 impl Cascade {
     /// Fallback steps (after the first) that run on weak finder evidence: in the default order
-    /// rxing, quircs inverted and rxing inverted, the full-size passes that rescue such frames.
+    /// rxing-cpp, rxing and quircs inverted, full-size passes that rescue such frames.
     pub const WEAK_STEPS: usize = 3;
 
     /// A cascade of the named decoders (`rqrr`, `quircs`, `rxing`) and steps indexing them.
