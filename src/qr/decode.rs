@@ -414,6 +414,17 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_qr_payload_is_not_a_code() {
+        // quirc-style decoders stop at a GS1 QR's FNC1 mode indicator and "decode" nothing;
+        // that must leave the frame to rxing, not end the cascade with an empty scan.
+        let found = qr_found([Vec::new(), b"0109501101530003".to_vec()]);
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].bytes, b"0109501101530003");
+        assert_eq!(found[0].symbology, Some(Symbology::Qr));
+        assert!(qr_found([Vec::new()]).is_empty());
+    }
+
+    #[test]
     fn rxing_keeps_raw_gbk_segments() {
         let (gbk, _, _) = encoding_rs::GBK.encode("医保");
         let segs = RXingResultMetadataValue::ByteSegments(vec![gbk.to_vec()]);
