@@ -94,6 +94,7 @@ fn sale(bchno: &str) -> PharmacyInput {
         psn_setlway: "01".into(),
         chrg_bchno: bchno.into(),
         invono: None,
+        trace_counts: None,
     };
     PharmacyInput::presettle(sale, lines, FeeNode::Feedetail)
         .unwrap()

@@ -411,6 +411,11 @@ struct AckBody {
 
 /// `POST /v1/queue/{id}/ack`: who acknowledges a sale's answer mismatches and why (both
 /// optional; an empty body is an acknowledgement without either).
+/// `POST /v1/sales/{id}/trace`: `{line, codes, …}` (the fields of an item's `trace`).
+pub fn sale_trace(body: &[u8]) -> Result<crate::settle::trace::TraceAttach, ApiError> {
+    parse(body)
+}
+
 pub fn queue_ack(body: &[u8]) -> Result<crate::settle::MismatchAck, ApiError> {
     let body: AckBody = parse(body)?;
     let clean = |v: Option<String>| v.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());

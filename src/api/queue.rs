@@ -16,7 +16,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
-use super::sales::sale_error;
+use super::sales::{operator_input, sale_error, view_of};
 use super::{ApiError, AppState};
 use crate::settle::{Sale, SaleError, SaleState};
 use crate::upstream::Fen;
@@ -237,28 +237,6 @@ pub(super) async fn ack(
     match operator_input(&state, &id, &body, super::bodies::queue_ack).await {
         Ok(ack) => view_of(state.sales.acknowledge_mismatch(&id, ack).await),
         Err(refused) => refused,
-    }
-}
-
-/// The body of an operator's step on sale `id`, read by `parse`: an unknown sale is a 404
-/// whatever the body says; a bad body is a 400 and changes nothing.
-async fn operator_input<T>(
-    state: &AppState,
-    id: &str,
-    body: &[u8],
-    parse: fn(&[u8]) -> Result<T, ApiError>,
-) -> Result<T, Response> {
-    if let Err(e) = state.sales.get(id).await {
-        return Err(sale_error(&e).into_response());
-    }
-    parse(body).map_err(IntoResponse::into_response)
-}
-
-/// The sale's view, or the error as the API answers it.
-fn view_of(result: Result<Sale, SaleError>) -> Response {
-    match result {
-        Ok(sale) => Json(sale.view()).into_response(),
-        Err(e) => sale_error(&e).into_response(),
     }
 }
 

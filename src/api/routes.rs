@@ -88,6 +88,7 @@ pub const ROUTES: &[Route] = &[
     route!(POST "/v1/sales", Token, sales::create),
     route!(GET "/v1/sales/{id}", Token, sales::get),
     route!(POST "/v1/sales/{id}/presettle", Token, sales::presettle),
+    route!(POST "/v1/sales/{id}/trace", Token, sales::attach_trace),
     route!(POST "/v1/sales/{id}/confirm", Token, sales::confirm),
     route!(POST "/v1/sales/{id}/cancel", Token, sales::cancel),
     route!(POST "/v1/visits", Token, visits::create),

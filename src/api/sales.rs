@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use super::{ApiError, AppState, bodies};
-use crate::settle::SaleError;
+use crate::settle::{Sale, SaleError};
 use crate::store::IdempotencyClaim;
 use crate::upstream::Fen;
 use axum::body::Bytes;
@@ -170,6 +170,19 @@ pub(super) async fn presettle(
     )
 }
 
+/// `POST /v1/sales/{id}/trace`: traceability codes scanned while the sale is open, added to a
+/// line.
+pub(super) async fn attach_trace(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Response {
+    match operator_input(&state, &id, &body, bodies::sale_trace).await {
+        Ok(add) => view_of(state.sales.attach_trace(&id, add).await),
+        Err(refused) => refused,
+    }
+}
+
 /// `POST /v1/sales/{id}/confirm`.
 pub(super) async fn confirm(
     State(state): State<Arc<AppState>>,
@@ -221,6 +234,28 @@ pub(super) async fn with_history(state: &AppState, sale: crate::settle::Sale) ->
         })
         .collect();
     Json(serde_json::json!({ "sale": sale.view(), "history": history })).into_response()
+}
+
+/// The body of an operator's step on sale `id`, read by `parse`: an unknown sale is a 404
+/// whatever the body says; a bad body is a 400 and changes nothing.
+pub(super) async fn operator_input<T>(
+    state: &AppState,
+    id: &str,
+    body: &[u8],
+    parse: fn(&[u8]) -> Result<T, ApiError>,
+) -> Result<T, Response> {
+    if let Err(e) = state.sales.get(id).await {
+        return Err(sale_error(&e).into_response());
+    }
+    parse(body).map_err(IntoResponse::into_response)
+}
+
+/// The sale's view, or the error as the API answers it.
+pub(super) fn view_of(result: Result<Sale, SaleError>) -> Response {
+    match result {
+        Ok(sale) => Json(sale.view()).into_response(),
+        Err(e) => sale_error(&e).into_response(),
+    }
 }
 
 #[cfg(test)]

@@ -99,7 +99,13 @@ pub(super) fn scans(
             sink,
             std::future::pending(),
         ));
-        forward_box(format!("serial:{}", path.display()), box_rx, &tx, events);
+        forward_box(
+            format!("serial:{}", path.display()),
+            box_rx,
+            &tx,
+            events,
+            qr.aim_ids,
+        );
     }
     if let Some(path) = &qr.hid {
         let hid = medsettle_scanner::hid::HidConfig {
@@ -112,7 +118,13 @@ pub(super) fn scans(
             sink,
             std::future::pending(),
         ));
-        forward_box(format!("hid:{}", path.display()), box_rx, &tx, events);
+        forward_box(
+            format!("hid:{}", path.display()),
+            box_rx,
+            &tx,
+            events,
+            qr.aim_ids,
+        );
     }
     if let Some(device) = live_camera {
         camera_source(device, qr, &tx)?;
@@ -121,12 +133,14 @@ pub(super) fn scans(
 }
 
 /// Forwards a scan box's codes into the daemon's scan channel and its link state to the bus
-/// as `qr.source` events (connecting, connected, disconnected, stopped).
+/// as `qr.source` events (connecting, connected, disconnected, stopped). With `aim_ids` each
+/// code's AIM symbology identifier is stripped and recorded.
 fn forward_box(
     label: String,
     mut box_rx: medsettle_scanner::ScanReceiver,
     tx: &mpsc::Sender<RawScan>,
     events: &EventBus,
+    aim_ids: bool,
 ) {
     let mut stats = box_rx.stats.clone();
     let (bus, source) = (events.clone(), label.clone());
@@ -155,12 +169,18 @@ fn forward_box(
     let tx = tx.clone();
     tokio::spawn(async move {
         while let Some(scan) = box_rx.scans.recv().await {
+            let (symbology, bytes) = if aim_ids {
+                let (symbology, rest) = medsettle_nhsa::trace::split_aim(&scan.bytes);
+                (symbology, rest.to_vec())
+            } else {
+                (None, scan.bytes)
+            };
             let raw = RawScan {
-                bytes: scan.bytes,
+                bytes,
                 source: label.clone(),
                 decoder: None,
                 decode_ms: None,
-                symbology: None,
+                symbology,
             };
             if tx.send(raw).await.is_err() {
                 break;

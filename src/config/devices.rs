@@ -151,6 +151,12 @@ pub struct QrConfig {
     pub serial: Option<PathBuf>,
     /// Its baud rate (ignored by CDC-ACM boxes).
     pub serial_baud: u32,
+    /// The scan boxes send an AIM symbology identifier (`]C0` Code 128, `]d2` GS1 DataMatrix,
+    /// `]Q1` QR Code, `]E0` EAN-13, …) before each code: strip it and record the symbology,
+    /// which tells a box's trace code from a credential for certain. Only when the boxes are
+    /// configured to send one (traceability.md, rule 5): otherwise a code that happens to start
+    /// with `]` would lose its first three characters.
+    pub aim_ids: bool,
     /// A keyboard-wedge scan box (HID), grabbed exclusively: `/dev/input/by-id/…-event-kbd`.
     pub hid: Option<PathBuf>,
     /// A live V4L2 camera by index (0 = /dev/video0); needs a build with `--features v4l`.
@@ -180,6 +186,7 @@ impl Default for QrConfig {
             camera_loop: true,
             serial: None,
             serial_baud: 9_600,
+            aim_ids: false,
             hid: None,
             camera_index: None,
             camera_device: None,

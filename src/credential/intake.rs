@@ -128,8 +128,11 @@ impl<'a, C: CardSource> Intake<'a, C> {
     }
 }
 
+/// A credential answers; a refused code too when the waiter asked for refusals. A box's trace
+/// code (or its refused 商品码) is no answer to a wait for a credential: the cashier scanning
+/// boxes while the patient looks for the e-voucher must not end the wait.
 fn accepts(want: &Want, scan: &ScanResult) -> bool {
-    scan.credential_id.is_some() || want.refused
+    scan.credential_id.is_some() || (want.refused && scan.kind != "trace")
 }
 
 #[cfg(test)]

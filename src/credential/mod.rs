@@ -31,7 +31,7 @@ pub use error::CredentialError;
 pub use evoucher::EVoucherCode;
 pub use intake::{CardSource, Intake, IntakeError, Presented, Want};
 pub use kind::{BearerToken, Credential};
-pub use scan::{EsscHolder, ScanResult};
+pub use scan::{EsscHolder, ScanResult, TraceOffer};
 pub use validate::{Policy, problems, today_in_china, validate};
 
 #[cfg(test)]

@@ -9,7 +9,21 @@
 use std::fmt;
 
 use medsettle_base::pii::{CardNumber, IdNumber, PersonName};
+use medsettle_nhsa::trace::{CodeShape, Symbology, TraceCode};
 use serde::Serialize;
+
+/// A scan read as a drug box's traceability code (药品追溯码, traceability.md), offered to the
+/// counter's open sale. Not personal data: shown and logged as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TraceOffer {
+    /// The code as the platform receives it (`drug_trac_codg`; group separators kept).
+    pub code: TraceCode,
+    pub shape: CodeShape,
+    /// The symbology, when the source said (the camera's decoder, a scan box's AIM identifier).
+    pub symbology: Option<Symbology>,
+    /// Accepted, but worth the operator's look (`trace.unusual_prefix`): code and messages.
+    pub warning: Option<serde_json::Value>,
+}
 
 /// The holder of a verified e-SSC, as the cashier program gets it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,7 +43,8 @@ pub struct EsscHolder {
 /// What a scan turned out to be, for the cashier program.
 #[derive(Clone, Serialize)]
 pub struct ScanResult {
-    /// `e-ssc`, `e-voucher` or `unknown`.
+    /// `e-ssc`, `e-voucher`, `trace` (a box's traceability code, or a box's other barcode
+    /// refused) or `unknown`.
     pub kind: &'static str,
     /// Accepted by the local checks (an e-voucher still needs the platform).
     pub valid: bool,
@@ -48,6 +63,9 @@ pub struct ScanResult {
     pub decode_ms: Option<f64>,
     /// When it was processed, unix milliseconds.
     pub at_ms: i64,
+    /// Read as a traceability code: the code offered to the open sale (`kind` is `trace`, or
+    /// `e-voucher` for twenty digits whose symbology nobody named: see `qr::classify::read`).
+    pub trace: Option<TraceOffer>,
 }
 
 impl ScanResult {
@@ -101,6 +119,7 @@ mod tests {
             decoder: None,
             decode_ms: None,
             at_ms: 1,
+            trace: None,
         };
         let text = format!("{scan:?}");
         for secret in [

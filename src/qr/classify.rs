@@ -6,6 +6,13 @@
 //! `ESSC…` prefix is a version this terminal does not speak. Everything else must look like an
 //! NHSA e-voucher ([`EVoucherCode::parse`], the credential module's syntax rules). This module only looks at syntax: it verifies no
 //! signature and calls nobody.
+//!
+//! The same devices read the boxes' drug traceability codes (药品追溯码, traceability.md) at a
+//! pharmacy counter, so [`read`] first sorts a scan into a credential, a trace code, or — for a
+//! bare 20-digit number from a source that does not name its symbology — both candidates (see
+//! [`Reading`]).
+
+use medsettle_nhsa::trace::{Symbology, TraceCode, TraceCodeError, TraceWarning};
 
 use crate::credential::evoucher::{CodeSyntaxError, EVoucherCode};
 use crate::error::UserFacing;
@@ -78,7 +85,71 @@ impl UserFacing for ClassifyError {
     }
 }
 
-/// Classifies one scan. Never allocates more than the scan's length.
+/// A trace code as scanned, with the operator's warning if it has one.
+pub type TraceScan = (TraceCode, Option<TraceWarning>);
+
+/// What one scan is, once its symbology (when the source names it) and its shape are read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reading {
+    /// A patient's credential (e-SSC, e-voucher), or why it is none.
+    Credential(Result<Scanned, ClassifyError>),
+    /// A box's traceability code, or the other barcode of the box scanned by mistake (the
+    /// 商品码, the 药品本位码), refused with what to scan instead.
+    Trace(Result<TraceScan, TraceCodeError>),
+    /// Twenty digits from a source that does not say which symbology it read (a scan box
+    /// without AIM identifiers, a code typed in): the 码上放心 trace code's shape, and also a
+    /// syntactically valid e-voucher, which is opaque and may be any printable text. Both are
+    /// offered; an open sale takes the trace code, a new sale the credential.
+    Either(EVoucherCode, TraceScan),
+}
+
+/// Reads one scan: rules in this order (traceability.md, "Terminal rules"; qr.md):
+/// 1. a symbology only drug boxes carry (Code 128, GS1-128, DataMatrix, GS1 QR), or a group
+///    separator in the bytes: a trace code; an EAN-13 symbol: the box's 商品码, refused;
+/// 2. `ESSC…`: an e-SSC code;
+/// 3. all digits: 13 starting `69` (商品码) and 14 starting `86` (本位码) are refused as trace
+///    codes; 20 digits are the trace code's shape — a trace code when the source read a 1D
+///    symbology, a credential when it read a QR Code, [`Reading::Either`] when it did not say;
+/// 4. anything else: a credential (or its refusal), as [`classify`] says.
+pub fn read(raw: &[u8], symbology: Option<Symbology>) -> Reading {
+    let text = raw.trim_ascii();
+    match symbology {
+        Some(Symbology::Ean13) => return Reading::Trace(Err(TraceCodeError::CommodityCode)),
+        Some(
+            Symbology::Code128
+            | Symbology::Gs1_128
+            | Symbology::DataMatrix
+            | Symbology::Gs1DataMatrix
+            | Symbology::Gs1Qr,
+        ) => return Reading::Trace(TraceCode::parse(text)),
+        Some(Symbology::Qr) | None => {}
+    }
+    if text.contains(&medsettle_nhsa::trace::GS) {
+        return Reading::Trace(TraceCode::parse(text));
+    }
+    if text.starts_with(b"ESSC") {
+        return Reading::Credential(classify(text));
+    }
+    if !text.is_empty() && text.iter().all(u8::is_ascii_digit) {
+        let refused = matches!(
+            (text.len(), text.get(..2)),
+            (13, Some(b"69")) | (14, Some(b"86"))
+        );
+        if refused {
+            return Reading::Trace(TraceCode::parse(text));
+        }
+        if text.len() == 20 && symbology.is_none() {
+            let trace = TraceCode::parse(text);
+            let credential = classify(text);
+            if let (Ok(trace), Ok(Scanned::EVoucher(code))) = (trace, credential) {
+                return Reading::Either(code, trace);
+            }
+        }
+    }
+    Reading::Credential(classify(text))
+}
+
+/// Classifies one scan as a credential. Never allocates more than the scan's length.
 pub fn classify(raw: &[u8]) -> Result<Scanned, ClassifyError> {
     let text = raw.trim_ascii();
     if text.is_empty() {
@@ -124,6 +195,58 @@ mod tests {
         assert_eq!(code(classify(b"https://example.invalid/x?y=1")), "evoucher");
         assert_eq!(code(classify(b"134567890123456789")), "evoucher");
         assert_eq!(code(classify(b"904567890123456789")), "evoucher");
+    }
+
+    fn reading(raw: &[u8], symbology: Option<Symbology>) -> String {
+        match read(raw, symbology) {
+            Reading::Credential(r) => format!("credential:{}", code(r)),
+            Reading::Trace(Ok((c, None))) => format!("trace:{c}"),
+            Reading::Trace(Ok((c, Some(w)))) => format!("trace:{c}:{}", w.code()),
+            Reading::Trace(Err(e)) => e.code().to_owned(),
+            Reading::Either(_, (c, _)) => format!("either:{c}"),
+        }
+    }
+
+    #[test]
+    fn reads_trace_codes_by_symbology_then_by_shape() {
+        let code20 = b"81234567890123456789";
+        // A 1D symbol is a trace code; a QR Code of the same digits is a credential.
+        assert_eq!(
+            reading(code20, Some(Symbology::Code128)),
+            "trace:81234567890123456789"
+        );
+        assert_eq!(reading(code20, Some(Symbology::Qr)), "credential:evoucher");
+        // Not saying: both candidates.
+        assert_eq!(reading(code20, None), "either:81234567890123456789");
+        assert_eq!(
+            reading(b"91234567890123456789\r\n", Some(Symbology::Code128)),
+            "trace:91234567890123456789:trace.unusual_prefix"
+        );
+        // GS1 DataMatrix: group separators kept, whatever the source says.
+        let gs1 = b"0106901234567892\x1d10LOT42\x1d17270131";
+        assert_eq!(
+            reading(gs1, Some(Symbology::Gs1DataMatrix)),
+            "trace:0106901234567892<GS>10LOT42<GS>17270131"
+        );
+        assert_eq!(
+            reading(gs1, None),
+            "trace:0106901234567892<GS>10LOT42<GS>17270131"
+        );
+        // The box's other barcodes, refused with what they are.
+        assert_eq!(reading(b"6901234567892", None), "trace.commodity_code");
+        assert_eq!(
+            reading(b"4006381333931", Some(Symbology::Ean13)),
+            "trace.commodity_code"
+        );
+        assert_eq!(reading(b"86901234000012", None), "trace.standard_code");
+        // Credentials are unchanged.
+        assert_eq!(reading(b"ESSC1.abc.def", None), "credential:essc");
+        assert_eq!(
+            reading(b"0A1B2C3D4E5F60718293A4B5C6D7E8F9:0123456789ABCDEF", None),
+            "credential:evoucher"
+        );
+        assert_eq!(reading(b"134567890123456789", None), "credential:evoucher");
+        assert_eq!(reading(b"", None), "credential:qr.empty");
     }
 
     #[test]

@@ -15,10 +15,10 @@ use serde_json::json;
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
-use super::classify::{Scanned, classify};
+use super::classify::{Reading, Scanned, TraceScan, read};
 use super::debounce::Debouncer;
 use super::essc::{ReplayGuard, Verifier};
-use crate::credential::{Credentials, EsscHolder, Fresh};
+use crate::credential::{Credentials, EsscHolder, Fresh, TraceOffer};
 use crate::error::UserFacing;
 use crate::events::EventBus;
 use crate::status::now_ms;
@@ -173,9 +173,38 @@ impl QrService {
             decoder: scan.decoder,
             decode_ms: scan.decode_ms,
             at_ms: now_ms(),
+            trace: None,
         };
         let refusal = |e: &dyn UserFacing| json!({ "code": e.code(), "message_zh": e.message_zh(), "message_en": e.message_en() });
-        match classify(&scan.bytes) {
+        let offer = |(code, warning): TraceScan| {
+            TraceOffer {
+            shape: code.shape(),
+            code,
+            symbology: scan.symbology,
+            warning: warning.map(|w| {
+                json!({ "code": w.code(), "message_zh": w.message_zh(), "message_en": w.message_en() })
+            }),
+        }
+        };
+        let credential = match read(&scan.bytes, scan.symbology) {
+            Reading::Trace(Ok(trace)) => {
+                result.kind = "trace";
+                result.valid = true;
+                result.trace = Some(offer(trace));
+                return result;
+            }
+            Reading::Trace(Err(e)) => {
+                result.kind = "trace";
+                result.error = Some(refusal(&e));
+                return result;
+            }
+            Reading::Either(code, trace) => {
+                result.trace = Some(offer(trace));
+                Ok(Scanned::EVoucher(code))
+            }
+            Reading::Credential(c) => c,
+        };
+        match credential {
             Ok(Scanned::Essc(text)) => {
                 result.kind = "e-ssc";
                 let now = result.at_ms / 1000;
@@ -210,6 +239,16 @@ impl QrService {
     }
 
     fn publish(&self, r: ScanResult) -> Arc<ScanResult> {
+        if let Some(t) = &r.trace {
+            // Offered to the counter's open sale: the counter UI attaches it to a line.
+            self.bus.publish(
+                "trace.scanned",
+                json!({
+                    "code": t.code, "shape": t.shape, "symbology": t.symbology,
+                    "warning": t.warning, "source": r.source, "also": (r.kind != "trace").then_some(r.kind),
+                }),
+            );
+        }
         let masked_identity = r.masked_identity();
         self.bus.publish(
             "qr.scanned",

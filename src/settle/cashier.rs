@@ -129,6 +129,38 @@ impl Cashier {
         }
     }
 
+    /// `POST /v1/sales/{id}/trace`: traceability codes scanned box by box while the sale is
+    /// open (before the patient consents), added to one line. Money is unchanged: a sale
+    /// already pre-settled stays so, and its settlement announces the new counts.
+    pub(super) async fn attach_trace(
+        &self,
+        id: &str,
+        add: super::trace::TraceAttach,
+    ) -> Result<Sale, SaleError> {
+        let _guard = self.book.lock(id).await;
+        let mut sale = self.book.get(id).await?;
+        if sale.kind != super::state::SaleKind::Pharmacy {
+            return Err(SaleError::WrongKind {
+                id: id.to_owned(),
+                expected: "a pharmacy sale",
+            });
+        }
+        if !sale.state.before_consent() {
+            return Err(SaleError::WrongState {
+                state: sale.state,
+                action: "add trace codes to",
+            });
+        }
+        let (line, added) = (add.line, add.trace.codes.len());
+        let mut items = sale.items.clone();
+        super::trace::attach(&mut items, add)?;
+        let detail = serde_json::json!({ "line": line, "codes_added": added });
+        self.book
+            .annotate(&mut sale, "trace_attached", detail, |s| s.items = items)
+            .await?;
+        Ok(sale)
+    }
+
     /// `POST /v1/sales/{id}/presettle`: 1101 then 2101; the patient's share becomes known.
     pub(super) async fn presettle(
         &self,
@@ -146,10 +178,7 @@ impl Cashier {
                 action: "presettle a force_offline sale",
             });
         }
-        if !matches!(
-            sale.state,
-            SaleState::Captured | SaleState::Identified | SaleState::Presettled
-        ) {
+        if !sale.state.before_consent() {
             return Err(SaleError::WrongState {
                 state: sale.state,
                 action: "presettle",

@@ -314,6 +314,16 @@ impl Engine {
         self.cashier.presettle(id, insutype).await
     }
 
+    /// `POST /v1/sales/{id}/trace`: codes scanned box by box added to a line of an open sale
+    /// (`trace.*` refusals change nothing).
+    pub async fn attach_trace(
+        &self,
+        id: &str,
+        add: super::trace::TraceAttach,
+    ) -> Result<Sale, SaleError> {
+        self.cashier.attach_trace(id, add).await
+    }
+
     /// `POST /v1/sales/{id}/confirm`: the patient consents; the sale settles now, or a card
     /// sale that cannot reach the platform is stored.
     /// Runs to the end in its own task whatever happens to the caller; a retry waits for a

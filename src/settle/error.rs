@@ -74,6 +74,14 @@ pub enum SaleError {
     /// A field of a visit request breaks the contract's rule (length, format, code).
     #[error("field {field}: {problem}")]
     Invalid { field: String, problem: String },
+    /// A trace code on an item line is refused (traceability.md): not a trace code (the box's
+    /// 商品码 or 本位码, unprintable, too long), or the same box twice in one sale.
+    #[error("{field}: {}", match .error { Some(e) => e.to_string(), None => "the same trace code twice in one sale (one code per box)".to_owned() })]
+    Trace {
+        field: String,
+        /// `None`: a duplicate.
+        error: Option<medsettle_nhsa::trace::TraceCodeError>,
+    },
     /// 1101 offered several basic insurances and the request chose none.
     #[error("the person has several insurances ({}): choose one (insutype)", offered.join(", "))]
     InsutypeRequired { offered: Vec<String> },
@@ -119,6 +127,7 @@ impl SaleError {
             SaleError::NotFound(_) => 404,
             SaleError::BadRequest(_)
             | SaleError::Invalid { .. }
+            | SaleError::Trace { .. }
             | SaleError::UnknownCredential(_)
             | SaleError::PinRequired => 400,
             SaleError::NotStorable { .. }
@@ -179,6 +188,8 @@ impl UserFacing for SaleError {
             SaleError::InsutypeRequired { .. } => "visit.insutype_required",
             SaleError::WrongKind { .. } => "sale.wrong_kind",
             SaleError::VisitSettled(_) => "visit.settled",
+            SaleError::Trace { error: Some(e), .. } => e.code(),
+            SaleError::Trace { error: None, .. } => "trace.duplicate",
         }
     }
 
@@ -250,6 +261,13 @@ impl UserFacing for SaleError {
                 _ => "这是门诊就诊记录，请使用门诊接口（/v1/visits）。".into(),
             },
             SaleError::VisitSettled(_) => "该次就诊已结算，请使用退费（撤销结算）功能。".into(),
+            SaleError::Trace {
+                field,
+                error: Some(e),
+            } => format!("{}（{field}）", e.message_zh()),
+            SaleError::Trace { field, error: None } => {
+                format!("同一追溯码在本笔交易中出现两次，每盒药只扫一次（{field}）")
+            }
         }
     }
 
@@ -263,6 +281,11 @@ impl UserFacing for SaleError {
             SaleError::Earlier(f) => f.message_en.clone(),
             SaleError::Card(_, _, en) => en.clone(),
             SaleError::Store(e) => e.message_en(),
+            SaleError::Trace {
+                field,
+                error: Some(e),
+            } => format!("{field}: {}", e.message_en()),
+            SaleError::Trace { error: None, .. } => self.to_string(),
             other => {
                 let mut s = other.to_string();
                 if let Some(first) = s.get_mut(0..1) {

@@ -34,6 +34,9 @@ pub struct NewItem {
     pub name: String,
     pub cnt: Qty,
     pub pric: Price,
+    /// The boxes' traceability codes (药品追溯码) and batch data, for lines that have them.
+    #[serde(default)]
+    pub trace: Option<super::trace::NewLineTrace>,
 }
 
 /// An optional text field sent as `null` is the same as one left out.
@@ -74,6 +77,7 @@ pub(super) fn items_of(lines: Vec<NewItem>) -> Result<(Vec<Item>, Fen), SaleErro
         }
         let amount = crate::upstream::quantity::line_amount(it.cnt, it.pric)
             .ok_or_else(|| SaleError::BadRequest(format!("item {i}: amount overflows")))?;
+        let trace = it.trace.map(|t| super::trace::line(i, t)).transpose()?;
         items.push(Item {
             local_code: it.local_code.unwrap_or_else(|| it.code.clone()),
             code: it.code,
@@ -82,8 +86,10 @@ pub(super) fn items_of(lines: Vec<NewItem>) -> Result<(Vec<Item>, Fen), SaleErro
             pric: it.pric,
             amount,
             visit: None,
+            trace,
         });
     }
+    super::trace::check_sale(&items)?;
     let amount = Fen::checked_sum(items.iter().map(|i| i.amount))
         .filter(|a| a.0 > 0)
         .ok_or_else(|| SaleError::BadRequest("the sale amount must be positive".into()))?;

@@ -29,6 +29,7 @@ mod settler;
 pub mod state;
 #[cfg(test)]
 mod tests;
+pub mod trace;
 pub mod visit;
 pub mod visit_intake;
 mod visit_requests;

@@ -156,6 +156,7 @@ pub(super) fn pharmacy_input(
             psn_setlway: config.psn_setlway.clone(),
             chrg_bchno: sale.chrg_bchno.clone(),
             invono: None,
+            trace_counts: super::trace::counts(&sale.items),
         },
         lines,
         config.fee_node(),

@@ -31,6 +31,25 @@ pub struct Item {
     /// A visit's fee line: the 2204 fields (outpatient only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub visit: Option<super::visit::LineExtra>,
+    /// The boxes' traceability codes and batch data (药品追溯码), when the line has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<LineTrace>,
+}
+
+/// A line's drug traceability data (药品追溯码) as the sale keeps it: one code per box sold,
+/// whether it was sold split (拆零), and the batch data its 3505 report needs. Checked on the
+/// way in by `trace::line`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineTrace {
+    pub codes: Vec<medsettle_nhsa::trace::TraceCode>,
+    pub trdn_flag: bool,
+    #[serde(default)]
+    pub consumable: bool,
+    pub fixmedins_bchno: String,
+    pub manu_lotnum: String,
+    pub manu_date: String,
+    pub expy_end: String,
+    pub rx_flag: String,
 }
 
 /// What 1101 told us.

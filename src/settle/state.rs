@@ -380,6 +380,12 @@ impl SaleState {
         )
     }
 
+    /// A pharmacy sale the patient has not consented to yet: it may still be (re)priced and
+    /// its lines completed (trace codes).
+    pub fn before_consent(self) -> bool {
+        matches!(self, S::Captured | S::Identified | S::Presettled)
+    }
+
     /// The platform may hold money for this sale right now, or might: a request is in flight
     /// or its outcome is unknown. Crash recovery resolves these first; `held` ones wait for an
     /// operator.

@@ -360,6 +360,7 @@ pub fn lines_of(visit: &Visit, lines: &[NewVisitLine]) -> Result<(Vec<Item>, Fen
             cnt: l.cnt,
             pric: l.pric,
             amount,
+            trace: None,
             visit: Some(
                 LineExtra {
                     rxno,

@@ -188,6 +188,7 @@ pub(super) fn outpatient_input(
             overlmt_selfpay: None,
             preselfpay_amt: None,
             inscp_scp_amt: None,
+            trace_counts: super::trace::counts(&sale.items),
         },
     };
     if let Some(invono) = invono {

@@ -128,6 +128,7 @@ impl Rig {
                     name: "阿莫西林胶囊".into(),
                     cnt: Qty::parse("2").unwrap(),
                     pric: Price::parse(pric).unwrap(),
+                    trace: None,
                 }],
                 mode: Some(SaleMode::PreferOnline),
                 use_account: Some(true),

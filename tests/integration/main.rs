@@ -41,6 +41,7 @@ mod support;
 mod systemd;
 mod test_keys;
 mod token_rotation;
+mod trace;
 mod upstream;
 mod visit_api;
 mod visits;

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::support::{self, Process, TOKEN, Terminal};
 
 /// The `essc_keys` table of a `[qr]` snippet from [`fresh_essc`], as the typed config holds it.
-fn essc_keys(snippet: &str) -> std::collections::BTreeMap<String, String> {
+pub(crate) fn essc_keys(snippet: &str) -> std::collections::BTreeMap<String, String> {
     let table: toml::Table = toml::from_str(snippet).expect("an essc_keys line");
     table["essc_keys"]
         .clone()
@@ -52,16 +52,30 @@ pub(crate) async fn next_event(
     buf: &mut String,
     topic: &str,
 ) -> Value {
+    next_of(resp, buf, &[topic]).await.1
+}
+
+/// Reads SSE frames until one of `topics` arrives; returns its topic and JSON.
+pub(crate) async fn next_of(
+    resp: &mut reqwest::Response,
+    buf: &mut String,
+    topics: &[&str],
+) -> (String, Value) {
     loop {
         if let Some(end) = buf.find("\n\n") {
             let frame: String = buf.drain(..end + 2).collect();
-            if frame.lines().any(|l| l == format!("event: {topic}")) {
+            let topic = frame
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap_or_default()
+                .to_owned();
+            if topics.contains(&topic.as_str()) {
                 let data: String = frame
                     .lines()
                     .filter_map(|l| l.strip_prefix("data:"))
                     .map(str::trim)
                     .collect();
-                return serde_json::from_str(&data).unwrap();
+                return (topic, serde_json::from_str(&data).unwrap());
             }
             continue;
         }
@@ -189,44 +203,83 @@ async fn the_scan_api_answers_the_next_code_and_replays_are_refused() {
     d.shutdown().await;
 }
 
+/// A daemon reading a serial scan box that is a pty, with the e-SSC test issuer's key
+/// (`keys` from [`fresh_essc`]) and whatever `configure` adds; its event stream on `topics`
+/// (which must include `qr`), opened before the box writes anything.
+pub(crate) struct PtyBox {
+    pub p: Process,
+    pub port: std::path::PathBuf,
+    /// The box's end: what is written here is what the box "scanned".
+    pub master: std::fs::File,
+    slave: std::os::fd::OwnedFd,
+    pub events: reqwest::Response,
+    pub buf: String,
+}
+
+impl PtyBox {
+    pub(crate) async fn start(
+        t: &Terminal,
+        keys: &str,
+        topics: &str,
+        configure: impl FnOnce(&mut medsettle::config::Config),
+    ) -> PtyBox {
+        let pty = nix::pty::openpty(None, None).expect("openpty");
+        let port = nix::unistd::ttyname(&pty.slave).expect("ttyname");
+        let config = t.config_with(|c| {
+            c.qr.essc_keys = essc_keys(keys);
+            c.qr.allow_test_keys = true;
+            c.qr.serial = Some(port.clone());
+            configure(c);
+        });
+        let p = Process::start_config(t.path(), &config, |_| {}).await;
+        let mut events = support::client()
+            .get(p.url(&format!("/v1/events?topics={topics}&last_event_id=0")))
+            .bearer_auth(TOKEN)
+            .send()
+            .await
+            .unwrap();
+        let mut buf = String::new();
+        // Write only once the daemon holds the port in raw mode.
+        loop {
+            let e = next_event(&mut events, &mut buf, "qr.source").await;
+            if e["data"]["link"] == "connected" {
+                break;
+            }
+        }
+        PtyBox {
+            p,
+            port,
+            master: std::fs::File::from(pty.master),
+            slave: pty.slave,
+            events,
+            buf,
+        }
+    }
+
+    /// Closes the box and stops the daemon, which must exit 0.
+    pub(crate) fn stop(self) {
+        drop(self.slave);
+        self.p.signal(15);
+        let (status, log) = self.p.wait();
+        assert_eq!(status.code(), Some(0), "{log}");
+    }
+}
+
 #[tokio::test]
 async fn a_serial_scan_box_feeds_the_daemon() {
     use std::io::Write as _;
     let (code, keys) = fresh_essc();
-    let pty = nix::pty::openpty(None, None).expect("openpty");
-    let port = nix::unistd::ttyname(&pty.slave).expect("ttyname");
     let t = Terminal::new();
-    let config = t.config_with(|c| {
-        c.qr.essc_keys = essc_keys(&keys);
-        c.qr.allow_test_keys = true;
-        c.qr.serial = Some(port.clone());
-    });
-    let p = Process::start_config(t.path(), &config, |_| {}).await;
-    let c = support::client();
-    let mut events = c
-        .get(p.url("/v1/events?topics=qr&last_event_id=0"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
+    let mut scan_box = PtyBox::start(&t, &keys, "qr", |_| {}).await;
+    scan_box
+        .master
+        .write_all(format!("{code}\r").as_bytes())
         .unwrap();
-    let mut buf = String::new();
-    // Write only once the daemon holds the port in raw mode.
-    loop {
-        let e = next_event(&mut events, &mut buf, "qr.source").await;
-        if e["data"]["link"] == "connected" {
-            break;
-        }
-    }
-    let mut master = std::fs::File::from(pty.master);
-    master.write_all(format!("{code}\r").as_bytes()).unwrap();
-    let scanned = next_event(&mut events, &mut buf, "qr.scanned").await;
+    let scanned = next_event(&mut scan_box.events, &mut scan_box.buf, "qr.scanned").await;
     assert_eq!(scanned["data"]["valid"], true, "{scanned}");
     assert_eq!(
         scanned["data"]["source"],
-        format!("serial:{}", port.display())
+        format!("serial:{}", scan_box.port.display())
     );
-    drop(pty.slave);
-    p.signal(15);
-    let (status, log) = p.wait();
-    assert_eq!(status.code(), Some(0), "{log}");
+    scan_box.stop();
 }

@@ -174,6 +174,7 @@ impl Rig {
             psn_setlway: "01".into(),
             chrg_bchno: chrg_bchno.into(),
             invono: None,
+            trace_counts: None,
         };
         PharmacyInput::presettle(sale, lines, FeeNode::Feedetail).unwrap()
     }
@@ -424,6 +425,7 @@ async fn outpatient_contract_register_upload_presettle_settle_cancel() {
             overlmt_selfpay: None,
             preselfpay_amt: None,
             inscp_scp_amt: None,
+            trace_counts: None,
         },
     };
     let pre = rig

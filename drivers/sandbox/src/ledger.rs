@@ -68,6 +68,10 @@ pub struct SettlementRecord {
     /// CST day of `cancel_time` (`yyyy-MM-dd`).
     #[serde(default)]
     pub cancel_day: Option<String>,
+    /// The settlement's trace-code counts (`minpacunt_drug_trac_cnt`, `mcs_trac_cnt`), when the
+    /// request carried them: how many codes the 3505 reports of this `setl_id` announce.
+    #[serde(default)]
+    pub trace_counts: Option<(u32, u32)>,
 }
 
 /// Whether an outpatient visit (2201) is still open.

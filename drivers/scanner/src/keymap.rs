@@ -10,6 +10,11 @@
 //! leading `0` (Windows' "ANSI" form) changes nothing here: bytes are decoded as GBK later.
 //! Other known quirks: some boxes need the host keyboard layout set to US and send Shift as
 //! a separate press for every capital; key auto-repeat (value 2) is ignored.
+//!
+//! **Control characters**: a GS1 DataMatrix trace code carries the group separator (GS, 0x1D)
+//! between its fields, and a keyboard-wedge box types it as Ctrl+`]` (the ASCII control-key
+//! convention: Ctrl + a key of `@`..`_` or a letter gives that character & 0x1F) or as
+//! Alt+029 on the keypad; both arrive as the byte 0x1D, which the trace code keeps.
 
 /// A key that ends or separates scans rather than carrying data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +30,9 @@ pub mod code {
     pub const KEY_LEFTSHIFT: u16 = 42;
     pub const KEY_RIGHTSHIFT: u16 = 54;
     pub const KEY_LEFTALT: u16 = 56;
+    pub const KEY_LEFTCTRL: u16 = 29;
+    pub const KEY_RIGHTCTRL: u16 = 97;
+    pub const KEY_RIGHTBRACE: u16 = 27;
     pub const KEY_CAPSLOCK: u16 = 58;
     pub const KEY_RIGHTALT: u16 = 100;
     pub const KEY_KPENTER: u16 = 96;
@@ -113,6 +121,8 @@ pub struct KeyDecoder {
     right_shift: bool,
     caps_lock: bool,
     alt: bool,
+    /// Either Ctrl key held: a key then types its control character.
+    ctrl: bool,
     /// Decimal value typed on the keypad while Alt is held; `None` when no digit yet.
     alt_code: Option<u32>,
 }
@@ -135,6 +145,7 @@ impl KeyDecoder {
             KEY_LEFTSHIFT => self.left_shift = pressed,
             KEY_RIGHTSHIFT => self.right_shift = pressed,
             KEY_CAPSLOCK if pressed => self.caps_lock = !self.caps_lock,
+            KEY_LEFTCTRL | KEY_RIGHTCTRL => self.ctrl = pressed,
             KEY_LEFTALT | KEY_RIGHTALT => {
                 self.alt = pressed;
                 if pressed {
@@ -154,6 +165,21 @@ impl KeyDecoder {
             }
             KEY_ENTER | KEY_KPENTER => return Some(ControlKey::Enter),
             KEY_TAB => return Some(ControlKey::Tab),
+            _ if self.ctrl => {
+                // Ctrl + `]` is GS (0x1D); Ctrl + a letter or `@[\^_` its control character.
+                if let Some(&(_, lower, upper)) = MAIN.iter().find(|(c, _, _)| *c == key) {
+                    let base = if lower.is_ascii_lowercase() {
+                        lower.to_ascii_uppercase()
+                    } else if (0x40..=0x5f).contains(&upper) && !(0x40..=0x5f).contains(&lower) {
+                        upper
+                    } else {
+                        lower
+                    };
+                    if (0x40..=0x5f).contains(&base) {
+                        out.push(base & 0x1f);
+                    }
+                }
+            }
             _ => {
                 if let Some(&(_, lower, upper)) = MAIN.iter().find(|(c, _, _)| *c == key) {
                     let shift = self.left_shift || self.right_shift;
@@ -217,6 +243,30 @@ mod tests {
         assert_eq!(decode(&typed(&all)).0, all.as_bytes());
         let essc = "ESSC1.eyJ2IjoxfQ.a-b_C9";
         assert_eq!(decode(&typed(essc)).0, essc.as_bytes());
+    }
+
+    #[test]
+    fn ctrl_right_bracket_types_the_group_separator() {
+        // "01" GS "10AB" as a box types a GS1 DataMatrix code: Ctrl held around `]`.
+        let mut ev = typed("01");
+        ev.extend([
+            (KEY_LEFTCTRL, 1),
+            (KEY_RIGHTBRACE, 1),
+            (KEY_RIGHTBRACE, 0),
+            (KEY_LEFTCTRL, 0),
+        ]);
+        ev.extend(typed("10AB"));
+        assert_eq!(decode(&ev).0, b"01\x1d10AB");
+        // The right Ctrl too, and Ctrl+letter is that letter's control character.
+        let ev = [
+            (KEY_RIGHTCTRL, 1),
+            (KEY_A, 1),
+            (KEY_A, 0),
+            (KEY_RIGHTCTRL, 0),
+        ];
+        assert_eq!(decode(&ev).0, b"\x01");
+        // Alt+029 on the keypad gives the same byte.
+        assert_eq!(decode(&alt_code("29")).0, b"\x1d");
     }
 
     #[test]

@@ -70,6 +70,7 @@ fn scan(credential_id: Option<&str>) -> Arc<ScanResult> {
         decoder: None,
         decode_ms: None,
         at_ms: 1,
+        trace: None,
     })
 }
 
@@ -129,6 +130,28 @@ async fn refused_codes_end_the_wait_only_when_asked() {
         panic!("the refused code ends the wait");
     };
     assert!(!refused.valid);
+}
+
+/// A box's trace code (or its refused 商品码) scanned while the patient looks for the
+/// e-voucher is no answer to the wait, even one that takes refusals.
+#[tokio::test]
+async fn a_drug_boxs_code_does_not_end_a_wait_for_a_credential() {
+    let cache = Credentials::default();
+    let intake = Intake::<ScriptedCard>::new(&cache, None);
+    let waiting = intake.next(Want {
+        refused: true,
+        ..want(false, true)
+    });
+    let trace = |valid: bool| {
+        let mut s = (*scan(None)).clone();
+        s.kind = "trace";
+        s.valid = valid;
+        Arc::new(s)
+    };
+    cache.post_scan(trace(true));
+    cache.post_scan(trace(false));
+    cache.post_scan(scan(Some("C4")));
+    assert_eq!(waiting.await.unwrap().credential_id(), Some("C4"));
 }
 
 #[tokio::test]

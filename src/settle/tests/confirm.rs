@@ -266,3 +266,56 @@ async fn a_stored_sale_keeps_a_seal_bound_to_it_and_never_the_pin() {
     assert!(!doc.contains("123456") && !doc.contains(&old), "{doc}");
     rig.finish();
 }
+
+/// A sale whose line carries traceability codes announces their count in 2101 and, after a
+/// box scanned while the sale was open, the new count in 2102 (traceability.md, "In the
+/// settlement itself"); the amounts are the same as without codes.
+#[tokio::test]
+async fn trace_codes_are_counted_in_2101_and_2102() {
+    let counts = |s: &Sent| {
+        let d = &s.input["druginfo"];
+        (
+            d["minpacunt_drug_trac_cnt"].clone(),
+            d["mcs_trac_cnt"].clone(),
+        )
+    };
+    let rig = Rig::new(
+        platform()
+            .expect("1101", Answer::fixture("1101_response.json"))
+            .expect_with(
+                "2101",
+                move |s| assert_eq!(counts(s), (json!(1), json!(0)), "{}", s.input),
+                Answer::fixture("2101_response.json"),
+            )
+            .expect_with(
+                "2102",
+                move |s| assert_eq!(counts(s), (json!(2), json!(0)), "{}", s.input),
+                Answer::fixture("2102_response.json"),
+            ),
+    );
+    let record = crate::card::record::sample::sample();
+    let credential = rig.credentials.insert(Fresh::Card(record));
+    let new: NewSale = serde_json::from_value(json!({
+        "credential_id": credential,
+        "items": [{
+            "code": "XA01AAA0000000001", "name": "测试药品", "cnt": "1", "pric": "128.50",
+            "trace": { "codes": ["81234567890123456789"], "manu_lotnum": "L1" },
+        }],
+        "mode": "prefer_online",
+    }))
+    .unwrap();
+    let sale = rig.engine.create(new).await.unwrap();
+    rig.engine.presettle(&sale.id).await.unwrap();
+    let add: crate::settle::trace::TraceAttach =
+        serde_json::from_value(json!({ "line": 0, "codes": ["81234567890123456790"] })).unwrap();
+    let sale = rig.engine.attach_trace(&sale.id, add).await.unwrap();
+    assert_eq!(
+        sale.state,
+        SaleState::Presettled,
+        "money unchanged: still pre-settled"
+    );
+    let sale = rig.confirm(&sale.id).await.unwrap();
+    assert_eq!(sale.state, SaleState::Settled);
+    assert_eq!(sale.settlement.unwrap().medfee, Fen(12_850));
+    assert_eq!(rig.finish().len(), 3);
+}

@@ -8,6 +8,7 @@ mod cli;
 mod offline;
 mod online;
 mod rules;
+mod traced;
 
 use std::path::Path;
 use std::sync::Arc;

@@ -79,6 +79,7 @@ pub async fn new_sales(
                     name: "阿莫西林胶囊".into(),
                     cnt: medsettle::upstream::Qty::parse("1").expect("a quantity"),
                     pric: medsettle::upstream::Price::parse("0.10").expect("a price"),
+                    trace: None,
                 }],
                 mode: Some(medsettle::config::SaleMode::ForceOffline),
                 use_account: Some(true),

@@ -184,6 +184,9 @@ pub struct OutpatientSettle {
     pub preselfpay_amt: Option<Fen>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inscp_scp_amt: Option<Fen>,
+    /// The trace-code counts (2206 and 2207), only when the visit's lines carry codes.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub trace_counts: Option<super::trace::TraceCounts>,
 }
 
 impl OutpatientInput {

@@ -83,6 +83,9 @@ pub struct PharmacySale {
     /// Invoice number, 2102 only: absent from a 2101 request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub invono: Option<String>,
+    /// The trace-code counts, only when the sale carries codes.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub trace_counts: Option<super::trace::TraceCounts>,
 }
 
 /// A checked 2101 (or, after [`into_settle`](Self::into_settle), 2102) input.
@@ -195,6 +198,7 @@ mod tests {
             psn_setlway: "01".into(),
             chrg_bchno: "CB20261123000001".into(),
             invono: Some("ignored by 2101".into()),
+            trace_counts: None,
         }
     }
 

@@ -83,6 +83,17 @@ pub struct SaleTrace {
     pub drugtracinfo: Vec<TraceEntry>,
 }
 
+/// The trace-code counts a settlement announces (traceability.md, "In the settlement itself":
+/// 2207, and 2101/2102's `druginfo` in one pharmacy client): how many codes the 3505 reports of
+/// the sale will carry. Sent only by a sale that has codes, so a sale without is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceCounts {
+    /// 本次结算应上传最小包装药品追溯码数量: codes of drug boxes.
+    pub minpacunt_drug_trac_cnt: u32,
+    /// 耗材追溯码数量: codes of medical consumables.
+    pub mcs_trac_cnt: u32,
+}
+
 /// One box: `{"drug_trac_codg": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceEntry {

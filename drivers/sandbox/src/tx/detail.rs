@@ -152,6 +152,7 @@ fn inject(state: &mut State, s: Injected) {
         deductible_used: Fen(0),
         cap_used: Fen(0),
         status: SettlementStatus::Effective,
+        trace_counts: None,
         setl_time: format!("{} 12:00:00", s.day),
         day: s.day,
         cancel_msgid: None,

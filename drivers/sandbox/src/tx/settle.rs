@@ -89,6 +89,29 @@ pub fn pharmacy(state: &mut State, config: &SandboxConfig, req: &Req, commit: bo
     run(state, req, data, bill, commit, "2102")
 }
 
+/// The trace-code counts a settlement may carry (traceability.md, "In the settlement itself":
+/// 2207, and 2101/2102's `druginfo` in one pharmacy client): both or neither, each a
+/// non-negative whole number.
+fn trace_counts(data: &serde_json::Map<String, Value>) -> Result<Option<(u32, u32)>, String> {
+    let count = |key: &str| -> Result<Option<u32>, String> {
+        let value = opt_text(data, key);
+        if value.is_empty() {
+            return Ok(None);
+        }
+        value
+            .parse::<u32>()
+            .map(Some)
+            .map_err(|_| format!("追溯码数量错误 {key} {value:?} is not a whole number"))
+    };
+    match (count("minpacunt_drug_trac_cnt")?, count("mcs_trac_cnt")?) {
+        (Some(drugs), Some(consumables)) => Ok(Some((drugs, consumables))),
+        (None, None) => Ok(None),
+        _ => Err(
+            "追溯码数量须同时填写 minpacunt_drug_trac_cnt and mcs_trac_cnt go together".to_owned(),
+        ),
+    }
+}
+
 /// The settlement of `bill`: computes the split and, when `commit`, books it (2102/2207).
 pub(super) fn run(
     state: &mut State,
@@ -99,6 +122,7 @@ pub(super) fn run(
     infno: &str,
 ) -> TxResult {
     let medfee = amount(data, "medfee_sumamt")?;
+    let trace_counts = trace_counts(data)?;
     let p = person(state, &bill.psn_no)?;
     active_insurance(p, &bill.insutype)?;
     check_cert(state, data, p)?;
@@ -191,6 +215,7 @@ pub(super) fn run(
             setl_time,
             cancel_time: None,
             cancel_day: None,
+            trace_counts,
         });
         let index = state.settlements.len() - 1;
         state.book(index);

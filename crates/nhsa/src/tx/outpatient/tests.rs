@@ -33,6 +33,7 @@ fn presettle() -> OutpatientInput {
             overlmt_selfpay: None,
             preselfpay_amt: None,
             inscp_scp_amt: None,
+            trace_counts: None,
         },
     }
 }
