@@ -244,7 +244,7 @@ fn decode_into(
                     source: label.clone(),
                     decoder: Some(format!("{}/{:?}", scan.decoder, scan.variant)),
                     decode_ms: Some(scan.decode_time.as_secs_f64() * 1e3),
-                    symbology: None,
+                    symbology: scan.decoded.symbology,
                 };
                 // A full queue drops the scan: the code is still in view and comes again.
                 if tx.try_send(raw).is_err() {

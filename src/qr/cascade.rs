@@ -5,12 +5,19 @@
 //! unrelated candidates ([`Evidence::some`]), none otherwise. Frames without a code — most
 //! camera frames — so cost one decoder pass and one scan, even when they are full of text or
 //! code-like texture.
-//! The default order comes from measurements on `fixtures/qr/frames` (see `benches/README.md`).
+//!
+//! Trace codes (issue 19): the same scan point also runs [`finder::regions`], a block-gradient
+//! scan for patches of parallel bars and compact fine texture. Each bar patch is cut out as a
+//! small strip sampled across the bars (any rotation) and read by the Code 128 reader before
+//! the QR fallbacks; each texture patch is cropped and read by the DataMatrix reader after
+//! them. A frame without any such patch pays only for the scan.
+//! The default order comes from measurements on the tuning frames (`fixtures/qr/frames` and
+//! `fixtures/qr/tuning`; see `benches/README.md`), never on `fixtures/qr/heldback`.
 
 use std::time::{Duration, Instant};
 
 use super::decode::{self, Decoded, Decoder};
-use super::finder::{self, Evidence};
+use super::finder::{self, BarRegion, Evidence};
 use super::frame::GreyImage;
 
 /// Which version of the frame a step decodes.
@@ -24,6 +31,8 @@ pub enum Variant {
     Halved,
     /// Half size, inverted.
     HalvedInverted,
+    /// A strip cut across a bar region, or a crop around a texture region (`finder::regions`).
+    Region,
 }
 
 /// One step: the decoder's index in the cascade and the variant it reads.
@@ -55,17 +64,22 @@ pub struct Cascade {
     decoders: Vec<Box<dyn Decoder>>,
     steps: Vec<Step>,
     gate: bool,
+    /// Code 128, DataMatrix and QR readers on the regions the gate finds (`None`: QR only).
+    trace: Option<Trace>,
 }
 
 impl Default for Cascade {
-    /// quircs first (fastest with a high yield), then rxing (highest yield, a hybrid binariser
-    /// that copes with glare and low contrast), each on the inverted frame for light-on-dark
-    /// codes, then the half-size frame for noisy/blocky frames, rqrr last.
+    /// quircs first (fastest with a high yield), then rxing's zxing-cpp QR reader (another
+    /// detector: it reads codes, GS1 QR among them, the others' detectors miss), then rxing's
+    /// classic reader (a hybrid binariser that copes with glare and low contrast), quircs and
+    /// rxing on the inverted frame for light-on-dark codes, then the half-size frame for
+    /// noisy/blocky frames, rqrr last. Plus the trace-code readers (see the module docs).
     fn default() -> Self {
         use Variant::*;
-        let names = ["quircs", "rxing", "rqrr"];
+        let names = ["quircs", "rxing", "rqrr", "rxing-cpp"];
         let order = [
             (0, Normal),
+            (3, Normal),
             (1, Normal),
             (0, Inverted),
             (1, Inverted),
@@ -81,7 +95,7 @@ impl Default for Cascade {
 
 impl Cascade {
     /// Fallback steps (after the first) that run on weak finder evidence: in the default order
-    /// rxing, quircs inverted and rxing inverted, the full-size passes that rescue such frames.
+    /// rxing-cpp, rxing and quircs inverted, full-size passes that rescue such frames.
     pub const WEAK_STEPS: usize = 3;
 
     /// A cascade of the named decoders (`rqrr`, `quircs`, `rxing`) and steps indexing them.
@@ -101,7 +115,14 @@ impl Cascade {
             decoders,
             steps,
             gate,
+            trace: gate.then(Default::default),
         })
+    }
+
+    /// The same cascade reading QR codes only (no region scan, no Code 128 or DataMatrix).
+    pub fn qr_only(mut self) -> Self {
+        self.trace = None;
+        self
     }
 
     /// One decoder on the frame as captured, nothing else (for comparisons).
@@ -111,6 +132,15 @@ impl Cascade {
 
     /// Tries the steps in order on `img` until one decodes something.
     pub fn decode(&self, img: GreyImage<'_>) -> Outcome {
+        match &self.trace {
+            Some(trace) => self.decode_scan_first(img, trace),
+            None => self.decode_qr_first(img),
+        }
+    }
+
+    /// QR only (before issue 19): the first step always runs; the finder scan decides the
+    /// fallbacks.
+    fn decode_qr_first(&self, img: GreyImage<'_>) -> Outcome {
         let start = Instant::now();
         let mut evidence = Evidence::default();
         let mut variants = Variants::new(img);
@@ -133,26 +163,175 @@ impl Cascade {
             let decoder = &self.decoders[step.decoder];
             let found = decoder.decode(variants.get(step.variant));
             if !found.is_empty() {
-                let hit = CascadeHit {
-                    decoder: decoder.name(),
-                    variant: step.variant,
-                };
-                let decoded = found.into_iter().map(Decoded::from_bytes).collect();
-                return Outcome {
-                    decoded,
-                    hit: Some(hit),
-                    evidence,
-                    elapsed: start.elapsed(),
-                };
+                return hit(found, decoder.name(), step.variant, evidence, start);
             }
         }
-        Outcome {
-            decoded: Vec::new(),
-            hit: None,
-            evidence,
-            elapsed: start.elapsed(),
+        miss(evidence, start)
+    }
+
+    /// Every symbology: both scans first (about 1 ms together at 720p), then only the readers
+    /// they call for. On the tuning frames every code the first QR step (quircs) read showed
+    /// at least three confirmed finder patterns ([`Evidence::some`]), and no frame without a
+    /// code did, so the QR steps run only on such evidence and a frame without any code pays
+    /// for the scans and for the few texture crops text leaves.
+    fn decode_scan_first(&self, img: GreyImage<'_>, trace: &Trace) -> Outcome {
+        let start = Instant::now();
+        let (code128, dm, qr) = trace;
+        let mut variants = Variants::new(img);
+        let mut evidence = finder::scan(img);
+        let steps = if evidence.likely() {
+            self.steps.len()
+        } else if evidence.some() {
+            1 + Self::WEAK_STEPS
+        } else {
+            0
+        };
+        let mut qr_step = |i: usize, evidence: Evidence| {
+            let step = self.steps.get(i)?;
+            let decoder = &self.decoders[step.decoder];
+            let found = decoder.decode(variants.get(step.variant));
+            (!found.is_empty()).then(|| hit(found, decoder.name(), step.variant, evidence, start))
+        };
+        if steps > 0
+            && let Some(out) = qr_step(0, evidence)
+        {
+            return out;
+        }
+        let regions = finder::regions(img);
+        evidence.bar_regions = regions.bars.len() as u32;
+        evidence.square_regions = regions.squares.len() as u32;
+        for r in &regions.bars {
+            let (mut data, w, h) = strip(img, r);
+            // As sampled, then flattened (glare or shade along the code defeats the reader's
+            // one threshold per row).
+            for pass in 0..2 {
+                if pass == 1 {
+                    flatten_rows(&mut data, w);
+                }
+                let found = code128.decode(GreyImage::new(w, h, &data).expect("strip"));
+                if !found.is_empty() {
+                    return hit(found, code128.name(), Variant::Region, evidence, start);
+                }
+            }
+        }
+        for i in 1..steps {
+            if let Some(out) = qr_step(i, evidence) {
+                return out;
+            }
+        }
+        // A texture patch is a DataMatrix, or (when the scan saw a finder pattern at all) a QR
+        // code whose finder patterns it could not confirm (blur, glare, a thumb).
+        for &(x, y, w, h) in &regions.squares {
+            let data = crop(img, x, y, w, h);
+            let view = GreyImage::new(w, h, &data).expect("crop");
+            let mut readers = vec![dm as &dyn Decoder];
+            if evidence.patterns > 0 {
+                readers.push(qr);
+            }
+            for reader in readers {
+                let found = reader.decode(view);
+                if !found.is_empty() {
+                    return hit(found, reader.name(), Variant::Region, evidence, start);
+                }
+            }
+            // Half size: large blurred modules become sharp small ones.
+            let (half, hw, hh) = view.halved();
+            let found = dm.decode(GreyImage::new(hw, hh, &half).expect("half crop"));
+            if !found.is_empty() {
+                return hit(found, dm.name(), Variant::Region, evidence, start);
+            }
+        }
+        miss(evidence, start)
+    }
+}
+
+/// The readers of the trace-code steps: Code 128 on strips, DataMatrix and QR on crops.
+type Trace = (decode::Code128, decode::DataMatrix, decode::Rxing);
+
+fn hit(
+    decoded: Vec<Decoded>,
+    decoder: &'static str,
+    variant: Variant,
+    evidence: Evidence,
+    start: Instant,
+) -> Outcome {
+    Outcome {
+        decoded,
+        hit: Some(CascadeHit { decoder, variant }),
+        evidence,
+        elapsed: start.elapsed(),
+    }
+}
+
+fn miss(evidence: Evidence, start: Instant) -> Outcome {
+    Outcome {
+        decoded: Vec::new(),
+        hit: None,
+        evidence,
+        elapsed: start.elapsed(),
+    }
+}
+
+/// Rows sampled across a bar region, for the Code 128 reader.
+const STRIP_ROWS: usize = 10;
+
+/// A strip `STRIP_ROWS` high sampled across the bars of `r` (bilinear, one pixel per step),
+/// over the middle 60% of the bars' height and past both ends by a quiet zone's worth: the
+/// barcode straightened whatever its rotation, so every row of the strip crosses it.
+fn strip(img: GreyImage<'_>, r: &BarRegion) -> (Vec<u8>, usize, usize) {
+    let margin = 0.12 * r.across + 24.0;
+    let len = (r.across + 2.0 * margin).min(4096.0) as usize;
+    let (ux, uy) = (r.angle.cos(), r.angle.sin());
+    let (vx, vy) = (-uy, ux);
+    let mut out = Vec::with_capacity(len * STRIP_ROWS);
+    for k in 0..STRIP_ROWS {
+        let v = (k as f32 / (STRIP_ROWS - 1) as f32 - 0.5) * 0.6 * r.along;
+        let (x0, y0) = (
+            r.cx - ux * len as f32 / 2.0 + vx * v,
+            r.cy - uy * len as f32 / 2.0 + vy * v,
+        );
+        out.extend((0..len).map(|t| sample(img, x0 + ux * t as f32, y0 + uy * t as f32)));
+    }
+    (out, len, STRIP_ROWS)
+}
+
+/// Subtracts from each pixel the mean of its row neighbourhood (about three wide bars) and
+/// stretches the rest around mid-grey: slow light changes along the code go, bars stay.
+fn flatten_rows(data: &mut [u8], w: usize) {
+    const R: usize = 16;
+    let mut prefix = vec![0u32; w + 1];
+    for row in data.chunks_mut(w) {
+        for (i, &v) in row.iter().enumerate() {
+            prefix[i + 1] = prefix[i] + v as u32;
+        }
+        for (x, v) in row.iter_mut().enumerate() {
+            let (a, b) = (x.saturating_sub(R), (x + R + 1).min(w));
+            let mean = (prefix[b] - prefix[a]) as i32 / (b - a) as i32;
+            *v = (128 + 2 * (*v as i32 - mean)).clamp(0, 255) as u8;
         }
     }
+}
+
+/// Bilinear sample; white outside the frame (a quiet zone, not a bar).
+fn sample(img: GreyImage<'_>, x: f32, y: f32) -> u8 {
+    let (w, h) = (img.width, img.height);
+    if x < 0.0 || y < 0.0 || x >= (w - 1) as f32 || y >= (h - 1) as f32 {
+        return 255;
+    }
+    let (x0, y0) = (x as usize, y as usize);
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let p = |xx: usize, yy: usize| img.data[yy * w + xx] as f32;
+    let top = p(x0, y0) * (1.0 - fx) + p(x0 + 1, y0) * fx;
+    let bottom = p(x0, y0 + 1) * (1.0 - fx) + p(x0 + 1, y0 + 1) * fx;
+    (top * (1.0 - fy) + bottom * fy + 0.5) as u8
+}
+
+/// The pixels of a rectangle inside the frame, row by row.
+fn crop(img: GreyImage<'_>, x: usize, y: usize, w: usize, h: usize) -> Vec<u8> {
+    (y..y + h)
+        .flat_map(|yy| &img.data[yy * img.width + x..yy * img.width + x + w])
+        .copied()
+        .collect()
 }
 
 /// The frame's variants, each computed on first use.
@@ -177,7 +356,7 @@ impl<'a> Variants<'a> {
         let img = self.img;
         let (w, h) = (img.width, img.height);
         match v {
-            Variant::Normal => img,
+            Variant::Normal | Variant::Region => img,
             Variant::Inverted => GreyImage {
                 width: w,
                 height: h,

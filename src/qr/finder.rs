@@ -35,6 +35,10 @@ pub struct Evidence {
     pub patterns: u32,
     /// Three candidates of one polarity and module size form a plausible QR triangle.
     pub triangle: bool,
+    /// Bar regions ([`regions`]) the cascade read with its Code 128 reader.
+    pub bar_regions: u32,
+    /// Compact texture regions ([`regions`]) offered to its DataMatrix reader.
+    pub square_regions: u32,
 }
 
 impl Evidence {
@@ -267,6 +271,299 @@ fn is_finder(win: &[(bool, u32)]) -> bool {
         .all(|(&(_, n), k)| (n * 7).abs_diff(k * total) * 2 <= total * if k == 3 { 2 } else { 1 })
 }
 
+/// Where a 1D barcode or a small 2D symbol (DataMatrix) may be: found by [`regions`].
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Regions {
+    /// Patches of parallel bars, largest first.
+    pub bars: Vec<BarRegion>,
+    /// Compact patches of fine two-dimensional texture (x, y, width, height), largest first.
+    pub squares: Vec<(usize, usize, usize, usize)>,
+}
+
+/// A patch of parallel bars: its centre, the direction across the bars (the scan line's
+/// direction, radians) and its size across and along the bars, in pixels.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BarRegion {
+    pub cx: f32,
+    pub cy: f32,
+    pub angle: f32,
+    pub across: f32,
+    pub along: f32,
+    pub blocks: u32,
+}
+
+/// Kinds of block in the [`regions`] grid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Block {
+    Flat,
+    /// Parallel edges: gradient direction in degrees, 0..180.
+    Bars(u16),
+    /// Edges in every direction, densely.
+    Texture,
+}
+
+/// At most this many regions of each kind are reported (bounds the decoders' work).
+pub const MAX_REGIONS: usize = 4;
+
+/// Finds bar patches (1D codes) and compact texture patches (2D symbols) without decoding.
+///
+/// The frame is cut into blocks of about 1/45 of its height (16 px at 720p). In each block the
+/// gradient is sampled on every second pixel of every second row, and its structure tensor
+/// tells whether the edges in it share one direction (coherence), and the share of strong
+/// samples tells whether there are many edges rather than one stroke. Blocks of bars with the
+/// same direction are joined into regions (a barcode is many such blocks in a row across the
+/// bars); dense texture blocks are joined into compact squares (a DataMatrix). Text shows
+/// both kinds of block, but rarely enough of them together in the right shape, and a
+/// false region only costs one cheap decode attempt on a small strip or crop.
+pub fn regions(img: GreyImage<'_>) -> Regions {
+    let (w, h) = (img.width, img.height);
+    let b = (h / 45).max(8);
+    let (bw, bh) = (w / b, h / b);
+    let mut out = Regions::default();
+    if bw < 3 || bh < 3 {
+        return out;
+    }
+    let px = |x: usize, y: usize| img.data[y * w + x] as i32;
+    let mut stats = vec![Stats::default(); bw * bh];
+    for by in 0..bh {
+        for bx in 0..bw {
+            let (x0, y0) = ((bx * b).max(1), (by * b).max(1));
+            let (x1, y1) = ((bx * b + b).min(w - 1), (by * b + b).min(h - 1));
+            let st = &mut stats[by * bw + bx];
+            for y in (y0..y1).step_by(2) {
+                for x in (x0..x1).step_by(2) {
+                    let gx = px(x + 1, y) - px(x - 1, y);
+                    let gy = px(x, y + 1) - px(x, y - 1);
+                    st.jxx += (gx * gx) as i64;
+                    st.jyy += (gy * gy) as i64;
+                    st.jxy += (gx * gy) as i64;
+                    st.sx += (gx.abs() >= STRONG) as u32;
+                    st.sy += (gy.abs() >= STRONG) as u32;
+                    st.n += 1;
+                }
+            }
+        }
+    }
+    let grid: Vec<Block> = stats.iter().map(Stats::classify).collect();
+    let mut bars = Vec::new();
+    let mut squares = Vec::new();
+    group(&grid, bw, bh, |kind, members| match kind {
+        Block::Bars(_) if members.len() >= 6 => {
+            bars.extend(bar_region(&grid, bw, b, members));
+        }
+        Block::Texture => squares.extend(square(members, bw, b, (w, h))),
+        _ => {}
+    });
+    // Large modules (a DataMatrix held close) leave single blocks flat or bar-like: the same
+    // test on blocks twice the size finds those symbols whole.
+    let (bw2, bh2) = (bw / 2, bh / 2);
+    let coarse: Vec<Block> = (0..bw2 * bh2)
+        .map(|i| {
+            let (x, y) = (2 * (i % bw2), 2 * (i / bw2));
+            let mut st = Stats::default();
+            for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                st.add(&stats[(y + dy) * bw + x + dx]);
+            }
+            // Large modules put fewer samples on an edge: a lower share of strong samples.
+            let e = (st.jxx + st.jyy) as f64;
+            let d = (st.jxx - st.jyy) as f64;
+            let coherence = (d * d + 4.0 * (st.jxy as f64).powi(2)).sqrt() / e.max(1.0);
+            let edges = st.sx.min(st.sy) as f64 >= 0.08 * st.n as f64;
+            if coherence < 0.6 && e >= 300.0 * st.n as f64 && edges {
+                Block::Texture
+            } else {
+                Block::Flat
+            }
+        })
+        .collect();
+    group(&coarse, bw2, bh2, |kind, members| {
+        if kind == Block::Texture {
+            squares.extend(square(members, bw2, 2 * b, (w, h)));
+        }
+    });
+    bars.sort_by_key(|r| std::cmp::Reverse(r.blocks));
+    bars.truncate(MAX_REGIONS);
+    // Largest first; a crop inside one already kept adds nothing.
+    squares.sort_by_key(|s| std::cmp::Reverse(s.2 * s.3));
+    let mut kept: Vec<(usize, usize, usize, usize)> = Vec::new();
+    for s in squares {
+        let inside = |k: &(usize, usize, usize, usize)| {
+            s.0 >= k.0 && s.1 >= k.1 && s.0 + s.2 <= k.0 + k.2 && s.1 + s.3 <= k.1 + k.3
+        };
+        if !kept.iter().any(inside) && kept.len() < MAX_REGIONS {
+            kept.push(s);
+        }
+    }
+    out.bars = bars;
+    out.squares = kept;
+    out
+}
+
+/// Gradient statistics of one block: the structure tensor and the strong-edge counts.
+#[derive(Clone, Copy, Debug, Default)]
+struct Stats {
+    jxx: i64,
+    jyy: i64,
+    jxy: i64,
+    n: u32,
+    sx: u32,
+    sy: u32,
+}
+
+impl Stats {
+    fn add(&mut self, o: &Stats) {
+        self.jxx += o.jxx;
+        self.jyy += o.jyy;
+        self.jxy += o.jxy;
+        self.n += o.n;
+        self.sx += o.sx;
+        self.sy += o.sy;
+    }
+
+    fn classify(&self) -> Block {
+        classify_block(self.jxx, self.jyy, self.jxy, self.n, self.sx, self.sy)
+    }
+}
+
+/// Calls `f` with each connected group of same-kind, non-flat blocks (8-neighbours; bars of a
+/// similar direction reach two blocks, so a wide bar or a glare spot that leaves a flat block
+/// inside a barcode does not cut it in pieces).
+fn group(grid: &[Block], bw: usize, bh: usize, mut f: impl FnMut(Block, &[usize])) {
+    let mut seen = vec![false; bw * bh];
+    let mut stack = Vec::new();
+    let mut members = Vec::new();
+    for start in 0..bw * bh {
+        if seen[start] || grid[start] == Block::Flat {
+            continue;
+        }
+        let kind = grid[start];
+        members.clear();
+        seen[start] = true;
+        stack.push(start);
+        while let Some(i) = stack.pop() {
+            members.push(i);
+            let (x, y) = (i % bw, i / bw);
+            let reach: i32 = if matches!(kind, Block::Bars(_)) { 2 } else { 1 };
+            for dy in -reach..=reach {
+                for dx in -reach..=reach {
+                    let (nx, ny) = (x as i32 + dx, y as i32 + dy);
+                    if nx < 0 || ny < 0 || nx >= bw as i32 || ny >= bh as i32 {
+                        continue;
+                    }
+                    let j = ny as usize * bw + nx as usize;
+                    if !seen[j] && same_kind(kind, grid[j]) {
+                        seen[j] = true;
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+        f(kind, &members);
+    }
+}
+
+/// The crop around a compact texture group (at least four blocks, not a line of text, mostly
+/// filled), with a margin of 40% of its size (at least two blocks): the group may be only
+/// the busiest part of the symbol, and the reader wants the quiet zone around it.
+fn square(
+    members: &[usize],
+    bw: usize,
+    b: usize,
+    (w, h): (usize, usize),
+) -> Option<(usize, usize, usize, usize)> {
+    if members.len() < 4 {
+        return None;
+    }
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for &i in members {
+        let (x, y) = (i % bw, i / bw);
+        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+    }
+    let (cw, ch) = (x1 - x0 + 1, y1 - y0 + 1);
+    if cw.max(ch) > 2 * cw.min(ch) + 1 || members.len() * 2 < cw * ch {
+        return None;
+    }
+    let m = (2 * b).max(cw.max(ch) * b * 2 / 5);
+    let (px0, py0) = ((x0 * b).saturating_sub(m), (y0 * b).saturating_sub(m));
+    let (px1, py1) = (((x1 + 1) * b + m).min(w), ((y1 + 1) * b + m).min(h));
+    Some((px0, py0, px1 - px0, py1 - py0))
+}
+
+/// A gradient sample at least this strong counts as an edge (a dim, blurred code's module
+/// edges still clear it; sensor noise of sigma 7, about 10 in a difference, rarely does).
+const STRONG: i32 = 16;
+
+fn classify_block(jxx: i64, jyy: i64, jxy: i64, n: u32, sx: u32, sy: u32) -> Block {
+    let e = (jxx + jyy) as f64;
+    // Flat: mean squared gradient below ~12².
+    if n == 0 || e < 144.0 * n as f64 {
+        return Block::Flat;
+    }
+    let d = (jxx - jyy) as f64;
+    let coherence = (d * d + 4.0 * (jxy as f64).powi(2)).sqrt() / e;
+    let strong = (sx.max(sy) as f64) / n as f64;
+    if coherence > 0.7 && strong >= 0.15 {
+        let deg = (0.5 * (2.0 * jxy as f64).atan2(d)).to_degrees();
+        return Block::Bars(deg.rem_euclid(180.0) as u16 % 180);
+    }
+    // Texture needs more energy than bars: noise alone is incoherent too.
+    if coherence < 0.6 && e >= 300.0 * n as f64 && sx.min(sy) as f64 >= 0.2 * n as f64 {
+        return Block::Texture;
+    }
+    Block::Flat
+}
+
+fn same_kind(a: Block, b: Block) -> bool {
+    match (a, b) {
+        (Block::Bars(p), Block::Bars(q)) => {
+            let d = p.abs_diff(q);
+            d.min(180 - d) <= 20
+        }
+        (Block::Texture, Block::Texture) => true,
+        _ => false,
+    }
+}
+
+/// The geometry of a set of bar blocks: mean direction (doubled-angle average), centre, and
+/// extents across and along the bars. `None` unless it is longer across the bars than along
+/// them (a barcode is wider than its bars are tall, or at least not much narrower).
+fn bar_region(grid: &[Block], bw: usize, b: usize, members: &[usize]) -> Option<BarRegion> {
+    let (mut c2, mut s2, mut cx, mut cy) = (0f32, 0f32, 0f32, 0f32);
+    for &i in members {
+        if let Block::Bars(deg) = grid[i] {
+            let a = (2.0 * deg as f32).to_radians();
+            (c2, s2) = (c2 + a.cos(), s2 + a.sin());
+        }
+        cx += ((i % bw) as f32 + 0.5) * b as f32;
+        cy += ((i / bw) as f32 + 0.5) * b as f32;
+    }
+    let n = members.len() as f32;
+    let (cx, cy) = (cx / n, cy / n);
+    let angle = 0.5 * s2.atan2(c2);
+    let (ux, uy) = (angle.cos(), angle.sin());
+    let (mut u0, mut u1, mut v0, mut v1) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
+    for &i in members {
+        let (x, y) = (
+            ((i % bw) as f32 + 0.5) * b as f32 - cx,
+            ((i / bw) as f32 + 0.5) * b as f32 - cy,
+        );
+        let (u, v) = (x * ux + y * uy, -x * uy + y * ux);
+        (u0, u1, v0, v1) = (u0.min(u), u1.max(u), v0.min(v), v1.max(v));
+    }
+    let (across, along) = (u1 - u0 + b as f32, v1 - v0 + b as f32);
+    // Re-centre on the extents (the block mean leans towards the denser side).
+    let (mu, mv) = ((u0 + u1) / 2.0, (v0 + v1) / 2.0);
+    let (cx, cy) = (cx + mu * ux - mv * uy, cy + mu * uy + mv * ux);
+    (across >= 0.8 * along && across >= 4.0 * b as f32).then_some(BarRegion {
+        cx,
+        cy,
+        angle,
+        across,
+        along,
+        blocks: members.len() as u32,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,6 +631,115 @@ mod tests {
         assert_eq!(
             scan(GreyImage::new(w, h, &flat).unwrap()),
             Evidence::default()
+        );
+    }
+
+    /// A tiny deterministic generator (xorshift) for test patterns.
+    fn rng(seed: u64) -> impl FnMut() -> u64 {
+        let mut x = seed;
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
+    /// Bars of 1-4 modules of `m` px (dark and light alternating) over `width` px, `height`
+    /// tall, drawn vertically at (x0, y0) on a light frame, or horizontally when `transpose`.
+    fn bars(
+        w: usize,
+        h: usize,
+        m: usize,
+        (x0, y0): (usize, usize),
+        (width, height): (usize, usize),
+        transpose: bool,
+    ) -> Vec<u8> {
+        let mut px = vec![225u8; w * h];
+        let mut next = rng(7);
+        let (mut x, mut dark) = (0, true);
+        while x < width {
+            let run = m * (1 + (next() % 4) as usize);
+            for dx in x..(x + run).min(width) {
+                for dy in 0..height {
+                    let (px_x, px_y) = if transpose {
+                        (x0 + dy, y0 + dx)
+                    } else {
+                        (x0 + dx, y0 + dy)
+                    };
+                    if dark {
+                        px[px_y * w + px_x] = 25;
+                    }
+                }
+            }
+            x += run;
+            dark = !dark;
+        }
+        px
+    }
+
+    #[test]
+    fn bars_make_one_region_across_them_at_any_rotation() {
+        let (w, h) = (640, 480);
+        let r =
+            regions(GreyImage::new(w, h, &bars(w, h, 3, (100, 200), (420, 90), false)).unwrap());
+        assert_eq!(r.bars.len(), 1, "{r:?}");
+        let b = r.bars[0];
+        assert!(
+            b.angle.sin().abs() < 0.1,
+            "across the bars is along x: {b:?}"
+        );
+        assert!(
+            (b.across - 420.0).abs() < 60.0 && (b.along - 90.0).abs() < 50.0,
+            "{b:?}"
+        );
+        assert!(
+            (b.cx - 310.0).abs() < 30.0 && (b.cy - 245.0).abs() < 30.0,
+            "{b:?}"
+        );
+        let r = regions(GreyImage::new(w, h, &bars(w, h, 3, (200, 20), (420, 90), true)).unwrap());
+        assert_eq!(r.bars.len(), 1, "{r:?}");
+        assert!(
+            r.bars[0].angle.cos().abs() < 0.1,
+            "across is along y: {:?}",
+            r.bars[0]
+        );
+    }
+
+    #[test]
+    fn a_square_of_random_modules_is_a_texture_region_not_bars() {
+        let (w, h) = (640, 480);
+        let mut px = vec![230u8; w * h];
+        let mut next = rng(11);
+        let (m, n, x0, y0) = (5, 24, 300, 150);
+        for my in 0..n {
+            for mx in 0..n {
+                if next() % 2 == 0 {
+                    for y in 0..m {
+                        for x in 0..m {
+                            px[(y0 + my * m + y) * w + x0 + mx * m + x] = 20;
+                        }
+                    }
+                }
+            }
+        }
+        let r = regions(GreyImage::new(w, h, &px).unwrap());
+        assert!(r.bars.is_empty(), "{r:?}");
+        let (sx, sy, sw, sh) = *r.squares.first().expect("a square");
+        assert!(
+            sx <= x0 && sy <= y0 && sx + sw >= x0 + n * m && sy + sh >= y0 + n * m,
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn flat_noise_has_no_region() {
+        let (w, h) = (640, 480);
+        let mut next = rng(3);
+        let px: Vec<u8> = (0..w * h).map(|_| 120 + (next() % 12) as u8).collect();
+        assert_eq!(
+            regions(GreyImage::new(w, h, &px).unwrap()),
+            Regions::default()
         );
     }
 }

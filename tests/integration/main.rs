@@ -29,6 +29,7 @@ mod page;
 mod pii;
 mod qr;
 mod qr_frames;
+mod qr_wide;
 mod reconcile_cli;
 mod sales;
 mod schema_fuzz;
