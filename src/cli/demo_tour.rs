@@ -134,8 +134,8 @@ pub(super) async fn run(tour: Tour) -> anyhow::Result<()> {
     };
     println!("\n== 演示 Tour: four sales, two clinic visits and the end of the day ==");
 
-    // 1. Online card sale.
-    println!("\n① 刷卡结算 Online card sale");
+    // 1. Online card sale, its boxes' trace codes scanned.
+    println!("\n① 刷卡结算 Online card sale, drug trace codes scanned box by box");
     let card = http.ok("/v1/card/read", json!({})).await?;
     println!(
         "   读卡 card read: {} (credential {})",
@@ -145,8 +145,23 @@ pub(super) async fn run(tour: Tour) -> anyhow::Result<()> {
             .unwrap_or_default(),
         short(&card["credential_id"])
     );
-    let sale = card_sale(&http, &card, "12.80").await?;
+    let sale = traced_card_sale(&http, &card, "12.80").await?;
     println!("   已结算 settled: {}", split_line(&sale));
+    let id = sale["id"].as_str().unwrap_or_default();
+    let reports = wait_reported(&http, id).await?;
+    println!(
+        "   追溯码上报 trace report (3505): {} line(s), {} box(es) → {}",
+        reports.len(),
+        reports
+            .iter()
+            .map(|r| r["codes"].as_u64().unwrap_or(0))
+            .sum::<u64>(),
+        reports
+            .iter()
+            .map(|r| r["state"].as_str().unwrap_or(""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
 
     // 2. Signed e-SSC QR sale.
     println!("\n② 电子社保卡码结算 e-SSC QR sale");
@@ -356,14 +371,53 @@ async fn outpatient_visit(http: &Http, card: &Value, ipt_otp_no: &str) -> anyhow
     Ok(visit)
 }
 
-async fn card_sale(http: &Http, card: &Value, pric: &str) -> anyhow::Result<Value> {
+/// The pharmacy counter's way: the sale is opened, each box sold is scanned (here handed to
+/// `POST /v1/qr/submit` as a scan box would send it) and its trace code attached to the line;
+/// the box's 商品码 scanned by mistake is refused with what to scan instead.
+async fn traced_card_sale(http: &Http, card: &Value, pric: &str) -> anyhow::Result<Value> {
+    let mut lines = items(pric);
+    lines[0]["trace"] = json!({ "codes": [], "fixmedins_bchno": "B-DEMO-0001",
+                                "manu_lotnum": "L2511", "manu_date": "2025-11-01",
+                                "expy_end": "2027-10-31", "rx_flag": "1" });
     let sale = http
         .ok(
             "/v1/sales",
-            json!({ "credential_id": card["credential_id"], "items": items(pric) }),
+            json!({ "credential_id": card["credential_id"], "items": lines }),
         )
         .await?;
-    let id = sale["id"].as_str().unwrap_or_default();
+    let id = sale["id"].as_str().unwrap_or_default().to_owned();
+    // Two boxes of line 1 (fresh codes each run), with the box's EAN-13 between them.
+    let serial = rand::random::<u64>() % 1_000_000_000_000_000;
+    let boxes = [
+        format!("81{serial:018}"),
+        "6901234567892".to_owned(),
+        format!("81{:018}", serial + 1),
+    ];
+    for text in &boxes {
+        let scan = http.ok("/v1/qr/submit", json!({ "text": text })).await?;
+        let Some(code) = scan["trace"]["code"].as_str() else {
+            println!(
+                "   扫码 scanned {}: {} — {}",
+                text,
+                scan["error"]["code"].as_str().unwrap_or(""),
+                scan["error"]["message_zh"].as_str().unwrap_or("")
+            );
+            continue;
+        };
+        let attached = http
+            .ok(
+                &format!("/v1/sales/{id}/trace"),
+                json!({ "line": 0, "codes": [code] }),
+            )
+            .await?;
+        println!(
+            "   扫码 scanned trace code {} → line 1 now has {} box(es)",
+            code,
+            attached["items"][0]["trace"]["codes"]
+                .as_array()
+                .map_or(0, Vec::len)
+        );
+    }
     let pre = http
         .ok(&format!("/v1/sales/{id}/presettle"), json!({}))
         .await?;
@@ -375,6 +429,29 @@ async fn card_sale(http: &Http, card: &Value, pric: &str) -> anyhow::Result<Valu
     println!("   患者输入密码 patient enters the card PIN");
     http.ok(&format!("/v1/sales/{id}/confirm"), json!({ "pin": PIN }))
         .await
+}
+
+/// Waits until every trace report of sale `id` left the outbox (sent, or refused).
+async fn wait_reported(http: &Http, id: &str) -> anyhow::Result<Vec<Value>> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut events = http
+        .client
+        .get(format!("{}/v1/events?topics=trace", http.tour.api))
+        .bearer_auth(&http.tour.token)
+        .timeout(Duration::from_secs(40))
+        .send()
+        .await?;
+    loop {
+        let v = http.get(&format!("/v1/trace?sale_id={id}")).await?;
+        let reports = v["reports"].as_array().cloned().unwrap_or_default();
+        if !reports.is_empty() && reports.iter().all(|r| r["state"] != "pending") {
+            return Ok(reports);
+        }
+        if Instant::now() > deadline {
+            bail!("the trace reports of {id} were not sent within 30 s: {v}");
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), events.chunk()).await;
+    }
 }
 
 async fn qr_sale(http: &Http, scan: &Value, consent: Value) -> anyhow::Result<Value> {

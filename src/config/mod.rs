@@ -56,7 +56,7 @@ pub struct Config {
     pub settle: SettleConfig,
     /// Drug traceability codes: reporting (3505/3506) and the counter's defaults.
     #[serde(default)]
-    pub trace: crate::settle::report::TraceConfig,
+    pub trace: crate::settle::dispensing::TraceConfig,
     /// Lifecycle settings.
     #[serde(default)]
     pub daemon: DaemonConfig,
@@ -307,7 +307,7 @@ impl Config {
             upstream: None,
             settle: SettleConfig::default(),
             // The demo counter's pharmacist, so its traced sale can be reported.
-            trace: crate::settle::report::TraceConfig {
+            trace: crate::settle::dispensing::TraceConfig {
                 phar_name: "演示药师".into(),
                 phar_prac_cert_no: "DEMO-PHAR-0001".into(),
                 prsc_dr_name: "演示医师".into(),

@@ -361,3 +361,12 @@ pub fn state_zh(s: SaleState) -> &'static str {
         SaleState::Closing => "已退费，撤销挂号中",
     }
 }
+
+impl From<super::dispensing::TooLong> for SaleError {
+    fn from(e: super::dispensing::TooLong) -> Self {
+        SaleError::Invalid {
+            field: e.field,
+            problem: format!("at most {} characters", e.max),
+        }
+    }
+}

@@ -24,7 +24,7 @@ pub struct NewSale {
     /// Who dispensed and prescribed, for the trace reports of lines with codes (default
     /// `[trace]`).
     #[serde(default)]
-    pub dispensing: Option<super::report::Dispensing>,
+    pub dispensing: Option<super::dispensing::Dispensing>,
 }
 
 /// One line as the cashier sends it (quantities and prices as decimal text).

@@ -12,6 +12,7 @@ mod cashier;
 mod clinic;
 mod consent;
 pub mod detail;
+pub mod dispensing;
 pub mod doubt;
 pub mod engine;
 pub mod error;

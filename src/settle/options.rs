@@ -124,7 +124,7 @@ pub struct SettleConfig {
     /// The `[trace]` section (a section of its own in the file; the daemon puts it here, its
     /// operator defaulted to `[upstream] opter_name`, so every part of the engine has it).
     #[serde(skip)]
-    pub trace: super::report::TraceConfig,
+    pub trace: super::dispensing::TraceConfig,
 }
 
 impl Default for SettleConfig {
@@ -159,7 +159,7 @@ impl Default for SettleConfig {
             skip_pin_consent: false,
             outpatient_mode: "require_online".to_owned(),
             visit_info_infno: "2203A".to_owned(),
-            trace: super::report::TraceConfig::default(),
+            trace: super::dispensing::TraceConfig::default(),
         }
     }
 }

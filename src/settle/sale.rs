@@ -396,7 +396,7 @@ pub struct Sale {
     /// Who dispensed and prescribed, as the request said (the trace reports' defaults fill in
     /// the rest when they are sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dispensing: Option<super::report::Dispensing>,
+    pub dispensing: Option<super::dispensing::Dispensing>,
 }
 
 impl Sale {

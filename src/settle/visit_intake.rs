@@ -57,7 +57,7 @@ pub struct NewVisit {
     /// Who dispensed (and prescribed: default the visit's doctor), for the trace reports of
     /// lines with codes (default `[trace]`).
     #[serde(default)]
-    pub dispensing: Option<super::report::Dispensing>,
+    pub dispensing: Option<super::dispensing::Dispensing>,
 }
 
 /// A diagnosis (2203 `diseinfo`).

@@ -193,15 +193,19 @@ async fn the_demo_tour_runs_every_sale_and_balances() {
             "a log line on the terminal: {line}"
         );
     }
-    // No camera: the only scans are the tour's two codes, handed over by the API.
+    // No camera: the only scans are the tour's, handed over by the API: three boxes' barcodes
+    // (two trace codes and a 商品码) and two patients' codes.
     let scans: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("QR code scanned"))
         .collect();
-    assert_eq!(scans.len(), 2, "{log}");
+    assert_eq!(scans.len(), 5, "{log}");
     assert!(scans.iter().all(|l| l.contains("source=manual")), "{log}");
     for step in [
         "① 刷卡结算 Online card sale",
+        "trace.commodity_code",
+        "line 1 now has 2 box(es)",
+        "追溯码上报 trace report (3505): 1 line(s), 2 box(es) → sent",
         "② 电子社保卡码结算 e-SSC QR sale",
         "③ 医保码结算 e-voucher QR sale",
         "④ 医保平台中断 Platform outage",

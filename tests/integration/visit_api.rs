@@ -535,3 +535,71 @@ async fn a_kiosk_pays_a_visit_the_his_created_and_leaves_it_alone_otherwise() {
     d.shutdown().await;
     sandbox.shutdown().await;
 }
+
+/// Polls `GET /v1/trace?sale_id=…` until every report is sent and there are `n` (deadline).
+async fn reports_sent(api: &Api, visit: &str, n: usize) -> Vec<Value> {
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    let mut poll = tokio::time::interval(Duration::from_millis(50));
+    loop {
+        poll.tick().await;
+        let v = api.get(&format!("/v1/trace?sale_id={visit}")).await;
+        let reports = v["reports"].as_array().cloned().unwrap_or_default();
+        if reports.len() == n && reports.iter().all(|r| r["state"] == "sent") {
+            return reports;
+        }
+        assert!(std::time::Instant::now() < until, "reports of {visit}: {v}");
+    }
+}
+
+/// A visit whose drug line the hospital pharmacy dispensed with its boxes' trace codes: 2207
+/// announces the count, the settled visit's line is reported (3505, the prescriber defaulting to
+/// the visit's doctor), and the refund returns it (3506).
+#[tokio::test]
+async fn a_dispensed_line_of_a_settled_visit_is_reported_and_returned_with_the_refund() {
+    let rig = Rig::start().await;
+    let credential = rig.api.credential().await;
+    let (a, b) = ("81234567890123480001", "81234567890123480002");
+    let mut body = visit_body(&credential, "MZ-TRACE-1", 2);
+    body["items"][1]["trace"] = json!({ "codes": [a, b], "fixmedins_bchno": "B1",
+        "manu_lotnum": "L2511", "manu_date": "2025-11-01", "rx_flag": "1" });
+    body["dispensing"] = json!({ "phar_name": "王药师", "phar_prac_cert_no": "YS2020001",
+                                 "opter_name": "收费员" });
+    let (status, v, _) = rig.create(body, None).await;
+    assert_eq!(status, 201, "{v}");
+    let visit = id(&v);
+    let (status, v) = rig.step(&visit, "presettle").await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = rig.step(&visit, "confirm").await;
+    assert_eq!((status, v["state"].as_str()), (200, Some("settled")), "{v}");
+    let settled = rig.sandbox.ledger();
+    let setl = settled.effective().last().unwrap();
+    assert_eq!(setl.trace_counts, Some((2, 0)), "2207 announces the boxes");
+    let reports = reports_sent(&rig.api, &visit, 1).await;
+    assert_eq!(
+        (reports[0]["line"].as_u64(), reports[0]["codes"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let events = rig.sandbox.trace_events();
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        events
+            .iter()
+            .all(|e| e.infno == "3505" && e.setl_id == setl.setl_id)
+    );
+
+    let (status, v) = rig.step(&visit, "refund").await;
+    assert_eq!(
+        (status, v["state"].as_str()),
+        (200, Some("cancelled")),
+        "{v}"
+    );
+    reports_sent(&rig.api, &visit, 2).await;
+    let returned = rig
+        .sandbox
+        .trace_events()
+        .iter()
+        .filter(|e| e.infno == "3506")
+        .count();
+    assert_eq!(returned, 2);
+    rig.close().await;
+}
