@@ -386,6 +386,12 @@ impl Config {
         if self.upstream != new.upstream {
             keys.push("upstream");
         }
+        if self.settle != new.settle {
+            keys.push("settle");
+        }
+        if self.trace != new.trace {
+            keys.push("trace");
+        }
         if self.log.format != new.log.format {
             keys.push("log.format");
         }

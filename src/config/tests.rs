@@ -182,6 +182,10 @@ fn restart_required_lists_only_restart_keys() {
     assert!(a.restart_required(&b).is_empty());
     b.api.listen = "127.0.0.1:9999".parse().unwrap();
     assert_eq!(a.restart_required(&b), ["api.listen"]);
+    // The engine holds [settle] and [trace] from its start.
+    b.settle.offline_max_count += 1;
+    b.trace.phar_name = "王药师".into();
+    assert_eq!(a.restart_required(&b), ["api.listen", "settle", "trace"]);
 }
 
 #[test]

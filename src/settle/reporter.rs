@@ -203,7 +203,10 @@ impl Reporter {
                     msgid: p.msgid.as_str().to_owned(),
                     msg_at_ms: p.at.timestamp_millis(),
                 };
-                store.trace_update(row.id, attempt, now).await?;
+                if !store.trace_update(row.id, attempt, now).await? {
+                    // Cancelled meanwhile (the sale was refunded before anything left).
+                    return Ok(Outcome::Cancelled);
+                }
                 p
             }
         };
