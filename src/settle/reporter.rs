@@ -105,7 +105,21 @@ impl Reporter {
         }
         let now = self.book.now().timestamp_millis();
         for row in self.book.store().trace_due(now, PASS).await? {
-            let (state, count) = match self.one(&row).await? {
+            let outcome = match self.one(&row).await {
+                Ok(o) => o,
+                Err(e) => {
+                    // This row cannot be worked on now (its sale unreadable, the store
+                    // busy): later, without holding up the rows behind it.
+                    tracing::warn!(report = row.id, sale = %row.sale_id, error = %e, "trace report postponed");
+                    let later = TraceChange::Later {
+                        next_at_ms: now + self.config.backoff_ms(row.tries),
+                        error: e.to_string(),
+                    };
+                    self.book.store().trace_update(row.id, later, now).await?;
+                    Outcome::Later
+                }
+            };
+            let (state, count) = match outcome {
                 Outcome::Sent => ("sent", &mut done.sent),
                 Outcome::Failed => ("failed", &mut done.failed),
                 Outcome::Later => ("pending", &mut done.later),
