@@ -4,12 +4,14 @@
 //! `POST /v1/qr/submit`; boxes scanned into an open sale, reported (3505) once it settles and
 //! returned (3506) with its refund.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::qr::{PtyBox, fresh_essc, next_of};
 use crate::support::{self, Api, NORMAL_CARD, Process, Terminal, Timeouts};
+
+const DEADLINE: Duration = Duration::from_secs(60);
 
 /// A serial scan box configured to send AIM identifiers: a Code 128 trace code, a GS1
 /// DataMatrix one (group separators kept), the box's EAN-13 商品码 (refused, saying what to
@@ -113,21 +115,6 @@ async fn submitted_codes_are_read_by_their_shape() {
     assert_eq!(v["error"]["code"], "trace.standard_code", "{v}");
     assert_eq!(v["trace"], serde_json::Value::Null);
     assert_eq!(v["credential_id"], serde_json::Value::Null);
-}
-
-/// Polls `GET /v1/trace?sale_id=…` until `done` accepts the reports (deadline-bounded).
-async fn reports_until(api: &Api, sale: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let until = Instant::now() + Duration::from_secs(60);
-    let mut poll = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        poll.tick().await;
-        let v = api.get(&format!("/v1/trace?sale_id={sale}")).await;
-        let reports = v["reports"].as_array().cloned().unwrap_or_default();
-        if done(&reports) {
-            return reports;
-        }
-        assert!(Instant::now() < until, "reports of {sale}: {v}");
-    }
 }
 
 /// A pharmacy counter: the sale is opened, the scan box reads each box (Code 128 and GS1
@@ -257,7 +244,7 @@ async fn boxes_scanned_into_an_open_sale_are_reported_once_it_settles_and_return
         .post(&format!("/v1/sales/{id}/confirm"), json!({}))
         .await;
     assert_eq!((status, v["state"].as_str()), (200, Some("settled")), "{v}");
-    reports_until(&api, &id, |r| {
+    api.trace_reports_until(&id, DEADLINE, |r| {
         r.len() == 2 && r.iter().all(|x| x["state"] == "sent")
     })
     .await;
@@ -276,7 +263,7 @@ async fn boxes_scanned_into_an_open_sale_are_reported_once_it_settles_and_return
         (200, Some("cancelled")),
         "{v}"
     );
-    reports_until(&api, &id, |r| {
+    api.trace_reports_until(&id, DEADLINE, |r| {
         r.len() == 4 && r.iter().all(|x| x["state"] == "sent")
     })
     .await;

@@ -3,7 +3,7 @@
 //! restarted once the service is back: each line's 3505 goes out then, once, and the `trace`
 //! CLI lists them.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -36,24 +36,6 @@ fn terminal(base_url: &str) -> Terminal {
 
 async fn start(t: &Terminal) -> Process {
     Process::run_file(t, "trace.toml").await
-}
-
-/// Polls `GET /v1/trace?sale_id=…` until `done` accepts the reports (deadline-bounded).
-async fn reports_until(api: &Api, sale: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let until = Instant::now() + DEADLINE;
-    let mut poll = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        poll.tick().await;
-        let v = api.get(&format!("/v1/trace?sale_id={sale}")).await;
-        let reports = v["reports"].as_array().cloned().unwrap_or_default();
-        if done(&reports) {
-            return reports;
-        }
-        assert!(
-            Instant::now() < until,
-            "reports of {sale} never got there: {v}"
-        );
-    }
 }
 
 fn line(code: &str, codes: &[&str]) -> Value {
@@ -94,7 +76,7 @@ async fn pending_trace_reports_survive_a_sigkill_and_go_out_once_after_the_resta
         .await;
     assert_eq!((status, v["state"].as_str()), (200, Some("settled")), "{v}");
     // Both reports tried and left pending by the outage; the settlement stands.
-    reports_until(&api, &id, |r| {
+    api.trace_reports_until(&id, DEADLINE, |r| {
         r.len() == 2
             && r.iter()
                 .all(|x| x["state"] == "pending" && x["tries"].as_u64() >= Some(1))
@@ -108,10 +90,11 @@ async fn pending_trace_reports_survive_a_sigkill_and_go_out_once_after_the_resta
     sandbox.clear_faults();
     let daemon = start(&t).await;
     let api = Api::new(&daemon);
-    let sent = reports_until(&api, &id, |r| {
-        r.len() == 2 && r.iter().all(|x| x["state"] == "sent")
-    })
-    .await;
+    let sent = api
+        .trace_reports_until(&id, DEADLINE, |r| {
+            r.len() == 2 && r.iter().all(|x| x["state"] == "sent")
+        })
+        .await;
     assert!(sent.iter().all(|r| r["infno"] == "3505"), "{sent:?}");
     let mut codes: Vec<String> = sandbox
         .trace_events()

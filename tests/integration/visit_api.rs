@@ -536,21 +536,6 @@ async fn a_kiosk_pays_a_visit_the_his_created_and_leaves_it_alone_otherwise() {
     sandbox.shutdown().await;
 }
 
-/// Polls `GET /v1/trace?sale_id=…` until every report is sent and there are `n` (deadline).
-async fn reports_sent(api: &Api, visit: &str, n: usize) -> Vec<Value> {
-    let until = std::time::Instant::now() + Duration::from_secs(30);
-    let mut poll = tokio::time::interval(Duration::from_millis(50));
-    loop {
-        poll.tick().await;
-        let v = api.get(&format!("/v1/trace?sale_id={visit}")).await;
-        let reports = v["reports"].as_array().cloned().unwrap_or_default();
-        if reports.len() == n && reports.iter().all(|r| r["state"] == "sent") {
-            return reports;
-        }
-        assert!(std::time::Instant::now() < until, "reports of {visit}: {v}");
-    }
-}
-
 /// A visit whose drug line the hospital pharmacy dispensed with its boxes' trace codes: 2207
 /// announces the count, the settled visit's line is reported (3505, the prescriber defaulting to
 /// the visit's doctor), and the refund returns it (3506).
@@ -574,7 +559,9 @@ async fn a_dispensed_line_of_a_settled_visit_is_reported_and_returned_with_the_r
     let settled = rig.sandbox.ledger();
     let setl = settled.effective().last().unwrap();
     assert_eq!(setl.trace_counts, Some((2, 0)), "2207 announces the boxes");
-    let reports = reports_sent(&rig.api, &visit, 1).await;
+    let sent = |n: usize| move |r: &[Value]| r.len() == n && r.iter().all(|x| x["state"] == "sent");
+    let within = Duration::from_secs(30);
+    let reports = rig.api.trace_reports_until(&visit, within, sent(1)).await;
     assert_eq!(
         (reports[0]["line"].as_u64(), reports[0]["codes"].as_u64()),
         (Some(1), Some(2))
@@ -593,7 +580,7 @@ async fn a_dispensed_line_of_a_settled_visit_is_reported_and_returned_with_the_r
         (200, Some("cancelled")),
         "{v}"
     );
-    reports_sent(&rig.api, &visit, 2).await;
+    rig.api.trace_reports_until(&visit, within, sent(2)).await;
     let returned = rig
         .sandbox
         .trace_events()

@@ -294,21 +294,9 @@ async fn trace_codes_are_counted_in_2101_and_2102() {
                 Answer::fixture("2102_response.json"),
             ),
     );
-    let record = crate::card::record::sample::sample();
-    let credential = rig.credentials.insert(Fresh::Card(record));
-    let new: NewSale = serde_json::from_value(json!({
-        "credential_id": credential,
-        "items": [{
-            "code": "XA01AAA0000000001", "name": "测试药品", "cnt": "1", "pric": "128.50",
-            "trace": { "codes": ["81234567890123456789"], "manu_lotnum": "L1",
-                       "fixmedins_bchno": "B1", "manu_date": "2025-11-01", "rx_flag": "0" },
-        }],
-        "mode": "prefer_online",
-        "dispensing": { "phar_name": "王药师", "phar_prac_cert_no": "YS1",
-                        "prsc_dr_name": "李医生", "opter_name": "收银员" },
-    }))
-    .unwrap();
-    let sale = rig.engine.create(new).await.unwrap();
+    let dispensing = json!({ "phar_name": "王药师", "phar_prac_cert_no": "YS1",
+                             "prsc_dr_name": "李医生", "opter_name": "收银员" });
+    let sale = traced_sale(&rig, Some(dispensing)).await;
     rig.engine.presettle(&sale.id).await.unwrap();
     let add: crate::settle::trace::TraceAttach =
         serde_json::from_value(json!({ "line": 0, "codes": ["81234567890123456790"] })).unwrap();
@@ -329,19 +317,7 @@ async fn trace_codes_are_counted_in_2101_and_2102() {
 #[tokio::test]
 async fn a_traced_sale_without_its_pharmacist_is_refused_at_consent_and_nothing_is_sent() {
     let rig = Rig::new(presettle_script(platform()));
-    let record = crate::card::record::sample::sample();
-    let credential = rig.credentials.insert(Fresh::Card(record));
-    let new: NewSale = serde_json::from_value(json!({
-        "credential_id": credential,
-        "items": [{
-            "code": "XA01AAA0000000001", "name": "测试药品", "cnt": "1", "pric": "128.50",
-            "trace": { "codes": ["81234567890123456789"], "manu_lotnum": "L1",
-                       "fixmedins_bchno": "B1", "manu_date": "2025-11-01", "rx_flag": "0" },
-        }],
-        "mode": "prefer_online",
-    }))
-    .unwrap();
-    let sale = rig.engine.create(new).await.unwrap();
+    let sale = traced_sale(&rig, None).await;
     rig.engine.presettle(&sale.id).await.unwrap();
     let e = rig.confirm(&sale.id).await.unwrap_err();
     assert_eq!(e.code(), "trace.incomplete");
@@ -359,4 +335,25 @@ async fn a_traced_sale_without_its_pharmacist_is_refused_at_consent_and_nothing_
     let now = rig.engine.get(&sale.id).await.unwrap();
     assert_eq!(now.state, SaleState::Presettled);
     assert_eq!(rig.finish().len(), 2, "1101 and 2101 only");
+}
+
+/// A card sale of one 128.50 line carrying one box's code and its batch data, with
+/// `dispensing` (none: only the rig's `[trace]`, which is empty).
+async fn traced_sale(rig: &Rig, dispensing: Option<serde_json::Value>) -> crate::settle::Sale {
+    let record = crate::card::record::sample::sample();
+    let credential = rig.credentials.insert(Fresh::Card(record));
+    let mut body = json!({
+        "credential_id": credential,
+        "items": [{
+            "code": "XA01AAA0000000001", "name": "测试药品", "cnt": "1", "pric": "128.50",
+            "trace": { "codes": ["81234567890123456789"], "manu_lotnum": "L1",
+                       "fixmedins_bchno": "B1", "manu_date": "2025-11-01", "rx_flag": "0" },
+        }],
+        "mode": "prefer_online",
+    });
+    if let Some(d) = dispensing {
+        body["dispensing"] = d;
+    }
+    let new: NewSale = serde_json::from_value(body).unwrap();
+    rig.engine.create(new).await.unwrap()
 }

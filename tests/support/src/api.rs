@@ -150,6 +150,27 @@ impl Api {
         }
     }
 
+    /// Polls `GET /v1/trace?sale_id=…` until `done` accepts the sale's trace reports, failing
+    /// after `within`.
+    pub async fn trace_reports_until(
+        &self,
+        sale: &str,
+        within: Duration,
+        done: impl Fn(&[Value]) -> bool,
+    ) -> Vec<Value> {
+        let until = Instant::now() + within;
+        let mut poll = tokio::time::interval(Duration::from_millis(50));
+        loop {
+            poll.tick().await;
+            let v = self.get(&format!("/v1/trace?sale_id={sale}")).await;
+            let reports = v["reports"].as_array().cloned().unwrap_or_default();
+            if done(&reports) {
+                return reports;
+            }
+            assert!(Instant::now() < until, "the trace reports of {sale}: {v}");
+        }
+    }
+
     /// The status board's alarm `code`, if raised.
     pub async fn alarm(&self, code: &str) -> Option<Value> {
         let status = self.get("/v1/status").await;
