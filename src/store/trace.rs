@@ -133,22 +133,19 @@ impl Store {
         self.read(move |c| {
             Ok(select(
                 c,
-                "WHERE r.state = 'pending' AND r.next_at_ms <= ?1
-                   AND NOT (r.infno = '3506' AND EXISTS (
-                       SELECT 1 FROM trace_reports s WHERE s.sale_id = r.sale_id
-                       AND s.line = r.line AND s.infno = '3505' AND s.state = 'pending'))
-                 ORDER BY r.id LIMIT ?2",
+                &format!("WHERE {SENDABLE} AND r.next_at_ms <= ?1 ORDER BY r.id LIMIT ?2"),
                 params![now_ms, limit],
             )?)
         })
         .await
     }
 
-    /// When the next pending row falls due (`None`: nothing pending).
+    /// When the next row [`Store::trace_due`] would give falls due (`None`: none waits; a 3506
+    /// behind its pending 3505 counts only through that 3505).
     pub async fn trace_next_due(&self) -> Result<Option<i64>, StoreError> {
         self.read(|c| {
             Ok(c.row_cached(
-                "SELECT min(next_at_ms) FROM trace_reports WHERE state = 'pending'",
+                &format!("SELECT min(r.next_at_ms) FROM trace_reports r WHERE {SENDABLE}"),
                 [],
                 |r| r.get(0),
             )?)
@@ -232,6 +229,11 @@ impl Store {
         self.inner.counters.trace.notified().await;
     }
 }
+
+/// A pending row that may be sent: not a 3506 whose line's 3505 is still pending.
+const SENDABLE: &str = "r.state = 'pending' AND NOT (r.infno = '3506' AND EXISTS (
+     SELECT 1 FROM trace_reports s WHERE s.sale_id = r.sale_id
+     AND s.line = r.line AND s.infno = '3505' AND s.state = 'pending'))";
 
 const COLUMNS: &str = "r.id, r.sale_id, r.line, r.infno, r.state, r.codes, r.tries, r.next_at_ms, \
      r.created_at_ms, r.updated_at_ms, r.msgid, r.msg_at_ms, r.answer";

@@ -175,6 +175,9 @@ async fn attempts_keep_their_msgid_and_a_refund_owes_3506_only_for_what_may_have
     );
     let due = store.trace_due(10_000, 10).await.unwrap();
     assert_eq!(lines(&due), vec![(0, "3505", TraceState::Pending, 2)]);
+    // The 3506 (due since 3000) waits behind its 3505, which is next due at 9000: the
+    // reporter sleeps until then, not in a loop.
+    assert_eq!(store.trace_next_due().await.unwrap(), Some(9_000));
     let sent = TraceChange::Sent {
         answer: Some("成功".into()),
     };
