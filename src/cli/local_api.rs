@@ -37,6 +37,34 @@ pub(super) struct NotRunning(String);
 pub(super) struct Denied(String);
 
 /// The exit code for an error of an operator command: 69, 77, else `default`.
+/// Runs `job` against the daemon that `config` names, on a current-thread runtime: a config or
+/// credential that does not load exits 78, a failed job 1 (69 when the daemon is not running,
+/// 77 when its socket refuses the caller; see [`exit_code`]), each reason printed.
+pub(super) fn run<F, Fut>(config: &Path, job: F) -> ExitCode
+where
+    F: FnOnce(LocalApi) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<ExitCode>>,
+{
+    let api = match LocalApi::from_config(config) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("medsettle: {e:#}");
+            return exit_code(&e, super::EXIT_CONFIG);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a current-thread runtime");
+    match runtime.block_on(job(api)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("medsettle: {e:#}");
+            exit_code(&e, 1)
+        }
+    }
+}
+
 pub(super) fn exit_code(e: &anyhow::Error, default: u8) -> ExitCode {
     if e.downcast_ref::<NotRunning>().is_some() {
         ExitCode::from(EXIT_UNAVAILABLE)

@@ -189,18 +189,7 @@ enum Job {
 }
 
 fn run(config: &std::path::Path, job: Job) -> ExitCode {
-    let api = match LocalApi::from_config(config) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("medsettle: {e:#}");
-            return super::local_api::exit_code(&e, super::EXIT_CONFIG);
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a current-thread runtime");
-    let result = runtime.block_on(async {
+    super::local_api::run(config, |api| async move {
         match job {
             Job::Ls { json } => ls(&api, json).await,
             Job::Show(id) => show(&api, &id).await,
@@ -215,14 +204,7 @@ fn run(config: &std::path::Path, job: Job) -> ExitCode {
                 fleet_reconcile_day(&api, date, detail, json).await
             }
         }
-    });
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("medsettle: {e:#}");
-            super::local_api::exit_code(&e, 1)
-        }
-    }
+    })
 }
 
 /// Every page of `GET /v1/queue` (`all`: every stored sale); the totals of the first.

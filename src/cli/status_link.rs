@@ -10,30 +10,14 @@ use serde_json::json;
 use super::local_api::LocalApi;
 
 pub(super) fn execute(config: &Path) -> ExitCode {
-    let api = match LocalApi::from_config(config) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("medsettle: {e:#}");
-            return super::local_api::exit_code(&e, super::EXIT_CONFIG);
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a current-thread runtime");
-    match runtime.block_on(link(&api)) {
-        Ok(url) => {
-            println!("{url}");
-            eprintln!(
-                "一次性链接，2 分钟内有效，只能打开一次。/ One-time link: valid for 2 minutes, works once."
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("medsettle: {e:#}");
-            super::local_api::exit_code(&e, 1)
-        }
-    }
+    super::local_api::run(config, |api| async move {
+        let url = link(&api).await?;
+        println!("{url}");
+        eprintln!(
+            "一次性链接，2 分钟内有效，只能打开一次。/ One-time link: valid for 2 minutes, works once."
+        );
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 async fn link(api: &LocalApi) -> anyhow::Result<String> {

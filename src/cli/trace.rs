@@ -90,18 +90,7 @@ fn job_of(command: TraceCommand) -> (PathBuf, Job) {
 
 pub(super) fn execute(command: TraceCommand) -> ExitCode {
     let (config, job) = job_of(command);
-    let api = match LocalApi::from_config(&config) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("medsettle: {e:#}");
-            return super::local_api::exit_code(&e, super::EXIT_CONFIG);
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a current-thread runtime");
-    let result = runtime.block_on(async {
+    super::local_api::run(&config, |api| async move {
         match job {
             Job::Ls {
                 state,
@@ -109,24 +98,13 @@ pub(super) fn execute(command: TraceCommand) -> ExitCode {
                 limit,
                 json,
             } => {
-                ls(
-                    &api,
-                    &list_path(state.as_deref(), sale.as_deref(), limit),
-                    json,
-                )
-                .await
+                let path = list_path(state.as_deref(), sale.as_deref(), limit);
+                ls(&api, &path, json).await
             }
             Job::Show { id, json } => show(&api, id, json).await,
             Job::Retry { id } => retry(&api, id).await,
         }
-    });
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("medsettle: {e:#}");
-            super::local_api::exit_code(&e, 1)
-        }
-    }
+    })
 }
 
 /// Percent-encodes all but plain letters, digits, `_`, `-` and `,`.

@@ -100,31 +100,13 @@ fn job_of(command: VisitCommand) -> (PathBuf, Job) {
 
 pub(super) fn execute(command: VisitCommand) -> ExitCode {
     let (config, job) = job_of(command);
-    let api = match LocalApi::from_config(&config) {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("medsettle: {e:#}");
-            return super::local_api::exit_code(&e, super::EXIT_CONFIG);
-        }
-    };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("a current-thread runtime");
-    let result = runtime.block_on(async {
+    super::local_api::run(&config, |api| async move {
         match job {
             Job::Ls { state, limit, json } => ls(&api, state.as_deref(), limit, json).await,
             Job::Show { id, json } => show(&api, &id, json).await,
             Job::Act { id, action } => act(&api, &id, action).await,
         }
-    });
-    match result {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("medsettle: {e:#}");
-            super::local_api::exit_code(&e, 1)
-        }
-    }
+    })
 }
 
 /// `GET /v1/visits` with the filter, query-encoded (state names are plain words; anything

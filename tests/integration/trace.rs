@@ -139,11 +139,7 @@ async fn boxes_scanned_into_an_open_sale_are_reported_once_it_settles_and_return
         c.qr.aim_ids = true;
         c.readers.backend = medsettle::config::ReaderBackend::Virtual;
         c.readers.virtual_profile = Some(NORMAL_CARD.into());
-        c.trace.phar_name = "王药师".into();
-        c.trace.phar_prac_cert_no = "YS2020001".into();
-        c.trace.prsc_dr_name = "李医生".into();
-        c.trace.opter_name = "收银员".into();
-        c.trace.retry_first_ms = 200;
+        support::counter_trace(c);
     })
     .await;
     let api = Api::new(&scan_box.p);

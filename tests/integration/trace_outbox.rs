@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use medsettle_sandbox::{Fault, FaultRule, SandboxConfig};
 
 use crate::support::process::run_cli;
-use crate::support::{Api, NORMAL_CARD, Process, Terminal, Timeouts};
+use crate::support::{self, Api, NORMAL_CARD, Process, Terminal, Timeouts};
 
 const DEADLINE: Duration = Duration::from_secs(60);
 
@@ -23,12 +23,7 @@ fn terminal(base_url: &str) -> Terminal {
     let text = t.config_with(|c| {
         c.readers.backend = medsettle::config::ReaderBackend::Virtual;
         c.readers.virtual_profile = Some(NORMAL_CARD.into());
-        c.trace.phar_name = "王药师".into();
-        c.trace.phar_prac_cert_no = "YS2020001".into();
-        c.trace.prsc_dr_name = "李医生".into();
-        c.trace.opter_name = "收银员".into();
-        c.trace.retry_first_ms = 200;
-        c.trace.retry_max_ms = 1_000;
+        support::counter_trace(c);
     });
     std::fs::write(t.path().join("trace.toml"), text).unwrap();
     t

@@ -54,6 +54,20 @@ async fn walk(store: &Store, id: &str, path: &[&str], at: i64) {
     }
 }
 
+/// A fresh store in `dir` holding sale `id` settled at 2000 (its reports owed).
+async fn settled_store(dir: &tempfile::TempDir, id: &str) -> Store {
+    let (store, _) = Store::open(&db_in(dir), BUSY).unwrap();
+    create(&store, id).await;
+    walk(
+        &store,
+        id,
+        &["captured", "confirmed", "settling", "settled"],
+        2_000,
+    )
+    .await;
+    store
+}
+
 fn lines(rows: &[crate::store::TraceReport]) -> Vec<(u32, &str, TraceState, u32)> {
     let mut v: Vec<_> = rows
         .iter()
@@ -128,15 +142,7 @@ async fn a_settlement_owes_one_3505_per_line_with_codes_once() {
 #[tokio::test]
 async fn attempts_keep_their_msgid_and_a_refund_owes_3506_only_for_what_may_have_left() {
     let dir = tmp();
-    let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
-    create(&store, "S1").await;
-    walk(
-        &store,
-        "S1",
-        &["captured", "confirmed", "settling", "settled"],
-        2_000,
-    )
-    .await;
+    let store = settled_store(&dir, "S1").await;
     let due = store.trace_due(2_000, 10).await.unwrap();
     let (first, second) = (due[0].id, due[1].id);
     // Line 0: an attempt whose answer was lost, tried later under the same msgid.
@@ -207,15 +213,7 @@ async fn attempts_keep_their_msgid_and_a_refund_owes_3506_only_for_what_may_have
 #[tokio::test]
 async fn a_refused_report_waits_for_an_operator_and_a_retry_takes_a_fresh_msgid() {
     let dir = tmp();
-    let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
-    create(&store, "S1").await;
-    walk(
-        &store,
-        "S1",
-        &["captured", "confirmed", "settling", "settled"],
-        2_000,
-    )
-    .await;
+    let store = settled_store(&dir, "S1").await;
     let id = store.trace_due(2_000, 10).await.unwrap()[0].id;
     let attempt = TraceChange::Attempt {
         msgid: "M1".into(),
@@ -255,15 +253,7 @@ async fn a_refused_report_waits_for_an_operator_and_a_retry_takes_a_fresh_msgid(
 #[tokio::test]
 async fn a_refund_cancels_a_refused_3505_and_owes_no_3506_for_it() {
     let dir = tmp();
-    let (store, _) = Store::open(&db_in(&dir), BUSY).unwrap();
-    create(&store, "V1").await;
-    walk(
-        &store,
-        "V1",
-        &["captured", "confirmed", "settling", "settled"],
-        2_000,
-    )
-    .await;
+    let store = settled_store(&dir, "V1").await;
     let due = store.trace_due(2_000, 10).await.unwrap();
     let failed = TraceChange::Failed {
         answer: "refused".into(),

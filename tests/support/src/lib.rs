@@ -313,3 +313,14 @@ pub fn zhang_card() -> medsettle::credential::Fresh {
         atr_historical: String::new(),
     })
 }
+
+/// The counter's `[trace]` defaults (a pharmacist, a prescriber, an operator) with fast
+/// retries, so sales whose lines carry trace codes can be confirmed and reported.
+pub fn counter_trace(c: &mut medsettle::config::Config) {
+    c.trace.phar_name = "王药师".into();
+    c.trace.phar_prac_cert_no = "YS2020001".into();
+    c.trace.prsc_dr_name = "李医生".into();
+    c.trace.opter_name = "收银员".into();
+    c.trace.retry_first_ms = 200;
+    c.trace.retry_max_ms = 1_000;
+}
