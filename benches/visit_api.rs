@@ -6,7 +6,8 @@
 //! uses its own 门诊号 (the sandbox refuses a second open visit under one). Run with
 //! `cargo bench --bench visit_api` (release); `BENCH_VISITS=n` measures n visits instead of
 //! 300. It also prints the store writes and commits per visit (from `/metrics`), which do not
-//! depend on the machine's load.
+//! depend on the machine's load. `BENCH_WINDOWS=file` writes each visit's window on the
+//! monotonic clock, for `benches/stall_windows.py` to lay over a `perf record` of the run.
 
 use std::time::{Duration, Instant};
 
@@ -68,6 +69,18 @@ async fn run() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(VISITS);
+    let mut windows = String::new();
+    let mono = |t: Instant| {
+        // CLOCK_MONOTONIC now, minus how long ago `t` was: perf's `-k CLOCK_MONOTONIC` clock.
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes the timespec it is given.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        let now = ts.tv_sec as u128 * 1_000_000_000 + ts.tv_nsec as u128;
+        now - t.elapsed().as_nanos()
+    };
     for i in 0..visits + WARM_UP {
         let t0 = Instant::now();
         let (s, v) = counter.post("/v1/visits", visit(&credential, i)).await;
@@ -88,6 +101,14 @@ async fn run() {
             store_before = counter.store_counts().await;
         }
         if i >= WARM_UP {
+            windows.push_str(&format!(
+                "{} {} {} {} {}\n",
+                (t3 - t0).as_micros(),
+                mono(t0),
+                mono(t1),
+                mono(t2),
+                mono(t3)
+            ));
             whole.push(t3 - t0);
             steps[0].push(t1 - t0);
             steps[1].push(t2 - t1);
@@ -102,6 +123,9 @@ async fn run() {
     };
     let edge = whole.len().min(100);
     let (first, last) = (p50_of(&whole[..edge]), p50_of(&whole[whole.len() - edge..]));
+    if let Ok(path) = std::env::var("BENCH_WINDOWS") {
+        std::fs::write(path, &windows).unwrap();
+    }
     let store_after = counter.store_counts().await;
     for s in steps.iter_mut() {
         s.sort_unstable();
