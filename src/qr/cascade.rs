@@ -35,6 +35,19 @@ pub enum Variant {
     Region,
 }
 
+impl Variant {
+    /// The same variant on the other polarity.
+    pub fn flipped(self) -> Self {
+        match self {
+            Variant::Normal => Variant::Inverted,
+            Variant::Inverted => Variant::Normal,
+            Variant::Halved => Variant::HalvedInverted,
+            Variant::HalvedInverted => Variant::Halved,
+            Variant::Region => Variant::Region,
+        }
+    }
+}
+
 /// One step: the decoder's index in the cascade and the variant it reads.
 #[derive(Clone, Copy, Debug)]
 pub struct Step {
@@ -186,11 +199,19 @@ impl Cascade {
         } else {
             0
         };
+        // A light-on-dark finder triangle: the same steps, each on the other polarity (a dark
+        // mode code is read by the first inverted pass instead of after every normal one).
+        let flip = evidence.inverted;
         let mut qr_step = |i: usize, evidence: Evidence| {
             let step = self.steps.get(i)?;
             let decoder = &self.decoders[step.decoder];
-            let found = decoder.decode(variants.get(step.variant));
-            (!found.is_empty()).then(|| hit(found, decoder.name(), step.variant, evidence, start))
+            let variant = if flip {
+                step.variant.flipped()
+            } else {
+                step.variant
+            };
+            let found = decoder.decode(variants.get(variant));
+            (!found.is_empty()).then(|| hit(found, decoder.name(), variant, evidence, start))
         };
         if steps > 0
             && let Some(out) = qr_step(0, evidence)
