@@ -17,6 +17,7 @@
 use std::time::{Duration, Instant};
 
 use super::decode::{self, Decoded, Decoder};
+use super::dmlocate;
 use super::finder::{self, BarRegion, Evidence};
 use super::frame::GreyImage;
 
@@ -240,12 +241,34 @@ impl Cascade {
                 return out;
             }
         }
-        // A texture patch is a DataMatrix, or (when the scan saw a finder pattern at all) a QR
-        // code whose finder patterns it could not confirm (blur, glare, a thumb).
+        // DataMatrix symbols the locator finds, read upright from a perspective-corrected crop,
+        // then from their module grid sampled directly.
+        let symbols = dmlocate::locate(img);
+        for s in &symbols {
+            let size = (s.side().round() as usize).clamp(48, 200);
+            let (data, n) = dmlocate::rectify(img, s, size, 0.12);
+            let found = dm.decode(GreyImage::new(n, n, &data).expect("square"));
+            if !found.is_empty() {
+                return hit(found, dm.name(), Variant::Region, evidence, start);
+            }
+            if let Some((data, n)) = dmlocate::grid(img, s) {
+                let found = dm.decode(GreyImage::new(n, n, &data).expect("grid"));
+                if !found.is_empty() {
+                    return hit(found, dm.name(), Variant::Region, evidence, start);
+                }
+            }
+        }
+        // A texture patch is a DataMatrix the locator found but could not read, or (when the
+        // scan saw a finder pattern at all) a QR code whose finder patterns it could not
+        // confirm (blur, glare, a thumb).
+        let dm_crops = !symbols.is_empty();
         for &(x, y, w, h) in &regions.squares {
             let data = crop(img, x, y, w, h);
             let view = GreyImage::new(w, h, &data).expect("crop");
-            let mut readers = vec![dm as &dyn Decoder];
+            let mut readers = Vec::new();
+            if dm_crops {
+                readers.push(dm as &dyn Decoder);
+            }
             if evidence.patterns > 0 {
                 readers.push(qr);
             }
@@ -255,11 +278,13 @@ impl Cascade {
                     return hit(found, reader.name(), Variant::Region, evidence, start);
                 }
             }
-            // Half size: large blurred modules become sharp small ones.
-            let (half, hw, hh) = view.halved();
-            let found = dm.decode(GreyImage::new(hw, hh, &half).expect("half crop"));
-            if !found.is_empty() {
-                return hit(found, dm.name(), Variant::Region, evidence, start);
+            if dm_crops {
+                // Half size: large blurred modules become sharp small ones.
+                let (half, hw, hh) = view.halved();
+                let found = dm.decode(GreyImage::new(hw, hh, &half).expect("half crop"));
+                if !found.is_empty() {
+                    return hit(found, dm.name(), Variant::Region, evidence, start);
+                }
             }
         }
         miss(evidence, start)
