@@ -41,6 +41,10 @@ impl Symbol {
     }
 }
 
+/// How much of its bounding rectangle a candidate blob's hull must fill at quarter size (large
+/// modules leave a ragged blob, and nearby text may join it).
+const QSOLID: f32 = 0.65;
+
 /// At most this many candidate windows are searched per frame.
 const MAX_CANDIDATES: usize = 4;
 
@@ -102,7 +106,7 @@ fn quarter_candidates(img: GreyImage<'_>) -> Vec<(usize, usize, usize, usize)> {
         let Some(shape) = Shape::of(&c.points) else {
             continue;
         };
-        if !shape.squarish(c.count, 0.25, 0.97) {
+        if !shape.squarish(c.count, QSOLID, 0.2, 0.97) {
             continue;
         }
         let m = bw.max(bh) / 4 + 2;
@@ -146,7 +150,7 @@ fn locate_in(img: GreyImage<'_>, (x, y, w, h): (usize, usize, usize, usize)) -> 
         let Some(shape) = Shape::of(&c.points) else {
             continue;
         };
-        if !shape.squarish(c.count, 0.25, 0.9) {
+        if !shape.squarish(c.count, 0.8, 0.25, 0.9) {
             continue;
         }
         let Some((corners, module)) = finder_l(&dark, w, h, shape.corners()) else {
@@ -404,13 +408,13 @@ impl Shape {
 
     /// Nearly square, nearly filling its rectangle, and with a share of dark pixels in the
     /// hull between `fill_lo` and `fill_hi` (a DataMatrix is about half dark).
-    fn squarish(&self, count: usize, fill_lo: f32, fill_hi: f32) -> bool {
+    fn squarish(&self, count: usize, solid: f32, fill_lo: f32, fill_hi: f32) -> bool {
         let (a, b) = (self.half.0.max(self.half.1), self.half.0.min(self.half.1));
         let rect = 4.0 * a * b;
         let fill = count as f32 / self.hull_area.max(1.0);
         b > 0.0
             && a <= 1.5 * b
-            && self.hull_area >= 0.8 * rect
+            && self.hull_area >= solid * rect
             && (fill_lo..=fill_hi).contains(&fill)
     }
 
