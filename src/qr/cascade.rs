@@ -278,6 +278,14 @@ impl Cascade {
                     return hit(found, reader.name(), Variant::Region, evidence, start);
                 }
             }
+            // Light-on-dark finder cross-sections: a dark-mode code the scan could not confirm.
+            if evidence.patterns > 0 && evidence.inverted {
+                let inv = view.inverted();
+                let found = qr.decode(GreyImage::new(w, h, &inv).expect("crop"));
+                if !found.is_empty() {
+                    return hit(found, qr.name(), Variant::Region, evidence, start);
+                }
+            }
             if dm_crops {
                 // Half size: large blurred modules become sharp small ones.
                 let (half, hw, hh) = view.halved();
@@ -285,6 +293,25 @@ impl Cascade {
                 if !found.is_empty() {
                     return hit(found, dm.name(), Variant::Region, evidence, start);
                 }
+            }
+        }
+        // Last, the Code 128 reader on an upright crop around each bar region, every row of it
+        // (reads codes whose strip fails: glare over part of the bars, a strip cut short).
+        for r in &regions.bars {
+            let ext = 0.65 * r.across.max(r.along);
+            let (x0, y0) = (
+                (r.cx - ext).max(0.0) as usize,
+                (r.cy - ext).max(0.0) as usize,
+            );
+            let x1 = ((r.cx + ext).max(0.0) as usize).min(img.width);
+            let y1 = ((r.cy + ext).max(0.0) as usize).min(img.height);
+            if x1 <= x0 + 8 || y1 <= y0 + 8 {
+                continue;
+            }
+            let data = crop(img, x0, y0, x1 - x0, y1 - y0);
+            let found = code128.decode(GreyImage::new(x1 - x0, y1 - y0, &data).expect("crop"));
+            if !found.is_empty() {
+                return hit(found, code128.name(), Variant::Region, evidence, start);
             }
         }
         miss(evidence, start)
