@@ -295,6 +295,29 @@ impl Cascade {
                 }
             }
         }
+        // No QR step ran, but the scan saw light-on-dark finder candidates: the first fallback
+        // (zxing-cpp's detector) on the inverted area around the texture regions (their box
+        // and half its size again on each side), for a dark-mode code whose finder patterns
+        // refresh bands or moiré broke up. A crop, not the frame: about a quarter of the time.
+        if steps == 0 && evidence.patterns > 0 && evidence.inverted && !regions.squares.is_empty() {
+            let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+            for &(x, y, w, h) in &regions.squares {
+                (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x + w), y1.max(y + h));
+            }
+            let m = (x1 - x0).max(y1 - y0) / 2;
+            let (x0, y0) = (x0.saturating_sub(m), y0.saturating_sub(m));
+            let (x1, y1) = ((x1 + m).min(img.width), (y1 + m).min(img.height));
+            let data: Vec<u8> = crop(img, x0, y0, x1 - x0, y1 - y0)
+                .iter()
+                .map(|v| 255 - v)
+                .collect();
+            let view = GreyImage::new(x1 - x0, y1 - y0, &data).expect("crop");
+            let cpp = &self.decoders[self.steps[1].decoder];
+            let found = cpp.decode(view);
+            if !found.is_empty() {
+                return hit(found, cpp.name(), Variant::Region, evidence, start);
+            }
+        }
         // Last, the Code 128 reader on an upright crop around each bar region, every row of it
         // (reads codes whose strip fails: glare over part of the bars, a strip cut short).
         for r in &regions.bars {
