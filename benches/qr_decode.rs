@@ -11,6 +11,7 @@
 //!     cargo bench --bench qr_decode
 //!     QR_BENCH_SETS=heldback cargo bench --bench qr_decode    # one set (frames|tuning|heldback)
 //!     QR_BENCH_DECODERS=cascade cargo bench --bench qr_decode # decoders whose label contains it
+//!     QR_BENCH_DIAG=1 / QR_BENCH_TRACE=1                      # tuning aids (never the held-back set)
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -9,8 +9,12 @@
 //! Trace codes (issue 19): the same scan point also runs [`finder::regions`], a block-gradient
 //! scan for patches of parallel bars and compact fine texture. Each bar patch is cut out as a
 //! small strip sampled across the bars (any rotation) and read by the Code 128 reader before
-//! the QR fallbacks; each texture patch is cropped and read by the DataMatrix reader after
-//! them. A frame without any such patch pays only for the scan.
+//! the QR fallbacks. After them, [`dmlocate`] looks for DataMatrix symbols (their outline and
+//! L finder) and each one found is read upright and perspective-corrected, then from its
+//! sampled module grid; the texture patches are cropped for the QR reader (and for the
+//! DataMatrix reader when a symbol was located but not read); last, the Code 128 reader on
+//! an upright crop around each bar patch. A light-on-dark finder triangle runs the QR steps
+//! on the inverted frame first. A frame without any such patch pays only for the scans.
 //! The default order comes from measurements on the tuning frames (`fixtures/qr/frames` and
 //! `fixtures/qr/tuning`; see `benches/README.md`), never on `fixtures/qr/heldback`.
 
