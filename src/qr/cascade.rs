@@ -255,7 +255,7 @@ impl Cascade {
             if !found.is_empty() {
                 return hit(found, dm.name(), Variant::Region, evidence, start);
             }
-            if let Some((data, n)) = dmlocate::grid(img, s) {
+            if let Some((data, n)) = dmlocate::grid(img, s, GRID_SHARPEN) {
                 let found = dm.decode(GreyImage::new(n, n, &data).expect("grid"));
                 if !found.is_empty() {
                     return hit(found, dm.name(), Variant::Region, evidence, start);
@@ -344,6 +344,11 @@ impl Cascade {
         miss(evidence, start)
     }
 }
+
+/// How much of its neighbours' mean each sampled DataMatrix module gives back
+/// ([`dmlocate::grid`]): with it the grid reads a defocused 3 px-module symbol (tuning 032)
+/// and nothing less than without it (0.5 and 1.0 measured the same).
+const GRID_SHARPEN: f32 = 0.5;
 
 /// The readers of the trace-code steps: Code 128 on strips, DataMatrix and QR on crops.
 type Trace = (decode::Code128, decode::DataMatrix, decode::Rxing);

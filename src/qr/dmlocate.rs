@@ -689,10 +689,12 @@ pub fn rectify(img: GreyImage<'_>, s: &Symbol, size: usize, pad: f32) -> (Vec<u8
 
 /// The symbol's modules read directly: the module count N (even, 10 to 48) whose border best
 /// shows the finder (solid left and bottom, alternating top and right, top-right light),
-/// each module's centre sampled (the mean of 3x3 points a fifth of a module apart) and
-/// compared with the mean of its 7x7-module neighbourhood, and the result drawn clean: 4
-/// pixels a module, a quiet zone of 2 modules. `None` when no module count fits the border.
-pub fn grid(img: GreyImage<'_>, s: &Symbol) -> Option<(Vec<u8>, usize)> {
+/// each module's centre sampled (the mean of 3x3 points a fifth of a module apart), pushed
+/// away from the mean of its four neighbours by `sharpen` times the difference (blur undone
+/// on the module grid) and compared with the mean of its 7x7-module neighbourhood, and the
+/// result drawn clean: 4 pixels a module, a quiet zone of 2 modules. `None` when no module
+/// count fits the border.
+pub fn grid(img: GreyImage<'_>, s: &Symbol, sharpen: f32) -> Option<(Vec<u8>, usize)> {
     let hmg = Homography::square_to_quad(&s.corners);
     let at_shifted = |u: f32, v: f32, n: f32, (su, sv): (f32, f32)| -> f32 {
         let mut sum = 0.0;
@@ -745,9 +747,29 @@ pub fn grid(img: GreyImage<'_>, s: &Symbol) -> Option<(Vec<u8>, usize)> {
         return None;
     }
     let nf = n as f32;
-    let vals: Vec<f32> = (0..n * n)
+    let raw: Vec<f32> = (0..n * n)
         .map(|k| at((k % n) as f32 + 0.5, (k / n) as f32 + 0.5, nf))
         .collect();
+    // Blur spreads each module into its neighbours: take `sharpen` times their mean's
+    // difference back out (a deconvolution on the module grid).
+    let vals: Vec<f32> = if sharpen > 0.0 {
+        (0..n * n)
+            .map(|k| {
+                let (x, y) = (k % n, k / n);
+                let near: Vec<f32> = [(0, 1), (2, 1), (1, 0), (1, 2)]
+                    .iter()
+                    .filter_map(|&(dx, dy)| {
+                        let (xx, yy) = ((x + dx).checked_sub(1)?, (y + dy).checked_sub(1)?);
+                        (xx < n && yy < n).then(|| raw[yy * n + xx])
+                    })
+                    .collect();
+                let mean = near.iter().sum::<f32>() / near.len().max(1) as f32;
+                raw[k] + sharpen * (raw[k] - mean)
+            })
+            .collect()
+    } else {
+        raw
+    };
     // Local means over 7x7 modules (a running box over the module grid).
     const R: usize = 3;
     let mut bits = vec![false; n * n];
@@ -956,12 +978,14 @@ mod tests {
         let px = frame(w, h, quad, 20);
         let img = GreyImage::new(w, h, &px).unwrap();
         let s = locate(img)[0];
-        let (data, side) = grid(img, &s).expect("a grid");
-        assert_eq!(side, (20 + 4) * 4);
         let bits = modules(20, 5);
-        for (k, &b) in bits.iter().enumerate() {
-            let (x, y) = ((k % 20 + 2) * 4 + 2, (k / 20 + 2) * 4 + 2);
-            assert_eq!(data[y * side + x] == 0, b, "module {k}");
+        for sharpen in [0.0, 0.5] {
+            let (data, side) = grid(img, &s, sharpen).expect("a grid");
+            assert_eq!(side, (20 + 4) * 4);
+            for (k, &b) in bits.iter().enumerate() {
+                let (x, y) = ((k % 20 + 2) * 4 + 2, (k / 20 + 2) * 4 + 2);
+                assert_eq!(data[y * side + x] == 0, b, "module {k}, sharpen {sharpen}");
+            }
         }
     }
 
