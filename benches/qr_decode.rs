@@ -11,6 +11,7 @@
 //!     cargo bench --bench qr_decode
 //!     QR_BENCH_SETS=heldback cargo bench --bench qr_decode    # one set (frames|tuning|heldback)
 //!     QR_BENCH_DECODERS=cascade cargo bench --bench qr_decode # decoders whose label contains it
+//!     QR_BENCH_DIAG=1 / QR_BENCH_TRACE=1                      # tuning aids (never the held-back set)
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -249,6 +250,9 @@ fn main() {
         if std::env::var_os("QR_BENCH_DIAG").is_some() && dir != "heldback" {
             diagnose(&frames);
         }
+        if std::env::var_os("QR_BENCH_TRACE").is_some() && dir != "heldback" {
+            trace(&frames);
+        }
         println!();
     }
 }
@@ -306,6 +310,35 @@ fn diagnose(frames: &[Frame]) {
         println!(
             "diag {}: {:?} bars {:?} squares {:?} full-frame readers {readers:?}",
             f.name, out.evidence, r.bars, r.squares
+        );
+    }
+}
+
+/// Tuning aid (`QR_BENCH_TRACE=1`, never on the held-back set): per 1280x720 frame the default
+/// cascade's best time, the step that read it and the evidence, slowest first.
+fn trace(frames: &[Frame]) {
+    let cascade = Cascade::default();
+    let mut rows = Vec::new();
+    for f in frames.iter().filter(|f| f.width == 1280) {
+        let img = GreyImage::new(f.width, f.height, &f.data).expect("dimensions");
+        let mut out = cascade.decode(img);
+        let mut best = Duration::MAX;
+        for _ in 1..ROUNDS {
+            out = cascade.decode(img);
+            best = best.min(out.elapsed);
+        }
+        let ok = out.decoded.iter().any(|d| d.bytes == f.expected);
+        rows.push((best, f.name.clone(), ok, out.hit, out.evidence));
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+    for (t, name, ok, hit, ev) in rows {
+        println!(
+            "trace {:6.2} ms {name} ok={ok} {hit:?} pat={} tri={} bars={} sq={}",
+            t.as_secs_f64() * 1e3,
+            ev.patterns,
+            ev.triangle,
+            ev.bar_regions,
+            ev.square_regions
         );
     }
 }

@@ -35,6 +35,9 @@ pub struct Evidence {
     pub patterns: u32,
     /// Three candidates of one polarity and module size form a plausible QR triangle.
     pub triangle: bool,
+    /// The triangle (or, without one, the majority of confirmed candidates) is light-on-dark
+    /// only: the code is most likely inverted (dark mode), so inverted variants go first.
+    pub inverted: bool,
     /// Bar regions ([`regions`]) the cascade read with its Code 128 reader.
     pub bar_regions: u32,
     /// Compact texture regions ([`regions`]) offered to its DataMatrix reader.
@@ -126,10 +129,17 @@ pub fn scan(img: GreyImage<'_>) -> Evidence {
         }
     }
     ev.patterns = patterns.len() as u32;
-    ev.triangle = [true, false].into_iter().any(|dark| {
+    let [dark_triangle, light_triangle] = [true, false].map(|dark| {
         let same: Vec<&Pattern> = patterns.iter().filter(|p| p.dark == dark).collect();
         has_triangle(&same)
     });
+    ev.triangle = dark_triangle || light_triangle;
+    let light = patterns.iter().filter(|p| !p.dark).count();
+    ev.inverted = if ev.triangle {
+        light_triangle && !dark_triangle
+    } else {
+        2 * light > patterns.len()
+    };
     ev
 }
 
@@ -600,12 +610,13 @@ mod tests {
         let (w, h) = (480, 360);
         let ev = scan(GreyImage::new(w, h, &code_corners(w, h, 6, false)).unwrap());
         assert!(
-            ev.likely() && ev.patterns == 3 && ev.dark_on_light > 0,
+            ev.likely() && ev.patterns == 3 && ev.dark_on_light > 0 && !ev.inverted,
             "{ev:?}"
         );
+        // Light on dark: the cascade runs its QR steps on the inverted frame first.
         let ev = scan(GreyImage::new(w, h, &code_corners(w, h, 6, true)).unwrap());
         assert!(
-            ev.likely() && ev.patterns == 3 && ev.light_on_dark > 0,
+            ev.likely() && ev.patterns == 3 && ev.light_on_dark > 0 && ev.inverted,
             "{ev:?}"
         );
     }

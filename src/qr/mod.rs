@@ -14,6 +14,7 @@ pub mod cascade;
 pub mod classify;
 pub mod debounce;
 pub mod decode;
+pub mod dmlocate;
 pub mod essc;
 pub mod evoucher;
 pub mod finder;
