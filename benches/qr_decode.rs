@@ -16,7 +16,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use medsettle::qr::{Cascade, GreyImage};
+use medsettle::qr::{Cascade, GreyImage, Outcome};
 use medsettle_nhsa::trace::Symbology;
 
 const ROUNDS: usize = 3;
@@ -106,19 +106,25 @@ struct Measured {
     missed: Vec<String>,
 }
 
+/// The cascade on one frame: the first run warms caches and allocators; the best of the others
+/// counts, with the outcome of the last.
+fn best_of(cascade: &Cascade, f: &Frame) -> (Outcome, Duration) {
+    let img = GreyImage::new(f.width, f.height, &f.data).expect("dimensions");
+    let mut out = cascade.decode(img);
+    let mut best = Duration::MAX;
+    for _ in 1..ROUNDS {
+        out = cascade.decode(img);
+        best = best.min(out.elapsed);
+    }
+    (out, best)
+}
+
 fn measure(cascade: &Cascade, frames: &[&Frame]) -> Measured {
     let (mut ok, mut with_code) = (0, 0);
     let (mut hit_times, mut empty_times) = (Vec::new(), Vec::new());
     let (mut wrong, mut missed) = (Vec::new(), Vec::new());
     for f in frames {
-        let img = GreyImage::new(f.width, f.height, &f.data).expect("dimensions");
-        // The first run warms caches and allocators; the best of the others counts.
-        let mut out = cascade.decode(img);
-        let mut best = Duration::MAX;
-        for _ in 1..ROUNDS {
-            out = cascade.decode(img);
-            best = best.min(out.elapsed);
-        }
+        let (out, best) = best_of(cascade, f);
         let right =
             |d: &medsettle::qr::Decoded| d.bytes == f.expected && d.symbology == f.symbology;
         let show = |d: &medsettle::qr::Decoded| {
@@ -320,13 +326,7 @@ fn trace(frames: &[Frame]) {
     let cascade = Cascade::default();
     let mut rows = Vec::new();
     for f in frames.iter().filter(|f| f.width == 1280) {
-        let img = GreyImage::new(f.width, f.height, &f.data).expect("dimensions");
-        let mut out = cascade.decode(img);
-        let mut best = Duration::MAX;
-        for _ in 1..ROUNDS {
-            out = cascade.decode(img);
-            best = best.min(out.elapsed);
-        }
+        let (out, best) = best_of(&cascade, f);
         let ok = out.decoded.iter().any(|d| d.bytes == f.expected);
         rows.push((best, f.name.clone(), ok, out.hit, out.evidence));
     }

@@ -395,7 +395,7 @@ fn strip(img: GreyImage<'_>, r: &BarRegion) -> (Vec<u8>, usize, usize) {
             r.cx - ux * len as f32 / 2.0 + vx * v,
             r.cy - uy * len as f32 / 2.0 + vy * v,
         );
-        out.extend((0..len).map(|t| sample(img, x0 + ux * t as f32, y0 + uy * t as f32)));
+        out.extend((0..len).map(|t| dmlocate::sample(img, x0 + ux * t as f32, y0 + uy * t as f32)));
     }
     (out, len, STRIP_ROWS)
 }
@@ -415,20 +415,6 @@ fn flatten_rows(data: &mut [u8], w: usize) {
             *v = (128 + 2 * (*v as i32 - mean)).clamp(0, 255) as u8;
         }
     }
-}
-
-/// Bilinear sample; white outside the frame (a quiet zone, not a bar).
-fn sample(img: GreyImage<'_>, x: f32, y: f32) -> u8 {
-    let (w, h) = (img.width, img.height);
-    if x < 0.0 || y < 0.0 || x >= (w - 1) as f32 || y >= (h - 1) as f32 {
-        return 255;
-    }
-    let (x0, y0) = (x as usize, y as usize);
-    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-    let p = |xx: usize, yy: usize| img.data[yy * w + xx] as f32;
-    let top = p(x0, y0) * (1.0 - fx) + p(x0 + 1, y0) * fx;
-    let bottom = p(x0, y0 + 1) * (1.0 - fx) + p(x0 + 1, y0 + 1) * fx;
-    (top * (1.0 - fy) + bottom * fy + 0.5) as u8
 }
 
 /// The pixels of a rectangle inside the frame, row by row.

@@ -803,8 +803,8 @@ pub fn grid(img: GreyImage<'_>, s: &Symbol, sharpen: f32) -> Option<(Vec<u8>, us
 /// The share of border modules that must show the finder for [`grid`] to trust a module count.
 const GRID_SCORE: f32 = 0.72;
 
-/// Bilinear sample; light outside the frame.
-fn sample(img: GreyImage<'_>, x: f32, y: f32) -> u8 {
+/// Bilinear sample; light outside the frame (a quiet zone, not a module or a bar).
+pub(super) fn sample(img: GreyImage<'_>, x: f32, y: f32) -> u8 {
     let (w, h) = (img.width, img.height);
     if x < 0.0 || y < 0.0 || x >= (w - 1) as f32 || y >= (h - 1) as f32 {
         return 255;
@@ -858,17 +858,7 @@ impl Homography {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A tiny deterministic generator (xorshift).
-    fn rng(seed: u64) -> impl FnMut() -> u64 {
-        let mut x = seed;
-        move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        }
-    }
+    use crate::qr::finder::tests::rng;
 
     /// An ECC 200-like module grid: solid left column and bottom row, alternating top row and
     /// right column (top-right light), random data inside.

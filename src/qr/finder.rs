@@ -575,7 +575,7 @@ fn bar_region(grid: &[Block], bw: usize, b: usize, members: &[usize]) -> Option<
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// Draws a finder pattern (7x7 modules of `m` px) with its top-left corner at (`x0`, `y0`).
@@ -646,7 +646,7 @@ mod tests {
     }
 
     /// A tiny deterministic generator (xorshift) for test patterns.
-    fn rng(seed: u64) -> impl FnMut() -> u64 {
+    pub(in crate::qr) fn rng(seed: u64) -> impl FnMut() -> u64 {
         let mut x = seed;
         move || {
             x ^= x << 13;
