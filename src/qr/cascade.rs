@@ -194,7 +194,7 @@ impl Cascade {
     /// for the scans and for the few texture crops text leaves.
     fn decode_scan_first(&self, img: GreyImage<'_>, trace: &Trace) -> Outcome {
         let start = Instant::now();
-        let (code128, dm, qr) = trace;
+        let (code128, dm, qr, cpp) = trace;
         let mut variants = Variants::new(img);
         let mut evidence = finder::scan(img);
         let steps = if evidence.likely() {
@@ -311,13 +311,10 @@ impl Cascade {
             let m = (x1 - x0).max(y1 - y0) / 2;
             let (x0, y0) = (x0.saturating_sub(m), y0.saturating_sub(m));
             let (x1, y1) = ((x1 + m).min(img.width), (y1 + m).min(img.height));
-            let data: Vec<u8> = crop(img, x0, y0, x1 - x0, y1 - y0)
-                .iter()
-                .map(|v| 255 - v)
-                .collect();
-            let view = GreyImage::new(x1 - x0, y1 - y0, &data).expect("crop");
-            let cpp = &self.decoders[self.steps[1].decoder];
-            let found = cpp.decode(view);
+            let (w, h) = (x1 - x0, y1 - y0);
+            let data = crop(img, x0, y0, w, h);
+            let inv = GreyImage::new(w, h, &data).expect("crop").inverted();
+            let found = cpp.decode(GreyImage::new(w, h, &inv).expect("crop"));
             if !found.is_empty() {
                 return hit(found, cpp.name(), Variant::Region, evidence, start);
             }
@@ -350,8 +347,14 @@ impl Cascade {
 /// and nothing less than without it (0.5 and 1.0 measured the same).
 const GRID_SHARPEN: f32 = 0.5;
 
-/// The readers of the trace-code steps: Code 128 on strips, DataMatrix and QR on crops.
-type Trace = (decode::Code128, decode::DataMatrix, decode::Rxing);
+/// The readers of the trace-code steps: Code 128 on strips, DataMatrix and QR on crops, and
+/// zxing-cpp's QR reader on the inverted area around texture regions.
+type Trace = (
+    decode::Code128,
+    decode::DataMatrix,
+    decode::Rxing,
+    decode::RxingCpp,
+);
 
 fn hit(
     decoded: Vec<Decoded>,
