@@ -9,7 +9,7 @@
 //! match its truth row. Single-threaded. Prints markdown; results go in `benches/README.md`.
 //!
 //!     cargo bench --bench qr_decode
-//!     QR_BENCH_SETS=heldback cargo bench --bench qr_decode    # one set (frames|tuning|heldback)
+//!     QR_BENCH_SETS=heldback cargo bench --bench qr_decode    # sets (frames|tuning|heldback, or a path)
 //!     QR_BENCH_DECODERS=cascade cargo bench --bench qr_decode # decoders whose label contains it
 //!     QR_BENCH_DIAG=1 / QR_BENCH_TRACE=1                      # tuning aids (never the held-back set)
 
@@ -58,9 +58,14 @@ fn symbology(name: &str) -> Option<Symbology> {
 /// Loads a set: `file<TAB>text` (the original set: QR, text unescaped) or
 /// `file<TAB>symbology<TAB>escaped text` (the wide sets).
 fn load(set: &str) -> Vec<Frame> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/qr")
-        .join(set);
+    // A set is a directory under `fixtures/qr`, or a path to a generated scratch set.
+    let dir = if set.contains('/') {
+        PathBuf::from(set)
+    } else {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/qr")
+            .join(set)
+    };
     let truth = std::fs::read_to_string(dir.join("truth.tsv")).expect("truth.tsv");
     truth
         .lines()
@@ -163,7 +168,7 @@ fn measure(cascade: &Cascade, frames: &[&Frame]) -> Measured {
 
 fn main() {
     let only = std::env::var("QR_BENCH_SETS").unwrap_or_default();
-    let sets: Vec<(&str, &str)> = [
+    let mut sets: Vec<(&str, &str)> = [
         ("frames", "original QR set (tuning)"),
         ("tuning", "wide tuning set"),
         ("heldback", "wide held-back set"),
@@ -171,6 +176,12 @@ fn main() {
     .into_iter()
     .filter(|(dir, _)| only.is_empty() || only.split(',').any(|s| s == *dir))
     .collect();
+    // Extra tuning sets generated elsewhere (`--out /some/dir`), named by their path.
+    sets.extend(
+        only.split(',')
+            .filter(|s| s.contains('/'))
+            .map(|s| (s, "scratch tuning set")),
+    );
     let candidates: Vec<(&str, Cascade)> = vec![
         ("rqrr", Cascade::single("rqrr").expect("rqrr")),
         ("quircs", Cascade::single("quircs").expect("quircs")),
@@ -198,7 +209,12 @@ fn main() {
         let frames = load(dir);
         let with_code = frames.iter().filter(|f| !f.expected.is_empty()).count();
         println!(
-            "### {title} (`fixtures/qr/{dir}`): {} frames, {with_code} with a code\n",
+            "### {title} (`{}`): {} frames, {with_code} with a code\n",
+            if dir.contains('/') {
+                dir.to_string()
+            } else {
+                format!("fixtures/qr/{dir}")
+            },
             frames.len()
         );
         println!(
