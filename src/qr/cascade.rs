@@ -247,7 +247,7 @@ impl Cascade {
         }
         // DataMatrix symbols the locator finds, read upright from a perspective-corrected crop,
         // then from their module grid sampled directly.
-        let symbols = dmlocate::locate(img);
+        let (symbols, windows) = dmlocate::locate_with_windows(img);
         for s in &symbols {
             let size = (s.side().round() as usize).clamp(48, 200);
             let (data, n) = dmlocate::rectify(img, s, size, 0.12);
@@ -338,9 +338,26 @@ impl Cascade {
                 return hit(found, code128.name(), Variant::Region, evidence, start);
             }
         }
+        // The candidate windows of the DataMatrix locator, for rxing's own detector (it traces
+        // a symbol's edges from inside, where the locator wants the whole outline), shrunk to
+        // at most WINDOW_READ pixels across: a window that large holds large modules.
+        for &(x, y, w, h) in &windows {
+            let k = w.max(h).div_ceil(WINDOW_READ).max(1);
+            let data = dmlocate::shrink(img.data, img.width, (x, y, w, h), k);
+            let (w, h) = (w / k, h / k);
+            let found = dm.decode(GreyImage::new(w, h, &data).expect("window"));
+            if !found.is_empty() {
+                return hit(found, dm.name(), Variant::Region, evidence, start);
+            }
+        }
         miss(evidence, start)
     }
 }
+
+/// The largest side of a locator window the DataMatrix reader gets (larger ones are shrunk):
+/// on 1,080 scratch tuning frames 320 read two codes more than 240; unshrunk windows read three
+/// more than 320, but a frame without a code then took 4.5 ms at p90 instead of 2.6.
+const WINDOW_READ: usize = 320;
 
 /// How much of its neighbours' mean each sampled DataMatrix module gives back
 /// ([`dmlocate::grid`]): with it the grid reads a defocused 3 px-module symbol (tuning 032)

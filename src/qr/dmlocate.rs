@@ -44,7 +44,7 @@ impl Symbol {
 
 /// How much of its bounding rectangle a candidate blob's hull must fill at quarter size (large
 /// modules leave a ragged blob, and nearby text may join it).
-const QSOLID: f32 = 0.65;
+const QSOLID: f32 = 0.6;
 
 /// At most this many candidate windows are searched per frame.
 const MAX_CANDIDATES: usize = 4;
@@ -52,28 +52,77 @@ const MAX_CANDIDATES: usize = 4;
 /// At most this many symbols are returned per frame.
 pub const MAX_SYMBOLS: usize = 3;
 
+/// A rectangle of the frame: x, y, width, height.
+pub type Window = (usize, usize, usize, usize);
+
 /// Finds DataMatrix symbols in `img`, largest first.
 pub fn locate(img: GreyImage<'_>) -> Vec<Symbol> {
+    locate_with_windows(img).0
+}
+
+/// [`locate`], and every candidate window searched (full-size pixels, grown by a quarter on
+/// each side for a quiet zone): where rxing's own detector gets a second look at a symbol the
+/// locator missed or cut short (glare across part of it, a thumb over an edge).
+pub fn locate_with_windows(img: GreyImage<'_>) -> (Vec<Symbol>, Vec<Window>) {
     let cands = quarter_candidates(img);
+    let mut windows = Vec::new();
     let mut out: Vec<(f32, Symbol)> = Vec::new();
     for (x, y, w, h) in cands {
-        let Some(s) = locate_in(img, (x, y, w, h)) else {
-            continue;
-        };
-        let (cx, cy) = centre(&s.corners);
-        let side = side(&s.corners);
-        // The same symbol seen from two candidates.
-        if out.iter().any(|(_, o)| {
-            let (ox, oy) = centre(&o.corners);
-            (ox - cx).hypot(oy - cy) < 0.3 * side
-        }) {
-            continue;
+        // A low-contrast symbol's quarter-size blob can be a part of it: when the largest blob
+        // runs into the window's edge, search once more in a window twice the size around the
+        // same centre.
+        let mut window = (x, y, w, h);
+        let mut found = locate_in(img, window);
+        if let Found::CutOff = found {
+            window = (
+                x.saturating_sub(w / 2),
+                y.saturating_sub(h / 2),
+                2 * w,
+                2 * h,
+            );
+            found = locate_in(img, window);
         }
-        out.push((side, s));
+        windows.push(window);
+        if let Found::Symbol(s) = found {
+            out.push((side(&s.corners), s));
+        }
     }
+    // Largest first; a symbol centred inside a larger one is a part of it seen from another
+    // candidate window.
     out.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut kept: Vec<(f32, Symbol)> = Vec::new();
+    for (side, s) in out {
+        if !kept
+            .iter()
+            .any(|(_, k)| inside(&k.corners, centre(&s.corners)))
+        {
+            kept.push((side, s));
+        }
+    }
+    let mut out = kept;
     out.truncate(MAX_SYMBOLS);
-    out.into_iter().map(|(_, s)| s).collect()
+    let windows = windows
+        .into_iter()
+        .map(|(x, y, w, h)| {
+            let (gx, gy) = (x.saturating_sub(w / 4), y.saturating_sub(h / 4));
+            let (x1, y1) = (
+                (x + w + w / 4).min(img.width),
+                (y + h + h / 4).min(img.height),
+            );
+            (gx, gy, x1 - gx, y1 - gy)
+        })
+        .collect();
+    (out.into_iter().map(|(_, s)| s).collect(), windows)
+}
+
+/// Whether `p` lies inside the convex quadrilateral `c` (either winding).
+fn inside(c: &[(f32, f32); 4], p: (f32, f32)) -> bool {
+    let cross = |i: usize| {
+        let (a, b) = (c[i], c[(i + 1) % 4]);
+        (b.0 - a.0) * (p.1 - a.1) - (b.1 - a.1) * (p.0 - a.0)
+    };
+    let signs = (0..4).map(cross);
+    signs.clone().all(|v| v >= 0.0) || signs.clone().all(|v| v <= 0.0)
 }
 
 fn centre(c: &[(f32, f32); 4]) -> (f32, f32) {
@@ -121,14 +170,22 @@ fn quarter_candidates(img: GreyImage<'_>) -> Vec<(usize, usize, usize, usize)> {
     out
 }
 
+/// What a window holds.
+enum Found {
+    Symbol(Symbol),
+    Nothing,
+    /// No symbol, but the largest square-sized blob runs into the window's edge.
+    CutOff,
+}
+
 /// The symbol in a window of the frame, at full size, if the window holds one.
-fn locate_in(img: GreyImage<'_>, (x, y, w, h): (usize, usize, usize, usize)) -> Option<Symbol> {
+fn locate_in(img: GreyImage<'_>, (x, y, w, h): (usize, usize, usize, usize)) -> Found {
     let (w, h) = (
         w.min(img.width - x.min(img.width)),
         h.min(img.height - y.min(img.height)),
     );
     if w < 24 || h < 24 {
-        return None;
+        return Found::Nothing;
     }
     // Work on at most about WORK pixels across: large symbols have large modules.
     let k = w.max(h).div_ceil(WORK).max(1);
@@ -140,8 +197,19 @@ fn locate_in(img: GreyImage<'_>, (x, y, w, h): (usize, usize, usize, usize)) -> 
     let joined = dilate(&dark, w, h);
     let min_side = 20 / k;
     let mut best: Option<(usize, Symbol)> = None;
-    for c in components(&joined, w, h, min_side * min_side / 4) {
+    let mut cut = false;
+    for (i, c) in components(&joined, w, h, min_side * min_side / 4)
+        .into_iter()
+        .enumerate()
+    {
         let (bw, bh) = (c.x1 - c.x0, c.y1 - c.y0);
+        if i == 0 && bw.max(bh) >= w.min(h) / 3 {
+            // The largest blob, touching two opposite edges or an edge and a third of the
+            // window across the other way: a symbol larger than the window.
+            cut = (c.x0 == 0 || c.y0 == 0 || c.x1 >= w || c.y1 >= h)
+                && (x > 0 || c.x0 > 0)
+                && (y > 0 || c.y0 > 0);
+        }
         if bw.max(bh) < min_side || bw.max(bh) > 2 * bw.min(bh) {
             continue;
         }
@@ -151,7 +219,7 @@ fn locate_in(img: GreyImage<'_>, (x, y, w, h): (usize, usize, usize, usize)) -> 
         let Some(shape) = Shape::of(&c.points) else {
             continue;
         };
-        if !shape.squarish(c.count, 0.8, 0.25, 0.9) {
+        if !shape.squarish(c.count, 0.75, 0.25, 0.9) {
             continue;
         }
         let Some((corners, module)) = finder_l(&dark, w, h, shape.corners()) else {
@@ -170,14 +238,18 @@ fn locate_in(img: GreyImage<'_>, (x, y, w, h): (usize, usize, usize, usize)) -> 
         let corners = corners.map(|(cx, cy)| (cx * kf + x as f32, cy * kf + y as f32));
         best = Some((c.count, Symbol { corners }));
     }
-    best.map(|(_, s)| s)
+    match best {
+        Some((_, s)) => Found::Symbol(s),
+        None if cut => Found::CutOff,
+        None => Found::Nothing,
+    }
 }
 
 /// Windows are shrunk to about this many pixels across before they are searched.
 const WORK: usize = 240;
 
 /// The mean of each k x k block of the rectangle (x, y, w, h) of a `stride`-wide image.
-fn shrink(
+pub(super) fn shrink(
     data: &[u8],
     stride: usize,
     (x, y, w, h): (usize, usize, usize, usize),
@@ -521,7 +593,7 @@ fn finder_l(
             (on as f32 / n as f32, runs)
         })
         .collect();
-    let solid = |i: usize| stats[i].0 >= 0.8;
+    let solid = |i: usize| stats[i].0 >= 0.7;
     let dashed = |i: usize| (0.2..=0.8).contains(&stats[i].0) && stats[i].1 >= 3;
     // Sides i-1 and i solid meet at corner c[i]: bottom-left. Clockwise: BL, TL, TR, BR.
     let i = (0..4)
