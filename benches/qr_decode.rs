@@ -2,8 +2,8 @@
 //! (`fixtures/qr/frames`) and the wide sets of issue 19 (`fixtures/qr/tuning`, the tuning set,
 //! and `fixtures/qr/heldback`, generated with another seed and never used for tuning). For
 //! each single decoder on the frame as captured (rqrr, quircs, rxing's QR reader with
-//! TryHarder, rxing's DataMatrix reader alone, and its multi-format reader for QR, DataMatrix and Code 128 with TryHarder
-//! and AlsoInverted) and for the cascade (QR only, as before issue 19, and the default with the
+//! TryHarder, rxing's DataMatrix reader alone, and its multi-format reader for QR, DataMatrix
+//! and Code 128 with TryHarder and AlsoInverted) and for the cascade (QR only, as before issue 19, and the default with the
 //! trace-code readers): the decode rate, wrong decodes, and the time per frame (p50/p90) with
 //! and without a code. A frame counts as decoded when the bytes (GS kept) and the symbology
 //! match its truth row. Single-threaded. Prints markdown; results go in `benches/README.md`.
