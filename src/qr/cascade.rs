@@ -282,6 +282,18 @@ impl Cascade {
                     return hit(found, reader.name(), Variant::Region, evidence, start);
                 }
             }
+            if evidence.patterns > 0 {
+                // zxing-cpp's detector on the crop, then both QR readers on the crop sharpened
+                // (small modules a defocused lens smeared together).
+                let sharp = view.sharpened(CROP_SHARPEN);
+                let sharp = GreyImage::new(w, h, &sharp).expect("crop");
+                for (reader, v) in [(cpp as &dyn Decoder, view), (qr, sharp), (cpp, sharp)] {
+                    let found = reader.decode(v);
+                    if !found.is_empty() {
+                        return hit(found, reader.name(), Variant::Region, evidence, start);
+                    }
+                }
+            }
             // Light-on-dark finder cross-sections: a dark-mode code the scan could not confirm.
             if evidence.patterns > 0 && evidence.inverted {
                 let inv = view.inverted();
@@ -358,6 +370,11 @@ impl Cascade {
 /// on 1,080 scratch tuning frames 320 read two codes more than 240; unshrunk windows read three
 /// more than 320, but a frame without a code then took 4.5 ms at p90 instead of 2.6.
 const WINDOW_READ: usize = 320;
+
+/// How far each pixel of a texture crop is pushed from its 3x3 mean before the QR readers get
+/// it again: on 1,080 scratch tuning frames 2 read one code more than 1 in each set (and the
+/// crop readers together 5 and 4 codes more than without them).
+const CROP_SHARPEN: f32 = 2.0;
 
 /// How much of its neighbours' mean each sampled DataMatrix module gives back
 /// ([`dmlocate::grid`]): with it the grid reads a defocused 3 px-module symbol (tuning 032)

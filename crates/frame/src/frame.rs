@@ -64,6 +64,35 @@ impl<'a> GreyImage<'a> {
         self.data.iter().map(|&v| 255 - v).collect()
     }
 
+    /// Unsharp masking: each pixel pushed away from the mean of its 3x3 neighbourhood by
+    /// `amount` times the difference (defocus undone a little). Edges are copied.
+    pub fn sharpened(&self, amount: f32) -> Vec<u8> {
+        let (w, h) = (self.width, self.height);
+        let mut out = self.data.to_vec();
+        if w < 3 || h < 3 {
+            return out;
+        }
+        let k = (amount * 256.0) as i32;
+        for y in 1..h - 1 {
+            let (r0, r1, r2) = (
+                &self.data[(y - 1) * w..y * w],
+                &self.data[y * w..(y + 1) * w],
+                &self.data[(y + 1) * w..(y + 2) * w],
+            );
+            let o = &mut out[y * w..(y + 1) * w];
+            for x in 1..w - 1 {
+                let s: i32 = [r0, r1, r2]
+                    .iter()
+                    .map(|r| r[x - 1] as i32 + r[x] as i32 + r[x + 1] as i32)
+                    .sum();
+                let v = r1[x] as i32;
+                let d = v * 9 - s;
+                o[x] = (v + (k * d) / (9 * 256)).clamp(0, 255) as u8;
+            }
+        }
+        out
+    }
+
     /// Half the width and height, each output pixel the mean of a 2x2 block. Returns the
     /// pixels and the new dimensions.
     pub fn halved(&self) -> (Vec<u8>, usize, usize) {
@@ -87,6 +116,25 @@ impl<'a> GreyImage<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sharpening_steepens_an_edge_and_leaves_flat_grey() {
+        // An edge 0 → 100 → 200 across a 5x3 image: the middle column stays, the bright side
+        // overshoots (200 + 33), the dark side clamps at 0; the border is copied.
+        let row = [0u8, 0, 100, 200, 200];
+        let data: Vec<u8> = row.iter().cycle().take(15).copied().collect();
+        let img = GreyImage::new(5, 3, &data).unwrap();
+        let out = img.sharpened(1.0);
+        assert_eq!(&out[5..10], &[0, 0, 100, 233, 200]);
+        assert_eq!(&out[..5], &row);
+        let out = GreyImage::new(5, 3, &[90u8; 15]).unwrap().sharpened(2.0);
+        assert_eq!(out, vec![90u8; 15]);
+        let soft = [40u8, 60, 100, 140, 160];
+        let data: Vec<u8> = soft.iter().cycle().take(15).copied().collect();
+        let out = GreyImage::new(5, 3, &data).unwrap().sharpened(1.0);
+        assert!(out[6] < 60 && out[8] > 140, "{out:?}");
+        assert_eq!(out[7], 100);
+    }
 
     #[test]
     fn view_checks_the_length() {
