@@ -246,12 +246,20 @@ impl Cascade {
             }
         }
         // DataMatrix symbols the locator finds, read upright from a perspective-corrected crop,
-        // then from their module grid sampled directly.
+        // then from that crop at twice the resolution and sharpened, then from their module
+        // grid sampled directly.
         let (symbols, windows) = dmlocate::locate_with_windows(img);
         for s in &symbols {
             let size = (s.side().round() as usize).clamp(48, 200);
             let (data, n) = dmlocate::rectify(img, s, size, 0.12);
             let found = dm.decode(GreyImage::new(n, n, &data).expect("square"));
+            if !found.is_empty() {
+                return hit(found, dm.name(), Variant::Region, evidence, start);
+            }
+            // Twice the resolution, unsharp-masked: small modules a defocused lens smeared.
+            let (data, n) = dmlocate::rectify(img, s, (2 * size).min(400), 0.12);
+            let sharp = GreyImage::new(n, n, &data).expect("square").sharpened(1.0);
+            let found = dm.decode(GreyImage::new(n, n, &sharp).expect("square"));
             if !found.is_empty() {
                 return hit(found, dm.name(), Variant::Region, evidence, start);
             }
