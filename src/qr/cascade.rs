@@ -12,11 +12,14 @@
 //! the QR fallbacks. After them, [`dmlocate`] looks for DataMatrix symbols (their outline and
 //! L finder) and each one found is read upright and perspective-corrected, then from its
 //! sampled module grid; the texture patches are cropped for the QR reader (and for the
-//! DataMatrix reader when a symbol was located but not read); last, the Code 128 reader on
-//! an upright crop around each bar patch. A light-on-dark finder triangle runs the QR steps
-//! on the inverted frame first. A frame without any such patch pays only for the scans.
-//! The default order comes from measurements on the tuning frames (`fixtures/qr/frames` and
-//! `fixtures/qr/tuning`; see `benches/README.md`), never on `fixtures/qr/heldback`.
+//! DataMatrix reader when a symbol was located but not read); then the Code 128 reader on
+//! an upright crop around each bar patch; last, every window the locator searched goes to
+//! rxing's own DataMatrix detector. Crops and located symbols are also read unsharp-masked
+//! (defocused small modules). A light-on-dark finder triangle runs the QR steps on the
+//! inverted frame first. A frame without any such patch pays only for the scans.
+//! The default order comes from measurements on the tuning frames (`fixtures/qr/frames`,
+//! `fixtures/qr/tuning` and larger scratch sets from the same generator; see
+//! `benches/README.md`), never on `fixtures/qr/heldback`.
 
 use std::time::{Duration, Instant};
 
@@ -376,12 +379,13 @@ impl Cascade {
 
 /// The largest side of a locator window the DataMatrix reader gets (larger ones are shrunk):
 /// on 1,080 scratch tuning frames 320 read two codes more than 240; unshrunk windows read three
-/// more than 320, but a frame without a code then took 4.5 ms at p90 instead of 2.6.
+/// more on one set and one fewer on the other, and a frame without a code then took 4.5 ms at
+/// p90 instead of 2.6.
 const WINDOW_READ: usize = 320;
 
 /// How far each pixel of a texture crop is pushed from its 3x3 mean before the QR readers get
-/// it again: on 1,080 scratch tuning frames 2 read one code more than 1 in each set (and the
-/// crop readers together 5 and 4 codes more than without them).
+/// it again: on 1,080 scratch tuning frames 2 read one code more than 1 (and the crop readers
+/// together 5 and 4 codes more than without them).
 const CROP_SHARPEN: f32 = 2.0;
 
 /// How much of its neighbours' mean each sampled DataMatrix module gives back

@@ -107,8 +107,7 @@ pub fn locate_with_windows(img: GreyImage<'_>) -> (Vec<Symbol>, Vec<Window>) {
             kept.push((side, s));
         }
     }
-    let mut out = kept;
-    out.truncate(MAX_SYMBOLS);
+    kept.truncate(MAX_SYMBOLS);
     let windows = windows
         .into_iter()
         .map(|(x, y, w, h)| {
@@ -120,7 +119,7 @@ pub fn locate_with_windows(img: GreyImage<'_>) -> (Vec<Symbol>, Vec<Window>) {
             (gx, gy, x1 - gx, y1 - gy)
         })
         .collect();
-    (out.into_iter().map(|(_, s)| s).collect(), windows)
+    (kept.into_iter().map(|(_, s)| s).collect(), windows)
 }
 
 /// Whether `p` lies inside the convex quadrilateral `c` (either winding).
@@ -147,7 +146,7 @@ fn dist(a: (f32, f32), b: (f32, f32)) -> f32 {
 }
 
 /// Candidate windows (full-size pixels) from the quarter-size frame.
-fn quarter_candidates(img: GreyImage<'_>) -> Vec<(usize, usize, usize, usize)> {
+fn quarter_candidates(img: GreyImage<'_>) -> Vec<Window> {
     const Q: usize = 4;
     let (qw, qh) = (img.width / Q, img.height / Q);
     if qw < 16 || qh < 16 {
@@ -187,7 +186,7 @@ enum Found {
 }
 
 /// The symbol in a window of the frame, at full size, if the window holds one.
-fn locate_in(img: GreyImage<'_>, (x, y, w, h): (usize, usize, usize, usize)) -> Found {
+fn locate_in(img: GreyImage<'_>, (x, y, w, h): Window) -> Found {
     let (w, h) = (
         w.min(img.width - x.min(img.width)),
         h.min(img.height - y.min(img.height)),
@@ -212,8 +211,9 @@ fn locate_in(img: GreyImage<'_>, (x, y, w, h): (usize, usize, usize, usize)) -> 
     {
         let (bw, bh) = (c.x1 - c.x0, c.y1 - c.y0);
         if i == 0 && bw.max(bh) >= w.min(h) / 3 {
-            // The largest blob, touching two opposite edges or an edge and a third of the
-            // window across the other way: a symbol larger than the window.
+            // The largest blob, a third of the window across or more, runs into an edge of the
+            // window that is not the frame's own left or top edge: perhaps a symbol larger
+            // than the window.
             cut = (c.x0 == 0 || c.y0 == 0 || c.x1 >= w || c.y1 >= h)
                 && (x > 0 || c.x0 > 0)
                 && (y > 0 || c.y0 > 0);
