@@ -251,7 +251,7 @@ impl Cascade {
         // DataMatrix symbols the locator finds, read upright from a perspective-corrected crop,
         // then from that crop at twice the resolution and sharpened, then from their module
         // grid sampled directly.
-        let (symbols, windows) = dmlocate::locate_with_windows(img);
+        let (symbols, windows) = dmlocate::locate(img);
         for s in &symbols {
             let size = (s.side().round() as usize).clamp(48, 200);
             let (data, n) = dmlocate::rectify(img, s, size, 0.12);
@@ -296,10 +296,14 @@ impl Cascade {
             if evidence.patterns > 0 {
                 // zxing-cpp's detector on the crop, then both QR readers on the crop sharpened
                 // (small modules a defocused lens smeared together).
+                let found = cpp.decode(view);
+                if !found.is_empty() {
+                    return hit(found, cpp.name(), Variant::Region, evidence, start);
+                }
                 let sharp = view.sharpened(CROP_SHARPEN);
                 let sharp = GreyImage::new(w, h, &sharp).expect("crop");
-                for (reader, v) in [(cpp as &dyn Decoder, view), (qr, sharp), (cpp, sharp)] {
-                    let found = reader.decode(v);
+                for reader in [qr as &dyn Decoder, cpp] {
+                    let found = reader.decode(sharp);
                     if !found.is_empty() {
                         return hit(found, reader.name(), Variant::Region, evidence, start);
                     }

@@ -24,7 +24,7 @@
 //! 5. A candidate whose largest blob runs into its window's edge (a low-contrast symbol seen
 //!    only in part at quarter size) is searched once more in a window twice the size; a symbol
 //!    centred inside a larger one is dropped. Every window searched is returned too
-//!    ([`locate_with_windows`]): rxing's own detector gets a second look there, for a symbol
+//!    ([`locate`]): rxing's own detector gets a second look there, for a symbol
 //!    glare or a thumb kept from passing the tests above.
 //!
 //! Measured on the tuning frames (`fixtures/qr/tuning`): it finds 30 of the 31 DataMatrix
@@ -63,15 +63,11 @@ pub const MAX_SYMBOLS: usize = 3;
 /// A rectangle of the frame: x, y, width, height.
 pub type Window = (usize, usize, usize, usize);
 
-/// Finds DataMatrix symbols in `img`, largest first.
-pub fn locate(img: GreyImage<'_>) -> Vec<Symbol> {
-    locate_with_windows(img).0
-}
-
-/// [`locate`], and every candidate window searched (full-size pixels, grown by a quarter on
-/// each side for a quiet zone): where rxing's own detector gets a second look at a symbol the
-/// locator missed or cut short (glare across part of it, a thumb over an edge).
-pub fn locate_with_windows(img: GreyImage<'_>) -> (Vec<Symbol>, Vec<Window>) {
+/// Finds DataMatrix symbols in `img`, largest first, and returns them with every candidate
+/// window searched (full-size pixels, grown by a quarter on each side for a quiet zone): where
+/// rxing's own detector gets a second look at a symbol the locator missed or cut short (glare
+/// across part of it, a thumb over an edge).
+pub fn locate(img: GreyImage<'_>) -> (Vec<Symbol>, Vec<Window>) {
     let cands = quarter_candidates(img);
     let mut windows = Vec::new();
     let mut out: Vec<(f32, Symbol)> = Vec::new();
@@ -1035,7 +1031,7 @@ mod tests {
             ],
         ] {
             let px = frame(w, h, quad, 16);
-            let found = locate(GreyImage::new(w, h, &px).unwrap());
+            let found = locate(GreyImage::new(w, h, &px).unwrap()).0;
             assert_eq!(found.len(), 1, "{quad:?}: {found:?}");
             assert_corners(&found[0], quad);
         }
@@ -1047,7 +1043,7 @@ mod tests {
         let quad = rotated(320.0, 240.0, 140.0, 20.0);
         let px = frame(w, h, quad, 20);
         let img = GreyImage::new(w, h, &px).unwrap();
-        let s = locate(img)[0];
+        let s = locate(img).0[0];
         let bits = modules(20, 5);
         for sharpen in [0.0, 0.5] {
             let (data, side) = grid(img, &s, sharpen).expect("a grid");
@@ -1088,7 +1084,7 @@ mod tests {
                 x += 30;
             }
         }
-        assert!(locate(GreyImage::new(w, h, &px).unwrap()).is_empty());
+        assert!(locate(GreyImage::new(w, h, &px).unwrap()).0.is_empty());
         // A square of random modules without a finder (a QR code's data area, say).
         let mut px = vec![220u8; w * h];
         for j in 0..24 {
@@ -1102,8 +1098,8 @@ mod tests {
                 }
             }
         }
-        assert!(locate(GreyImage::new(w, h, &px).unwrap()).is_empty());
+        assert!(locate(GreyImage::new(w, h, &px).unwrap()).0.is_empty());
         let flat = vec![128u8; w * h];
-        assert!(locate(GreyImage::new(w, h, &flat).unwrap()).is_empty());
+        assert!(locate(GreyImage::new(w, h, &flat).unwrap()).0.is_empty());
     }
 }
