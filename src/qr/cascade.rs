@@ -14,8 +14,11 @@
 //! sampled module grid; the texture patches are cropped for the QR reader (and for the
 //! DataMatrix reader when a symbol was located but not read); then the Code 128 reader on
 //! an upright crop around each bar patch; last, every window the locator searched goes to
-//! rxing's own DataMatrix detector. Crops and located symbols are also read unsharp-masked
-//! (defocused small modules). A light-on-dark finder triangle runs the QR steps on the
+//! rxing's own DataMatrix detector; and when the scan confirmed two finder patterns or more,
+//! [`complete`] draws a hidden third one back for the QR readers (a thumb over a corner). A
+//! symbol whose finder shows three sides (a thumb over the fourth) has its module grid fitted
+//! to the border. Crops and located symbols are also read unsharp-masked (defocused small
+//! modules). A light-on-dark finder triangle runs the QR steps on the
 //! inverted frame first. A frame without any such patch pays only for the scans.
 //! The default order comes from measurements on the tuning frames (`fixtures/qr/frames`,
 //! `fixtures/qr/tuning` and larger scratch sets from the same generator; see
@@ -23,6 +26,7 @@
 
 use std::time::{Duration, Instant};
 
+use super::complete;
 use super::decode::{self, Decoded, Decoder};
 use super::dmlocate;
 use super::finder::{self, BarRegion, Evidence};
@@ -199,7 +203,7 @@ impl Cascade {
         let start = Instant::now();
         let (code128, dm, qr, cpp) = trace;
         let mut variants = Variants::new(img);
-        let mut evidence = finder::scan(img);
+        let (mut evidence, patterns) = finder::scan_patterns(img);
         let steps = if evidence.likely() {
             self.steps.len()
         } else if evidence.some() {
@@ -266,10 +270,12 @@ impl Cascade {
             if !found.is_empty() {
                 return hit(found, dm.name(), Variant::Region, evidence, start);
             }
-            if let Some((data, n)) = dmlocate::grid(img, s, GRID_SHARPEN) {
-                let found = dm.decode(GreyImage::new(n, n, &data).expect("grid"));
-                if !found.is_empty() {
-                    return hit(found, dm.name(), Variant::Region, evidence, start);
+            for fit in [dmlocate::Fit::Located, dmlocate::Fit::Border] {
+                if let Some((data, n)) = dmlocate::grid(img, s, GRID_SHARPEN, fit) {
+                    let found = dm.decode(GreyImage::new(n, n, &data).expect("grid"));
+                    if !found.is_empty() {
+                        return hit(found, dm.name(), Variant::Region, evidence, start);
+                    }
                 }
             }
         }
@@ -375,6 +381,18 @@ impl Cascade {
             let found = dm.decode(GreyImage::new(w, h, &data).expect("window"));
             if !found.is_empty() {
                 return hit(found, dm.name(), Variant::Region, evidence, start);
+            }
+        }
+        // Two finder patterns and no code: a QR code with one corner hidden, its finder drawn
+        // in where it would be (a third candidate may be the alignment pattern among data).
+        if patterns.len() >= 2 {
+            for (data, w, h) in complete::crops(img, &patterns) {
+                for reader in [qr as &dyn Decoder, cpp] {
+                    let found = reader.decode(GreyImage::new(w, h, &data).expect("crop"));
+                    if !found.is_empty() {
+                        return hit(found, reader.name(), Variant::Region, evidence, start);
+                    }
+                }
             }
         }
         miss(evidence, start)

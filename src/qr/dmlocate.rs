@@ -26,13 +26,19 @@
 //!    centred inside a larger one is dropped. Every window searched is returned too
 //!    ([`locate`]): rxing's own detector gets a second look there, for a symbol
 //!    glare or a thumb kept from passing the tests above.
+//! 6. A thumb over one side: the finder test also takes three sides of four when only one
+//!    orientation fits so (a whole finder elsewhere in the window goes first). Under a thumb
+//!    over a dashed side the top-right corner is put where the L's three corners place it,
+//!    and the refit ignores edge points already dark two modules outside (the thumb's rim).
+//!    [`grid`] then moves the corners, a module at a time, to where the border fits best
+//!    ([`Fit::Border`]), for the best few module counts and the count the finder showed.
 //!
 //! Measured on the tuning frames (`fixtures/qr/tuning`): it finds 30 of the 31 DataMatrix
 //! symbols (the one it misses, under motion blur and a thumb, no decoder reads) and nothing on
 //! the frames without a code; about 0.3-1.0 ms per 720p frame without a symbol, up to 1.5 ms
-//! with one. On larger scratch sets (1,080 frames, 256 DataMatrix symbols) about half of the
-//! symbols the cascade still misses have a thumb over an edge, which cuts the L or a dashed
-//! side; most of the rest are 3-4 px modules under defocus.
+//! with one. On larger scratch sets (1,080 frames, 256 DataMatrix symbols) step 6 read 4 of
+//! the 21 symbols missed with a thumb over an edge (and one without); the rest have the thumb
+//! near a corner or joined to dark surroundings, or are 3-4 px modules under defocus.
 
 use super::frame::GreyImage;
 
@@ -41,6 +47,8 @@ use super::frame::GreyImage;
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Symbol {
     pub corners: [(f32, f32); 4],
+    /// The module size the finder's dashed sides show, in pixels.
+    pub module: f32,
 }
 
 impl Symbol {
@@ -77,17 +85,23 @@ pub fn locate(img: GreyImage<'_>) -> (Vec<Symbol>, Vec<Window>) {
         // same centre.
         let mut window = (x, y, w, h);
         let mut found = locate_in(img, window);
-        if let Found::CutOff = found {
+        if found.cut && !found.symbol.is_some_and(|(_, whole)| whole) {
             window = (
                 x.saturating_sub(w / 2),
                 y.saturating_sub(h / 2),
                 2 * w,
                 2 * h,
             );
-            found = locate_in(img, window);
+            // A whole finder in the larger window, else what the first one showed.
+            let larger = locate_in(img, window).symbol;
+            found.symbol = match (found.symbol, larger) {
+                (_, Some((s, true))) => Some((s, true)),
+                (None, l) => l,
+                (f, _) => f,
+            };
         }
         windows.push(window);
-        if let Found::Symbol(s) = found {
+        if let Some((s, _)) = found.symbol {
             out.push((side(&s.corners), s));
         }
     }
@@ -174,11 +188,11 @@ fn quarter_candidates(img: GreyImage<'_>) -> Vec<Window> {
 }
 
 /// What a window holds.
-enum Found {
-    Symbol(Symbol),
-    Nothing,
-    /// No symbol, but the largest square-sized blob runs into the window's edge.
-    CutOff,
+struct Found {
+    /// The symbol, and whether all four sides of its finder showed (not a thumb over one).
+    symbol: Option<(Symbol, bool)>,
+    /// The largest square-sized blob runs into the window's edge.
+    cut: bool,
 }
 
 /// The symbol in a window of the frame, at full size, if the window holds one.
@@ -188,7 +202,10 @@ fn locate_in(img: GreyImage<'_>, (x, y, w, h): Window) -> Found {
         h.min(img.height - y.min(img.height)),
     );
     if w < 24 || h < 24 {
-        return Found::Nothing;
+        return Found {
+            symbol: None,
+            cut: false,
+        };
     }
     // Work on at most about WORK pixels across: large symbols have large modules.
     let k = w.max(h).div_ceil(WORK).max(1);
@@ -199,7 +216,7 @@ fn locate_in(img: GreyImage<'_>, (x, y, w, h): Window) -> Found {
     // the components only.
     let joined = dilate(&dark, w, h);
     let min_side = 20 / k;
-    let mut best: Option<(usize, Symbol)> = None;
+    let mut best: Option<(usize, Symbol, bool)> = None;
     let mut cut = false;
     for (i, c) in components(&joined, w, h, min_side * min_side / 4)
         .into_iter()
@@ -217,7 +234,8 @@ fn locate_in(img: GreyImage<'_>, (x, y, w, h): Window) -> Found {
         if bw.max(bh) < min_side || bw.max(bh) > 2 * bw.min(bh) {
             continue;
         }
-        if best.as_ref().is_some_and(|(n, _)| *n >= c.count) {
+        // Components come largest first: only a whole finder replaces a partial one.
+        if best.as_ref().is_some_and(|(_, _, whole)| *whole) {
             continue;
         }
         let Some(shape) = Shape::of(&c.points) else {
@@ -226,8 +244,19 @@ fn locate_in(img: GreyImage<'_>, (x, y, w, h): Window) -> Found {
         if !shape.squarish(c.count, 0.75, 0.25, 0.9) {
             continue;
         }
-        let Some((corners, module)) = finder_l(&dark, w, h, shape.corners()) else {
+        let Some((corners, module, shown)) = finder_l(&dark, w, h, shape.corners()) else {
             continue;
+        };
+        let whole = shown == Shown::All;
+        if best.is_some() && !whole {
+            continue;
+        }
+        // A thumb over a dashed side pulls the hull out there: the top-right corner goes where
+        // the L's three put it (a parallelogram's fourth) when that is two modules off.
+        let corners = if shown == Shown::ButDashed {
+            completed(corners, module)
+        } else {
+            corners
         };
         // From the hull's corners, and with the top-right corner completed as a parallelogram
         // (when the hull cut it deeper than refitting reaches): the one whose sides all met.
@@ -240,12 +269,18 @@ fn locate_in(img: GreyImage<'_>, (x, y, w, h): Window) -> Found {
         };
         let kf = k as f32;
         let corners = corners.map(|(cx, cy)| (cx * kf + x as f32, cy * kf + y as f32));
-        best = Some((c.count, Symbol { corners }));
+        best = Some((
+            c.count,
+            Symbol {
+                corners,
+                module: module * kf,
+            },
+            whole,
+        ));
     }
-    match best {
-        Some((_, s)) => Found::Symbol(s),
-        None if cut => Found::CutOff,
-        None => Found::Nothing,
+    Found {
+        symbol: best.map(|(_, s, whole)| (s, whole)),
+        cut,
     }
 }
 
@@ -548,6 +583,19 @@ fn convex_hull(points: &[(f32, f32)]) -> Vec<(f32, f32)> {
     hull
 }
 
+/// Four corners.
+type Quad = [(f32, f32); 4];
+
+/// Which sides of a finder [`finder_l`] saw.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Shown {
+    All,
+    /// All but one of the L's solid sides.
+    ButSolid,
+    /// All but one of the dashed sides.
+    ButDashed,
+}
+
 /// The finder test on `corners` (in hull order) over the binarised window: returns the corners
 /// in upright order when two adjacent sides are solid and the other two dashed, and the module
 /// size the dashed sides show.
@@ -556,7 +604,7 @@ fn finder_l(
     w: usize,
     h: usize,
     corners: [(f32, f32); 4],
-) -> Option<([(f32, f32); 4], f32)> {
+) -> Option<(Quad, f32, Shown)> {
     // Clockwise on screen (y down): by angle around the centre.
     let (cx, cy) = centre(&corners);
     let mut c = corners;
@@ -600,15 +648,59 @@ fn finder_l(
     let solid = |i: usize| stats[i].0 >= 0.7;
     let dashed = |i: usize| (0.2..=0.8).contains(&stats[i].0) && stats[i].1 >= 3;
     // Sides i-1 and i solid meet at corner c[i]: bottom-left. Clockwise: BL, TL, TR, BR.
-    let i = (0..4)
-        .find(|&i| solid((i + 3) % 4) && solid(i) && dashed((i + 1) % 4) && dashed((i + 2) % 4))?;
+    // Each side that does not look its part, for each choice of the bottom-left corner.
+    let misses = |i: usize| {
+        [
+            !solid((i + 3) % 4),
+            !solid(i),
+            !dashed((i + 1) % 4),
+            !dashed((i + 2) % 4),
+        ]
+    };
+    let count = |i: usize| misses(i).iter().filter(|m| **m).count();
+    // Every side as it should be; or, for a thumb or a sticker over one side, the other three,
+    // when only one corner fits so (and a dashed side that shows at least 5 dark modules).
+    let i = (0..4).find(|&i| count(i) == 0).or_else(|| {
+        let mut one = (0..4).filter(|&i| count(i) == 1);
+        let i = one.next()?;
+        let m = misses(i);
+        let runs = if m[2] { 0 } else { stats[(i + 1) % 4].1 }.max(if m[3] {
+            0
+        } else {
+            stats[(i + 2) % 4].1
+        });
+        (one.next().is_none() && runs >= 5).then_some(i)
+    })?;
     // N modules along a dashed side show N/2 dark runs.
-    let runs = (stats[(i + 1) % 4].1 + stats[(i + 2) % 4].1) as f32 / 2.0;
+    let m = misses(i);
+    let (r1, r2) = (stats[(i + 1) % 4].1, stats[(i + 2) % 4].1);
+    let runs = match (m[2], m[3]) {
+        (true, _) => r2,
+        (_, true) => r1,
+        _ => r1 + r2,
+    } as f32
+        / if m[2] || m[3] { 1.0 } else { 2.0 };
     let module = (s / (2.0 * runs)).max(1.0);
     Some((
         [c[(i + 1) % 4], c[(i + 2) % 4], c[(i + 3) % 4], c[i]],
         module,
+        match m {
+            [false, false, false, false] => Shown::All,
+            [_, _, false, false] => Shown::ButSolid,
+            _ => Shown::ButDashed,
+        },
     ))
+}
+
+/// The top-right corner (upright order) moved to the parallelogram's fourth corner when it is
+/// more than two modules from it.
+fn completed(mut c: [(f32, f32); 4], module: f32) -> [(f32, f32); 4] {
+    let (tl, br, bl) = (c[0], c[2], c[3]);
+    let para = (tl.0 + br.0 - bl.0, tl.1 + br.1 - bl.1);
+    if dist(para, c[1]) > 2.0 * module {
+        c[1] = para;
+    }
+    c
 }
 
 /// The top-right corner (upright order) as the parallelogram's fourth corner when that lies
@@ -664,7 +756,8 @@ fn refine(
                 if let Some(s) = (0..=steps).find(|&s| {
                     let o = reach - s as f32 * 0.25;
                     is_dark(bx + nx * o, by + ny * o)
-                }) {
+                }) && s > 0
+                {
                     let o = reach - s as f32 * 0.25 + 0.125;
                     pts.push((bx + nx * o, by + ny * o, o));
                 }
@@ -769,62 +862,58 @@ pub fn rectify(img: GreyImage<'_>, s: &Symbol, size: usize, pad: f32) -> (Vec<u8
 /// away from the mean of its four neighbours by `sharpen` times the difference (blur undone
 /// on the module grid) and compared with the mean of its 7x7-module neighbourhood, and the
 /// result drawn clean: 4 pixels a module, a quiet zone of 2 modules. `None` when no module
-/// count fits the border.
-pub fn grid(img: GreyImage<'_>, s: &Symbol, sharpen: f32) -> Option<(Vec<u8>, usize)> {
+/// count fits the border. [`Fit`] says where the grid's corners go.
+pub fn grid(img: GreyImage<'_>, s: &Symbol, sharpen: f32, fit: Fit) -> Option<(Vec<u8>, usize)> {
     let hmg = Homography::square_to_quad(&s.corners);
-    let at_shifted = |u: f32, v: f32, n: f32, (su, sv): (f32, f32)| -> f32 {
-        let mut sum = 0.0;
-        for dv in [-0.2f32, 0.0, 0.2] {
-            for du in [-0.2f32, 0.0, 0.2] {
-                let (x, y) = hmg.map((u + du + su) / n, (v + dv + sv) / n);
-                sum += sample(img, x - 0.5, y - 0.5) as f32;
-            }
-        }
-        sum / 9.0
-    };
     let max_n = ((s.side() / 2.0) as usize).min(48);
     // The module count, and the grid's offset (a quarter module either way: the corners are
     // only as good as the threshold around them).
-    let mut best: Option<(f32, usize, (f32, f32))> = None;
-    let shifts = [0.0f32, -0.25, 0.25]
-        .into_iter()
-        .flat_map(|a| [0.0f32, -0.25, 0.25].map(|b| (a, b)));
-    for (shift, n) in shifts.flat_map(|s| (10..=max_n).step_by(2).map(move |n| (s, n))) {
-        let at = |u: f32, v: f32, n: f32| at_shifted(u, v, n, shift);
+    let shifted = |(su, sv): (f32, f32), n: usize| {
         let nf = n as f32;
-        // Border modules: (column, row, dark?) in upright order.
-        let mut dark_sum = 0.0;
-        let mut light_ref = 0.0;
-        let mut border: Vec<(f32, bool)> = Vec::with_capacity(4 * n);
-        for i in 0..n {
-            let c = i as f32 + 0.5;
-            let left = at(0.5, c, nf);
-            let bottom = at(c, nf - 0.5, nf);
-            dark_sum += left + bottom;
-            border.push((at(c, 0.5, nf), i % 2 == 0));
-            border.push((at(nf - 0.5, c, nf), i % 2 == 1));
-            // Just outside the top and right sides: the quiet zone.
-            light_ref += at(c, -0.6, nf) + at(nf + 0.6, c, nf);
-        }
-        let (dark, light) = (dark_sum / (2 * n) as f32, light_ref / (2 * n) as f32);
-        if light - dark < 12.0 {
-            continue;
-        }
-        let thr = (dark + light) / 2.0;
-        let ok = border.iter().filter(|(v, d)| (*v < thr) == *d).count();
-        let score = ok as f32 / border.len() as f32;
-        if best.is_none_or(|(b, _, _)| score > b) {
-            best = Some((score, n, shift));
-        }
+        UNIT.map(|(u, v)| hmg.map(u + su / nf, v + sv / nf))
+    };
+    let mut per_n: Vec<Scored> = Vec::new();
+    for n in (10..=max_n).step_by(2) {
+        let best = [0.0f32, -0.25, 0.25]
+            .into_iter()
+            .flat_map(|a| [0.0f32, -0.25, 0.25].map(|b| (a, b)))
+            .filter_map(|shift| {
+                let c = shifted(shift, n);
+                border_score(img, &c, n).map(|sc| (sc, n, c))
+            })
+            .reduce(first_best);
+        per_n.extend(best);
     }
-    let (score, n, shift) = best?;
-    let at = |u: f32, v: f32, n: f32| at_shifted(u, v, n, shift);
+    per_n.sort_by(|x, y| y.0.total_cmp(&x.0));
+    if fit == Fit::Located {
+        per_n.truncate(1);
+    }
+    // The count the finder's dashed sides showed, whatever its score.
+    let shown = ((s.side() / s.module / 2.0).round() as usize * 2).clamp(10, 48);
+    if let Some(k) = per_n.iter().position(|p| p.1 == shown) {
+        let p = per_n.remove(k);
+        per_n.insert(0, p);
+    }
+    // The best few counts, each with its corners moved to where the border fits best (a thumb
+    // or glare over one side leaves the locator's corner there a module or more off; the
+    // other sides still pin it).
+    let (score, n, corners) = per_n
+        .into_iter()
+        .take(GRID_COUNTS)
+        .filter_map(|(sc, n, c)| {
+            if fit == Fit::Located {
+                return Some((sc, n, c));
+            }
+            let c = fit_corners(img, c, n);
+            border_score(img, &c, n).map(|sc| (sc, n, c))
+        })
+        .reduce(first_best)?;
     if score < GRID_SCORE {
         return None;
     }
-    let nf = n as f32;
+    let hmg = Homography::square_to_quad(&corners);
     let raw: Vec<f32> = (0..n * n)
-        .map(|k| at((k % n) as f32 + 0.5, (k / n) as f32 + 0.5, nf))
+        .map(|k| module_mean(img, &hmg, n, (k % n) as f32 + 0.5, (k / n) as f32 + 0.5))
         .collect();
     // Blur spreads each module into its neighbours: take `sharpen` times their mean's
     // difference back out (a deconvolution on the module grid).
@@ -874,6 +963,149 @@ pub fn grid(img: GreyImage<'_>, s: &Symbol, sharpen: f32) -> Option<(Vec<u8>, us
         }
     }
     Some((out, side))
+}
+
+/// The share of an N-module grid's border modules on `corners` that show the finder (solid
+/// left and bottom, alternating top and right), each the mean of 3x3 points a fifth of a
+/// module apart, against a threshold halfway between the L and the quiet zone outside the
+/// top and right sides. `None` when those differ too little.
+fn border_score(img: GreyImage<'_>, corners: &[(f32, f32); 4], n: usize) -> Option<f32> {
+    let hmg = Homography::square_to_quad(corners);
+    let nf = n as f32;
+    let at = |u: f32, v: f32| module_mean(img, &hmg, n, u, v);
+    let (mut dark, mut light) = (0.0, 0.0);
+    let mut border: Vec<(f32, bool)> = Vec::with_capacity(4 * n);
+    for i in 0..n {
+        let c = i as f32 + 0.5;
+        let (left, bottom) = (at(0.5, c), at(c, nf - 0.5));
+        border.extend([(left, true), (bottom, true)]);
+        dark += left + bottom;
+        border.push((at(c, 0.5), i % 2 == 0));
+        border.push((at(nf - 0.5, c), i % 2 == 1));
+        light += at(c, -0.6) + at(nf + 0.6, c);
+    }
+    let (dark, light) = (dark / (2 * n) as f32, light / (2 * n) as f32);
+    if light - dark < 12.0 {
+        return None;
+    }
+    let thr = (dark + light) / 2.0;
+    let ok = border.iter().filter(|(v, d)| (*v < thr) == *d).count();
+    Some(ok as f32 / border.len() as f32)
+}
+
+/// A grid's border score, module count and corners.
+type Scored = (f32, usize, [(f32, f32); 4]);
+
+/// Of two scored grids the better, the first on a tie (no shift before a shift).
+fn first_best(a: Scored, b: Scored) -> Scored {
+    if b.0 > a.0 { b } else { a }
+}
+
+/// The mean of 3x3 points a fifth of a module apart around (u, v), in modules of an N-module
+/// grid mapped by `hmg`.
+fn module_mean(img: GreyImage<'_>, hmg: &Homography, n: usize, u: f32, v: f32) -> f32 {
+    let nf = n as f32;
+    let mut sum = 0.0;
+    for dv in [-0.2f32, 0.0, 0.2] {
+        for du in [-0.2f32, 0.0, 0.2] {
+            let (x, y) = hmg.map((u + du) / nf, (v + dv) / nf);
+            sum += sample(img, x - 0.5, y - 0.5) as f32;
+        }
+    }
+    sum / 9.0
+}
+
+/// Where [`grid`] puts the module grid's corners.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fit {
+    /// The located corners, shifted a quarter module at most; the best-scoring module count.
+    Located,
+    /// Each corner moved, module by module, to where the border fits best
+    /// (`fit_corners`), for the best few module counts and the count the finder showed: a
+    /// thumb or glare over one side leaves the locator's corner there a module or more off,
+    /// and the other sides still pin it.
+    Border,
+}
+
+/// The unit square's corners, upright order.
+const UNIT: [(f32, f32); 4] = [(0.0, 0.0), (1.0, 0.0), (1.0, 1.0), (0.0, 1.0)];
+
+/// How many of the best-scoring module counts [`grid`] fits corners for.
+const GRID_COUNTS: usize = 3;
+
+/// How well an N-module grid on `corners` shows the finder: per border module (and per module
+/// just outside, the quiet zone), how far its centre lies on the expected side of the
+/// threshold between the L's darkness and the quiet zone's lightness, in units of that
+/// contrast and capped at half of it either way; the mean. A continuous score, for
+/// [`fit_corners`] to climb.
+fn border_fit(img: GreyImage<'_>, corners: &[(f32, f32); 4], n: usize) -> f32 {
+    let hmg = Homography::square_to_quad(corners);
+    let nf = n as f32;
+    let at = |u: f32, v: f32| {
+        let (x, y) = hmg.map(u / nf, v / nf);
+        sample(img, x - 0.5, y - 0.5) as f32
+    };
+    // (value, should be dark)
+    let mut cells: Vec<(f32, bool)> = Vec::with_capacity(8 * n);
+    let (mut dark, mut light) = (0.0, 0.0);
+    for i in 0..n {
+        let c = i as f32 + 0.5;
+        let (left, bottom) = (at(0.5, c), at(c, nf - 0.5));
+        let (out_top, out_right) = (at(c, -0.5), at(nf + 0.5, c));
+        dark += left + bottom;
+        light += out_top + out_right;
+        cells.extend([
+            (left, true),
+            (bottom, true),
+            (at(c, 0.5), i % 2 == 0),
+            (at(nf - 0.5, c), i % 2 == 1),
+            (out_top, false),
+            (out_right, false),
+            (at(-0.5, c), false),
+            (at(c, nf + 0.5), false),
+        ]);
+    }
+    let (dark, light) = (dark / (2 * n) as f32, light / (2 * n) as f32);
+    let span = light - dark;
+    if span < 12.0 {
+        return -1.0;
+    }
+    let thr = (dark + light) / 2.0;
+    let sum: f32 = cells
+        .iter()
+        .map(|&(v, d)| {
+            let m = if d { thr - v } else { v - thr };
+            (m / span).clamp(-0.5, 0.5)
+        })
+        .sum();
+    sum / cells.len() as f32
+}
+
+/// The corners of an N-module grid moved, one at a time and by a module, then half and a
+/// quarter of one, while the border fits better ([`border_fit`]).
+fn fit_corners(img: GreyImage<'_>, start: [(f32, f32); 4], n: usize) -> [(f32, f32); 4] {
+    let module = side(&start) / n as f32;
+    let mut corners = start;
+    let mut best = border_fit(img, &corners, n);
+    for (step, rounds) in [(1.0, 12), (0.5, 6), (0.25, 6)].map(|(f, r)| (f * module, r)) {
+        for _ in 0..rounds {
+            let mut moved = false;
+            for c in 0..4 {
+                for (dx, dy) in [(step, 0.0), (-step, 0.0), (0.0, step), (0.0, -step)] {
+                    let mut t = corners;
+                    t[c] = (t[c].0 + dx, t[c].1 + dy);
+                    let fit = border_fit(img, &t, n);
+                    if fit > best + 1e-4 {
+                        (best, corners, moved) = (fit, t, true);
+                    }
+                }
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+    corners
 }
 
 /// The share of border modules that must show the finder for [`grid`] to trust a module count.
@@ -1046,13 +1278,67 @@ mod tests {
         let s = locate(img).0[0];
         let bits = modules(20, 5);
         for sharpen in [0.0, 0.5] {
-            let (data, side) = grid(img, &s, sharpen).expect("a grid");
+            let (data, side) = grid(img, &s, sharpen, Fit::Located).expect("a grid");
             assert_eq!(side, (20 + 4) * 4);
             for (k, &b) in bits.iter().enumerate() {
                 let (x, y) = ((k % 20 + 2) * 4 + 2, (k / 20 + 2) * 4 + 2);
                 assert_eq!(data[y * side + x] == 0, b, "module {k}, sharpen {sharpen}");
             }
         }
+    }
+
+    /// A thumb: a grey capsule from `from` (off the symbol) to `to`, darker at its rim.
+    fn thumb(px: &mut [u8], w: usize, from: (f32, f32), to: (f32, f32), r: f32) {
+        let (dx, dy) = (to.0 - from.0, to.1 - from.1);
+        let l2 = dx * dx + dy * dy;
+        for (k, p) in px.iter_mut().enumerate() {
+            let (x, y) = ((k % w) as f32, (k / w) as f32);
+            let t = (((x - from.0) * dx + (y - from.1) * dy) / l2).clamp(0.0, 1.0);
+            let d = (x - from.0 - t * dx).hypot(y - from.1 - t * dy) / r;
+            if d < 1.0 {
+                *p = (170.0 - 40.0 * d * d) as u8;
+            }
+        }
+    }
+
+    #[test]
+    fn a_thumb_over_one_side_still_locates_the_symbol_and_the_fitted_grid_reads_it() {
+        let (w, h) = (640, 480);
+        let n = 24;
+        let quad = rotated(320.0, 250.0, 192.0, 15.0);
+        let mut px = frame(w, h, quad, n);
+        // Over the dashed top side, from a quarter of the side off the symbol to a sixth of it
+        // in, a fifth of the side wide (as the frame generator's thumbs).
+        let (tl, tr, bl) = (quad[0], quad[1], quad[3]);
+        let on = (tl.0 + (tr.0 - tl.0) * 0.6, tl.1 + (tr.1 - tl.1) * 0.6);
+        let (ix, iy) = ((bl.0 - tl.0) / 6.0, (bl.1 - tl.1) / 6.0);
+        thumb(
+            &mut px,
+            w,
+            (on.0 - 1.5 * ix, on.1 - 1.5 * iy),
+            (on.0 + ix, on.1 + iy),
+            19.0,
+        );
+        let img = GreyImage::new(w, h, &px).unwrap();
+        let found = locate(img).0;
+        assert_eq!(found.len(), 1, "{found:?}");
+        let (data, side) = grid(img, &found[0], 0.5, Fit::Border).expect("a grid");
+        assert_eq!(side, (n + 4) * 4, "the module count");
+        let bits = modules(n, 5);
+        let right = bits
+            .iter()
+            .enumerate()
+            .filter(|&(k, &b)| {
+                let (x, y) = ((k % n + 2) * 4 + 2, (k / n + 2) * 4 + 2);
+                (data[y * side + x] == 0) == b
+            })
+            .count();
+        // All but the few modules under the thumb.
+        assert!(
+            right * 100 >= bits.len() * 95,
+            "{right} of {} right",
+            bits.len()
+        );
     }
 
     #[test]

@@ -60,13 +60,14 @@ impl Evidence {
     }
 }
 
-/// A confirmed finder-pattern candidate.
+/// A confirmed finder-pattern candidate: its centre, module size (pixels) and polarity
+/// (dark-on-light).
 #[derive(Clone, Copy, Debug)]
-struct Pattern {
-    x: f32,
-    y: f32,
-    module: f32,
-    dark: bool,
+pub struct Pattern {
+    pub x: f32,
+    pub y: f32,
+    pub module: f32,
+    pub dark: bool,
 }
 
 /// At most this many candidates are kept per frame (bounds the triangle search).
@@ -74,10 +75,15 @@ const MAX_PATTERNS: usize = 48;
 
 /// Scans `img` for finder patterns.
 pub fn scan(img: GreyImage<'_>) -> Evidence {
+    scan_patterns(img).0
+}
+
+/// Scans `img` for finder patterns; returns the confirmed candidates too.
+pub fn scan_patterns(img: GreyImage<'_>) -> (Evidence, Vec<Pattern>) {
     let (w, h) = (img.width, img.height);
     let mut ev = Evidence::default();
     if w < 21 || h < 21 {
-        return ev;
+        return (ev, Vec::new());
     }
     let r = (w / 24).max(8);
     let mut prefix = vec![0u32; w + 1];
@@ -140,7 +146,7 @@ pub fn scan(img: GreyImage<'_>) -> Evidence {
     } else {
         2 * light > patterns.len()
     };
-    ev
+    (ev, patterns)
 }
 
 /// Rows between scanned rows: every fourth up to 480 lines, then fewer (about 90 rows), so

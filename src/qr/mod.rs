@@ -12,6 +12,7 @@
 
 pub mod cascade;
 pub mod classify;
+pub mod complete;
 pub mod debounce;
 pub mod decode;
 pub mod dmlocate;

@@ -106,7 +106,7 @@ fn wide_tuning_set_decodes_every_symbology_and_nothing_wrong() {
     let rate = right as f64 / with_code as f64;
     println!("tuning: {right}/{with_code} = {:.1}%", rate * 100.0);
     assert!(problems.is_empty(), "{problems:#?}");
-    // Measured 2026-12-04 (benches/README.md, "Decoding, generalised", third round): 98.4%.
+    // Measured 2026-12-04 (benches/README.md, "Decoding, generalised", fourth round): 98.4%.
     assert!(
         rate >= TUNING_FLOOR,
         "tuning decode rate {:.1}%",
@@ -130,7 +130,7 @@ fn held_back_set_decodes_nothing_wrong() {
 /// Lower bounds a little under the measured rates (see benches/README.md): a regression shows,
 /// the noise of a changed dependency does not.
 const TUNING_FLOOR: f64 = 0.96;
-const HELD_BACK_FLOOR: f64 = 0.91;
+const HELD_BACK_FLOOR: f64 = 0.94;
 
 /// One frame through the camera path: the frame-directory source replays a directory holding
 /// only `file` (so the newest-wins mailbox drops nothing) into the decoder loop.
