@@ -7,7 +7,9 @@
 //! Two visible finders are either adjacent (one side of the code apart: the timing pattern
 //! runs between them, three modules inside the line through their centres, which tells the
 //! side the code lies on) or diagonal (the missing one is the corner between them, on either
-//! side). Each hypothesis is one crop.
+//! side). Each hypothesis is a crop with the finder where the visible two put it, and after
+//! every pair's such crops, four more with it a module off along either axis (perspective
+//! moves a hidden corner); at most `MAX_CROPS` a frame.
 
 use super::dmlocate::sample;
 use super::finder::Pattern;
