@@ -284,7 +284,7 @@ impl Cascade {
         // confirm (blur, glare, a thumb).
         let dm_crops = !symbols.is_empty();
         for &(x, y, w, h) in &regions.squares {
-            let data = crop(img, x, y, w, h);
+            let data = img.cropped(x, y, w, h);
             let view = GreyImage::new(w, h, &data).expect("crop");
             let mut readers = Vec::new();
             if dm_crops {
@@ -345,7 +345,7 @@ impl Cascade {
             let (x0, y0) = (x0.saturating_sub(m), y0.saturating_sub(m));
             let (x1, y1) = ((x1 + m).min(img.width), (y1 + m).min(img.height));
             let (w, h) = (x1 - x0, y1 - y0);
-            let data = crop(img, x0, y0, w, h);
+            let data = img.cropped(x0, y0, w, h);
             let inv = GreyImage::new(w, h, &data).expect("crop").inverted();
             let found = cpp.decode(GreyImage::new(w, h, &inv).expect("crop"));
             if !found.is_empty() {
@@ -365,7 +365,7 @@ impl Cascade {
             if x1 <= x0 + 8 || y1 <= y0 + 8 {
                 continue;
             }
-            let data = crop(img, x0, y0, x1 - x0, y1 - y0);
+            let data = img.cropped(x0, y0, x1 - x0, y1 - y0);
             let found = code128.decode(GreyImage::new(x1 - x0, y1 - y0, &data).expect("crop"));
             if !found.is_empty() {
                 return hit(found, code128.name(), Variant::Region, evidence, start);
@@ -486,14 +486,6 @@ fn flatten_rows(data: &mut [u8], w: usize) {
             *v = (128 + 2 * (*v as i32 - mean)).clamp(0, 255) as u8;
         }
     }
-}
-
-/// The pixels of a rectangle inside the frame, row by row.
-fn crop(img: GreyImage<'_>, x: usize, y: usize, w: usize, h: usize) -> Vec<u8> {
-    (y..y + h)
-        .flat_map(|yy| &img.data[yy * img.width + x..yy * img.width + x + w])
-        .copied()
-        .collect()
 }
 
 /// The frame's variants, each computed on first use.

@@ -59,7 +59,7 @@ pub fn crops<'a>(img: GreyImage<'a>, patterns: &[Pattern]) -> impl Iterator<Item
         for sign in [1.0f32, -1.0] {
             let (px, py) = (-vy * sign, vx * sign);
             if timing(img, &a, &b, (px, py), m) {
-                let m = snapped(len(vx, vy), m);
+                let m = snapped(vx.hypot(vy), m);
                 let corners = [
                     (a.x, a.y),
                     (b.x, b.y),
@@ -72,7 +72,7 @@ pub fn crops<'a>(img: GreyImage<'a>, patterns: &[Pattern]) -> impl Iterator<Item
             }
         }
         // Diagonal: the corner between them.
-        let m = snapped(len(vx, vy) / std::f32::consts::SQRT_2, m);
+        let m = snapped(vx.hypot(vy) / std::f32::consts::SQRT_2, m);
         let (hx, hy) = (vx / 2.0, vy / 2.0);
         let (mx, my) = (a.x + hx, a.y + hy);
         for sign in [1.0f32, -1.0] {
@@ -86,7 +86,7 @@ pub fn crops<'a>(img: GreyImage<'a>, patterns: &[Pattern]) -> impl Iterator<Item
     // Each where the two visible finders put it, then each a module off either way along each
     // axis (perspective moves a hidden corner from there).
     let shifts = |(_, _, axis, m, _): &Hypothesis| {
-        let l = len(axis.0, axis.1).max(1e-3);
+        let l = axis.0.hypot(axis.1).max(1e-3);
         let (ux, uy) = (axis.0 / l * m, axis.1 / l * m);
         [(0.0, 0.0), (ux, uy), (-ux, -uy), (-uy, ux), (uy, -ux)]
     };
@@ -102,10 +102,6 @@ pub fn crops<'a>(img: GreyImage<'a>, patterns: &[Pattern]) -> impl Iterator<Item
             draw(img, &corners, (at.0 + dx, at.1 + dy), axis, m, dark)
         })
         .take(MAX_CROPS)
-}
-
-fn len(x: f32, y: f32) -> f32 {
-    x.hypot(y)
 }
 
 /// The module size that makes `d` (pixels between two adjacent finder centres) a whole QR
@@ -197,14 +193,9 @@ fn draw(
         return None;
     }
     let (w, h) = (x1 - x0, y1 - y0);
-    let mut out = Vec::with_capacity(w * h);
-    for y in y0..y1 {
-        let row = &img.data[y * img.width + x0..y * img.width + x1];
-        if dark {
-            out.extend_from_slice(row);
-        } else {
-            out.extend(row.iter().map(|v| 255 - v));
-        }
+    let mut out = img.cropped(x0, y0, w, h);
+    if !dark {
+        out.iter_mut().for_each(|v| *v = 255 - *v);
     }
     let len = axis.0.hypot(axis.1).max(1e-3);
     let (ux, uy) = (axis.0 / len, axis.1 / len);

@@ -692,11 +692,16 @@ fn finder_l(
     ))
 }
 
+/// The top-right corner (upright order) of the parallelogram on the other three.
+fn parallelogram(c: &[(f32, f32); 4]) -> (f32, f32) {
+    let (tl, br, bl) = (c[0], c[2], c[3]);
+    (tl.0 + br.0 - bl.0, tl.1 + br.1 - bl.1)
+}
+
 /// The top-right corner (upright order) moved to the parallelogram's fourth corner when it is
 /// more than two modules from it.
 fn completed(mut c: [(f32, f32); 4], module: f32) -> [(f32, f32); 4] {
-    let (tl, br, bl) = (c[0], c[2], c[3]);
-    let para = (tl.0 + br.0 - bl.0, tl.1 + br.1 - bl.1);
+    let para = parallelogram(&c);
     if dist(para, c[1]) > 2.0 * module {
         c[1] = para;
     }
@@ -707,9 +712,8 @@ fn completed(mut c: [(f32, f32); 4], module: f32) -> [(f32, f32); 4] {
 /// further out than the hull's: the hull cuts the corner where the last modules of both
 /// dashed sides are light.
 fn complete(mut c: [(f32, f32); 4]) -> [(f32, f32); 4] {
-    let (tl, br, bl) = (c[0], c[2], c[3]);
-    let para = (tl.0 + br.0 - bl.0, tl.1 + br.1 - bl.1);
-    if dist(para, bl) > dist(c[1], bl) {
+    let para = parallelogram(&c);
+    if dist(para, c[3]) > dist(c[1], c[3]) {
         c[1] = para;
     }
     c
@@ -971,26 +975,50 @@ pub fn grid(img: GreyImage<'_>, s: &Symbol, sharpen: f32, fit: Fit) -> Option<(V
 /// top and right sides. `None` when those differ too little.
 fn border_score(img: GreyImage<'_>, corners: &[(f32, f32); 4], n: usize) -> Option<f32> {
     let hmg = Homography::square_to_quad(corners);
-    let nf = n as f32;
-    let at = |u: f32, v: f32| module_mean(img, &hmg, n, u, v);
-    let (mut dark, mut light) = (0.0, 0.0);
-    let mut border: Vec<(f32, bool)> = Vec::with_capacity(4 * n);
-    for i in 0..n {
-        let c = i as f32 + 0.5;
-        let (left, bottom) = (at(0.5, c), at(c, nf - 0.5));
-        border.extend([(left, true), (bottom, true)]);
-        dark += left + bottom;
-        border.push((at(c, 0.5), i % 2 == 0));
-        border.push((at(nf - 0.5, c), i % 2 == 1));
-        light += at(c, -0.6) + at(nf + 0.6, c);
-    }
-    let (dark, light) = (dark / (2 * n) as f32, light / (2 * n) as f32);
+    let (border, dark, light) = border(|u, v| module_mean(img, &hmg, n, u, v), n, 0.6, false);
     if light - dark < 12.0 {
         return None;
     }
     let thr = (dark + light) / 2.0;
     let ok = border.iter().filter(|(v, d)| (*v < thr) == *d).count();
     Some(ok as f32 / border.len() as f32)
+}
+
+/// An N-module grid's border modules sampled by `at` (module coordinates), each with whether it
+/// should be dark (the L solid, the other two sides alternating), then with `outside` also the
+/// modules just outside all four sides (the quiet zone, light); and the mean of the L and of
+/// the quiet zone `quiet` modules beyond the top and right sides' middles.
+fn border(
+    at: impl Fn(f32, f32) -> f32,
+    n: usize,
+    quiet: f32,
+    outside: bool,
+) -> (Vec<(f32, bool)>, f32, f32) {
+    let nf = n as f32;
+    let mut cells: Vec<(f32, bool)> = Vec::with_capacity(if outside { 8 } else { 4 } * n);
+    let (mut dark, mut light) = (0.0, 0.0);
+    for i in 0..n {
+        let c = i as f32 + 0.5;
+        let (left, bottom) = (at(0.5, c), at(c, nf - 0.5));
+        let (out_top, out_right) = (at(c, -quiet), at(nf + quiet, c));
+        dark += left + bottom;
+        light += out_top + out_right;
+        cells.extend([
+            (left, true),
+            (bottom, true),
+            (at(c, 0.5), i % 2 == 0),
+            (at(nf - 0.5, c), i % 2 == 1),
+        ]);
+        if outside {
+            cells.extend([
+                (out_top, false),
+                (out_right, false),
+                (at(-quiet, c), false),
+                (at(c, nf + quiet), false),
+            ]);
+        }
+    }
+    (cells, dark / (2 * n) as f32, light / (2 * n) as f32)
 }
 
 /// A grid's border score, module count and corners.
@@ -1045,27 +1073,7 @@ fn border_fit(img: GreyImage<'_>, corners: &[(f32, f32); 4], n: usize) -> f32 {
         let (x, y) = hmg.map(u / nf, v / nf);
         sample(img, x - 0.5, y - 0.5) as f32
     };
-    // (value, should be dark)
-    let mut cells: Vec<(f32, bool)> = Vec::with_capacity(8 * n);
-    let (mut dark, mut light) = (0.0, 0.0);
-    for i in 0..n {
-        let c = i as f32 + 0.5;
-        let (left, bottom) = (at(0.5, c), at(c, nf - 0.5));
-        let (out_top, out_right) = (at(c, -0.5), at(nf + 0.5, c));
-        dark += left + bottom;
-        light += out_top + out_right;
-        cells.extend([
-            (left, true),
-            (bottom, true),
-            (at(c, 0.5), i % 2 == 0),
-            (at(nf - 0.5, c), i % 2 == 1),
-            (out_top, false),
-            (out_right, false),
-            (at(-0.5, c), false),
-            (at(c, nf + 0.5), false),
-        ]);
-    }
-    let (dark, light) = (dark / (2 * n) as f32, light / (2 * n) as f32);
+    let (cells, dark, light) = border(at, n, 0.5, true);
     let span = light - dark;
     if span < 12.0 {
         return -1.0;

@@ -93,6 +93,14 @@ impl<'a> GreyImage<'a> {
         out
     }
 
+    /// The pixels of the rectangle at (x, y), w by h, which must lie inside the image.
+    pub fn cropped(&self, x: usize, y: usize, w: usize, h: usize) -> Vec<u8> {
+        (y..y + h)
+            .flat_map(|yy| &self.data[yy * self.width + x..yy * self.width + x + w])
+            .copied()
+            .collect()
+    }
+
     /// Half the width and height, each output pixel the mean of a 2x2 block. Returns the
     /// pixels and the new dimensions.
     pub fn halved(&self) -> (Vec<u8>, usize, usize) {
@@ -134,6 +142,14 @@ mod tests {
         let out = GreyImage::new(5, 3, &data).unwrap().sharpened(1.0);
         assert!(out[6] < 60 && out[8] > 140, "{out:?}");
         assert_eq!(out[7], 100);
+    }
+
+    #[test]
+    fn a_crop_holds_the_rectangle_row_by_row() {
+        let data: Vec<u8> = (0..12).collect();
+        let img = GreyImage::new(4, 3, &data).unwrap();
+        assert_eq!(img.cropped(1, 1, 2, 2), vec![5, 6, 9, 10]);
+        assert_eq!(img.cropped(0, 0, 4, 3), data);
     }
 
     #[test]
